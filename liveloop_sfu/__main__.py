@@ -1,0 +1,48 @@
+"""``liveloop-sfu``: start a node (``python -m liveloop_sfu`` does the same)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from liveloop_sfu.app import create_app, ssl_context
+from liveloop_sfu.config import load_settings, log_level_number
+from liveloop_sfu.errors import ConfigError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = load_settings(args, os.environ)
+    except ConfigError as exc:
+        print(f"liveloop-sfu: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=log_level_number(settings),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if settings.mode != "p2p":
+        # aioice/aiortc log every candidate pair and packet at INFO; keep the node's log readable.
+        logging.getLogger("aioice").setLevel(max(logging.WARNING, log_level_number(settings)))
+        logging.getLogger("aiortc").setLevel(max(logging.WARNING, log_level_number(settings)))
+    app = create_app(settings)
+    scheme = "https" if settings.tls else "http"
+    print(f"Live Loop SFU on {scheme}://{settings.host}:{settings.port} (mode {settings.mode})")
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_context=ssl_context(settings),
+        print=None,
+        access_log=None,
+        shutdown_timeout=10.0,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

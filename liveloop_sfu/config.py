@@ -1,0 +1,301 @@
+"""One frozen settings tree, built once at the edge from CLI flags and ``LIVELOOP_*`` variables.
+
+Nothing below this module reads ``os.environ``: :func:`load_settings` takes the argument list and
+an environment mapping, so tests build settings from plain values. Every flag has an environment
+variable of the same name (``--max-forwarded-streams`` ↔ ``LIVELOOP_MAX_FORWARDED_STREAMS``); a flag
+given on the command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from liveloop_sfu.errors import ConfigError
+
+OperatorMode = Literal["auto", "sfu", "p2p"]
+MODES: tuple[OperatorMode, ...] = ("auto", "sfu", "p2p")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+@dataclass(frozen=True, slots=True)
+class IceServer:
+    """One RTCIceServer as the browser (and aiortc) understand it."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username is not None:
+            out["username"] = self.username
+        if self.credential is not None:
+            out["credential"] = self.credential
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything an operator can set. Defaults give a working single-process node."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    mode: OperatorMode = "auto"
+    # Origins allowed for HTTP and socket.io; empty = same origin only, ("*",) = any.
+    allowed_origins: tuple[str, ...] = ()
+    log_level: str = "info"
+    ice_servers: tuple[IceServer, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # SFU media plane.
+    max_forwarded_streams: int = 200
+    media_connect_timeout: float = 10.0
+    media_addresses: tuple[str, ...] = ("127.0.0.1",)
+    announced_ip: str | None = None
+    rtc_min_port: int | None = None
+    rtc_max_port: int | None = None
+    # socket.io transport: how fast a vanished client is noticed, and the largest message.
+    ping_interval: float = 5.0
+    ping_timeout: float = 5.0
+    max_message_bytes: int = 256 * 1024
+    web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
+def _env_name(dest: str) -> str:
+    return "LIVELOOP_" + dest.upper()
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The ``liveloop-sfu`` command line. Environment values become the flags' defaults."""
+    parser = argparse.ArgumentParser(
+        prog="liveloop-sfu",
+        description="Live Loop SFU: random and group video calls through a forwarding node. "
+        "Every flag can also be set by the environment variable shown in brackets.",
+    )
+
+    def add(flag: str, help_text: str, **kwargs: Any) -> None:
+        dest = flag.lstrip("-").replace("-", "_")
+        env_name = _env_name(dest)
+        if env_name in env:
+            kwargs["default"] = env[env_name]
+        parser.add_argument(flag, dest=dest, help=f"{help_text} [{env_name}]", **kwargs)
+
+    d = Settings()
+    add("--host", f"address to listen on (default {d.host})", default=d.host)
+    add("--port", f"TCP port for HTTP and socket.io (default {d.port})", default=str(d.port))
+    add(
+        "--mode",
+        "auto: through the node, falling back to peer-to-peer when the node is full or "
+        "unreachable; sfu: always through the node; p2p: the node relays signaling only "
+        f"(default {d.mode})",
+        default=d.mode,
+    )
+    add(
+        "--allowed-origins",
+        "comma-separated origins allowed for HTTP and socket.io; empty = same origin only, "
+        "* = any (default: same origin)",
+        default="",
+    )
+    add("--log-level", f"one of {', '.join(LOG_LEVELS)} (default {d.log_level})", default="info")
+    add(
+        "--ice-servers",
+        "ICE servers given to browsers and used by the node: a JSON list of RTCIceServer "
+        'objects ([{"urls": "turn:host:3478", "username": "u", "credential": "p"}]) or a '
+        "comma-separated list of stun:/turn: URLs (default: none)",
+        default="",
+    )
+    add("--tls-cert", "PEM certificate: serve https itself (browsers need https or localhost)")
+    add("--tls-key", "PEM private key for --tls-cert")
+    add(
+        "--max-forwarded-streams",
+        "capacity of the node in forwarded streams; in auto mode calls beyond it go p2p "
+        f"(default {d.max_forwarded_streams})",
+        default=str(d.max_forwarded_streams),
+    )
+    add(
+        "--media-connect-timeout",
+        "seconds a browser has to connect its media to the node before the call falls back or "
+        f"ends (default {d.media_connect_timeout:g})",
+        default=str(d.media_connect_timeout),
+    )
+    add(
+        "--media-addresses",
+        "comma-separated local addresses the node gathers media candidates on "
+        f"(default {','.join(d.media_addresses)})",
+        default=",".join(d.media_addresses),
+    )
+    add("--announced-ip", "address put in the node's ICE candidates (node behind 1:1 NAT)")
+    add("--rtc-min-port", "lowest UDP port for media sockets (with --rtc-max-port)")
+    add("--rtc-max-port", "highest UDP port for media sockets (with --rtc-min-port)")
+    add(
+        "--ping-interval",
+        f"socket.io ping interval in seconds (default {d.ping_interval:g})",
+        default=str(d.ping_interval),
+    )
+    add(
+        "--ping-timeout",
+        f"socket.io ping timeout in seconds (default {d.ping_timeout:g})",
+        default=str(d.ping_timeout),
+    )
+    add(
+        "--max-message-bytes",
+        f"largest socket.io message accepted (default {d.max_message_bytes})",
+        default=str(d.max_message_bytes),
+    )
+    add("--web-root", "folder holding the browser client (default: the checkout's web/)")
+    return parser
+
+
+def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Parse and validate flags + environment into :class:`Settings` (raises ConfigError)."""
+    ns = build_parser(env).parse_args(list(argv))
+    return settings_from_values(vars(ns))
+
+
+def settings_from_values(values: Mapping[str, Any]) -> Settings:
+    d = Settings()
+    mode = str(values.get("mode") or d.mode)
+    if mode not in MODES:
+        raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    log_level = str(values.get("log_level") or d.log_level).lower()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+    cert, key = _path(values.get("tls_cert")), _path(values.get("tls_key"))
+    if (cert is None) != (key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    min_port = _opt_int(values, "rtc_min_port", 1, 65535)
+    max_port = _opt_int(values, "rtc_max_port", 1, 65535)
+    if (min_port is None) != (max_port is None) or (
+        min_port is not None and max_port is not None and min_port > max_port
+    ):
+        raise ConfigError("--rtc-min-port and --rtc-max-port go together, min <= max")
+    web_root = _path(values.get("web_root")) or d.web_root
+    return Settings(
+        host=str(values.get("host") or d.host),
+        port=_int(values, "port", d.port, 0, 65535),
+        mode=mode,  # checked against MODES above
+        allowed_origins=_csv(values.get("allowed_origins")),
+        log_level=log_level,
+        ice_servers=parse_ice_servers(str(values.get("ice_servers") or "")),
+        tls_cert=cert,
+        tls_key=key,
+        max_forwarded_streams=_int(
+            values, "max_forwarded_streams", d.max_forwarded_streams, 0, 1_000_000
+        ),
+        media_connect_timeout=_float(values, "media_connect_timeout", d.media_connect_timeout),
+        media_addresses=_addresses(values.get("media_addresses"), d.media_addresses),
+        announced_ip=_ip_or_none(values.get("announced_ip")),
+        rtc_min_port=min_port,
+        rtc_max_port=max_port,
+        ping_interval=_float(values, "ping_interval", d.ping_interval),
+        ping_timeout=_float(values, "ping_timeout", d.ping_timeout),
+        max_message_bytes=_int(values, "max_message_bytes", d.max_message_bytes, 1024, 1 << 26),
+        web_root=web_root,
+    )
+
+
+def parse_ice_servers(text: str) -> tuple[IceServer, ...]:
+    """A JSON list of RTCIceServer objects, or comma-separated URLs; validated."""
+    text = text.strip()
+    if not text:
+        return ()
+    if text.startswith("["):
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--ice-servers is not valid JSON: {exc}") from exc
+        if not isinstance(raw, list):
+            raise ConfigError("--ice-servers JSON must be a list")
+        return tuple(_ice_server(item) for item in raw)
+    return tuple(_ice_server({"urls": url}) for url in _csv(text))
+
+
+def _ice_server(item: Any) -> IceServer:
+    if not isinstance(item, dict):
+        raise ConfigError("each ICE server must be an object with 'urls'")
+    urls = item.get("urls")
+    url_list = [urls] if isinstance(urls, str) else urls
+    if not isinstance(url_list, list) or not url_list:
+        raise ConfigError("an ICE server needs 'urls' (a string or a list of strings)")
+    for url in url_list:
+        if not isinstance(url, str) or not url.startswith(ICE_URL_SCHEMES):
+            raise ConfigError(f"ICE server URL must start with stun:/turn:, got {url!r}")
+    username, credential = item.get("username"), item.get("credential")
+    for name, value in (("username", username), ("credential", credential)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"ICE server {name} must be a string")
+    return IceServer(urls=tuple(url_list), username=username, credential=credential)
+
+
+def _csv(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+def _path(value: Any) -> Path | None:
+    return Path(str(value)) if value else None
+
+
+def _int(values: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        number = int(str(raw))
+    except ValueError as exc:
+        raise ConfigError(f"--{name.replace('_', '-')} must be an integer") from exc
+    if not low <= number <= high:
+        raise ConfigError(f"--{name.replace('_', '-')} must be between {low} and {high}")
+    return number
+
+
+def _opt_int(values: Mapping[str, Any], name: str, low: int, high: int) -> int | None:
+    if values.get(name) in (None, ""):
+        return None
+    return _int(values, name, 0, low, high)
+
+
+def _float(values: Mapping[str, Any], name: str, default: float) -> float:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        number = float(str(raw))
+    except ValueError as exc:
+        raise ConfigError(f"--{name.replace('_', '-')} must be a number") from exc
+    if not 0 < number < 3600:
+        raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 3600 seconds")
+    return number
+
+
+def _ip_or_none(value: Any) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError as exc:
+        raise ConfigError(f"not an IP address: {value!r}") from exc
+
+
+def _addresses(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+    parts = _csv(value)
+    if not parts:
+        return default
+    return tuple(str(_ip_or_none(part)) for part in parts)
+
+
+def log_level_number(settings: Settings) -> int:
+    return int(getattr(logging, settings.log_level.upper()))

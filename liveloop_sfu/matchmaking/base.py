@@ -1,0 +1,35 @@
+"""The ``Matchmaker`` seam: one Protocol, an in-memory and (later) a Redis implementation.
+
+A matchmaker owns the waiting queue and each user's "last partner" memory. It knows nothing of
+socket.io, rooms or media: :mod:`liveloop_sfu.rooms` asks it for a partner and builds the call.
+All methods take ``now`` (seconds) so the backends are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from liveloop_sfu.matchmaking.rules import Waiter
+
+
+class Matchmaker(Protocol):
+    async def match_or_enqueue(self, requester: Waiter) -> Waiter | None:
+        """Atomically take the partner chosen by :func:`rules.choose_partner` out of the queue
+        and return it, or enqueue ``requester`` and return None. Idempotent: a user already
+        queued keeps one entry (with its original join time). Both users of a match remember
+        each other as last partner."""
+
+    async def cancel(self, user_id: str) -> bool:
+        """Remove the user's queue entry; True when there was one."""
+
+    async def forget(self, user_id: str) -> None:
+        """The user is gone for good (disconnected): entry and memory are dropped."""
+
+    async def is_waiting(self, user_id: str) -> bool: ...
+
+    async def waiting_count(self) -> int: ...
+
+    async def healthy(self) -> bool:
+        """False while the backend cannot serve (e.g. Redis unreachable)."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,45 @@
+"""The pairing rule, pure: who (if anyone) a requester is matched with.
+
+Both backends apply exactly this rule (the Redis backend in its Lua script, mirrored by the shared
+contract tests): FIFO by join time; never oneself; only compatible media preferences; and the
+partner a user has just left is passed over while anyone else is waiting (so "Next" means someone
+new), but is still matched when nobody else is there (so two lone users can talk again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from liveloop_sfu.signal.messages import ClientMode
+
+
+@dataclass(frozen=True, slots=True)
+class Waiter:
+    """One queue entry."""
+
+    user_id: str
+    joined_at: float
+    mode: ClientMode | None = None
+
+
+def modes_compatible(a: ClientMode | None, b: ClientMode | None) -> bool:
+    """Two preferences can share a call when they agree or either has none."""
+    return a is None or b is None or a == b
+
+
+def choose_partner(
+    queue: Iterable[Waiter],
+    requester: Waiter,
+    last_partner: str | None,
+) -> Waiter | None:
+    """The oldest eligible waiter for ``requester`` (``queue`` in join order), or None."""
+    fallback: Waiter | None = None
+    for waiter in queue:
+        if waiter.user_id == requester.user_id or not modes_compatible(waiter.mode, requester.mode):
+            continue
+        if waiter.user_id == last_partner:
+            fallback = fallback or waiter
+            continue
+        return waiter
+    return fallback

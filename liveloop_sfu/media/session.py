@@ -1,0 +1,46 @@
+"""The seam between the room use cases and the media plane.
+
+A call's media runs either through the node (``sfu``: the node answers each browser's offer and
+forwards encoded RTP) or directly between the browsers (``p2p``: the node only relays offer, answer
+and ICE candidates). Both implement :class:`MediaSession`, so ``rooms.py`` drives a call the same
+way whatever its mode, and one contract test suite can run against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, Protocol
+
+Mode = Literal["sfu", "p2p"]
+
+# (sid, event, payload): deliver one socket.io event to one client. Provided by the signal layer.
+Emit = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
+
+# (sid, reason): the media plane gave up on a participant's connection to the node
+# (ICE/DTLS failure or timeout). ``rooms.py`` decides whether the call falls back to p2p or ends.
+MediaFailure = Callable[[str, str], Awaitable[None]]
+
+
+class MediaSession(Protocol):
+    """Media of one room. Every method is called with the participant's socket id (``sid``),
+    which the signal layer took from the socket.io session, never from a payload."""
+
+    mode: Mode
+
+    async def add_participant(self, sid: str, participant_id: str) -> None:
+        """Register a participant before any of its signaling arrives."""
+
+    async def on_offer(self, sid: str, sdp: str) -> None:
+        """An SDP offer from ``sid`` (p2p: relay to the partner; sfu: answer it from the node)."""
+
+    async def on_answer(self, sid: str, sdp: str) -> None:
+        """An SDP answer from ``sid`` (p2p: relay; sfu: refused, the node never offers)."""
+
+    async def on_candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None:
+        """A trickled ICE candidate (``None`` = end of candidates)."""
+
+    async def remove_participant(self, sid: str) -> None:
+        """Release everything the participant holds (peer connection, tasks, forwarding state)."""
+
+    async def close(self) -> None:
+        """Idempotent; cascades to every participant."""
