@@ -1,0 +1,90 @@
+"""One contract suite for every Matchmaker backend (STYLE.md habit 4).
+
+The in-memory backend runs here; the Redis backend joins the ``backend`` fixture's parameters
+when it lands, and must pass the same tests unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from liveloop_sfu.matchmaking.base import Matchmaker
+from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
+from liveloop_sfu.matchmaking.rules import Waiter
+
+
+@pytest.fixture(params=["memory"])
+async def matchmaker(request: pytest.FixtureRequest) -> AsyncIterator[Matchmaker]:
+    backend: Matchmaker = MemoryMatchmaker()
+    yield backend
+    await backend.close()
+
+
+def w(user: str, t: float = 0.0, mode: str | None = None) -> Waiter:
+    return Waiter(user, t, mode)  # type: ignore[arg-type]
+
+
+async def test_first_waits_second_matches(matchmaker: Matchmaker) -> None:
+    assert await matchmaker.match_or_enqueue(w("a", 1)) is None
+    assert await matchmaker.waiting_count() == 1
+    partner = await matchmaker.match_or_enqueue(w("b", 2))
+    assert partner is not None and partner.user_id == "a"
+    assert await matchmaker.waiting_count() == 0
+
+
+async def test_fifo(matchmaker: Matchmaker) -> None:
+    for t, user in enumerate("abc"):
+        await matchmaker.match_or_enqueue(w(user, t))
+    # b matched a at once; c is left waiting.
+    assert await matchmaker.waiting_count() == 1
+    assert await matchmaker.is_waiting("c")
+    partner = await matchmaker.match_or_enqueue(w("d", 9))
+    assert partner is not None and partner.user_id == "c"
+
+
+async def test_requeue_is_idempotent_and_keeps_join_time(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(w("a", 1))
+    await matchmaker.match_or_enqueue(w("a", 5))
+    assert await matchmaker.waiting_count() == 1
+    await matchmaker.match_or_enqueue(w("b", 2, "p2p"))
+    assert await matchmaker.waiting_count() == 0  # b matched a: a was the oldest
+
+
+async def test_never_matched_with_oneself(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(w("a"))
+    assert await matchmaker.match_or_enqueue(w("a")) is None
+    assert await matchmaker.waiting_count() == 1
+
+
+async def test_cancel_and_forget(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(w("a"))
+    assert await matchmaker.cancel("a") is True
+    assert await matchmaker.cancel("a") is False
+    await matchmaker.match_or_enqueue(w("b"))
+    await matchmaker.forget("b")
+    assert await matchmaker.waiting_count() == 0
+    assert not await matchmaker.is_waiting("b")
+
+
+async def test_last_partner_passed_over_while_someone_else_waits(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(w("a", 1))
+    await matchmaker.match_or_enqueue(w("b", 2))  # a-b matched
+    await matchmaker.match_or_enqueue(w("a", 3))  # a waits
+    await matchmaker.match_or_enqueue(w("c", 4))  # c matches a (a's last partner is b)
+    await matchmaker.match_or_enqueue(w("b", 5))  # b waits (nobody)
+    await matchmaker.match_or_enqueue(w("a", 6))  # a: b waits, a's last is c -> b
+    assert await matchmaker.waiting_count() == 0
+
+
+async def test_incompatible_modes_wait_apart(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(w("a", 1, "p2p"))
+    assert await matchmaker.match_or_enqueue(w("b", 2, "sfu")) is None
+    assert await matchmaker.waiting_count() == 2
+    partner = await matchmaker.match_or_enqueue(w("c", 3))
+    assert partner is not None and partner.user_id == "a"
+
+
+async def test_healthy(matchmaker: Matchmaker) -> None:
+    assert await matchmaker.healthy() is True
