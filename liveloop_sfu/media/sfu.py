@@ -1,0 +1,485 @@
+"""Media of one room through the node: every browser peers with the node, which forwards RTP.
+
+:class:`SfuSession` implements :class:`~liveloop_sfu.media.session.MediaSession`. It owns one
+:class:`~.aiortc_adapter.NodePeer` per participant and one :class:`~.forwarder.Forwarder` per
+published track, wires publisher tracks to subscriber m-lines, and drives every timer of the room
+(keyframe retries, upstream NACKs, sender reports, connect deadlines) from ONE task, aioquic style:
+handle what is due, re-arm one wake-up at the earliest next deadline.
+
+Negotiation (DESIGN: in sfu the browser always offers, the node answers): a subscriber's k-th
+m-line of a kind carries the first track of that kind of the k-th *other* participant (join
+order). In a 1:1 call each browser offers sendrecv audio + video, so each m-line both publishes the
+browser's own track and receives the partner's — even before the partner has connected (the sender
+is a placeholder until the partner's media flows), so no renegotiation is ever needed in 1:1.
+Each forwarded stream's msid stream id is its owner's ``participant_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from liveloop_sfu.errors import InvalidPayload, NotInRoom
+from liveloop_sfu.media.aiortc_adapter import NodePeer, SendPlan
+from liveloop_sfu.media.drops import DropCounters
+from liveloop_sfu.media.forwarder import Action, Forwarder, SendToPublisher
+from liveloop_sfu.media.negotiated import MediaLine, subscriber_config, track_config
+from liveloop_sfu.media.reception import ReceptionStats
+from liveloop_sfu.media.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
+from liveloop_sfu.media.session import Emit, MediaFailure, Mode
+from liveloop_sfu.media.settings import MediaSettings
+
+logger = logging.getLogger(__name__)
+
+SENDER_REPORT_INTERVAL = 1.0  # seconds; RFC 3550 §6.2 minimum for a small session is 5 s, but
+# libwebrtc sends ~1/s for video and uses SRs for A/V sync, so a call's first second matters.
+
+
+@dataclass(eq=False)
+class _Publication:
+    """One track a participant publishes to the node (one receiving m-line)."""
+
+    owner: str  # sid
+    line: MediaLine
+    forwarder: Forwarder
+    reception: ReceptionStats  # for the receiver reports the node owes the publisher
+
+
+@dataclass(eq=False)
+class _Participant:
+    sid: str
+    participant_id: str
+    peer: NodePeer
+    deadline: float | None = None  # connect deadline (monotonic), from the first offer
+    connected: bool = False
+    publications: dict[str, _Publication] = field(default_factory=dict)  # by mid
+    ssrc_routes: dict[int, tuple[_Publication, bool]] = field(default_factory=dict)  # (pub, rtx)
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """A publisher track forwarded to one subscriber m-line."""
+
+    publisher: str
+    publisher_mid: str
+    subscriber: str
+    subscriber_mid: str
+
+
+class SfuSession:
+    """All media of one room on this node. Every public coroutine is safe to call in any order;
+    ``close`` is idempotent and cascades to every participant."""
+
+    mode: Mode = "sfu"
+
+    def __init__(
+        self, room_id: str, settings: MediaSettings, emit: Emit, on_failure: MediaFailure
+    ) -> None:
+        self.room_id = room_id
+        self._settings = settings
+        self._emit = emit
+        self._on_failure = on_failure
+        self._participants: dict[str, _Participant] = {}
+        self._links: set[_Link] = set()
+        self._events: list[tuple[str, str]] = []  # (sid, connection state) from the peers
+        self._pending: list[tuple[_Publication, list[Action]]] = []  # actions to send
+        self._wake = asyncio.Event()
+        self._armed = 0.0  # when the session task wakes up next (monotonic)
+        self._next_sender_reports = 0.0
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+        self.counters: Counter[str] = Counter()
+        self._retired_drops = DropCounters()
+
+    # -- MediaSession ----------------------------------------------------------------------------
+
+    async def add_participant(self, sid: str, participant_id: str) -> None:
+        if self._closed or sid in self._participants:
+            return
+        peer = NodePeer(self._settings, label=f"{self.room_id}/{participant_id}")
+        participant = _Participant(sid, participant_id, peer)
+        peer.on_rtp = lambda data, now: self._on_rtp(participant, data, now)
+        peer.on_rtcp = lambda data, now: self._on_rtcp(participant, data, now)
+        peer.on_state = lambda state: self._on_peer_state(sid, state)
+        negotiated = [p.sid for p in self._participants.values() if p.peer.media]
+        self._participants[sid] = participant
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        # Group rooms: whoever already negotiated needs m-lines for the newcomer's tracks, and
+        # only a new offer from the browser can add them (the node never offers). In a 1:1 call
+        # both participants are added before either offers, so this never fires there.
+        for other in negotiated:
+            await self._emit(other, "renegotiate", {"reason": "participant-joined"})
+
+    async def on_offer(self, sid: str, sdp: str) -> None:
+        participant = self._member(sid)
+        answer = await participant.peer.answer(sdp, self._send_plan(participant))
+        if self._participants.get(sid) is not participant:
+            raise NotInRoom("left the call while the node was answering")
+        if participant.deadline is None:
+            participant.deadline = time.monotonic() + self._settings.connect_timeout
+        self._publish(participant)
+        self._link_all(time.monotonic())
+        self._wake.set()
+        await self._emit(sid, "negotiation-call-answer", {"sdp": {"type": "answer", "sdp": answer}})
+
+    async def on_answer(self, sid: str, sdp: str) -> None:
+        self._member(sid)
+        raise InvalidPayload("the node never makes offers: there is nothing to answer")
+
+    async def on_candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None:
+        await self._member(sid).peer.add_candidate(candidate)
+
+    async def remove_participant(self, sid: str) -> None:
+        participant = self._participants.pop(sid, None)
+        if participant is None:
+            return
+        for link in [link for link in self._links if sid in (link.publisher, link.subscriber)]:
+            self._unlink(link)
+        for publication in participant.publications.values():
+            self._retire(publication.forwarder)
+        await participant.peer.close()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sid in list(self._participants):
+            await self.remove_participant(sid)
+        self._events.clear()
+
+    # -- observability ---------------------------------------------------------------------------
+
+    @property
+    def forwarded_streams(self) -> int:
+        """Publisher-track -> subscriber links (what capacity is counted in)."""
+        return len(self._links)
+
+    @property
+    def drops(self) -> DropCounters:
+        """Dropped packets by reason, over every track this session ever forwarded."""
+        total = DropCounters()
+        for reason, count in self._retired_drops.items():
+            total.add(reason, count)
+        for publication in self._publications():
+            for reason, count in publication.forwarder.drops.items():
+                total.add(reason, count)
+        return total
+
+    def metrics(self) -> dict[str, int]:
+        """Flat counters for /metrics and /api/status: ``forwarded-packets``, ``forwarded-bytes``,
+        ``rtcp-out-<kind>``, ``retransmitted``, ``failures``... plus ``drop:<reason>`` for every
+        dropped packet and ``forwarded-streams``."""
+        out = dict(self.counters)
+        out.update({f"drop:{reason}": count for reason, count in self.drops.as_labels().items()})
+        out["forwarded-streams"] = self.forwarded_streams
+        return out
+
+    # -- negotiation -----------------------------------------------------------------------------
+
+    def _member(self, sid: str) -> _Participant:
+        participant = self._participants.get(sid)
+        if participant is None or self._closed:
+            raise NotInRoom("not a participant of this call")
+        return participant
+
+    def _others(self, participant: _Participant) -> list[_Participant]:
+        return [p for p in self._participants.values() if p is not participant]
+
+    def _send_plan(self, participant: _Participant) -> SendPlan:
+        """(mid, kind) -> msid stream id of the track the node sends there, or None."""
+        seen: Counter[str] = Counter()
+        others = self._others(participant)
+
+        def plan(mid: str, kind: str) -> str | None:
+            index = seen[kind]
+            seen[kind] += 1
+            return others[index].participant_id if index < len(others) else None
+
+        return plan
+
+    def _publish(self, participant: _Participant) -> None:
+        """(Re)build the participant's publications from its negotiated m-lines."""
+        for line in participant.peer.media:
+            if not line.receives or not line.codecs:
+                continue
+            current = participant.publications.get(line.mid)
+            if current is not None and current.line == line:
+                continue
+            if current is not None:
+                self._drop_publication(participant, current)
+            config = track_config(line)
+            publication = _Publication(
+                participant.sid, line, Forwarder(config), ReceptionStats(config.clock_rate)
+            )
+            participant.publications[line.mid] = publication
+            if line.remote_ssrc is not None:
+                participant.ssrc_routes[line.remote_ssrc] = (publication, False)
+            if line.remote_rtx_ssrc is not None:
+                participant.ssrc_routes[line.remote_rtx_ssrc] = (publication, True)
+
+    def _drop_publication(self, participant: _Participant, publication: _Publication) -> None:
+        for link in [link for link in self._links if link.publisher == participant.sid]:
+            if link.publisher_mid == publication.line.mid:
+                self._unlink(link)
+        participant.ssrc_routes = {
+            ssrc: route
+            for ssrc, route in participant.ssrc_routes.items()
+            if route[0] is not publication
+        }
+        self._retire(publication.forwarder)
+
+    def _link_all(self, now: float) -> None:
+        """Create every missing publisher -> subscriber link whose both ends are negotiated."""
+        for subscriber in self._participants.values():
+            others = self._others(subscriber)
+            seen: Counter[str] = Counter()
+            for line in subscriber.peer.media:
+                # Same numbering as _send_plan: the k-th m-line of a kind <-> the k-th other.
+                index = seen[line.kind]
+                seen[line.kind] += 1
+                if line.sends and index < len(others):
+                    self._link(now, others[index], subscriber, line)
+
+    def _link(
+        self, now: float, publisher: _Participant, subscriber: _Participant, line: MediaLine
+    ) -> None:
+        publication = next(
+            (p for p in publisher.publications.values() if p.line.kind == line.kind), None
+        )
+        if publication is None:
+            return
+        link = _Link(publisher.sid, publication.line.mid, subscriber.sid, line.mid)
+        if link in self._links:
+            return
+        if any(
+            x.subscriber == subscriber.sid and x.subscriber_mid == line.mid for x in self._links
+        ):
+            return  # that m-line already carries another track
+        config = subscriber_config(subscriber.sid, publication.line, line, subscriber.connected)
+        self._links.add(link)
+        self._execute(publication, publication.forwarder.add_subscriber(now, config))
+
+    def _unlink(self, link: _Link) -> None:
+        self._links.discard(link)
+        publisher = self._participants.get(link.publisher)
+        publication = publisher.publications.get(link.publisher_mid) if publisher else None
+        if publication is not None:
+            publication.forwarder.remove_subscriber(link.subscriber)
+
+    def _retire(self, forwarder: Forwarder) -> None:
+        for reason, count in forwarder.drops.items():
+            self._retired_drops.add(reason, count)
+
+    def _publications(self) -> list[_Publication]:
+        return [pub for p in self._participants.values() for pub in p.publications.values()]
+
+    # -- media (hot path) ------------------------------------------------------------------------
+
+    async def _on_rtp(self, publisher: _Participant, data: bytes, now: float) -> None:
+        if len(data) < 12:
+            self.counters["rtp-malformed"] += 1
+            return
+        ssrc = int.from_bytes(data[8:12], "big")
+        route = publisher.ssrc_routes.get(ssrc)
+        if route is None:
+            route = self._learn_ssrc(publisher, data)
+            if route is None:
+                self.counters["rtp-unroutable"] += 1
+                return
+        publication, rtx = route
+        forwarder = publication.forwarder
+        if rtx:
+            out = forwarder.on_rtx(now, data)
+        else:
+            out = forwarder.on_rtp(now, data)
+            seq, ts = int.from_bytes(data[2:4], "big"), int.from_bytes(data[4:8], "big")
+            publication.reception.on_packet(now, ssrc, seq, ts)
+        timer = forwarder.get_timer()
+        if timer is not None and timer < self._armed:
+            self._wake.set()  # e.g. a loss was just seen: its upstream NACK is due in 10 ms
+        for subscriber_sid, packet in out:
+            subscriber = self._participants.get(subscriber_sid)
+            if subscriber is not None and await subscriber.peer.send(packet):
+                self.counters["forwarded-packets"] += 1
+                self.counters["forwarded-bytes"] += len(packet)
+            else:
+                self.counters["send-failed"] += 1
+
+    def _learn_ssrc(self, publisher: _Participant, data: bytes) -> tuple[_Publication, bool] | None:
+        """A browser that did not announce its SSRCs (no a=ssrc): match by payload type, once per
+        m-line, so a peer spraying random SSRCs cannot grow the table."""
+        pt = data[1] & 0x7F
+        for publication in publisher.publications.values():
+            line = publication.line
+            for codec in line.codecs:
+                rtx = pt == codec.rtx_payload_type
+                if pt != codec.payload_type and not rtx:
+                    continue
+                announced = line.remote_rtx_ssrc if rtx else line.remote_ssrc
+                if announced is not None or any(
+                    route == (publication, rtx) for route in publisher.ssrc_routes.values()
+                ):
+                    return None
+                route = (publication, rtx)
+                publisher.ssrc_routes[int.from_bytes(data[8:12], "big")] = route
+                return route
+        return None
+
+    async def _on_rtcp(self, sender: _Participant, data: bytes, now: float) -> None:
+        try:
+            packets = parse_rtcp(data)
+        except RtpParseError:
+            self.counters["rtcp-malformed"] += 1
+            return
+        self.counters["rtcp-in"] += 1
+        for own in sender.publications.values():
+            own.forwarder.on_publisher_rtcp(now, packets)
+            for packet in packets:
+                if isinstance(packet, SenderReport):
+                    own.reception.on_sender_report(now, packet.ssrc, packet.ntp)
+        for link in [link for link in self._links if link.subscriber == sender.sid]:
+            publication = self._publication(link)
+            if publication is not None:
+                actions = publication.forwarder.on_subscriber_rtcp(now, sender.sid, packets)
+                await self._send_actions(publication, actions)
+
+    def _publication(self, link: _Link) -> _Publication | None:
+        publisher = self._participants.get(link.publisher)
+        return publisher.publications.get(link.publisher_mid) if publisher else None
+
+    def _execute(self, publication: _Publication, actions: list[Action]) -> None:
+        """Queue actions produced outside a coroutine; the session task sends them."""
+        if actions:
+            self._pending.append((publication, actions))
+            self._wake.set()
+
+    async def _send_actions(self, publication: _Publication, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendToPublisher):
+                target = self._participants.get(publication.owner)
+                self.counters[f"rtcp-out-{action.kind}"] += 1
+            else:
+                target = self._participants.get(action.subscriber_id)
+                self.counters["retransmitted"] += 1
+            if target is not None:
+                await target.peer.send(action.packet)
+
+    # -- the session task ------------------------------------------------------------------------
+
+    def _on_peer_state(self, sid: str, state: str) -> None:
+        self._events.append((sid, state))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        """The one task of the session: everything time-driven happens here."""
+        while not self._closed:
+            now = time.monotonic()
+            await self._tick(now)
+            now = time.monotonic()
+            delay = self._next_deadline(now)
+            self._armed = now + delay
+            self._wake.clear()
+            if self._events or self._pending:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _tick(self, now: float) -> None:
+        await self._handle_events(now)
+        pending, self._pending = self._pending, []
+        for publication, actions in pending:
+            if self._closed:
+                return
+            await self._send_actions(publication, actions)
+        for publication in self._publications():
+            timer = publication.forwarder.get_timer()
+            if timer is not None and timer <= now:
+                await self._send_actions(publication, publication.forwarder.handle_timer(now))
+        if now >= self._next_sender_reports:
+            self._next_sender_reports = now + SENDER_REPORT_INTERVAL
+            await self._send_sender_reports(now)
+            await self._send_receiver_reports(now)
+        await self._check_deadlines(now)
+
+    def _next_deadline(self, now: float) -> float:
+        deadlines = [self._next_sender_reports]
+        deadlines += [
+            p.deadline for p in self._participants.values() if p.deadline and not p.connected
+        ]
+        for publication in self._publications():
+            timer = publication.forwarder.get_timer()
+            if timer is not None:
+                deadlines.append(timer)
+        return max(0.0, min(deadlines) - now)
+
+    async def _handle_events(self, now: float) -> None:
+        events, self._events = self._events, []
+        for sid, state in events:
+            participant = self._participants.get(sid)
+            if participant is None:
+                continue
+            if state == "connected" and not participant.connected:
+                participant.connected = True
+                await self._egress_ready(now, participant)
+            elif state == "failed":
+                await self._fail(participant, "connection to the node failed")
+            else:
+                # The browser closed its end (DTLS close_notify): it is hanging up, and its
+                # stop-call or disconnect follows on the signaling channel. Not a media failure.
+                self.counters["closed-by-peer"] += 1
+
+    async def _egress_ready(self, now: float, subscriber: _Participant) -> None:
+        """The subscriber's DTLS is up: any keyframe sent before is lost, so ask again now."""
+        for link in [link for link in self._links if link.subscriber == subscriber.sid]:
+            publication = self._publication(link)
+            if publication is not None:
+                actions = publication.forwarder.egress_ready(now, subscriber.sid)
+                await self._send_actions(publication, actions)
+
+    async def _send_sender_reports(self, now: float) -> None:
+        wallclock = time.time()
+        for link in list(self._links):
+            publication = self._publication(link)
+            subscriber = self._participants.get(link.subscriber)
+            if publication is None or subscriber is None or not subscriber.connected:
+                continue
+            report = publication.forwarder.sender_report(now, wallclock, link.subscriber)
+            if report is not None:
+                await subscriber.peer.send(report)
+
+    async def _send_receiver_reports(self, now: float) -> None:
+        for participant in list(self._participants.values()):
+            if not participant.connected:
+                continue
+            for publication in list(participant.publications.values()):
+                block = publication.reception.report_block(now)
+                if block is not None:
+                    self.counters["rtcp-out-rr"] += 1
+                    await participant.peer.send(build_rr(publication.line.local_ssrc, [block]))
+
+    async def _check_deadlines(self, now: float) -> None:
+        for participant in list(self._participants.values()):
+            deadline = participant.deadline
+            if not participant.connected and deadline is not None and now >= deadline:
+                participant.deadline = None
+                await self._fail(participant, "connection to the node timed out")
+
+    async def _fail(self, participant: _Participant, reason: str) -> None:
+        if self._closed or self._participants.get(participant.sid) is not participant:
+            return  # closed or removed meanwhile (perhaps by an earlier failure's handler)
+        self.counters["failures"] += 1
+        participant.deadline = None
+        logger.info("room %s: %s: %s", self.room_id, participant.participant_id, reason)
+        await self._on_failure(participant.sid, reason)

@@ -1,0 +1,64 @@
+"""A room on the node with real aiortc client peers on loopback, driven without socket.io: the
+session's ``emit`` hands each answer straight to the client object."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from benchmarks.synthetic import SyntheticPeer
+from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.sfu import SfuSession
+
+
+class Room:
+    """One :class:`SfuSession` plus the synthetic browsers in it."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        self.answers: dict[str, str] = {}
+        self.events: list[tuple[str, str]] = []
+        self.failures: list[tuple[str, str]] = []
+        self.session = SfuSession("room-1", settings, self._emit, self._on_failure)
+        self.peers: dict[str, SyntheticPeer] = {}
+
+    async def _emit(self, sid: str, event: str, payload: Mapping[str, Any]) -> None:
+        self.events.append((sid, event))
+        if event == "negotiation-call-answer":
+            self.answers[sid] = payload["sdp"]["sdp"]
+
+    async def _on_failure(self, sid: str, reason: str) -> None:
+        self.failures.append((sid, reason))
+
+    async def join(self, sid: str, participant_id: str, **peer_options: Any) -> SyntheticPeer:
+        peer = SyntheticPeer(**peer_options)
+        self.peers[sid] = peer
+        await self.session.add_participant(sid, participant_id)
+        return peer
+
+    async def connect(self, sid: str) -> float:
+        """Offer, answer, and wait until the client is connected; returns the seconds it took."""
+        start = time.monotonic()
+        peer = self.peers[sid]
+        await self.session.on_offer(sid, await peer.create_offer())
+        await peer.accept_answer(self.answers[sid])
+        await peer.wait_connected()
+        return time.monotonic() - start
+
+    async def close(self) -> None:
+        for peer in self.peers.values():
+            await peer.close()
+        await self.session.close()
+        self.peers.clear()
+
+
+@pytest.fixture
+async def room() -> AsyncIterator[Room]:
+    room = Room(MediaSettings())
+    yield room
+    await room.close()
+    # Let the peers' closing callbacks run before the loop is torn down.
+    await asyncio.sleep(0)
