@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import socketio
@@ -14,7 +15,8 @@ from liveloop_sfu.config import Settings
 from liveloop_sfu.httpapi import HttpApi, origin_middleware
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
-from liveloop_sfu.media.session import Emit
+from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
+from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.rooms import RoomService, SfuFactory
 from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
 
@@ -49,16 +51,37 @@ def _cors(settings: Settings) -> str | list[str] | None:
     return list(settings.allowed_origins) or None
 
 
-def _sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
+def media_settings(settings: Settings) -> MediaSettings:
+    return MediaSettings(
+        ice_servers=tuple(server.to_wire() for server in settings.ice_servers),
+        host_addresses=settings.media_addresses,
+        announced_ip=settings.announced_ip,
+        port_min=settings.rtc_min_port,
+        port_max=settings.rtc_max_port,
+        connect_timeout=settings.media_connect_timeout,
+    )
+
+
+def sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
+    """Media of sfu calls; None for a p2p-only node, which then never loads aiortc."""
     if settings.mode == "p2p":
         return None
-    # Imported here so that a p2p-only node never loads aiortc.
-    from liveloop_sfu.media.sfu_factory import make_sfu_factory
+    from liveloop_sfu.media.sfu import SfuSession
 
-    return make_sfu_factory(settings, emit)
+    media = media_settings(settings)
+
+    def make(room_id: str, on_failure: MediaFailure) -> MediaSession:
+        return SfuSession(room_id, media, emit, on_failure)
+
+    return make
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings,
+    media_factory: Callable[[Settings, Emit], SfuFactory | None] | None = None,
+) -> web.Application:
+    """The node's application. ``media_factory`` replaces the sfu media plane (the
+    forwarding benchmark's decode/re-encode baseline, benchmarks/relay_node.py)."""
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         cors_allowed_origins=_cors(settings),
@@ -71,7 +94,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     emit = make_emit(sio)
     matchmaker = MemoryMatchmaker()
-    rooms = RoomService(settings, matchmaker, emit, _sfu_factory(settings, emit))
+    rooms = RoomService(settings, matchmaker, emit, (media_factory or sfu_factory)(settings, emit))
     SignalHandlers(sio, rooms).register()
     node = Node(settings=settings, matchmaker=matchmaker, rooms=rooms, sio=sio)
 

@@ -1,0 +1,114 @@
+"""A browser stand-in that speaks the whole wire contract: socket.io signaling + aiortc media.
+
+It follows docs/protocol.md the way web/js does: in sfu it always offers and takes the node's
+answer; in p2p it offers or answers by its role; on ``mode-changed`` it starts a new peer
+connection in the new mode; on ``partner-left`` it closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiortc import RTCSessionDescription
+
+from benchmarks.synthetic import SyntheticPeer
+from liveloop_sfu.client import WireClient
+from liveloop_sfu.media.aiortc_adapter import restrict_gathering
+from liveloop_sfu.media.settings import MediaSettings
+
+
+class WireCall:
+    def __init__(self, url: str, name: str, *, sfu_blocked: bool = False) -> None:
+        """``sfu_blocked``: like a browser whose UDP to the node is firewalled, this one signals
+        normally in sfu but its media never reaches the node (p2p still works)."""
+        self.name = name
+        self.sfu_blocked = sfu_blocked
+        self.wire = WireClient(url, timeout=10)
+        self.peer: SyntheticPeer | None = None
+        self.match: dict[str, Any] | None = None
+        self.mode: str | None = None
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        # Events arrive in per-event queues; an offer can be read before match-done was handled.
+        self._has_peer = asyncio.Event()
+
+    async def start(self) -> dict[str, Any]:
+        await self.wire.connect()
+        for event, handler in (
+            ("negotiation-call-offer", self._on_offer),
+            ("negotiation-call-answer", self._on_answer),
+            ("mode-changed", self._on_mode_changed),
+            ("partner-left", self._on_partner_left),
+        ):
+            self._tasks.append(asyncio.create_task(self._pump(event, handler)))
+        return await self.wire.request_room(self.name)
+
+    async def matched(self, timeout: float = 10) -> dict[str, Any]:
+        self.match = await self.wire.next("match-done", timeout)
+        await self._negotiate(self.match["mode"], self.match["role"])
+        return self.match
+
+    async def _negotiate(self, mode: str, role: str) -> None:
+        if self.peer is not None:
+            await self.peer.close()
+        self.mode = mode
+        self.peer = SyntheticPeer()
+        self._has_peer.set()
+        if role == "offerer":
+            offer = await self.peer.create_offer()
+            if mode == "sfu" and self.sfu_blocked:
+                await self.peer.close()
+                self.peer = None
+            await self.wire.call("negotiation-call-offer", {"sdp": {"type": "offer", "sdp": offer}})
+
+    async def _pump(self, event: str, handler: Any) -> None:
+        while True:
+            payload = await self.wire.next(event, timeout=3600)
+            self.events.append((event, payload))
+            await handler(payload)
+
+    async def _on_offer(self, payload: dict[str, Any]) -> None:
+        await asyncio.wait_for(self._has_peer.wait(), 10)
+        assert self.peer is not None and self.mode == "p2p"
+        pc = self.peer.pc
+        await pc.setRemoteDescription(RTCSessionDescription(payload["sdp"]["sdp"], "offer"))
+        restrict_gathering(pc, MediaSettings(host_addresses=("127.0.0.1",)))
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = {"sdp": {"type": "answer", "sdp": pc.localDescription.sdp}}
+        await self.wire.call("negotiation-call-answer", answer)
+
+    async def _on_answer(self, payload: dict[str, Any]) -> None:
+        await asyncio.wait_for(self._has_peer.wait(), 10)
+        if self.peer is None:  # sfu_blocked: nothing to connect
+            return
+        await self.peer.accept_answer(payload["sdp"]["sdp"])
+
+    async def _on_mode_changed(self, payload: dict[str, Any]) -> None:
+        await self._negotiate(payload["mode"], payload["role"])
+
+    async def _on_partner_left(self, payload: dict[str, Any]) -> None:
+        if self.peer is not None:
+            self._has_peer.clear()
+            await self.peer.close()
+            self.peer = None
+
+    async def frames_from_partner(self, count: int, timeout: float = 15) -> None:
+        """Wait until ``count`` frames with readable counters were decoded."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.peer is None or len(self.peer.video_log.counters) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                got = len(self.peer.video_log.counters) if self.peer else 0
+                raise TimeoutError(f"{self.name}: {got} of {count} frames decoded")
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.peer is not None:
+            await self.peer.close()
+        await self.wire.close()
