@@ -1,0 +1,348 @@
+// The page's use cases: open the camera, find a partner, talk, chat, next, stop. Views call these
+// methods and render the store; the signaling and call modules do the talking.
+import { CallSession } from "./call.js";
+import { validateChatMessage } from "./limits.js";
+import { listDevices, openLocalMedia, snapshot, stopStream } from "./media.js";
+
+const LIVE = new Set(["requesting", "waiting", "connecting", "in-call"]);
+
+function readable(err) {
+  return err?.readable ?? err?.message ?? String(err);
+}
+
+function millis(timestamp) {
+  const t = Number(timestamp);
+  if (!Number.isFinite(t) || t <= 0) return Date.now();
+  return t < 1e12 ? t * 1000 : t; // the node may send seconds
+}
+
+export class App {
+  #session = null;
+  #localStream = null;
+  #mediaTicket = 0;
+
+  constructor({ store, signaling, router, preferredMode }) {
+    this.store = store;
+    this.signaling = signaling;
+    this.router = router;
+    this.preferredMode = preferredMode; // "sfu" | "p2p" | undefined (from ?mode=)
+    this.#listen();
+  }
+
+  get localStream() {
+    return this.#localStream;
+  }
+
+  get session() {
+    return this.#session;
+  }
+
+  // ----- camera and microphone -----
+
+  async openMedia() {
+    const ticket = ++this.#mediaTicket;
+    this.store.update("media", { state: "requesting", error: "" });
+    const { cameraId, microphoneId } = this.store.get().devices;
+    try {
+      const stream = await openLocalMedia({ videoDeviceId: cameraId, audioDeviceId: microphoneId });
+      if (ticket !== this.#mediaTicket) return stopStream(stream);
+      stopStream(this.#localStream);
+      this.#localStream = stream;
+      this.#applyTrackSwitches();
+      await this.#refreshDevices(stream);
+      this.store.update("media", { state: "ready", error: "" });
+    } catch (err) {
+      if (ticket !== this.#mediaTicket) return undefined;
+      this.store.update("media", { state: "error", error: readable(err) });
+    }
+    return undefined;
+  }
+
+  closeMedia() {
+    this.#mediaTicket += 1;
+    stopStream(this.#localStream);
+    this.#localStream = null;
+    this.store.update("media", { state: "idle", error: "" });
+  }
+
+  async #refreshDevices(stream) {
+    const { cameras, microphones } = await listDevices();
+    const settingOf = (kind) => stream.getTracks().find((t) => t.kind === kind)?.getSettings();
+    this.store.update("devices", {
+      cameras,
+      microphones,
+      cameraId: settingOf("video")?.deviceId ?? "",
+      microphoneId: settingOf("audio")?.deviceId ?? "",
+    });
+  }
+
+  chooseDevice(kind, deviceId) {
+    this.store.update("devices", kind === "video" ? { cameraId: deviceId } : { microphoneId: deviceId });
+    return this.openMedia();
+  }
+
+  /** Mute / camera off: the track keeps flowing (silence / black), so nothing renegotiates. */
+  setEnabled(kind, enabled) {
+    this.store.update("media", kind === "audio" ? { audioEnabled: enabled } : { videoEnabled: enabled });
+    this.#applyTrackSwitches();
+  }
+
+  #applyTrackSwitches() {
+    const { audioEnabled, videoEnabled } = this.store.get().media;
+    for (const track of this.#localStream?.getTracks() ?? []) {
+      track.enabled = track.kind === "audio" ? audioEnabled : videoEnabled;
+    }
+  }
+
+  takeSnapshot(video) {
+    try {
+      this.store.update("profile", { userImage: snapshot(video), error: "" });
+    } catch (err) {
+      this.store.update("profile", { error: readable(err) });
+    }
+  }
+
+  // ----- finding a partner -----
+
+  async findPartner() {
+    if (!this.#localStream) {
+      this.store.update("profile", { error: "Turn on your camera and microphone first." });
+      return;
+    }
+    this.store.update("profile", { error: "" });
+    this.#resetCall("requesting");
+    this.router.go("/call");
+    await this.#requestRoom();
+  }
+
+  async #requestRoom() {
+    const { userName, userImage } = this.store.get().profile;
+    const payload = { userName };
+    if (userImage) payload.userImage = userImage;
+    if (this.preferredMode) payload.mode = this.preferredMode;
+    try {
+      await this.signaling.request("request-room", payload);
+      // match-done may already have overtaken the ack.
+      if (this.store.get().call.status === "requesting") {
+        this.store.update("call", { status: "waiting" });
+      }
+    } catch (err) {
+      this.store.update("call", { status: "ended", error: readable(err) });
+    }
+  }
+
+  /** Next: leave this call (or the queue) and queue again. */
+  async next() {
+    this.#endSession();
+    this.#resetCall("requesting");
+    await this.#stopCall();
+    await this.#requestRoom();
+  }
+
+  /** Stop: leave the call and go back to the Studio. */
+  async stop({ navigate = true } = {}) {
+    const wasLive = LIVE.has(this.store.get().call.status) || this.#session;
+    this.#endSession();
+    this.#resetCall("idle");
+    if (navigate && this.router.path !== "/studio") this.router.go("/studio");
+    if (wasLive) await this.#stopCall();
+  }
+
+  async #stopCall() {
+    try {
+      await this.signaling.request("stop-call", {});
+    } catch (err) {
+      if (err?.code !== "not-in-room") this.store.update("call", { error: readable(err) });
+    }
+  }
+
+  #resetCall(status) {
+    this.store.update("call", {
+      status,
+      roomId: "",
+      mode: "",
+      role: "",
+      peer: null,
+      recording: false,
+      error: "",
+      notice: "",
+      leftReason: "",
+      remoteStream: null,
+      remoteStreams: 0,
+    });
+    this.store.update("chat", { messages: [], error: "" });
+  }
+
+  // ----- the call -----
+
+  #onMatch(match) {
+    this.#endSession();
+    this.#resetCall("connecting");
+    const peer = match?.peer && typeof match.peer === "object" ? match.peer : {};
+    this.store.update("call", {
+      roomId: String(match?.roomId ?? ""),
+      mode: match?.mode,
+      role: match?.role,
+      peer: {
+        participantId: String(peer.participantId ?? ""),
+        userName: String(peer.userName ?? "Your partner"),
+        userImage: peer.userImage ?? "",
+      },
+      recording: Boolean(match?.recording),
+    });
+    if (this.router.path !== "/call") this.router.go("/call");
+    this.#startSession(match?.mode, match?.role, match?.iceServers);
+  }
+
+  #startSession(mode, role, iceServers) {
+    const session = new CallSession({
+      signaling: this.signaling,
+      localStream: this.#localStream,
+      iceServers,
+      mode,
+      role,
+    });
+    session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
+    session.addEventListener("remote-track", (e) => this.#onRemoteTrack(session, e.detail));
+    session.addEventListener("error", (e) => {
+      if (session === this.#session) this.store.update("call", { error: e.detail.message });
+    });
+    this.#session = session;
+    session.start();
+  }
+
+  #onRemoteTrack(session, { stream }) {
+    if (session !== this.#session) return;
+    // 1:1 shows the first participant; group tiles would use session.participants.
+    const first = session.participants.values().next().value ?? stream;
+    this.store.update("call", { remoteStream: first, remoteStreams: session.participants.size });
+  }
+
+  #onPeerState(session, state) {
+    if (session !== this.#session) return;
+    const { status } = this.store.get().call;
+    if (state === "connected" && status === "connecting") {
+      this.store.update("call", { status: "in-call", error: "" });
+    } else if (state === "connected") {
+      this.store.update("call", { error: "" });
+    } else if (state === "disconnected") {
+      this.store.update("call", { error: "The video connection is interrupted — trying to recover…" });
+    } else if (state === "failed") {
+      this.store.update("call", { error: "The video connection failed. Press Next to try again." });
+    }
+  }
+
+  #onModeChanged(change) {
+    if (!this.#session) return;
+    this.store.update("call", {
+      status: "connecting",
+      mode: change?.mode,
+      role: change?.role,
+      remoteStream: null,
+      remoteStreams: 0,
+      error: "",
+      notice:
+        change?.mode === "p2p"
+          ? "Switched to a direct connection between you and your partner."
+          : "Switched to a connection through the server.",
+    });
+    this.#session.restart({ mode: change?.mode, role: change?.role });
+  }
+
+  #onPartnerLeft(left) {
+    if (!LIVE.has(this.store.get().call.status)) return;
+    this.#endSession();
+    this.store.update("call", {
+      status: "partner-left",
+      leftReason: String(left?.reason ?? ""),
+      remoteStream: null,
+      remoteStreams: 0,
+    });
+  }
+
+  #endSession() {
+    this.#session?.close();
+    this.#session = null;
+  }
+
+  // ----- chat -----
+
+  async sendChat(text) {
+    const problem = validateChatMessage(text);
+    if (problem) {
+      this.store.update("chat", { error: problem });
+      return false;
+    }
+    try {
+      const reply = await this.signaling.request("newMessage", { message: text });
+      const stored = reply.message && typeof reply.message === "object" ? reply.message : {};
+      this.#appendChat({
+        own: true,
+        userName: this.store.get().profile.userName,
+        message: typeof stored.message === "string" ? stored.message : text,
+        timestamp: millis(stored.timestamp),
+      });
+      this.store.update("chat", { error: "" });
+      return true;
+    } catch (err) {
+      this.store.update("chat", { error: readable(err) });
+      return false;
+    }
+  }
+
+  #appendChat(entry) {
+    const messages = [...this.store.get().chat.messages, entry].slice(-500);
+    this.store.update("chat", { messages });
+  }
+
+  // ----- server events -----
+
+  #listen() {
+    const s = this.signaling;
+    s.on("match-done", (m) => this.#onMatch(m));
+    s.on("negotiation-call-offer", (p) => this.#session?.handleDescription(p?.sdp));
+    s.on("negotiation-call-answer", (p) => this.#session?.handleDescription(p?.sdp));
+    s.on("send-new-ice-candidates", (p) => this.#session?.handleCandidate(p?.candidate));
+    s.on("renegotiate", () => this.#session?.makeOffer());
+    s.on("mode-changed", (c) => this.#onModeChanged(c));
+    s.on("partner-left", (p) => this.#onPartnerLeft(p));
+    s.on("recording", (r) => this.store.update("call", { recording: Boolean(r?.active) }));
+    s.on("newMessage", (m) =>
+      this.#appendChat({
+        own: false,
+        userName: String(m?.userName ?? "Partner"),
+        message: String(m?.message ?? ""),
+        timestamp: millis(m?.timestamp),
+      }),
+    );
+    s.addEventListener("status", (e) => this.#onSignalingStatus(e.detail));
+    this.router.addEventListener("route", (e) => this.#onRoute(e.detail.path));
+  }
+
+  #onSignalingStatus(status) {
+    this.store.update("connection", status);
+    if (status.state !== "connected" && LIVE.has(this.store.get().call.status)) {
+      // The node forgets a vanished socket's call and queue ticket; so do we.
+      this.#endSession();
+      this.store.update("call", {
+        status: "ended",
+        remoteStream: null,
+        error: "Lost the connection to the server. Press Next once it is back.",
+      });
+    }
+  }
+
+  #onRoute(path) {
+    this.store.update(null, { route: path });
+    const { status } = this.store.get().call;
+    if (path !== "/call" && status !== "idle") {
+      this.stop({ navigate: false }); // the back button leaves the call like Stop does
+    }
+    if (path === "/call" && status === "idle") {
+      this.router.go("/studio"); // nothing to show without a call (e.g. a reload)
+      return;
+    }
+    if (path === "/") this.closeMedia();
+    else if (!this.#localStream && this.store.get().media.state !== "requesting") this.openMedia();
+  }
+}

@@ -1,0 +1,227 @@
+// One call's RTCPeerConnection, in either mode of docs/protocol.md:
+//  - "p2p": the node relays offer/answer/candidates to the partner. The roles from `match-done`
+//    decide who offers first; later renegotiation follows "perfect negotiation" (W3C WebRTC 1.0
+//    §10.7 example) with the answerer as the polite peer, so glare resolves itself.
+//  - "sfu": the node is the peer. The browser always offers (sendrecv audio + video), the node
+//    only answers, and `renegotiate` asks for a fresh offer — so glare cannot happen.
+// Answers take the same path in both modes. Remote tracks are grouped by their msid stream id,
+// which in sfu is the participantId of the track's owner (group rooms map streams to tiles).
+
+const KINDS = ["audio", "video"];
+
+export class CallSession extends EventTarget {
+  #signaling;
+  #localStream;
+  #iceServers;
+  #pendingCandidates = [];
+  #makingOffer = false;
+  #ignoreOffer = false;
+  #settingRemoteAnswer = false;
+  #offerAgain = false;
+  #closed = false;
+
+  constructor({ signaling, localStream, iceServers, mode, role }) {
+    super();
+    this.#signaling = signaling;
+    this.#localStream = localStream;
+    this.#iceServers = Array.isArray(iceServers) ? iceServers : [];
+    this.mode = mode;
+    this.role = role;
+    /** participant (msid stream id) → MediaStream of that participant's tracks */
+    this.participants = new Map();
+    this.pc = null;
+  }
+
+  get polite() {
+    return this.mode === "p2p" && this.role === "answerer";
+  }
+
+  start() {
+    const pc = new RTCPeerConnection({ iceServers: this.#iceServers, bundlePolicy: "max-bundle" });
+    this.pc = pc;
+    this.#addLocalMedia(pc);
+    pc.addEventListener("negotiationneeded", () => this.#onNegotiationNeeded(pc));
+    pc.addEventListener("icecandidate", ({ candidate }) => this.#sendCandidate(pc, candidate));
+    pc.addEventListener("track", (event) => this.#onTrack(event));
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc === this.pc) this.#emit("connection", { state: pc.connectionState });
+    });
+  }
+
+  /** `mode-changed`: drop this connection and negotiate again in the new mode, same call. */
+  restart({ mode, role }) {
+    this.#teardown();
+    this.mode = mode;
+    this.role = role;
+    this.#closed = false;
+    this.#resetNegotiation();
+    this.start();
+  }
+
+  close() {
+    this.#closed = true;
+    this.#teardown();
+  }
+
+  // ----- local media -----
+
+  #addLocalMedia(pc) {
+    const stream = this.#localStream;
+    for (const kind of KINDS) {
+      const track = stream?.getTracks().find((t) => t.kind === kind) ?? null;
+      if (this.mode === "sfu") {
+        // The contract: the browser's offer to the node is sendrecv audio + video.
+        pc.addTransceiver(track ?? kind, { direction: "sendrecv", streams: stream ? [stream] : [] });
+      } else if (track) {
+        // addTrack, not addTransceiver: only addTrack's transceivers can be reused by an
+        // incoming offer's m-lines (JSEP RFC 8829 §5.10), which the p2p answerer relies on.
+        pc.addTrack(track, stream);
+      } else if (this.role === "offerer") {
+        pc.addTransceiver(kind, { direction: "recvonly" });
+      }
+    }
+  }
+
+  // ----- offers and answers -----
+
+  #onNegotiationNeeded(pc) {
+    // The p2p answerer waits for the offerer's first offer: exactly one side starts (contract).
+    if (this.mode === "p2p" && this.role === "answerer" && !pc.remoteDescription) return;
+    this.makeOffer();
+  }
+
+  /** Offer now, or as soon as the current exchange ends (`renegotiate` while one is running). */
+  async makeOffer() {
+    const pc = this.pc;
+    if (!pc || this.#closed) return;
+    if (this.#makingOffer || pc.signalingState !== "stable") {
+      this.#offerAgain = true;
+      return;
+    }
+    this.#offerAgain = false;
+    this.#makingOffer = true;
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      if (pc !== this.pc) return;
+      const { type, sdp } = pc.localDescription;
+      await this.#send("negotiation-call-offer", { sdp: { type, sdp } });
+    } catch (err) {
+      this.#fail(pc, "Could not start the video connection", err);
+    } finally {
+      this.#makingOffer = false;
+    }
+  }
+
+  /** A `negotiation-call-offer` (p2p partner) or `negotiation-call-answer` (partner or node). */
+  async handleDescription(description) {
+    const pc = this.pc;
+    if (!pc || this.#closed || !description?.type || typeof description.sdp !== "string") return;
+    const isOffer = description.type === "offer";
+    const readyForOffer =
+      !this.#makingOffer && (pc.signalingState === "stable" || this.#settingRemoteAnswer);
+    const collision = isOffer && !readyForOffer;
+    this.#ignoreOffer = !this.polite && collision;
+    if (this.#ignoreOffer) return;
+    if (!isOffer && pc.signalingState !== "have-local-offer") return; // stale answer
+    try {
+      this.#settingRemoteAnswer = !isOffer;
+      await pc.setRemoteDescription({ type: description.type, sdp: description.sdp });
+      this.#settingRemoteAnswer = false;
+      if (pc !== this.pc) return;
+      await this.#flushCandidates(pc);
+      if (isOffer) {
+        await pc.setLocalDescription(await pc.createAnswer());
+        const { type, sdp } = pc.localDescription;
+        await this.#send("negotiation-call-answer", { sdp: { type, sdp } });
+      } else if (this.#offerAgain) {
+        await this.makeOffer();
+      }
+    } catch (err) {
+      this.#settingRemoteAnswer = false;
+      this.#fail(pc, "The video connection could not be set up", err);
+    }
+  }
+
+  // ----- ICE candidates -----
+
+  #sendCandidate(pc, candidate) {
+    if (pc !== this.pc || this.#closed) return;
+    // null = end of candidates (the contract allows it explicitly).
+    const init = candidate && candidate.candidate ? candidate.toJSON() : null;
+    this.#send("send-new-ice-candidates", { candidate: init }).catch((err) => {
+      console.warn("candidate not delivered", err);
+    });
+  }
+
+  /** A `send-new-ice-candidates` from the partner (p2p) or the node (sfu). */
+  async handleCandidate(candidate) {
+    const pc = this.pc;
+    if (!pc || this.#closed) return;
+    // addIceCandidate needs a remote description first; candidates may overtake the offer.
+    if (!pc.remoteDescription) {
+      this.#pendingCandidates.push(candidate ?? null);
+      return;
+    }
+    await this.#addCandidate(pc, candidate ?? null);
+  }
+
+  async #flushCandidates(pc) {
+    const queued = this.#pendingCandidates.splice(0);
+    for (const candidate of queued) await this.#addCandidate(pc, candidate);
+  }
+
+  async #addCandidate(pc, candidate) {
+    try {
+      await (candidate ? pc.addIceCandidate(candidate) : pc.addIceCandidate());
+    } catch (err) {
+      // Candidates belonging to an offer we ignored during glare are expected to fail.
+      if (!this.#ignoreOffer) console.warn("remote candidate refused", err);
+    }
+  }
+
+  // ----- remote media -----
+
+  #onTrack({ track, streams }) {
+    const id = streams[0]?.id || "remote";
+    let stream = this.participants.get(id);
+    if (!stream) {
+      stream = new MediaStream();
+      this.participants.set(id, stream);
+    }
+    if (!stream.getTrackById(track.id)) stream.addTrack(track);
+    this.#emit("remote-track", { participantId: id, track, stream });
+  }
+
+  // ----- plumbing -----
+
+  async #send(event, payload) {
+    return this.#signaling.request(event, payload);
+  }
+
+  #fail(pc, readable, err) {
+    if (pc !== this.pc || this.#closed) return;
+    console.error(readable, err);
+    const detail = err?.readable ?? err?.message ?? String(err);
+    this.#emit("error", { message: `${readable}: ${detail}` });
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  #resetNegotiation() {
+    this.#pendingCandidates = [];
+    this.#makingOffer = false;
+    this.#ignoreOffer = false;
+    this.#settingRemoteAnswer = false;
+    this.#offerAgain = false;
+  }
+
+  #teardown() {
+    const pc = this.pc;
+    this.pc = null;
+    this.participants.clear();
+    // Local tracks belong to the page (Studio keeps them), so only the connection is closed.
+    pc?.close();
+  }
+}

@@ -1,0 +1,90 @@
+// The socket.io connection to the node: every client → server event is a request whose ack becomes
+// a promise, and connection changes become one "status" event the page can show.
+// The official browser build is served by the node from web/node_modules (no CDN).
+import { io } from "/vendor/socket.io/socket.io.esm.min.js";
+
+const ACK_TIMEOUT_MS = 10_000;
+
+// Wire error codes (docs/protocol.md) in words a person can act on.
+const FRIENDLY = {
+  "invalid-payload": "The server did not accept that",
+  "not-in-room": "You are not in a call any more.",
+  "rate-limited": "Slow down a little — too many requests. Try again in a moment.",
+  "room-full": "That room is full.",
+  unauthorized: "You are not allowed to do that.",
+  "matchmaker-unavailable": "Matchmaking is unavailable right now. Please try again shortly.",
+  capacity: "The server is full right now. Please try again in a minute.",
+  internal: "Something went wrong on the server. Please try again.",
+  timeout: "The server did not answer in time. Check your connection and try again.",
+};
+
+export class SignalingError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "SignalingError";
+    this.code = code;
+  }
+
+  /** A sentence for the page: the server's own words for payload errors, ours otherwise. */
+  get readable() {
+    if (this.code === "invalid-payload") return `${FRIENDLY[this.code]}: ${this.message}`;
+    return FRIENDLY[this.code] ?? `${this.message} (${this.code})`;
+  }
+}
+
+export class Signaling extends EventTarget {
+  constructor(url) {
+    super();
+    // WebSocket only: no long-polling, so no sticky sessions are needed behind a load balancer.
+    this.socket = io(url, { transports: ["websocket"], reconnectionDelayMax: 4000 });
+    this.status = { state: "connecting", attempt: 0 };
+    this.#watchConnection();
+  }
+
+  #setStatus(state, extra = {}) {
+    this.status = { state, attempt: 0, ...extra };
+    this.dispatchEvent(new CustomEvent("status", { detail: this.status }));
+  }
+
+  #watchConnection() {
+    const manager = this.socket.io;
+    this.socket.on("connect", () => this.#setStatus("connected"));
+    this.socket.on("disconnect", (reason) => {
+      // "io client disconnect" is our own close(); everything else is a lost connection.
+      if (reason !== "io client disconnect") this.#setStatus("reconnecting", { reason });
+    });
+    this.socket.on("connect_error", () => {
+      if (this.status.state !== "reconnecting") this.#setStatus("unreachable");
+    });
+    manager.on("reconnect_attempt", (attempt) => this.#setStatus("reconnecting", { attempt }));
+    manager.on("reconnect_failed", () => this.#setStatus("unreachable"));
+  }
+
+  get connected() {
+    return this.socket.connected;
+  }
+
+  /** Emit with an ack; resolves with the `{ok: true, ...}` reply, rejects with SignalingError. */
+  async request(event, payload = {}) {
+    let reply;
+    try {
+      reply = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
+    } catch {
+      throw new SignalingError("timeout", `no answer to "${event}"`);
+    }
+    if (reply && typeof reply === "object" && reply.error) {
+      const { code = "internal", message = "" } = reply.error;
+      throw new SignalingError(String(code), String(message));
+    }
+    if (!reply || reply.ok !== true) {
+      throw new SignalingError("internal", `unexpected reply to "${event}"`);
+    }
+    return reply;
+  }
+
+  /** Subscribe to a server event; returns the function that unsubscribes. */
+  on(event, handler) {
+    this.socket.on(event, handler);
+    return () => this.socket.off(event, handler);
+  }
+}

@@ -1,0 +1,40 @@
+// The page's state in one place: views render from it, the debug hook reads a copy of it.
+
+export function createStore(initial) {
+  let state = initial;
+  const listeners = new Set();
+  return {
+    get: () => state,
+    /** Shallow-merge `patch` into the named slice (or the root when `slice` is null). */
+    update(slice, patch) {
+      state = slice ? { ...state, [slice]: { ...state[slice], ...patch } } : { ...state, ...patch };
+      for (const listener of listeners) listener(state);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+export const initialState = () => ({
+  route: "/",
+  connection: { state: "connecting", attempt: 0 },
+  media: { state: "idle", error: "", audioEnabled: true, videoEnabled: true },
+  devices: { cameras: [], microphones: [], cameraId: "", microphoneId: "" },
+  profile: { userName: "", userImage: "" },
+  // status: idle | requesting | waiting | connecting | in-call | partner-left | ended
+  call: {
+    status: "idle",
+    roomId: "",
+    mode: "",
+    role: "",
+    peer: null,
+    recording: false,
+    error: "",
+    leftReason: "",
+    notice: "",
+    remoteStreams: 0,
+  },
+  chat: { messages: [], error: "" },
+});

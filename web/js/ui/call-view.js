@@ -1,0 +1,89 @@
+// Call: partner's and own video, partner's name and picture, status line, recording badge, and
+// the call menu (Next, Stop, mute, camera off).
+import { isSafeImageUrl } from "../limits.js";
+import { byId, renderOnChange, setText, showStream } from "./dom.js";
+
+// partner-left reasons (docs/protocol.md) that are not simply "the partner went away".
+const LEFT = {
+  "media-failed": "The video connection to the server failed and the call ended.",
+  shutdown: "The server is restarting, so the call ended.",
+};
+
+function statusText(call) {
+  const name = call.peer?.userName ?? "your partner";
+  switch (call.status) {
+    case "requesting":
+      return "Joining the queue…";
+    case "waiting":
+      return "Waiting for a partner…";
+    case "connecting":
+      return `Connecting to ${name}…`;
+    case "in-call":
+      return `In call with ${name}`;
+    case "partner-left":
+      return `${LEFT[call.leftReason] ?? `${name} left the call.`} Press Next to meet someone new.`;
+    case "ended":
+      return "The call has ended.";
+    default:
+      return "";
+  }
+}
+
+export function mountCallView({ store, app }) {
+  const el = {
+    remote: byId("remote-video"),
+    local: byId("local-video"),
+    status: byId("call-status"),
+    peerName: byId("peer-name"),
+    peerImage: byId("peer-image"),
+    recording: byId("recording-badge"),
+    error: byId("call-error"),
+    notice: byId("call-notice"),
+    next: byId("btn-next"),
+    stop: byId("btn-stop"),
+    mute: byId("btn-mute"),
+    camera: byId("btn-camera"),
+    unmuteRemote: byId("btn-unmute-remote"),
+    waiting: byId("remote-placeholder"),
+  };
+
+  el.next.addEventListener("click", () => app.next());
+  el.stop.addEventListener("click", () => app.stop());
+  el.mute.addEventListener("click", () => app.setEnabled("audio", !store.get().media.audioEnabled));
+  el.camera.addEventListener("click", () =>
+    app.setEnabled("video", !store.get().media.videoEnabled),
+  );
+  el.unmuteRemote.addEventListener("click", () => {
+    el.remote.muted = false;
+    el.unmuteRemote.hidden = true;
+  });
+
+  renderOnChange(store, (s) => s.call, (call) => {
+    setText(el.status, statusText(call));
+    el.status.dataset.state = call.status;
+    setText(el.peerName, call.peer?.userName ?? "");
+    const image = call.peer?.userImage;
+    el.peerImage.hidden = !isSafeImageUrl(image);
+    if (isSafeImageUrl(image)) el.peerImage.src = image;
+    else el.peerImage.removeAttribute("src");
+    el.recording.hidden = !call.recording;
+    setText(el.error, call.error ?? "");
+    setText(el.notice, call.notice ?? "");
+    showStream(el.remote, call.remoteStream, {
+      onMutedFallback: () => {
+        el.unmuteRemote.hidden = false;
+      },
+    });
+    el.waiting.hidden = Boolean(call.remoteStream);
+    setText(el.waiting, call.status === "partner-left" ? "Partner left" : statusText(call));
+    if (call.status === "partner-left") el.next.focus();
+  });
+
+  renderOnChange(store, (s) => s.media, (media) => {
+    showStream(el.local, media.state === "ready" ? app.localStream : null);
+    el.mute.setAttribute("aria-pressed", String(!media.audioEnabled));
+    setText(el.mute, media.audioEnabled ? "Mute" : "Unmute");
+    el.camera.setAttribute("aria-pressed", String(!media.videoEnabled));
+    setText(el.camera, media.videoEnabled ? "Camera off" : "Camera on");
+  });
+}
