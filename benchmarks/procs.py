@@ -1,0 +1,157 @@
+"""Child processes of a benchmark run: the node under test and the client processes.
+
+Every process is started here, watched by PID and stopped by PID (terminate, then kill after a
+grace period) — nothing is ever matched by name. CPU time comes from ``/proc/<pid>/stat``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+from benchmarks.stats import cpu_ticks
+
+TICKS_PER_SECOND = float(os.sysconf("SC_CLK_TCK"))
+NODE_MODULES = {"sfu": "liveloop_sfu", "relay": "benchmarks.relay_node"}
+
+
+def process_ticks(pid: int) -> int:
+    """utime + stime of a live process (all its threads), in clock ticks."""
+    return cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """Terminate one child by its PID and reap it (kill it if it ignores SIGTERM)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+class Node:
+    """A node process (``sfu``: the product; ``relay``: the decode/re-encode baseline)."""
+
+    def __init__(self, kind: str, log_path: Path) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = log_path.open("wb")
+        command = [
+            sys.executable, "-m", NODE_MODULES[kind], "--host", "127.0.0.1",
+            "--port", str(self.port), "--mode", "sfu", "--log-level", "warning",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} node exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.kind} node not healthy after {timeout} s")
+
+    def stop(self) -> None:
+        try:
+            stop_process(self.process)
+        finally:
+            self._log.close()
+
+
+class Client:
+    """A ``benchmarks.bench_client`` process driven by JSON lines (see its docstring)."""
+
+    def __init__(
+        self, url: str, calls: int, decode: int, name: str, cache_dir: Path, log_path: Path
+    ) -> None:
+        self.name = name
+        self._log = log_path.open("wb")
+        command = [
+            sys.executable, "-m", "benchmarks.bench_client", "--url", url,
+            "--calls", str(calls), "--decode", str(decode), "--name", name,
+            "--cache-dir", str(cache_dir),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            bufsize=1,
+        )
+        self._lines: queue.Queue[str] = queue.Queue()
+        assert self.process.stdout is not None
+        self._reader = threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put("")  # end of output
+
+    def command(self, command: str, timeout: float) -> dict[str, Any]:
+        """Send one command; return its JSON reply (raises on an error reply or a timeout)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty as exc:
+            raise TimeoutError(
+                f"client {self.name}: no reply to {command!r} in {timeout} s"
+            ) from exc
+        if not line:
+            raise RuntimeError(f"client {self.name} exited (see its log)")
+        reply: dict[str, Any] = json.loads(line)
+        if reply.get("event") == "error":
+            raise RuntimeError(f"client {self.name}: {reply.get('message')}")
+        return reply
+
+    def stop(self) -> None:
+        try:
+            if self.process.poll() is None and self.process.stdin is not None:
+                try:
+                    self.process.stdin.write("stop\n")
+                    self.process.stdin.flush()
+                    self.process.stdin.close()
+                    self.process.wait(15)
+                except (BrokenPipeError, subprocess.TimeoutExpired):
+                    pass
+            stop_process(self.process)
+        finally:
+            self._reader.join(timeout=5)
+            self._log.close()
