@@ -1,23 +1,31 @@
 """One contract suite for every Matchmaker backend (STYLE.md habit 4).
 
-The in-memory backend runs here; the Redis backend joins the ``backend`` fixture's parameters
-when it lands, and must pass the same tests unchanged.
+Every test runs against the in-memory backend and against the Redis backend on a real
+``redis-server`` (each Redis test under its own hash tag, so tests never see each other's keys).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
+from liveloop_sfu.matchmaking.redis import RedisMatchmaker
 from liveloop_sfu.matchmaking.rules import Waiter
+from tests.redis_server import RedisServer
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 async def matchmaker(request: pytest.FixtureRequest) -> AsyncIterator[Matchmaker]:
-    backend: Matchmaker = MemoryMatchmaker()
+    backend: Matchmaker
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        backend = RedisMatchmaker(server.url, node_id="node-a", hash_tag=uuid.uuid4().hex)
+    else:
+        backend = MemoryMatchmaker()
     yield backend
     await backend.close()
 
