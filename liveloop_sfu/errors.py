@@ -1,9 +1,9 @@
 """One error tree for the whole node.
 
 Every refusal the node can make is a :class:`LiveLoopError` with a stable ``code`` (the wire
-contract of DESIGN.md). They are turned into ``{"error": {"code", "message"}}`` at exactly one boundary per
-transport: the socket.io handlers and the HTTP handlers. Anything else that escapes a handler is a
-bug and becomes ``internal`` without leaking its text.
+contract of DESIGN.md). They are turned into ``{"error": {"code", "message"}}`` at exactly one
+boundary per transport: the socket.io handlers and the HTTP handlers. Anything else that
+escapes a handler is a bug and becomes ``internal`` without leaking its text.
 """
 
 from __future__ import annotations

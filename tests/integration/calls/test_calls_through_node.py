@@ -51,7 +51,9 @@ async def call_pair(node: Node, caller: Caller) -> tuple[WireCall, WireCall]:
 
 
 @pytest.mark.parametrize("mode", ["sfu", "p2p"])
-async def test_call_media_flows_both_ways(node_factory: NodeFactory, caller: Caller, mode: str) -> None:
+async def test_call_media_flows_both_ways(
+    node_factory: NodeFactory, caller: Caller, mode: str
+) -> None:
     node = node_factory("--mode", mode)
     alice, bob = await call_pair(node, caller)
     assert alice.mode == bob.mode == mode
@@ -132,7 +134,9 @@ async def test_sfu_mode_never_falls_back(node_factory: NodeFactory, caller: Call
         await alice.close()
 
 
-async def test_sfu_refuses_an_answer_and_a_bad_offer(node_factory: NodeFactory, caller: Caller) -> None:
+async def test_sfu_refuses_an_answer_and_a_bad_offer(
+    node_factory: NodeFactory, caller: Caller
+) -> None:
     from liveloop_sfu.client import WireError
 
     node = node_factory("--mode", "sfu")
