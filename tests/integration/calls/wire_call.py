@@ -50,16 +50,23 @@ class WireCall:
         await self._negotiate(self.match["mode"], self.match["role"])
         return self.match
 
+    @staticmethod
+    async def _close_peer(peer: SyntheticPeer) -> None:
+        # aiortc's RTCRtpReceiver.stop() can wait forever for an RTCP task that never started
+        # (a peer closed before it connected); the test client must not hang on it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(peer.close(), 5)
+
     async def _negotiate(self, mode: str, role: str) -> None:
         if self.peer is not None:
-            await self.peer.close()
+            await self._close_peer(self.peer)
         self.mode = mode
         self.peer = SyntheticPeer()
         self._has_peer.set()
         if role == "offerer":
             offer = await self.peer.create_offer()
             if mode == "sfu" and self.sfu_blocked:
-                await self.peer.close()
+                await self._close_peer(self.peer)
                 self.peer = None
             await self.wire.call("negotiation-call-offer", {"sdp": {"type": "offer", "sdp": offer}})
 
@@ -91,8 +98,19 @@ class WireCall:
     async def _on_partner_left(self, payload: dict[str, Any]) -> None:
         if self.peer is not None:
             self._has_peer.clear()
-            await self.peer.close()
+            await self._close_peer(self.peer)
             self.peer = None
+
+    async def event(self, name: str, timeout: float = 10) -> dict[str, Any]:
+        """The first ``name`` event this call has handled (its pump consumes the queue)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for event, payload in self.events:
+                if event == name:
+                    return payload
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.name}: no {name} within {timeout} s")
+            await asyncio.sleep(0.05)
 
     async def frames_from_partner(self, count: int, timeout: float = 15) -> None:
         """Wait until ``count`` frames with readable counters were decoded."""
@@ -110,5 +128,5 @@ class WireCall:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.peer is not None:
-            await self.peer.close()
+            await self._close_peer(self.peer)
         await self.wire.close()
