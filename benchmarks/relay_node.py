@@ -33,7 +33,7 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.contrib.media import MediaRelay
 
-from liveloop_sfu.app import create_app
+from liveloop_sfu.app import create_app, media_settings
 from liveloop_sfu.config import Settings, load_settings
 from liveloop_sfu.errors import ConfigError, InvalidPayload, NotInRoom
 from liveloop_sfu.media.aiortc_adapter import restrict_gathering
@@ -190,20 +190,9 @@ class RelaySession:
         task.add_done_callback(self._tasks.discard)
 
 
-def relay_media_settings(settings: Settings) -> MediaSettings:
-    return MediaSettings(
-        ice_servers=tuple(server.to_wire() for server in settings.ice_servers),
-        host_addresses=settings.media_addresses,
-        announced_ip=settings.announced_ip,
-        port_min=settings.rtc_min_port,
-        port_max=settings.rtc_max_port,
-        connect_timeout=settings.media_connect_timeout,
-    )
-
-
 def relay_factory(settings: Settings, emit: Emit) -> SfuFactory:
     """``create_app``'s sfu media factory for the baseline: every sfu call is a RelaySession."""
-    media = relay_media_settings(settings)
+    media = media_settings(settings)
 
     def make(room_id: str, on_failure: MediaFailure) -> MediaSession:
         return RelaySession(room_id, media, emit, on_failure)
