@@ -16,14 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiortc.codecs.vpx
-from aiohttp import web
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
@@ -33,9 +31,10 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.contrib.media import MediaRelay
 
-from liveloop_sfu.app import create_app, media_settings
-from liveloop_sfu.config import Settings, load_settings
-from liveloop_sfu.errors import ConfigError, InvalidPayload, NotInRoom
+from liveloop_sfu.__main__ import main as node_main
+from liveloop_sfu.app import media_settings
+from liveloop_sfu.config import Settings
+from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.aiortc_adapter import restrict_gathering
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession, Mode
 from liveloop_sfu.media.settings import MediaSettings
@@ -201,26 +200,10 @@ def relay_factory(settings: Settings, emit: Emit) -> SfuFactory:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        settings = load_settings(args, os.environ)
-    except ConfigError as exc:
-        print(f"relay_node: configuration error: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    """The product's own entry point, with every sfu call's media on MediaRelay."""
     # Module constant read by each new Vp8Encoder: the baseline encodes at the stream's bitrate.
     aiortc.codecs.vpx.DEFAULT_BITRATE = RELAY_VIDEO_BITRATE
-    app = create_app(settings, media_factory=relay_factory)
-    print(f"relay baseline node on http://{settings.host}:{settings.port}", flush=True)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=5.0,
-    )
-    return 0
+    return node_main(argv, media_factory=relay_factory)
 
 
 if __name__ == "__main__":

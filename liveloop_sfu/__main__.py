@@ -9,12 +9,13 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from liveloop_sfu.app import create_app, ssl_context
+from liveloop_sfu.app import MediaFactory, create_app, ssl_context
 from liveloop_sfu.config import load_settings, log_level_number
 from liveloop_sfu.errors import ConfigError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None = None) -> int:
+    """Start a node. ``media_factory`` replaces the sfu media (the benchmark's relay baseline)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         settings = load_settings(args, os.environ)
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # aioice/aiortc log every candidate pair and packet at INFO; keep the node's log readable.
         logging.getLogger("aioice").setLevel(max(logging.WARNING, log_level_number(settings)))
         logging.getLogger("aiortc").setLevel(max(logging.WARNING, log_level_number(settings)))
-    app = create_app(settings)
+    app = create_app(settings, media_factory=media_factory)
     scheme = "https" if settings.tls else "http"
     print(f"Live Loop SFU on {scheme}://{settings.host}:{settings.port} (mode {settings.mode})")
     web.run_app(

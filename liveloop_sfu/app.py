@@ -76,9 +76,13 @@ def sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
     return make
 
 
+# Builds the sfu media of a node from its settings (default: sfu_factory).
+MediaFactory = Callable[[Settings, Emit], SfuFactory | None]
+
+
 def create_app(
     settings: Settings,
-    media_factory: Callable[[Settings, Emit], SfuFactory | None] | None = None,
+    media_factory: MediaFactory | None = None,
 ) -> web.Application:
     """The node's application. ``media_factory`` replaces the sfu media plane (the
     forwarding benchmark's decode/re-encode baseline, benchmarks/relay_node.py)."""
