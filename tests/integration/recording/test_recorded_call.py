@@ -1,0 +1,94 @@
+"""A real call through the node's sfu session, recorded: aiortc clients publish painted frame
+counters and a tone; the files must hold exactly those frames, in order, for the call's length,
+and no encoder or decoder may exist on the node's side."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
+import pytest
+
+from liveloop_sfu.media.recorder import RoomRecorder
+from .conftest import Room
+from tests.recording_files import decoded_counters, ffprobe, packet_times, streams_by_type
+
+pytestmark = pytest.mark.slow
+
+FPS = 30
+SECONDS = 4.0
+
+
+async def test_a_recorded_call_holds_each_participants_frames_in_order(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[str] = []
+
+    def counting(factory: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
+        def make(codec: Any) -> Any:
+            created.append(f"{what}:{codec.mimeType}")
+            return factory(codec)
+
+        return make
+
+    monkeypatch.setattr(
+        aiortc.rtcrtpsender, "get_encoder", counting(aiortc.rtcrtpsender.get_encoder, "enc")
+    )
+    monkeypatch.setattr(
+        aiortc.rtcrtpreceiver, "get_decoder", counting(aiortc.rtcrtpreceiver.get_decoder, "dec")
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        await room.join("A", "alice", first_frame=1000)
+        await room.join("B", "bob", first_frame=5000)
+        started = time.monotonic()
+        recorder = RoomRecorder(
+            "rec-1", directory, room.session, {"A": "alice", "B": "bob"}, started
+        )
+        recorder.start()
+        await room.connect("A")
+        await room.connect("B")
+        await asyncio.sleep(SECONDS)
+        await recorder.stop()
+        wall = time.monotonic() - started
+
+        # Two clients x (audio + video): every encoder and decoder is on the client side.
+        assert sorted(created) == sorted(
+            [f"{w}:{m}" for w in ("enc", "dec") for m in ("audio/opus", "video/VP8")] * 2
+        )
+        assert not recorder.codecs_opened
+        files = {item["participantId"]: item for item in recorder.files()}
+        assert sorted(files) == ["alice", "bob"]
+        print("\nrecorder metrics:", recorder.metrics())
+        for name, first in (("alice", 1000), ("bob", 5000)):
+            path = directory / files[name]["file"]
+            assert path.suffix == ".webm"
+            probe = ffprobe(path)
+            streams = streams_by_type(probe)
+            assert streams["video"]["codec_name"] == "vp8"
+            assert streams["audio"]["codec_name"] == "opus"
+            duration = float(probe["format"]["duration"])
+            # pts 0 is the start of the recording; the media starts once the clients connect.
+            assert wall - 1.0 <= duration <= wall + 0.3, (duration, wall)
+            frames = int(streams["video"]["nb_read_frames"])
+            assert frames >= 0.8 * FPS * (wall - 1.0), frames
+            audio = int(streams["audio"]["nb_read_frames"])
+            assert audio >= 0.8 * 50 * (wall - 1.0), audio  # 20 ms Opus frames
+            counters = decoded_counters(path)
+            assert None not in counters, "a frame that is not the publisher's"
+            assert counters[0] >= first
+            assert counters == sorted(counters) and len(set(counters)) == len(counters)
+            assert counters[-1] - counters[0] + 1 - len(counters) <= 2  # hardly any gaps
+            # A/V sync: both streams start together and span the same time (within 40 ms +
+            # one frame of each).
+            video, audio_times = packet_times(path, "video"), packet_times(path, "audio")
+            assert abs(video[0] - audio_times[0]) < 0.2
+            assert abs((video[-1] - video[0]) - (audio_times[-1] - audio_times[0])) < 0.2
+            # No jump in the timeline (a frame interval is 33 ms).
+            assert max(b - a for a, b in zip(video, video[1:], strict=False)) < 0.25
