@@ -94,3 +94,50 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             assert abs((video[-1] - video[0]) - (audio_times[-1] - audio_times[0])) < 0.2
             # No jump in the timeline (a frame interval is 33 ms).
             assert max(b - a for a, b in itertools.pairwise(video)) < 0.25
+
+
+async def test_disk_guard_stops_recording_cleanly_and_the_call_goes_on(
+    room: Room, tmp_path: Path
+) -> None:
+    """Free space falls below the threshold mid-call: the files are finalized (ffprobe sees a
+    duration, which only a closed file has), everyone is told, forwarding continues."""
+    from liveloop_sfu.config import Settings
+    from liveloop_sfu.recordings import RecordingService
+    from liveloop_sfu.rooms import Participant
+    from liveloop_sfu.rooms import Room as CallRoom
+
+    free = {"bytes": 10 << 30}
+    events: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def emit(sid: str, event: str, payload: Any) -> None:
+        events.append((sid, event, dict(payload)))
+
+    settings = Settings(record="all", recordings_dir=tmp_path, recordings_min_free_mb=1024)
+    service = RecordingService(settings, emit, disk_free=lambda path: free["bytes"])
+    alice = await room.join("A", "alice")
+    bob = await room.join("B", "bob")
+    call = CallRoom("room-1", "sfu", room.session, time.time(), ["A", "B"])
+    members = [Participant("A", "alice", 0.0, "alice"), Participant("B", "bob", 0.0, "bob")]
+    await service.room_opened(call, members)
+    assert call.recording
+    await room.connect("A")
+    await room.connect("B")
+    await asyncio.sleep(2.0)
+    assert await service.check_disk() == 0  # plenty of space: nothing happens
+
+    free["bytes"] = 512 << 20  # 512 MB < 1024 MB
+    assert await service.check_disk() == 1
+    assert not call.recording
+    assert [(sid, event, p) for sid, event, p in events] == [
+        (sid, "recording", {"active": False, "reason": "disk-space"}) for sid in ("A", "B")
+    ]
+    (listed,) = await service.recordings()
+    assert listed["status"] == "stopped" and listed["stopReason"] == "disk-space"
+    for item in listed["files"]:
+        probe = ffprobe(tmp_path / listed["recordingId"] / item["file"])
+        assert float(probe["format"]["duration"]) > 1.0
+    seen = len(bob.video_log.counters), len(alice.video_log.counters)
+    await asyncio.sleep(1.0)
+    assert len(bob.video_log.counters) > seen[0] + 15
+    assert len(alice.video_log.counters) > seen[1] + 15
+    await service.close()
