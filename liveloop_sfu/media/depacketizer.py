@@ -136,7 +136,11 @@ class FrameAssembler:
         ext = self._seqs.unwrap(seq)
         if self._next is None:
             self._next = ext
-        if ext < self._next or ext in self._buffer:
+        if ext < self._next - self._max_packets:
+            # Far behind what was consumed: the publisher restarted its sequence (RFC 3550
+            # A.1 would probe two packets; one suffices here, as nothing is forwarded from it).
+            self._restart(ext)
+        elif ext < self._next or ext in self._buffer:
             self.drops["late-or-duplicate"] += 1
             return []
         try:
@@ -218,6 +222,15 @@ class FrameAssembler:
         self.frames_out += 1
         data = b"".join(p.unit.data for p in frame)
         out.append(EncodedFrame(first.ts, data, keyframe or not self._video))
+
+    def _restart(self, ext: int) -> None:
+        self.drops["sequence-restart"] += 1
+        self._buffer.clear()
+        self._frame = []
+        self._next = ext
+        self._hole_since = None
+        if self._video:
+            self._broken()
 
     def _broken(self) -> None:
         if not self.needs_keyframe:

@@ -130,6 +130,15 @@ def test_malformed_payload_breaks_only_its_frame_until_a_keyframe() -> None:
     assert [index_of(f) for f in out] == [0, 2]
 
 
+def test_a_restarted_sequence_is_followed_after_a_keyframe() -> None:
+    frames = [(True, 1), (False, 1), (False, 1)]
+    assembler = FrameAssembler(Vp8Parser(), video=True, max_packets=16)
+    out = run(assembler, vp8_stream(frames, seq0=40000))
+    restarted = [(True, 1), (False, 1)]
+    out += run(assembler, vp8_stream(restarted, seq0=30000, ts0=90000))  # 10000 back
+    assert len(out) == 5 and assembler.drops["sequence-restart"] == 1
+
+
 def test_unwrapper_places_values_nearest_the_newest() -> None:
     unwrap = SeqUnwrapper(16)
     assert [unwrap.unwrap(v) for v in (65534, 65535, 0, 1, 65535, 2)] == [
