@@ -90,8 +90,8 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             # A/V sync: both streams start together and span the same time (within 40 ms +
             # one frame of each).
             video, audio_times = packet_times(path, "video"), packet_times(path, "audio")
-            assert abs(video[0] - audio_times[0]) < 0.2
-            assert abs((video[-1] - video[0]) - (audio_times[-1] - audio_times[0])) < 0.2
+            assert abs(video[0] - audio_times[0]) < 0.1
+            assert abs((video[-1] - video[0]) - (audio_times[-1] - audio_times[0])) < 0.1
             # No jump in the timeline (a frame interval is 33 ms).
             assert max(b - a for a, b in itertools.pairwise(video)) < 0.25
 

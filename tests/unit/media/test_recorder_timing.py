@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.recorder_timing import ParticipantClock, TrackClock, ntp_seconds
+from liveloop_sfu.media.recorder_timing import (
+    REPORT_WINDOW,
+    ParticipantClock,
+    TrackClock,
+    ntp_seconds,
+)
 
 
 def ntp(seconds: float) -> int:
@@ -15,14 +20,27 @@ def test_ntp_seconds() -> None:
     assert ntp_seconds(ntp(3.5)) == pytest.approx(3.5)
 
 
-def test_before_any_report_a_track_is_anchored_at_its_first_arrival() -> None:
+def test_before_any_report_a_track_is_anchored_at_its_least_delayed_arrival() -> None:
     clock = TrackClock(90000, ParticipantClock())
     assert clock.node_time(0) is None
     first = clock.on_packet(now=100.0, ts=5000)
-    later = clock.on_packet(now=100.5, ts=5000 + 90000)  # arrived late: arrival is not used
+    later = clock.on_packet(now=101.3, ts=5000 + 90000)  # captured 1 s later, 0.3 s delay
     assert clock.node_time(first) == pytest.approx(100.0)
     assert clock.node_time(later) == pytest.approx(101.0)
+    # This one was captured 2 s after the first but arrived only 1.5 s after it: the first
+    # packet had waited 0.5 s, so everything moves 0.5 s earlier.
+    third = clock.on_packet(now=101.5, ts=5000 + 180000)
+    assert clock.node_time(first) == pytest.approx(99.5)
+    assert clock.node_time(third) == pytest.approx(101.5)
     assert not clock.synchronized
+
+
+def test_a_delayed_sender_report_does_not_shift_the_timeline() -> None:
+    participant = ParticipantClock()
+    participant.on_sender_report(now=12.0, ntp=ntp(5000.0))  # waited 2 s behind a busy loop
+    participant.on_sender_report(now=11.0, ntp=ntp(5001.0))  # on time
+    participant.on_sender_report(now=12.5, ntp=ntp(5002.0))  # 0.5 s late
+    assert participant.offset == pytest.approx(4990.0)
 
 
 def test_sender_reports_align_tracks_with_different_random_timestamps() -> None:
@@ -45,6 +63,18 @@ def test_sender_reports_align_tracks_with_different_random_timestamps() -> None:
     assert video.node_time(1_000_000 + 90000 * 2) == pytest.approx(12.0)
 
 
+def test_a_late_report_from_a_busy_sender_is_outvoted_by_timely_ones() -> None:
+    participant = ParticipantClock()
+    video = TrackClock(90000, participant)
+    video.on_packet(now=10.0, ts=0)
+    video.on_sender_report(now=10.0, ntp=ntp(5000.0), rtp_ts=0)
+    video.on_sender_report(now=11.3, ntp=ntp(5001.3), rtp_ts=90000)  # wallclock read 0.3 s late
+    assert video.node_time(90000) == pytest.approx(11.0)
+    for i in range(2, 2 + REPORT_WINDOW):  # the timely report leaves the window
+        video.on_sender_report(now=10.0 + i + 0.01, ntp=ntp(5000.0 + i + 0.01), rtp_ts=90000 * i)
+    assert video.node_time(90000) == pytest.approx(11.01)
+
+
 def test_reports_and_packets_across_the_32_bit_wrap() -> None:
     participant = ParticipantClock()
     clock = TrackClock(48000, participant)
@@ -54,4 +84,4 @@ def test_reports_and_packets_across_the_32_bit_wrap() -> None:
     assert wrapped == near + 9600
     clock.on_sender_report(now=0.2, ntp=ntp(100.2), rtp_ts=(near + 9600) & 0xFFFFFFFF)
     assert clock.node_time(wrapped) == pytest.approx(0.2)
-    assert clock.node_time(near) == pytest.approx(0.0)
+    assert clock.node_time(near) == pytest.approx(0.0, abs=1e-9)
