@@ -111,9 +111,7 @@ class RecordingService:
         rid = recording_id(room.room_id, started)
         folder = self._root / rid
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        recorder = RoomRecorder(
-            rid, folder, room.media, {m.sid: m.participant_id for m in members}, time.monotonic()
-        )
+        recorder = RoomRecorder(rid, folder, room.media, time.monotonic())
         manifest = {
             "recordingId": rid,
             "roomId": room.room_id,
@@ -143,6 +141,12 @@ class RecordingService:
         try:
             await active.recorder.stop()
         finally:
+            known = {p["participantId"] for p in active.manifest["participants"]}
+            for item in active.recorder.files():  # joined after the start (group rooms)
+                if item["participantId"] not in known:
+                    active.manifest["participants"].append(
+                        {"participantId": item["participantId"], "userName": None}
+                    )
             active.manifest.update(
                 stoppedAt=time.time(),
                 stopReason=reason,

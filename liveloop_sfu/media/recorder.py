@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -57,9 +57,17 @@ class RecorderTap(Protocol):
     """What a media session feeds a recorder (on the event loop, per packet: keep it cheap)."""
 
     def on_rtp(
-        self, sid: str, mid: str, track: TrackConfig, data: bytes, rtx: bool, now: float
+        self,
+        sid: str,
+        participant_id: str,
+        mid: str,
+        track: TrackConfig,
+        data: bytes,
+        rtx: bool,
+        now: float,
     ) -> None:
-        """One RTP packet (``rtx``: an RFC 4588 retransmission) published by ``sid`` on ``mid``."""
+        """One RTP packet (``rtx``: an RFC 4588 retransmission) published by ``sid`` (public id
+        ``participant_id``) on ``mid``."""
 
     def on_rtcp(self, sid: str, packets: Iterable[RtcpPacket], now: float) -> None:
         """RTCP sent by ``sid`` (its sender reports date its tracks)."""
@@ -109,7 +117,6 @@ class RoomRecorder:
         recording_id: str,
         directory: Path,
         target: Recordable,
-        participants: Mapping[str, str],
         started_at: float,
         max_queued: int = 2000,
     ) -> None:
@@ -117,7 +124,7 @@ class RoomRecorder:
         self.directory = directory
         self.started_at = started_at  # node monotonic clock: pts 0 of every file
         self._target = target
-        self._files = {sid: _ParticipantFile(sid, pid) for sid, pid in participants.items()}
+        self._files: dict[str, _ParticipantFile] = {}  # by sid, from a participant's first packet
         self._writer = WriterThread(f"rec-{recording_id[-8:]}", max_queued)
         self.counters: Counter[str] = Counter()
         self._stopped = False
@@ -125,17 +132,25 @@ class RoomRecorder:
     def start(self) -> None:
         self._target.attach_recorder(self)
 
-    def add_participant(self, sid: str, participant_id: str) -> None:
-        self._files.setdefault(sid, _ParticipantFile(sid, participant_id))
-
     # -- RecorderTap (hot path) --------------------------------------------------------------
 
     def on_rtp(
-        self, sid: str, mid: str, track: TrackConfig, data: bytes, rtx: bool, now: float
+        self,
+        sid: str,
+        participant_id: str,
+        mid: str,
+        track: TrackConfig,
+        data: bytes,
+        rtx: bool,
+        now: float,
     ) -> None:
-        owner = self._files.get(sid)
-        if owner is None or self._stopped:
+        if self._stopped:
             return
+        owner = self._files.get(sid)
+        if owner is None:
+            # Whoever publishes gets a file, including a participant who joins a group room
+            # after recording started (its file starts then, on the recording's timeline).
+            owner = self._files[sid] = _ParticipantFile(sid, participant_id)
         try:
             view = RtpView(data)
             state = owner.tracks.get(mid) or self._new_track(owner, mid, track, view.pt)

@@ -321,7 +321,13 @@ class SfuSession:
         forwarder = publication.forwarder
         if self._recorder is not None:
             self._recorder.on_rtp(
-                publisher.sid, publication.line.mid, forwarder.track, data, rtx, now
+                publisher.sid,
+                publisher.participant_id,
+                publication.line.mid,
+                forwarder.track,
+                data,
+                rtx,
+                now,
             )
         if rtx:
             out = forwarder.on_rtx(now, data)

@@ -50,25 +50,34 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
         await room.join("A", "alice", first_frame=1000)
         await room.join("B", "bob", first_frame=5000)
         started = time.monotonic()
-        recorder = RoomRecorder(
-            "rec-1", directory, room.session, {"A": "alice", "B": "bob"}, started
-        )
+        recorder = RoomRecorder("rec-1", directory, room.session, started)
         recorder.start()
         await room.connect("A")
         await room.connect("B")
         await asyncio.sleep(SECONDS)
+        wall = time.monotonic() - started  # the recording's length on the node's clock
+        # What each publisher had produced when recording stopped (its tracks count frames).
+        produced = {
+            sid: (peer.video_track.counter, peer.audio_track._sent // 960)
+            for sid, peer in room.peers.items()
+            if peer.video_track is not None and peer.audio_track is not None
+        }
         await recorder.stop()
-        wall = time.monotonic() - started
 
         # Two clients x (audio + video): every encoder and decoder is on the client side.
         assert sorted(created) == sorted(
             [f"{w}:{m}" for w in ("enc", "dec") for m in ("audio/opus", "video/VP8")] * 2
         )
         assert not recorder.codecs_opened
+        for participant in room.session._participants.values():
+            for transceiver in participant.peer._pc.getTransceivers():
+                assert transceiver.receiver._RTCRtpReceiver__decoder_thread is None
+                assert transceiver.sender._RTCRtpSender__rtp_task is None
         files = {item["participantId"]: item for item in recorder.files()}
         assert sorted(files) == ["alice", "bob"]
         print("\nrecorder metrics:", recorder.metrics())
-        for name, first in (("alice", 1000), ("bob", 5000)):
+        for sid, name, first in (("A", "alice", 1000), ("B", "bob", 5000)):
+            video_produced, audio_produced = produced[sid]
             path = directory / files[name]["file"]
             assert path.suffix == ".webm"
             probe = ffprobe(path)
@@ -76,17 +85,22 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             assert streams["video"]["codec_name"] == "vp8"
             assert streams["audio"]["codec_name"] == "opus"
             duration = float(probe["format"]["duration"])
-            # pts 0 is the start of the recording; the media starts once the clients connect.
-            assert wall - 1.0 <= duration <= wall + 0.3, (duration, wall)
+            # pts 0 is the start of the recording (before the clients connected); the last
+            # frames may still have been on their way when it stopped (a loaded machine).
+            print(f"{name}: duration {duration:.3f} s, recorded for {wall:.3f} s")
+            assert wall - 1.0 <= duration <= wall + 0.1, (duration, wall)
+            # Every frame the publisher produced is in the file, from its first (the recording
+            # began before the call) to about the last: at most 0.5 s were in flight at stop.
             frames = int(streams["video"]["nb_read_frames"])
-            assert frames >= 0.8 * FPS * (wall - 1.0), frames
-            audio = int(streams["audio"]["nb_read_frames"])
-            assert audio >= 0.8 * 50 * (wall - 1.0), audio  # 20 ms Opus frames
             counters = decoded_counters(path)
+            assert len(counters) == frames
             assert None not in counters, "a frame that is not the publisher's"
-            assert counters[0] >= first
+            assert counters[0] == first
             assert counters == sorted(counters) and len(set(counters)) == len(counters)
-            assert counters[-1] - counters[0] + 1 - len(counters) <= 2  # hardly any gaps
+            assert counters[-1] - counters[0] + 1 - frames <= 2  # hardly any gaps
+            assert first + video_produced - 1 - counters[-1] <= FPS // 2
+            audio = int(streams["audio"]["nb_read_frames"])
+            assert audio_produced - 25 <= audio <= audio_produced  # 20 ms Opus frames
             # A/V sync: both streams start together and span the same time (within 40 ms +
             # one frame of each).
             video, audio_times = packet_times(path, "video"), packet_times(path, "audio")

@@ -112,13 +112,18 @@ async def test_admin_api_starts_stops_lists_serves_and_deletes(
     assert manifest["status"] == "stopped" and manifest["roomId"] == room
     assert sorted(p["userName"] for p in manifest["participants"]) == ["alice", "bob"]
     assert len(manifest["files"]) == 2
+    # Recording started mid-call: it asked for a keyframe at once (the forwarder's merged,
+    # throttled PLI path) instead of waiting for the encoder's next natural one.
+    assert manifest["counters"]["keyframe-requests"] >= 2
     for item in manifest["files"]:
         assert [s["codec"] for s in item["streams"]] == ["opus", "vp8"]
         status, body = await asyncio.to_thread(
             admin, node, "GET", f"/api/admin/recordings/{rid}/files/{item['file']}"
         )
         assert status == 200 and body == (folder / rid / item["file"]).read_bytes()
-        assert streams_by_type(ffprobe(folder / rid / item["file"]))["video"]["codec_name"] == "vp8"
+        video = streams_by_type(ffprobe(folder / rid / item["file"]))["video"]
+        assert video["codec_name"] == "vp8"
+        assert float(video["start_time"]) < 1.0  # the first picture came within a second
 
     # Path traversal: encoded separators, dot segments, names the node never makes.
     (tmp_path / "secret.json").write_text("{}")
