@@ -7,8 +7,8 @@ wallclock (NTP), the same wallclock for every track of one participant — "to a
 synchronization" (§6.4.1, the receiver's lip sync). So:
 
 - a track with a sender report maps ``ts`` to sender time ``ntp_sr + (ts - rtp_sr) / rate``; the
-  participant's offset between the sender's wallclock and the node's clock comes from the
-  reports of all its tracks (network delay included, the same for every track);
+  participant's offset between the sender's wallclock and the node's clock is ``sender time -
+  arrival`` of its packets and reports (network delay included, the same for every track);
 - a track without a report yet (the first second of a call) is anchored at the arrival of its
   packets: ``arrival + (ts - ts_anchor) / rate``.
 
@@ -49,7 +49,10 @@ class ParticipantClock:
         self.offset: float | None = None  # sender seconds - node seconds
 
     def on_sender_report(self, now: float, ntp: int) -> None:
-        estimate = ntp_seconds(ntp) - now
+        self.observe(ntp_seconds(ntp) - now)
+
+    def observe(self, estimate: float) -> None:
+        """One ``sender seconds - node seconds`` sample; the least delayed one wins."""
         if self.offset is None or estimate > self.offset:
             self.offset = estimate
 
@@ -57,7 +60,7 @@ class ParticipantClock:
 class TrackClock:
     """RTP timestamps of one track -> node-clock seconds (see the module docstring)."""
 
-    __slots__ = ("_anchor", "_participant", "_rate", "_reports", "_ts")
+    __slots__ = ("_anchor", "_base", "_participant", "_rate", "_reports", "_ts")
 
     def __init__(self, clock_rate: int, participant: ParticipantClock) -> None:
         self._rate = float(clock_rate)
@@ -66,6 +69,7 @@ class TrackClock:
         self._anchor: tuple[float, int] | None = None  # (node seconds, extended ts)
         # Sender seconds at extended ts 0, one per recent report: ntp - rtp_ts / rate.
         self._reports: deque[float] = deque(maxlen=REPORT_WINDOW)
+        self._base: float | None = None  # min(self._reports)
 
     def on_packet(self, now: float, ts: int) -> int:
         """Every media packet's timestamp (in arrival order); returns it extended."""
@@ -75,22 +79,28 @@ class TrackClock:
             self._anchor = (now, extended)
         elif now - (extended - anchor[1]) / self._rate < anchor[0]:
             self._anchor = (now, extended)  # this packet was less delayed than the anchor
+        if self._base is not None:
+            # A packet's arrival dates the sender's clock better than a report's arrival does:
+            # packets flow all the time, and a sender may send a report well after the moment
+            # its NTP field names (aiortc: the last RTP packet's send time).
+            self._participant.observe(self._base + extended / self._rate - now)
         return extended
 
     def on_sender_report(self, now: float, ntp: int, rtp_ts: int) -> None:
         self._participant.on_sender_report(now, ntp)
         self._reports.append(ntp_seconds(ntp) - self._ts.peek(rtp_ts) / self._rate)
+        self._base = min(self._reports)
 
     @property
     def synchronized(self) -> bool:
         """True once this track is placed by a sender report rather than by arrival."""
-        return bool(self._reports) and self._participant.offset is not None
+        return self._base is not None and self._participant.offset is not None
 
     def node_time(self, extended_ts: int) -> float | None:
         """Node-clock seconds at which the frame with this extended timestamp was captured."""
         offset = self._participant.offset
-        if self._reports and offset is not None:
-            return min(self._reports) + extended_ts / self._rate - offset
+        if self._base is not None and offset is not None:
+            return self._base + extended_ts / self._rate - offset
         if self._anchor is not None:
             arrival, anchor_ts = self._anchor
             return arrival + (extended_ts - anchor_ts) / self._rate

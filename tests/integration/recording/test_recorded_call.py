@@ -16,6 +16,7 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pytest
 
+from benchmarks.synthetic import SyntheticPeer
 from liveloop_sfu.media.recorder import RoomRecorder
 from tests.recording_files import decoded_counters, ffprobe, packet_times, streams_by_type
 
@@ -25,6 +26,13 @@ pytestmark = pytest.mark.slow
 
 FPS = 30
 SECONDS = 4.0
+
+
+async def until_decoded(peer: SyntheticPeer, counter: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not peer.video_log.counters or peer.video_log.counters[-1] < counter:
+        assert time.monotonic() < deadline, f"frame {counter} never arrived"
+        await asyncio.sleep(0.02)
 
 
 async def test_a_recorded_call_holds_each_participants_frames_in_order(
@@ -56,12 +64,17 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
         await room.connect("B")
         await asyncio.sleep(SECONDS)
         wall = time.monotonic() - started  # the recording's length on the node's clock
-        # What each publisher had produced when recording stopped (its tracks count frames).
+        # What each publisher had produced by then (its tracks count frames) ...
         produced = {
             sid: (peer.video_track.counter, peer.audio_track._sent // 960)
             for sid, peer in room.peers.items()
             if peer.video_track is not None and peer.audio_track is not None
         }
+        # ... has passed the node once the partner decoded it (on a loaded machine that can
+        # take a while; waiting on the event, not on a sleep).
+        await until_decoded(room.peers["B"], 1000 + produced["A"][0] - 1)
+        await until_decoded(room.peers["A"], 5000 + produced["B"][0] - 1)
+        stopped = time.monotonic() - started
         await recorder.stop()
 
         # Two clients x (audio + video): every encoder and decoder is on the client side.
@@ -85,12 +98,11 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             assert streams["video"]["codec_name"] == "vp8"
             assert streams["audio"]["codec_name"] == "opus"
             duration = float(probe["format"]["duration"])
-            # pts 0 is the start of the recording (before the clients connected); the last
-            # frames may still have been on their way when it stopped (a loaded machine).
-            print(f"{name}: duration {duration:.3f} s, recorded for {wall:.3f} s")
-            assert wall - 1.0 <= duration <= wall + 0.1, (duration, wall)
+            # pts 0 is the start of the recording (before the clients connected).
+            print(f"{name}: duration {duration:.3f} s, recorded for {wall:.3f}-{stopped:.3f} s")
+            assert wall - 0.3 <= duration <= stopped + 0.1, (duration, wall, stopped)
             # Every frame the publisher produced is in the file, from its first (the recording
-            # began before the call) to about the last: at most 0.5 s were in flight at stop.
+            # began before the call) to the last it had produced when we looked.
             frames = int(streams["video"]["nb_read_frames"])
             counters = decoded_counters(path)
             assert len(counters) == frames
@@ -98,14 +110,23 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             assert counters[0] == first
             assert counters == sorted(counters) and len(set(counters)) == len(counters)
             assert counters[-1] - counters[0] + 1 - frames <= 2  # hardly any gaps
-            assert first + video_produced - 1 - counters[-1] <= FPS // 2
+            assert counters[-1] >= first + video_produced - 1
             audio = int(streams["audio"]["nb_read_frames"])
-            assert audio_produced - 25 <= audio <= audio_produced  # 20 ms Opus frames
-            # A/V sync: both streams start together and span the same time (within 40 ms +
-            # one frame of each).
+            assert audio >= audio_produced - 5  # 20 ms Opus frames; a few may be in flight
+            # Both tracks begin when the client connects: their first frames are together. (How
+            # the sender reports align tracks is checked exactly in unit tests; here a loaded
+            # machine makes the synthetic tracks themselves lag each other by 100s of ms.)
             video, audio_times = packet_times(path, "video"), packet_times(path, "audio")
-            assert abs(video[0] - audio_times[0]) < 0.1
-            assert abs((video[-1] - video[0]) - (audio_times[-1] - audio_times[0])) < 0.1
+            assert abs(video[0] - audio_times[0]) < 0.1, (video[0], audio_times[0])
+            # The file's timeline follows the media clocks: 1/30 s per painted frame, 20 ms per
+            # Opus frame, without drift or jumps added by the recorder. (It may move by the
+            # small corrections of the clock estimates: tolerance 150 ms on a loaded machine.)
+            video_span = video[-1] - video[0]
+            nominal = (counters[-1] - counters[0]) / FPS
+            assert abs(video_span - nominal) < 0.15, (video_span, nominal)
+            audio_span = audio_times[-1] - audio_times[0]
+            nominal = (len(audio_times) - 1) * 0.02
+            assert abs(audio_span - nominal) < 0.15, (audio_span, nominal)
             # No jump in the timeline (a frame interval is 33 ms).
             assert max(b - a for a, b in itertools.pairwise(video)) < 0.25
 

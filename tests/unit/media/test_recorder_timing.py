@@ -75,6 +75,19 @@ def test_a_late_report_from_a_busy_sender_is_outvoted_by_timely_ones() -> None:
     assert video.node_time(90000) == pytest.approx(11.01)
 
 
+def test_packets_after_a_report_refine_the_participant_offset() -> None:
+    """aiortc's reports name the time of the last packet sent, not of the report: a report sent
+    0.2 s after that time makes the offset look 0.2 s smaller; the next packet corrects it."""
+    participant = ParticipantClock()
+    audio = TrackClock(48000, participant)
+    audio.on_packet(now=10.0, ts=0)
+    audio.on_sender_report(now=10.21, ntp=ntp(5000.0), rtp_ts=0)  # ts 0 sent at 5000.0
+    assert participant.offset == pytest.approx(4989.79)
+    audio.on_packet(now=10.22, ts=48000 // 50 * 11)  # 220 ms of audio later, on time
+    assert participant.offset == pytest.approx(4990.0)
+    assert audio.node_time(0) == pytest.approx(10.0)
+
+
 def test_reports_and_packets_across_the_32_bit_wrap() -> None:
     participant = ParticipantClock()
     clock = TrackClock(48000, participant)
