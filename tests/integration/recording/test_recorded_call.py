@@ -113,11 +113,13 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             assert counters[-1] >= first + video_produced - 1
             audio = int(streams["audio"]["nb_read_frames"])
             assert audio >= audio_produced - 5  # 20 ms Opus frames; a few may be in flight
-            # Both tracks begin when the client connects: their first frames are together. (How
-            # the sender reports align tracks is checked exactly in unit tests; here a loaded
-            # machine makes the synthetic tracks themselves lag each other by 100s of ms.)
+            # Both tracks begin when the client connects: their first frames are together. How
+            # sender reports align tracks to 40 ms and better is checked with exact values in
+            # tests/unit/media/test_recorder_timing.py; here the reference is loose, because
+            # aiortc's reports pair an RTP timestamp with the time its packet was *sent*, so a
+            # client's encoding delay (large on a loaded machine) shifts its video.
             video, audio_times = packet_times(path, "video"), packet_times(path, "audio")
-            assert abs(video[0] - audio_times[0]) < 0.1, (video[0], audio_times[0])
+            assert abs(video[0] - audio_times[0]) < 0.15, (video[0], audio_times[0])
             # The file's timeline follows the media clocks: 1/30 s per painted frame, 20 ms per
             # Opus frame, without drift or jumps added by the recorder. (It may move by the
             # small corrections of the clock estimates: tolerance 150 ms on a loaded machine.)
