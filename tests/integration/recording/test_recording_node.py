@@ -214,3 +214,28 @@ async def test_disk_guard_refuses_to_record_and_the_call_goes_on(
 def test_recording_with_p2p_mode_is_a_configuration_error(node_factory: NodeFactory) -> None:
     with pytest.raises(RuntimeError, match="--mode p2p"):
         node_factory("--mode", "p2p", "--record", "all")
+
+
+async def test_a_recorded_call_never_falls_back_to_p2p(
+    node_factory: NodeFactory, caller: Caller, tmp_path: Path
+) -> None:
+    """In auto mode an unreachable node makes a call fall back to p2p — but not a recorded
+    one: it ends with ``media-failed`` (DESIGN, Modes), and its recording is finalized."""
+    folder = tmp_path / "recordings"
+    node = node_factory(
+        "--record", "all", "--recordings-dir", str(folder), "--media-connect-timeout", "2"
+    )
+    alice = WireCall(node.url, "alice", sfu_blocked=True)
+    try:
+        await alice.start()
+        bob = await caller(node, "bob")
+        await alice.matched()
+        await bob.matched()
+        assert alice.match is not None and alice.match["recording"] is True
+        assert (await bob.event("partner-left"))["reason"] == "media-failed"
+        assert not [event for event, _ in alice.events if event == "mode-changed"]
+    finally:
+        await alice.close()
+    (recording,) = list(folder.iterdir())
+    manifest = json.loads((recording / "manifest.json").read_text())
+    assert manifest["stopReason"] == "call-ended" and manifest["stoppedAt"] is not None
