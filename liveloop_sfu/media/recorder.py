@@ -128,6 +128,7 @@ class RoomRecorder:
         self._writer = WriterThread(f"rec-{recording_id[-8:]}", max_queued)
         self.counters: Counter[str] = Counter()
         self._stopped = False
+        self._logged_failure = False
 
     def start(self) -> None:
         self._target.attach_recorder(self)
@@ -146,6 +147,35 @@ class RoomRecorder:
     ) -> None:
         if self._stopped:
             return
+        try:
+            self._on_rtp(sid, participant_id, mid, track, data, rtx, now)
+        except Exception:
+            # Called from the forwarding path: a recorder bug must cost recorded frames, never
+            # the call. Counted, and logged once per recording.
+            self._failed("rtp")
+
+    def on_rtcp(self, sid: str, packets: Iterable[RtcpPacket], now: float) -> None:
+        try:
+            self._on_rtcp(sid, packets, now)
+        except Exception:
+            self._failed("rtcp")
+
+    def _failed(self, what: str) -> None:
+        self.counters[f"recorder-errors-{what}"] += 1
+        if not self._logged_failure:
+            self._logged_failure = True
+            logger.exception("recording %s: %s handling failed", self.recording_id, what)
+
+    def _on_rtp(
+        self,
+        sid: str,
+        participant_id: str,
+        mid: str,
+        track: TrackConfig,
+        data: bytes,
+        rtx: bool,
+        now: float,
+    ) -> None:
         owner = self._files.get(sid)
         if owner is None:
             # Whoever publishes gets a file, including a participant who joins a group room
@@ -180,7 +210,7 @@ class RoomRecorder:
         for frame in frames:
             self._on_frame(owner, state, frame, now)
 
-    def on_rtcp(self, sid: str, packets: Iterable[RtcpPacket], now: float) -> None:
+    def _on_rtcp(self, sid: str, packets: Iterable[RtcpPacket], now: float) -> None:
         owner = self._files.get(sid)
         if owner is None:
             return

@@ -196,10 +196,16 @@ class WriterThread:
                 if file is not None:
                     self.codecs_opened = self.codecs_opened or file.codecs_opened
                     file.close()
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            # One bad packet or a full disk must not end the thread: count it, keep going.
+        except Exception as exc:
+            # One bad packet, a full disk or a muxer refusal must not end the thread (the files
+            # of the other participants go on): count it, log it, keep going.
             self.counters["write-errors"] += 1
-            logger.warning("recording %s: %s failed: %s", command.key, type(command).__name__, exc)
+            errors = self.counters["write-errors"]
+            if errors & (errors - 1) == 0:  # 1st, 2nd, 4th, 8th...: a full disk must not flood
+                name = type(command).__name__
+                logger.warning(
+                    "recording %s: %s failed (%d so far): %r", command.key, name, errors, exc
+                )
 
 
 def stream_summary(streams: Sequence[StreamSpec]) -> list[dict[str, Any]]:
