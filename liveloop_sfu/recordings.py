@@ -108,9 +108,7 @@ class RecordingService:
         if self._disk_low():
             raise Capacity("not enough free disk space to record")
         started = time.time()
-        rid = recording_id(room.room_id, started)
-        folder = self._root / rid
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        rid, folder = await asyncio.to_thread(self._new_folder, room.room_id, started)
         recorder = RoomRecorder(rid, folder, room.media, time.monotonic())
         manifest = {
             "recordingId": rid,
@@ -130,6 +128,19 @@ class RecordingService:
         room.recording = True
         log.info("recording %s started (%s)", rid, reason)
         return rid
+
+    def _new_folder(self, room_id: str, started: float) -> tuple[str, Path]:
+        """A fresh folder: a room recorded twice within one second gets ``-2``, ``-3``..."""
+        base = recording_id(room_id, started)
+        for attempt in range(1, 100):
+            rid = base if attempt == 1 else f"{base}-{attempt}"
+            folder = self._root / rid
+            try:
+                folder.mkdir(parents=True)
+            except FileExistsError:
+                continue
+            return rid, folder
+        raise Capacity("too many recordings of this room in one second")
 
     async def stop(self, room_id: str, reason: str, notify: bool = True) -> dict[str, Any] | None:
         """Stop and finalize a room's recording (files closed, manifest completed); ``notify``

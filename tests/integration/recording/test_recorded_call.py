@@ -178,3 +178,26 @@ async def test_disk_guard_stops_recording_cleanly_and_the_call_goes_on(
     assert len(bob.video_log.counters) > seen[0] + 15
     assert len(alice.video_log.counters) > seen[1] + 15
     await service.close()
+
+
+async def test_a_room_recorded_twice_in_one_second_gets_two_recordings(
+    room: Room, tmp_path: Path
+) -> None:
+    from liveloop_sfu.config import Settings
+    from liveloop_sfu.recordings import RecordingService
+    from liveloop_sfu.rooms import Participant
+    from liveloop_sfu.rooms import Room as CallRoom
+
+    async def emit(sid: str, event: str, payload: Any) -> None:
+        pass
+
+    service = RecordingService(Settings(recordings_dir=tmp_path, recordings_min_free_mb=0), emit)
+    await room.join("A", "alice")
+    call = CallRoom("room-1", "sfu", room.session, time.time(), ["A"])
+    members = [Participant("A", "alice", 0.0, "alice")]
+    first = await service.start(call, members, reason="admin")
+    await service.stop("room-1", reason="admin", notify=False)
+    second = await service.start(call, members, reason="admin")
+    await service.stop("room-1", reason="admin", notify=False)
+    assert first != second
+    assert {m["recordingId"] for m in await service.recordings()} == {first, second}
