@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 import socketio
 from aiohttp import web
 
+from liveloop_sfu.admin_api import AdminApi
 from liveloop_sfu.config import Settings
 from liveloop_sfu.httpapi import HttpApi, origin_middleware
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.recordings import RecordingService
 from liveloop_sfu.rooms import RoomService, SfuFactory
 from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
 
@@ -31,12 +33,15 @@ class Node:
     matchmaker: Matchmaker
     rooms: RoomService
     sio: socketio.AsyncServer
+    recordings: RecordingService | None = None
     started_at: float = field(default_factory=time.time)
     draining: bool = False
 
     async def close(self) -> None:
         self.draining = True
         try:
+            if self.recordings is not None:
+                await self.recordings.close()
             await self.rooms.close()
         finally:
             await self.matchmaker.close()
@@ -98,17 +103,26 @@ def create_app(
     )
     emit = make_emit(sio)
     matchmaker = MemoryMatchmaker()
-    rooms = RoomService(settings, matchmaker, emit, (media_factory or sfu_factory)(settings, emit))
+    recordings = RecordingService(settings, emit)
+    media = (media_factory or sfu_factory)(settings, emit)
+    rooms = RoomService(settings, matchmaker, emit, media, recordings=recordings)
     SignalHandlers(sio, rooms).register()
     node = Node(settings=settings, matchmaker=matchmaker, rooms=rooms, sio=sio)
+    node.recordings = recordings
 
     app = web.Application(middlewares=[origin_middleware(settings)])
     app[NODE_KEY] = node
     sio.attach(app)
+    AdminApi(settings.admin_token, rooms, recordings).add_routes(app)  # before the catch-all
     HttpApi(settings, rooms, matchmaker, node.started_at, lambda: node.draining).add_routes(app)
+
+    async def on_startup(app: web.Application) -> None:
+        recordings.start_background()
 
     async def on_shutdown(app: web.Application) -> None:
         await node.close()
+
+    app.on_startup.append(on_startup)
 
     app.on_shutdown.append(on_shutdown)
     return app

@@ -21,6 +21,9 @@ from liveloop_sfu.errors import ConfigError
 
 OperatorMode = Literal["auto", "sfu", "p2p"]
 MODES: tuple[OperatorMode, ...] = ("auto", "sfu", "p2p")
+RecordPolicy = Literal["none", "all"]
+RECORD_POLICIES: tuple[RecordPolicy, ...] = ("none", "all")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
@@ -67,6 +70,14 @@ class Settings:
     ping_timeout: float = 5.0
     max_message_bytes: int = 256 * 1024
     web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
+    # Recording (media/recorder.py, recordings.py): "all" records every call (they are then
+    # always sfu); "none" records only rooms started through the admin API.
+    record: RecordPolicy = "none"
+    recordings_dir: Path = Path("recordings")
+    recordings_max_age: float = 0.0  # seconds a recording is kept; 0 = forever
+    recordings_min_free_mb: int = 1024  # below this much free disk, recording stops
+    # Bearer token of /api/admin/...; None = the admin API refuses every request. Never logged.
+    admin_token: str | None = field(default=None, repr=False)
 
     @property
     def tls(self) -> bool:
@@ -155,6 +166,30 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=str(d.max_message_bytes),
     )
     add("--web-root", "folder holding the browser client (default: the checkout's web/)")
+    add(
+        "--record",
+        "none: record only rooms started through the admin API; all: record every call "
+        f"(recorded calls always go through the node) (default {d.record})",
+        default=d.record,
+    )
+    add(
+        "--recordings-dir",
+        f"folder for recordings, one sub-folder per recording (default {d.recordings_dir})",
+        default=str(d.recordings_dir),
+    )
+    add(
+        "--recordings-max-age",
+        "delete recordings older than this: seconds, or a number with s/m/h/d "
+        "(e.g. 30d); 0 = keep forever (default 0)",
+        default="0",
+    )
+    add(
+        "--recordings-min-free-mb",
+        "free disk space (MB) below which recording stops and no new one starts "
+        f"(default {d.recordings_min_free_mb})",
+        default=str(d.recordings_min_free_mb),
+    )
+    add("--admin-token", "bearer token for /api/admin/...; unset = admin API disabled")
     return parser
 
 
@@ -182,6 +217,15 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
     ):
         raise ConfigError("--rtc-min-port and --rtc-max-port go together, min <= max")
     web_root = _path(values.get("web_root")) or d.web_root
+    record = str(values.get("record") or d.record)
+    if record not in RECORD_POLICIES:
+        raise ConfigError(f"--record must be one of {', '.join(RECORD_POLICIES)}, not {record!r}")
+    if record != "none" and mode == "p2p":
+        # DESIGN: a recorded room is always sfu; in p2p the media never passes the node.
+        raise ConfigError("--record all needs the media to pass the node: not with --mode p2p")
+    admin_token = str(values.get("admin_token") or "") or None
+    if admin_token is not None and len(admin_token) < 16:
+        raise ConfigError("--admin-token must be at least 16 characters")
     return Settings(
         host=str(values.get("host") or d.host),
         port=_int(values, "port", d.port, 0, 65535),
@@ -203,6 +247,13 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         ping_timeout=_float(values, "ping_timeout", d.ping_timeout),
         max_message_bytes=_int(values, "max_message_bytes", d.max_message_bytes, 1024, 1 << 26),
         web_root=web_root,
+        record=record,  # checked against RECORD_POLICIES above
+        recordings_dir=_path(values.get("recordings_dir")) or d.recordings_dir,
+        recordings_max_age=_duration(values.get("recordings_max_age"), "recordings_max_age"),
+        recordings_min_free_mb=_int(
+            values, "recordings_min_free_mb", d.recordings_min_free_mb, 0, 1 << 40
+        ),
+        admin_token=admin_token,
     )
 
 
@@ -279,6 +330,20 @@ def _float(values: Mapping[str, Any], name: str, default: float) -> float:
     if not 0 < number < 3600:
         raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 3600 seconds")
     return number
+
+
+def _duration(value: Any, name: str) -> float:
+    """Seconds from ``"90"``, ``"15m"``, ``"12h"`` or ``"30d"``; 0 or empty = no limit."""
+    text = str(value or "0").strip().lower()
+    unit = _DURATION_UNITS.get(text[-1:], 0)
+    number = text[:-1] if unit else text
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError as exc:
+        raise ConfigError(f"--{name.replace('_', '-')} must be seconds or N[s|m|h|d]") from exc
+    if seconds < 0:
+        raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
+    return seconds
 
 
 def _ip_or_none(value: Any) -> str | None:

@@ -60,6 +60,13 @@ class Capacity(LiveLoopError):
     http_status = 503
 
 
+class NotFound(LiveLoopError):
+    """HTTP admin API only (an unknown room or recording); never sent over socket.io."""
+
+    code = "not-found"
+    http_status = 404
+
+
 class InternalError(LiveLoopError):
     code = "internal"
     http_status = 500

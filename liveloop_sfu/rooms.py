@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from liveloop_sfu.config import Settings
-from liveloop_sfu.errors import Capacity, NotInRoom
+from liveloop_sfu.errors import Capacity, InvalidPayload, NotFound, NotInRoom
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.rules import Waiter
 from liveloop_sfu.media.p2p import P2PSession
@@ -66,6 +66,7 @@ class Room:
     created_at: float
     # Socket ids in join order; in p2p the first is the offerer.
     members: list[str] = field(default_factory=list)
+    recording: bool = False  # set by the recording service; a recorded room never goes p2p
 
     def forwarded_streams(self) -> int:
         """Streams the node forwards for this room: audio+video from each to each other."""
@@ -73,6 +74,24 @@ class Room:
             return 0
         n = len(self.members)
         return 2 * n * (n - 1)
+
+
+class RecordingHooks(Protocol):
+    """The recording service (recordings.py) as the rooms see it."""
+
+    def records_all(self) -> bool: ...
+
+    async def room_opened(self, room: Room, members: Sequence[Participant]) -> None: ...
+
+    async def room_closing(self, room: Room) -> None: ...
+
+    async def start(self, room: Room, members: Sequence[Participant], reason: str) -> str: ...
+
+    async def stop(
+        self, room_id: str, reason: str, notify: bool = True
+    ) -> dict[str, Any] | None: ...
+
+    async def notify(self, room: Room, active: bool, reason: str) -> None: ...
 
 
 class RoomService:
@@ -83,6 +102,7 @@ class RoomService:
         emit: Emit,
         sfu_factory: SfuFactory | None,
         clock: Callable[[], float] = time.time,
+        recordings: RecordingHooks | None = None,
     ) -> None:
         if settings.mode != "p2p" and sfu_factory is None:
             raise ValueError(f"mode {settings.mode!r} needs an sfu media factory")
@@ -91,6 +111,7 @@ class RoomService:
         self._emit = emit
         self._sfu_factory = sfu_factory
         self._clock = clock
+        self._recordings = recordings
         self._participants: dict[str, Participant] = {}
         self._rooms: dict[str, Room] = {}
 
@@ -187,6 +208,30 @@ class RoomService:
     def room(self, room_id: str) -> Room | None:
         return self._rooms.get(room_id)
 
+    # ---- recording (admin API) ------------------------------------------------------------
+    async def start_recording(self, room_id: str) -> dict[str, Any]:
+        room = self._rooms.get(room_id)
+        if room is None or self._recordings is None:
+            raise NotFound("no such room on this node")
+        if room.mode != "sfu":
+            raise InvalidPayload("a p2p call's media does not pass through the node")
+        was_recording = room.recording
+        rid = await self._recordings.start(room, self._members(room), reason="admin")
+        if not was_recording:
+            await self._recordings.notify(room, active=True, reason="admin")
+        return {"ok": True, "roomId": room_id, "recordingId": rid, "recording": True}
+
+    async def stop_recording(self, room_id: str) -> dict[str, Any]:
+        room = self._rooms.get(room_id)
+        if room is None or self._recordings is None:
+            raise NotFound("no such room on this node")
+        manifest = await self._recordings.stop(room_id, reason="admin")
+        recording_id = manifest["recordingId"] if manifest else None
+        return {"ok": True, "roomId": room_id, "recordingId": recording_id, "recording": False}
+
+    def _members(self, room: Room) -> list[Participant]:
+        return [self._participants[sid] for sid in room.members if sid in self._participants]
+
     async def close(self) -> None:
         """Close every room (their media first); used at shutdown."""
         for room in list(self._rooms.values()):
@@ -212,6 +257,8 @@ class RoomService:
     def _choose_mode(self, first: Participant, second: Participant) -> Mode:
         if self._settings.mode != "auto":
             return self._settings.mode
+        if self._recordings is not None and self._recordings.records_all():
+            return "sfu"  # DESIGN: a recorded room is always sfu (config forbids p2p + record)
         if "p2p" in (first.mode, second.mode) or self._at_capacity():
             return "p2p"
         return "sfu"
@@ -231,6 +278,8 @@ class RoomService:
             room.members.append(participant.sid)
             participant.room_id = room_id
             await room.media.add_participant(participant.sid, participant.participant_id)
+        if self._recordings is not None and mode == "sfu":
+            await self._recordings.room_opened(room, [first, second])
         log.info("room %s opened (%s)", room_id, mode)
         for participant, partner in ((first, second), (second, first)):
             await self._emit(
@@ -252,7 +301,7 @@ class RoomService:
             "participantId": me.participant_id,
             "peer": peer.public_profile(),
             "iceServers": [server.to_wire() for server in self._settings.ice_servers],
-            "recording": False,
+            "recording": room.recording,
         }
 
     async def _leave_room(self, participant: Participant, reason: str) -> bool:
@@ -268,6 +317,8 @@ class RoomService:
         if self._rooms.pop(room.room_id, None) is None:
             return
         try:
+            if self._recordings is not None and room.recording:
+                await self._recordings.room_closing(room)  # finalize files before media goes
             await room.media.close()
         finally:
             for sid in room.members:
@@ -289,7 +340,7 @@ class RoomService:
         room = self._rooms.get(room_id)
         if room is None or room.mode != "sfu":
             return
-        if self._settings.mode != "auto":
+        if self._settings.mode != "auto" or room.recording:
             log.warning("room %s: media of %s failed (%s); ending the call", room_id, sid, reason)
             await self._close_room(room, reason="media-failed")
             return

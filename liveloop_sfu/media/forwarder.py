@@ -411,6 +411,11 @@ class Forwarder:
                 for sub in self._sub_list:
                     sub.sender_report_state.on_publisher_sr(now, packet.rtp_ts)
 
+    def request_keyframe(self, now: float) -> list[Action]:
+        """Someone beside the subscribers (the recorder) needs a keyframe: merged with every other
+        request into one throttled, retried PLI (see :class:`KeyframeRequestManager`)."""
+        return self._request_keyframe(now)
+
     def _request_keyframe(self, now: float) -> list[Action]:
         if self.track.kind != "video" or not self._keyframes.request(now):
             return []

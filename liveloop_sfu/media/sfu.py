@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.aiortc_adapter import NodePeer, SendPlan
@@ -34,6 +34,9 @@ from liveloop_sfu.media.reception import ReceptionStats
 from liveloop_sfu.media.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
 from liveloop_sfu.media.session import Emit, MediaFailure, Mode
 from liveloop_sfu.media.settings import MediaSettings
+
+if TYPE_CHECKING:
+    from liveloop_sfu.media.recorder import RecorderTap
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,7 @@ class SfuSession:
         self._task: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
         self._retired_drops = DropCounters()
+        self._recorder: RecorderTap | None = None  # recording hook (media/recorder.py)
 
     # -- MediaSession ----------------------------------------------------------------------------
 
@@ -158,6 +162,21 @@ class SfuSession:
         for sid in list(self._participants):
             await self.remove_participant(sid)
         self._events.clear()
+
+    # -- recording hook (media/recorder.py: Recordable) ----------------------------------------
+
+    def attach_recorder(self, recorder: RecorderTap | None) -> None:
+        """Feed every published RTP packet (RTX included) and participant RTCP to ``recorder``
+        as well; ``None`` detaches it."""
+        self._recorder = recorder
+
+    def request_keyframe(self, sid: str, mid: str) -> None:
+        """Ask the publisher of ``sid``'s track on ``mid`` for a keyframe, merged with every
+        other request for it (the forwarder's keyframe-request manager throttles and retries)."""
+        participant = self._participants.get(sid)
+        publication = participant.publications.get(mid) if participant else None
+        if publication is not None:
+            self._execute(publication, publication.forwarder.request_keyframe(time.monotonic()))
 
     # -- observability ---------------------------------------------------------------------------
 
@@ -300,6 +319,16 @@ class SfuSession:
                 return
         publication, rtx = route
         forwarder = publication.forwarder
+        if self._recorder is not None:
+            self._recorder.on_rtp(
+                publisher.sid,
+                publisher.participant_id,
+                publication.line.mid,
+                forwarder.track,
+                data,
+                rtx,
+                now,
+            )
         if rtx:
             out = forwarder.on_rtx(now, data)
         else:
@@ -344,6 +373,8 @@ class SfuSession:
             self.counters["rtcp-malformed"] += 1
             return
         self.counters["rtcp-in"] += 1
+        if self._recorder is not None:
+            self._recorder.on_rtcp(sender.sid, packets, now)
         for own in sender.publications.values():
             own.forwarder.on_publisher_rtcp(now, packets)
             for packet in packets:
