@@ -9,19 +9,33 @@ through the injected ``emit``.
 
 A participant is in at most one queue entry and one room at a time (``request-room`` while in a
 call first leaves the call, as "Next" does).
+
+Several nodes (:mod:`liveloop_sfu.cluster`): a call is hosted by the node that made the match.
+A partner whose socket lives on another node is *claimed* from its home node and joins the room
+as a *guest* (``Participant.home``); on its home node the participant records the room's *host*
+(``Participant.host``) and forwards its signaling there. Whichever side ends the call, the other
+node is told, so neither keeps half a room.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from liveloop_sfu.cluster import Cluster, InProcessCluster, NodeUnreachable, Reply, raise_if_error
 from liveloop_sfu.config import Settings
-from liveloop_sfu.errors import Capacity, NotInRoom
+from liveloop_sfu.errors import (
+    Capacity,
+    InvalidPayload,
+    LiveLoopError,
+    MatchmakerUnavailable,
+    NotInRoom,
+)
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.rules import Waiter
 from liveloop_sfu.media.p2p import P2PSession
@@ -47,6 +61,12 @@ class Participant:
     user_image: str | None = None
     mode: ClientMode | None = None
     room_id: str | None = None
+    # Queued (or being matched) and not yet in a room.
+    waiting: bool = False
+    # A guest's home: the node holding its socket (None: this node).
+    home: str | None = None
+    # The node hosting this participant's room when it is not this node.
+    host: str | None = None
 
     def public_profile(self) -> dict[str, Any]:
         profile: dict[str, Any] = {
@@ -83,6 +103,7 @@ class RoomService:
         emit: Emit,
         sfu_factory: SfuFactory | None,
         clock: Callable[[], float] = time.time,
+        cluster: Cluster | None = None,
     ) -> None:
         if settings.mode != "p2p" and sfu_factory is None:
             raise ValueError(f"mode {settings.mode!r} needs an sfu media factory")
@@ -93,6 +114,13 @@ class RoomService:
         self._clock = clock
         self._participants: dict[str, Participant] = {}
         self._rooms: dict[str, Room] = {}
+        # Participants of rooms hosted here whose sockets live on other nodes.
+        self._guests: dict[str, Participant] = {}
+        # Disconnected users the matchmaker could not forget (Redis down); retried by resync().
+        self._pending_forget: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._cluster: Cluster = cluster or InProcessCluster("local")
+        self._cluster.serve(self.handle_remote)
 
     # ---- connection lifecycle -------------------------------------------------------------
     def connect(self, sid: str) -> Participant:
@@ -106,8 +134,11 @@ class RoomService:
         participant = self._participants.get(sid)
         if participant is None:
             return
+        participant.waiting = False
         try:
             await self._matchmaker.forget(sid)
+        except MatchmakerUnavailable:
+            self._pending_forget.add(sid)
         finally:
             await self._leave_room(participant, reason="disconnected")
             del self._participants[sid]
@@ -122,14 +153,31 @@ class RoomService:
         participant.mode = request.mode if self._settings.mode == "auto" else None
         if self._settings.mode == "sfu" and self._at_capacity():
             raise Capacity("the node is at capacity; try again in a moment")
+        # Waiting before the match is asked for: another node may claim this user as soon as the
+        # queue holds it, possibly before this coroutine resumes.
+        participant.waiting = True
+        try:
+            return await self._find_partner(participant)
+        except BaseException:
+            participant.waiting = False
+            raise
+
+    async def _find_partner(self, participant: Participant) -> dict[str, Any]:
         for _ in range(_MATCH_ATTEMPTS):
-            waiter = Waiter(user_id=sid, joined_at=self._clock(), mode=participant.mode)
+            waiter = Waiter(
+                user_id=participant.sid,
+                joined_at=self._clock(),
+                mode=participant.mode,
+                node=self._cluster.node_id,
+            )
             partner = await self._matchmaker.match_or_enqueue(waiter)
             if partner is None:
                 return {"ok": True, "status": "waiting"}
-            other = self._participants.get(partner.user_id)
-            if other is not None and other.room_id is None:
-                room = await self._open_room(other, participant)
+            room_id = secrets.token_urlsafe(9)
+            other = await self._claim(partner, room_id)
+            if other is not None:
+                participant.waiting = False
+                room = await self._open_room(other, participant, room_id)
                 return {"ok": True, "status": "matched", "roomId": room.room_id}
             # The partner left between being queued and being chosen: try the next one.
             log.info("matched with vanished user %s; retrying", partner.user_id)
@@ -137,23 +185,48 @@ class RoomService:
 
     async def stop_call(self, sid: str) -> dict[str, Any]:
         participant = self._require(sid)
-        was_waiting = await self._matchmaker.cancel(sid)
+        participant.waiting = False
+        try:
+            was_waiting = await self._matchmaker.cancel(sid)
+        except MatchmakerUnavailable:
+            # The entry may outlive this call, but a user who is not waiting is never claimed
+            # (see _claim and _on_claim), so whoever draws it is matched with the next one.
+            was_waiting = False
         was_in_room = await self._leave_room(participant, reason="stopped")
         return {"ok": True, "left": was_in_room, "cancelled": was_waiting}
 
+    async def resync(self) -> None:
+        """After a matchmaker outage (or a Redis that lost its data): forget the users that left
+        meanwhile and queue again everyone still waiting, so nobody waits in a queue that lost
+        them. Raises MatchmakerUnavailable when Redis fails again (the caller retries)."""
+        for sid in list(self._pending_forget):
+            await self._matchmaker.forget(sid)
+            self._pending_forget.discard(sid)
+        for participant in list(self._participants.values()):
+            if participant.waiting and participant.room_id is None:
+                await self._find_partner(participant)
+
     # ---- signaling and chat ---------------------------------------------------------------
     async def offer(self, sid: str, sdp: str) -> None:
-        await self._room_of(sid).media.on_offer(sid, sdp)
+        if await self._forwarded(sid, "offer", {"sdp": sdp}) is None:
+            await self._room_of(sid).media.on_offer(sid, sdp)
 
     async def answer(self, sid: str, sdp: str) -> None:
-        await self._room_of(sid).media.on_answer(sid, sdp)
+        if await self._forwarded(sid, "answer", {"sdp": sdp}) is None:
+            await self._room_of(sid).media.on_answer(sid, sdp)
 
     async def candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None:
-        await self._room_of(sid).media.on_candidate(sid, candidate)
+        if await self._forwarded(sid, "candidate", {"candidate": candidate}) is None:
+            await self._room_of(sid).media.on_candidate(sid, candidate)
 
     async def chat(self, sid: str, message: str) -> dict[str, Any]:
+        forwarded = await self._forwarded(sid, "chat", {"message": message})
+        if forwarded is not None:
+            return forwarded
         room = self._room_of(sid)
-        sender = self._participants[sid]
+        sender = self._person(sid)
+        assert sender is not None  # _room_of found it
+        self._record("messages")
         stored = {
             "from": sender.participant_id,
             "userName": sender.user_name,
@@ -188,9 +261,14 @@ class RoomService:
         return self._rooms.get(room_id)
 
     async def close(self) -> None:
-        """Close every room (their media first); used at shutdown."""
+        """Close every room (their media first) and leave rooms hosted elsewhere; used at
+        shutdown."""
         for room in list(self._rooms.values()):
             await self._close_room(room, reason="shutdown")
+        for participant in list(self._participants.values()):
+            await self._leave_room(participant, reason="shutdown")
+        for task in list(self._background):
+            task.cancel()
 
     # ---- internals ------------------------------------------------------------------------
     def _require(self, sid: str) -> Participant:
@@ -199,8 +277,14 @@ class RoomService:
             raise NotInRoom("this connection is not registered")
         return participant
 
+    def _person(self, sid: str) -> Participant | None:
+        """A participant of this node's rooms: local, or a guest from another node."""
+        return self._participants.get(sid) or self._guests.get(sid)
+
     def _room_of(self, sid: str) -> Room:
-        participant = self._require(sid)
+        participant = self._person(sid)
+        if participant is None:
+            raise NotInRoom("this connection is not registered")
         room = self._rooms.get(participant.room_id or "")
         if room is None:
             raise NotInRoom("you are not in a call")
@@ -222,8 +306,7 @@ class RoomService:
         assert self._sfu_factory is not None  # checked in __init__ for non-p2p operator modes
         return self._sfu_factory(room_id, self._failure_handler(room_id))
 
-    async def _open_room(self, first: Participant, second: Participant) -> Room:
-        room_id = secrets.token_urlsafe(9)
+    async def _open_room(self, first: Participant, second: Participant, room_id: str) -> Room:
         mode = self._choose_mode(first, second)
         room = Room(room_id, mode, self._new_media(room_id, mode), self._clock())
         self._rooms[room_id] = room
@@ -232,6 +315,7 @@ class RoomService:
             participant.room_id = room_id
             await room.media.add_participant(participant.sid, participant.participant_id)
         log.info("room %s opened (%s)", room_id, mode)
+        self._record(f"calls:{mode}")
         for participant, partner in ((first, second), (second, first)):
             await self._emit(
                 participant.sid, "match-done", self._match_payload(room, participant, partner)
@@ -256,6 +340,9 @@ class RoomService:
         }
 
     async def _leave_room(self, participant: Participant, reason: str) -> bool:
+        participant.waiting = False
+        if participant.host is not None:
+            return await self._leave_remote_room(participant, reason)
         room = self._rooms.get(participant.room_id or "")
         participant.room_id = None
         if room is None:
@@ -271,11 +358,7 @@ class RoomService:
             await room.media.close()
         finally:
             for sid in room.members:
-                member = self._participants.get(sid)
-                if member is not None and member.room_id == room.room_id:
-                    member.room_id = None
-                if sid != leaving:
-                    await self._emit(sid, "partner-left", {"reason": reason})
+                await self._release_member(room, sid, reason, notify=sid != leaving)
             log.info("room %s closed (%s)", room.room_id, reason)
 
     def _failure_handler(self, room_id: str) -> MediaFailure:
@@ -298,7 +381,174 @@ class RoomService:
         room.mode = "p2p"
         room.media = P2PSession(self._emit)
         for member in room.members:
-            await room.media.add_participant(member, self._participants[member].participant_id)
+            person = self._person(member)
+            if person is not None:
+                await room.media.add_participant(member, person.participant_id)
         for member in room.members:
             payload = {"mode": "p2p", "role": self._role(room, member), "reason": reason}
             await self._emit(member, "mode-changed", payload)
+
+    def _record(self, counter: str) -> None:
+        """Count into metrics:daily in the background: a slow or absent Redis must not delay a
+        call, and a lost count is the right price for that."""
+        task = asyncio.get_running_loop().create_task(
+            self._matchmaker.record(counter, self._clock())
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("background matchmaker call failed: %r", task.exception())
+
+    # ---- several nodes (liveloop_sfu/cluster.py) ------------------------------------------
+    async def handle_remote(self, sender: str, request: Mapping[str, Any]) -> Reply:
+        """A request from another node of the service (served through the Cluster)."""
+        kind = request.get("type")
+        try:
+            if kind == "claim":
+                return self._on_claim(sender, request)
+            if kind == "release":
+                return await self._on_release(sender, request)
+            if kind == "signal":
+                return await self._on_guest_signal(sender, request)
+            raise InvalidPayload(f"unknown cluster request {kind!r}")
+        except LiveLoopError as exc:
+            return exc.to_wire()
+
+    async def _claim(self, partner: Waiter, room_id: str) -> Participant | None:
+        """The matched partner, reserved for ``room_id``; None when it is gone or busy."""
+        if partner.node in (None, self._cluster.node_id):
+            other = self._participants.get(partner.user_id)
+            if other is None or not other.waiting or other.room_id is not None:
+                return None
+            other.waiting = False
+            return other
+        request = {"type": "claim", "sid": partner.user_id, "roomId": room_id}
+        try:
+            reply = await self._cluster.call(partner.node, request)
+        except NodeUnreachable as exc:
+            log.warning("could not claim %s from node %s: %s", partner.user_id, partner.node, exc)
+            return None
+        if reply.get("ok") is not True:
+            return None
+        image = reply.get("userImage")
+        guest = Participant(
+            sid=partner.user_id,
+            participant_id=str(reply["participantId"]),
+            connected_at=self._clock(),
+            user_name=str(reply.get("userName")),
+            user_image=image if isinstance(image, str) else None,
+            mode=cast(
+                ClientMode | None, reply.get("mode") if reply.get("mode") in _MODES else None
+            ),
+            home=partner.node,
+        )
+        self._guests[guest.sid] = guest
+        return guest
+
+    def _on_claim(self, sender: str, request: Mapping[str, Any]) -> Reply:
+        """Another node matched one of our waiting users and hosts the call."""
+        participant = self._participants.get(str(request.get("sid")))
+        if participant is None or not participant.waiting or participant.room_id is not None:
+            return {"ok": False}
+        participant.waiting = False
+        participant.room_id = str(request["roomId"])
+        participant.host = sender
+        return {"ok": True, "mode": participant.mode, **participant.public_profile()}
+
+    async def _on_release(self, sender: str, request: Mapping[str, Any]) -> Reply:
+        """The host ended the call of one of our participants."""
+        participant = self._participants.get(str(request.get("sid")))
+        if (
+            participant is not None
+            and participant.host == sender
+            and participant.room_id == request.get("roomId")
+        ):
+            participant.room_id = participant.host = None
+            await self._emit(participant.sid, "partner-left", {"reason": request.get("reason")})
+        return {"ok": True}
+
+    async def _on_guest_signal(self, sender: str, request: Mapping[str, Any]) -> Reply:
+        """An event of a guest, forwarded by its home node: handled as if it were local."""
+        sid = str(request.get("sid"))
+        guest = self._guests.get(sid)
+        if guest is None or guest.home != sender or guest.room_id != request.get("roomId"):
+            raise NotInRoom("you are not in a call")
+        action, data = request.get("action"), request.get("data") or {}
+        if action == "chat":
+            return await self.chat(sid, str(data["message"]))
+        if action == "leave":
+            return {"ok": True, "left": await self._leave_room(guest, str(data.get("reason")))}
+        if action == "offer":
+            await self.offer(sid, str(data["sdp"]))
+        elif action == "answer":
+            await self.answer(sid, str(data["sdp"]))
+        elif action == "candidate":
+            await self.candidate(sid, data.get("candidate"))
+        else:
+            raise InvalidPayload(f"unknown action {action!r}")
+        return {"ok": True}
+
+    async def _forwarded(self, sid: str, action: str, data: dict[str, Any]) -> Reply | None:
+        """Send a participant's event to the node hosting its room; None when that is here."""
+        participant = self._participants.get(sid)
+        if participant is None or participant.host is None:
+            return None
+        host, room_id = participant.host, participant.room_id
+        request = {"type": "signal", "sid": sid, "roomId": room_id, "action": action}
+        try:
+            return raise_if_error(await self._cluster.call(host, {**request, "data": data}))
+        except NotInRoom:
+            self._drop_remote_room(participant, room_id)
+            raise
+        except NodeUnreachable as exc:
+            log.warning("room %s: host node %s unreachable: %s", room_id, host, exc)
+            if self._drop_remote_room(participant, room_id):
+                await self._emit(sid, "partner-left", {"reason": "node-unreachable"})
+            raise NotInRoom("the node hosting your call is unreachable") from exc
+
+    @staticmethod
+    def _drop_remote_room(participant: Participant, room_id: str | None) -> bool:
+        if participant.room_id != room_id or participant.host is None:
+            return False
+        participant.room_id = participant.host = None
+        return True
+
+    async def _leave_remote_room(self, participant: Participant, reason: str) -> bool:
+        host, room_id = participant.host, participant.room_id
+        assert host is not None
+        participant.room_id = participant.host = None
+        request = {"type": "signal", "sid": participant.sid, "roomId": room_id, "action": "leave"}
+        try:
+            await self._cluster.call(host, {**request, "data": {"reason": reason}})
+        except NodeUnreachable as exc:
+            log.warning("room %s: could not tell host %s that %s left: %s", room_id, host,
+                        participant.sid, exc)  # fmt: skip
+        return True
+
+    async def _release_member(self, room: Room, sid: str, reason: str, notify: bool) -> None:
+        guest = self._guests.get(sid)
+        if guest is not None and guest.room_id == room.room_id:
+            del self._guests[sid]
+            if notify:
+                await self._notify_home(guest, room.room_id, reason)
+            return
+        member = self._participants.get(sid)
+        if member is not None and member.room_id == room.room_id:
+            member.room_id = None
+        if notify:
+            await self._emit(sid, "partner-left", {"reason": reason})
+
+    async def _notify_home(self, guest: Participant, room_id: str, reason: str) -> None:
+        assert guest.home is not None
+        request = {"type": "release", "sid": guest.sid, "roomId": room_id, "reason": reason}
+        try:
+            await self._cluster.call(guest.home, request)
+        except NodeUnreachable as exc:
+            log.warning("room %s: could not tell node %s that the call ended: %s",
+                        room_id, guest.home, exc)  # fmt: skip
+
+
+_MODES = ("sfu", "p2p")

@@ -166,7 +166,8 @@ class RedisMatchmaker:
         reply = await self._call("match", self._match(keys=keys, args=args))
         if int(reply[0]) == 0:
             return None
-        return Waiter(_text(reply[1]), float(_text(reply[2])), _MODES[_text(reply[3])])
+        node = _text(reply[4]) or None
+        return Waiter(_text(reply[1]), float(_text(reply[2])), _MODES[_text(reply[3])], node)
 
     async def cancel(self, user_id: str) -> bool:
         removed = await self._call(
@@ -259,24 +260,44 @@ class RedisMatchmaker:
             log.warning("swept users of dead matchmaking nodes: %s", swept)
         return swept
 
-    def start(self, interval: float | None = None) -> None:
+    def start(
+        self,
+        interval: float | None = None,
+        on_recovered: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """Run :meth:`heartbeat` then :meth:`sweep` every ``interval`` seconds (default a third
-        of ``entry_ttl``) until :meth:`close`. Redis outages are logged and outlived."""
+        of ``entry_ttl``) until :meth:`close`. Redis outages are logged and outlived.
+
+        ``on_recovered`` is awaited after a heartbeat that follows a failed one (Redis is back)
+        and after one that found this node unregistered (Redis lost its data, or the node was
+        swept): the node then re-queues its waiting users and retries what failed meanwhile, so
+        nobody is left waiting in a queue that no longer holds them."""
         if self._maintenance is None and not self._closed:
             period = interval if interval is not None else self.entry_ttl / 3
-            self._maintenance = asyncio.create_task(self._maintain(period))
+            self._maintenance = asyncio.create_task(self._maintain(period, on_recovered))
 
-    async def _maintain(self, interval: float) -> None:
+    async def _maintain(
+        self, interval: float, on_recovered: Callable[[], Awaitable[None]] | None
+    ) -> None:
         # The flag, not only the cancellation, ends the loop: Python 3.11's wait_for can swallow
         # a cancellation that arrives as the awaited Redis call completes, and close() would
         # then wait for this task forever.
+        failed = False
         while not self._closed:
             try:
-                if not await self.heartbeat(self._clock()):
+                registered = await self.heartbeat(self._clock())
+                if not registered:
                     log.warning("matchmaking node %s (re)registered in Redis", self.node_id)
+                if (failed or not registered) and on_recovered is not None:
+                    await on_recovered()
+                failed = False
                 await self.sweep(self._clock())
             except MatchmakerUnavailable as exc:
+                failed = True
                 log.warning("matchmaker maintenance failed: %s", exc.message)
+            except Exception:
+                # The recovery hook is the node's code; a bug there must not end maintenance.
+                log.exception("matchmaker recovery hook failed")
             await asyncio.sleep(interval)
 
     # ---- metrics ----------------------------------------------------------------------------
