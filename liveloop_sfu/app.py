@@ -138,7 +138,7 @@ def create_app(
 
     async def on_startup(app: web.Application) -> None:
         if shared is not None:
-            await shared.start(on_recovered=rooms.resync)
+            await shared.start(reconcile=rooms.resync)
             log.info("node %s shares Redis with the other nodes", node_id)
 
     async def on_shutdown(app: web.Application) -> None:
@@ -174,8 +174,8 @@ class RedisShared:
             manager=NodeLocalRedisManager(client),
         )
 
-    async def start(self, on_recovered: Callable[[], Awaitable[None]]) -> None:
-        self.matchmaker.start(on_recovered=on_recovered)
+    async def start(self, reconcile: Callable[[], Awaitable[None]]) -> None:
+        self.matchmaker.start(reconcile=reconcile)
         await self.cluster.start()
 
     async def close(self) -> None:

@@ -118,6 +118,8 @@ class RoomService:
         self._guests: dict[str, Participant] = {}
         # Disconnected users the matchmaker could not forget (Redis down); retried by resync().
         self._pending_forget: set[str] = set()
+        # Users whose match is being asked for right now (never two at once for one user).
+        self._matching: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._cluster: Cluster = cluster or InProcessCluster("local")
         self._cluster.serve(self.handle_remote)
@@ -163,6 +165,13 @@ class RoomService:
             raise
 
     async def _find_partner(self, participant: Participant) -> dict[str, Any]:
+        self._matching.add(participant.sid)
+        try:
+            return await self._match_attempts(participant)
+        finally:
+            self._matching.discard(participant.sid)
+
+    async def _match_attempts(self, participant: Participant) -> dict[str, Any]:
         for _ in range(_MATCH_ATTEMPTS):
             waiter = Waiter(
                 user_id=participant.sid,
@@ -196,14 +205,19 @@ class RoomService:
         return {"ok": True, "left": was_in_room, "cancelled": was_waiting}
 
     async def resync(self) -> None:
-        """After a matchmaker outage (or a Redis that lost its data): forget the users that left
-        meanwhile and queue again everyone still waiting, so nobody waits in a queue that lost
+        """Repair what a matchmaker outage did (run periodically by the Redis matchmaker):
+        forget the users that left while it was unreachable, and queue again everyone still
+        waiting (a no-op for entries the queue holds), so nobody waits in a queue that lost
         them. Raises MatchmakerUnavailable when Redis fails again (the caller retries)."""
         for sid in list(self._pending_forget):
             await self._matchmaker.forget(sid)
             self._pending_forget.discard(sid)
         for participant in list(self._participants.values()):
-            if participant.waiting and participant.room_id is None:
+            if (
+                participant.waiting
+                and participant.room_id is None
+                and participant.sid not in self._matching
+            ):
                 await self._find_partner(participant)
 
     # ---- signaling and chat ---------------------------------------------------------------

@@ -263,41 +263,39 @@ class RedisMatchmaker:
     def start(
         self,
         interval: float | None = None,
-        on_recovered: Callable[[], Awaitable[None]] | None = None,
+        reconcile: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Run :meth:`heartbeat` then :meth:`sweep` every ``interval`` seconds (default a third
-        of ``entry_ttl``) until :meth:`close`. Redis outages are logged and outlived.
+        """Run :meth:`heartbeat`, ``reconcile`` and :meth:`sweep` every ``interval`` seconds
+        (default a third of ``entry_ttl``) until :meth:`close`. Redis outages are logged and
+        outlived.
 
-        ``on_recovered`` is awaited after a heartbeat that follows a failed one (Redis is back)
-        and after one that found this node unregistered (Redis lost its data, or the node was
-        swept): the node then re-queues its waiting users and retries what failed meanwhile, so
-        nobody is left waiting in a queue that no longer holds them."""
+        ``reconcile`` is the node's chance to repair what an outage did: forget users who left
+        while Redis was unreachable and queue again its waiting users (a no-op for entries the
+        queue still holds). It runs after every successful heartbeat rather than only after a
+        detected outage: a Redis restarted between two heartbeats loses the queue without any
+        call failing, and re-registering through a match hides that from the heartbeat."""
         if self._maintenance is None and not self._closed:
             period = interval if interval is not None else self.entry_ttl / 3
-            self._maintenance = asyncio.create_task(self._maintain(period, on_recovered))
+            self._maintenance = asyncio.create_task(self._maintain(period, reconcile))
 
     async def _maintain(
-        self, interval: float, on_recovered: Callable[[], Awaitable[None]] | None
+        self, interval: float, reconcile: Callable[[], Awaitable[None]] | None
     ) -> None:
         # The flag, not only the cancellation, ends the loop: Python 3.11's wait_for can swallow
         # a cancellation that arrives as the awaited Redis call completes, and close() would
         # then wait for this task forever.
-        failed = False
         while not self._closed:
             try:
-                registered = await self.heartbeat(self._clock())
-                if not registered:
+                if not await self.heartbeat(self._clock()):
                     log.warning("matchmaking node %s (re)registered in Redis", self.node_id)
-                if (failed or not registered) and on_recovered is not None:
-                    await on_recovered()
-                failed = False
+                if reconcile is not None:
+                    await reconcile()
                 await self.sweep(self._clock())
             except MatchmakerUnavailable as exc:
-                failed = True
                 log.warning("matchmaker maintenance failed: %s", exc.message)
             except Exception:
-                # The recovery hook is the node's code; a bug there must not end maintenance.
-                log.exception("matchmaker recovery hook failed")
+                # The hook is the node's code; a bug there must not end maintenance.
+                log.exception("matchmaker reconcile hook failed")
             await asyncio.sleep(interval)
 
     # ---- metrics ----------------------------------------------------------------------------
