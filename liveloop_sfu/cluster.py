@@ -48,6 +48,11 @@ class Cluster(Protocol):
         """Deliver ``request`` to ``node`` and return its reply; raise :class:`NodeUnreachable`
         when it cannot be reached or does not answer in time."""
 
+    async def room_opened(self, room_id: str, record: Mapping[str, str]) -> None:
+        """Publish where a room lives and who is in it (the seed's ``rooms:{roomId}``)."""
+
+    async def room_closed(self, room_id: str) -> None: ...
+
 
 _ERRORS: Mapping[str, type[LiveLoopError]] = {
     cls.code: cls
@@ -78,6 +83,7 @@ class ClusterHub:
 
     def __init__(self) -> None:
         self._handlers: dict[str, RequestHandler] = {}
+        self.rooms: dict[str, dict[str, str]] = {}
 
     def node(self, node_id: str) -> InProcessCluster:
         return InProcessCluster(node_id, self)
@@ -109,6 +115,12 @@ class InProcessCluster:
 
     async def call(self, node: str, request: Request) -> Reply:
         return await self._hub.deliver(self.node_id, node, request)
+
+    async def room_opened(self, room_id: str, record: Mapping[str, str]) -> None:
+        self._hub.rooms[room_id] = dict(record)
+
+    async def room_closed(self, room_id: str) -> None:
+        self._hub.rooms.pop(room_id, None)
 
     def close(self) -> None:
         self._hub.leave(self.node_id)

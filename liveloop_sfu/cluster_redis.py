@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 _READ_TIMEOUT = 1.0  # seconds one read of a subscription waits for a message
 _MAX_BACKOFF = 2.0  # seconds between reconnection attempts while Redis is down
 _REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+_ROOM_TTL = 24 * 3600  # seconds
 
 
 async def subscription(
@@ -121,6 +122,21 @@ class RedisCluster:
             raise NodeUnreachable(f"cannot reach node {node}: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
+
+    def room_key(self, room_id: str) -> str:
+        return f"{self._prefix}rooms:{room_id}"
+
+    async def room_opened(self, room_id: str, record: Mapping[str, str]) -> None:
+        """``rooms:{roomId}`` hash; its TTL only bounds what a node that died leaves behind."""
+        key = self.room_key(room_id)
+        fields: dict[Any, Any] = dict(record)  # redis-py's Mapping type is invariant in its keys
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, _ROOM_TTL)
+            await asyncio.wait_for(pipe.execute(), self._timeout)
+
+    async def room_closed(self, room_id: str) -> None:
+        await asyncio.wait_for(self._client.delete(self.room_key(room_id)), self._timeout)
 
     async def close(self) -> None:
         tasks = [t for t in (self._listener, *self._tasks) if t is not None]

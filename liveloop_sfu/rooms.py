@@ -23,7 +23,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -330,6 +330,13 @@ class RoomService:
             await room.media.add_participant(participant.sid, participant.participant_id)
         log.info("room %s opened (%s)", room_id, mode)
         self._record(f"calls:{mode}")
+        record = {
+            "host": self._cluster.node_id,
+            "mode": mode,
+            "members": ",".join(room.members),
+            "created_at": repr(room.created_at),
+        }
+        self._in_background(self._cluster.room_opened(room_id, record))
         for participant, partner in ((first, second), (second, first)):
             await self._emit(
                 participant.sid, "match-done", self._match_payload(room, participant, partner)
@@ -374,6 +381,7 @@ class RoomService:
             for sid in room.members:
                 await self._release_member(room, sid, reason, notify=sid != leaving)
             log.info("room %s closed (%s)", room.room_id, reason)
+            self._in_background(self._cluster.room_closed(room.room_id))
 
     def _failure_handler(self, room_id: str) -> MediaFailure:
         async def on_failure(sid: str, reason: str) -> None:
@@ -403,11 +411,12 @@ class RoomService:
             await self._emit(member, "mode-changed", payload)
 
     def _record(self, counter: str) -> None:
-        """Count into metrics:daily in the background: a slow or absent Redis must not delay a
-        call, and a lost count is the right price for that."""
-        task = asyncio.get_running_loop().create_task(
-            self._matchmaker.record(counter, self._clock())
-        )
+        self._in_background(self._matchmaker.record(counter, self._clock()))
+
+    def _in_background(self, bookkeeping: Coroutine[Any, Any, None]) -> None:
+        """Shared bookkeeping (metrics:daily, rooms:{roomId}) runs in the background: a slow or
+        absent Redis must not delay a call, and a lost record is the right price for that."""
+        task = asyncio.get_running_loop().create_task(bookkeeping)
         self._background.add(task)
         task.add_done_callback(self._background_done)
 

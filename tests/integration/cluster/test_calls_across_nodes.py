@@ -8,12 +8,16 @@ painted frame counter, decoded on both ends.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import urllib.request
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
+from liveloop_sfu.matchmaking.redis import day_of
 from tests.integration.cluster.conftest import Caller
 from tests.nodes import Node, NodeFactory
 from tests.redis_server import RedisServer
@@ -54,6 +58,23 @@ async def test_call_across_two_nodes(
     assert sent["message"]["userName"] == "alice"
     await bob.wire.call("newMessage", {"message": "hello from node 2"})
     assert (await alice.wire.next("newMessage"))["message"] == "hello from node 2"
+
+    # Shared state in Redis under the seed's key names.
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        room = await client.hgetall("{liveloop}:rooms:" + match_a["roomId"])
+        assert room["mode"] == mode and len(room["members"].split(",")) == 2
+        day = day_of(time.time())
+        for _ in range(50):  # counters are written in the background
+            metrics = await client.hgetall("{liveloop}:metrics:daily")
+            if int(metrics.get(f"{day}:messages", 0)) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert int(metrics[f"{day}:matches"]) == 1
+        assert int(metrics[f"{day}:calls:{mode}"]) == 1
+        assert int(metrics[f"{day}:messages"]) == 2
+    finally:
+        await client.aclose()
 
     # The guest on node 1 ends the call: the host closes the room and tells bob.
     assert (await alice.wire.call("stop-call"))["left"] is True
