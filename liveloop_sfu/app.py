@@ -134,7 +134,9 @@ def create_app(
     app = web.Application(middlewares=[origin_middleware(settings)])
     app[NODE_KEY] = node
     sio.attach(app)
-    HttpApi(settings, rooms, matchmaker, node.started_at, lambda: node.draining).add_routes(app)
+    HttpApi(
+        settings, rooms, matchmaker, node.started_at, lambda: node.draining, node_id=node_id
+    ).add_routes(app)
 
     async def on_startup(app: web.Application) -> None:
         if shared is not None:

@@ -90,4 +90,6 @@ async def test_call_across_two_nodes(
     await alice.wire.close()
     assert (await bob.event("partner-left", nth=2))["reason"] == "disconnected"
     assert get_json(node1, "/api/status")["activeRooms"][mode] == 0
-    assert get_json(node1, "/health")["status"] == "ok"
+    health1, health2 = get_json(node1, "/health"), get_json(node2, "/health")
+    assert health1["status"] == health2["status"] == "ok"
+    assert health1["node"] != health2["node"]
