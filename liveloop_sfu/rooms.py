@@ -120,6 +120,8 @@ class RoomService:
         self._pending_forget: set[str] = set()
         # Users whose match is being asked for right now (never two at once for one user).
         self._matching: set[str] = set()
+        # Cross-node members the other node disowned once; dropped if it does so again.
+        self._suspects: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._cluster: Cluster = cluster or InProcessCluster("local")
         self._cluster.serve(self.handle_remote)
@@ -208,7 +210,10 @@ class RoomService:
         """Repair what a matchmaker outage did (run periodically by the Redis matchmaker):
         forget the users that left while it was unreachable, and queue again everyone still
         waiting (a no-op for entries the queue holds), so nobody waits in a queue that lost
-        them. Raises MatchmakerUnavailable when Redis fails again (the caller retries)."""
+        them; and check that the other node of each cross-node call still knows it (a node that
+        died cannot say the call ended). Raises MatchmakerUnavailable when Redis fails again
+        (the caller retries)."""
+        await self._check_cross_node_calls()
         for sid in list(self._pending_forget):
             await self._matchmaker.forget(sid)
             self._pending_forget.discard(sid)
@@ -436,6 +441,8 @@ class RoomService:
                 return await self._on_release(sender, request)
             if kind == "signal":
                 return await self._on_guest_signal(sender, request)
+            if kind == "check":
+                return {"ok": self._knows(sender, request)}
             raise InvalidPayload(f"unknown cluster request {kind!r}")
         except LiveLoopError as exc:
             return exc.to_wire()
@@ -531,6 +538,44 @@ class RoomService:
             if self._drop_remote_room(participant, room_id):
                 await self._emit(sid, "partner-left", {"reason": "node-unreachable"})
             raise NotInRoom("the node hosting your call is unreachable") from exc
+
+    def _knows(self, sender: str, request: Mapping[str, Any]) -> bool:
+        """Whether ``sender``'s view of a cross-node call (sid in roomId) matches ours."""
+        sid, room_id = str(request.get("sid")), request.get("roomId")
+        guest = self._guests.get(sid)
+        if guest is not None and guest.home == sender and guest.room_id == room_id:
+            return True
+        local = self._participants.get(sid)
+        return local is not None and local.host == sender and local.room_id == room_id
+
+    async def _check_cross_node_calls(self) -> None:
+        """Ask the other node of every cross-node call whether it still has it. A member is
+        dropped after two denials in a row (one check period apart), so a call whose claim
+        reply is still in flight is never mistaken for a dead one."""
+        members = [p for p in self._participants.values() if p.host is not None]
+        members += list(self._guests.values())
+        for member in members:
+            other, room_id = member.host or member.home, member.room_id
+            assert other is not None
+            request = {"type": "check", "sid": member.sid, "roomId": room_id}
+            try:
+                known = (await self._cluster.call(other, request)).get("ok") is True
+            except NodeUnreachable:
+                known = False
+            if known or member.room_id != room_id:
+                self._suspects.discard(member.sid)
+            elif member.sid not in self._suspects:
+                self._suspects.add(member.sid)
+            else:
+                self._suspects.discard(member.sid)
+                await self._drop_cross_node_member(member, room_id)
+
+    async def _drop_cross_node_member(self, member: Participant, room_id: str | None) -> None:
+        log.warning("room %s: node of %s no longer has the call; ending it", room_id, member.sid)
+        if member.home is not None:  # a guest here: the room ends for its local member
+            await self._leave_room(member, reason="disconnected")
+        elif self._drop_remote_room(member, room_id):
+            await self._emit(member.sid, "partner-left", {"reason": "node-unreachable"})
 
     @staticmethod
     def _drop_remote_room(participant: Participant, room_id: str | None) -> bool:

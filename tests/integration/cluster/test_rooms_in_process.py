@@ -136,3 +136,32 @@ async def test_resync_queues_waiting_users_again() -> None:
     assert not await matchmaker.is_waiting("alice")
     await one.resync()
     assert await matchmaker.is_waiting("alice")
+
+
+@pytest.mark.parametrize("dead", ["host", "home"])
+async def test_a_call_whose_other_node_died_is_ended_by_the_periodic_check(dead: str) -> None:
+    hub, wire = ClusterHub(), Wire()
+    _, (one, two) = nodes(hub, wire, "n1", "n2")
+    await matched(one, two)  # hosted by n2, alice (on n1) is its guest
+    survivor, told, reason = (one, "alice", "node-unreachable")
+    if dead == "home":
+        survivor, told, reason = (two, "bob", "disconnected")
+    hub.leave("n2" if dead == "host" else "n1")
+    await survivor.resync()  # one denial is not enough (a claim may be in flight)
+    assert not wire.of(told, "partner-left")
+    await survivor.resync()
+    assert wire.of(told, "partner-left") == [{"reason": reason}]
+    person = survivor.participant(told)
+    assert person is not None and person.room_id is None
+
+
+async def test_the_periodic_check_keeps_live_cross_node_calls() -> None:
+    hub, wire = ClusterHub(), Wire()
+    _, (one, two) = nodes(hub, wire, "n1", "n2")
+    await matched(one, two)
+    for _ in range(3):
+        await one.resync()
+        await two.resync()
+    assert not wire.of("alice", "partner-left") and not wire.of("bob", "partner-left")
+    await one.chat("alice", "still here")
+    assert wire.of("bob", "newMessage")[0]["message"] == "still here"
