@@ -40,7 +40,8 @@ class Node:
     sio: socketio.AsyncServer
     node_id: str = "local"
     cluster: Cluster | None = None
-    # With --redis-url: closes the cluster link, the socket.io manager and the Redis client.
+    # With --redis-url: closes the cluster link, the socket.io manager and the Redis client, at
+    # cleanup (after the last socket's disconnect handler, which may still use them).
     close_shared: Callable[[], Awaitable[None]] | None = None
     started_at: float = field(default_factory=time.time)
     draining: bool = False
@@ -50,11 +51,7 @@ class Node:
         try:
             await self.rooms.close()
         finally:
-            try:
-                await self.matchmaker.close()
-            finally:
-                if self.close_shared is not None:
-                    await self.close_shared()
+            await self.matchmaker.close()
 
 
 NODE_KEY: web.AppKey[Node] = web.AppKey("liveloop_node", Node)
@@ -146,8 +143,13 @@ def create_app(
     async def on_shutdown(app: web.Application) -> None:
         await node.close()
 
+    async def on_cleanup(app: web.Application) -> None:
+        if node.close_shared is not None:
+            await node.close_shared()
+
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
     return app
 
 

@@ -93,3 +93,25 @@ async def test_call_across_two_nodes(
     health1, health2 = get_json(node1, "/health"), get_json(node2, "/health")
     assert health1["status"] == health2["status"] == "ok"
     assert health1["node"] != health2["node"]
+
+
+async def test_a_node_leaving_cleanly_takes_its_waiting_users_along(
+    node_factory: NodeFactory, redis_server: RedisServer
+) -> None:
+    from liveloop_sfu.client import WireClient
+
+    node1 = node_factory("--mode", "p2p", "--redis-url", redis_server.url)
+    node2 = node_factory("--mode", "p2p", "--redis-url", redis_server.url)
+    waiting = await WireClient(node1.url, timeout=10).connect()
+    late = await WireClient(node2.url, timeout=10).connect()
+    try:
+        assert (await waiting.request_room("early"))["status"] == "waiting"
+        assert redis_server.command("ZCARD", "{liveloop}:queue:users") == ":1"
+        await asyncio.to_thread(node1.stop)  # SIGTERM while its user waits
+        assert node1.process.returncode == 0
+        assert redis_server.command("ZCARD", "{liveloop}:queue:users") == ":0"
+        # Nobody is matched with the user who left with node 1.
+        assert (await late.request_room("late"))["status"] == "waiting"
+    finally:
+        await waiting.close()
+        await late.close()
