@@ -184,6 +184,10 @@ class RoomService:
             partner = await self._matchmaker.match_or_enqueue(waiter)
             if partner is None:
                 return {"ok": True, "status": "waiting"}
+            if not participant.waiting or self._participants.get(participant.sid) is None:
+                # Stopped or gone while a resync matched it: leave the partner unclaimed; its
+                # node queues it again at its next resync.
+                return {"ok": True, "status": "stopped"}
             room_id = secrets.token_urlsafe(9)
             other = await self._claim(partner, room_id)
             if other is not None:
