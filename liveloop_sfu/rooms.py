@@ -538,10 +538,12 @@ class RoomService:
             self._drop_remote_room(participant, room_id)
             raise
         except NodeUnreachable as exc:
+            # Maybe only a moment (Redis restarting, a subscription coming back): the call is
+            # kept, and the periodic check ends it if the host is really gone.
             log.warning("room %s: host node %s unreachable: %s", room_id, host, exc)
-            if self._drop_remote_room(participant, room_id):
-                await self._emit(sid, "partner-left", {"reason": "node-unreachable"})
-            raise NotInRoom("the node hosting your call is unreachable") from exc
+            raise MatchmakerUnavailable(
+                "the node hosting your call cannot be reached right now; try again shortly"
+            ) from exc
 
     def _knows(self, sender: str, request: Mapping[str, Any]) -> bool:
         """Whether ``sender``'s view of a cross-node call (sid in roomId) matches ours."""

@@ -121,3 +121,39 @@ async def test_outage_keeps_calls_and_recovers(
     finally:
         await carol.close()
         await dave.close()
+
+
+async def test_outage_keeps_a_call_across_nodes(
+    node_factory: NodeFactory, caller: Caller, redis_server: RedisServer
+) -> None:
+    """Media of a cross-node call flows browser ↔ host and needs no Redis; signaling between
+    the nodes resumes by itself once Redis is back."""
+    node1 = node_factory("--mode", "sfu", "--redis-url", redis_server.url)
+    node2 = node_factory("--mode", "sfu", "--redis-url", redis_server.url)
+    alice = await caller(node1, "alice")
+    bob = await caller(node2, "bob")
+    await alice.matched()
+    await bob.matched()
+    await alice.frames_from_partner(10)
+    await bob.frames_from_partner(10)
+    assert alice.peer is not None and bob.peer is not None
+
+    redis_server.stop()
+    seen = len(alice.peer.video_log.counters), len(bob.peer.video_log.counters)
+    await alice.frames_from_partner(seen[0] + 30)
+    await bob.frames_from_partner(seen[1] + 30)
+    assert alice.peer.video_log.in_order() and bob.peer.video_log.in_order()
+
+    redis_server.start()
+    await until(lambda: http(node1, "/health")[1]["status"] == "ok", 15, "node 1 healthy")
+    await until(lambda: http(node2, "/health")[1]["status"] == "ok", 15, "node 2 healthy")
+    # The guest's chat travels node 1 → Redis → node 2 again (subscriptions came back).
+    deadline = time.monotonic() + 15
+    while (ack := await alice.wire.call_raw("newMessage", {"message": "back"})).get("ok") is None:
+        # Until node 2 subscribed again, the guest's node says so, and keeps the call.
+        assert ack["error"]["code"] == "matchmaker-unavailable", ack
+        assert time.monotonic() < deadline, ack
+        await asyncio.sleep(0.5)
+    assert (await bob.wire.next("newMessage"))["message"] == "back"
+    await alice.frames_from_partner(seen[0] + 60)
+    assert not [event for event, _ in alice.events + bob.events if event == "partner-left"]
