@@ -14,7 +14,8 @@ Several nodes (:mod:`liveloop_sfu.cluster`): a call is hosted by the node that m
 A partner whose socket lives on another node is *claimed* from its home node and joins the room
 as a *guest* (``Participant.home``); on its home node the participant records the room's *host*
 (``Participant.host``) and forwards its signaling there. Whichever side ends the call, the other
-node is told, so neither keeps half a room.
+node is told, so neither keeps half a room. The requests between nodes are handled in
+:mod:`liveloop_sfu.cross_node`.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from liveloop_sfu.cluster import Cluster, InProcessCluster, NodeUnreachable, Reply, raise_if_error
+from liveloop_sfu.cluster import Cluster, InProcessCluster
 from liveloop_sfu.config import Settings
+from liveloop_sfu.cross_node import CrossNodeRooms
 from liveloop_sfu.errors import (
     Capacity,
-    InvalidPayload,
-    LiveLoopError,
     MatchmakerUnavailable,
     NotInRoom,
 )
@@ -95,7 +95,7 @@ class Room:
         return 2 * n * (n - 1)
 
 
-class RoomService:
+class RoomService(CrossNodeRooms):
     def __init__(
         self,
         settings: Settings,
@@ -434,23 +434,7 @@ class RoomService:
         if not task.cancelled() and task.exception() is not None:
             log.debug("background matchmaker call failed: %r", task.exception())
 
-    # ---- several nodes (liveloop_sfu/cluster.py) ------------------------------------------
-    async def handle_remote(self, sender: str, request: Mapping[str, Any]) -> Reply:
-        """A request from another node of the service (served through the Cluster)."""
-        kind = request.get("type")
-        try:
-            if kind == "claim":
-                return self._on_claim(sender, request)
-            if kind == "release":
-                return await self._on_release(sender, request)
-            if kind == "signal":
-                return await self._on_guest_signal(sender, request)
-            if kind == "check":
-                return {"ok": self._knows(sender, request)}
-            raise InvalidPayload(f"unknown cluster request {kind!r}")
-        except LiveLoopError as exc:
-            return exc.to_wire()
-
+    # ---- several nodes (the cluster seam; the protocol itself is in cross_node.py) ---------
     async def _claim(self, partner: Waiter, room_id: str) -> Participant | None:
         """The matched partner, reserved for ``room_id``; None when it is gone or busy."""
         if partner.node in (None, self._cluster.node_id):
@@ -459,170 +443,21 @@ class RoomService:
                 return None
             other.waiting = False
             return other
-        request = {"type": "claim", "sid": partner.user_id, "roomId": room_id}
-        try:
-            reply = await self._cluster.call(partner.node, request)
-        except NodeUnreachable as exc:
-            log.warning("could not claim %s from node %s: %s", partner.user_id, partner.node, exc)
+        reply = await self._claim_remote(partner.user_id, partner.node, room_id)
+        if reply is None:
             return None
-        if reply.get("ok") is not True:
-            return None
-        image = reply.get("userImage")
+        image, mode = reply.get("userImage"), reply.get("mode")
         guest = Participant(
             sid=partner.user_id,
             participant_id=str(reply["participantId"]),
             connected_at=self._clock(),
             user_name=str(reply.get("userName")),
             user_image=image if isinstance(image, str) else None,
-            mode=cast(
-                ClientMode | None, reply.get("mode") if reply.get("mode") in _MODES else None
-            ),
+            mode=cast(ClientMode | None, mode if mode in _MODES else None),
             home=partner.node,
         )
         self._guests[guest.sid] = guest
         return guest
-
-    def _on_claim(self, sender: str, request: Mapping[str, Any]) -> Reply:
-        """Another node matched one of our waiting users and hosts the call."""
-        participant = self._participants.get(str(request.get("sid")))
-        if participant is None or not participant.waiting or participant.room_id is not None:
-            return {"ok": False}
-        participant.waiting = False
-        participant.room_id = str(request["roomId"])
-        participant.host = sender
-        return {"ok": True, "mode": participant.mode, **participant.public_profile()}
-
-    async def _on_release(self, sender: str, request: Mapping[str, Any]) -> Reply:
-        """The host ended the call of one of our participants."""
-        participant = self._participants.get(str(request.get("sid")))
-        if (
-            participant is not None
-            and participant.host == sender
-            and participant.room_id == request.get("roomId")
-        ):
-            participant.room_id = participant.host = None
-            await self._emit(participant.sid, "partner-left", {"reason": request.get("reason")})
-        return {"ok": True}
-
-    async def _on_guest_signal(self, sender: str, request: Mapping[str, Any]) -> Reply:
-        """An event of a guest, forwarded by its home node: handled as if it were local."""
-        sid = str(request.get("sid"))
-        guest = self._guests.get(sid)
-        if guest is None or guest.home != sender or guest.room_id != request.get("roomId"):
-            raise NotInRoom("you are not in a call")
-        action, data = request.get("action"), request.get("data") or {}
-        if action == "chat":
-            return await self.chat(sid, str(data["message"]))
-        if action == "leave":
-            return {"ok": True, "left": await self._leave_room(guest, str(data.get("reason")))}
-        if action == "offer":
-            await self.offer(sid, str(data["sdp"]))
-        elif action == "answer":
-            await self.answer(sid, str(data["sdp"]))
-        elif action == "candidate":
-            await self.candidate(sid, data.get("candidate"))
-        else:
-            raise InvalidPayload(f"unknown action {action!r}")
-        return {"ok": True}
-
-    async def _forwarded(self, sid: str, action: str, data: dict[str, Any]) -> Reply | None:
-        """Send a participant's event to the node hosting its room; None when that is here."""
-        participant = self._participants.get(sid)
-        if participant is None or participant.host is None:
-            return None
-        host, room_id = participant.host, participant.room_id
-        request = {"type": "signal", "sid": sid, "roomId": room_id, "action": action}
-        try:
-            return raise_if_error(await self._cluster.call(host, {**request, "data": data}))
-        except NotInRoom:
-            self._drop_remote_room(participant, room_id)
-            raise
-        except NodeUnreachable as exc:
-            # Maybe only a moment (Redis restarting, a subscription coming back): the call is
-            # kept, and the periodic check ends it if the host is really gone.
-            log.warning("room %s: host node %s unreachable: %s", room_id, host, exc)
-            raise MatchmakerUnavailable(
-                "the node hosting your call cannot be reached right now; try again shortly"
-            ) from exc
-
-    def _knows(self, sender: str, request: Mapping[str, Any]) -> bool:
-        """Whether ``sender``'s view of a cross-node call (sid in roomId) matches ours."""
-        sid, room_id = str(request.get("sid")), request.get("roomId")
-        guest = self._guests.get(sid)
-        if guest is not None and guest.home == sender and guest.room_id == room_id:
-            return True
-        local = self._participants.get(sid)
-        return local is not None and local.host == sender and local.room_id == room_id
-
-    async def _check_cross_node_calls(self) -> None:
-        """Ask the other node of every cross-node call whether it still has it. A member is
-        dropped after two denials in a row (one check period apart), so a call whose claim
-        reply is still in flight is never mistaken for a dead one."""
-        members = [p for p in self._participants.values() if p.host is not None]
-        members += list(self._guests.values())
-        for member in members:
-            other, room_id = member.host or member.home, member.room_id
-            assert other is not None
-            request = {"type": "check", "sid": member.sid, "roomId": room_id}
-            try:
-                known = (await self._cluster.call(other, request)).get("ok") is True
-            except NodeUnreachable:
-                known = False
-            if known or member.room_id != room_id:
-                self._suspects.discard(member.sid)
-            elif member.sid not in self._suspects:
-                self._suspects.add(member.sid)
-            else:
-                self._suspects.discard(member.sid)
-                await self._drop_cross_node_member(member, room_id)
-
-    async def _drop_cross_node_member(self, member: Participant, room_id: str | None) -> None:
-        log.warning("room %s: node of %s no longer has the call; ending it", room_id, member.sid)
-        if member.home is not None:  # a guest here: the room ends for its local member
-            await self._leave_room(member, reason="disconnected")
-        elif self._drop_remote_room(member, room_id):
-            await self._emit(member.sid, "partner-left", {"reason": "node-unreachable"})
-
-    @staticmethod
-    def _drop_remote_room(participant: Participant, room_id: str | None) -> bool:
-        if participant.room_id != room_id or participant.host is None:
-            return False
-        participant.room_id = participant.host = None
-        return True
-
-    async def _leave_remote_room(self, participant: Participant, reason: str) -> bool:
-        host, room_id = participant.host, participant.room_id
-        assert host is not None
-        participant.room_id = participant.host = None
-        request = {"type": "signal", "sid": participant.sid, "roomId": room_id, "action": "leave"}
-        try:
-            await self._cluster.call(host, {**request, "data": {"reason": reason}})
-        except NodeUnreachable as exc:
-            log.warning("room %s: could not tell host %s that %s left: %s", room_id, host,
-                        participant.sid, exc)  # fmt: skip
-        return True
-
-    async def _release_member(self, room: Room, sid: str, reason: str, notify: bool) -> None:
-        guest = self._guests.get(sid)
-        if guest is not None and guest.room_id == room.room_id:
-            del self._guests[sid]
-            if notify:
-                await self._notify_home(guest, room.room_id, reason)
-            return
-        member = self._participants.get(sid)
-        if member is not None and member.room_id == room.room_id:
-            member.room_id = None
-        if notify:
-            await self._emit(sid, "partner-left", {"reason": reason})
-
-    async def _notify_home(self, guest: Participant, room_id: str, reason: str) -> None:
-        assert guest.home is not None
-        request = {"type": "release", "sid": guest.sid, "roomId": room_id, "reason": reason}
-        try:
-            await self._cluster.call(guest.home, request)
-        except NodeUnreachable as exc:
-            log.warning("room %s: could not tell node %s that the call ended: %s",
-                        room_id, guest.home, exc)  # fmt: skip
 
 
 _MODES = ("sfu", "p2p")
