@@ -2,6 +2,10 @@
 
 ``python -m benchmarks.matchmaking --callers 1,16,64 --seconds 3 --json out.json``
 
+Two figures, reported apart: the matchmaker API (below) and end to end through socket.io
+(:mod:`benchmarks.matchmaking_e2e`: request-room → match-done with wire clients against real node
+processes, memory and Redis, one and two nodes; ``--e2e-clients 0`` skips it).
+
 For each caller count N, each backend in turn: N concurrent callers (asyncio tasks, spread over
 ``--processes`` OS processes for Redis) call ``match_or_enqueue`` in a loop, each call a new user
 with no mode preference, so every second call is a match. After a warm-up, a window of
@@ -29,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import matchmaking_e2e
 from benchmarks.stats import percentile
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
@@ -184,12 +189,32 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=3.0, help="measured window per run")
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--redis-url", help="use this Redis instead of a throwaway redis-server")
+    parser.add_argument(
+        "--e2e-clients", default="8,32", help="wire client counts end to end (0 = skip)"
+    )
+    parser.add_argument("--e2e-seconds", type=float, default=3.0)
     parser.add_argument("--json", type=Path, help="write the results here")
     return parser.parse_args(argv)
 
 
 async def _memory_runs(counts: Sequence[int], warmup: float, seconds: float) -> list[Result]:
     return [await run_memory(n, warmup, seconds) for n in counts]
+
+
+def _e2e_runs(args: argparse.Namespace, url: str, workdir: Path) -> list[Any]:
+    counts = [int(n) for n in args.e2e_clients.split(",") if int(n) > 0]
+    if not counts:
+        return []
+    print("end to end through socket.io (request-room -> match-done, p2p nodes):", flush=True)
+    results = []
+    for n in counts:
+        for setup in matchmaking_e2e.SETUPS:
+            result = matchmaking_e2e.run_setup(setup, url, n, 1.0, args.e2e_seconds, workdir)
+            results.append(result)
+            text = matchmaking_e2e.table([result])
+            print(text if len(results) == 1 else text.split("\n", 1)[1], flush=True)
+    print("matchmaker API:", flush=True)
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.start()
             url = server.url
         try:
+            e2e = _e2e_runs(args, url, Path(workdir))
             memory = asyncio.run(_memory_runs(counts, args.warmup, args.seconds))
             results: list[Result] = []
             for n, mem in zip(counts, memory, strict=True):
@@ -232,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets": {"matches_per_s": TARGET_MATCHES_PER_S, "p99_ms": TARGET_P99_MS},
             "results": [asdict(r) for r in results],
             "verdict": verdict(results),
+            "end_to_end": [asdict(r) for r in e2e],
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

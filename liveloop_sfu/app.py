@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import logging
+import secrets
+import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import socketio
 from aiohttp import web
+from redis.asyncio import Redis
 
 from liveloop_sfu.admin_api import AdminApi
+from liveloop_sfu.cluster import Cluster, InProcessCluster
+from liveloop_sfu.cluster_redis import RedisCluster
 from liveloop_sfu.config import Settings
 from liveloop_sfu.httpapi import HttpApi, origin_middleware
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
+from liveloop_sfu.matchmaking.redis import RedisMatchmaker, connect
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.recordings import RecordingService
 from liveloop_sfu.rooms import RoomService, SfuFactory
 from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
+from liveloop_sfu.signal.redis_manager import NodeLocalRedisManager
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,11 @@ class Node:
     rooms: RoomService
     sio: socketio.AsyncServer
     recordings: RecordingService | None = None
+    node_id: str = "local"
+    cluster: Cluster | None = None
+    # With --redis-url: closes the cluster link, the socket.io manager and the Redis client, at
+    # cleanup (after the last socket's disconnect handler, which may still use them).
+    close_shared: Callable[[], Awaitable[None]] | None = None
     started_at: float = field(default_factory=time.time)
     draining: bool = False
 
@@ -91,8 +103,12 @@ def create_app(
 ) -> web.Application:
     """The node's application. ``media_factory`` replaces the sfu media plane (the
     forwarding benchmark's decode/re-encode baseline, benchmarks/relay_node.py)."""
+    node_id = new_node_id(settings)
+    shared = RedisShared.connect(settings.redis_url, node_id) if settings.redis_url else None
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
+        # With Redis: events to sockets of other nodes go through Redis, local ones never do.
+        client_manager=shared.manager if shared is not None else None,
         cors_allowed_origins=_cors(settings),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
@@ -102,30 +118,86 @@ def create_app(
         engineio_logger=False,
     )
     emit = make_emit(sio)
-    matchmaker = MemoryMatchmaker()
-    recordings = RecordingService(settings, emit)
+    matchmaker: Matchmaker = shared.matchmaker if shared is not None else MemoryMatchmaker()
+    cluster: Cluster = shared.cluster if shared is not None else InProcessCluster(node_id)
     media = (media_factory or sfu_factory)(settings, emit)
-    rooms = RoomService(settings, matchmaker, emit, media, recordings=recordings)
+    recordings = RecordingService(settings, emit)
+    rooms = RoomService(settings, matchmaker, emit, media, cluster=cluster, recordings=recordings)
     SignalHandlers(sio, rooms).register()
-    node = Node(settings=settings, matchmaker=matchmaker, rooms=rooms, sio=sio)
-    node.recordings = recordings
+    node = Node(
+        settings=settings,
+        matchmaker=matchmaker,
+        rooms=rooms,
+        sio=sio,
+        node_id=node_id,
+        cluster=cluster,
+        close_shared=shared.close if shared is not None else None,
+        recordings=recordings,
+    )
 
     app = web.Application(middlewares=[origin_middleware(settings)])
     app[NODE_KEY] = node
     sio.attach(app)
     AdminApi(settings.admin_token, rooms, recordings).add_routes(app)  # before the catch-all
-    HttpApi(settings, rooms, matchmaker, node.started_at, lambda: node.draining).add_routes(app)
+    HttpApi(
+        settings, rooms, matchmaker, node.started_at, lambda: node.draining, node_id=node_id
+    ).add_routes(app)
 
     async def on_startup(app: web.Application) -> None:
+        if shared is not None:
+            await shared.start(reconcile=rooms.resync)
+            log.info("node %s shares Redis with the other nodes", node_id)
         recordings.start_background()
 
     async def on_shutdown(app: web.Application) -> None:
         await node.close()
 
-    app.on_startup.append(on_startup)
+    async def on_cleanup(app: web.Application) -> None:
+        if node.close_shared is not None:
+            await node.close_shared()
 
+    app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
     return app
+
+
+def new_node_id(settings: Settings) -> str:
+    """Unique per running node: host name and port for people, a random part for restarts."""
+    return f"{socket.gethostname()}:{settings.port}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class RedisShared:
+    """What a node shares with the others through Redis (``--redis-url``): the matchmaker, the
+    node-to-node link for cross-node calls and socket.io's fan-out, over one fail-fast client."""
+
+    client: Redis
+    matchmaker: RedisMatchmaker
+    cluster: RedisCluster
+    manager: NodeLocalRedisManager
+
+    @classmethod
+    def connect(cls, url: str, node_id: str) -> RedisShared:
+        client = connect(url)
+        return cls(
+            client=client,
+            matchmaker=RedisMatchmaker(client, node_id=node_id),
+            cluster=RedisCluster(client, node_id),
+            manager=NodeLocalRedisManager(client),
+        )
+
+    async def start(self, reconcile: Callable[[], Awaitable[None]]) -> None:
+        self.matchmaker.start(reconcile=reconcile)
+        await self.cluster.start()
+
+    async def close(self) -> None:
+        """After the matchmaker closed (it retires this node's users through the client)."""
+        try:
+            await self.cluster.close()
+            await self.manager.close()
+        finally:
+            await self.client.aclose()
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:

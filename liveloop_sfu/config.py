@@ -69,6 +69,9 @@ class Settings:
     ping_interval: float = 5.0
     ping_timeout: float = 5.0
     max_message_bytes: int = 256 * 1024
+    # Several nodes as one service: matchmaking, room routing and socket.io fan-out through this
+    # Redis (``redis://``, ``rediss://`` or ``unix://``); None = one node, all in process.
+    redis_url: str | None = None
     web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
     # Recording (media/recorder.py, recordings.py): "all" records every call (they are then
     # always sfu); "none" records only rooms started through the admin API.
@@ -165,6 +168,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         f"largest socket.io message accepted (default {d.max_message_bytes})",
         default=str(d.max_message_bytes),
     )
+    add(
+        "--redis-url",
+        "Redis shared by several nodes (redis://host:6379/0, rediss://, unix://): matchmaking, "
+        "room routing and socket.io fan-out across nodes (default: none, one node in process)",
+    )
     add("--web-root", "folder holding the browser client (default: the checkout's web/)")
     add(
         "--record",
@@ -246,6 +254,7 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         ping_interval=_float(values, "ping_interval", d.ping_interval),
         ping_timeout=_float(values, "ping_timeout", d.ping_timeout),
         max_message_bytes=_int(values, "max_message_bytes", d.max_message_bytes, 1024, 1 << 26),
+        redis_url=_redis_url(values.get("redis_url")),
         web_root=web_root,
         record=record,  # checked against RECORD_POLICIES above
         recordings_dir=_path(values.get("recordings_dir")) or d.recordings_dir,
@@ -360,6 +369,18 @@ def _addresses(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
     if not parts:
         return default
     return tuple(str(_ip_or_none(part)) for part in parts)
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _redis_url(value: Any) -> str | None:
+    if not value:
+        return None
+    url = str(value).strip()
+    if not url.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"--redis-url must start with {', '.join(REDIS_SCHEMES)}")
+    return url
 
 
 def log_level_number(settings: Settings) -> int:

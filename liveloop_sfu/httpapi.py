@@ -36,12 +36,14 @@ class HttpApi:
         matchmaker: Matchmaker,
         started_at: float,
         is_draining: Callable[[], bool],
+        node_id: str = "local",
     ) -> None:
         self._settings = settings
         self._rooms = rooms
         self._matchmaker = matchmaker
         self._started_at = started_at
         self._is_draining = is_draining
+        self._node_id = node_id
         self._web_root = settings.web_root.resolve()
 
     def add_routes(self, app: web.Application) -> None:
@@ -61,6 +63,8 @@ class HttpApi:
                 "version": __version__,
                 "mode": self._settings.mode,
                 "matchmaker": "ok" if healthy else "unavailable",
+                # Which node answered (several nodes behind one load balancer).
+                "node": self._node_id,
             }
         )
 

@@ -9,19 +9,35 @@ through the injected ``emit``.
 
 A participant is in at most one queue entry and one room at a time (``request-room`` while in a
 call first leaves the call, as "Next" does).
+
+Several nodes (:mod:`liveloop_sfu.cluster`): a call is hosted by the node that made the match.
+A partner whose socket lives on another node is *claimed* from its home node and joins the room
+as a *guest* (``Participant.home``); on its home node the participant records the room's *host*
+(``Participant.host``) and forwards its signaling there. Whichever side ends the call, the other
+node is told, so neither keeps half a room. The requests between nodes are handled in
+:mod:`liveloop_sfu.cross_node`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from liveloop_sfu.cluster import Cluster, InProcessCluster
 from liveloop_sfu.config import Settings
-from liveloop_sfu.errors import Capacity, InvalidPayload, NotFound, NotInRoom
+from liveloop_sfu.cross_node import CrossNodeRooms
+from liveloop_sfu.errors import (
+    Capacity,
+    InvalidPayload,
+    MatchmakerUnavailable,
+    NotFound,
+    NotInRoom,
+)
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.rules import Waiter
 from liveloop_sfu.media.p2p import P2PSession
@@ -47,6 +63,12 @@ class Participant:
     user_image: str | None = None
     mode: ClientMode | None = None
     room_id: str | None = None
+    # Queued (or being matched) and not yet in a room.
+    waiting: bool = False
+    # A guest's home: the node holding its socket (None: this node).
+    home: str | None = None
+    # The node hosting this participant's room when it is not this node.
+    host: str | None = None
 
     def public_profile(self) -> dict[str, Any]:
         profile: dict[str, Any] = {
@@ -94,7 +116,7 @@ class RecordingHooks(Protocol):
     async def notify(self, room: Room, active: bool, reason: str) -> None: ...
 
 
-class RoomService:
+class RoomService(CrossNodeRooms):
     def __init__(
         self,
         settings: Settings,
@@ -102,6 +124,7 @@ class RoomService:
         emit: Emit,
         sfu_factory: SfuFactory | None,
         clock: Callable[[], float] = time.time,
+        cluster: Cluster | None = None,
         recordings: RecordingHooks | None = None,
     ) -> None:
         if settings.mode != "p2p" and sfu_factory is None:
@@ -114,6 +137,17 @@ class RoomService:
         self._recordings = recordings
         self._participants: dict[str, Participant] = {}
         self._rooms: dict[str, Room] = {}
+        # Participants of rooms hosted here whose sockets live on other nodes.
+        self._guests: dict[str, Participant] = {}
+        # Disconnected users the matchmaker could not forget (Redis down); retried by resync().
+        self._pending_forget: set[str] = set()
+        # Users whose match is being asked for right now (never two at once for one user).
+        self._matching: set[str] = set()
+        # Cross-node members the other node disowned once; dropped if it does so again.
+        self._suspects: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._cluster: Cluster = cluster or InProcessCluster("local")
+        self._cluster.serve(self.handle_remote)
 
     # ---- connection lifecycle -------------------------------------------------------------
     def connect(self, sid: str) -> Participant:
@@ -127,8 +161,11 @@ class RoomService:
         participant = self._participants.get(sid)
         if participant is None:
             return
+        participant.waiting = False
         try:
             await self._matchmaker.forget(sid)
+        except MatchmakerUnavailable:
+            self._pending_forget.add(sid)
         finally:
             await self._leave_room(participant, reason="disconnected")
             del self._participants[sid]
@@ -143,14 +180,42 @@ class RoomService:
         participant.mode = request.mode if self._settings.mode == "auto" else None
         if self._settings.mode == "sfu" and self._at_capacity():
             raise Capacity("the node is at capacity; try again in a moment")
+        # Waiting before the match is asked for: another node may claim this user as soon as the
+        # queue holds it, possibly before this coroutine resumes.
+        participant.waiting = True
+        try:
+            return await self._find_partner(participant)
+        except BaseException:
+            participant.waiting = False
+            raise
+
+    async def _find_partner(self, participant: Participant) -> dict[str, Any]:
+        self._matching.add(participant.sid)
+        try:
+            return await self._match_attempts(participant)
+        finally:
+            self._matching.discard(participant.sid)
+
+    async def _match_attempts(self, participant: Participant) -> dict[str, Any]:
         for _ in range(_MATCH_ATTEMPTS):
-            waiter = Waiter(user_id=sid, joined_at=self._clock(), mode=participant.mode)
+            waiter = Waiter(
+                user_id=participant.sid,
+                joined_at=self._clock(),
+                mode=participant.mode,
+                node=self._cluster.node_id,
+            )
             partner = await self._matchmaker.match_or_enqueue(waiter)
             if partner is None:
                 return {"ok": True, "status": "waiting"}
-            other = self._participants.get(partner.user_id)
-            if other is not None and other.room_id is None:
-                room = await self._open_room(other, participant)
+            if not participant.waiting or self._participants.get(participant.sid) is None:
+                # Stopped or gone while a resync matched it: leave the partner unclaimed; its
+                # node queues it again at its next resync.
+                return {"ok": True, "status": "stopped"}
+            room_id = secrets.token_urlsafe(9)
+            other = await self._claim(partner, room_id)
+            if other is not None:
+                participant.waiting = False
+                room = await self._open_room(other, participant, room_id)
                 return {"ok": True, "status": "matched", "roomId": room.room_id}
             # The partner left between being queued and being chosen: try the next one.
             log.info("matched with vanished user %s; retrying", partner.user_id)
@@ -158,23 +223,56 @@ class RoomService:
 
     async def stop_call(self, sid: str) -> dict[str, Any]:
         participant = self._require(sid)
-        was_waiting = await self._matchmaker.cancel(sid)
+        participant.waiting = False
+        try:
+            was_waiting = await self._matchmaker.cancel(sid)
+        except MatchmakerUnavailable:
+            # The entry may outlive this call, but a user who is not waiting is never claimed
+            # (see _claim and _on_claim), so whoever draws it is matched with the next one.
+            was_waiting = False
         was_in_room = await self._leave_room(participant, reason="stopped")
         return {"ok": True, "left": was_in_room, "cancelled": was_waiting}
 
+    async def resync(self) -> None:
+        """Repair what a matchmaker outage did (run periodically by the Redis matchmaker):
+        forget the users that left while it was unreachable, and queue again everyone still
+        waiting (a no-op for entries the queue holds), so nobody waits in a queue that lost
+        them; and check that the other node of each cross-node call still knows it (a node that
+        died cannot say the call ended). Raises MatchmakerUnavailable when Redis fails again
+        (the caller retries)."""
+        await self._check_cross_node_calls()
+        for sid in list(self._pending_forget):
+            await self._matchmaker.forget(sid)
+            self._pending_forget.discard(sid)
+        for participant in list(self._participants.values()):
+            if (
+                participant.waiting
+                and participant.room_id is None
+                and participant.sid not in self._matching
+            ):
+                await self._find_partner(participant)
+
     # ---- signaling and chat ---------------------------------------------------------------
     async def offer(self, sid: str, sdp: str) -> None:
-        await self._room_of(sid).media.on_offer(sid, sdp)
+        if await self._forwarded(sid, "offer", {"sdp": sdp}) is None:
+            await self._room_of(sid).media.on_offer(sid, sdp)
 
     async def answer(self, sid: str, sdp: str) -> None:
-        await self._room_of(sid).media.on_answer(sid, sdp)
+        if await self._forwarded(sid, "answer", {"sdp": sdp}) is None:
+            await self._room_of(sid).media.on_answer(sid, sdp)
 
     async def candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None:
-        await self._room_of(sid).media.on_candidate(sid, candidate)
+        if await self._forwarded(sid, "candidate", {"candidate": candidate}) is None:
+            await self._room_of(sid).media.on_candidate(sid, candidate)
 
     async def chat(self, sid: str, message: str) -> dict[str, Any]:
+        forwarded = await self._forwarded(sid, "chat", {"message": message})
+        if forwarded is not None:
+            return forwarded
         room = self._room_of(sid)
-        sender = self._participants[sid]
+        sender = self._person(sid)
+        assert sender is not None  # _room_of found it
+        self._record("messages")
         stored = {
             "from": sender.participant_id,
             "userName": sender.user_name,
@@ -230,12 +328,18 @@ class RoomService:
         return {"ok": True, "roomId": room_id, "recordingId": recording_id, "recording": False}
 
     def _members(self, room: Room) -> list[Participant]:
-        return [self._participants[sid] for sid in room.members if sid in self._participants]
+        people = (self._person(sid) for sid in room.members)
+        return [person for person in people if person is not None]
 
     async def close(self) -> None:
-        """Close every room (their media first); used at shutdown."""
+        """Close every room (their media first) and leave rooms hosted elsewhere; used at
+        shutdown."""
         for room in list(self._rooms.values()):
             await self._close_room(room, reason="shutdown")
+        for participant in list(self._participants.values()):
+            await self._leave_room(participant, reason="shutdown")
+        for task in list(self._background):
+            task.cancel()
 
     # ---- internals ------------------------------------------------------------------------
     def _require(self, sid: str) -> Participant:
@@ -244,8 +348,14 @@ class RoomService:
             raise NotInRoom("this connection is not registered")
         return participant
 
+    def _person(self, sid: str) -> Participant | None:
+        """A participant of this node's rooms: local, or a guest from another node."""
+        return self._participants.get(sid) or self._guests.get(sid)
+
     def _room_of(self, sid: str) -> Room:
-        participant = self._require(sid)
+        participant = self._person(sid)
+        if participant is None:
+            raise NotInRoom("this connection is not registered")
         room = self._rooms.get(participant.room_id or "")
         if room is None:
             raise NotInRoom("you are not in a call")
@@ -269,8 +379,7 @@ class RoomService:
         assert self._sfu_factory is not None  # checked in __init__ for non-p2p operator modes
         return self._sfu_factory(room_id, self._failure_handler(room_id))
 
-    async def _open_room(self, first: Participant, second: Participant) -> Room:
-        room_id = secrets.token_urlsafe(9)
+    async def _open_room(self, first: Participant, second: Participant, room_id: str) -> Room:
         mode = self._choose_mode(first, second)
         room = Room(room_id, mode, self._new_media(room_id, mode), self._clock())
         self._rooms[room_id] = room
@@ -281,6 +390,14 @@ class RoomService:
         if self._recordings is not None and mode == "sfu":
             await self._recordings.room_opened(room, [first, second])
         log.info("room %s opened (%s)", room_id, mode)
+        self._record(f"calls:{mode}")
+        record = {
+            "host": self._cluster.node_id,
+            "mode": mode,
+            "members": ",".join(room.members),
+            "created_at": repr(room.created_at),
+        }
+        self._in_background(self._cluster.room_opened(room_id, record))
         for participant, partner in ((first, second), (second, first)):
             await self._emit(
                 participant.sid, "match-done", self._match_payload(room, participant, partner)
@@ -305,6 +422,9 @@ class RoomService:
         }
 
     async def _leave_room(self, participant: Participant, reason: str) -> bool:
+        participant.waiting = False
+        if participant.host is not None:
+            return await self._leave_remote_room(participant, reason)
         room = self._rooms.get(participant.room_id or "")
         participant.room_id = None
         if room is None:
@@ -322,12 +442,9 @@ class RoomService:
             await room.media.close()
         finally:
             for sid in room.members:
-                member = self._participants.get(sid)
-                if member is not None and member.room_id == room.room_id:
-                    member.room_id = None
-                if sid != leaving:
-                    await self._emit(sid, "partner-left", {"reason": reason})
+                await self._release_member(room, sid, reason, notify=sid != leaving)
             log.info("room %s closed (%s)", room.room_id, reason)
+            self._in_background(self._cluster.room_closed(room.room_id))
 
     def _failure_handler(self, room_id: str) -> MediaFailure:
         async def on_failure(sid: str, reason: str) -> None:
@@ -349,7 +466,52 @@ class RoomService:
         room.mode = "p2p"
         room.media = P2PSession(self._emit)
         for member in room.members:
-            await room.media.add_participant(member, self._participants[member].participant_id)
+            person = self._person(member)
+            if person is not None:
+                await room.media.add_participant(member, person.participant_id)
         for member in room.members:
             payload = {"mode": "p2p", "role": self._role(room, member), "reason": reason}
             await self._emit(member, "mode-changed", payload)
+
+    def _record(self, counter: str) -> None:
+        self._in_background(self._matchmaker.record(counter, self._clock()))
+
+    def _in_background(self, bookkeeping: Coroutine[Any, Any, None]) -> None:
+        """Shared bookkeeping (metrics:daily, rooms:{roomId}) runs in the background: a slow or
+        absent Redis must not delay a call, and a lost record is the right price for that."""
+        task = asyncio.get_running_loop().create_task(bookkeeping)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("background matchmaker call failed: %r", task.exception())
+
+    # ---- several nodes (the cluster seam; the protocol itself is in cross_node.py) ---------
+    async def _claim(self, partner: Waiter, room_id: str) -> Participant | None:
+        """The matched partner, reserved for ``room_id``; None when it is gone or busy."""
+        if partner.node in (None, self._cluster.node_id):
+            other = self._participants.get(partner.user_id)
+            if other is None or not other.waiting or other.room_id is not None:
+                return None
+            other.waiting = False
+            return other
+        reply = await self._claim_remote(partner.user_id, partner.node, room_id)
+        if reply is None:
+            return None
+        image, mode = reply.get("userImage"), reply.get("mode")
+        guest = Participant(
+            sid=partner.user_id,
+            participant_id=str(reply["participantId"]),
+            connected_at=self._clock(),
+            user_name=str(reply.get("userName")),
+            user_image=image if isinstance(image, str) else None,
+            mode=cast(ClientMode | None, mode if mode in _MODES else None),
+            home=partner.node,
+        )
+        self._guests[guest.sid] = guest
+        return guest
+
+
+_MODES = ("sfu", "p2p")

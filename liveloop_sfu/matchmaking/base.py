@@ -29,6 +29,13 @@ class Matchmaker(Protocol):
 
     async def waiting_count(self) -> int: ...
 
+    async def record(self, counter: str, now: float, amount: int = 1) -> None:
+        """Add to a daily counter of ``now``'s UTC day (``metrics:daily``), e.g. ``messages`` or
+        ``calls:sfu``. ``matches`` and ``matches:<mode>`` are counted by the match itself."""
+
+    async def daily_metrics(self, now: float) -> dict[str, int]:
+        """The counters of ``now``'s UTC day."""
+
     async def healthy(self) -> bool:
         """False while the backend cannot serve (e.g. Redis unreachable)."""
 

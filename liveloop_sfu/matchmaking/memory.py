@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from liveloop_sfu.matchmaking.rules import Waiter, choose_partner
+
+
+def _day(now: float) -> int:
+    return int(now // 86_400)
 
 
 class MemoryMatchmaker:
@@ -15,6 +21,7 @@ class MemoryMatchmaker:
     def __init__(self) -> None:
         self._queue: dict[str, Waiter] = {}
         self._last_partner: dict[str, str] = {}
+        self._daily: Counter[tuple[int, str]] = Counter()
 
     async def match_or_enqueue(self, requester: Waiter) -> Waiter | None:
         if requester.user_id in self._queue:
@@ -28,6 +35,9 @@ class MemoryMatchmaker:
         del self._queue[partner.user_id]
         self._last_partner[requester.user_id] = partner.user_id
         self._last_partner[partner.user_id] = requester.user_id
+        day = _day(requester.joined_at)
+        self._daily[day, "matches"] += 1
+        self._daily[day, "matches:" + (requester.mode or partner.mode or "any")] += 1
         return partner
 
     async def cancel(self, user_id: str) -> bool:
@@ -42,6 +52,13 @@ class MemoryMatchmaker:
 
     async def waiting_count(self) -> int:
         return len(self._queue)
+
+    async def record(self, counter: str, now: float, amount: int = 1) -> None:
+        self._daily[_day(now), counter] += amount
+
+    async def daily_metrics(self, now: float) -> dict[str, int]:
+        today = _day(now)
+        return {name: count for (day, name), count in self._daily.items() if day == today}
 
     async def healthy(self) -> bool:
         return True

@@ -166,7 +166,8 @@ class RedisMatchmaker:
         reply = await self._call("match", self._match(keys=keys, args=args))
         if int(reply[0]) == 0:
             return None
-        return Waiter(_text(reply[1]), float(_text(reply[2])), _MODES[_text(reply[3])])
+        node = _text(reply[4]) or None
+        return Waiter(_text(reply[1]), float(_text(reply[2])), _MODES[_text(reply[3])], node)
 
     async def cancel(self, user_id: str) -> bool:
         removed = await self._call(
@@ -259,14 +260,27 @@ class RedisMatchmaker:
             log.warning("swept users of dead matchmaking nodes: %s", swept)
         return swept
 
-    def start(self, interval: float | None = None) -> None:
-        """Run :meth:`heartbeat` then :meth:`sweep` every ``interval`` seconds (default a third
-        of ``entry_ttl``) until :meth:`close`. Redis outages are logged and outlived."""
+    def start(
+        self,
+        interval: float | None = None,
+        reconcile: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run :meth:`heartbeat`, ``reconcile`` and :meth:`sweep` every ``interval`` seconds
+        (default a third of ``entry_ttl``) until :meth:`close`. Redis outages are logged and
+        outlived.
+
+        ``reconcile`` is the node's chance to repair what an outage did: forget users who left
+        while Redis was unreachable and queue again its waiting users (a no-op for entries the
+        queue still holds). It runs after every successful heartbeat rather than only after a
+        detected outage: a Redis restarted between two heartbeats loses the queue without any
+        call failing, and re-registering through a match hides that from the heartbeat."""
         if self._maintenance is None and not self._closed:
             period = interval if interval is not None else self.entry_ttl / 3
-            self._maintenance = asyncio.create_task(self._maintain(period))
+            self._maintenance = asyncio.create_task(self._maintain(period, reconcile))
 
-    async def _maintain(self, interval: float) -> None:
+    async def _maintain(
+        self, interval: float, reconcile: Callable[[], Awaitable[None]] | None
+    ) -> None:
         # The flag, not only the cancellation, ends the loop: Python 3.11's wait_for can swallow
         # a cancellation that arrives as the awaited Redis call completes, and close() would
         # then wait for this task forever.
@@ -274,9 +288,14 @@ class RedisMatchmaker:
             try:
                 if not await self.heartbeat(self._clock()):
                     log.warning("matchmaking node %s (re)registered in Redis", self.node_id)
+                if reconcile is not None:
+                    await reconcile()
                 await self.sweep(self._clock())
             except MatchmakerUnavailable as exc:
                 log.warning("matchmaker maintenance failed: %s", exc.message)
+            except Exception:
+                # The hook is the node's code; a bug there must not end maintenance.
+                log.exception("matchmaker reconcile hook failed")
             await asyncio.sleep(interval)
 
     # ---- metrics ----------------------------------------------------------------------------

@@ -78,7 +78,8 @@ end
 # KEYS: 1 queue:users, 2 the requester's hash.
 # ARGV: 1 prefix, 2 user id, 3 joined_at, 4 mode ('' = none), 5 node id, 6 entry TTL (ms),
 #       7 day (YYYY-MM-DD), 8 stale limit
-# Returns {0} (queued, or already queued) or {1, partner id, partner joined_at, partner mode}.
+# Returns {0} (queued, or already queued) or
+#         {1, partner id, partner joined_at, partner mode, partner's node}.
 MATCH_OR_ENQUEUE = (
     _PRELUDE
     + """
@@ -155,6 +156,7 @@ local partner_id = partner[1]
 unqueue(partner_id)
 local partner_key = user_key(partner_id)
 local partner_mode = redis.call('HGET', partner_key, 'mode') or ''
+local partner_node = redis.call('HGET', partner_key, 'node') or ''
 redis.call('HSET', partner_key, 'last_partner', me)
 redis.call('PEXPIRE', partner_key, ttl)
 redis.call('HSET', me_key, 'last_partner', partner_id)
@@ -163,7 +165,7 @@ if call_mode == '' then call_mode = partner_mode end
 if call_mode == '' then call_mode = 'any' end
 redis.call('HINCRBY', METRICS, ARGV[7] .. ':matches', 1)
 redis.call('HINCRBY', METRICS, ARGV[7] .. ':matches:' .. call_mode, 1)
-return {1, partner_id, partner[2], partner_mode}
+return {1, partner_id, partner[2], partner_mode, partner_node}
 """
 )
 

@@ -9,18 +9,21 @@ new), but is still matched when nobody else is there (so two lone users can talk
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from liveloop_sfu.signal.messages import ClientMode
 
 
 @dataclass(frozen=True, slots=True)
 class Waiter:
-    """One queue entry."""
+    """One queue entry. ``node`` is the id of the node holding the user's connection (None: the
+    asking node itself); it routes a match across nodes and takes no part in the rule, so it is
+    left out of equality."""
 
     user_id: str
     joined_at: float
     mode: ClientMode | None = None
+    node: str | None = field(default=None, compare=False)
 
 
 def modes_compatible(a: ClientMode | None, b: ClientMode | None) -> bool:

@@ -101,13 +101,13 @@ class WireCall:
             await self._close_peer(self.peer)
             self.peer = None
 
-    async def event(self, name: str, timeout: float = 10) -> dict[str, Any]:
-        """The first ``name`` event this call has handled (its pump consumes the queue)."""
+    async def event(self, name: str, timeout: float = 10, nth: int = 1) -> dict[str, Any]:
+        """The ``nth`` ``name`` event this call has handled (its pump consumes the queue)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            for event, payload in self.events:
-                if event == name:
-                    return payload
+            seen = [payload for event, payload in self.events if event == name]
+            if len(seen) >= nth:
+                return seen[nth - 1]
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"{self.name}: no {name} within {timeout} s")
             await asyncio.sleep(0.05)

@@ -105,3 +105,14 @@ def test_media_and_tls_settings(tmp_path: Path) -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_redis_url_from_flag_or_environment() -> None:
+    assert load_settings([], {}).redis_url is None  # one node, all in process
+    env = {"LIVELOOP_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert load_settings([], env).redis_url == "redis://127.0.0.1:6379/0"
+    assert load_settings(["--redis-url", "unix:///run/redis.sock"], env).redis_url == (
+        "unix:///run/redis.sock"
+    )
+    with pytest.raises(ConfigError, match="--redis-url"):
+        load_settings(["--redis-url", "http://127.0.0.1:6379"], {})

@@ -96,3 +96,21 @@ async def test_incompatible_modes_wait_apart(matchmaker: Matchmaker) -> None:
 
 async def test_healthy(matchmaker: Matchmaker) -> None:
     assert await matchmaker.healthy() is True
+
+
+async def test_partner_carries_its_node(matchmaker: Matchmaker) -> None:
+    """Routing of cross-node calls: the partner says which node holds its connection."""
+    assert await matchmaker.match_or_enqueue(Waiter("a", 1.0, None, "node-a")) is None
+    partner = await matchmaker.match_or_enqueue(Waiter("b", 2.0, None, "node-a"))
+    assert partner is not None and partner.node == "node-a"
+
+
+async def test_daily_metrics_count_matches_and_records(matchmaker: Matchmaker) -> None:
+    now = 86_400 * 20_000 + 5.0
+    await matchmaker.match_or_enqueue(w("a", now, "sfu"))
+    await matchmaker.match_or_enqueue(w("b", now, "sfu"))
+    await matchmaker.record("messages", now, 3)
+    await matchmaker.record("calls:sfu", now)
+    today = await matchmaker.daily_metrics(now)
+    assert today == {"matches": 1, "matches:sfu": 1, "messages": 3, "calls:sfu": 1}
+    assert await matchmaker.daily_metrics(now + 86_400) == {}
