@@ -5,13 +5,21 @@ This is the ONLY module that touches aiortc/aioice internals (``REQUIRED_HOOKS``
 raw-RTP API: its receiver always feeds a jitter buffer and a decoder thread, its sender always pulls
 frames from a track and encodes them. A forwarding node wants neither, so per connection we:
 
-* replace ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data`` (called with the SRTP-
-  decrypted bytes) by our own handlers: packets are handed over as bytes, never parsed into
-  ``RtpPacket`` objects, never depacketized, never decoded;
+* take SRTP/SRTCP datagrams straight off the UDP socket (RFC 7983 demultiplexing, first byte
+  128..191): each ICE socket's ``StunProtocol.datagram_received`` is wrapped so that, once the
+  DTLS handshake has produced the SRTP keys, media skips aioice's STUN parse, its per-datagram
+  ``asyncio.Queue`` and aiortc's receive task, is decrypted with the transport's SRTP session and
+  handed to a *synchronous* handler as bytes — never parsed into ``RtpPacket`` objects, never
+  depacketized, never decoded, no await and no task switch per packet (STUN and DTLS still take
+  aioice's and aiortc's own path);
+* replace ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data`` as well (the same
+  handlers), for packets that still come through aiortc's receive task;
 * replace ``RTCRtpReceiver.receive`` and ``RTCRtpSender.send`` by no-ops, so no decoder thread,
   no encoder, and none of aiortc's per-stream RTCP tasks are ever started — the forwarding core
   owns sender reports, receiver feedback and retransmissions;
-* send with ``RTCDtlsTransport._send_rtp`` (SRTP-protect + ICE send) whatever bytes we are given;
+* send synchronously: SRTP-protect with the transport's session and hand the datagram to the
+  nominated pair's UDP transport (what ``RTCDtlsTransport._send_rtp`` does through four nested
+  coroutines);
 * replace aioice's ``Connection.gather_candidates`` so the node offers the operator's addresses
   (loopback included), in the operator's UDP port range, under the announced address.
 
@@ -27,7 +35,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +53,10 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from pylibsrtp import Error as SrtpError
 
 from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload
 from liveloop_sfu.media.negotiated import Codec, MediaLine
@@ -54,8 +64,8 @@ from liveloop_sfu.media.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
 
-# (bytes, arrival time as time.monotonic()) -> awaited inside the DTLS receive loop.
-PacketHandler = Callable[[bytes, float], Awaitable[None]]
+# (decrypted bytes, arrival time as time.monotonic()); called synchronously per packet.
+PacketHandler = Callable[[bytes, float], None]
 # connection state: "connected" | "failed" | "closed"
 StateHandler = Callable[[str], None]
 # (mid, kind) -> msid stream id of the track the node sends on that m-line, or None: receive only.
@@ -80,7 +90,10 @@ REQUIRED_HOOKS: tuple[Hook, ...] = (
         "aiortc.rtcdtlstransport.RTCDtlsTransport", "_handle_rtp_data", ("data", "arrival_time_ms")
     ),
     Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_handle_rtcp_data", ("data",)),
-    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_send_rtp", ("data",)),
+    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_rx_srtp"),
+    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_tx_srtp"),
+    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_state"),
+    Hook("aiortc.rtcdtlstransport", "State"),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "send", ("parameters",)),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "_ssrc"),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "_rtx_ssrc"),
@@ -99,7 +112,12 @@ REQUIRED_HOOKS: tuple[Hook, ...] = (
     Hook("aioice.ice.Connection", "_local_candidates_start"),
     Hook("aioice.ice.Connection", "_local_candidates_end"),
     Hook("aioice.ice.Connection", "_protocols"),
+    Hook("aioice.ice.Connection", "_nominated"),
     Hook("aioice.ice.StunProtocol", "__init__", ("receiver",)),
+    Hook("aioice.ice.StunProtocol", "datagram_received", ("data", "addr")),
+    Hook("aioice.ice.StunProtocol", "connection_made", ("transport",)),  # sets .transport
+    Hook("aioice.ice.CandidatePair", "__init__", ("protocol", "remote_candidate")),
+    Hook("aioice.ice.CandidatePair", "remote_addr"),
     Hook("aioice.ice", "server_reflexive_candidate", ("protocol", "stun_server")),
     Hook("aioice.turn", "UDP_SOCKET_BUFFER_SIZE"),
     Hook("aiortc.sdp", "candidate_from_sdp", ("sdp",)),
@@ -136,6 +154,7 @@ class NodePeer:
         self._pc.on("connectionstatechange", self._on_connection_state)
         self._hooked: set[int] = set()
         self._transport: RTCDtlsTransport | None = None  # the one BUNDLE transport
+        self._connection_nominated: dict[int, Any] = {}  # its ICE connection's nominated pairs
         self._pending_candidates: list[Mapping[str, Any] | None] = []
         self._closed = False
         self.state = "new"
@@ -143,6 +162,11 @@ class NodePeer:
         self.on_rtp: PacketHandler | None = None
         self.on_rtcp: PacketHandler | None = None
         self.on_state: StateHandler | None = None
+        # The nominated pair last sent on, and its (UDP sendto, remote address): re-read only
+        # when ICE nominates another pair.
+        self._egress_pair: object | None = None
+        self._egress: tuple[Callable[[bytes, Any], None], Any] | None = None
+        self.srtp_errors = 0  # datagrams that failed SRTP authentication / decryption
 
     @property
     def closed(self) -> bool:
@@ -166,6 +190,7 @@ class NodePeer:
             await self._pc.setLocalDescription(answer)
         except InvalidStateError as exc:  # closed while gathering
             raise InvalidPayload("the connection to the node is closed") from exc
+        self._hook_sockets()  # gathering (in setLocalDescription) has opened them
         self.media = self._read_media()
         for candidate in self._pending_candidates:
             await self._add_candidate(candidate)
@@ -184,15 +209,31 @@ class NodePeer:
         await self._add_candidate(init)
 
     async def send(self, data: bytes) -> bool:
-        """SRTP-protect and send one RTP packet or compound RTCP packet; False if the transport
-        is not (or no longer) connected."""
+        """:meth:`send_now` for callers in a coroutine (kept for the RTCP/report paths)."""
+        return self.send_now(data)
+
+    def send_now(self, data: bytes) -> bool:
+        """SRTP-protect and send one RTP packet or compound RTCP packet, synchronously (no await,
+        no task switch: the hot path calls this once per packet per subscriber); False if the
+        transport is not (or no longer) connected. A full socket buffer is asyncio's business:
+        its datagram transport queues the datagram and sends it when the socket is writable."""
         transport = self._transport
-        if transport is None:
+        if transport is None or transport._state is not DtlsState.CONNECTED:
             return False
+        pair = self._connection_nominated.get(1)
+        if pair is None:
+            return False
+        egress = self._egress
+        if pair is not self._egress_pair or egress is None:
+            egress = self._egress = (pair.protocol.transport.sendto, pair.remote_addr)
+            self._egress_pair = pair
+        srtp = transport._tx_srtp
         try:
-            await transport._send_rtp(data)
-        except ConnectionError:
+            # RTCP packet types 192..208 (RFC 5761 §4, the range aiortc demultiplexes).
+            protected = srtp.protect_rtcp(data) if 191 < data[1] < 209 else srtp.protect(data)
+        except (SrtpError, ValueError, IndexError):  # too long/short for SRTP, or closing
             return False
+        egress[0](protected, egress[1])
         return True
 
     async def close(self) -> None:
@@ -205,6 +246,7 @@ class NodePeer:
         self._pending_candidates.clear()
         await self._pc.close()
         self._transport = None
+        self._egress_pair = self._egress = None
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -235,20 +277,64 @@ class NodePeer:
     def _hook_transport(self, transport: RTCDtlsTransport) -> None:
         self._transport = transport
 
+        # Packets that still come through aiortc's receive task (e.g. a datagram decrypted just
+        # before the socket hook was installed) reach the same handlers.
         async def handle_rtp(data: bytes, arrival_time_ms: int = 0) -> None:
-            handler = self.on_rtp
-            if handler is not None:
-                await handler(data, time.monotonic())
+            self._dispatch(self.on_rtp, data, time.monotonic())
 
         async def handle_rtcp(data: bytes) -> None:
-            handler = self.on_rtcp
-            if handler is not None:
-                await handler(data, time.monotonic())
+            self._dispatch(self.on_rtcp, data, time.monotonic())
 
         _override(transport, "_handle_rtp_data", handle_rtp)
         _override(transport, "_handle_rtcp_data", handle_rtcp)
         ice_transport: RTCIceTransport = transport.transport
+        self._connection_nominated = ice_transport._connection._nominated
         install_gatherer(ice_transport._connection, self._settings)
+
+    def _hook_sockets(self) -> None:
+        """Give every ICE socket of the connection the direct SRTP path (idempotent)."""
+        transport = self._transport
+        if transport is None:
+            return
+        for protocol in transport.transport._connection._protocols:
+            if id(protocol) not in self._hooked:
+                self._hooked.add(id(protocol))
+                self._hook_protocol(protocol, transport)
+
+    def _hook_protocol(self, protocol: ice.StunProtocol, transport: RTCDtlsTransport) -> None:
+        stun_path = protocol.datagram_received
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            srtp = transport._rx_srtp
+            # RFC 7983 §7: a first byte of 128..191 is RTP/RTCP; STUN (0..3) and DTLS (20..63)
+            # take aioice's path, and so does media before the handshake produced SRTP keys
+            # (aiortc drops it there, as it always did).
+            if srtp is None or len(data) < 12 or not 127 < data[0] < 192:
+                stun_path(data, addr)
+                return
+            now = time.monotonic()
+            try:
+                if 191 < data[1] < 209:  # RTCP (RFC 5761 §4)
+                    packet, handler = srtp.unprotect_rtcp(data), self.on_rtcp
+                else:
+                    packet, handler = srtp.unprotect(data), self.on_rtp
+            except (SrtpError, ValueError):  # forged, replayed or oversized: dropped
+                self.srtp_errors += 1
+                return
+            if handler is not None:
+                self._dispatch(handler, packet, now)
+
+        _override(protocol, "datagram_received", datagram_received)
+
+    def _dispatch(self, handler: PacketHandler | None, data: bytes, now: float) -> None:
+        """Run a packet handler; its failure must not reach asyncio's datagram transport, which
+        would close the socket on an exception from ``datagram_received``."""
+        if handler is None:
+            return
+        try:
+            handler(data, now)
+        except Exception:
+            logger.exception("%s: packet handler failed", self.label)
 
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState

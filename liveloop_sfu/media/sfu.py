@@ -287,7 +287,9 @@ class SfuSession:
 
     # -- media (hot path) ------------------------------------------------------------------------
 
-    async def _on_rtp(self, publisher: _Participant, data: bytes, now: float) -> None:
+    def _on_rtp(self, publisher: _Participant, data: bytes, now: float) -> None:
+        """One decrypted RTP packet from a publisher, called synchronously from the socket: no
+        await and no task switch per packet, every subscriber's copy is sent before returning."""
         if len(data) < 12:
             self.counters["rtp-malformed"] += 1
             return
@@ -306,16 +308,34 @@ class SfuSession:
             out = forwarder.on_rtp(now, data)
             seq, ts = int.from_bytes(data[2:4], "big"), int.from_bytes(data[4:8], "big")
             publication.reception.on_packet(now, ssrc, seq, ts)
+        if forwarder.timer_changed:
+            self._rearm(forwarder)
+        if out:
+            self._deliver(out)
+
+    def _rearm(self, forwarder: Forwarder) -> None:
+        """A forwarder's earliest deadline may have moved (e.g. a loss was just seen: its
+        upstream NACK is due in 10 ms): wake the session task if it now sleeps too long. Asked
+        only when the forwarder says so, never per packet."""
+        forwarder.timer_changed = False
         timer = forwarder.get_timer()
         if timer is not None and timer < self._armed:
-            self._wake.set()  # e.g. a loss was just seen: its upstream NACK is due in 10 ms
+            self._wake.set()
+
+    def _deliver(self, out: list[tuple[str, bytes]]) -> None:
+        participants = self._participants
+        sent = size = 0
         for subscriber_sid, packet in out:
-            subscriber = self._participants.get(subscriber_sid)
-            if subscriber is not None and await subscriber.peer.send(packet):
-                self.counters["forwarded-packets"] += 1
-                self.counters["forwarded-bytes"] += len(packet)
-            else:
-                self.counters["send-failed"] += 1
+            subscriber = participants.get(subscriber_sid)
+            if subscriber is not None and subscriber.peer.send_now(packet):
+                sent += 1
+                size += len(packet)
+        counters = self.counters
+        if sent:
+            counters["forwarded-packets"] += sent
+            counters["forwarded-bytes"] += size
+        if sent < len(out):
+            counters["send-failed"] += len(out) - sent
 
     def _learn_ssrc(self, publisher: _Participant, data: bytes) -> tuple[_Publication, bool] | None:
         """A browser that did not announce its SSRCs (no a=ssrc): match by payload type, once per
@@ -337,7 +357,7 @@ class SfuSession:
                 return route
         return None
 
-    async def _on_rtcp(self, sender: _Participant, data: bytes, now: float) -> None:
+    def _on_rtcp(self, sender: _Participant, data: bytes, now: float) -> None:
         try:
             packets = parse_rtcp(data)
         except RtpParseError:
@@ -353,7 +373,9 @@ class SfuSession:
             publication = self._publication(link)
             if publication is not None:
                 actions = publication.forwarder.on_subscriber_rtcp(now, sender.sid, packets)
-                await self._send_actions(publication, actions)
+                self._act(publication, actions)
+                if publication.forwarder.timer_changed:
+                    self._rearm(publication.forwarder)
 
     def _publication(self, link: _Link) -> _Publication | None:
         publisher = self._participants.get(link.publisher)
@@ -366,6 +388,10 @@ class SfuSession:
             self._wake.set()
 
     async def _send_actions(self, publication: _Publication, actions: list[Action]) -> None:
+        self._act(publication, actions)
+
+    def _act(self, publication: _Publication, actions: list[Action]) -> None:
+        """Send what the forwarder decided (synchronous: sends never wait)."""
         for action in actions:
             if isinstance(action, SendToPublisher):
                 target = self._participants.get(publication.owner)
@@ -374,7 +400,7 @@ class SfuSession:
                 target = self._participants.get(action.subscriber_id)
                 self.counters["retransmitted"] += 1
             if target is not None:
-                await target.peer.send(action.packet)
+                target.peer.send_now(action.packet)
 
     # -- the session task ------------------------------------------------------------------------
 
