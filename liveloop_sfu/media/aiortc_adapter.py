@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import importlib
 import logging
 import random
 import socket
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +75,20 @@ SendPlan = Callable[[str, str], str | None]
 
 MAX_PENDING_CANDIDATES = 64
 STUN_TIMEOUT = 5.0
+# After asyncio hands over one datagram, read up to this many more that are already queued on
+# the socket (a video frame arrives as a burst of packets): one event-loop iteration per burst
+# instead of one per packet.
+DRAIN_LIMIT = 32
+DATAGRAM_MAX = 9216  # bytes read per datagram when draining; media datagrams are MTU-sized
+
+# pylibsrtp's C binding (no type stubs): Session.protect/unprotect allocate an ``int *`` and
+# re-check types on every packet; _Srtp calls the same libsrtp functions without that.
+_SRTP_BINDING: Any = importlib.import_module("pylibsrtp._binding")
+_SRTP_RTP_TRAILER: int = importlib.import_module("pylibsrtp").SRTP_MAX_TRAILER_LEN
+_SRTP_RTCP_TRAILER: int = importlib.import_module("pylibsrtp").SRTP_MAX_SRTCP_TRAILER_LEN
+
+# The socket under each ICE protocol this module bound (weak: it goes with its protocol).
+_SOCKETS: weakref.WeakKeyDictionary[ice.StunProtocol, socket.socket] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +110,16 @@ REQUIRED_HOOKS: tuple[Hook, ...] = (
     Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_tx_srtp"),
     Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_state"),
     Hook("aiortc.rtcdtlstransport", "State"),
+    Hook("pylibsrtp.Session", "_srtp"),
+    Hook("pylibsrtp.Session", "_cdata"),
+    Hook("pylibsrtp.Session", "_buffer"),
+    Hook("pylibsrtp", "SRTP_MAX_TRAILER_LEN"),
+    Hook("pylibsrtp", "SRTP_MAX_SRTCP_TRAILER_LEN"),
+    Hook("pylibsrtp._binding.ffi", "new"),
+    Hook("pylibsrtp._binding.lib", "srtp_protect"),
+    Hook("pylibsrtp._binding.lib", "srtp_protect_rtcp"),
+    Hook("pylibsrtp._binding.lib", "srtp_unprotect"),
+    Hook("pylibsrtp._binding.lib", "srtp_unprotect_rtcp"),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "send", ("parameters",)),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "_ssrc"),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "_rtx_ssrc"),
@@ -132,6 +158,47 @@ def _override(obj: object, name: str, replacement: object) -> None:
     setattr(obj, name, replacement)
 
 
+class _Srtp:
+    """One ``pylibsrtp.Session`` (aiortc's per-direction SRTP context) driven through libsrtp
+    directly, reusing the session's own buffer: the same work as ``Session.protect`` & co. minus
+    their per-call allocation and checks. Raises ``SrtpError`` / ``ValueError`` as they do."""
+
+    __slots__ = ("_buffer", "_cdata", "_ctx", "_length", "_size", "session")
+
+    def __init__(self, session: Any) -> None:
+        self.session = session  # keeps the C context alive
+        self._ctx = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._size = len(session._cdata)  # room for one packet and its trailer
+        self._length = _SRTP_BINDING.ffi.new("int *")
+
+    def _apply(self, function: Any, data: bytes, room: int) -> bytes:
+        size = len(data)
+        if size > self._size - room:
+            raise ValueError("packet is too long")
+        self._buffer[0:size] = data
+        length = self._length
+        length[0] = size
+        status = function(self._ctx, self._cdata, length)
+        if status:
+            raise SrtpError(f"libsrtp status {status}")
+        result: bytes = self._buffer[0 : length[0]]
+        return result
+
+    def protect(self, data: bytes) -> bytes:
+        """RTP or RTCP (told apart as in ``send_now``) -> SRTP or SRTCP."""
+        if 191 < data[1] < 209:
+            return self._apply(_SRTP_BINDING.lib.srtp_protect_rtcp, data, _SRTP_RTCP_TRAILER)
+        return self._apply(_SRTP_BINDING.lib.srtp_protect, data, _SRTP_RTP_TRAILER)
+
+    def unprotect_rtp(self, data: bytes) -> bytes:
+        return self._apply(_SRTP_BINDING.lib.srtp_unprotect, data, 0)
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        return self._apply(_SRTP_BINDING.lib.srtp_unprotect_rtcp, data, 0)
+
+
 async def _noop_start(parameters: object) -> None:
     """Stands in for RTCRtpSender.send / RTCRtpReceiver.receive: starting them would create the
     encoder task / decoder thread and aiortc's own RTCP loops."""
@@ -165,7 +232,7 @@ class NodePeer:
         # The nominated pair last sent on, and its (UDP sendto, remote address): re-read only
         # when ICE nominates another pair.
         self._egress_pair: object | None = None
-        self._egress: tuple[Callable[[bytes, Any], None], Any] | None = None
+        self._egress: tuple[_Srtp, Any, Any, Any] | None = None
         self.srtp_errors = 0  # datagrams that failed SRTP authentication / decryption
 
     @property
@@ -215,8 +282,7 @@ class NodePeer:
     def send_now(self, data: bytes) -> bool:
         """SRTP-protect and send one RTP packet or compound RTCP packet, synchronously (no await,
         no task switch: the hot path calls this once per packet per subscriber); False if the
-        transport is not (or no longer) connected. A full socket buffer is asyncio's business:
-        its datagram transport queues the datagram and sends it when the socket is writable."""
+        transport is not (or no longer) connected."""
         transport = self._transport
         if transport is None or transport._state is not DtlsState.CONNECTED:
             return False
@@ -224,17 +290,40 @@ class NodePeer:
         if pair is None:
             return False
         egress = self._egress
-        if pair is not self._egress_pair or egress is None:
-            egress = self._egress = (pair.protocol.transport.sendto, pair.remote_addr)
+        if (
+            egress is None
+            or pair is not self._egress_pair
+            or egress[0].session is not (transport._tx_srtp)
+        ):
+            egress = self._egress = self._egress_for(pair, transport)
             self._egress_pair = pair
-        srtp = transport._tx_srtp
+        srtp, sock, datagrams, addr = egress
         try:
-            # RTCP packet types 192..208 (RFC 5761 §4, the range aiortc demultiplexes).
-            protected = srtp.protect_rtcp(data) if 191 < data[1] < 209 else srtp.protect(data)
-        except (SrtpError, ValueError, IndexError):  # too long/short for SRTP, or closing
+            protected = srtp.protect(data)
+        except (SrtpError, ValueError, IndexError):  # too long/short for SRTP
             return False
-        egress[0](protected, egress[1])
+        if sock is not None and not datagrams.get_write_buffer_size():
+            try:
+                sock.sendto(protected, addr)
+                return True
+            except (BlockingIOError, InterruptedError):
+                pass  # socket buffer full: asyncio's transport queues it below
+            except OSError:
+                return False
+        datagrams.sendto(protected, addr)  # queued behind earlier datagrams, in order
         return True
+
+    @staticmethod
+    def _egress_for(pair: Any, transport: RTCDtlsTransport) -> tuple[_Srtp, Any, Any, Any]:
+        """(SRTP context, our raw socket or None, asyncio datagram transport, remote address)
+        of a nominated candidate pair."""
+        protocol = pair.protocol
+        return (
+            _Srtp(transport._tx_srtp),
+            _SOCKETS.get(protocol),
+            protocol.transport,
+            pair.remote_addr,
+        )
 
     async def close(self) -> None:
         """Idempotent. Closes the peer connection (ICE sockets, DTLS) and forgets the callbacks."""
@@ -303,26 +392,48 @@ class NodePeer:
 
     def _hook_protocol(self, protocol: ice.StunProtocol, transport: RTCDtlsTransport) -> None:
         stun_path = protocol.datagram_received
+        sock = _SOCKETS.get(protocol)
 
-        def datagram_received(data: bytes, addr: Any) -> None:
-            srtp = transport._rx_srtp
+        rx: list[_Srtp] = []  # the transport's receiving SRTP context, once the handshake made it
+
+        def receive(data: bytes, addr: Any) -> None:
             # RFC 7983 §7: a first byte of 128..191 is RTP/RTCP; STUN (0..3) and DTLS (20..63)
             # take aioice's path, and so does media before the handshake produced SRTP keys
             # (aiortc drops it there, as it always did).
-            if srtp is None or len(data) < 12 or not 127 < data[0] < 192:
-                stun_path(data, addr)
-                return
+            if not rx or len(data) < 12 or not 127 < data[0] < 192:
+                session = transport._rx_srtp
+                if session is None or len(data) < 12 or not 127 < data[0] < 192:
+                    stun_path(data, addr)
+                    return
+                rx[:] = [_Srtp(session)]
             now = time.monotonic()
             try:
                 if 191 < data[1] < 209:  # RTCP (RFC 5761 §4)
-                    packet, handler = srtp.unprotect_rtcp(data), self.on_rtcp
+                    packet, handler = rx[0].unprotect_rtcp(data), self.on_rtcp
                 else:
-                    packet, handler = srtp.unprotect(data), self.on_rtp
+                    packet, handler = rx[0].unprotect_rtp(data), self.on_rtp
             except (SrtpError, ValueError):  # forged, replayed or oversized: dropped
                 self.srtp_errors += 1
                 return
-            if handler is not None:
-                self._dispatch(handler, packet, now)
+            if handler is None:
+                return
+            try:
+                handler(packet, now)
+            except Exception:
+                # Never let it reach asyncio's datagram transport: it would close the socket.
+                logger.exception("%s: packet handler failed", self.label)
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            receive(data, addr)
+            if sock is None:
+                return
+            recvfrom = sock.recvfrom
+            for _ in range(DRAIN_LIMIT):
+                try:
+                    data, addr = recvfrom(DATAGRAM_MAX)
+                except OSError:  # drained (EAGAIN), or an error asyncio's next read reports
+                    return
+                receive(data, addr)
 
         _override(protocol, "datagram_received", datagram_received)
 
@@ -538,18 +649,24 @@ async def _bind(connection: Connection, address: str, settings: MediaSettings) -
         span = settings.port_max - settings.port_min + 1
         start = random.randrange(span)
         ports = [settings.port_min + (start + i) % span for i in range(span)]
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     for port in ports:
+        # Our own socket object (asyncio only lends out a wrapper), so the node can read a burst
+        # of datagrams in one go (see NodePeer._hook_protocol).
+        sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: ice.StunProtocol(connection), local_addr=(address, port)
-            )
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
+            sock.bind((address, port))
         except OSError as exc:
+            sock.close()
             if exc.errno == errno.EADDRINUSE and port != 0:
                 continue
             raise InternalError(f"cannot bind a media socket on {address}: {exc}") from exc
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: ice.StunProtocol(connection), sock=sock
+        )
         assert isinstance(protocol, ice.StunProtocol)
+        _SOCKETS[protocol] = sock
         return protocol
     raise Capacity(f"no free UDP port on {address} in the configured media port range")

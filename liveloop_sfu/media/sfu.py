@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -104,8 +105,9 @@ class SfuSession:
             return
         peer = NodePeer(self._settings, label=f"{self.room_id}/{participant_id}")
         participant = _Participant(sid, participant_id, peer)
-        peer.on_rtp = lambda data, now: self._on_rtp(participant, data, now)
-        peer.on_rtcp = lambda data, now: self._on_rtcp(participant, data, now)
+        # partial, not a lambda: one Python frame less per packet
+        peer.on_rtp = functools.partial(self._on_rtp, participant)
+        peer.on_rtcp = functools.partial(self._on_rtcp, participant)
         peer.on_state = lambda state: self._on_peer_state(sid, state)
         negotiated = [p.sid for p in self._participants.values() if p.peer.media]
         self._participants[sid] = participant
