@@ -29,9 +29,7 @@ def test_protect_matches_pylibsrtp() -> None:
     ours = _Srtp(session(Policy.SSRC_ANY_OUTBOUND))
     theirs = session(Policy.SSRC_ANY_OUTBOUND)
     for packet in packets():
-        expected = (
-            theirs.protect_rtcp(packet) if 191 < packet[1] < 209 else theirs.protect(packet)
-        )
+        expected = theirs.protect_rtcp(packet) if 191 < packet[1] < 209 else theirs.protect(packet)
         assert ours.protect(packet) == expected
 
 
