@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import struct
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from liveloop_sfu.media.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
 
+_SEQ_TS_SSRC = struct.Struct("!HII")  # RTP header bytes 2..12 (RFC 3550 §5.1)
 SENDER_REPORT_INTERVAL = 1.0  # seconds; RFC 3550 §6.2 minimum for a small session is 5 s, but
 # libwebrtc sends ~1/s for video and uses SRs for A/V sync, so a call's first second matters.
 
@@ -295,7 +297,7 @@ class SfuSession:
         if len(data) < 12:
             self.counters["rtp-malformed"] += 1
             return
-        ssrc = int.from_bytes(data[8:12], "big")
+        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         route = publisher.ssrc_routes.get(ssrc)
         if route is None:
             route = self._learn_ssrc(publisher, data)
@@ -308,7 +310,6 @@ class SfuSession:
             out = forwarder.on_rtx(now, data)
         else:
             out = forwarder.on_rtp(now, data)
-            seq, ts = int.from_bytes(data[2:4], "big"), int.from_bytes(data[4:8], "big")
             publication.reception.on_packet(now, ssrc, seq, ts)
         if forwarder.timer_changed:
             self._rearm(forwarder)
