@@ -5,13 +5,21 @@ This is the ONLY module that touches aiortc/aioice internals (``REQUIRED_HOOKS``
 raw-RTP API: its receiver always feeds a jitter buffer and a decoder thread, its sender always pulls
 frames from a track and encodes them. A forwarding node wants neither, so per connection we:
 
-* replace ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data`` (called with the SRTP-
-  decrypted bytes) by our own handlers: packets are handed over as bytes, never parsed into
-  ``RtpPacket`` objects, never depacketized, never decoded;
+* take SRTP/SRTCP datagrams straight off the UDP socket (RFC 7983 demultiplexing, first byte
+  128..191): each ICE socket's ``StunProtocol.datagram_received`` is wrapped so that, once the
+  DTLS handshake has produced the SRTP keys, media skips aioice's STUN parse, its per-datagram
+  ``asyncio.Queue`` and aiortc's receive task, is decrypted with the transport's SRTP session and
+  handed to a *synchronous* handler as bytes — never parsed into ``RtpPacket`` objects, never
+  depacketized, never decoded, no await and no task switch per packet (STUN and DTLS still take
+  aioice's and aiortc's own path);
+* replace ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data`` as well (the same
+  handlers), for packets that still come through aiortc's receive task;
 * replace ``RTCRtpReceiver.receive`` and ``RTCRtpSender.send`` by no-ops, so no decoder thread,
   no encoder, and none of aiortc's per-stream RTCP tasks are ever started — the forwarding core
   owns sender reports, receiver feedback and retransmissions;
-* send with ``RTCDtlsTransport._send_rtp`` (SRTP-protect + ICE send) whatever bytes we are given;
+* send synchronously: SRTP-protect with the transport's session and hand the datagram to the
+  nominated pair's UDP transport (what ``RTCDtlsTransport._send_rtp`` does through four nested
+  coroutines);
 * replace aioice's ``Connection.gather_candidates`` so the node offers the operator's addresses
   (loopback included), in the operator's UDP port range, under the announced address.
 
@@ -23,11 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import importlib
 import logging
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +55,10 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from pylibsrtp import Error as SrtpError
 
 from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload
 from liveloop_sfu.media.negotiated import Codec, MediaLine
@@ -54,8 +66,8 @@ from liveloop_sfu.media.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
 
-# (bytes, arrival time as time.monotonic()) -> awaited inside the DTLS receive loop.
-PacketHandler = Callable[[bytes, float], Awaitable[None]]
+# (decrypted bytes, arrival time as time.monotonic()); called synchronously per packet.
+PacketHandler = Callable[[bytes, float], None]
 # connection state: "connected" | "failed" | "closed"
 StateHandler = Callable[[str], None]
 # (mid, kind) -> msid stream id of the track the node sends on that m-line, or None: receive only.
@@ -63,6 +75,20 @@ SendPlan = Callable[[str, str], str | None]
 
 MAX_PENDING_CANDIDATES = 64
 STUN_TIMEOUT = 5.0
+# After asyncio hands over one datagram, read up to this many more that are already queued on
+# the socket (a video frame arrives as a burst of packets): one event-loop iteration per burst
+# instead of one per packet.
+DRAIN_LIMIT = 32
+DATAGRAM_MAX = 9216  # bytes read per datagram when draining; media datagrams are MTU-sized
+
+# pylibsrtp's C binding (no type stubs): Session.protect/unprotect allocate an ``int *`` and
+# re-check types on every packet; _Srtp calls the same libsrtp functions without that.
+_SRTP_BINDING: Any = importlib.import_module("pylibsrtp._binding")
+_SRTP_RTP_TRAILER: int = importlib.import_module("pylibsrtp").SRTP_MAX_TRAILER_LEN
+_SRTP_RTCP_TRAILER: int = importlib.import_module("pylibsrtp").SRTP_MAX_SRTCP_TRAILER_LEN
+
+# The socket under each ICE protocol this module bound (weak: it goes with its protocol).
+_SOCKETS: weakref.WeakKeyDictionary[ice.StunProtocol, socket.socket] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +106,20 @@ REQUIRED_HOOKS: tuple[Hook, ...] = (
         "aiortc.rtcdtlstransport.RTCDtlsTransport", "_handle_rtp_data", ("data", "arrival_time_ms")
     ),
     Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_handle_rtcp_data", ("data",)),
-    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_send_rtp", ("data",)),
+    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_rx_srtp"),
+    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_tx_srtp"),
+    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_state"),
+    Hook("aiortc.rtcdtlstransport", "State"),
+    Hook("pylibsrtp.Session", "_srtp"),
+    Hook("pylibsrtp.Session", "_cdata"),
+    Hook("pylibsrtp.Session", "_buffer"),
+    Hook("pylibsrtp", "SRTP_MAX_TRAILER_LEN"),
+    Hook("pylibsrtp", "SRTP_MAX_SRTCP_TRAILER_LEN"),
+    Hook("pylibsrtp._binding.ffi", "new"),
+    Hook("pylibsrtp._binding.lib", "srtp_protect"),
+    Hook("pylibsrtp._binding.lib", "srtp_protect_rtcp"),
+    Hook("pylibsrtp._binding.lib", "srtp_unprotect"),
+    Hook("pylibsrtp._binding.lib", "srtp_unprotect_rtcp"),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "send", ("parameters",)),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "_ssrc"),
     Hook("aiortc.rtcrtpsender.RTCRtpSender", "_rtx_ssrc"),
@@ -99,7 +138,12 @@ REQUIRED_HOOKS: tuple[Hook, ...] = (
     Hook("aioice.ice.Connection", "_local_candidates_start"),
     Hook("aioice.ice.Connection", "_local_candidates_end"),
     Hook("aioice.ice.Connection", "_protocols"),
+    Hook("aioice.ice.Connection", "_nominated"),
     Hook("aioice.ice.StunProtocol", "__init__", ("receiver",)),
+    Hook("aioice.ice.StunProtocol", "datagram_received", ("data", "addr")),
+    Hook("aioice.ice.StunProtocol", "connection_made", ("transport",)),  # sets .transport
+    Hook("aioice.ice.CandidatePair", "__init__", ("protocol", "remote_candidate")),
+    Hook("aioice.ice.CandidatePair", "remote_addr"),
     Hook("aioice.ice", "server_reflexive_candidate", ("protocol", "stun_server")),
     Hook("aioice.turn", "UDP_SOCKET_BUFFER_SIZE"),
     Hook("aiortc.sdp", "candidate_from_sdp", ("sdp",)),
@@ -112,6 +156,47 @@ def _override(obj: object, name: str, replacement: object) -> None:
     if not hasattr(obj, name):
         raise RuntimeError(f"aiortc hook missing: {type(obj).__name__}.{name}")
     setattr(obj, name, replacement)
+
+
+class _Srtp:
+    """One ``pylibsrtp.Session`` (aiortc's per-direction SRTP context) driven through libsrtp
+    directly, reusing the session's own buffer: the same work as ``Session.protect`` & co. minus
+    their per-call allocation and checks. Raises ``SrtpError`` / ``ValueError`` as they do."""
+
+    __slots__ = ("_buffer", "_cdata", "_ctx", "_length", "_size", "session")
+
+    def __init__(self, session: Any) -> None:
+        self.session = session  # keeps the C context alive
+        self._ctx = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._size = len(session._cdata)  # room for one packet and its trailer
+        self._length = _SRTP_BINDING.ffi.new("int *")
+
+    def _apply(self, function: Any, data: bytes, room: int) -> bytes:
+        size = len(data)
+        if size > self._size - room:
+            raise ValueError("packet is too long")
+        self._buffer[0:size] = data
+        length = self._length
+        length[0] = size
+        status = function(self._ctx, self._cdata, length)
+        if status:
+            raise SrtpError(f"libsrtp status {status}")
+        result: bytes = self._buffer[0 : length[0]]
+        return result
+
+    def protect(self, data: bytes) -> bytes:
+        """RTP or RTCP (told apart as in ``send_now``) -> SRTP or SRTCP."""
+        if 191 < data[1] < 209:
+            return self._apply(_SRTP_BINDING.lib.srtp_protect_rtcp, data, _SRTP_RTCP_TRAILER)
+        return self._apply(_SRTP_BINDING.lib.srtp_protect, data, _SRTP_RTP_TRAILER)
+
+    def unprotect_rtp(self, data: bytes) -> bytes:
+        return self._apply(_SRTP_BINDING.lib.srtp_unprotect, data, 0)
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        return self._apply(_SRTP_BINDING.lib.srtp_unprotect_rtcp, data, 0)
 
 
 async def _noop_start(parameters: object) -> None:
@@ -136,6 +221,7 @@ class NodePeer:
         self._pc.on("connectionstatechange", self._on_connection_state)
         self._hooked: set[int] = set()
         self._transport: RTCDtlsTransport | None = None  # the one BUNDLE transport
+        self._connection_nominated: dict[int, Any] = {}  # its ICE connection's nominated pairs
         self._pending_candidates: list[Mapping[str, Any] | None] = []
         self._closed = False
         self.state = "new"
@@ -143,6 +229,11 @@ class NodePeer:
         self.on_rtp: PacketHandler | None = None
         self.on_rtcp: PacketHandler | None = None
         self.on_state: StateHandler | None = None
+        # The nominated pair last sent on, and its (UDP sendto, remote address): re-read only
+        # when ICE nominates another pair.
+        self._egress_pair: object | None = None
+        self._egress: tuple[_Srtp, Any, Any, Any] | None = None
+        self.srtp_errors = 0  # datagrams that failed SRTP authentication / decryption
 
     @property
     def closed(self) -> bool:
@@ -166,6 +257,7 @@ class NodePeer:
             await self._pc.setLocalDescription(answer)
         except InvalidStateError as exc:  # closed while gathering
             raise InvalidPayload("the connection to the node is closed") from exc
+        self._hook_sockets()  # gathering (in setLocalDescription) has opened them
         self.media = self._read_media()
         for candidate in self._pending_candidates:
             await self._add_candidate(candidate)
@@ -184,16 +276,54 @@ class NodePeer:
         await self._add_candidate(init)
 
     async def send(self, data: bytes) -> bool:
-        """SRTP-protect and send one RTP packet or compound RTCP packet; False if the transport
-        is not (or no longer) connected."""
+        """:meth:`send_now` for callers in a coroutine (kept for the RTCP/report paths)."""
+        return self.send_now(data)
+
+    def send_now(self, data: bytes) -> bool:
+        """SRTP-protect and send one RTP packet or compound RTCP packet, synchronously (no await,
+        no task switch: the hot path calls this once per packet per subscriber); False if the
+        transport is not (or no longer) connected."""
         transport = self._transport
-        if transport is None:
+        if transport is None or transport._state is not DtlsState.CONNECTED:
             return False
+        pair = self._connection_nominated.get(1)
+        if pair is None:
+            return False
+        egress = self._egress
+        if (
+            egress is None
+            or pair is not self._egress_pair
+            or egress[0].session is not (transport._tx_srtp)
+        ):
+            egress = self._egress = self._egress_for(pair, transport)
+            self._egress_pair = pair
+        srtp, sock, datagrams, addr = egress
         try:
-            await transport._send_rtp(data)
-        except ConnectionError:
+            protected = srtp.protect(data)
+        except (SrtpError, ValueError, IndexError):  # too long/short for SRTP
             return False
+        if sock is not None and not datagrams.get_write_buffer_size():
+            try:
+                sock.sendto(protected, addr)
+                return True
+            except (BlockingIOError, InterruptedError):
+                pass  # socket buffer full: asyncio's transport queues it below
+            except OSError:
+                return False
+        datagrams.sendto(protected, addr)  # queued behind earlier datagrams, in order
         return True
+
+    @staticmethod
+    def _egress_for(pair: Any, transport: RTCDtlsTransport) -> tuple[_Srtp, Any, Any, Any]:
+        """(SRTP context, our raw socket or None, asyncio datagram transport, remote address)
+        of a nominated candidate pair."""
+        protocol = pair.protocol
+        return (
+            _Srtp(transport._tx_srtp),
+            _SOCKETS.get(protocol),
+            protocol.transport,
+            pair.remote_addr,
+        )
 
     async def close(self) -> None:
         """Idempotent. Closes the peer connection (ICE sockets, DTLS) and forgets the callbacks."""
@@ -205,6 +335,7 @@ class NodePeer:
         self._pending_candidates.clear()
         await self._pc.close()
         self._transport = None
+        self._egress_pair = self._egress = None
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -235,20 +366,86 @@ class NodePeer:
     def _hook_transport(self, transport: RTCDtlsTransport) -> None:
         self._transport = transport
 
+        # Packets that still come through aiortc's receive task (e.g. a datagram decrypted just
+        # before the socket hook was installed) reach the same handlers.
         async def handle_rtp(data: bytes, arrival_time_ms: int = 0) -> None:
-            handler = self.on_rtp
-            if handler is not None:
-                await handler(data, time.monotonic())
+            self._dispatch(self.on_rtp, data, time.monotonic())
 
         async def handle_rtcp(data: bytes) -> None:
-            handler = self.on_rtcp
-            if handler is not None:
-                await handler(data, time.monotonic())
+            self._dispatch(self.on_rtcp, data, time.monotonic())
 
         _override(transport, "_handle_rtp_data", handle_rtp)
         _override(transport, "_handle_rtcp_data", handle_rtcp)
         ice_transport: RTCIceTransport = transport.transport
+        self._connection_nominated = ice_transport._connection._nominated
         install_gatherer(ice_transport._connection, self._settings)
+
+    def _hook_sockets(self) -> None:
+        """Give every ICE socket of the connection the direct SRTP path (idempotent)."""
+        transport = self._transport
+        if transport is None:
+            return
+        for protocol in transport.transport._connection._protocols:
+            if id(protocol) not in self._hooked:
+                self._hooked.add(id(protocol))
+                self._hook_protocol(protocol, transport)
+
+    def _hook_protocol(self, protocol: ice.StunProtocol, transport: RTCDtlsTransport) -> None:
+        stun_path = protocol.datagram_received
+        sock = _SOCKETS.get(protocol)
+
+        rx: list[_Srtp] = []  # the transport's receiving SRTP context, once the handshake made it
+
+        def receive(data: bytes, addr: Any) -> None:
+            # RFC 7983 §7: a first byte of 128..191 is RTP/RTCP; STUN (0..3) and DTLS (20..63)
+            # take aioice's path, and so does media before the handshake produced SRTP keys
+            # (aiortc drops it there, as it always did).
+            if not rx or len(data) < 12 or not 127 < data[0] < 192:
+                session = transport._rx_srtp
+                if session is None or len(data) < 12 or not 127 < data[0] < 192:
+                    stun_path(data, addr)
+                    return
+                rx[:] = [_Srtp(session)]
+            now = time.monotonic()
+            try:
+                if 191 < data[1] < 209:  # RTCP (RFC 5761 §4)
+                    packet, handler = rx[0].unprotect_rtcp(data), self.on_rtcp
+                else:
+                    packet, handler = rx[0].unprotect_rtp(data), self.on_rtp
+            except (SrtpError, ValueError):  # forged, replayed or oversized: dropped
+                self.srtp_errors += 1
+                return
+            if handler is None:
+                return
+            try:
+                handler(packet, now)
+            except Exception:
+                # Never let it reach asyncio's datagram transport: it would close the socket.
+                logger.exception("%s: packet handler failed", self.label)
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            receive(data, addr)
+            if sock is None:
+                return
+            recvfrom = sock.recvfrom
+            for _ in range(DRAIN_LIMIT):
+                try:
+                    data, addr = recvfrom(DATAGRAM_MAX)
+                except OSError:  # drained (EAGAIN), or an error asyncio's next read reports
+                    return
+                receive(data, addr)
+
+        _override(protocol, "datagram_received", datagram_received)
+
+    def _dispatch(self, handler: PacketHandler | None, data: bytes, now: float) -> None:
+        """Run a packet handler; its failure must not reach asyncio's datagram transport, which
+        would close the socket on an exception from ``datagram_received``."""
+        if handler is None:
+            return
+        try:
+            handler(data, now)
+        except Exception:
+            logger.exception("%s: packet handler failed", self.label)
 
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState
@@ -452,18 +649,24 @@ async def _bind(connection: Connection, address: str, settings: MediaSettings) -
         span = settings.port_max - settings.port_min + 1
         start = random.randrange(span)
         ports = [settings.port_min + (start + i) % span for i in range(span)]
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     for port in ports:
+        # Our own socket object (asyncio only lends out a wrapper), so the node can read a burst
+        # of datagrams in one go (see NodePeer._hook_protocol).
+        sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: ice.StunProtocol(connection), local_addr=(address, port)
-            )
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
+            sock.bind((address, port))
         except OSError as exc:
+            sock.close()
             if exc.errno == errno.EADDRINUSE and port != 0:
                 continue
             raise InternalError(f"cannot bind a media socket on {address}: {exc}") from exc
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: ice.StunProtocol(connection), sock=sock
+        )
         assert isinstance(protocol, ice.StunProtocol)
+        _SOCKETS[protocol] = sock
         return protocol
     raise Capacity(f"no free UDP port on {address} in the configured media port range")

@@ -160,6 +160,9 @@ class Forwarder:
         self.settings = settings = settings or ForwarderSettings()
         self.drops = DropCounters()
         self.packets_in = 0
+        # Set when a call may have made get_timer() earlier (a loss seen, a keyframe requested);
+        # the owner re-arms its timer then and clears it, instead of asking get_timer() per packet.
+        self.timer_changed = False
         self._ssrc = track.ssrc
         self._detectors: dict[int, KeyframeDetector | None] = {
             pt: keyframe_detector(name) if track.kind == "video" else None
@@ -300,8 +303,8 @@ class Forwarder:
         ext = self._accept(view)
         if ext < 0:
             return []
-        if self._nacks is not None:
-            self._nacks.on_packet(now, ext)
+        if self._nacks is not None and self._nacks.on_packet(now, ext):
+            self.timer_changed = True
         if view.payload_start == view.payload_end:
             return self._drop_for_all(ext, DropReason.PADDING_ONLY)
         if view.pt not in self._detectors:
@@ -419,6 +422,7 @@ class Forwarder:
     def _request_keyframe(self, now: float) -> list[Action]:
         if self.track.kind != "video" or not self._keyframes.request(now):
             return []
+        self.timer_changed = True  # the retry is due keyframe_retry_interval from now
         return [self._pli()]
 
     def _pli(self) -> SendToPublisher:

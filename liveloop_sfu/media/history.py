@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = ["RetransmissionHistory"]
 
 _MIN_INTERVAL = 0.02
+_NEVER = float("-inf")  # "last resent" of a packet never resent
 _MAX_INTERVAL = 0.5
 
 
@@ -43,7 +44,7 @@ class RetransmissionHistory:
         self.resend_interval = resend_interval
         self._seqs = [-1] * size
         self._times = [0.0] * size
-        self._resent = [float("-inf")] * size
+        self._resent = [_NEVER] * size
         self._packets: list[bytes | None] = [None] * size
         self.last_miss_throttled = False
 
@@ -56,7 +57,7 @@ class RetransmissionHistory:
         self._seqs[i] = seq
         self._times[i] = now
         self._packets[i] = packet
-        self._resent[i] = float("-inf")
+        self._resent[i] = _NEVER
 
     def lookup(self, now: float, seq: int) -> bytes | None:
         """The packet to resend for a NACKed ``seq``, or ``None``: unknown, expired, or resent less

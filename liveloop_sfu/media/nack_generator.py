@@ -53,24 +53,29 @@ class NackGenerator:
         self._max = -1
         self._missing.clear()
 
-    def on_packet(self, now: float, ext: int) -> None:
+    def on_packet(self, now: float, ext: int) -> bool:
+        """Record an arrival; True when it revealed a gap, i.e. :meth:`get_timer` may now be
+        earlier (so a caller re-arms its timer only then, not per packet)."""
         if self._max < 0 or ext <= self._max:
             if self._max < 0:
                 self._max = ext
             elif self._missing:
                 self._missing.pop(ext, None)
-            return
-        gap = ext - self._max - 1
+            return False
+        previous, self._max = self._max, ext
+        gap = ext - previous - 1
+        if not gap:
+            return False
         if gap > self.max_missing:
             self._missing.clear()
-        elif gap:
-            due = now + self.first_delay
-            for seq in range(self._max + 1, ext):
-                self._missing[seq] = [now, due, 0.0]
-            excess = len(self._missing) - self.max_missing
-            for seq in list(self._missing)[: max(excess, 0)]:
-                del self._missing[seq]
-        self._max = ext
+            return False
+        due = now + self.first_delay
+        for seq in range(previous + 1, ext):
+            self._missing[seq] = [now, due, 0.0]
+        excess = len(self._missing) - self.max_missing
+        for seq in list(self._missing)[: max(excess, 0)]:
+            del self._missing[seq]
+        return True
 
     def get_timer(self) -> float | None:
         if not self._missing:

@@ -136,10 +136,6 @@ class TransportSequence:
         return value
 
 
-_ABS = struct.Struct("!I")
-_U16 = struct.Struct("!H")
-
-
 class ExtensionPlan:
     """What to do with each header extension for one subscriber (see the module docstring)."""
 
@@ -190,30 +186,45 @@ class ExtensionPlan:
         transport_seq: TransportSequence | None,
     ) -> bytes:
         """The complete extension block for one outgoing packet: the 4-byte profile/length word
-        followed by the elements, zero-padded to 32 bits; ``b""`` when there is nothing to send."""
+        followed by the elements, zero-padded to 32 bits; ``b""`` when there is nothing to send.
+        Runs per packet per subscriber, hence the precomputed headers and few allocations."""
         parts = [self._fixed]
         if self._abs_header:
             # 6.18 fixed-point seconds, 24 bits (abs-send-time spec); any epoch will do.
-            parts.append(self._abs_header + _ABS.pack(int(now * 262144.0) & 0xFFFFFF)[1:])
+            parts.append(self._abs_header + (int(now * 262144.0) & 0xFFFFFF).to_bytes(3, "big"))
         if self._tcc_header and transport_seq is not None:
-            parts.append(self._tcc_header + _U16.pack(transport_seq.next()))
+            value = transport_seq.value
+            transport_seq.value = (value + 1) & 0xFFFF
+            parts.append(self._tcc_header + value.to_bytes(2, "big"))
         if elements:
             copy = self._copy
+            headers = _ONE_BYTE_HEADERS if self._one_byte else None
             for ext_id, start, end in elements:
                 out_id = copy.get(ext_id)
                 if out_id is None:
                     continue
                 length = end - start
-                if self._one_byte and 1 <= length <= 16:
-                    parts.append(bytes([(out_id << 4) | (length - 1)]))
-                elif not self._one_byte and length <= 255:
+                if headers is not None:
+                    if not 1 <= length <= 16:
+                        continue  # unrepresentable in the one-byte form
+                    parts.append(headers[out_id][length])
+                elif length <= 255:
                     parts.append(bytes([out_id, length]))
                 else:
-                    continue  # unrepresentable in this form (e.g. a 0-byte two-byte element)
+                    continue
                 parts.append(data[start:end])
         body = b"".join(parts)
         if not body:
             return b""
         pad = -len(body) % 4
         profile = 0xBEDE if self._one_byte else 0x1000
-        return struct.pack("!HH", profile, (len(body) + pad) // 4) + body + bytes(pad)
+        return _WORD.pack(profile, (len(body) + pad) // 4) + body + _PADDING[pad]
+
+
+_WORD = struct.Struct("!HH")
+_PADDING = (b"", b"\0", b"\0\0", b"\0\0\0")
+# _ONE_BYTE_HEADERS[id][length]: the one-byte element header (RFC 8285 §4.2: id, length - 1).
+_ONE_BYTE_HEADERS = tuple(
+    tuple(bytes([(ext_id << 4) | ((length - 1) & 0x0F)]) for length in range(17))
+    for ext_id in range(15)
+)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import struct
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_SEQ_TS_SSRC = struct.Struct("!HII")  # RTP header bytes 2..12 (RFC 3550 §5.1)
 SENDER_REPORT_INTERVAL = 1.0  # seconds; RFC 3550 §6.2 minimum for a small session is 5 s, but
 # libwebrtc sends ~1/s for video and uses SRs for A/V sync, so a call's first second matters.
 
@@ -108,8 +111,9 @@ class SfuSession:
             return
         peer = NodePeer(self._settings, label=f"{self.room_id}/{participant_id}")
         participant = _Participant(sid, participant_id, peer)
-        peer.on_rtp = lambda data, now: self._on_rtp(participant, data, now)
-        peer.on_rtcp = lambda data, now: self._on_rtcp(participant, data, now)
+        # partial, not a lambda: one Python frame less per packet
+        peer.on_rtp = functools.partial(self._on_rtp, participant)
+        peer.on_rtcp = functools.partial(self._on_rtcp, participant)
         peer.on_state = lambda state: self._on_peer_state(sid, state)
         negotiated = [p.sid for p in self._participants.values() if p.peer.media]
         self._participants[sid] = participant
@@ -306,11 +310,13 @@ class SfuSession:
 
     # -- media (hot path) ------------------------------------------------------------------------
 
-    async def _on_rtp(self, publisher: _Participant, data: bytes, now: float) -> None:
+    def _on_rtp(self, publisher: _Participant, data: bytes, now: float) -> None:
+        """One decrypted RTP packet from a publisher, called synchronously from the socket: no
+        await and no task switch per packet, every subscriber's copy is sent before returning."""
         if len(data) < 12:
             self.counters["rtp-malformed"] += 1
             return
-        ssrc = int.from_bytes(data[8:12], "big")
+        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         route = publisher.ssrc_routes.get(ssrc)
         if route is None:
             route = self._learn_ssrc(publisher, data)
@@ -333,18 +339,35 @@ class SfuSession:
             out = forwarder.on_rtx(now, data)
         else:
             out = forwarder.on_rtp(now, data)
-            seq, ts = int.from_bytes(data[2:4], "big"), int.from_bytes(data[4:8], "big")
             publication.reception.on_packet(now, ssrc, seq, ts)
+        if forwarder.timer_changed:
+            self._rearm(forwarder)
+        if out:
+            self._deliver(out)
+
+    def _rearm(self, forwarder: Forwarder) -> None:
+        """A forwarder's earliest deadline may have moved (e.g. a loss was just seen: its
+        upstream NACK is due in 10 ms): wake the session task if it now sleeps too long. Asked
+        only when the forwarder says so, never per packet."""
+        forwarder.timer_changed = False
         timer = forwarder.get_timer()
         if timer is not None and timer < self._armed:
-            self._wake.set()  # e.g. a loss was just seen: its upstream NACK is due in 10 ms
+            self._wake.set()
+
+    def _deliver(self, out: list[tuple[str, bytes]]) -> None:
+        participants = self._participants
+        sent = size = 0
         for subscriber_sid, packet in out:
-            subscriber = self._participants.get(subscriber_sid)
-            if subscriber is not None and await subscriber.peer.send(packet):
-                self.counters["forwarded-packets"] += 1
-                self.counters["forwarded-bytes"] += len(packet)
-            else:
-                self.counters["send-failed"] += 1
+            subscriber = participants.get(subscriber_sid)
+            if subscriber is not None and subscriber.peer.send_now(packet):
+                sent += 1
+                size += len(packet)
+        counters = self.counters
+        if sent:
+            counters["forwarded-packets"] += sent
+            counters["forwarded-bytes"] += size
+        if sent < len(out):
+            counters["send-failed"] += len(out) - sent
 
     def _learn_ssrc(self, publisher: _Participant, data: bytes) -> tuple[_Publication, bool] | None:
         """A browser that did not announce its SSRCs (no a=ssrc): match by payload type, once per
@@ -366,7 +389,7 @@ class SfuSession:
                 return route
         return None
 
-    async def _on_rtcp(self, sender: _Participant, data: bytes, now: float) -> None:
+    def _on_rtcp(self, sender: _Participant, data: bytes, now: float) -> None:
         try:
             packets = parse_rtcp(data)
         except RtpParseError:
@@ -384,7 +407,9 @@ class SfuSession:
             publication = self._publication(link)
             if publication is not None:
                 actions = publication.forwarder.on_subscriber_rtcp(now, sender.sid, packets)
-                await self._send_actions(publication, actions)
+                self._act(publication, actions)
+                if publication.forwarder.timer_changed:
+                    self._rearm(publication.forwarder)
 
     def _publication(self, link: _Link) -> _Publication | None:
         publisher = self._participants.get(link.publisher)
@@ -397,6 +422,10 @@ class SfuSession:
             self._wake.set()
 
     async def _send_actions(self, publication: _Publication, actions: list[Action]) -> None:
+        self._act(publication, actions)
+
+    def _act(self, publication: _Publication, actions: list[Action]) -> None:
+        """Send what the forwarder decided (synchronous: sends never wait)."""
         for action in actions:
             if isinstance(action, SendToPublisher):
                 target = self._participants.get(publication.owner)
@@ -405,7 +434,7 @@ class SfuSession:
                 target = self._participants.get(action.subscriber_id)
                 self.counters["retransmitted"] += 1
             if target is not None:
-                await target.peer.send(action.packet)
+                target.peer.send_now(action.packet)
 
     # -- the session task ------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 
@@ -61,11 +62,16 @@ async def test_candidates_use_the_port_range_and_the_announced_address() -> None
 async def test_a_call_connects_through_a_port_range() -> None:
     port = free_udp_port()
     node, client, answer = await answer_with(MediaSettings(port_min=port, port_max=port + 20))
+    # The node (DTLS client when the offer says actpass) may finish its handshake a moment after
+    # the client: wait for its own "connected" event rather than racing it.
+    node_connected = asyncio.Event()
+    node.on_state = lambda state: node_connected.set() if state == "connected" else None
     try:
         ports = [int(p) for _, p, _ in CANDIDATE.findall(answer)]
         assert ports and all(port <= p <= port + 20 for p in ports)
         await client.accept_answer(answer)
         await client.wait_connected()
+        await asyncio.wait_for(node_connected.wait(), 10)
         assert node.state == "connected"
         assert {line.kind for line in node.media} == {"video"}
     finally:

@@ -8,6 +8,7 @@ import importlib
 import inspect
 from typing import Any
 
+import pylibsrtp
 import pytest
 from aioice import ice
 from aiortc import RTCPeerConnection
@@ -37,6 +38,7 @@ async def _instances() -> dict[str, object]:
         "aiortc.rtcicetransport.RTCIceTransport": dtls.transport,
         "aioice.ice.Connection": connection,
         "aioice.ice.StunProtocol": ice.StunProtocol(connection),
+        "pylibsrtp.Session": pylibsrtp.Session(),
     }
     await pc.close()
     return found
@@ -66,7 +68,7 @@ def test_handlers_are_awaited_coroutines() -> None:
     """The adapter replaces these with coroutine functions; they must still be awaited."""
     from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-    for name in ("_handle_rtp_data", "_handle_rtcp_data", "_send_rtp"):
+    for name in ("_handle_rtp_data", "_handle_rtcp_data"):
         assert inspect.iscoroutinefunction(getattr(RTCDtlsTransport, name)), name
 
 
