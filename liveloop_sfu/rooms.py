@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 # this module never imports aiortc.
 SfuFactory = Callable[[str, MediaFailure], MediaSession]
 
+# The RTCIceServer dicts for one participant (participant_id, now): the configured servers plus
+# time-limited TURN credentials (app.py builds it from settings and liveloop_sfu/turn.py).
+IceServersFor = Callable[[str, float], list[dict[str, Any]]]
+
 # How often a match is retried when the chosen partner vanished between queue and room.
 _MATCH_ATTEMPTS = 5
 
@@ -83,6 +87,7 @@ class RoomService:
         emit: Emit,
         sfu_factory: SfuFactory | None,
         clock: Callable[[], float] = time.time,
+        ice_servers_for: IceServersFor | None = None,
     ) -> None:
         if settings.mode != "p2p" and sfu_factory is None:
             raise ValueError(f"mode {settings.mode!r} needs an sfu media factory")
@@ -91,6 +96,7 @@ class RoomService:
         self._emit = emit
         self._sfu_factory = sfu_factory
         self._clock = clock
+        self._ice_servers_for = ice_servers_for
         self._participants: dict[str, Participant] = {}
         self._rooms: dict[str, Room] = {}
 
@@ -187,6 +193,9 @@ class RoomService:
     def room(self, room_id: str) -> Room | None:
         return self._rooms.get(room_id)
 
+    def active_rooms(self) -> list[Room]:
+        return list(self._rooms.values())
+
     async def close(self) -> None:
         """Close every room (their media first); used at shutdown."""
         for room in list(self._rooms.values()):
@@ -231,7 +240,7 @@ class RoomService:
             room.members.append(participant.sid)
             participant.room_id = room_id
             await room.media.add_participant(participant.sid, participant.participant_id)
-        log.info("room %s opened (%s)", room_id, mode)
+        log.info("room %s opened (%s)", room_id, mode, extra={"room_id": room_id})
         for participant, partner in ((first, second), (second, first)):
             await self._emit(
                 participant.sid, "match-done", self._match_payload(room, participant, partner)
@@ -251,9 +260,14 @@ class RoomService:
             "role": self._role(room, me.sid),
             "participantId": me.participant_id,
             "peer": peer.public_profile(),
-            "iceServers": [server.to_wire() for server in self._settings.ice_servers],
+            "iceServers": self._ice_servers(me),
             "recording": False,
         }
+
+    def _ice_servers(self, me: Participant) -> list[dict[str, Any]]:
+        if self._ice_servers_for is not None:
+            return self._ice_servers_for(me.participant_id, self._clock())
+        return [server.to_wire() for server in self._settings.ice_servers]
 
     async def _leave_room(self, participant: Participant, reason: str) -> bool:
         room = self._rooms.get(participant.room_id or "")
@@ -276,7 +290,7 @@ class RoomService:
                     member.room_id = None
                 if sid != leaving:
                     await self._emit(sid, "partner-left", {"reason": reason})
-            log.info("room %s closed (%s)", room.room_id, reason)
+            log.info("room %s closed (%s)", room.room_id, reason, extra={"room_id": room.room_id})
 
     def _failure_handler(self, room_id: str) -> MediaFailure:
         async def on_failure(sid: str, reason: str) -> None:
