@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import urllib.request
@@ -51,3 +52,12 @@ def scrape(node: Node) -> dict[str, float]:
         if match:
             samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
     return samples
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll ``condition`` every 50 ms; TimeoutError after ``timeout`` seconds."""
+    for _ in range(int(timeout / 0.05) + 1):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"not reached within {timeout} s")
