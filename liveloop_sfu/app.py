@@ -83,6 +83,7 @@ def media_settings(settings: Settings) -> MediaSettings:
         port_min=settings.rtc_min_port,
         port_max=settings.rtc_max_port,
         connect_timeout=settings.media_connect_timeout,
+        media_timeout=settings.media_timeout,
     )
 
 
