@@ -38,9 +38,11 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         ssl_context=ssl_context(settings),
         print=None,
         access_log=None,
-        # SIGTERM: the node drains (app.Node.close) within drain_timeout, then the server waits
-        # at most this long for requests still running.
-        shutdown_timeout=settings.drain_timeout,
+        # SIGTERM: the node drains (app.Node.close, on_shutdown) within drain_timeout, having told
+        # and disconnected every client; then aiohttp waits this long for handlers still running
+        # before cancelling them. Only websocket close handshakes are left by then, and
+        # python-engineio's reader would otherwise sit until its ping timeout.
+        shutdown_timeout=1.0,
     )
     return 0
 

@@ -123,7 +123,7 @@ async def test_sigterm_drains_calls_and_exits(node_factory: NodeFactory, caller:
         took = time.monotonic() - sent_at
         print(f"exited {code} after {took:.1f} s")
         assert code == 0
-        assert took < 10
+        assert took < 8  # drain-timeout 5 s + 1 s for websocket close handshakes + start-up slack
         log = node.log()
         assert "closed (shutdown)" in log  # the room, its media and peer connections closed
         assert "Traceback" not in log

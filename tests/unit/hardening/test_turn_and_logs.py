@@ -109,3 +109,17 @@ def test_text_lines_are_readable() -> None:
     with log_context(room_id="r1", peer_id=None):
         line = TextFormatter().format(record("room opened"))
     assert line.endswith("INFO    liveloop_sfu.rooms: room opened [room_id=r1]")
+
+
+def test_fault_and_logging_settings() -> None:
+    defaults = load_settings([], {})
+    # A frozen client is dropped within ping_interval + 2 x ping_timeout: under 10 s.
+    assert defaults.ping_interval + 2 * defaults.ping_timeout < 10
+    assert defaults.media_timeout < 10
+    assert (defaults.log_format, defaults.drain_timeout) == ("text", 5.0)
+    settings = load_settings(
+        ["--media-timeout", "4", "--drain-timeout", "2", "--log-format", "JSON"],
+        {"LIVELOOP_TURN_TTL": "120", "LIVELOOP_TURN_SECRET": "s"},
+    )
+    assert (settings.media_timeout, settings.drain_timeout, settings.log_format) == (4, 2, "json")
+    assert settings.turn_ttl == 120
