@@ -100,3 +100,27 @@ async def test_connections_per_address_are_capped(node_factory: NodeFactory) -> 
         for client in clients:
             await client.close()
     assert scrape(node)['liveloop_rate_limited_total{kind="connection"}'] == 1
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_forwarded_for_counts_only_from_a_trusted_proxy(
+    node_factory: NodeFactory, trusted: bool
+) -> None:
+    flags = ["--mode", "p2p", "--max-connections-per-ip", "1"]
+    node = node_factory(*flags, *(["--trusted-proxies", "127.0.0.1"] if trusted else []))
+    clients = [WireClient(node.url, timeout=5) for _ in range(3)]
+    try:
+        await clients[0].connect(headers={"X-Forwarded-For": "198.51.100.1"})
+        second = clients[1].connect(headers={"X-Forwarded-For": "1.1.1.1, 198.51.100.2"})
+        if trusted:  # another client behind the proxy: its own budget
+            await second
+        else:  # the header is the client's claim: both are 127.0.0.1, one too many
+            with pytest.raises(Exception, match="failed to connect"):
+                await second
+        # A third client behind the first one's address is refused either way (trusted: that
+        # address is full; untrusted: 127.0.0.1 is).
+        with pytest.raises(Exception, match="failed to connect"):
+            await clients[2].connect(headers={"X-Forwarded-For": "198.51.100.1"})
+    finally:
+        for client in clients:
+            await client.close()
