@@ -159,7 +159,8 @@ class _NodeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         status = self._metrics._status
-        yield from _gauges(status, self._metrics.rooms)
+        if status:  # read by render(); a bare generate_latest() gets the counters only
+            yield from _gauges(status, self._metrics.rooms)
         totals = self._metrics.media_totals()
         for key, (name, text) in _SFU_COUNTERS.items():
             yield CounterMetricFamily(name, text, value=totals.get(key, 0))
