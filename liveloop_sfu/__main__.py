@@ -12,6 +12,7 @@ from aiohttp import web
 from liveloop_sfu.app import MediaFactory, create_app, ssl_context
 from liveloop_sfu.config import load_settings, log_level_number
 from liveloop_sfu.errors import ConfigError
+from liveloop_sfu.logs import configure_logging
 
 
 def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None = None) -> int:
@@ -22,9 +23,10 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
     except ConfigError as exc:
         print(f"liveloop-sfu: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=log_level_number(settings),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        log_level_number(settings),
+        settings.log_format,
+        [settings.turn_secret, settings.admin_token, settings.redis_url],
     )
     if settings.mode != "p2p":
         # aioice/aiortc log every candidate pair and packet at INFO; keep the node's log readable.
@@ -40,7 +42,11 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         ssl_context=ssl_context(settings),
         print=None,
         access_log=None,
-        shutdown_timeout=10.0,
+        # SIGTERM: the node drains (app.Node.close, on_shutdown) within drain_timeout, having told
+        # and disconnected every client; then aiohttp waits this long for handlers still running
+        # before cancelling them. Only websocket close handshakes are left by then, and
+        # python-engineio's reader would otherwise sit until its ping timeout.
+        shutdown_timeout=1.0,
     )
     return 0
 

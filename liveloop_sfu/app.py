@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import socket
@@ -9,6 +11,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import socketio
 from aiohttp import web
@@ -19,15 +22,18 @@ from liveloop_sfu.cluster import Cluster, InProcessCluster
 from liveloop_sfu.cluster_redis import RedisCluster
 from liveloop_sfu.config import Settings
 from liveloop_sfu.httpapi import HttpApi, origin_middleware
+from liveloop_sfu.limits import Limiter
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.redis import RedisMatchmaker, connect
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.metrics import NodeMetrics, SessionMetrics
 from liveloop_sfu.recordings import RecordingService
-from liveloop_sfu.rooms import RoomService, SfuFactory
+from liveloop_sfu.rooms import IceServersFor, RoomService, SfuFactory
 from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
 from liveloop_sfu.signal.redis_manager import NodeLocalRedisManager
+from liveloop_sfu.turn import TurnCredentials
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,8 @@ class Node:
     matchmaker: Matchmaker
     rooms: RoomService
     sio: socketio.AsyncServer
+    limits: Limiter
+    metrics: NodeMetrics
     recordings: RecordingService | None = None
     node_id: str = "local"
     cluster: Cluster | None = None
@@ -50,13 +58,29 @@ class Node:
     draining: bool = False
 
     async def close(self) -> None:
+        """Drain (SIGTERM): refuse new clients, end every call (``partner-left`` with reason
+        ``shutdown``, peer connections closed), tell every client ``server-shutdown``, then
+        disconnect them — all within ``drain_timeout`` — and release the matchmaker."""
         self.draining = True
         try:
             if self.recordings is not None:
                 await self.recordings.close()
-            await self.rooms.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain(), self.settings.drain_timeout)
         finally:
             await self.matchmaker.close()
+
+    async def _drain(self) -> None:
+        try:
+            await self.rooms.close()
+        finally:
+            sids = list(self.sio.manager.get_participants("/", None))
+            for sid, _ in sids:
+                with contextlib.suppress(Exception):
+                    await self.sio.emit("server-shutdown", {"reason": "shutdown"}, to=sid)
+            for sid, _ in sids:
+                with contextlib.suppress(Exception):
+                    await self.sio.disconnect(sid)
 
 
 NODE_KEY: web.AppKey[Node] = web.AppKey("liveloop_node", Node)
@@ -76,6 +100,7 @@ def media_settings(settings: Settings) -> MediaSettings:
         port_min=settings.rtc_min_port,
         port_max=settings.rtc_max_port,
         connect_timeout=settings.media_connect_timeout,
+        media_timeout=settings.media_timeout,
     )
 
 
@@ -95,6 +120,36 @@ def sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
 
 # Builds the sfu media of a node from its settings (default: sfu_factory).
 MediaFactory = Callable[[Settings, Emit], SfuFactory | None]
+
+
+def ice_servers_for(settings: Settings) -> IceServersFor:
+    """``match-done.iceServers``: the configured servers, plus TURN REST credentials for this
+    participant when ``--turn-urls``/``--turn-secret`` are set (liveloop_sfu/turn.py)."""
+    static = [server.to_wire() for server in settings.ice_servers]
+    turn = None
+    if settings.turn_urls and settings.turn_secret:
+        turn = TurnCredentials(settings.turn_urls, settings.turn_secret, settings.turn_ttl)
+
+    def servers(participant_id: str, now: float) -> list[dict[str, Any]]:
+        if turn is None:
+            return list(static)
+        return [*static, turn.ice_server(participant_id, now)]
+
+    return servers
+
+
+def _tracked(factory: SfuFactory | None, metrics: NodeMetrics) -> SfuFactory | None:
+    """Hand every sfu session to the metrics (read at scrape time, never on the hot path)."""
+    if factory is None:
+        return None
+
+    def make(room_id: str, on_failure: MediaFailure) -> MediaSession:
+        session = factory(room_id, on_failure)
+        if isinstance(session, SessionMetrics):
+            metrics.track_session(session)
+        return session
+
+    return make
 
 
 def create_app(
@@ -117,30 +172,56 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
-    emit = make_emit(sio)
+    limits = Limiter(settings.limits)
+    metrics = NodeMetrics(limits)
+    emit = metrics.observing(make_emit(sio))
     matchmaker: Matchmaker = shared.matchmaker if shared is not None else MemoryMatchmaker()
     cluster: Cluster = shared.cluster if shared is not None else InProcessCluster(node_id)
-    media = (media_factory or sfu_factory)(settings, emit)
+    media = _tracked((media_factory or sfu_factory)(settings, emit), metrics)
     recordings = RecordingService(settings, emit)
-    rooms = RoomService(settings, matchmaker, emit, media, cluster=cluster, recordings=recordings)
-    SignalHandlers(sio, rooms).register()
+    rooms = RoomService(
+        settings,
+        matchmaker,
+        emit,
+        media,
+        cluster=cluster,
+        recordings=recordings,
+        ice_servers_for=ice_servers_for(settings),
+    )
+    metrics.attach(rooms)
     node = Node(
         settings=settings,
         matchmaker=matchmaker,
         rooms=rooms,
         sio=sio,
+        limits=limits,
+        metrics=metrics,
         node_id=node_id,
         cluster=cluster,
         close_shared=shared.close if shared is not None else None,
         recordings=recordings,
     )
+    SignalHandlers(
+        sio,
+        rooms,
+        limits,
+        trusted_proxies=settings.trusted_proxies,
+        is_draining=lambda: node.draining,
+        on_event=metrics.on_event,
+    ).register()
 
     app = web.Application(middlewares=[origin_middleware(settings)])
     app[NODE_KEY] = node
     sio.attach(app)
     AdminApi(settings.admin_token, rooms, recordings).add_routes(app)  # before the catch-all
     HttpApi(
-        settings, rooms, matchmaker, node.started_at, lambda: node.draining, node_id=node_id
+        settings,
+        rooms,
+        matchmaker,
+        node.started_at,
+        lambda: node.draining,
+        node_id=node_id,
+        metrics=metrics,
     ).add_routes(app)
 
     async def on_startup(app: web.Application) -> None:

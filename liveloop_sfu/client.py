@@ -34,6 +34,7 @@ class WireClient:
         "mode-changed",
         "renegotiate",
         "recording",
+        "server-shutdown",
     )
 
     def __init__(self, url: str, *, timeout: float = 10.0, transports: list[str] | None = None):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from liveloop_sfu.errors import ConfigError
+from liveloop_sfu.limits import LimitSettings, parse_rate
 
 OperatorMode = Literal["auto", "sfu", "p2p"]
 MODES: tuple[OperatorMode, ...] = ("auto", "sfu", "p2p")
@@ -25,6 +26,7 @@ RecordPolicy = Literal["none", "all"]
 RECORD_POLICIES: tuple[RecordPolicy, ...] = ("none", "all")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
 
@@ -65,13 +67,29 @@ class Settings:
     announced_ip: str | None = None
     rtc_min_port: int | None = None
     rtc_max_port: int | None = None
-    # socket.io transport: how fast a vanished client is noticed, and the largest message.
-    ping_interval: float = 5.0
-    ping_timeout: float = 5.0
+    # A connected browser that sends no RTP/RTCP for this long has vanished (its ICE consent
+    # would take aioice 30 s to expire, RFC 7675).
+    media_timeout: float = 6.0
+    # socket.io transport: how fast a vanished client is noticed, and the largest message. A
+    # frozen client is dropped after at most ping_interval + 2 x ping_timeout (python-engineio
+    # sweeps its sockets once per ping_timeout), 9 s with these defaults.
+    ping_interval: float = 3.0
+    ping_timeout: float = 3.0
     max_message_bytes: int = 256 * 1024
     # Several nodes as one service: matchmaking, room routing and socket.io fan-out through this
     # Redis (``redis://``, ``rediss://`` or ``unix://``); None = one node, all in process.
     redis_url: str | None = None
+    # Abuse limits (liveloop_sfu/limits.py) and the proxies allowed to name the client's address.
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    trusted_proxies: tuple[str, ...] = ()
+    log_format: str = "text"
+    # TURN REST credentials (liveloop_sfu/turn.py): URLs handed to browsers with a credential
+    # derived from the secret shared with coturn (use-auth-secret), valid for turn_ttl seconds.
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = field(default=None, repr=False)
+    turn_ttl: int = 3600
+    # Seconds SIGTERM waits for calls to be told and closed before the process exits.
+    drain_timeout: float = 5.0
     web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
     # Recording (media/recorder.py, recordings.py): "all" records every call (they are then
     # always sfu); "none" records only rooms started through the admin API.
@@ -123,6 +141,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default="",
     )
     add("--log-level", f"one of {', '.join(LOG_LEVELS)} (default {d.log_level})", default="info")
+    add(
+        "--log-format",
+        "json: one JSON object per line (room, peer ids as fields); text: readable "
+        f"(default {d.log_format})",
+        default=d.log_format,
+    )
     add(
         "--ice-servers",
         "ICE servers given to browsers and used by the node: a JSON list of RTCIceServer "
@@ -198,7 +222,77 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=str(d.recordings_min_free_mb),
     )
     add("--admin-token", "bearer token for /api/admin/...; unset = admin API disabled")
+    add(
+        "--media-timeout",
+        "seconds without any RTP/RTCP from a connected browser before its media counts as "
+        f"lost (default {d.media_timeout:g})",
+        default=str(d.media_timeout),
+    )
+    add(
+        "--drain-timeout",
+        f"seconds SIGTERM waits for calls to be told and closed (default {d.drain_timeout:g})",
+        default=str(d.drain_timeout),
+    )
+    _add_limit_flags(add, d.limits)
+    add(
+        "--trusted-proxies",
+        "comma-separated addresses or networks of reverse proxies whose X-Forwarded-For names "
+        "the client (default: none, the TCP peer is the client)",
+        default="",
+    )
+    add(
+        "--turn-urls",
+        "comma-separated turn:/turns: URLs given to browsers with time-limited credentials "
+        "(needs --turn-secret)",
+        default="",
+    )
+    add("--turn-secret", "secret shared with the TURN server (coturn static-auth-secret)")
+    add(
+        "--turn-ttl",
+        f"seconds a TURN credential stays valid (default {d.turn_ttl})",
+        default=str(d.turn_ttl),
+    )
     return parser
+
+
+def _add_limit_flags(add: Any, d: LimitSettings) -> None:
+    for name, rate, what in (
+        ("chat", d.chat, "chat messages"),
+        ("churn", d.churn, "request-room / stop-call / join-room / leave-room"),
+        ("signaling", d.signaling, "offers, answers and ICE candidates"),
+        ("other", d.other, "any other event"),
+    ):
+        add(
+            f"--rate-{name}",
+            f"per-connection limit on {what}, RATE/BURST per second (default {rate})",
+            default=str(rate),
+        )
+    add(
+        "--rate-ip-multiplier",
+        f"per-address limit = per-connection limit x this (default {d.ip_multiplier:g})",
+        default=str(d.ip_multiplier),
+    )
+    add(
+        "--rate-strikes",
+        f"refused events a connection may collect, RATE/BURST, before it is disconnected "
+        f"(default {d.strikes})",
+        default=str(d.strikes),
+    )
+    add(
+        "--max-connections-per-ip",
+        f"open socket.io connections per client address (default {d.max_connections_per_ip})",
+        default=str(d.max_connections_per_ip),
+    )
+    add(
+        "--max-candidates-per-call",
+        f"ICE candidates a client may send per call (default {d.max_candidates_per_call})",
+        default=str(d.max_candidates_per_call),
+    )
+    add(
+        "--max-media-sections",
+        f"m-sections (tracks) in one offer or answer (default {d.max_media_sections})",
+        default=str(d.max_media_sections),
+    )
 
 
 def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
@@ -234,6 +328,16 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
     admin_token = str(values.get("admin_token") or "") or None
     if admin_token is not None and len(admin_token) < 16:
         raise ConfigError("--admin-token must be at least 16 characters")
+    log_format = str(values.get("log_format") or d.log_format).lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+    turn_urls = _csv(values.get("turn_urls"))
+    turn_secret = str(values.get("turn_secret") or "") or None
+    if turn_urls and turn_secret is None:
+        raise ConfigError("--turn-urls needs --turn-secret")
+    for url in turn_urls:
+        if not url.startswith(("turn:", "turns:")):
+            raise ConfigError(f"--turn-urls must be turn:/turns: URLs, got {url!r}")
     return Settings(
         host=str(values.get("host") or d.host),
         port=_int(values, "port", d.port, 0, 65535),
@@ -251,6 +355,8 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         announced_ip=_ip_or_none(values.get("announced_ip")),
         rtc_min_port=min_port,
         rtc_max_port=max_port,
+        media_timeout=_float(values, "media_timeout", d.media_timeout),
+        drain_timeout=_float(values, "drain_timeout", d.drain_timeout),
         ping_interval=_float(values, "ping_interval", d.ping_interval),
         ping_timeout=_float(values, "ping_timeout", d.ping_timeout),
         max_message_bytes=_int(values, "max_message_bytes", d.max_message_bytes, 1024, 1 << 26),
@@ -263,7 +369,48 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
             values, "recordings_min_free_mb", d.recordings_min_free_mb, 0, 1 << 40
         ),
         admin_token=admin_token,
+        limits=_limits(values, d.limits),
+        trusted_proxies=_networks(values.get("trusted_proxies")),
+        log_format=log_format,
+        turn_urls=turn_urls,
+        turn_secret=turn_secret,
+        turn_ttl=_int(values, "turn_ttl", d.turn_ttl, 60, 7 * 24 * 3600),
     )
+
+
+def _limits(values: Mapping[str, Any], d: LimitSettings) -> LimitSettings:
+    def rate(name: str, default: Any) -> Any:
+        raw = values.get(f"rate_{name}")
+        return parse_rate(str(raw), f"--rate-{name}") if raw else default
+
+    multiplier = _float(values, "rate_ip_multiplier", d.ip_multiplier)
+    if multiplier < 1:
+        raise ConfigError("--rate-ip-multiplier must be at least 1")
+    return LimitSettings(
+        chat=rate("chat", d.chat),
+        churn=rate("churn", d.churn),
+        signaling=rate("signaling", d.signaling),
+        other=rate("other", d.other),
+        ip_multiplier=multiplier,
+        strikes=rate("strikes", d.strikes),
+        max_connections_per_ip=_int(
+            values, "max_connections_per_ip", d.max_connections_per_ip, 1, 1_000_000
+        ),
+        max_candidates_per_call=_int(
+            values, "max_candidates_per_call", d.max_candidates_per_call, 1, 100_000
+        ),
+        max_media_sections=_int(values, "max_media_sections", d.max_media_sections, 1, 1024),
+    )
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    networks = []
+    for part in _csv(value):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise ConfigError(f"--trusted-proxies: not an address or network: {part!r}") from exc
+    return tuple(networks)
 
 
 def parse_ice_servers(text: str) -> tuple[IceServer, ...]:

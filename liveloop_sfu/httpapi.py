@@ -17,6 +17,7 @@ from aiohttp.typedefs import Middleware
 from liveloop_sfu import __version__
 from liveloop_sfu.config import Settings
 from liveloop_sfu.matchmaking.base import Matchmaker
+from liveloop_sfu.metrics import CONTENT_TYPE, NodeMetrics
 from liveloop_sfu.rooms import RoomService
 
 # Files under web/ that are never served: npm's metadata and everything it installed, except
@@ -37,6 +38,7 @@ class HttpApi:
         started_at: float,
         is_draining: Callable[[], bool],
         node_id: str = "local",
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._rooms = rooms
@@ -44,12 +46,15 @@ class HttpApi:
         self._started_at = started_at
         self._is_draining = is_draining
         self._node_id = node_id
+        self._metrics = metrics
         self._web_root = settings.web_root.resolve()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/api/status", self.status)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/vendor/socket.io/{path:.+}", self.socketio_client)
         app.router.add_get("/", self.index)
         app.router.add_get("/{path:.+}", self.static)
@@ -86,6 +91,12 @@ class HttpApi:
         body["mode"] = self._settings.mode
         body["uptime"] = round(time.time() - self._started_at, 3)
         return web.json_response(body)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Prometheus text exposition (liveloop_sfu/metrics.py)."""
+        assert self._metrics is not None  # the route exists only with metrics
+        body = await self._metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         return self._file(self._web_root / "index.html")

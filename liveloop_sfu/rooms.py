@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 # this module never imports aiortc.
 SfuFactory = Callable[[str, MediaFailure], MediaSession]
 
+# The RTCIceServer dicts for one participant (participant_id, now): the configured servers plus
+# time-limited TURN credentials (app.py builds it from settings and liveloop_sfu/turn.py).
+IceServersFor = Callable[[str, float], list[dict[str, Any]]]
+
 # How often a match is retried when the chosen partner vanished between queue and room.
 _MATCH_ATTEMPTS = 5
 
@@ -126,6 +130,7 @@ class RoomService(CrossNodeRooms):
         clock: Callable[[], float] = time.time,
         cluster: Cluster | None = None,
         recordings: RecordingHooks | None = None,
+        ice_servers_for: IceServersFor | None = None,
     ) -> None:
         if settings.mode != "p2p" and sfu_factory is None:
             raise ValueError(f"mode {settings.mode!r} needs an sfu media factory")
@@ -135,6 +140,7 @@ class RoomService(CrossNodeRooms):
         self._sfu_factory = sfu_factory
         self._clock = clock
         self._recordings = recordings
+        self._ice_servers_for = ice_servers_for
         self._participants: dict[str, Participant] = {}
         self._rooms: dict[str, Room] = {}
         # Participants of rooms hosted here whose sockets live on other nodes.
@@ -331,6 +337,9 @@ class RoomService(CrossNodeRooms):
         people = (self._person(sid) for sid in room.members)
         return [person for person in people if person is not None]
 
+    def active_rooms(self) -> list[Room]:
+        return list(self._rooms.values())
+
     async def close(self) -> None:
         """Close every room (their media first) and leave rooms hosted elsewhere; used at
         shutdown."""
@@ -389,7 +398,7 @@ class RoomService(CrossNodeRooms):
             await room.media.add_participant(participant.sid, participant.participant_id)
         if self._recordings is not None and mode == "sfu":
             await self._recordings.room_opened(room, [first, second])
-        log.info("room %s opened (%s)", room_id, mode)
+        log.info("room %s opened (%s)", room_id, mode, extra={"room_id": room_id})
         self._record(f"calls:{mode}")
         record = {
             "host": self._cluster.node_id,
@@ -417,9 +426,14 @@ class RoomService(CrossNodeRooms):
             "role": self._role(room, me.sid),
             "participantId": me.participant_id,
             "peer": peer.public_profile(),
-            "iceServers": [server.to_wire() for server in self._settings.ice_servers],
+            "iceServers": self._ice_servers(me),
             "recording": room.recording,
         }
+
+    def _ice_servers(self, me: Participant) -> list[dict[str, Any]]:
+        if self._ice_servers_for is not None:
+            return self._ice_servers_for(me.participant_id, self._clock())
+        return [server.to_wire() for server in self._settings.ice_servers]
 
     async def _leave_room(self, participant: Participant, reason: str) -> bool:
         participant.waiting = False
@@ -443,7 +457,7 @@ class RoomService(CrossNodeRooms):
         finally:
             for sid in room.members:
                 await self._release_member(room, sid, reason, notify=sid != leaving)
-            log.info("room %s closed (%s)", room.room_id, reason)
+            log.info("room %s closed (%s)", room.room_id, reason, extra={"room_id": room.room_id})
             self._in_background(self._cluster.room_closed(room.room_id))
 
     def _failure_handler(self, room_id: str) -> MediaFailure:

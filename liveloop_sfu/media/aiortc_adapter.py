@@ -21,7 +21,10 @@ frames from a track and encodes them. A forwarding node wants neither, so per co
   nominated pair's UDP transport (what ``RTCDtlsTransport._send_rtp`` does through four nested
   coroutines);
 * replace aioice's ``Connection.gather_candidates`` so the node offers the operator's addresses
-  (loopback included), in the operator's UDP port range, under the announced address.
+  (loopback included), in the operator's UDP port range, under the announced address;
+* guard those media sockets (:class:`GuardedStunProtocol`): aioice hands *any* non-STUN datagram
+  from *any* address to DTLS, and aiortc's DTLS receive loop dies on an empty one (``data[0]``),
+  so a single empty UDP datagram from a stranger would end a call.
 
 Only instances created here are modified; aiortc peers elsewhere in the process (test clients)
 keep their normal behaviour.
@@ -144,6 +147,7 @@ REQUIRED_HOOKS: tuple[Hook, ...] = (
     Hook("aioice.ice.StunProtocol", "connection_made", ("transport",)),  # sets .transport
     Hook("aioice.ice.CandidatePair", "__init__", ("protocol", "remote_candidate")),
     Hook("aioice.ice.CandidatePair", "remote_addr"),
+    Hook("aioice.ice.Connection", "_check_list"),
     Hook("aioice.ice", "server_reflexive_candidate", ("protocol", "stun_server")),
     Hook("aioice.turn", "UDP_SOCKET_BUFFER_SIZE"),
     Hook("aiortc.sdp", "candidate_from_sdp", ("sdp",)),
@@ -244,8 +248,8 @@ class NodePeer:
         gathers its host candidates before answering, it never trickles)."""
         if self._closed:
             raise InvalidPayload("the connection to the node is closed")
+        _check_offer(_parse_offer(offer_sdp))
         try:
-            _check_offer(aiortc_sdp.SessionDescription.parse(offer_sdp))
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         except (ValueError, LookupError, OperationError, InvalidStateError) as exc:
             raise InvalidPayload(f"unusable SDP offer: {exc}") from exc
@@ -507,15 +511,38 @@ class NodePeer:
         return tuple(lines)
 
 
+def _parse_offer(text: str) -> aiortc_sdp.SessionDescription:
+    """aiortc's SDP parser reports bad input with whatever its code hits first (ValueError,
+    KeyError, ``assert``, a bare StopIteration from ``next()``...). It is a pure function of the
+    client's text, so any exception it raises means: this is not a usable description."""
+    try:
+        return aiortc_sdp.SessionDescription.parse(text)
+    except Exception as exc:
+        raise InvalidPayload(f"unparseable SDP offer ({type(exc).__name__})") from exc
+
+
 def _check_offer(offer: aiortc_sdp.SessionDescription) -> None:
-    """What the node needs from an offer: media, all of it in one BUNDLE group (RFC 9143), so
-    every stream of a peer shares one ICE/DTLS transport. Browsers always offer that."""
+    """What the node needs from an offer before aiortc touches it: media, all of it in exactly
+    one BUNDLE group (RFC 9143), so every stream of a peer shares one ICE/DTLS transport, with
+    its ICE credentials (RFC 8839 §5.4) and DTLS fingerprint (RFC 8842 §5). Browsers always offer
+    that; anything else would leave aiortc with transceivers that have no transport."""
     media = [m for m in offer.media if m.kind in ("audio", "video")]
     if not media:
-        raise ValueError("no audio or video section")
-    mids = {m.rtp.muxId for m in offer.media}
-    if not any(g.semantic == "BUNDLE" and mids <= set(map(str, g.items)) for g in offer.group):
-        raise ValueError("the node needs every m-line in one BUNDLE group")
+        raise InvalidPayload("unusable SDP offer: no audio or video section")
+    mids = [m.rtp.muxId for m in offer.media]
+    if not all(mids) or len(set(mids)) != len(mids):
+        raise InvalidPayload("unusable SDP offer: every m-line needs its own a=mid")
+    if not any(g.semantic == "BUNDLE" and set(mids) == set(map(str, g.items)) for g in offer.group):
+        raise InvalidPayload("unusable SDP offer: the node needs every m-line in one BUNDLE group")
+    for m in media:
+        if not (m.ice and m.ice.usernameFragment and m.ice.password):
+            raise InvalidPayload("unusable SDP offer: missing a=ice-ufrag / a=ice-pwd")
+        if m.dtls is None or not m.dtls.fingerprints:
+            raise InvalidPayload("unusable SDP offer: missing a=fingerprint")
+        # RFC 8866 §6.7 lets a missing direction mean sendrecv; aiortc cannot answer that, and
+        # every browser states it.
+        if m.direction is None:
+            raise InvalidPayload("unusable SDP offer: an m-line without a direction attribute")
 
 
 def _ice_server(server: Mapping[str, Any]) -> RTCIceServer:
@@ -641,6 +668,29 @@ async def _server_candidates(
     return found
 
 
+class GuardedStunProtocol(ice.StunProtocol):
+    """A node media socket that passes DTLS/SRTP on only from the peer's ICE candidates.
+
+    RFC 7983 demultiplexing by first byte: 0-3 is STUN, which aioice itself authenticates
+    (MESSAGE-INTEGRITY, RFC 8445 §7.3) and which may legitimately come from a new address
+    (peer-reflexive candidates). Anything else must come from an address ICE has paired with —
+    a stranger's datagrams never reach DTLS — and must not be empty."""
+
+    dropped = 0  # datagrams refused, over every guarded socket of the process
+
+    def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
+        if not isinstance(data, bytes) or not data:
+            GuardedStunProtocol.dropped += 1
+            return
+        if data[0] > 3 and not self._from_paired((addr[0], addr[1])):
+            GuardedStunProtocol.dropped += 1
+            return
+        super().datagram_received(data, addr)
+
+    def _from_paired(self, addr: tuple[Any, Any]) -> bool:
+        return any(pair.remote_addr == addr for pair in self.receiver._check_list)
+
+
 async def _bind(connection: Connection, address: str, settings: MediaSettings) -> ice.StunProtocol:
     loop = asyncio.get_running_loop()
     if settings.port_min is None or settings.port_max is None:
@@ -663,8 +713,10 @@ async def _bind(connection: Connection, address: str, settings: MediaSettings) -
             if exc.errno == errno.EADDRINUSE and port != 0:
                 continue
             raise InternalError(f"cannot bind a media socket on {address}: {exc}") from exc
+        # Guarded: what is not SRTP for the hot path (NodePeer._hook_protocol) goes through the
+        # guard's datagram_received before aioice sees it.
         _, protocol = await loop.create_datagram_endpoint(
-            lambda: ice.StunProtocol(connection), sock=sock
+            lambda: GuardedStunProtocol(connection), sock=sock
         )
         assert isinstance(protocol, ice.StunProtocol)
         _SOCKETS[protocol] = sock

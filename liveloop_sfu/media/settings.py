@@ -34,6 +34,10 @@ class MediaSettings:
     port_max: int | None = None
     # Seconds a participant's ICE+DTLS to the node may take before the media plane gives up.
     connect_timeout: float = 10.0
+    # Seconds without any RTP/RTCP from a connected participant before its media counts as lost
+    # (a vanished browser; aioice's own consent check, RFC 7675, would take 30 s). Browsers send
+    # RTCP at least every few seconds even with every track muted.
+    media_timeout: float = 6.0
 
     def __post_init__(self) -> None:
         if not self.host_addresses:
@@ -50,5 +54,5 @@ class MediaSettings:
             and not 1 <= self.port_min <= self.port_max <= 65535
         ):
             raise ValueError("need 1 <= port_min <= port_max <= 65535")
-        if self.connect_timeout <= 0:
-            raise ValueError("connect_timeout must be positive")
+        if self.connect_timeout <= 0 or self.media_timeout <= 0:
+            raise ValueError("connect_timeout and media_timeout must be positive")

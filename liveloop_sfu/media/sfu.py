@@ -64,6 +64,7 @@ class _Participant:
     peer: NodePeer
     deadline: float | None = None  # connect deadline (monotonic), from the first offer
     connected: bool = False
+    last_heard: float = 0.0  # last RTP/RTCP from the browser (monotonic), once connected
     publications: dict[str, _Publication] = field(default_factory=dict)  # by mid
     ssrc_routes: dict[int, tuple[_Publication, bool]] = field(default_factory=dict)  # (pub, rtx)
 
@@ -313,6 +314,7 @@ class SfuSession:
     def _on_rtp(self, publisher: _Participant, data: bytes, now: float) -> None:
         """One decrypted RTP packet from a publisher, called synchronously from the socket: no
         await and no task switch per packet, every subscriber's copy is sent before returning."""
+        publisher.last_heard = now
         if len(data) < 12:
             self.counters["rtp-malformed"] += 1
             return
@@ -390,6 +392,7 @@ class SfuSession:
         return None
 
     def _on_rtcp(self, sender: _Participant, data: bytes, now: float) -> None:
+        sender.last_heard = now
         try:
             packets = parse_rtcp(data)
         except RtpParseError:
@@ -478,6 +481,11 @@ class SfuSession:
         deadlines += [
             p.deadline for p in self._participants.values() if p.deadline and not p.connected
         ]
+        deadlines += [
+            p.last_heard + self._settings.media_timeout
+            for p in self._participants.values()
+            if p.connected
+        ]
         for publication in self._publications():
             timer = publication.forwarder.get_timer()
             if timer is not None:
@@ -492,6 +500,7 @@ class SfuSession:
                 continue
             if state == "connected" and not participant.connected:
                 participant.connected = True
+                participant.last_heard = now
                 await self._egress_ready(now, participant)
             elif state == "failed":
                 await self._fail(participant, "connection to the node failed")
@@ -535,6 +544,14 @@ class SfuSession:
             if not participant.connected and deadline is not None and now >= deadline:
                 participant.deadline = None
                 await self._fail(participant, "connection to the node timed out")
+            elif (
+                participant.connected
+                and now >= participant.last_heard + self._settings.media_timeout
+            ):
+                # A vanished browser (network gone, ICE consent lost): end its media now rather
+                # than after aioice's 30 s consent expiry. Once: it no longer counts as connected.
+                participant.connected = False
+                await self._fail(participant, "no media from the browser")
 
     async def _fail(self, participant: _Participant, reason: str) -> None:
         if self._closed or self._participants.get(participant.sid) is not participant:

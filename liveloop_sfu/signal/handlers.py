@@ -7,18 +7,26 @@ so holding the lock for the whole handler preserves each client's event order.
 
 This is the one place where a :class:`LiveLoopError` becomes a wire error; anything else that
 escapes is logged and reported as ``internal`` without its text.
+
+Abuse limits (:mod:`liveloop_sfu.limits`) are charged here, generically, *before* the client's
+lock is taken: every event registered in ``_handlers`` — and every unknown one — costs a token of
+its class, so a flood is refused at once instead of queueing behind the lock, and events added
+later are limited without further code (unlisted names fall in the ``other`` class).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import socketio
 
-from liveloop_sfu.errors import InternalError, InvalidPayload, LiveLoopError
+from liveloop_sfu.errors import InternalError, InvalidPayload, LiveLoopError, RateLimited
+from liveloop_sfu.limits import Limiter, LimitSettings, Verdict, client_ip
+from liveloop_sfu.logs import log_context
 from liveloop_sfu.media.session import Emit
 from liveloop_sfu.rooms import RoomService
 from liveloop_sfu.signal import messages
@@ -43,9 +51,26 @@ def make_emit(sio: socketio.AsyncServer) -> Emit:
 
 
 class SignalHandlers:
-    def __init__(self, sio: socketio.AsyncServer, rooms: RoomService) -> None:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        rooms: RoomService,
+        limits: Limiter | None = None,
+        *,
+        trusted_proxies: tuple[str, ...] = (),
+        is_draining: Callable[[], bool] = lambda: False,
+        on_event: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sio = sio
         self._rooms = rooms
+        self._limits = limits or Limiter(LimitSettings())
+        self._trusted_proxies = trusted_proxies
+        self._is_draining = is_draining
+        self._on_event = on_event  # (sid, event) of admitted events and disconnects: metrics
+        self._clock = clock
+        self._next_prune = 0.0
+        self._kicks: set[asyncio.Task[None]] = set()  # disconnects of flooding clients
         self._locks: dict[str, asyncio.Lock] = {}
         self._handlers: dict[str, Handler] = {
             "request-room": self._request_room,
@@ -65,9 +90,30 @@ class SignalHandlers:
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
+        if self._is_draining():
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "capacity", "message": "the node is shutting down"}
+            )
+        ip = self.client_ip(environ)
+        now = self._clock()
+        if now >= self._next_prune:
+            self._next_prune = now + 10.0
+            self._limits.prune(now)
+        try:
+            self._limits.open(sid, ip)
+        except RateLimited as exc:
+            log.info("refused a connection: %s", exc.message, extra={"client_ip": ip})
+            raise socketio.exceptions.ConnectionRefusedError(exc.to_wire()["error"]) from exc
         self._locks[sid] = asyncio.Lock()
         participant = self._rooms.connect(sid)
-        log.debug("connected %s as %s", sid, participant.participant_id)
+        log.debug("connected", extra={"sid": sid, "peer_id": participant.participant_id})
+
+    def client_ip(self, environ: Mapping[str, Any]) -> str:
+        """The TCP peer, or what a trusted proxy says in X-Forwarded-For."""
+        request = environ.get("aiohttp.request")
+        peer = getattr(request, "remote", None) if request is not None else None
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        return client_ip(peer, forwarded, self._trusted_proxies)
 
     async def _on_disconnect(self, sid: str, *reason: Any) -> None:
         lock = self._locks.get(sid)
@@ -81,26 +127,61 @@ class SignalHandlers:
             log.exception("cleanup after %s disconnected failed", sid)
         finally:
             self._locks.pop(sid, None)
+            self._limits.close(sid)
+            if self._on_event is not None:
+                self._on_event(sid, "disconnect")
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> Ack:
+        refusal = self._admit(sid, event)
+        if refusal is not None:
+            return refusal
         log.debug("ignored unknown event %r from %s", event[:64], sid)
         return InvalidPayload("unknown event").to_wire()
 
+    def _admit(self, sid: str, event: str) -> Ack | None:
+        """Charge the event to the client's budgets; the error ack if it is refused."""
+        verdict = self._limits.check(sid, event, self._clock())
+        if verdict is Verdict.ALLOW:
+            return None
+        if verdict is Verdict.DISCONNECT and sid in self._locks:
+            log.warning("disconnecting a flooding client", extra={"sid": sid})
+            # Not awaited here: the disconnect handler takes this client's lock, which an
+            # earlier event of the same client may hold.
+            task = asyncio.get_running_loop().create_task(self._sio.disconnect(sid))
+            self._kicks.add(task)
+            task.add_done_callback(self._kicks.discard)
+        return RateLimited("too many events; slow down").to_wire()
+
     def _wrap(self, event: str, handler: Handler) -> Callable[..., Awaitable[Ack]]:
         async def run(sid: str, *args: Any) -> Ack:
+            refusal = self._admit(sid, event)
+            if refusal is not None:
+                return refusal
             lock = self._locks.get(sid)
             if lock is None:  # an event racing its own disconnect
                 return InvalidPayload("not connected").to_wire()
+            if self._on_event is not None:
+                self._on_event(sid, event)
             async with lock:
-                try:
-                    return await handler(sid, args[0] if args else None)
-                except LiveLoopError as exc:
-                    return exc.to_wire()
-                except Exception:
-                    log.exception("handler for %s failed (sid %s)", event, sid)
-                    return InternalError("the node failed to handle this event").to_wire()
+                participant = self._rooms.participant(sid)
+                with log_context(
+                    sid=sid,
+                    event=event,
+                    peer_id=participant.participant_id if participant else None,
+                    room_id=participant.room_id if participant else None,
+                ):
+                    return await self._run(event, sid, handler, args[0] if args else None)
 
         return run
+
+    async def _run(self, event: str, sid: str, handler: Handler, payload: Any) -> Ack:
+        try:
+            return await handler(sid, payload)
+        except LiveLoopError as exc:
+            return exc.to_wire()
+        except Exception:
+            log.exception("handler for %s failed", event)
+            return InternalError("the node failed to handle this event").to_wire()
 
     # ---- events ---------------------------------------------------------------------------
     async def _request_room(self, sid: str, payload: Any) -> Ack:
@@ -111,15 +192,22 @@ class SignalHandlers:
         return await self._rooms.stop_call(sid)
 
     async def _offer(self, sid: str, payload: Any) -> Ack:
-        await self._rooms.offer(sid, messages.parse_sdp(payload, "offer").sdp)
+        sdp = messages.parse_sdp(payload, "offer").sdp
+        self._limits.check_sdp(sdp)
+        await self._rooms.offer(sid, sdp)
         return {"ok": True}
 
     async def _answer(self, sid: str, payload: Any) -> Ack:
-        await self._rooms.answer(sid, messages.parse_sdp(payload, "answer").sdp)
+        sdp = messages.parse_sdp(payload, "answer").sdp
+        self._limits.check_sdp(sdp)
+        await self._rooms.answer(sid, sdp)
         return {"ok": True}
 
     async def _candidate(self, sid: str, payload: Any) -> Ack:
-        await self._rooms.candidate(sid, messages.parse_candidate(payload).init)
+        candidate = messages.parse_candidate(payload).init
+        participant = self._rooms.participant(sid)
+        self._limits.count_candidate(sid, participant.room_id if participant else None)
+        await self._rooms.candidate(sid, candidate)
         return {"ok": True}
 
     async def _chat(self, sid: str, payload: Any) -> Ack:

@@ -30,7 +30,8 @@ Connect = Callable[[], Coroutine[Any, Any, WireClient]]
 
 @pytest.fixture(scope="module")
 def p2p_node(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    node = start_node(tmp_path_factory.mktemp("node"), "--mode", "p2p")
+    # The order test sends 30 chat messages at once: more than the default chat burst.
+    node = start_node(tmp_path_factory.mktemp("node"), "--mode", "p2p", "--rate-chat", "50/50")
     yield node
     node.stop()
 

@@ -1,0 +1,63 @@
+"""Helpers shared by the hardening tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from tests.integration.calls.wire_call import WireCall
+from tests.nodes import Node
+
+Caller = Callable[[Node, str], Coroutine[Any, Any, WireCall]]
+
+
+@pytest.fixture
+async def caller() -> AsyncIterator[Caller]:
+    calls: list[WireCall] = []
+
+    async def make(node: Node, name: str) -> WireCall:
+        call = WireCall(node.url, name)
+        calls.append(call)
+        await call.start()
+        return call
+
+    yield make
+    for call in calls:
+        await call.close()
+
+
+def get_json(node: Node, path: str) -> dict[str, Any]:
+    with urllib.request.urlopen(node.url + path, timeout=5) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+_SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$")
+
+
+def scrape(node: Node) -> dict[str, float]:
+    """``/metrics`` as {"name{labels}": value}."""
+    with urllib.request.urlopen(node.url + "/metrics", timeout=5) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match:
+            samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    return samples
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll ``condition`` every 50 ms; TimeoutError after ``timeout`` seconds."""
+    for _ in range(int(timeout / 0.05) + 1):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"not reached within {timeout} s")
