@@ -29,6 +29,7 @@ import contextlib
 import fractions
 import json
 import logging
+import random
 import sys
 import time
 from collections import OrderedDict
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 from aiortc import (
     MediaStreamTrack,
@@ -47,6 +49,12 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 
+from benchmarks.janus_client import (
+    JanusSession,
+    create_room_body,
+    publish_body,
+    subscribe_body,
+)
 from benchmarks.media_cache import (
     DEFAULT_CACHE_ROOT,
     OPUS_FRAME_SAMPLES,
@@ -169,37 +177,69 @@ class BenchPeer:
     """An aiortc peer that publishes cached media and counts (or, sampled, decodes) what it
     receives."""
 
-    def __init__(self, cache: MediaCache, *, decode: bool) -> None:
+    def __init__(
+        self,
+        cache: MediaCache,
+        *,
+        decode: bool,
+        publish: bool = True,
+        host_address: str = "127.0.0.1",
+    ) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.decode = decode
+        self.host_address = host_address
         self.video = CachedVideoTrack(cache)
         self.audio = CachedAudioTrack(cache)
-        self.pc.addTrack(self.audio)
-        video_sender = self.pc.addTrack(self.video)
-        # aiortc's sender answers PLI/FIR with _send_keyframe(), which only flags its encoder —
-        # and there is no encoder here. Tell the cached track instead.
-        if not hasattr(video_sender, "_send_keyframe"):
-            raise RuntimeError("aiortc hook missing: RTCRtpSender._send_keyframe")
-        setattr(video_sender, "_send_keyframe", self.video.request_keyframe)  # noqa: B010
+        if publish:
+            self.pc.addTrack(self.audio)
+            video_sender = self.pc.addTrack(self.video)
+            # aiortc's sender answers PLI/FIR with _send_keyframe(), which only flags its
+            # encoder — and there is no encoder here. Tell the cached track instead.
+            if not hasattr(video_sender, "_send_keyframe"):
+                raise RuntimeError("aiortc hook missing: RTCRtpSender._send_keyframe")
+            setattr(video_sender, "_send_keyframe", self.video.request_keyframe)  # noqa: B010
         self.received = ReceiveLog()
         self.partner_sent_at: dict[int, float] = {}
         self.window_open = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._hooked: set[int] = set()
         self.pc.on("track", self._on_track)
 
     async def create_offer(self) -> str:
-        restrict_gathering(self.pc, MediaSettings(host_addresses=("127.0.0.1",)))
+        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        seen: set[int] = set()
+        self._hook_transports()
+        return str(self.pc.localDescription.sdp)
+
+    async def answer(self, offer: str) -> str:
+        """Answer a server's offer (Janus offers its subscribers their feeds)."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        self._learn_kinds(offer)
+        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
+        self._hook_transports()
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._hook_transports()
+        return str(self.pc.localDescription.sdp)
+
+    async def connected(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.pc.connectionState != "connected":
+            if self.pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
+                raise RuntimeError(f"peer connection {self.pc.connectionState}, not connected")
+            await asyncio.sleep(0.02)
+
+    def _hook_transports(self) -> None:
         for transceiver in self.pc.getTransceivers():
             transport = transceiver.receiver.transport
-            if id(transport) not in seen:
-                seen.add(id(transport))
+            if id(transport) not in self._hooked:
+                self._hooked.add(id(transport))
                 self._hook_transport(transport)
-        return str(self.pc.localDescription.sdp)
 
     async def accept_answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        self._learn_kinds(sdp)
+
+    def _learn_kinds(self, sdp: str) -> None:
         for media in aiortc_sdp.SessionDescription.parse(sdp).media:
             for codec in media.rtp.codecs:
                 name = codec.mimeType.split("/", 1)[1].lower()
@@ -280,58 +320,143 @@ class BenchPeer:
 
 @dataclass
 class Participant:
+    """One user of a call. ``peer`` receives (and, on our node, also publishes); on Janus the
+    media is published on a second peer connection, ``publisher``."""
+
     name: str
-    wire: WireClient
+    wire: WireClient | None
     peer: BenchPeer
-    left: int = 0
+    publisher: BenchPeer | None = None
+    janus: JanusSession | None = None
+
+    @property
+    def sender(self) -> BenchPeer:
+        return self.publisher or self.peer
+
+    def partner_left(self) -> int:
+        if self.wire is not None:
+            return self.wire.pending("partner-left")
+        return self.janus.hangups() if self.janus is not None else 0
+
+    async def close(self) -> None:
+        for peer in (self.peer, self.publisher):
+            if peer is not None:
+                with contextlib.suppress(Exception):
+                    await peer.close()
+        if self.wire is not None:
+            with contextlib.suppress(Exception):
+                await self.wire.close()
+        if self.janus is not None:
+            with contextlib.suppress(Exception):
+                await self.janus.destroy()
 
 
-async def _negotiate(participant: Participant) -> None:
-    offer = await participant.peer.create_offer()
+async def _negotiate(wire: WireClient, peer: BenchPeer) -> None:
+    offer = await peer.create_offer()
     payload = {"sdp": {"type": "offer", "sdp": offer}}
-    await participant.wire.call("negotiation-call-offer", payload)
-    answer = await participant.wire.next("negotiation-call-answer", timeout=20)
-    await participant.peer.accept_answer(answer["sdp"]["sdp"])
+    await wire.call("negotiation-call-offer", payload)
+    answer = await wire.next("negotiation-call-answer", timeout=20)
+    await peer.accept_answer(answer["sdp"]["sdp"])
 
 
 async def open_call(url: str, cache: MediaCache, name: str, decode: int) -> list[Participant]:
     """Two participants matched with each other (the caller makes sure nobody else is queued
     meanwhile) and negotiated with the node. ``decode`` of them (0-2) decode their video."""
-    participants = [
-        Participant(
-            f"{name}{side}", WireClient(url, timeout=20), BenchPeer(cache, decode=i < decode)
+    names = [f"{name}{side}" for side in "ab"]
+    wires = [WireClient(url, timeout=20) for _ in names]
+    peers = [BenchPeer(cache, decode=i < decode) for i in range(len(names))]
+    participants = [Participant(n, w, p) for n, w, p in zip(names, wires, peers, strict=True)]
+    for wire in wires:
+        await wire.connect()
+    for wire, user in zip(wires, names, strict=True):
+        await wire.request_room(user)
+    for me, partner in ((0, 1), (1, 0)):
+        match = await wires[me].next("match-done", timeout=20)
+        if match["peer"].get("userName") != names[partner]:
+            raise RuntimeError(
+                f"{names[me]} was matched with {match['peer']}, not {names[partner]}"
+            )
+        peers[me].partner_sent_at = peers[partner].video.sent_at
+    for wire, peer in zip(wires, peers, strict=True):
+        await _negotiate(wire, peer)
+    return participants
+
+
+async def open_janus_call(
+    url: str,
+    http: aiohttp.ClientSession,
+    cache: MediaCache,
+    name: str,
+    decode: int,
+    host_address: str,
+) -> list[Participant]:
+    """The same call on Janus VideoRoom: a room of two, each participant publishing on one peer
+    connection and subscribing to the other's feed on a second (see benchmarks.janus_client)."""
+    participants: list[Participant] = []
+    feeds: list[int] = []
+    room = random.randrange(1, 1 << 40)
+    for i, side in enumerate("ab"):
+        session = JanusSession(url, http)
+        await session.create()
+        publisher = BenchPeer(cache, decode=False, host_address=host_address)
+        peer = BenchPeer(cache, decode=i < decode, publish=False, host_address=host_address)
+        participants.append(Participant(f"{name}{side}", None, peer, publisher, session))
+        handle = await session.attach()
+        if i == 0:
+            await session.request(handle, create_room_body(room, publishers=2))
+        offer = await publisher.create_offer()
+        event = await session.send(
+            handle,
+            publish_body(room, f"{name}{side}"),
+            {"type": "offer", "sdp": offer, "trickle": False},
         )
-        for i, side in enumerate("ab")
-    ]
+        feeds.append(int(event["plugindata"]["data"]["id"]))
+        await publisher.accept_answer(event["jsep"]["sdp"])
+    # VideoRoom refuses subscriptions to a publisher whose PeerConnection is not up yet.
     for participant in participants:
-        await participant.wire.connect()
-    for participant in participants:
-        await participant.wire.request_room(participant.name)
-    first, second = participants
-    for me, partner in ((first, second), (second, first)):
-        match = await me.wire.next("match-done", timeout=20)
-        if match["peer"].get("userName") != partner.name:
-            raise RuntimeError(f"{me.name} was matched with {match['peer']}, not {partner.name}")
-        me.peer.partner_sent_at = partner.peer.video.sent_at
-    for participant in participants:
-        await _negotiate(participant)
+        await participant.sender.connected(timeout=20)
+    partners = list(reversed(participants))
+    for me, partner_feed, partner in zip(participants, reversed(feeds), partners, strict=True):
+        assert me.janus is not None
+        me.peer.partner_sent_at = partner.sender.video.sent_at
+        handle = await me.janus.attach()
+        event = await me.janus.send(handle, subscribe_body(room, [partner_feed]))
+        answer = await me.peer.answer(event["jsep"]["sdp"])
+        await me.janus.send(handle, {"request": "start"}, {"type": "answer", "sdp": answer})
     return participants
 
 
 class ClientProcess:
-    def __init__(self, url: str, calls: int, decode: int, cache: MediaCache, name: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        calls: int,
+        decode: int,
+        cache: MediaCache,
+        name: str,
+        target: str = "liveloop",
+        host_address: str = "127.0.0.1",
+    ) -> None:
         self.url, self.calls, self.decode, self.cache, self.name = url, calls, decode, cache, name
+        self.target, self.host_address = target, host_address
         self.participants: list[Participant] = []
         self._start: dict[str, dict[str, StreamSnapshot]] = {}
         self._start_time = 0.0
+        self._http: aiohttp.ClientSession | None = None
 
     async def setup(self) -> dict[str, Any]:
         started = time.monotonic()
         for index in range(self.calls):
             decode = min(2, max(0, self.decode - 2 * index))
-            self.participants += await open_call(
-                self.url, self.cache, f"{self.name}-{index}", decode
-            )
+            call_name = f"{self.name}-{index}"
+            if self.target == "janus":
+                if self._http is None:
+                    self._http = aiohttp.ClientSession()
+                self.participants += await open_janus_call(
+                    self.url, self._http, self.cache, call_name, decode, self.host_address
+                )
+            else:
+                self.participants += await open_call(self.url, self.cache, call_name, decode)
         await self._wait_flowing()
         return {"event": "ready", "seconds": time.monotonic() - started}
 
@@ -381,8 +506,8 @@ class ClientProcess:
                     "name": participant.name,
                     "decodes": peer.decode,
                     "connection": peer.pc.connectionState,
-                    "partner_left": participant.wire.pending("partner-left"),
-                    "keyframe_requests": peer.video.keyframe_requests,
+                    "partner_left": participant.partner_left(),
+                    "keyframe_requests": participant.sender.video.keyframe_requests,
                     "decoded_total": peer.received.decoded,
                     "unreadable_total": peer.received.unreadable,
                     "latencies": list(peer.received.latencies),
@@ -401,10 +526,9 @@ class ClientProcess:
 
     async def stop(self) -> dict[str, Any]:
         for participant in self.participants:
-            with contextlib.suppress(Exception):
-                await participant.peer.close()
-            with contextlib.suppress(Exception):
-                await participant.wire.close()
+            await participant.close()
+        if self._http is not None:
+            await self._http.close()
         return {"event": "stopped"}
 
 
@@ -443,11 +567,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, required=True)
     parser.add_argument("--decode", type=int, default=1, help="receivers that decode video")
     parser.add_argument("--name", default="bench")
+    parser.add_argument("--target", choices=("liveloop", "janus"), default="liveloop")
+    parser.add_argument("--host-address", default="127.0.0.1", help="where peers gather ICE")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_ROOT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     cache = load_or_build(MediaSpec(), args.cache_dir)
-    process = ClientProcess(args.url, args.calls, args.decode, cache, args.name)
+    process = ClientProcess(
+        args.url, args.calls, args.decode, cache, args.name, args.target, args.host_address
+    )
     asyncio.run(serve(process))
     return 0
 

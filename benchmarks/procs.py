@@ -92,14 +92,22 @@ class Client:
     """A ``benchmarks.bench_client`` process driven by JSON lines (see its docstring)."""
 
     def __init__(
-        self, url: str, calls: int, decode: int, name: str, cache_dir: Path, log_path: Path
+        self,
+        url: str,
+        calls: int,
+        decode: int,
+        name: str,
+        cache_dir: Path,
+        log_path: Path,
+        target: str = "liveloop",
+        host_address: str = "127.0.0.1",
     ) -> None:
         self.name = name
         self._log = log_path.open("wb")
         command = [
             sys.executable, "-m", "benchmarks.bench_client", "--url", url,
             "--calls", str(calls), "--decode", str(decode), "--name", name,
-            "--cache-dir", str(cache_dir),
+            "--cache-dir", str(cache_dir), "--target", target, "--host-address", host_address,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command,

@@ -193,11 +193,29 @@ def test_summary_slopes_and_ratio() -> None:
     # 2 extra streams = 344 extra packets/s and 3 % of a core = 30000 µs/s
     assert sfu.us_per_packet is not None
     assert sfu.us_per_packet.slope == pytest.approx(30_000 / 344)
-    compared = comparison(sfu, relay, points)
+    compared = comparison({"sfu": sfu, "relay": relay}, points)
+    assert compared is not None
     assert compared["per_stream_ratio_relay_over_sfu"] == pytest.approx(10.0)
     assert compared["targets"]["per_stream_ratio_met"] is True
-    assert compared["targets"]["us_per_packet_met"] is False  # 87 µs ≥ 62
+    assert compared["targets"]["us_per_packet_met"] is None  # no Janus in this run
     assert compared["whole_node_cpu_ratio_by_streams"]["2"] == pytest.approx(40 / 6)
+
+
+def test_janus_ratio_is_sfu_over_janus_per_packet() -> None:
+    def point(node: str, streams: int, cpu: float) -> Any:
+        window = {"seconds": 1.0, "receivers": [_receiver(120, 120, 30, [])] * streams}
+        return point_from_windows(node, streams, 1.0, cpu, 0.0, [window])
+
+    points = [point("sfu", 2, 6.0), point("sfu", 4, 9.0)]
+    points += [point("janus", 2, 4.0), point("janus", 4, 6.0)]
+    summaries = {kind: summarize(kind, points) for kind in ("sfu", "janus")}
+    compared = comparison(summaries, points)
+    assert compared is not None
+    assert compared["per_packet_ratio_sfu_over_janus"] == pytest.approx(1.5)
+    assert compared["per_stream_ratio_sfu_over_janus"] == pytest.approx(1.5)
+    assert compared["targets"]["us_per_packet_met"] is False
+    assert compared["per_stream_ratio_relay_over_sfu"] is None
+    assert comparison({"janus": summaries["janus"]}, points) is None
 
 
 def _point(node: str, streams: int, cpu: float, fps_frames: int = 30, clients: float = 0.0) -> Any:
