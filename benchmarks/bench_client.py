@@ -63,7 +63,7 @@ from benchmarks.media_cache import (
     MediaSpec,
     load_or_build,
 )
-from benchmarks.stats import RtpStreamCounter, StreamSnapshot
+from benchmarks.stats import JitterEstimator, RtpStreamCounter, StreamSnapshot
 from benchmarks.synthetic import read_counter
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.media.aiortc_adapter import restrict_gathering
@@ -156,8 +156,14 @@ class ReceiveLog:
     streams: dict[int, RtpStreamCounter] = field(default_factory=dict)
     arrivals: OrderedDict[int, float] = field(default_factory=OrderedDict)  # RTP ts -> time
     latencies: list[float] = field(default_factory=list)  # seconds, in the current window
+    jitter: dict[int, JitterEstimator] = field(default_factory=dict)  # by payload type
+    first_video_at: float | None = None  # time.monotonic() of the first complete video frame
     decoded: int = 0
     unreadable: int = 0
+
+    def jitter_ms(self, kind: str) -> float | None:
+        values = [j.jitter for pt, j in self.jitter.items() if self.kinds.get(pt) == kind]
+        return 1000 * max(values) if values else None
 
     def totals(self, kind: str) -> StreamSnapshot:
         total = StreamSnapshot(0, 0, 0, 0)
@@ -221,6 +227,14 @@ class BenchPeer:
         self._hook_transports()
         return str(self.pc.localDescription.sdp)
 
+    def ensure_receivers(self, others: int) -> None:
+        """One receive-only audio + video m-line pair per other participant of a group room
+        (the node only answers, so the offer must hold an m-line for each stream it sends)."""
+        have = sum(1 for t in self.pc.getTransceivers() if t.direction == "recvonly") // 2
+        for _ in range(max(0, others - have)):
+            self.pc.addTransceiver("audio", direction="recvonly")
+            self.pc.addTransceiver("video", direction="recvonly")
+
     async def connected(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self.pc.connectionState != "connected":
@@ -260,6 +274,15 @@ class BenchPeer:
             if counter is None:
                 counter = received.streams[pt] = RtpStreamCounter()
             counter.add(int.from_bytes(data[2:4], "big"), len(data), bool(marker))
+            kind = received.kinds.get(pt)
+            if kind in ("video", "audio"):
+                if marker and kind == "video" and received.first_video_at is None:
+                    received.first_video_at = now
+                jitter = received.jitter.get(pt)
+                if jitter is None:
+                    rate = OPUS_SAMPLE_RATE if kind == "audio" else VIDEO_CLOCK_RATE
+                    jitter = received.jitter[pt] = JitterEstimator(rate)
+                jitter.add(int.from_bytes(data[4:8], "big"), now)
             if self.decode and received.kinds.get(pt) in ("video", "rtx"):
                 if marker:
                     received.arrivals[int.from_bytes(data[4:8], "big")] = now
@@ -351,7 +374,7 @@ class Participant:
                 await self.janus.destroy()
 
 
-async def _negotiate(wire: WireClient, peer: BenchPeer) -> None:
+async def negotiate(wire: WireClient, peer: BenchPeer) -> None:
     offer = await peer.create_offer()
     payload = {"sdp": {"type": "offer", "sdp": offer}}
     await wire.call("negotiation-call-offer", payload)
@@ -378,7 +401,7 @@ async def open_call(url: str, cache: MediaCache, name: str, decode: int) -> list
             )
         peers[me].partner_sent_at = peers[partner].video.sent_at
     for wire, peer in zip(wires, peers, strict=True):
-        await _negotiate(wire, peer)
+        await negotiate(wire, peer)
     return participants
 
 

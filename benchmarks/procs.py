@@ -50,14 +50,14 @@ def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
 class Node:
     """A node process (``sfu``: the product; ``relay``: the decode/re-encode baseline)."""
 
-    def __init__(self, kind: str, log_path: Path) -> None:
+    def __init__(self, kind: str, log_path: Path, mode: str = "sfu") -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log_path.open("wb")
         command = [
             sys.executable, "-m", NODE_MODULES[kind], "--host", "127.0.0.1",
-            "--port", str(self.port), "--mode", "sfu", "--log-level", "warning",
+            "--port", str(self.port), "--mode", mode, "--log-level", "warning",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
