@@ -160,6 +160,7 @@ def _plan_json(
         "cache_dir": str(config.cache_dir),
         "start_at": start_at,
         "duration": scenario.duration,
+        "scenario": scenario.kind,
         "decode": config.decode if index == 0 or config.decode > 1 else 0,
         "users": [asdict(u) for u in users],
     }

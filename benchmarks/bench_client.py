@@ -53,7 +53,7 @@ from benchmarks.janus_client import (
     JanusSession,
     create_room_body,
     publish_body,
-    subscribe_body,
+    subscribe,
 )
 from benchmarks.media_cache import (
     DEFAULT_CACHE_ROOT,
@@ -153,21 +153,30 @@ class ReceiveLog:
     """Everything one peer received, by payload type, plus the sampled decoder's findings."""
 
     kinds: dict[int, str] = field(default_factory=dict)  # payload type -> video|audio|rtx|...
-    streams: dict[int, RtpStreamCounter] = field(default_factory=dict)
+    # by (payload type, SSRC): a group subscriber gets several streams of one payload type
+    streams: dict[tuple[int, int], RtpStreamCounter] = field(default_factory=dict)
     arrivals: OrderedDict[int, float] = field(default_factory=OrderedDict)  # RTP ts -> time
     latencies: list[float] = field(default_factory=list)  # seconds, in the current window
-    jitter: dict[int, JitterEstimator] = field(default_factory=dict)  # by payload type
+    jitter: dict[tuple[int, int], JitterEstimator] = field(default_factory=dict)  # like streams
     first_video_at: float | None = None  # time.monotonic() of the first complete video frame
     decoded: int = 0
     unreadable: int = 0
 
+    def video_streams(self) -> int:
+        """Video streams (SSRCs) that delivered at least one complete frame."""
+        return sum(
+            1
+            for (pt, _ssrc), counter in self.streams.items()
+            if self.kinds.get(pt) == "video" and counter.frames > 0
+        )
+
     def jitter_ms(self, kind: str) -> float | None:
-        values = [j.jitter for pt, j in self.jitter.items() if self.kinds.get(pt) == kind]
+        values = [j.jitter for (pt, _), j in self.jitter.items() if self.kinds.get(pt) == kind]
         return 1000 * max(values) if values else None
 
     def totals(self, kind: str) -> StreamSnapshot:
         total = StreamSnapshot(0, 0, 0, 0)
-        for pt, counter in self.streams.items():
+        for (pt, _ssrc), counter in self.streams.items():
             if self.kinds.get(pt, "other") == kind:
                 snap = counter.snapshot()
                 total = StreamSnapshot(
@@ -270,18 +279,19 @@ class BenchPeer:
                 return
             now = time.monotonic()
             pt, marker = data[1] & 0x7F, data[1] >> 7
-            counter = received.streams.get(pt)
+            key = (pt, int.from_bytes(data[8:12], "big"))
+            counter = received.streams.get(key)
             if counter is None:
-                counter = received.streams[pt] = RtpStreamCounter()
+                counter = received.streams[key] = RtpStreamCounter()
             counter.add(int.from_bytes(data[2:4], "big"), len(data), bool(marker))
             kind = received.kinds.get(pt)
             if kind in ("video", "audio"):
                 if marker and kind == "video" and received.first_video_at is None:
                     received.first_video_at = now
-                jitter = received.jitter.get(pt)
+                jitter = received.jitter.get(key)
                 if jitter is None:
                     rate = OPUS_SAMPLE_RATE if kind == "audio" else VIDEO_CLOCK_RATE
-                    jitter = received.jitter[pt] = JitterEstimator(rate)
+                    jitter = received.jitter[key] = JitterEstimator(rate)
                 jitter.add(int.from_bytes(data[4:8], "big"), now)
             if self.decode and received.kinds.get(pt) in ("video", "rtx"):
                 if marker:
@@ -443,7 +453,7 @@ async def open_janus_call(
         assert me.janus is not None
         me.peer.partner_sent_at = partner.sender.video.sent_at
         handle = await me.janus.attach()
-        event = await me.janus.send(handle, subscribe_body(room, [partner_feed]))
+        event = await subscribe(me.janus, handle, room, [partner_feed])
         answer = await me.peer.answer(event["jsep"]["sdp"])
         await me.janus.send(handle, {"request": "start"}, {"type": "answer", "sdp": answer})
     return participants

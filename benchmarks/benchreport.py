@@ -28,10 +28,10 @@ HEALTHY_FPS_FRACTION = 0.9
 @dataclass(frozen=True, slots=True)
 class Interval:
     t: float  # seconds since the run's start, at the interval's end
-    fps: float | None  # delivered video frames/s per receiving user
+    fps: float | None  # delivered video frames/s per received video stream
     loss_pct: float | None
     packets_per_s: float
-    receiving: int
+    receiving: int  # video streams being received
 
 
 def _merge(ticks_by_process: Sequence[Sequence[dict[str, Any]]], t: float) -> dict[str, float]:
@@ -113,7 +113,7 @@ class TargetSummary:
     errors: int
     match_ms: dict[str, float | None]
     setup_ms: dict[str, float | None]
-    fps: dict[str, float | None]  # per call, delivered video fps
+    fps: dict[str, float | None]  # per call and received stream, delivered video fps
     loss_pct: float
     jitter_ms: dict[str, float | None]
     rtt_ms: dict[str, float | None]
@@ -151,12 +151,20 @@ def summarize_target(
     """One target's figures; ``window`` is the steady window in seconds since the start."""
     steady = [i for i in intervals if window[0] < i.t <= window[1]]
     packets_per_s = sum(i.packets_per_s for i in steady) / len(steady) if steady else 0.0
-    fps_calls = [r["video_frames"] / r["seconds"] for r in records if r["seconds"] >= 1.0]
+    fps_calls = [
+        r["video_frames"] / r["seconds"] / max(1, r["video_streams"])
+        for r in records
+        if r["seconds"] >= 1.0
+    ]
     expected = sum(r["video_expected"] + r["audio_expected"] for r in records)
     received = sum(r["video_packets"] + r["audio_packets"] for r in records)
     loss = 100.0 * max(0, expected - received) / expected if expected else 0.0
+    # One-second intervals jitter with the clients' tick timing (25 then 35 fps): health is
+    # judged on the window's mean and on the median call, not on the worst second.
     steady_fps = [i.fps for i in steady if i.fps is not None]
-    fps_ok = bool(steady_fps) and min(steady_fps) >= HEALTHY_FPS_FRACTION * published_fps
+    fps_mean = sum(steady_fps) / len(steady_fps) if steady_fps else 0.0
+    fps_median = summarize_values(fps_calls)["p50"] or 0.0
+    fps_ok = min(fps_mean, fps_median) >= HEALTHY_FPS_FRACTION * published_fps
     healthy = fps_ok and loss <= HEALTHY_LOSS_PCT and errors == 0
     us = None
     if forwards and node_cpu_pct is not None and packets_per_s > 0:
@@ -272,7 +280,8 @@ def table(summaries: Sequence[TargetSummary]) -> str:
     header = (
         f"{'target':<7}{'clients':>8}{'streams':>8}{'calls':>6}{'err':>4}{'match p50/p95 ms':>18}"
         f"{'setup p50/p95 ms':>18}{'fps p50/min':>13}{'loss%':>7}{'jitter p95':>11}"
-        f"{'rtt p50':>8}{'node CPU%':>10}{'RSS MB':>7}{'pkts/s':>8}{'µs/pkt':>8}{'str/core':>9}"
+        f"{'rtt p50':>8}{'lat p50/p95':>12}{'node CPU%':>10}{'RSS MB':>7}{'pkts/s':>8}"
+        f"{'µs/pkt':>8}{'str/core':>9}"
         f"{'clients CPU%':>13}"
     )
     lines = [header, "-" * len(header)]
@@ -283,6 +292,7 @@ def table(summaries: Sequence[TargetSummary]) -> str:
             f"{_num(s.setup_ms['p50'], 0) + '/' + _num(s.setup_ms['p95'], 0):>18}"
             f"{_num(s.fps['p50']) + '/' + _num(s.fps['min']):>13}"
             f"{s.loss_pct:>7.2f}{_num(s.jitter_ms['p95']):>11}{_num(s.rtt_ms['p50']):>8}"
+            f"{_num(s.latency_ms['p50']) + '/' + _num(s.latency_ms['p95']):>12}"
             f"{_num(s.node_cpu_pct):>10}{_num(s.node_rss_mb_max, 0):>7}{s.packets_per_s:>8.0f}"
             f"{_num(s.us_per_packet, 0):>8}{_num(s.streams_per_core, 0):>9}"
             f"{_num(s.clients_cpu_pct):>13}" + ("" if s.healthy else "  UNHEALTHY")

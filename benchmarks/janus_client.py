@@ -141,6 +141,21 @@ class JanusSession:
             self.session_id = None
 
 
+async def subscribe(
+    session: JanusSession, handle: int, room: int, feeds: list[int], attempts: int = 50
+) -> dict[str, Any]:
+    """Subscribe to ``feeds``. VideoRoom answers "No such feed" (428) until a publisher's
+    PeerConnection is up on its side — a little after our end sees it connected — so retry."""
+    for attempt in range(attempts):
+        try:
+            return await session.send(handle, subscribe_body(room, feeds))
+        except JanusError as exc:
+            if "error 428" not in str(exc) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.1)
+    raise JanusError("unreachable")
+
+
 def create_room_body(room: int, publishers: int) -> dict[str, Any]:
     """A VideoRoom for one benchmark call or group: VP8 + Opus, no bitrate cap (the publishers
     send a fixed pre-encoded stream), no periodic FIR (keyframes only when a subscriber asks)."""

@@ -28,7 +28,7 @@ from benchmarks.janus_client import (
     JanusSession,
     create_room_body,
     publish_body,
-    subscribe_body,
+    subscribe,
 )
 from benchmarks.media_cache import MediaCache, MediaSpec, load_or_build
 from benchmarks.scenarios import UserPlan
@@ -51,7 +51,8 @@ class CallRecord:
     match_s: float | None = None  # request-room -> match-done (join-room -> ack for rooms)
     setup_s: float | None = None  # request-room / join-room -> first remote video frame
     seconds: float = 0.0  # first remote frame -> end of the call
-    video_frames: int = 0
+    video_streams: int = 0  # video streams received (2+ in a group room)
+    video_frames: int = 0  # over all of them
     video_packets: int = 0
     video_expected: int = 0
     audio_packets: int = 0
@@ -102,10 +103,10 @@ class LoadProcess:
             return True
         return False
 
-    def _peer(self, publish: bool = True) -> BenchPeer:
+    def _peer(self, publish: bool = True, receive: bool = True) -> BenchPeer:
         return BenchPeer(
             self.cache,
-            decode=self._decode(),
+            decode=receive and self._decode(),
             publish=publish,
             host_address=str(self.plan.get("host_address", "127.0.0.1")),
         )
@@ -124,6 +125,7 @@ class LoadProcess:
             record.setup_s = first - started
             record.seconds = max(0.0, time.monotonic() - first)
         video, audio = received.totals("video"), received.totals("audio")
+        record.video_streams = received.video_streams()
         record.video_frames, record.video_packets = video.frames, video.packets
         record.video_expected = video.expected
         record.audio_packets, record.audio_expected = audio.packets, audio.expected
@@ -139,7 +141,7 @@ class LoadProcess:
         receiving = 0
         for peer in list(self.peers.values()):
             totals.add_peer(peer)
-            receiving += int(peer.received.first_video_at is not None)
+            receiving += peer.received.video_streams()
         return {
             "event": "tick",
             "t": time.monotonic(),
@@ -189,12 +191,13 @@ class LoadProcess:
         record = CallRecord(user.name, "1:1", str(match.get("mode")), time.monotonic() - started)
         peer = self._peer()
         self.peers[user.name] = peer
-        partner = self.peers.get(str(match.get("peer", {}).get("userName")))
+        partner_name = str(match.get("peer", {}).get("userName"))
         try:
             if match.get("mode") == "p2p":
                 await self._p2pnegotiate(wire, peer, str(match.get("role")))
             else:
                 await negotiate(wire, peer)
+            partner = self.peers.get(partner_name)
             if partner is not None:  # same process: its send times are on our clock
                 peer.partner_sent_at = partner.video.sent_at
             peer.window_open = True
@@ -286,7 +289,7 @@ class LoadProcess:
                 self.rooms[room].set()
             await asyncio.wait_for(self.rooms[room].wait(), STEP_TIMEOUT)
             if user.publish:
-                publisher = self._peer()
+                publisher = self._peer(receive=False)
                 self.publishers[user.name] = publisher
                 offer = await publisher.create_offer()
                 jsep = {"type": "offer", "sdp": offer, "trickle": False}
@@ -298,6 +301,9 @@ class LoadProcess:
             record.match_s = time.monotonic() - started
             self.matched += 1
             others = [name for name in publishers if name != user.name]
+            if not others:  # the fan-out publisher: nothing to receive
+                await asyncio.sleep(self.remaining())
+                return
             while any(name not in self.feeds.get(room, {}) for name in others):
                 if self.remaining() <= 0:
                     return
@@ -308,7 +314,7 @@ class LoadProcess:
                 peer.partner_sent_at = self.publishers[others[0]].video.sent_at
             sub = await session.attach()
             feeds = [self.feeds[room][name] for name in others]
-            event = await session.send(sub, subscribe_body(room_id, feeds))
+            event = await subscribe(session, sub, room_id, feeds)
             answer = await peer.answer(event["jsep"]["sdp"])
             await session.send(sub, {"request": "start"}, {"type": "answer", "sdp": answer})
             peer.window_open = True
@@ -333,6 +339,11 @@ class LoadProcess:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            recorded = {r.user for r in self.records}
+            for user in self.users:
+                fanout_publisher = self.plan.get("scenario") == "fanout" and user.publish
+                if user.name not in recorded and not fanout_publisher:
+                    self.errors.append(f"{user.name}: no call was set up before the end")
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

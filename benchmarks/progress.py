@@ -31,7 +31,7 @@ def render(
     cpu_text = "-" if node_cpu_pct is None else f"{node_cpu_pct:.0f}%"
     return (
         f"[{bar}] {elapsed:5.1f}/{total:.0f}s {label}: joined {matched}/{users} "
-        f"receiving {receiving} fps {fps_text} loss {loss_text} node CPU {cpu_text}"
+        f"streams in {receiving} fps {fps_text} loss {loss_text} node CPU {cpu_text}"
         + (f" errors {errors}" if errors else "")
     )
 

@@ -11,9 +11,9 @@ Scenarios (``--scenario``):
   receives everybody else.
 * ``fanout``: one room; its first participant publishes, everybody else only receives.
 
-Users start spread evenly over ``--ramp-up`` seconds. A pair (steady, churn) or a room (group,
-fanout) stays in one client process, so a call's two ends share one clock for latency; whole
-pairs/rooms are dealt to the processes in turn.
+Users start spread evenly over ``--ramp-up`` seconds (both ends of a 1:1 call at once). A pair
+(steady, churn) or a room (group, fanout) stays in one client process, so a call's two ends share
+one clock for latency; whole pairs/rooms are dealt to the processes in turn.
 """
 
 from __future__ import annotations
@@ -102,8 +102,12 @@ def plan(config: ScenarioConfig, processes: int) -> list[UserPlan]:
     index = 0
     for unit, size in enumerate(sizes):
         process = unit % max(1, min(processes, len(sizes)))
+        first = index
         for member in range(size):
-            start = round(config.ramp_up * index / total, 3) if total > 1 else 0.0
+            # The two ends of a call arrive together (match latency then measures the node, not
+            # the ramp); room members arrive one by one (each arrival renegotiates the room).
+            arrival = first if config.kind in ("steady", "churn") else index
+            start = round(config.ramp_up * arrival / total, 3) if total > 1 else 0.0
             name = f"u{index:03d}"
             if config.kind == "churn":
                 calls = call_lengths(rng, config.duration - start, config.call_min, config.call_max)
