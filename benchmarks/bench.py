@@ -50,7 +50,8 @@ from benchmarks.scenarios import (
 from benchmarks.targets import SUPPORTED, TARGETS, NodeProbe, Target, start_target, unavailable
 
 DEFAULT_OUT = Path("bench-out")
-START_LEAD = 5.0  # seconds between spawning the client processes and the run's start
+START_LEAD = 1.0  # seconds between "everybody ready" and the run's start
+READY_TIMEOUT = 120.0  # starting Python + aiortc on a loaded machine can take a while
 SETTLE = 3.0  # seconds after the ramp-up before the steady window opens
 EXIT_GRACE = 60.0
 
@@ -76,19 +77,20 @@ class LoadProc:
     result: dict[str, Any] | None
     log: IO[bytes]
     reader: threading.Thread
+    ready: threading.Event
 
 
 def _spawn(plan_path: Path, log_path: Path) -> LoadProc:
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.loadgen", str(plan_path)],
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
         bufsize=1,
     )
-    proc = LoadProc(process, [], None, log, threading.Thread(daemon=True))
+    proc = LoadProc(process, [], None, log, threading.Thread(daemon=True), threading.Event())
 
     def read() -> None:
         assert process.stdout is not None
@@ -99,6 +101,8 @@ def _spawn(plan_path: Path, log_path: Path) -> LoadProc:
                 continue
             if message.get("event") == "tick":
                 proc.ticks.append(message)
+            elif message.get("event") == "ready":
+                proc.ready.set()
             elif message.get("event") == "result":
                 proc.result = message
 
@@ -125,13 +129,11 @@ def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[s
     probe = NodeProbe(target)
     try:
         users = plan(scenario, config.processes)
-        start_at = time.monotonic() + START_LEAD
         for index, mine in sorted(by_process(users).items()):
             plan_path = logs / f"plan-{index}.json"
-            plan_path.write_text(
-                json.dumps(_plan_json(config, scenario, target, mine, start_at, index))
-            )
+            plan_path.write_text(json.dumps(_plan_json(config, scenario, target, mine, index)))
             procs.append(_spawn(plan_path, logs / f"clients-{index}.log"))
+        start_at = _start(procs)
         probe.start()
         clients_cpu = _drive(config, scenario, target, procs, probe, start_at, len(users), label)
     finally:
@@ -144,12 +146,25 @@ def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[s
     return _summarize(config, scenario, target, procs, probe, start_at, clients_cpu)
 
 
+def _start(procs: list[LoadProc]) -> float:
+    """Wait until every client process is ready, then give them one start time."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    for proc in procs:
+        if not proc.ready.wait(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f"client process {proc.process.pid} not ready in {READY_TIMEOUT} s")
+    start_at = time.monotonic() + START_LEAD
+    for proc in procs:
+        assert proc.process.stdin is not None
+        proc.process.stdin.write(f"{start_at}\n")
+        proc.process.stdin.flush()
+    return start_at
+
+
 def _plan_json(
     config: BenchConfig,
     scenario: ScenarioConfig,
     target: Target,
     users: list[Any],
-    start_at: float,
     index: int,
 ) -> dict[str, Any]:
     return {
@@ -158,7 +173,6 @@ def _plan_json(
         "host_address": target.host_address,
         "spec": asdict(config.spec),
         "cache_dir": str(config.cache_dir),
-        "start_at": start_at,
         "duration": scenario.duration,
         "scenario": scenario.kind,
         "decode": config.decode if index == 0 or config.decode > 1 else 0,

@@ -1,11 +1,12 @@
 """One load-generating client process of ``liveloop-sfu bench``.
 
-``python -m benchmarks.loadgen PLAN.json`` runs the users the plan gives this process
-(:mod:`benchmarks.scenarios`), each as a coroutine speaking the real wire protocol (or, for the
-Janus target, Janus's VideoRoom API), publishing the cached pre-encoded media and counting what it
-receives (:class:`benchmarks.bench_client.BenchPeer`). It prints JSON lines on stdout: a ``tick``
-every second (cumulative counters, for progress and fps over time) and one ``result`` at the end
-(a record per call). Bounded: every wait has a timeout and the whole run stops at the plan's end
+``python -m benchmarks.loadgen PLAN.json`` says ``ready``, reads the common start time from stdin,
+then runs the users the plan gives this process (:mod:`benchmarks.scenarios`), each as a
+coroutine speaking the real wire protocol (or, for the Janus target, Janus's VideoRoom API),
+publishing the cached pre-encoded media and counting what it receives
+(:class:`benchmarks.bench_client.BenchPeer`). It prints JSON lines on stdout: a ``tick`` every
+second (cumulative counters, for progress and fps over time) and one ``result`` at the end (a
+record per call). Bounded: every wait has a timeout and the whole run stops at the plan's end
 plus a grace period. Logs go to stderr.
 """
 
@@ -406,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     plan = json.loads(Path(args[0]).read_text())
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     cache = load_or_build(MediaSpec(**plan["spec"]), Path(plan["cache_dir"]))
+    # Starting Python with aiortc takes seconds on a loaded machine: say when we are ready and
+    # take the common start time (time.monotonic(), one clock for the whole machine) from stdin.
+    emit({"event": "ready"})
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 1
+    plan["start_at"] = float(line)
     process = LoadProcess(plan, cache)
     emit(asyncio.run(process.run()))
     return 0
