@@ -273,12 +273,15 @@ def _summarize(
         cores=os.cpu_count() or 1,
         published_fps=float(config.spec.fps),
         forwards=target.forwards,
+        load_average=os.getloadavg()[0],
     )
     return {
         "summary": summary,
         "timeline": [asdict(i) for i in intervals],
         "node": node_series(probe.samples, start_at),
-        "node_source": probe.source,
+        "node_source": probe.source if probe.samples else "none",
+        "api_status": probe.status,
+        "load_average_at_end": os.getloadavg(),
         "records": records,
         "errors": errors[:50]
         + ([f"{missing} client process(es) gave no result"] if missing else []),

@@ -147,6 +147,7 @@ def summarize_target(
     cores: int,
     published_fps: float,
     forwards: bool,
+    load_average: float = 0.0,
 ) -> TargetSummary:
     """One target's figures; ``window`` is the steady window in seconds since the start."""
     steady = [i for i in intervals if window[0] < i.t <= window[1]]
@@ -197,15 +198,20 @@ def summarize_target(
         us_per_packet=us,
         streams_per_core=per_core,
         healthy=healthy,
-        bottleneck=bottleneck(healthy, node_cpu_pct, clients_cpu_pct, cores),
+        bottleneck=bottleneck(healthy, node_cpu_pct, clients_cpu_pct, cores, load_average),
     )
 
 
 def bottleneck(
-    healthy: bool, node_cpu_pct: float | None, clients_cpu_pct: float | None, cores: int
+    healthy: bool,
+    node_cpu_pct: float | None,
+    clients_cpu_pct: float | None,
+    cores: int,
+    load_average: float = 0.0,
 ) -> str:
-    """Who limited the run: nobody, the node (one event loop near a full core), or the clients /
-    the machine (the clients' CPU was the larger share of a machine near its limit)."""
+    """Who limited the run: nobody, the node (one event loop near a full core), the clients (the
+    larger share of a machine near its limit), or other work on a shared machine (runnable
+    processes well above the cores while neither of ours is at its limit)."""
     node, clients = node_cpu_pct or 0.0, clients_cpu_pct or 0.0
     if healthy:
         return "none (the node kept up)"
@@ -215,6 +221,8 @@ def bottleneck(
         return "the node (one event loop near a full core)"
     if node + clients >= 85.0 * cores:
         return "the machine (node and clients together)"
+    if load_average > 1.5 * cores:
+        return f"other work on the machine (load average {load_average:.1f} on {cores} cores)"
     return "unclear (neither CPU figure is at its limit; see the logs)"
 
 

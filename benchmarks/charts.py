@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 
 def write_charts(result: dict[str, Any], out: Path) -> list[Path]:
@@ -44,6 +46,8 @@ def _cpu_vs_streams(runs: list[dict[str, Any]], out: Path) -> Path:
             xs, ys = zip(*sorted(points), strict=True)
             axes.plot(xs, ys, marker="o", label=target)
     axes.set_xlabel("streams forwarded by the node (p2p: clients)")
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
     axes.set_ylabel("node CPU, % of one core")
     axes.set_title("Node CPU vs streams")
     axes.grid(alpha=0.3)
@@ -63,17 +67,18 @@ def _histograms(runs: list[dict[str, Any]], out: Path) -> Path:
         ("latencies_ms", 1.0, "frame latency, decoded samples (ms)"),
     )
     for axes, (key, scale, title) in zip(panels, metrics, strict=True):
-        for target, mine in _by_target(runs).items():
-            values: list[float] = []
-            for run in mine:
-                for record in run["records"]:
-                    value = record.get(key)
-                    if isinstance(value, list):
-                        values += [float(v) * scale for v in value]
-                    elif value is not None:
-                        values.append(float(value) * scale)
-            if values:
-                axes.hist(values, bins=30, alpha=0.5, label=f"{target} (n={len(values)})")
+        by_target = {target: _values(mine, key, scale) for target, mine in _by_target(runs).items()}
+        everything = [v for values in by_target.values() for v in values if v > 0]
+        if everything:
+            # Log-spaced bins: a saturated relay's seconds and a forwarder's milliseconds
+            # share one axis.
+            low, high = min(everything), max(everything)
+            bins = np.geomspace(low, high * 1.0001 if high > low else low * 2, 30)
+            for target, values in by_target.items():
+                if values:
+                    axes.hist(values, bins=bins, alpha=0.5, label=f"{target} (n={len(values)})")
+            axes.set_xscale("log")
+            axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_title(title, fontsize=10)
         axes.set_ylabel("count")
         axes.grid(alpha=0.3)
@@ -84,6 +89,18 @@ def _histograms(runs: list[dict[str, Any]], out: Path) -> Path:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def _values(runs: list[dict[str, Any]], key: str, scale: float) -> list[float]:
+    values: list[float] = []
+    for run in runs:
+        for record in run["records"]:
+            value = record.get(key)
+            if isinstance(value, list):
+                values += [float(v) * scale for v in value if v > 0]
+            elif value is not None and value > 0:
+                values.append(float(value) * scale)
+    return values
 
 
 def _fps_over_time(runs: list[dict[str, Any]], out: Path) -> Path:

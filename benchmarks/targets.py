@@ -6,12 +6,14 @@ process, else from its Prometheus ``/metrics`` (``process_cpu_seconds_total``,
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.janus_node import JanusNode, janus_available
 from benchmarks.procs import TICKS_PER_SECOND, Node, process_ticks
@@ -81,6 +83,7 @@ class NodeProbe:
         self.target = target
         self.interval = interval
         self.samples: list[tuple[float, float, int]] = []
+        self.status: list[dict[str, Any]] = []  # remote: /api/status counters over time
         self.source = "proc" if target.pid is not None else "metrics"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -113,7 +116,20 @@ class NodeProbe:
             sample = self.sample()
             if sample is not None:
                 self.samples.append(sample)
+            if self.target.pid is None:
+                status = self.api_status()
+                if status is not None:
+                    self.status.append(status)
             self._stop.wait(self.interval)
+
+    def api_status(self) -> dict[str, Any] | None:
+        """``/api/status`` of a remote node (sockets, rooms, forwarded streams), timestamped."""
+        try:
+            with urllib.request.urlopen(f"{self.target.url}/api/status", timeout=2) as response:
+                body = json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            return None
+        return {"t": time.monotonic(), **body} if isinstance(body, dict) else None
 
     def stop(self) -> None:
         self._stop.set()

@@ -151,6 +151,12 @@ def test_bottleneck(healthy: bool, node: float, clients: float, verdict: str) ->
     assert bottleneck(healthy, node, clients, cores=2).startswith(verdict)
 
 
+def test_bottleneck_on_a_busy_shared_machine() -> None:
+    verdict = bottleneck(False, 45.0, 13.0, cores=2, load_average=14.0)
+    assert verdict == "other work on the machine (load average 14.0 on 2 cores)"
+    assert bottleneck(False, 45.0, 13.0, cores=2, load_average=2.5).startswith("unclear")
+
+
 def test_knee_stops_at_the_first_unhealthy_step_and_fits_the_healthy_ones() -> None:
     def step(clients: int, cpu: float, healthy_fps: int) -> TargetSummary:
         records = [_record(healthy_fps * 10, 10.0, 1000, 1000)]
