@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -304,6 +305,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
         },
         "runs": [],
         "skipped": {},
+        "failed": {},
         "knees": [],
     }
     for kind in config.targets:
@@ -316,7 +318,13 @@ def run(config: BenchConfig) -> dict[str, Any]:
         summaries: list[TargetSummary] = []
         for clients in steps:
             scenario = replace(config.scenario, clients=clients)
-            outcome = run_once(config, scenario, kind)
+            try:
+                outcome = run_once(config, scenario, kind)
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                # A target that cannot start or whose clients cannot start: say so, go on.
+                result["failed"][f"{kind}-{clients}"] = f"{type(exc).__name__}: {exc}"
+                print(f"{kind} with {clients} clients failed: {exc}", file=sys.stderr)
+                break
             summaries.append(outcome["summary"])
             result["runs"].append({**outcome, "summary": outcome["summary"].to_json()})
             if config.capacity and not outcome["summary"].healthy:
@@ -426,8 +434,13 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so every started process is stopped on the way out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     config.out.mkdir(parents=True, exist_ok=True)
     result = run(config)
     summaries = [TargetSummary(**run_json["summary"]) for run_json in result["runs"]]

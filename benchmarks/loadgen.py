@@ -273,8 +273,8 @@ class LoadProcess:
         """The same user on Janus VideoRoom: pairs and rooms are VideoRoom rooms (Janus has no
         matchmaker). Everybody publishes on one peer connection, then — once every publisher of
         the room is up — subscribes to all the others' feeds on a second one."""
-        room = user.room or f"pair{int(user.name[1:]) // 2:03d}"
-        members = [u for u in self.users if (u.room or f"pair{int(u.name[1:]) // 2:03d}") == room]
+        room = f"unit{user.unit}"
+        members = [u for u in self.users if u.unit == user.unit]
         publishers = [u.name for u in members if u.publish]
         if self.http is None:
             self.http = aiohttp.ClientSession()
@@ -282,7 +282,7 @@ class LoadProcess:
         started = time.monotonic()
         await session.create()
         try:
-            room_id = abs(hash((self.start_at, room))) % (1 << 40) + 1
+            room_id = 1000 + user.unit  # a fresh Janus per run: numbers cannot collide
             handle = await session.attach()
             if room not in self.rooms:
                 self.rooms[room] = asyncio.Event()

@@ -66,6 +66,7 @@ class UserPlan:
     name: str
     start: float
     process: int
+    unit: int = 0  # the pair or room this user belongs to (numbered across the run)
     room: str | None = None
     publish: bool = True
     calls: tuple[float, ...] = field(default_factory=tuple)
@@ -111,12 +112,13 @@ def plan(config: ScenarioConfig, processes: int) -> list[UserPlan]:
             name = f"u{index:03d}"
             if config.kind == "churn":
                 calls = call_lengths(rng, config.duration - start, config.call_min, config.call_max)
-                users.append(UserPlan(name, start, process, calls=calls))
+                users.append(UserPlan(name, start, process, unit, calls=calls))
             elif config.kind == "steady":
-                users.append(UserPlan(name, start, process, calls=(config.duration - start,)))
+                length = (config.duration - start,)
+                users.append(UserPlan(name, start, process, unit, calls=length))
             else:
                 publish = config.kind == "group" or member == 0
-                users.append(UserPlan(name, start, process, f"room{unit:03d}", publish))
+                users.append(UserPlan(name, start, process, unit, f"room{unit:03d}", publish))
             index += 1
     return users
 

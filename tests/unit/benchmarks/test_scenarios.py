@@ -39,6 +39,7 @@ def test_steady_pairs_arrive_together_and_stay_in_one_process() -> None:
     assert [u.name for u in users] == ["u000", "u001", "u002", "u003", "u004", "u005"]
     assert [u.start for u in users] == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
     assert [u.process for u in users] == [0, 0, 1, 1, 0, 0]
+    assert [u.unit for u in users] == [0, 0, 1, 1, 2, 2]
     assert [u.calls for u in users] == [(20.0,), (20.0,), (19.0,), (19.0,), (18.0,), (18.0,)]
     assert all(u.room is None and u.publish for u in users)
 
@@ -46,6 +47,7 @@ def test_steady_pairs_arrive_together_and_stay_in_one_process() -> None:
 def test_group_members_arrive_one_by_one_in_their_room() -> None:
     users = plan(ScenarioConfig("group", clients=6, room_size=3, ramp_up=6), processes=4)
     assert [u.room for u in users] == ["room000"] * 3 + ["room001"] * 3
+    assert [u.unit for u in users] == [0, 0, 0, 1, 1, 1]
     assert [u.start for u in users] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert [u.process for u in users] == [0, 0, 0, 1, 1, 1]  # two rooms: two processes used
     assert all(u.publish for u in users)
