@@ -1,9 +1,10 @@
 """Janus (Debian's ``janus`` package) as a benchmark target, run locally and cleanly.
 
-Janus 1.1 leaves loopback interfaces out of its ICE candidates (its gatherer skips every interface
-flagged ``IFF_LOOPBACK``), so a Janus bound to 127.0.0.1 offers no candidate a local client can
-reach, and ``nat_1_1_mapping = "127.0.0.1"`` only rewrites the address written into the SDP while
-libnice's sockets stay bound to the real interface (packets sent to 127.0.0.1 never reach them).
+Janus 1.1 leaves loopback interfaces out of its ICE candidates (even with
+``ice_enforce_list = "lo"`` it answers with the machine's other addresses only), so a Janus bound
+to 127.0.0.1 offers no candidate a local client can reach. ``nat_1_1_mapping = "127.0.0.1"`` only
+rewrites the address written into the SDP: libnice's sockets stay bound to the real interface's
+address, and a datagram sent to 127.0.0.1 does not reach a socket bound to another address.
 Binding Janus to the machine's real interface would expose it beyond loopback. Instead:
 
 * the harness creates a network namespace of its own (``ip netns add``) and a veth pair: one end
