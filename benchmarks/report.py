@@ -250,6 +250,11 @@ def summary_lines(summaries: list[NodeSummary], compared: dict[str, Any] | None)
             f"{_num(per_packet.slope if per_packet else None, 1)} µs per packet "
             f"(r²={_num(per_packet.r2 if per_packet else None, 3)}), "
             f"fitted over {','.join(map(str, s.fitted_streams)) or '-'} streams"
+            + (
+                f"; ≈ {100.0 / per_stream.slope:.0f} streams per core"
+                if per_stream is not None and per_stream.slope > 0
+                else ""
+            )
         )
     if compared is not None:
         targets = compared["targets"]

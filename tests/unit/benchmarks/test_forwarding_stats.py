@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from benchmarks.forwarding import split_calls
-from benchmarks.report import bottleneck, comparison, point_from_windows, summarize
+from benchmarks.report import (
+    bottleneck,
+    comparison,
+    point_from_windows,
+    summarize,
+    summary_lines,
+)
 from benchmarks.stats import (
     RtpStreamCounter,
     StreamSnapshot,
@@ -264,3 +270,17 @@ def test_idle_node_point_anchors_the_fit() -> None:
     assert summary.cpu_pct_per_stream is not None
     assert summary.cpu_pct_per_stream.slope == pytest.approx(15.0)
     assert summary.cpu_pct_per_stream.intercept == pytest.approx(2.0)
+
+
+def test_summary_lines_name_streams_per_core_and_the_janus_ratio() -> None:
+    def point(node: str, streams: int, cpu: float) -> Any:
+        window = {"seconds": 1.0, "receivers": [_receiver(120, 120, 30, [])] * streams}
+        return point_from_windows(node, streams, 1.0, cpu, 0.0, [window])
+
+    points = [point("sfu", 2, 6.0), point("sfu", 4, 10.0)]
+    points += [point("janus", 2, 4.0), point("janus", 4, 6.0)]
+    summaries = [summarize(kind, points) for kind in ("sfu", "janus")]
+    lines = summary_lines(summaries, comparison({s.node: s for s in summaries}, points))
+    assert "≈ 50 streams per core" in lines[0]  # 2 % of a core per stream
+    assert "≈ 100 streams per core" in lines[1]
+    assert lines[-1].startswith("µs per packet: sfu") and "sfu ÷ janus 2.00" in lines[-1]
