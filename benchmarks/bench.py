@@ -130,12 +130,12 @@ def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[s
     probe = NodeProbe(target)
     try:
         users = plan(scenario, config.processes)
+        probe.start()  # from now on: the idle node until the clients start, then under load
         for index, mine in sorted(by_process(users).items()):
             plan_path = logs / f"plan-{index}.json"
             plan_path.write_text(json.dumps(_plan_json(config, scenario, target, mine, index)))
             procs.append(_spawn(plan_path, logs / f"clients-{index}.log"))
         start_at = _start(procs)
-        probe.start()
         clients_cpu = _drive(config, scenario, target, procs, probe, start_at, len(users), label)
     finally:
         for proc in procs:
@@ -270,6 +270,7 @@ def _summarize(
         window=window,
         node_cpu_pct=node_cpu(probe.samples, start_at + window[0], start_at + window[1]),
         node_rss_mb_max=max(rss) / 1e6 if rss else None,
+        node_idle_cpu_pct=node_cpu(probe.samples, 0.0, start_at),
         clients_cpu_pct=clients_cpu,
         cores=os.cpu_count() or 1,
         published_fps=float(config.spec.fps),
@@ -308,15 +309,19 @@ def run(config: BenchConfig) -> dict[str, Any]:
         "failed": {},
         "knees": [],
     }
+    active: list[str] = []
     for kind in config.targets:
         why = _skip_reason(kind, config)
-        if why is not None:
+        if why is None:
+            active.append(kind)
+        else:
             result["skipped"][kind] = why
             print(f"skipping {kind}: {why}", file=sys.stderr)
-            continue
-        steps = config.capacity or (config.scenario.clients,)
-        summaries: list[TargetSummary] = []
-        for clients in steps:
+    summaries: dict[str, list[TargetSummary]] = {kind: [] for kind in active}
+    # Step by step, every target at each step in turn: noise from a shared machine then hits
+    # all targets alike instead of whichever ran last.
+    for clients in config.capacity or (config.scenario.clients,):
+        for kind in list(active):
             scenario = replace(config.scenario, clients=clients)
             try:
                 outcome = run_once(config, scenario, kind)
@@ -324,13 +329,14 @@ def run(config: BenchConfig) -> dict[str, Any]:
                 # A target that cannot start or whose clients cannot start: say so, go on.
                 result["failed"][f"{kind}-{clients}"] = f"{type(exc).__name__}: {exc}"
                 print(f"{kind} with {clients} clients failed: {exc}", file=sys.stderr)
-                break
-            summaries.append(outcome["summary"])
+                active.remove(kind)
+                continue
+            summaries[kind].append(outcome["summary"])
             result["runs"].append({**outcome, "summary": outcome["summary"].to_json()})
             if config.capacity and not outcome["summary"].healthy:
-                break  # the knee is behind us
-        if config.capacity:
-            result["knees"].append(knee(kind, summaries).to_json())
+                active.remove(kind)  # its knee is behind us
+    if config.capacity:
+        result["knees"] = [knee(kind, mine).to_json() for kind, mine in summaries.items()]
     result["ratios"] = ratios(result)
     return result
 

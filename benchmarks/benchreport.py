@@ -126,6 +126,7 @@ class TargetSummary:
     streams_per_core: float | None  # streams / node cores busy, only when healthy
     healthy: bool
     bottleneck: str
+    node_idle_cpu_pct: float | None = None  # before the clients started: the fixed cost
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +149,7 @@ def summarize_target(
     published_fps: float,
     forwards: bool,
     load_average: float = 0.0,
+    node_idle_cpu_pct: float | None = None,
 ) -> TargetSummary:
     """One target's figures; ``window`` is the steady window in seconds since the start."""
     steady = [i for i in intervals if window[0] < i.t <= window[1]]
@@ -199,6 +201,7 @@ def summarize_target(
         streams_per_core=per_core,
         healthy=healthy,
         bottleneck=bottleneck(healthy, node_cpu_pct, clients_cpu_pct, cores, load_average),
+        node_idle_cpu_pct=node_idle_cpu_pct,
     )
 
 
@@ -263,10 +266,14 @@ def knee(target: str, steps: Sequence[TargetSummary]) -> Knee:
             break
         healthy.append(step)
     with_cpu = [s for s in healthy if s.node_cpu_pct is not None]
-    per_stream = fit_line([s.streams for s in with_cpu], [s.node_cpu_pct or 0.0 for s in with_cpu])
-    per_packet = fit_line(
-        [s.packets_per_s for s in with_cpu], [(s.node_cpu_pct or 0.0) * 1e4 for s in with_cpu]
-    )
+    # Each run's idle node (before its clients started) anchors the intercept at 0 streams, as
+    # the forwarding benchmark's 0-stream point does: fixed costs stay out of the slopes.
+    idle = [s.node_idle_cpu_pct for s in with_cpu if s.node_idle_cpu_pct is not None]
+    streams = [0.0] * len(idle) + [float(s.streams) for s in with_cpu]
+    packets = [0.0] * len(idle) + [s.packets_per_s for s in with_cpu]
+    cpu = idle + [s.node_cpu_pct or 0.0 for s in with_cpu]
+    per_stream = fit_line(streams, cpu)
+    per_packet = fit_line(packets, [c * 1e4 for c in cpu])
     per_core = 100.0 / per_stream.slope if per_stream and per_stream.slope > 0 else None
     last = healthy[-1] if healthy else None
     return Knee(

@@ -45,6 +45,15 @@ def _cpu_vs_streams(runs: list[dict[str, Any]], out: Path) -> Path:
         if points:
             xs, ys = zip(*sorted(points), strict=True)
             axes.plot(xs, ys, marker="o", label=target)
+        bad = [
+            (r["summary"]["streams"] or r["summary"]["clients"], r["summary"]["node_cpu_pct"])
+            for r in mine
+            if r["summary"]["node_cpu_pct"] is not None and not r["summary"]["healthy"]
+        ]
+        if bad:
+            bad_x, bad_y = zip(*bad, strict=True)
+            axes.scatter(bad_x, bad_y, marker="x", s=90, color="red", zorder=3)
+    axes.scatter([], [], marker="x", color="red", label="unhealthy run (loss > 1 % or fps down)")
     axes.set_xlabel("streams forwarded by the node (p2p: clients)")
     axes.set_xlim(left=0)
     axes.set_ylim(bottom=0)

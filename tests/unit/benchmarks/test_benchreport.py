@@ -190,3 +190,22 @@ def test_table_has_a_row_per_summary() -> None:
     assert len(lines) == 4 and lines[0].startswith("target")
     assert lines[2].startswith("sfu") and "UNHEALTHY" not in lines[2]
     assert lines[3].endswith("UNHEALTHY")
+
+
+def test_knee_anchors_the_fit_with_the_idle_node() -> None:
+    def step(clients: int, cpu: float) -> TargetSummary:
+        steady = [Interval(float(t), 30.0, 0.0, 170.0 * clients, 2) for t in range(11)]
+        return _summary(
+            [_record(300, 10.0, 1000, 1000)],
+            cpu=cpu,
+            clients=clients,
+            streams=clients,
+            intervals=steady,
+            node_idle_cpu_pct=1.0,
+        )
+
+    result = knee("janus", [step(2, 5.0), step(4, 9.0)])  # 1 % idle + 2 % per stream
+    assert result.cpu_pct_per_stream is not None
+    assert result.cpu_pct_per_stream.slope == pytest.approx(2.0)
+    assert result.cpu_pct_per_stream.intercept == pytest.approx(1.0)
+    assert result.cpu_pct_per_stream.points == 4
