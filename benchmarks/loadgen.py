@@ -4,7 +4,7 @@
 then runs the users the plan gives this process (:mod:`benchmarks.scenarios`), each as a
 coroutine speaking the real wire protocol (or, for the Janus target, Janus's VideoRoom API),
 publishing the cached pre-encoded media and counting what it receives
-(:class:`benchmarks.bench_client.BenchPeer`). It prints JSON lines on stdout: a ``tick`` every
+(:class:`benchmarks.bench_peer.BenchPeer`). It prints JSON lines on stdout: a ``tick`` every
 second (cumulative counters, for progress and fps over time) and one ``result`` at the end (a
 record per call). Bounded: every wait has a timeout and the whole run stops at the plan's end
 plus a grace period. Logs go to stderr.
@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.bench_client import BenchPeer, negotiate
+from benchmarks.bench_peer import BenchPeer, negotiate
 from benchmarks.janus_client import (
     JanusSession,
     create_room_body,
