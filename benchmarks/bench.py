@@ -348,15 +348,16 @@ def _skip_reason(kind: str, config: BenchConfig) -> str | None:
 
 
 def ratios(result: dict[str, Any]) -> dict[str, Any]:
-    """ours ÷ Janus: µs per forwarded packet (goal < 1.0), from the capacity slopes when there
-    are some, else from the whole-node figures of the single runs."""
+    """ours ÷ Janus: µs per forwarded packet (goal < 1.0), from the capacity slopes when every
+    target has one, else from the whole-node figures of the first runs (never a mix)."""
     by_target: dict[str, float] = {}
     for knee_json in result["knees"]:
         fit = knee_json.get("us_per_packet")
         if fit and fit["slope"] > 0:
             by_target[knee_json["target"]] = fit["slope"]
     method = "slope across capacity steps"
-    if not by_target:
+    if not by_target or len(by_target) < len(result["knees"]):
+        by_target = {}
         method = "whole node at the run's load"
         for run_json in result["runs"]:
             us = run_json["summary"]["us_per_packet"]

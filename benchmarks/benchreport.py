@@ -257,7 +257,9 @@ class Knee:
 
 def knee(target: str, steps: Sequence[TargetSummary]) -> Knee:
     """Steps in ramp order; the knee is the last healthy step before the first unhealthy one.
-    Slopes (CPU per stream, µs per packet) are fitted over the healthy steps."""
+    Slopes (CPU per stream, µs per packet) are fitted over the healthy steps and the idle node,
+    and only when there are at least two healthy steps (one step and the idle node would make a
+    line through two points that says little)."""
     healthy: list[TargetSummary] = []
     first_bad = None
     for step in steps:
@@ -266,6 +268,8 @@ def knee(target: str, steps: Sequence[TargetSummary]) -> Knee:
             break
         healthy.append(step)
     with_cpu = [s for s in healthy if s.node_cpu_pct is not None]
+    if len({s.streams for s in with_cpu}) < 2:
+        with_cpu = []
     # Each run's idle node (before its clients started) anchors the intercept at 0 streams, as
     # the forwarding benchmark's 0-stream point does: fixed costs stay out of the slopes.
     idle = [s.node_idle_cpu_pct for s in with_cpu if s.node_idle_cpu_pct is not None]

@@ -187,6 +187,18 @@ def test_ratios_prefer_capacity_slopes() -> None:
     assert ratios(result)["method"] == "slope across capacity steps"
 
 
+def test_ratios_never_mix_slopes_with_whole_node_figures() -> None:
+    result = {
+        "knees": [
+            {"target": "sfu", "us_per_packet": None},  # fewer than two healthy steps
+            {"target": "janus", "us_per_packet": {"slope": 60.0}},
+        ],
+        "runs": [_run("sfu", 150.0), _run("janus", 100.0)],
+    }
+    assert ratios(result)["method"] == "whole node at the run's load"
+    assert ratios(result)["ours_over_janus"] == pytest.approx(1.5)
+
+
 def test_ratios_from_single_runs_and_without_janus() -> None:
     result: dict[str, Any] = {"knees": [], "runs": [_run("sfu", 150.0), _run("janus", 100.0)]}
     assert ratios(result)["ours_over_janus"] == pytest.approx(1.5)

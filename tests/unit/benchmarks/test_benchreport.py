@@ -177,6 +177,14 @@ def test_knee_stops_at_the_first_unhealthy_step_and_fits_the_healthy_ones() -> N
     assert result.to_json()["cpu_pct_per_stream"]["slope"] == pytest.approx(2.0)
 
 
+def test_knee_fits_nothing_from_a_single_healthy_step() -> None:
+    good = _summary([_record(300, 10.0, 1000, 1000)], node_idle_cpu_pct=0.5)
+    bad = _summary([_record(100, 10.0, 1000, 1000)], clients=8, streams=8)
+    result = knee("sfu", [good, bad])
+    assert (result.healthy_clients, result.first_unhealthy_clients) == (4, 8)
+    assert result.cpu_pct_per_stream is None and result.us_per_packet is None
+
+
 def test_knee_with_no_healthy_step() -> None:
     bad = _summary([_record(100, 10.0, 1000, 1000)])
     result = knee("relay", [bad])
