@@ -132,6 +132,7 @@ class NodeSummary:
     cpu_pct_per_stream: LineFit | None  # x = streams, y = node CPU %
     us_per_packet: LineFit | None  # x = packets/s, y = node CPU µs/s
     fitted_streams: tuple[int, ...]  # the stream counts the lines were fitted over
+    saturated_in_fit: bool = False  # fewer than two unsaturated counts: the fit is not a cost
 
     def to_json(self) -> dict[str, Any]:
         def fit(line: LineFit | None) -> dict[str, Any] | None:
@@ -142,6 +143,7 @@ class NodeSummary:
             "cpu_pct_per_stream": fit(self.cpu_pct_per_stream),
             "us_per_packet": fit(self.us_per_packet),
             "fitted_streams": list(self.fitted_streams),
+            "saturated_in_fit": self.saturated_in_fit,
         }
 
 
@@ -153,6 +155,7 @@ def summarize(node: str, points: list[Point]) -> NodeSummary:
     return NodeSummary(
         node=node,
         fitted_streams=tuple(p.streams for p in mine),
+        saturated_in_fit=any(p.saturated for p in mine),
         cpu_pct_per_stream=fit_line([p.streams for p in mine], [p.node_cpu_pct for p in mine]),
         us_per_packet=fit_line(
             [p.packets_per_s for p in mine], [p.node_cpu_pct * 1e4 for p in mine]
@@ -180,7 +183,10 @@ def comparison(summaries: dict[str, NodeSummary], points: list[Point]) -> dict[s
     slope_ratio = (
         _ratio(_slope(relay.cpu_pct_per_stream), _slope(sfu.cpu_pct_per_stream)) if relay else None
     )
-    janus_ratio = _ratio(us, janus_us)
+    # A saturated node's CPU is capped by what it manages to do, not set by the work offered:
+    # a ratio from such a fit would flatter whichever node fell behind.
+    comparable = not sfu.saturated_in_fit and not (janus is not None and janus.saturated_in_fit)
+    janus_ratio = _ratio(us, janus_us) if comparable else None
     by_streams: dict[int, dict[str, Point]] = {}
     for point in points:
         by_streams.setdefault(point.streams, {})[point.node] = point
@@ -250,6 +256,7 @@ def summary_lines(summaries: list[NodeSummary], compared: dict[str, Any] | None)
             f"{_num(per_packet.slope if per_packet else None, 1)} µs per packet "
             f"(r²={_num(per_packet.r2 if per_packet else None, 3)}), "
             f"fitted over {','.join(map(str, s.fitted_streams)) or '-'} streams"
+            + (" INCLUDING SATURATED POINTS" if s.saturated_in_fit else "")
             + (
                 f"; ≈ {100.0 / per_stream.slope:.0f} streams per core"
                 if per_stream is not None and per_stream.slope > 0
@@ -269,11 +276,14 @@ def summary_lines(summaries: list[NodeSummary], compared: dict[str, Any] | None)
                 f"{_num(compared['per_packet_ratio_relay_over_sfu'], 1)}×"
             )
         if targets["janus_us_per_packet"] is not None:
+            ratio_text = _num(compared["per_packet_ratio_sfu_over_janus"], 2)
+            verdict = _verdict(targets["us_per_packet_met"])
+            if compared["per_packet_ratio_sfu_over_janus"] is None:
+                ratio_text, verdict = "n/a", "n/a (a fit includes saturated points)"
             lines.append(
                 f"µs per packet: sfu {_num(targets['sfu_us_per_packet'], 1)}, janus "
-                f"{_num(targets['janus_us_per_packet'], 1)}; sfu ÷ janus "
-                f"{_num(compared['per_packet_ratio_sfu_over_janus'], 2)} "
-                f"(target < {JANUS_TARGET_RATIO:g}: {_verdict(targets['us_per_packet_met'])})"
+                f"{_num(targets['janus_us_per_packet'], 1)}; sfu ÷ janus {ratio_text} "
+                f"(target < {JANUS_TARGET_RATIO:g}: {verdict})"
             )
     return lines
 

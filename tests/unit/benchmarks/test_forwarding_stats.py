@@ -272,6 +272,24 @@ def test_idle_node_point_anchors_the_fit() -> None:
     assert summary.cpu_pct_per_stream.intercept == pytest.approx(2.0)
 
 
+def test_no_janus_ratio_from_a_saturated_fit() -> None:
+    def point(node: str, streams: int, cpu: float, frames: int) -> Any:
+        window = {"seconds": 1.0, "receivers": [_receiver(120, 120, frames, [])] * streams}
+        return point_from_windows(node, streams, 1.0, cpu, 0.0, [window])
+
+    points = [point("sfu", 16, 17.0, 21), point("sfu", 24, 24.0, 14)]  # both saturated
+    points += [point("janus", 16, 19.0, 30), point("janus", 24, 31.0, 30)]
+    summaries = {kind: summarize(kind, points) for kind in ("sfu", "janus")}
+    assert summaries["sfu"].saturated_in_fit and not summaries["janus"].saturated_in_fit
+    compared = comparison(summaries, points)
+    assert compared is not None
+    assert compared["per_packet_ratio_sfu_over_janus"] is None
+    assert compared["targets"]["us_per_packet_met"] is None
+    lines = summary_lines(list(summaries.values()), compared)
+    assert "INCLUDING SATURATED POINTS" in lines[0]
+    assert lines[-1].endswith("(target < 1: n/a (a fit includes saturated points))")
+
+
 def test_summary_lines_name_streams_per_core_and_the_janus_ratio() -> None:
     def point(node: str, streams: int, cpu: float) -> Any:
         window = {"seconds": 1.0, "receivers": [_receiver(120, 120, 30, [])] * streams}
