@@ -200,7 +200,11 @@ def summarize_target(
         us_per_packet=us,
         streams_per_core=per_core,
         healthy=healthy,
-        bottleneck=bottleneck(healthy, node_cpu_pct, clients_cpu_pct, cores, load_average),
+        bottleneck=(
+            bottleneck(healthy, node_cpu_pct, clients_cpu_pct, cores, load_average)
+            if records or not errors
+            else "none measured: no call was set up (see the errors)"
+        ),
         node_idle_cpu_pct=node_idle_cpu_pct,
     )
 

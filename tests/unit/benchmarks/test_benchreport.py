@@ -131,6 +131,12 @@ def test_unhealthy_runs(records: list[Any], errors: int, why: str) -> None:
     assert summary.streams_per_core is None
 
 
+def test_a_run_where_every_user_failed_names_no_bottleneck() -> None:
+    summary = _summary([], errors=8, cpu=None)
+    assert not summary.healthy
+    assert summary.bottleneck == "none measured: no call was set up (see the errors)"
+
+
 def test_p2p_forwards_nothing() -> None:
     summary = _summary([_record(300, 10.0, 1000, 1000)], cpu=1.0, forwards=False)
     assert summary.streams == 0 and summary.us_per_packet is None
