@@ -29,7 +29,15 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.bench_peer import BenchPeer, negotiate
+# Re-exported: these lived here before bench_peer.py, and other benchmarks import them from here.
+from benchmarks.bench_peer import (
+    VIDEO_CLOCK_RATE,
+    BenchPeer,
+    CachedAudioTrack,
+    CachedVideoTrack,
+    ReceiveLog,
+    negotiate,
+)
 from benchmarks.janus_client import (
     JanusSession,
     create_room_body,
@@ -44,6 +52,19 @@ from benchmarks.media_cache import (
 )
 from benchmarks.stats import StreamSnapshot
 from liveloop_sfu.client import WireClient
+
+__all__ = [
+    "VIDEO_CLOCK_RATE",
+    "BenchPeer",
+    "CachedAudioTrack",
+    "CachedVideoTrack",
+    "ClientProcess",
+    "Participant",
+    "ReceiveLog",
+    "negotiate",
+    "open_call",
+    "open_janus_call",
+]
 
 log = logging.getLogger("benchmarks.bench_client")
 
