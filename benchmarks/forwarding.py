@@ -27,6 +27,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from benchmarks.janus_node import JanusNode
 from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
 from benchmarks.procs import TICKS_PER_SECOND, Client, Node, process_ticks
 from benchmarks.report import (
@@ -66,7 +67,12 @@ def split_calls(calls: int, processes: int) -> list[int]:
 
 def run_point(config: RunConfig, node_kind: str, streams: int) -> Point:
     tag = f"{node_kind}-{streams}"
-    node = Node(node_kind, config.log_dir / f"{tag}-node.log")
+    node_log = config.log_dir / f"{tag}-node.log"
+    node: Node | JanusNode = (
+        JanusNode(node_log) if node_kind == "janus" else Node(node_kind, node_log)
+    )
+    target = "janus" if node_kind == "janus" else "liveloop"
+    host_address = node.client_address if isinstance(node, JanusNode) else "127.0.0.1"
     clients: list[Client] = []
     try:
         node.wait_healthy()
@@ -75,7 +81,16 @@ def run_point(config: RunConfig, node_kind: str, streams: int) -> Point:
             name = f"{tag}-c{index}"
             log_path = config.log_dir / f"{name}.log"
             clients.append(
-                Client(node.url, calls, config.decode_per_process, name, config.cache_dir, log_path)
+                Client(
+                    node.url,
+                    calls,
+                    config.decode_per_process,
+                    name,
+                    config.cache_dir,
+                    log_path,
+                    target,
+                    host_address,
+                )
             )
         # One process at a time: a call's two participants must be matched with each other.
         for client in clients:
@@ -88,7 +103,9 @@ def run_point(config: RunConfig, node_kind: str, streams: int) -> Point:
         node.stop()
 
 
-def _measure(config: RunConfig, node: Node, clients: list[Client], streams: int) -> Point:
+def _measure(
+    config: RunConfig, node: Node | JanusNode, clients: list[Client], streams: int
+) -> Point:
     node_ticks = process_ticks(node.pid)
     client_ticks = [process_ticks(c.pid) for c in clients]
     started = time.monotonic()
@@ -145,11 +162,7 @@ def run(config: RunConfig) -> dict[str, Any]:
             points.append(point)
     summaries = [summarize(kind, points) for kind in config.nodes]
     by_kind = {s.node: s for s in summaries}
-    compared = (
-        comparison(by_kind["sfu"], by_kind["relay"], points)
-        if "sfu" in by_kind and "relay" in by_kind
-        else None
-    )
+    compared = comparison(by_kind, points)
     return {
         "benchmark": "forwarding",
         "definitions": DEFINITIONS,
@@ -198,8 +211,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[RunConfig, Path | None]:
     parser.add_argument("--log-dir", type=Path, default=DEFAULT_LOG_DIR)
     args = parser.parse_args(argv)
     nodes = tuple(n.strip() for n in args.nodes.split(",") if n.strip())
-    if not nodes or any(n not in ("sfu", "relay") for n in nodes):
-        parser.error("--nodes takes sfu, relay or sfu,relay")
+    if not nodes or any(n not in ("sfu", "relay", "janus") for n in nodes):
+        parser.error("--nodes takes a comma-separated subset of sfu, relay, janus")
     if not 0 < args.seconds <= 600 or not 0 <= args.warmup <= 600:
         parser.error("--seconds must be in (0, 600], --warmup in [0, 600]")
     config = RunConfig(

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.procs import LOAD_TEST_LIMITS
 from benchmarks.stats import percentile
 from liveloop_sfu.client import WireClient, WireError
 
@@ -99,7 +100,7 @@ def run_setup(
 ) -> E2EResult:
     from tests.nodes import start_node  # the same launcher the tests use
 
-    flags = ["--mode", "p2p", "--log-level", "warning"]
+    flags = ["--mode", "p2p", "--log-level", "warning", *LOAD_TEST_LIMITS]
     if setup != "memory":
         flags += ["--redis-url", redis_url]
     count = 2 if setup == "redis-2n" else 1

@@ -47,17 +47,29 @@ def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
             process.wait(5)
 
 
+# Every client of a load test comes from 127.0.0.1, so the node's per-address abuse limits
+# (liveloop_sfu/limits.py, tuned for browsers at human speed) would throttle the load generator
+# itself: nodes started by a benchmark lift them. A node under test elsewhere (``--url``) needs
+# the same flags from its operator.
+LOAD_TEST_LIMITS = (
+    "--max-connections-per-ip", "100000", "--rate-ip-multiplier", "100000",
+    "--rate-churn", "1000/1000", "--rate-signaling", "10000/10000",
+    "--rate-chat", "1000/1000", "--rate-other", "1000/1000",
+)  # fmt: skip
+
+
 class Node:
     """A node process (``sfu``: the product; ``relay``: the decode/re-encode baseline)."""
 
-    def __init__(self, kind: str, log_path: Path) -> None:
+    def __init__(self, kind: str, log_path: Path, mode: str = "sfu") -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log_path.open("wb")
         command = [
             sys.executable, "-m", NODE_MODULES[kind], "--host", "127.0.0.1",
-            "--port", str(self.port), "--mode", "sfu", "--log-level", "warning",
+            "--port", str(self.port), "--mode", mode, "--log-level", "warning",
+            *LOAD_TEST_LIMITS,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
@@ -92,14 +104,22 @@ class Client:
     """A ``benchmarks.bench_client`` process driven by JSON lines (see its docstring)."""
 
     def __init__(
-        self, url: str, calls: int, decode: int, name: str, cache_dir: Path, log_path: Path
+        self,
+        url: str,
+        calls: int,
+        decode: int,
+        name: str,
+        cache_dir: Path,
+        log_path: Path,
+        target: str = "liveloop",
+        host_address: str = "127.0.0.1",
     ) -> None:
         self.name = name
         self._log = log_path.open("wb")
         command = [
             sys.executable, "-m", "benchmarks.bench_client", "--url", url,
             "--calls", str(calls), "--decode", str(decode), "--name", name,
-            "--cache-dir", str(cache_dir),
+            "--cache-dir", str(cache_dir), "--target", target, "--host-address", host_address,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command,

@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
-from benchmarks.procs import TICKS_PER_SECOND, Client, free_port, process_ticks, stop_process
+from benchmarks.procs import (
+    LOAD_TEST_LIMITS,
+    TICKS_PER_SECOND,
+    Client,
+    free_port,
+    process_ticks,
+    stop_process,
+)
 from benchmarks.stats import cpu_percent
 
 SETUP_TIMEOUT = 90.0
@@ -60,7 +67,7 @@ class BenchNode:
         self._log = log_path.open("wb")
         command = [
             sys.executable, "-m", "liveloop_sfu", "--host", "127.0.0.1", "--port",
-            str(self.port), "--mode", "sfu", "--log-level", "warning",
+            str(self.port), "--mode", "sfu", "--log-level", "warning", *LOAD_TEST_LIMITS,
         ]  # fmt: skip
         if variant == "record":
             command += ["--record", "all", "--recordings-dir", str(recordings)]

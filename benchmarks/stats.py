@@ -142,3 +142,59 @@ class StreamSnapshot:
 
     def loss_fraction(self) -> float:
         return self.lost / self.expected if self.expected > 0 else 0.0
+
+
+@dataclass(slots=True)
+class JitterEstimator:
+    """Interarrival jitter of one RTP stream as RFC 3550 §6.4.1 / §A.8 defines it: the mean
+    deviation of the difference in packet spacing at the receiver compared to the sender,
+    smoothed with gain 1/16. In seconds (the RFC keeps timestamp units; we divide by the clock)."""
+
+    clock_rate: int
+    jitter: float = 0.0
+    _last_transit: float | None = None
+
+    def add(self, rtp_timestamp: int, arrival: float) -> None:
+        transit = arrival - rtp_timestamp / self.clock_rate
+        if self._last_transit is not None:
+            d = abs(transit - self._last_transit)
+            # A timestamp wrap (2**32 ticks) shows up as a huge jump: skip that one sample.
+            if d < 2**31 / self.clock_rate:
+                self.jitter += (d - self.jitter) / 16.0
+        self._last_transit = transit
+
+
+def rss_bytes(status_text: str) -> int:
+    """Resident set size from the text of ``/proc/<pid>/status`` (``VmRSS:  1234 kB``)."""
+    for line in status_text.splitlines():
+        if line.startswith("VmRSS:"):
+            parts = line.split()
+            return int(parts[1]) * 1024
+    raise ValueError("no VmRSS line (a zombie process has none)")
+
+
+def prometheus_value(text: str, name: str) -> float | None:
+    """The value of an unlabelled sample ``name`` in Prometheus text exposition format."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == name:
+            try:
+                return float(parts[1])
+            except ValueError:
+                return None
+    return None
+
+
+def summarize_values(values: Sequence[float]) -> dict[str, float | None]:
+    """count, min, mean, p50, p95, p99, max of a sample (None where there are no values)."""
+    return {
+        "count": float(len(values)),
+        "min": min(values) if values else None,
+        "mean": sum(values) / len(values) if values else None,
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+    }

@@ -18,6 +18,11 @@ from liveloop_sfu.logs import configure_logging
 def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None = None) -> int:
     """Start a node. ``media_factory`` replaces the sfu media (the benchmark's relay baseline)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["bench"]:
+        # The load-testing harness lives in benchmarks/ (installed with the package).
+        from benchmarks.bench import main as bench_main
+
+        return bench_main(args[1:])
     try:
         settings = load_settings(args, os.environ)
     except ConfigError as exc:

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from benchmarks.forwarding import split_calls
-from benchmarks.report import bottleneck, comparison, point_from_windows, summarize
+from benchmarks.report import (
+    bottleneck,
+    comparison,
+    point_from_windows,
+    summarize,
+    summary_lines,
+)
 from benchmarks.stats import (
     RtpStreamCounter,
     StreamSnapshot,
@@ -193,11 +199,29 @@ def test_summary_slopes_and_ratio() -> None:
     # 2 extra streams = 344 extra packets/s and 3 % of a core = 30000 µs/s
     assert sfu.us_per_packet is not None
     assert sfu.us_per_packet.slope == pytest.approx(30_000 / 344)
-    compared = comparison(sfu, relay, points)
+    compared = comparison({"sfu": sfu, "relay": relay}, points)
+    assert compared is not None
     assert compared["per_stream_ratio_relay_over_sfu"] == pytest.approx(10.0)
     assert compared["targets"]["per_stream_ratio_met"] is True
-    assert compared["targets"]["us_per_packet_met"] is False  # 87 µs ≥ 62
+    assert compared["targets"]["us_per_packet_met"] is None  # no Janus in this run
     assert compared["whole_node_cpu_ratio_by_streams"]["2"] == pytest.approx(40 / 6)
+
+
+def test_janus_ratio_is_sfu_over_janus_per_packet() -> None:
+    def point(node: str, streams: int, cpu: float) -> Any:
+        window = {"seconds": 1.0, "receivers": [_receiver(120, 120, 30, [])] * streams}
+        return point_from_windows(node, streams, 1.0, cpu, 0.0, [window])
+
+    points = [point("sfu", 2, 6.0), point("sfu", 4, 9.0)]
+    points += [point("janus", 2, 4.0), point("janus", 4, 6.0)]
+    summaries = {kind: summarize(kind, points) for kind in ("sfu", "janus")}
+    compared = comparison(summaries, points)
+    assert compared is not None
+    assert compared["per_packet_ratio_sfu_over_janus"] == pytest.approx(1.5)
+    assert compared["per_stream_ratio_sfu_over_janus"] == pytest.approx(1.5)
+    assert compared["targets"]["us_per_packet_met"] is False
+    assert compared["per_stream_ratio_relay_over_sfu"] is None
+    assert comparison({"janus": summaries["janus"]}, points) is None
 
 
 def _point(node: str, streams: int, cpu: float, fps_frames: int = 30, clients: float = 0.0) -> Any:
@@ -246,3 +270,35 @@ def test_idle_node_point_anchors_the_fit() -> None:
     assert summary.cpu_pct_per_stream is not None
     assert summary.cpu_pct_per_stream.slope == pytest.approx(15.0)
     assert summary.cpu_pct_per_stream.intercept == pytest.approx(2.0)
+
+
+def test_no_janus_ratio_from_a_saturated_fit() -> None:
+    def point(node: str, streams: int, cpu: float, frames: int) -> Any:
+        window = {"seconds": 1.0, "receivers": [_receiver(120, 120, frames, [])] * streams}
+        return point_from_windows(node, streams, 1.0, cpu, 0.0, [window])
+
+    points = [point("sfu", 16, 17.0, 21), point("sfu", 24, 24.0, 14)]  # both saturated
+    points += [point("janus", 16, 19.0, 30), point("janus", 24, 31.0, 30)]
+    summaries = {kind: summarize(kind, points) for kind in ("sfu", "janus")}
+    assert summaries["sfu"].saturated_in_fit and not summaries["janus"].saturated_in_fit
+    compared = comparison(summaries, points)
+    assert compared is not None
+    assert compared["per_packet_ratio_sfu_over_janus"] is None
+    assert compared["targets"]["us_per_packet_met"] is None
+    lines = summary_lines(list(summaries.values()), compared)
+    assert "INCLUDING SATURATED POINTS" in lines[0]
+    assert lines[-1].endswith("(target < 1: n/a (a fit includes saturated points))")
+
+
+def test_summary_lines_name_streams_per_core_and_the_janus_ratio() -> None:
+    def point(node: str, streams: int, cpu: float) -> Any:
+        window = {"seconds": 1.0, "receivers": [_receiver(120, 120, 30, [])] * streams}
+        return point_from_windows(node, streams, 1.0, cpu, 0.0, [window])
+
+    points = [point("sfu", 2, 6.0), point("sfu", 4, 10.0)]
+    points += [point("janus", 2, 4.0), point("janus", 4, 6.0)]
+    summaries = [summarize(kind, points) for kind in ("sfu", "janus")]
+    lines = summary_lines(summaries, comparison({s.node: s for s in summaries}, points))
+    assert "≈ 50 streams per core" in lines[0]  # 2 % of a core per stream
+    assert "≈ 100 streams per core" in lines[1]
+    assert lines[-1].startswith("µs per packet: sfu") and "sfu ÷ janus 2.00" in lines[-1]
