@@ -26,6 +26,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 
 from liveloop_sfu.media.aiortc_adapter import restrict_gathering
@@ -233,6 +234,30 @@ class SyntheticPeer:
             if time.monotonic() > deadline or self.pc.connectionState in ("failed", "closed"):
                 raise TimeoutError(f"peer is {self.pc.connectionState}")
             await asyncio.sleep(0.02)
+
+    def remote_msids(self) -> dict[str, tuple[str, str]]:
+        """``{mid: (msid stream id, msid track id)}`` of every m-line of the remote (node's)
+        description that sends to this peer: who owns what this peer receives."""
+        description = self.pc.remoteDescription
+        if description is None:
+            return {}
+        out = {}
+        for media in aiortc_sdp.SessionDescription.parse(description.sdp).media:
+            parts = str(media.msid or "").split()
+            if len(parts) == 2 and media.direction in ("sendonly", "sendrecv"):
+                out[str(media.rtp.muxId)] = (parts[0], parts[1])
+        return out
+
+    def video_logs_by_owner(self) -> dict[str, CounterLog]:
+        """Decoded video by its owner (the msid stream id the node labelled it with)."""
+        msids = self.remote_msids()
+        out = {}
+        for transceiver in self.pc.getTransceivers():
+            track = transceiver.receiver.track
+            owner = msids.get(str(transceiver.mid))
+            if track is not None and owner is not None and track.id in self.logs_by_track:
+                out[owner[0]] = self.logs_by_track[track.id]
+        return out
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         """The first remote video goes to :attr:`video_log`, further ones (group rooms) to new
