@@ -107,9 +107,10 @@ class ToneAudioTrack(MediaStreamTrack):
     SAMPLE_RATE = 48_000
     SAMPLES = 960
 
-    def __init__(self, frequency: float = 440.0) -> None:
+    def __init__(self, frequency: float = 440.0, amplitude: int = 8000) -> None:
         super().__init__()
         self._frequency = frequency
+        self._amplitude = amplitude
         self._sent = 0
         self._start: float | None = None
 
@@ -123,7 +124,7 @@ class ToneAudioTrack(MediaStreamTrack):
         if due > now:
             await asyncio.sleep(due - now)
         t = (np.arange(self.SAMPLES) + self._sent) / self.SAMPLE_RATE
-        samples = (np.sin(2 * math.pi * self._frequency * t) * 8000).astype(np.int16)
+        samples = (np.sin(2 * math.pi * self._frequency * t) * self._amplitude).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = self.SAMPLE_RATE
         frame.pts = self._sent
@@ -196,6 +197,7 @@ class SyntheticPeer:
         host: str = "127.0.0.1",
         extra_receivers: int = 0,
         first_frame: int = 0,
+        tone_amplitude: int = 8000,
     ) -> None:
         # max-bundle, as browsers do in effect: with aiortc's default "balanced" policy a second
         # m-line of a kind stays on a transport that BUNDLE negotiation then stops.
@@ -204,7 +206,9 @@ class SyntheticPeer:
         )
         self.host = host
         self.video_track = CounterVideoTrack(width, height, fps, first_frame) if video else None
-        self.audio_track = ToneAudioTrack() if audio else None
+        # A tone of this amplitude (of 32767): 8000 is about -15 dBov, speech-loud; 30 is about
+        # -63 dBov, quieter than any speech threshold (active-speaker tests).
+        self.audio_track = ToneAudioTrack(amplitude=tone_amplitude) if audio else None
         for track in (self.audio_track, self.video_track):
             if track is not None:
                 self.pc.addTrack(track)

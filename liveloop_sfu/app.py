@@ -12,6 +12,7 @@ import socketio
 from aiohttp import web
 
 from liveloop_sfu.config import Settings
+from liveloop_sfu.groups import GroupMediaFactory, GroupRooms
 from liveloop_sfu.httpapi import HttpApi, origin_middleware
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
@@ -76,6 +77,20 @@ def sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
     return make
 
 
+def group_media_factory(settings: Settings, emit: Emit) -> GroupMediaFactory | None:
+    """Media of group rooms (an sfu session in group mode); None for a p2p-only node."""
+    if settings.mode == "p2p":
+        return None
+    from liveloop_sfu.media.sfu import SfuSession
+
+    media = media_settings(settings)
+
+    def make(room_id: str, on_failure: MediaFailure) -> MediaSession:
+        return SfuSession(room_id, media, emit, on_failure, group=True)
+
+    return make
+
+
 # Builds the sfu media of a node from its settings (default: sfu_factory).
 MediaFactory = Callable[[Settings, Emit], SfuFactory | None]
 
@@ -99,13 +114,16 @@ def create_app(
     emit = make_emit(sio)
     matchmaker = MemoryMatchmaker()
     rooms = RoomService(settings, matchmaker, emit, (media_factory or sfu_factory)(settings, emit))
-    SignalHandlers(sio, rooms).register()
+    groups = GroupRooms(settings, rooms, emit, group_media_factory(settings, emit))
+    SignalHandlers(sio, rooms, groups).register()
     node = Node(settings=settings, matchmaker=matchmaker, rooms=rooms, sio=sio)
 
     app = web.Application(middlewares=[origin_middleware(settings)])
     app[NODE_KEY] = node
     sio.attach(app)
-    HttpApi(settings, rooms, matchmaker, node.started_at, lambda: node.draining).add_routes(app)
+    HttpApi(
+        settings, rooms, matchmaker, node.started_at, lambda: node.draining, groups=groups
+    ).add_routes(app)
 
     async def on_shutdown(app: web.Application) -> None:
         await node.close()

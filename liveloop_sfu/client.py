@@ -34,6 +34,10 @@ class WireClient:
         "mode-changed",
         "renegotiate",
         "recording",
+        "participant-joined",
+        "participant-left",
+        "participant-updated",
+        "active-speaker",
     )
 
     def __init__(self, url: str, *, timeout: float = 10.0, transports: list[str] | None = None):

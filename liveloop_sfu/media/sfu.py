@@ -70,6 +70,15 @@ class _Publication:
         return _track_id(self.line)
 
 
+def _same_track(old: MediaLine, new: MediaLine) -> bool:
+    """Does the browser still publish the same track the same way on this m-line?"""
+    return (
+        track_config(old) == track_config(new)
+        and old.remote_rtx_ssrc == new.remote_rtx_ssrc
+        and _track_id(old) == _track_id(new)
+    )
+
+
 def _track_id(line: MediaLine) -> str:
     """The msid track id of a published m-line (made up if the browser sent none)."""
     return line.remote_track_id or f"{line.kind}-{line.mid}"
@@ -147,6 +156,9 @@ class SfuSession:
         self._participants[sid] = participant
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+        if self._speakers is not None and self._speakers.speaker is not None:
+            # A newcomer learns who is speaking now rather than at the next change.
+            await self._emit(sid, "active-speaker", {"participantId": self._speakers.speaker})
         if not self.group:
             # Whoever already negotiated needs m-lines for the newcomer's (placeholder) tracks,
             # and only a new offer from the browser can add them (the node never offers). In a
@@ -182,11 +194,14 @@ class SfuSession:
         await self._member(sid).peer.add_candidate(candidate)
 
     async def remove_participant(self, sid: str) -> None:
-        participant = self._participants.pop(sid, None)
+        participant = self._participants.get(sid)
         if participant is None:
             return
+        # Unlink while still registered, so the subscribers keep their output streams (the next
+        # track on the same slot continues them).
         for link in [link for link in self._links if sid in (link.publisher, link.subscriber)]:
             self._unlink(link)
+        del self._participants[sid]
         for publication in participant.publications.values():
             self._retire(publication.forwarder)
         if self._speakers is not None:
@@ -292,7 +307,9 @@ class SfuSession:
             if line.mid not in receiving:
                 continue
             current = participant.publications.get(line.mid)
-            if current is not None and current.line == line:
+            if current is not None and _same_track(current.line, line):
+                # Only what the node sends on this m-line changed (its slot): keep forwarding.
+                current.line = line
                 continue
             if current is not None:
                 self._drop_publication(participant, current)

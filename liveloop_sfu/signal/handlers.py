@@ -18,7 +18,8 @@ from typing import Any
 
 import socketio
 
-from liveloop_sfu.errors import InternalError, InvalidPayload, LiveLoopError
+from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload, LiveLoopError
+from liveloop_sfu.groups import GroupRooms
 from liveloop_sfu.media.session import Emit
 from liveloop_sfu.rooms import RoomService
 from liveloop_sfu.signal import messages
@@ -43,9 +44,12 @@ def make_emit(sio: socketio.AsyncServer) -> Emit:
 
 
 class SignalHandlers:
-    def __init__(self, sio: socketio.AsyncServer, rooms: RoomService) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, rooms: RoomService, groups: GroupRooms | None = None
+    ) -> None:
         self._sio = sio
         self._rooms = rooms
+        self._groups = groups
         self._locks: dict[str, asyncio.Lock] = {}
         self._handlers: dict[str, Handler] = {
             "request-room": self._request_room,
@@ -54,6 +58,9 @@ class SignalHandlers:
             "negotiation-call-answer": self._answer,
             "send-new-ice-candidates": self._candidate,
             "newMessage": self._chat,
+            "join-room": self._join_room,
+            "leave-room": self._leave_room,
+            "media-state": self._media_state,
         }
 
     def register(self) -> None:
@@ -124,3 +131,19 @@ class SignalHandlers:
 
     async def _chat(self, sid: str, payload: Any) -> Ack:
         return await self._rooms.chat(sid, messages.parse_chat(payload).message)
+
+    # ---- group rooms ----------------------------------------------------------------------
+    def _group_rooms(self) -> GroupRooms:
+        if self._groups is None:
+            raise Capacity("this node does not host group rooms")
+        return self._groups
+
+    async def _join_room(self, sid: str, payload: Any) -> Ack:
+        return await self._group_rooms().join(sid, messages.parse_join_room(payload))
+
+    async def _leave_room(self, sid: str, payload: Any) -> Ack:
+        messages.parse_empty(payload)
+        return await self._group_rooms().leave(sid)
+
+    async def _media_state(self, sid: str, payload: Any) -> Ack:
+        return await self._group_rooms().media_state(sid, messages.parse_media_state(payload))
