@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -51,6 +52,10 @@ from liveloop_sfu.media.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
+# A subscription added by a renegotiation starts this long after the node's answer: until the
+# browser has applied the answer, its receiver for that m-line is not on, and whatever arrives
+# (the keyframe the subscription waits for above all) is thrown away.
+ANSWER_GRACE = 0.3
 SENDER_REPORT_INTERVAL = 1.0  # seconds; RFC 3550 §6.2 minimum for a small session is 5 s, but
 # libwebrtc sends ~1/s for video and uses SRs for A/V sync, so a call's first second matters.
 
@@ -128,6 +133,8 @@ class SfuSession:
         self.group = group
         self._speakers = ActiveSpeakerDetector() if group else None
         self._speaker_to_announce: str | None = None
+        # (due, publication, subscriber sid): renegotiated subscriptions waiting for ANSWER_GRACE.
+        self._starting: list[tuple[float, _Publication, str]] = []
         self._settings = settings
         self._emit = emit
         self._on_failure = on_failure
@@ -179,7 +186,7 @@ class SfuSession:
         published = self._publish(participant)
         now = time.monotonic()
         self._unlink_stale(participant)
-        self._link_all(now)
+        self._link_all(now, answered=participant)
         self._wake.set()
         await self._emit(sid, "negotiation-call-answer", {"sdp": {"type": "answer", "sdp": answer}})
         if self.group and published:
@@ -224,6 +231,7 @@ class SfuSession:
         for sid in list(self._participants):
             await self.remove_participant(sid)
         self._events.clear()
+        self._starting.clear()
 
     # -- observability ---------------------------------------------------------------------------
 
@@ -363,18 +371,24 @@ class SfuSession:
             ):
                 self._unlink(link)
 
-    def _link_all(self, now: float) -> None:
-        """Create every missing publisher -> subscriber link whose both ends are negotiated."""
+    def _link_all(self, now: float, answered: _Participant | None = None) -> None:
+        """Create every missing publisher -> subscriber link whose both ends are negotiated
+        (``answered``: the participant whose offer was just answered)."""
         for subscriber in self._participants.values():
             lines = {line.mid: line for line in subscriber.peer.media if line.sends}
             for mid, ref in subscriber.slots.items():
                 line = lines.get(mid)
                 publication = self._slot_publication(ref)
                 if line is not None and publication is not None:
-                    self._link(now, publication, subscriber, line)
+                    self._link(now, publication, subscriber, line, subscriber is answered)
 
     def _link(
-        self, now: float, publication: _Publication, subscriber: _Participant, line: MediaLine
+        self,
+        now: float,
+        publication: _Publication,
+        subscriber: _Participant,
+        line: MediaLine,
+        just_answered: bool = False,
     ) -> None:
         if publication.line.kind != line.kind:
             return
@@ -386,6 +400,10 @@ class SfuSession:
         ):
             return  # that m-line already carries another track
         config = subscriber_config(subscriber.sid, publication.line, line, subscriber.connected)
+        if subscriber.connected and just_answered:
+            # Renegotiated: hold it (egress not ready) until the browser has the answer.
+            config = dataclasses.replace(config, egress_ready=False)
+            self._starting.append((now + ANSWER_GRACE, publication, subscriber.sid))
         previous = subscriber.retired.pop(line.mid, None)
         if previous is not None and previous.ssrc != config.ssrc:
             previous = None
@@ -546,6 +564,7 @@ class SfuSession:
 
     async def _tick(self, now: float) -> None:
         await self._handle_events(now)
+        await self._start_renegotiated(now)
         await self._announce_speaker()
         pending, self._pending = self._pending, []
         for publication, actions in pending:
@@ -562,8 +581,18 @@ class SfuSession:
             await self._send_receiver_reports(now)
         await self._check_deadlines(now)
 
+    async def _start_renegotiated(self, now: float) -> None:
+        due = [entry for entry in self._starting if entry[0] <= now]
+        if not due:
+            return
+        self._starting = [entry for entry in self._starting if entry[0] > now]
+        for _, publication, sid in due:
+            if sid in publication.forwarder.subscriber_ids:
+                actions = publication.forwarder.egress_ready(now, sid)
+                await self._send_actions(publication, actions)
+
     def _next_deadline(self, now: float) -> float:
-        deadlines = [self._next_sender_reports]
+        deadlines = [self._next_sender_reports] + [entry[0] for entry in self._starting]
         deadlines += [
             p.deadline for p in self._participants.values() if p.deadline and not p.connected
         ]
