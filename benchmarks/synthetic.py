@@ -26,6 +26,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 
 from liveloop_sfu.media.aiortc_adapter import restrict_gathering
@@ -106,9 +107,10 @@ class ToneAudioTrack(MediaStreamTrack):
     SAMPLE_RATE = 48_000
     SAMPLES = 960
 
-    def __init__(self, frequency: float = 440.0) -> None:
+    def __init__(self, frequency: float = 440.0, amplitude: int = 8000) -> None:
         super().__init__()
         self._frequency = frequency
+        self._amplitude = amplitude
         self._sent = 0
         self._start: float | None = None
 
@@ -122,7 +124,7 @@ class ToneAudioTrack(MediaStreamTrack):
         if due > now:
             await asyncio.sleep(due - now)
         t = (np.arange(self.SAMPLES) + self._sent) / self.SAMPLE_RATE
-        samples = (np.sin(2 * math.pi * self._frequency * t) * 8000).astype(np.int16)
+        samples = (np.sin(2 * math.pi * self._frequency * t) * self._amplitude).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = self.SAMPLE_RATE
         frame.pts = self._sent
@@ -195,6 +197,7 @@ class SyntheticPeer:
         host: str = "127.0.0.1",
         extra_receivers: int = 0,
         first_frame: int = 0,
+        tone_amplitude: int = 8000,
     ) -> None:
         # max-bundle, as browsers do in effect: with aiortc's default "balanced" policy a second
         # m-line of a kind stays on a transport that BUNDLE negotiation then stops.
@@ -203,7 +206,9 @@ class SyntheticPeer:
         )
         self.host = host
         self.video_track = CounterVideoTrack(width, height, fps, first_frame) if video else None
-        self.audio_track = ToneAudioTrack() if audio else None
+        # A tone of this amplitude (of 32767): 8000 is about -15 dBov, speech-loud; 30 is about
+        # -63 dBov, quieter than any speech threshold (active-speaker tests).
+        self.audio_track = ToneAudioTrack(amplitude=tone_amplitude) if audio else None
         for track in (self.audio_track, self.video_track):
             if track is not None:
                 self.pc.addTrack(track)
@@ -233,6 +238,30 @@ class SyntheticPeer:
             if time.monotonic() > deadline or self.pc.connectionState in ("failed", "closed"):
                 raise TimeoutError(f"peer is {self.pc.connectionState}")
             await asyncio.sleep(0.02)
+
+    def remote_msids(self) -> dict[str, tuple[str, str]]:
+        """``{mid: (msid stream id, msid track id)}`` of every m-line of the remote (node's)
+        description that sends to this peer: who owns what this peer receives."""
+        description = self.pc.remoteDescription
+        if description is None:
+            return {}
+        out = {}
+        for media in aiortc_sdp.SessionDescription.parse(description.sdp).media:
+            parts = str(media.msid or "").split()
+            if len(parts) == 2 and media.direction in ("sendonly", "sendrecv"):
+                out[str(media.rtp.muxId)] = (parts[0], parts[1])
+        return out
+
+    def video_logs_by_owner(self) -> dict[str, CounterLog]:
+        """Decoded video by its owner (the msid stream id the node labelled it with)."""
+        msids = self.remote_msids()
+        out = {}
+        for transceiver in self.pc.getTransceivers():
+            track = transceiver.receiver.track
+            owner = msids.get(str(transceiver.mid))
+            if track is not None and owner is not None and track.id in self.logs_by_track:
+                out[owner[0]] = self.logs_by_track[track.id]
+        return out
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         """The first remote video goes to :attr:`video_log`, further ones (group rooms) to new

@@ -5,14 +5,42 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from liveloop_sfu import room_tokens
 from liveloop_sfu.app import MediaFactory, create_app, ssl_context
 from liveloop_sfu.config import load_settings, log_level_number
-from liveloop_sfu.errors import ConfigError
+from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
+from liveloop_sfu.signal.messages import parse_room_id
+
+MINT_USAGE = (
+    "usage: liveloop-sfu mint-room-token ROOM_ID [--room-token-secret S] [--room-token-ttl T]"
+)
+
+
+def mint_room_token(args: Sequence[str], env: Mapping[str, str], now: float) -> tuple[int, str]:
+    """``liveloop-sfu mint-room-token ROOM_ID [node flags]``: (exit status, text to print). The
+    secret and lifetime come from the node's own flags / environment, so an operator mints with
+    the configuration the node runs with."""
+    if not args or args[0].startswith("-") or args[0] in ("-h", "--help"):
+        return 2, MINT_USAGE
+    room_id = args[0]
+    try:
+        room_id = parse_room_id(room_id)
+        settings = load_settings(args[1:], env)
+    except (ConfigError, InvalidPayload) as exc:
+        return 2, f"liveloop-sfu mint-room-token: {exc}"
+    if settings.room_token_secret is None:
+        return (
+            2,
+            "liveloop-sfu mint-room-token: set --room-token-secret (or LIVELOOP_ROOM_TOKEN_SECRET)",
+        )
+    secret = settings.room_token_secret.encode()
+    return 0, room_tokens.mint(secret, room_id, now, settings.room_token_ttl)
 
 
 def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None = None) -> int:
@@ -23,6 +51,10 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         from benchmarks.bench import main as bench_main
 
         return bench_main(args[1:])
+    if args and args[0] == "mint-room-token":
+        status, text = mint_room_token(args[1:], os.environ, time.time())
+        print(text, file=sys.stdout if status == 0 else sys.stderr)
+        return status
     try:
         settings = load_settings(args, os.environ)
     except ConfigError as exc:

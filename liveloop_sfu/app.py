@@ -21,6 +21,7 @@ from liveloop_sfu.admin_api import AdminApi
 from liveloop_sfu.cluster import Cluster, InProcessCluster
 from liveloop_sfu.cluster_redis import RedisCluster
 from liveloop_sfu.config import Settings
+from liveloop_sfu.groups import GroupMediaFactory, GroupRooms
 from liveloop_sfu.httpapi import HttpApi, origin_middleware
 from liveloop_sfu.limits import Limiter
 from liveloop_sfu.matchmaking.base import Matchmaker
@@ -118,6 +119,20 @@ def sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
     return make
 
 
+def group_media_factory(settings: Settings, emit: Emit) -> GroupMediaFactory | None:
+    """Media of group rooms (an sfu session in group mode); None for a p2p-only node."""
+    if settings.mode == "p2p":
+        return None
+    from liveloop_sfu.media.sfu import SfuSession
+
+    media = media_settings(settings)
+
+    def make(room_id: str, on_failure: MediaFailure) -> MediaSession:
+        return SfuSession(room_id, media, emit, on_failure, group=True)
+
+    return make
+
+
 # Builds the sfu media of a node from its settings (default: sfu_factory).
 MediaFactory = Callable[[Settings, Emit], SfuFactory | None]
 
@@ -188,6 +203,9 @@ def create_app(
         recordings=recordings,
         ice_servers_for=ice_servers_for(settings),
     )
+    groups = GroupRooms(
+        settings, rooms, emit, _tracked(group_media_factory(settings, emit), metrics)
+    )
     metrics.attach(rooms)
     node = Node(
         settings=settings,
@@ -205,6 +223,7 @@ def create_app(
         sio,
         rooms,
         limits,
+        groups=groups,
         trusted_proxies=settings.trusted_proxies,
         is_draining=lambda: node.draining,
         on_event=metrics.on_event,
@@ -222,6 +241,7 @@ def create_app(
         lambda: node.draining,
         node_id=node_id,
         metrics=metrics,
+        groups=groups,
     ).add_routes(app)
 
     async def on_startup(app: web.Application) -> None:

@@ -35,6 +35,10 @@ class WireClient:
         "renegotiate",
         "recording",
         "server-shutdown",
+        "participant-joined",
+        "participant-left",
+        "participant-updated",
+        "active-speaker",
     )
 
     def __init__(self, url: str, *, timeout: float = 10.0, transports: list[str] | None = None):

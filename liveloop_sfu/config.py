@@ -28,6 +28,8 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+ROOM_TOKEN_SECRET_MIN = 16
+ROOM_TOKEN_TTL_MAX = 366 * 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,11 @@ class Settings:
     turn_ttl: int = 3600
     # Seconds SIGTERM waits for calls to be told and closed before the process exits.
     drain_timeout: float = 5.0
+    # Group rooms: participants per room, and private rooms (join only with a signed token).
+    max_room_participants: int = 8
+    require_room_token: bool = False
+    room_token_secret: str | None = None
+    room_token_ttl: float = 24 * 3600.0
     web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
     # Recording (media/recorder.py, recordings.py): "all" records every call (they are then
     # always sfu); "none" records only rooms started through the admin API.
@@ -196,6 +203,29 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--redis-url",
         "Redis shared by several nodes (redis://host:6379/0, rediss://, unix://): matchmaking, "
         "room routing and socket.io fan-out across nodes (default: none, one node in process)",
+    )
+    add(
+        "--max-room-participants",
+        f"participants per group room; one more gets room-full (default {d.max_room_participants})",
+        default=str(d.max_room_participants),
+    )
+    add(
+        "--require-room-token",
+        "group rooms can only be joined with a room token (POST /api/rooms returns one; "
+        "`liveloop-sfu mint-room-token ROOM_ID` mints one); needs --room-token-secret",
+        action="store_const",
+        const="true",
+        default="false",
+    )
+    add(
+        "--room-token-secret",
+        "secret (at least 16 characters) that signs room tokens; prefer the environment "
+        "variable, command lines are visible to other users",
+    )
+    add(
+        "--room-token-ttl",
+        f"seconds a minted room token stays valid (default {d.room_token_ttl:g})",
+        default=str(d.room_token_ttl),
     )
     add("--web-root", "folder holding the browser client (default: the checkout's web/)")
     add(
@@ -338,6 +368,14 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
     for url in turn_urls:
         if not url.startswith(("turn:", "turns:")):
             raise ConfigError(f"--turn-urls must be turn:/turns: URLs, got {url!r}")
+    require_token = _bool(values, "require_room_token")
+    secret = str(values.get("room_token_secret") or "") or None
+    if secret is not None and len(secret) < ROOM_TOKEN_SECRET_MIN:
+        raise ConfigError(
+            f"--room-token-secret must be at least {ROOM_TOKEN_SECRET_MIN} characters"
+        )
+    if require_token and secret is None:
+        raise ConfigError("--require-room-token needs --room-token-secret")
     return Settings(
         host=str(values.get("host") or d.host),
         port=_int(values, "port", d.port, 0, 65535),
@@ -361,6 +399,10 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         ping_timeout=_float(values, "ping_timeout", d.ping_timeout),
         max_message_bytes=_int(values, "max_message_bytes", d.max_message_bytes, 1024, 1 << 26),
         redis_url=_redis_url(values.get("redis_url")),
+        max_room_participants=_int(values, "max_room_participants", d.max_room_participants, 2, 64),
+        require_room_token=require_token,
+        room_token_secret=secret,
+        room_token_ttl=_float(values, "room_token_ttl", d.room_token_ttl, ROOM_TOKEN_TTL_MAX),
         web_root=web_root,
         record=record,  # checked against RECORD_POLICIES above
         recordings_dir=_path(values.get("recordings_dir")) or d.recordings_dir,
@@ -475,7 +517,7 @@ def _opt_int(values: Mapping[str, Any], name: str, low: int, high: int) -> int |
     return _int(values, name, 0, low, high)
 
 
-def _float(values: Mapping[str, Any], name: str, default: float) -> float:
+def _float(values: Mapping[str, Any], name: str, default: float, maximum: float = 3600) -> float:
     raw = values.get(name)
     if raw is None or raw == "":
         return default
@@ -483,8 +525,8 @@ def _float(values: Mapping[str, Any], name: str, default: float) -> float:
         number = float(str(raw))
     except ValueError as exc:
         raise ConfigError(f"--{name.replace('_', '-')} must be a number") from exc
-    if not 0 < number < 3600:
-        raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 3600 seconds")
+    if not 0 < number < maximum:
+        raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and {maximum:g} seconds")
     return number
 
 
@@ -500,6 +542,15 @@ def _duration(value: Any, name: str) -> float:
     if seconds < 0:
         raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
     return seconds
+
+
+def _bool(values: Mapping[str, Any], name: str) -> bool:
+    raw = str(values.get(name) or "false").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"--{name.replace('_', '-')} must be true or false, not {raw!r}")
 
 
 def _ip_or_none(value: Any) -> str | None:

@@ -7,6 +7,7 @@ calls (at capacity or shutting down), so a load balancer sends new users elsewhe
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,9 +17,12 @@ from aiohttp.typedefs import Middleware
 
 from liveloop_sfu import __version__
 from liveloop_sfu.config import Settings
+from liveloop_sfu.errors import InvalidPayload, LiveLoopError
+from liveloop_sfu.groups import GroupRooms
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.metrics import CONTENT_TYPE, NodeMetrics
 from liveloop_sfu.rooms import RoomService
+from liveloop_sfu.signal import messages
 
 # Files under web/ that are never served: npm's metadata and everything it installed, except
 # the socket.io browser build which has its own route.
@@ -39,8 +43,11 @@ class HttpApi:
         is_draining: Callable[[], bool],
         node_id: str = "local",
         metrics: NodeMetrics | None = None,
+        *,
+        groups: GroupRooms | None = None,
     ) -> None:
         self._settings = settings
+        self._groups = groups
         self._rooms = rooms
         self._matchmaker = matchmaker
         self._started_at = started_at
@@ -56,6 +63,9 @@ class HttpApi:
         if self._metrics is not None:
             app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/vendor/socket.io/{path:.+}", self.socketio_client)
+        if self._groups is not None:
+            app.router.add_post("/api/rooms", self.create_room)
+            app.router.add_get("/room/{room_id}", self.room_page)
         app.router.add_get("/", self.index)
         app.router.add_get("/{path:.+}", self.static)
 
@@ -98,6 +108,23 @@ class HttpApi:
         body = await self._metrics.render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
+    async def create_room(self, request: web.Request) -> web.Response:
+        """``POST /api/rooms`` ``{"name"?}`` -> ``{"roomId", "link", "name"?, "token"?}``."""
+        assert self._groups is not None  # routed only with groups
+        try:
+            body = await _json_body(request)
+            return web.json_response(self._groups.create(messages.parse_create_room(body)))
+        except LiveLoopError as exc:
+            return web.json_response(exc.to_wire(), status=exc.http_status)
+
+    async def room_page(self, request: web.Request) -> web.StreamResponse:
+        """``GET /room/<id>``: the client, which reads the room id from the path."""
+        try:
+            messages.parse_room_id(request.match_info["room_id"])
+        except InvalidPayload as exc:
+            raise web.HTTPNotFound() from exc
+        return self._file(self._web_root / "index.html")
+
     async def index(self, request: web.Request) -> web.StreamResponse:
         return self._file(self._web_root / "index.html")
 
@@ -125,6 +152,24 @@ class HttpApi:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-cache"
         return response
+
+
+MAX_JSON_BODY = 4096
+
+
+async def _json_body(request: web.Request) -> object:
+    """A small JSON body (an empty body is ``None``); anything else is ``invalid-payload``."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
+        raise InvalidPayload(f"the body must be at most {MAX_JSON_BODY} bytes")
+    raw = await request.content.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise InvalidPayload(f"the body must be at most {MAX_JSON_BODY} bytes")
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidPayload("the body must be JSON") from exc
 
 
 def origin_allowed(origin: str, host: str | None, allowed: tuple[str, ...]) -> bool:

@@ -8,7 +8,9 @@ ack payload or a :class:`~liveloop_sfu.errors.LiveLoopError`; events to other cl
 through the injected ``emit``.
 
 A participant is in at most one queue entry and one room at a time (``request-room`` while in a
-call first leaves the call, as "Next" does).
+call first leaves the call, as "Next" does). Group rooms (:mod:`liveloop_sfu.groups`) live in the
+same registry: a group :class:`Room` carries its own ``leave`` rule (members leave one by one),
+so stop, Next, ``request-room`` and disconnect leave either kind of room the same way.
 
 Several nodes (:mod:`liveloop_sfu.cluster`): a call is hosted by the node that made the match.
 A partner whose socket lives on another node is *claimed* from its home node and joins the room
@@ -24,7 +26,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -73,6 +75,18 @@ class Participant:
     home: str | None = None
     # The node hosting this participant's room when it is not this node.
     host: str | None = None
+    # What the participant says it sends (``media-state``), shown to the others in its room.
+    audio: bool = True
+    video: bool = True
+    screen_track_id: str | None = None
+
+    def media_state(self) -> dict[str, Any]:
+        return {
+            "participantId": self.participant_id,
+            "audio": self.audio,
+            "video": self.video,
+            "screenTrackId": self.screen_track_id,
+        }
 
     def public_profile(self) -> dict[str, Any]:
         profile: dict[str, Any] = {
@@ -84,6 +98,11 @@ class Participant:
         return profile
 
 
+# How one member leaves a group room: (room, participant, reason). 1:1 rooms have none: when one
+# side leaves, the call ends for both.
+RoomLeave = Callable[["Room", Participant, str], Awaitable[None]]
+
+
 @dataclass(slots=True)
 class Room:
     room_id: str
@@ -93,13 +112,20 @@ class Room:
     # Socket ids in join order; in p2p the first is the offerer.
     members: list[str] = field(default_factory=list)
     recording: bool = False  # set by the recording service; a recorded room never goes p2p
+    leave: RoomLeave | None = None  # set for group rooms
+    screen_shares: set[str] = field(default_factory=set)  # sids publishing a screen track
+
+    @property
+    def group(self) -> bool:
+        return self.leave is not None
 
     def forwarded_streams(self) -> int:
-        """Streams the node forwards for this room: audio+video from each to each other."""
+        """Streams the node forwards for this room: audio+video (+ screen) from each to each
+        other."""
         if self.mode != "sfu":
             return 0
         n = len(self.members)
-        return 2 * n * (n - 1)
+        return (2 * n + len(self.screen_shares)) * (n - 1)
 
 
 class RecordingHooks(Protocol):
@@ -300,8 +326,30 @@ class RoomService(CrossNodeRooms):
             "connectedSockets": len(self._participants),
             "waitingUsers": await self._matchmaker.waiting_count(),
             "activeRooms": by_mode,
+            "groupRooms": sum(1 for room in self._rooms.values() if room.group),
             "forwardedStreams": self.forwarded_streams(),
         }
+
+    # ---- for the group-room use cases (groups.py) ------------------------------------------
+    def require(self, sid: str) -> Participant:
+        return self._require(sid)
+
+    def at_capacity(self, extra_streams: int) -> bool:
+        return self._at_capacity(extra_streams)
+
+    def add_room(self, room: Room) -> None:
+        if room.room_id in self._rooms:
+            raise ValueError(f"room {room.room_id!r} exists")
+        self._rooms[room.room_id] = room
+
+    def forget_room(self, room_id: str) -> None:
+        """Unregister a room whose owner closes it (a group room that became empty)."""
+        self._rooms.pop(room_id, None)
+
+    async def leave_everything(self, participant: Participant, reason: str) -> None:
+        """Leave the queue and the current room (of either kind)."""
+        await self._matchmaker.cancel(participant.sid)
+        await self._leave_room(participant, reason)
 
     def forwarded_streams(self) -> int:
         return sum(room.forwarded_streams() for room in self._rooms.values())
@@ -443,6 +491,9 @@ class RoomService(CrossNodeRooms):
         participant.room_id = None
         if room is None:
             return False
+        if room.leave is not None:
+            await room.leave(room, participant, reason)
+            return True
         # A 1:1 call ends for everyone when one side leaves.
         await self._close_room(room, reason=reason, leaving=participant.sid)
         return True

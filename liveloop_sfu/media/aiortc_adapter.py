@@ -40,7 +40,7 @@ import random
 import socket
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +73,10 @@ logger = logging.getLogger(__name__)
 PacketHandler = Callable[[bytes, float], None]
 # connection state: "connected" | "failed" | "closed"
 StateHandler = Callable[[str], None]
-# (mid, kind) -> msid stream id of the track the node sends on that m-line, or None: receive only.
-SendPlan = Callable[[str, str], str | None]
+# [(mid, kind)] of the m-lines the node may send on (the browser offered recvonly or sendrecv),
+# in m-line order -> {mid: (msid stream id, msid track id)} of those that carry a track; the
+# others are answered receive-only / inactive.
+SendPlan = Callable[[Sequence[tuple[str, str]]], Mapping[str, tuple[str, str]]]
 
 MAX_PENDING_CANDIDATES = 64
 STUN_TIMEOUT = 5.0
@@ -248,14 +250,15 @@ class NodePeer:
         gathers its host candidates before answering, it never trickles)."""
         if self._closed:
             raise InvalidPayload("the connection to the node is closed")
-        _check_offer(_parse_offer(offer_sdp))
+        offer = _parse_offer(offer_sdp)
+        _check_offer(offer)
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         except (ValueError, LookupError, OperationError, InvalidStateError) as exc:
             raise InvalidPayload(f"unusable SDP offer: {exc}") from exc
         # __connect was scheduled by setRemoteDescription but has not run yet: install the hooks
         # now, before any await, so no encoder/decoder can start.
-        self._install_hooks(plan)
+        self._install_hooks(plan, {m.rtp.muxId: m.direction for m in offer.media})
         try:
             answer = await self._pc.createAnswer()
             await self._pc.setLocalDescription(answer)
@@ -343,29 +346,39 @@ class NodePeer:
 
     # -- hooks -------------------------------------------------------------------------------
 
-    def _install_hooks(self, plan: SendPlan) -> None:
-        for transceiver in self._pc.getTransceivers():
-            self._hook_transceiver(transceiver, plan)
+    def _install_hooks(self, plan: SendPlan, offered: Mapping[str, str | None]) -> None:
+        transceivers = self._pc.getTransceivers()
+        # Where the browser can receive, the node may send (the offer's direction is the
+        # browser's: recvonly / sendrecv).
+        slots = [
+            (str(t.mid), t.kind)
+            for t in transceivers
+            if offered.get(str(t.mid)) in ("recvonly", "sendrecv")
+        ]
+        labels = plan(slots)
+        for transceiver in transceivers:
+            self._hook_transceiver(transceiver, labels.get(str(transceiver.mid)))
             transport = transceiver.receiver.transport
             if id(transport) not in self._hooked:
                 self._hooked.add(id(transport))
                 self._hook_transport(transport)
 
-    def _hook_transceiver(self, transceiver: RTCRtpTransceiver, plan: SendPlan) -> None:
+    def _hook_transceiver(
+        self, transceiver: RTCRtpTransceiver, label: tuple[str, str] | None
+    ) -> None:
         sender: RTCRtpSender = transceiver.sender
         receiver: RTCRtpReceiver = transceiver.receiver
         if id(sender) not in self._hooked:
             self._hooked.add(id(sender))
             _override(sender, "send", _noop_start)
             _override(receiver, "receive", _noop_start)
-        stream_id = plan(str(transceiver.mid), transceiver.kind)
-        if stream_id is None:
+        if label is None:
             transceiver.direction = "recvonly"
         else:
             transceiver.direction = "sendrecv"
-            # DESIGN wire contract: msid stream id = owner's participantId.
-            _override(sender, "_stream_id", stream_id)
-            _override(sender, "_track_id", f"{stream_id}-{transceiver.kind}")
+            # DESIGN wire contract: msid = "<owner's participantId> <owner's track id>".
+            _override(sender, "_stream_id", label[0])
+            _override(sender, "_track_id", label[1])
 
     def _hook_transport(self, transport: RTCDtlsTransport) -> None:
         self._transport = transport
@@ -503,6 +516,7 @@ class NodePeer:
                     extensions=tuple((e.uri, e.id) for e in transceiver._headerExtensions),
                     remote_ssrc=ssrc,
                     remote_rtx_ssrc=rtx_ssrc,
+                    remote_track_id=_msid_track_id(remote_m),
                     local_ssrc=transceiver.sender._ssrc,
                     local_rtx_ssrc=transceiver.sender._rtx_ssrc,
                     cname=cname,
@@ -572,6 +586,13 @@ def _codecs(negotiated: list[Any]) -> tuple[Codec, ...]:
         for c in negotiated
         if c.mimeType.lower() != "video/rtx"
     )
+
+
+def _msid_track_id(media: Any) -> str | None:
+    """The track id of an m-line's ``a=msid:<stream id> <track id>`` (RFC 8830 §2), whatever the
+    session's msid-semantic line says (browsers differ there)."""
+    parts = str(media.msid or "").split()
+    return parts[1] if len(parts) == 2 else None
 
 
 def _remote_ssrcs(media: Any) -> tuple[int | None, int | None]:

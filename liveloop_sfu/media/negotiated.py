@@ -64,6 +64,8 @@ class MediaLine:
     local_ssrc: int  # the node's SSRC on this m-line (media it sends; sender of its RTCP)
     local_rtx_ssrc: int
     cname: str
+    # The browser's track id on this m-line (its offer's a=msid), if it sends one.
+    remote_track_id: str | None = None
 
     def extension_id(self, uri: str) -> int | None:
         return next((ext_id for u, ext_id in self.extensions if u == uri), None)

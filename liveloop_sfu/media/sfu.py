@@ -6,28 +6,41 @@ published track, wires publisher tracks to subscriber m-lines, and drives every 
 (keyframe retries, upstream NACKs, sender reports, connect deadlines) from ONE task, aioquic style:
 handle what is due, re-arm one wake-up at the earliest next deadline.
 
-Negotiation (DESIGN: in sfu the browser always offers, the node answers): a subscriber's k-th
-m-line of a kind carries the first track of that kind of the k-th *other* participant (join
-order). In a 1:1 call each browser offers sendrecv audio + video, so each m-line both publishes the
-browser's own track and receives the partner's — even before the partner has connected (the sender
-is a placeholder until the partner's media flows), so no renegotiation is ever needed in 1:1.
-Each forwarded stream's msid stream id is its owner's ``participant_id``.
+Negotiation (DESIGN: in sfu the browser always offers, the node answers): every m-line a browser
+can receive on is a *slot*; :func:`~.slots.assign_slots` decides which other participant's track
+each slot carries (stable across renegotiations) and the answer labels it with the msid
+``<owner participantId> <owner's track id>``. In a 1:1 call each browser offers sendrecv audio +
+video, so each m-line both publishes the browser's own track and receives the partner's — even
+before the partner has offered (a placeholder slot, see :mod:`.slots`), so no renegotiation is
+ever needed in 1:1.
+
+Group rooms (``group=True``, see :mod:`liveloop_sfu.groups`): no placeholders; whenever a
+participant's published tracks change (its first offer, a screen share started or stopped) or a
+participant leaves, everyone else who has negotiated gets ``renegotiate`` so its next offer
+receives (or releases) those tracks; and the audio levels of the publishers' packets (RFC 6464)
+drive ``active-speaker`` events (:mod:`.active_speaker`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import struct
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
+from liveloop_sfu.media.active_speaker import (
+    AUDIO_LEVEL_URI,
+    ActiveSpeakerDetector,
+    read_audio_level,
+)
 from liveloop_sfu.media.aiortc_adapter import NodePeer, SendPlan
 from liveloop_sfu.media.drops import DropCounters
 from liveloop_sfu.media.forwarder import Action, Forwarder, SendToPublisher
@@ -36,6 +49,8 @@ from liveloop_sfu.media.reception import ReceptionStats
 from liveloop_sfu.media.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
 from liveloop_sfu.media.session import Emit, MediaFailure, Mode
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.slots import OfferedTrack, TrackRef, assign_slots, placeholder_tracks
+from liveloop_sfu.media.subscription import Subscription
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.recorder import RecorderTap
@@ -43,6 +58,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _SEQ_TS_SSRC = struct.Struct("!HII")  # RTP header bytes 2..12 (RFC 3550 §5.1)
+# A subscription added by a renegotiation starts this long after the node's answer: until the
+# browser has applied the answer, its receiver for that m-line is not on, and whatever arrives
+# (the keyframe the subscription waits for above all) is thrown away.
+ANSWER_GRACE = 0.3
 SENDER_REPORT_INTERVAL = 1.0  # seconds; RFC 3550 §6.2 minimum for a small session is 5 s, but
 # libwebrtc sends ~1/s for video and uses SRs for A/V sync, so a call's first second matters.
 
@@ -55,6 +74,25 @@ class _Publication:
     line: MediaLine
     forwarder: Forwarder
     reception: ReceptionStats  # for the receiver reports the node owes the publisher
+    audio_level_id: int | None = None  # RFC 6464 extension id, read for active-speaker detection
+
+    @property
+    def track_id(self) -> str:
+        return _track_id(self.line)
+
+
+def _same_track(old: MediaLine, new: MediaLine) -> bool:
+    """Does the browser still publish the same track the same way on this m-line?"""
+    return (
+        track_config(old) == track_config(new)
+        and old.remote_rtx_ssrc == new.remote_rtx_ssrc
+        and _track_id(old) == _track_id(new)
+    )
+
+
+def _track_id(line: MediaLine) -> str:
+    """The msid track id of a published m-line (made up if the browser sent none)."""
+    return line.remote_track_id or f"{line.kind}-{line.mid}"
 
 
 @dataclass(eq=False)
@@ -67,6 +105,10 @@ class _Participant:
     last_heard: float = 0.0  # last RTP/RTCP from the browser (monotonic), once connected
     publications: dict[str, _Publication] = field(default_factory=dict)  # by mid
     ssrc_routes: dict[int, tuple[_Publication, bool]] = field(default_factory=dict)  # (pub, rtx)
+    slots: dict[str, TrackRef] = field(default_factory=dict)  # own mid -> track it carries
+    # Output streams of slots whose track was unlinked: a new track on the same slot (same SSRC)
+    # continues them, so the browser sees one stream without a sequence jump.
+    retired: dict[str, Subscription] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +128,20 @@ class SfuSession:
     mode: Mode = "sfu"
 
     def __init__(
-        self, room_id: str, settings: MediaSettings, emit: Emit, on_failure: MediaFailure
+        self,
+        room_id: str,
+        settings: MediaSettings,
+        emit: Emit,
+        on_failure: MediaFailure,
+        *,
+        group: bool = False,
     ) -> None:
         self.room_id = room_id
+        self.group = group
+        self._speakers = ActiveSpeakerDetector() if group else None
+        self._speaker_to_announce: str | None = None
+        # (due, publication, subscriber sid): renegotiated subscriptions waiting for ANSWER_GRACE.
+        self._starting: list[tuple[float, _Publication, str]] = []
         self._settings = settings
         self._emit = emit
         self._on_failure = on_failure
@@ -116,27 +169,38 @@ class SfuSession:
         peer.on_rtp = functools.partial(self._on_rtp, participant)
         peer.on_rtcp = functools.partial(self._on_rtcp, participant)
         peer.on_state = lambda state: self._on_peer_state(sid, state)
-        negotiated = [p.sid for p in self._participants.values() if p.peer.media]
         self._participants[sid] = participant
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
-        # Group rooms: whoever already negotiated needs m-lines for the newcomer's tracks, and
-        # only a new offer from the browser can add them (the node never offers). In a 1:1 call
-        # both participants are added before either offers, so this never fires there.
-        for other in negotiated:
-            await self._emit(other, "renegotiate", {"reason": "participant-joined"})
+        if self._speakers is not None and self._speakers.speaker is not None:
+            # A newcomer learns who is speaking now rather than at the next change.
+            await self._emit(sid, "active-speaker", {"participantId": self._speakers.speaker})
+        if not self.group:
+            # Whoever already negotiated needs m-lines for the newcomer's (placeholder) tracks,
+            # and only a new offer from the browser can add them (the node never offers). In a
+            # 1:1 call both participants are added before either offers: this never fires there.
+            # Group rooms ask once the newcomer's real tracks are known (on_offer).
+            await self._ask_others_to_renegotiate(participant, "participant-joined")
 
     async def on_offer(self, sid: str, sdp: str) -> None:
         participant = self._member(sid)
-        answer = await participant.peer.answer(sdp, self._send_plan(participant))
+        first_offer = not participant.peer.media
+        assigned: dict[str, OfferedTrack] = {}
+        answer = await participant.peer.answer(sdp, self._send_plan(participant, assigned))
         if self._participants.get(sid) is not participant:
             raise NotInRoom("left the call while the node was answering")
         if participant.deadline is None:
             participant.deadline = time.monotonic() + self._settings.connect_timeout
-        self._publish(participant)
-        self._link_all(time.monotonic())
+        participant.slots = {mid: track.ref for mid, track in assigned.items()}
+        published = self._publish(participant)
+        now = time.monotonic()
+        self._unlink_stale(participant)
+        self._link_all(now, answered=participant)
         self._wake.set()
         await self._emit(sid, "negotiation-call-answer", {"sdp": {"type": "answer", "sdp": answer}})
+        if self.group and published:
+            reason = "participant-joined" if first_offer else "tracks-changed"
+            await self._ask_others_to_renegotiate(participant, reason)
 
     async def on_answer(self, sid: str, sdp: str) -> None:
         self._member(sid)
@@ -146,14 +210,23 @@ class SfuSession:
         await self._member(sid).peer.add_candidate(candidate)
 
     async def remove_participant(self, sid: str) -> None:
-        participant = self._participants.pop(sid, None)
+        participant = self._participants.get(sid)
         if participant is None:
             return
+        # Unlink while still registered, so the subscribers keep their output streams (the next
+        # track on the same slot continues them).
         for link in [link for link in self._links if sid in (link.publisher, link.subscriber)]:
             self._unlink(link)
+        del self._participants[sid]
         for publication in participant.publications.values():
             self._retire(publication.forwarder)
+        if self._speakers is not None:
+            self._speakers.remove(participant.participant_id)
         await participant.peer.close()
+        if self.group and not self._closed:
+            # The others' slots that carried its tracks go free with their next offer (the
+            # answer makes them inactive, so the browsers end those tracks).
+            await self._ask_others_to_renegotiate(participant, "participant-left")
 
     async def close(self) -> None:
         if self._closed:
@@ -167,6 +240,7 @@ class SfuSession:
         for sid in list(self._participants):
             await self.remove_participant(sid)
         self._events.clear()
+        self._starting.clear()
 
     # -- recording hook (media/recorder.py: Recordable) ----------------------------------------
 
@@ -221,37 +295,72 @@ class SfuSession:
     def _others(self, participant: _Participant) -> list[_Participant]:
         return [p for p in self._participants.values() if p is not participant]
 
-    def _send_plan(self, participant: _Participant) -> SendPlan:
-        """(mid, kind) -> msid stream id of the track the node sends there, or None."""
-        seen: Counter[str] = Counter()
-        others = self._others(participant)
+    async def _ask_others_to_renegotiate(self, participant: _Participant, reason: str) -> None:
+        for other in self._others(participant):
+            if other.peer.media:
+                await self._emit(other.sid, "renegotiate", {"reason": reason})
 
-        def plan(mid: str, kind: str) -> str | None:
-            index = seen[kind]
-            seen[kind] += 1
-            return others[index].participant_id if index < len(others) else None
+    def _offered_tracks(self, subscriber: _Participant) -> list[OfferedTrack]:
+        """What ``subscriber`` can be sent: the others' tracks in join order, each one's in
+        m-line order; in a 1:1 call, placeholders for a partner that has not offered yet."""
+        tracks: list[OfferedTrack] = []
+        for other in self._others(subscriber):
+            if not other.peer.media and not self.group:
+                tracks += placeholder_tracks(other.sid, other.participant_id)
+                continue
+            for line in other.peer.media:
+                publication = other.publications.get(line.mid)
+                if publication is not None:
+                    ref = TrackRef(other.sid, line.mid, line.kind)
+                    tracks.append(OfferedTrack(ref, other.participant_id, publication.track_id))
+        return tracks
+
+    def _send_plan(self, participant: _Participant, assigned: dict[str, OfferedTrack]) -> SendPlan:
+        """The adapter's slots -> msid labels; what was assigned is recorded in ``assigned``."""
+
+        def plan(slots: Sequence[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+            tracks = self._offered_tracks(participant)
+            assigned.update(assign_slots(slots, participant.slots, tracks))
+            return {mid: (t.stream_id, t.track_id) for mid, t in assigned.items()}
 
         return plan
 
-    def _publish(self, participant: _Participant) -> None:
-        """(Re)build the participant's publications from its negotiated m-lines."""
+    def _publish(self, participant: _Participant) -> bool:
+        """(Re)build the participant's publications from its negotiated m-lines; True when the
+        set of tracks it publishes changed."""
+        changed = False
+        receiving = {line.mid for line in participant.peer.media if line.receives and line.codecs}
+        for mid in [mid for mid in participant.publications if mid not in receiving]:
+            # The browser stopped sending on this m-line (e.g. a screen share ended).
+            self._drop_publication(participant, participant.publications[mid])
+            del participant.publications[mid]
+            changed = True
         for line in participant.peer.media:
-            if not line.receives or not line.codecs:
+            if line.mid not in receiving:
                 continue
             current = participant.publications.get(line.mid)
-            if current is not None and current.line == line:
+            if current is not None and _same_track(current.line, line):
+                # Only what the node sends on this m-line changed (its slot): keep forwarding.
+                current.line = line
                 continue
             if current is not None:
                 self._drop_publication(participant, current)
-            config = track_config(line)
-            publication = _Publication(
-                participant.sid, line, Forwarder(config), ReceptionStats(config.clock_rate)
-            )
-            participant.publications[line.mid] = publication
-            if line.remote_ssrc is not None:
-                participant.ssrc_routes[line.remote_ssrc] = (publication, False)
-            if line.remote_rtx_ssrc is not None:
-                participant.ssrc_routes[line.remote_rtx_ssrc] = (publication, True)
+            changed = changed or current is None or current.track_id != _track_id(line)
+            self._add_publication(participant, line)
+        return changed
+
+    def _add_publication(self, participant: _Participant, line: MediaLine) -> None:
+        config = track_config(line)
+        publication = _Publication(
+            participant.sid, line, Forwarder(config), ReceptionStats(config.clock_rate)
+        )
+        if self._speakers is not None and line.kind == "audio":
+            publication.audio_level_id = line.extension_id(AUDIO_LEVEL_URI)
+        participant.publications[line.mid] = publication
+        if line.remote_ssrc is not None:
+            participant.ssrc_routes[line.remote_ssrc] = (publication, False)
+        if line.remote_rtx_ssrc is not None:
+            participant.ssrc_routes[line.remote_rtx_ssrc] = (publication, True)
 
     def _drop_publication(self, participant: _Participant, publication: _Publication) -> None:
         for link in [link for link in self._links if link.publisher == participant.sid]:
@@ -264,27 +373,50 @@ class SfuSession:
         }
         self._retire(publication.forwarder)
 
-    def _link_all(self, now: float) -> None:
-        """Create every missing publisher -> subscriber link whose both ends are negotiated."""
+    def _slot_publication(self, ref: TrackRef) -> _Publication | None:
+        publisher = self._participants.get(ref.owner)
+        if publisher is None:
+            return None
+        if ref.mid is not None:
+            return publisher.publications.get(ref.mid)
+        # A placeholder slot (1:1): the partner's first track of the kind.
+        return next((p for p in publisher.publications.values() if p.line.kind == ref.kind), None)
+
+    def _unlink_stale(self, subscriber: _Participant) -> None:
+        """After a new answer: drop links whose slot now carries another track or nothing."""
+        sending = {line.mid for line in subscriber.peer.media if line.sends}
+        for link in [link for link in self._links if link.subscriber == subscriber.sid]:
+            ref = subscriber.slots.get(link.subscriber_mid)
+            publication = self._slot_publication(ref) if ref is not None else None
+            if (
+                link.subscriber_mid not in sending
+                or publication is None
+                or (publication.owner, publication.line.mid) != (link.publisher, link.publisher_mid)
+            ):
+                self._unlink(link)
+
+    def _link_all(self, now: float, answered: _Participant | None = None) -> None:
+        """Create every missing publisher -> subscriber link whose both ends are negotiated
+        (``answered``: the participant whose offer was just answered)."""
         for subscriber in self._participants.values():
-            others = self._others(subscriber)
-            seen: Counter[str] = Counter()
-            for line in subscriber.peer.media:
-                # Same numbering as _send_plan: the k-th m-line of a kind <-> the k-th other.
-                index = seen[line.kind]
-                seen[line.kind] += 1
-                if line.sends and index < len(others):
-                    self._link(now, others[index], subscriber, line)
+            lines = {line.mid: line for line in subscriber.peer.media if line.sends}
+            for mid, ref in subscriber.slots.items():
+                line = lines.get(mid)
+                publication = self._slot_publication(ref)
+                if line is not None and publication is not None:
+                    self._link(now, publication, subscriber, line, subscriber is answered)
 
     def _link(
-        self, now: float, publisher: _Participant, subscriber: _Participant, line: MediaLine
+        self,
+        now: float,
+        publication: _Publication,
+        subscriber: _Participant,
+        line: MediaLine,
+        just_answered: bool = False,
     ) -> None:
-        publication = next(
-            (p for p in publisher.publications.values() if p.line.kind == line.kind), None
-        )
-        if publication is None:
+        if publication.line.kind != line.kind:
             return
-        link = _Link(publisher.sid, publication.line.mid, subscriber.sid, line.mid)
+        link = _Link(publication.owner, publication.line.mid, subscriber.sid, line.mid)
         if link in self._links:
             return
         if any(
@@ -292,15 +424,27 @@ class SfuSession:
         ):
             return  # that m-line already carries another track
         config = subscriber_config(subscriber.sid, publication.line, line, subscriber.connected)
+        if subscriber.connected and just_answered:
+            # Renegotiated: hold it (egress not ready) until the browser has the answer.
+            config = dataclasses.replace(config, egress_ready=False)
+            self._starting.append((now + ANSWER_GRACE, publication, subscriber.sid))
+        previous = subscriber.retired.pop(line.mid, None)
+        if previous is not None and previous.ssrc != config.ssrc:
+            previous = None
         self._links.add(link)
-        self._execute(publication, publication.forwarder.add_subscriber(now, config))
+        # Video waits for a keyframe (and asks the publisher for one) in add_subscriber.
+        actions = publication.forwarder.add_subscriber(now, config, continue_from=previous)
+        self._execute(publication, actions)
 
     def _unlink(self, link: _Link) -> None:
         self._links.discard(link)
         publisher = self._participants.get(link.publisher)
         publication = publisher.publications.get(link.publisher_mid) if publisher else None
         if publication is not None:
-            publication.forwarder.remove_subscriber(link.subscriber)
+            removed = publication.forwarder.remove_subscriber(link.subscriber)
+            subscriber = self._participants.get(link.subscriber)
+            if removed is not None and subscriber is not None:
+                subscriber.retired[link.subscriber_mid] = removed
 
     def _retire(self, forwarder: Forwarder) -> None:
         for reason, count in forwarder.drops.items():
@@ -342,6 +486,8 @@ class SfuSession:
         else:
             out = forwarder.on_rtp(now, data)
             publication.reception.on_packet(now, ssrc, seq, ts)
+            if publication.audio_level_id is not None:
+                self._on_audio_level(publisher, publication.audio_level_id, data, now)
         if forwarder.timer_changed:
             self._rearm(forwarder)
         if out:
@@ -370,6 +516,26 @@ class SfuSession:
             counters["forwarded-bytes"] += size
         if sent < len(out):
             counters["send-failed"] += len(out) - sent
+
+    def _on_audio_level(
+        self, publisher: _Participant, ext_id: int, data: bytes, now: float
+    ) -> None:
+        level = read_audio_level(data, ext_id)
+        if level is None or self._speakers is None:
+            return
+        speaker = self._speakers.on_level(now, publisher.participant_id, level)
+        if speaker is not None:
+            # Announced by the session task: the packet path does not wait on signaling.
+            self._speaker_to_announce = speaker
+            self._wake.set()
+
+    async def _announce_speaker(self) -> None:
+        speaker, self._speaker_to_announce = self._speaker_to_announce, None
+        if speaker is None:
+            return
+        self.counters["active-speaker-changes"] += 1
+        for participant in list(self._participants.values()):
+            await self._emit(participant.sid, "active-speaker", {"participantId": speaker})
 
     def _learn_ssrc(self, publisher: _Participant, data: bytes) -> tuple[_Publication, bool] | None:
         """A browser that did not announce its SSRCs (no a=ssrc): match by payload type, once per
@@ -454,13 +620,15 @@ class SfuSession:
             delay = self._next_deadline(now)
             self._armed = now + delay
             self._wake.clear()
-            if self._events or self._pending:
+            if self._events or self._pending or self._speaker_to_announce:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
     async def _tick(self, now: float) -> None:
         await self._handle_events(now)
+        await self._start_renegotiated(now)
+        await self._announce_speaker()
         pending, self._pending = self._pending, []
         for publication, actions in pending:
             if self._closed:
@@ -476,8 +644,18 @@ class SfuSession:
             await self._send_receiver_reports(now)
         await self._check_deadlines(now)
 
+    async def _start_renegotiated(self, now: float) -> None:
+        due = [entry for entry in self._starting if entry[0] <= now]
+        if not due:
+            return
+        self._starting = [entry for entry in self._starting if entry[0] > now]
+        for _, publication, sid in due:
+            if sid in publication.forwarder.subscriber_ids:
+                actions = publication.forwarder.egress_ready(now, sid)
+                await self._send_actions(publication, actions)
+
     def _next_deadline(self, now: float) -> float:
-        deadlines = [self._next_sender_reports]
+        deadlines = [self._next_sender_reports] + [entry[0] for entry in self._starting]
         deadlines += [
             p.deadline for p in self._participants.values() if p.deadline and not p.connected
         ]

@@ -24,7 +24,8 @@ from typing import Any
 
 import socketio
 
-from liveloop_sfu.errors import InternalError, InvalidPayload, LiveLoopError, RateLimited
+from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload, LiveLoopError, RateLimited
+from liveloop_sfu.groups import GroupRooms
 from liveloop_sfu.limits import Limiter, LimitSettings, Verdict, client_ip
 from liveloop_sfu.logs import log_context
 from liveloop_sfu.media.session import Emit
@@ -57,6 +58,7 @@ class SignalHandlers:
         rooms: RoomService,
         limits: Limiter | None = None,
         *,
+        groups: GroupRooms | None = None,
         trusted_proxies: tuple[str, ...] = (),
         is_draining: Callable[[], bool] = lambda: False,
         on_event: Callable[[str, str], None] | None = None,
@@ -64,6 +66,7 @@ class SignalHandlers:
     ) -> None:
         self._sio = sio
         self._rooms = rooms
+        self._groups = groups
         self._limits = limits or Limiter(LimitSettings())
         self._trusted_proxies = trusted_proxies
         self._is_draining = is_draining
@@ -79,6 +82,9 @@ class SignalHandlers:
             "negotiation-call-answer": self._answer,
             "send-new-ice-candidates": self._candidate,
             "newMessage": self._chat,
+            "join-room": self._join_room,
+            "leave-room": self._leave_room,
+            "media-state": self._media_state,
         }
 
     def register(self) -> None:
@@ -212,3 +218,19 @@ class SignalHandlers:
 
     async def _chat(self, sid: str, payload: Any) -> Ack:
         return await self._rooms.chat(sid, messages.parse_chat(payload).message)
+
+    # ---- group rooms ----------------------------------------------------------------------
+    def _group_rooms(self) -> GroupRooms:
+        if self._groups is None:
+            raise Capacity("this node does not host group rooms")
+        return self._groups
+
+    async def _join_room(self, sid: str, payload: Any) -> Ack:
+        return await self._group_rooms().join(sid, messages.parse_join_room(payload))
+
+    async def _leave_room(self, sid: str, payload: Any) -> Ack:
+        messages.parse_empty(payload)
+        return await self._group_rooms().leave(sid)
+
+    async def _media_state(self, sid: str, payload: Any) -> Ack:
+        return await self._group_rooms().media_state(sid, messages.parse_media_state(payload))

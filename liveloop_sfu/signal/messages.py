@@ -21,11 +21,19 @@ SDP_MAX_BYTES = 64 * 1024
 USER_IMAGE_MAX_BYTES = 64 * 1024
 CANDIDATE_MAX = 1024
 MID_MAX = 64
+ROOM_ID_MAX = 64
+ROOM_NAME_MAX = 64
+ROOM_TOKEN_MAX = 256
+TRACK_ID_MAX = 128
 
 ClientMode = Literal["sfu", "p2p"]
 
 _IMAGE_PREFIX = re.compile(r"^data:image/(png|jpeg|webp);base64,")
 _BASE64_BODY = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+# Room ids appear in links (/room/<id>) and log lines: URL-safe characters only.
+_ROOM_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+# An msid track id (RFC 8830 §2: 1-64 "token" characters; browsers use UUIDs). We allow 128.
+_TRACK_ID = re.compile(r"^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,30 @@ class IceCandidate:
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRoom:
+    room_id: str
+    user_name: str
+    token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaState:
+    """What a participant currently sends: microphone on, camera on, and the msid track id of
+    its screen share (``None`` when not sharing)."""
+
+    audio: bool
+    video: bool
+    screen_track_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRoom:
+    """Body of ``POST /api/rooms``."""
+
+    name: str | None
 
 
 def _object(payload: Any) -> dict[str, Any]:
@@ -167,3 +199,55 @@ def parse_chat(payload: Any) -> ChatMessage:
 def parse_empty(payload: Any) -> None:
     """Events without fields (``stop-call``, ``leave-room``) still insist on an object or null."""
     _object(payload)
+
+
+def parse_room_id(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= ROOM_ID_MAX:
+        raise InvalidPayload(f"roomId must be a string of 1–{ROOM_ID_MAX} characters")
+    if not _ROOM_ID.match(value):
+        raise InvalidPayload("roomId may only contain letters, digits, '-' and '_'")
+    return value
+
+
+def parse_join_room(payload: Any) -> JoinRoom:
+    body = _object(payload)
+    token = body.get("token")
+    if token not in (None, "") and (not isinstance(token, str) or len(token) > ROOM_TOKEN_MAX):
+        raise InvalidPayload(f"token must be a string of at most {ROOM_TOKEN_MAX} characters")
+    return JoinRoom(
+        room_id=parse_room_id(body.get("roomId")),
+        user_name=parse_user_name(body.get("userName")),
+        token=token or None,
+    )
+
+
+def parse_media_state(payload: Any) -> MediaState:
+    body = _object(payload)
+    audio, video = body.get("audio"), body.get("video")
+    if not isinstance(audio, bool) or not isinstance(video, bool):
+        raise InvalidPayload("audio and video must be booleans")
+    screen = body.get("screenTrackId")
+    if screen is not None and (
+        not isinstance(screen, str)
+        or not 1 <= len(screen) <= TRACK_ID_MAX
+        or not _TRACK_ID.match(screen)
+    ):
+        raise InvalidPayload(
+            f"screenTrackId must be null or an msid track id (1–{TRACK_ID_MAX} characters)"
+        )
+    return MediaState(audio=audio, video=video, screen_track_id=screen)
+
+
+def parse_create_room(payload: Any) -> CreateRoom:
+    body = _object(payload)
+    name = body.get("name")
+    if name is None or name == "":
+        return CreateRoom(name=None)
+    if not isinstance(name, str):
+        raise InvalidPayload("name must be a string")
+    name = name.strip()
+    if not 1 <= len(name) <= ROOM_NAME_MAX:
+        raise InvalidPayload(f"name must be 1–{ROOM_NAME_MAX} characters")
+    if _has_control_chars(name):
+        raise InvalidPayload("name must not contain control characters")
+    return CreateRoom(name=name)

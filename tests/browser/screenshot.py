@@ -1,6 +1,8 @@
-"""Writes docs/screenshot-call.png: two real Chromium pages in a call through a real node.
+"""Writes docs/screenshot-call.png: two real Chromium pages in a call through a real node
+(or, with ``--group``, docs/screenshot-group.png: four pages in a group room, one sharing).
 
     .venv/bin/python -m tests.browser.screenshot [--mode sfu|p2p] [--out docs/screenshot-call.png]
+    .venv/bin/python -m tests.browser.screenshot --group [--out docs/screenshot-group.png]
 
 Each person gets their own camera picture (a gradient with their name, made locally by ffmpeg
 and played by Chromium's fake capture device) so the two videos can be told apart; without
@@ -22,6 +24,7 @@ from tests.browser.pages import CHROMIUM, CHROMIUM_ARGS, ClientPage, wait_until_
 from tests.nodes import ROOT, start_node
 
 PEOPLE = (("Alice", "0x2f7d6d", "0xe0b040"), ("Bob", "0x3050a0", "0xd07050"))
+GROUP = (*PEOPLE, ("Chiara", "0x6a3d8f", "0x40b0c0"), ("Dmitri", "0x8a5a20", "0x50a050"))
 VIEWPORT = {"width": 1280, "height": 860}
 
 
@@ -46,10 +49,29 @@ def fake_camera(folder: Path, name: str, color0: str, color1: str) -> Path | Non
     return out
 
 
-async def launch(playwright: Playwright, camera: Path | None) -> Browser:
+def fake_microphone(folder: Path, name: str, speaking: bool) -> Path | None:
+    """A 4-second WAV: a warbling tone (someone talking) or silence; None without ffmpeg."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    out = folder / f"{name.lower()}.wav"
+    sound = "sine=f=220:r=48000,vibrato=f=5:d=0.5" if speaking else "anullsrc=r=48000:cl=mono"
+    subprocess.run(
+        [*(ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", sound), "-t", "4", str(out)],
+        check=True,
+        timeout=120,
+    )
+    return out
+
+
+async def launch(
+    playwright: Playwright, camera: Path | None, microphone: Path | None = None
+) -> Browser:
     args = list(CHROMIUM_ARGS)
     if camera is not None:
         args.append(f"--use-file-for-fake-video-capture={camera}")
+    if microphone is not None:
+        args.append(f"--use-file-for-fake-audio-capture={microphone}")
     return await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
 
 
@@ -85,18 +107,71 @@ async def take(url: str, out: Path, folder: Path) -> None:
                 await browser.close()
 
 
+async def take_group(url: str, out: Path, folder: Path) -> None:
+    """Four people in a room; Bob shares his screen, Chiara is muted, Dmitri talks (the active
+    speaker); Alice's view is shot."""
+    cameras = [fake_camera(folder, *person) for person in GROUP]
+    microphones = [fake_microphone(folder, p[0], speaking=p[0] == "Dmitri") for p in GROUP]
+    async with async_playwright() as playwright:
+        browsers = [
+            await launch(playwright, camera, microphone)
+            for camera, microphone in zip(cameras, microphones, strict=True)
+        ]
+        try:
+            clients = [
+                await ClientPage.open(b, url, person[0], viewport=VIEWPORT, color_scheme="dark")
+                for b, person in zip(browsers, GROUP, strict=True)
+            ]
+            alice, bob, chiara, _ = clients
+            await alice.page.get_by_role("button", name="Create a group room").click()
+            link = await alice.page.get_by_label("Room link").input_value()
+            for client in clients:
+                await client.page.goto(link)
+                await client.page.get_by_label("Your name").fill(client.name)
+                await client.page.get_by_role("button", name="Join the room").click()
+                await expect(client.page.locator("#room-status")).to_have_attribute(
+                    "data-state", "in-room", timeout=30_000
+                )
+            tiles = alice.page.locator("#room-tiles .tile:not(.self) video")
+            await expect(tiles).to_have_count(3, timeout=30_000)
+            await chiara.page.get_by_role("button", name="Mute").click()
+            await bob.page.get_by_role("button", name="Share screen").click()
+            await expect(alice.page.locator("#room-spotlight .tile")).to_have_count(
+                1, timeout=20_000
+            )
+            await alice.send_chat("Can everyone see Bob's screen?")
+            await expect(bob.page.locator("#chat-list li")).to_have_count(1)
+            await bob.send_chat("That's the dashboard I mentioned.")
+            await expect(alice.page.locator("#chat-list li")).to_have_count(2)
+            await asyncio.sleep(10.0)  # bandwidth estimates ramp up: a sharp picture
+            speaking = alice.page.locator("#room-tiles .tile.speaking .tile-name")
+            await expect(speaking).to_have_text("Dmitri")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            await alice.page.screenshot(path=str(out))
+            errors = [error for client in clients for error in client.errors]
+            assert not errors, errors
+        finally:
+            for browser in browsers:
+                await browser.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--mode", default="sfu", choices=("p2p", "sfu", "auto"))
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot-call.png")
+    parser.add_argument("--group", action="store_true", help="a group room of four people")
+    parser.add_argument("--out", type=Path)
     options = parser.parse_args()
+    name = "screenshot-group.png" if options.group else "screenshot-call.png"
+    out: Path = options.out or ROOT / "docs" / name
     with tempfile.TemporaryDirectory(prefix="liveloop-shot-") as tmp:
-        node = start_node(Path(tmp), "--mode", options.mode)
+        mode = "sfu" if options.group else options.mode
+        node = start_node(Path(tmp), "--mode", mode)
         try:
-            asyncio.run(take(node.url + "/", options.out, Path(tmp)))
+            shoot = take_group if options.group else take
+            asyncio.run(shoot(node.url + "/", out, Path(tmp)))
         finally:
             node.stop()
-    print(f"wrote {options.out}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -158,12 +158,15 @@ async def test_camera_off_and_mute_reach_the_partner(
         "aria-pressed", "true"
     )
     await bob.page.wait_for_function(f"({REMOTE_LUMA_JS})() < 2", timeout=5000)
+    # media-state -> participant-updated: Bob also sees why (docs/protocol.md).
+    await expect(bob.page.locator("#peer-media")).to_have_text("Mic off · Camera off")
     await asyncio.sleep(1.0)  # audio already in flight when muting
     assert await energy_rise(bob) < 1e-3
 
     await alice.page.get_by_role("button", name="Camera on").click()
     await alice.page.get_by_role("button", name="Unmute").click()
     await bob.page.wait_for_function(f"({REMOTE_LUMA_JS})() > 20", timeout=5000)
+    await expect(bob.page.locator("#peer-media")).to_have_text("")
     assert await energy_rise(bob) > 1e-2
 
 

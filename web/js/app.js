@@ -85,6 +85,16 @@ export class App {
   setEnabled(kind, enabled) {
     this.store.update("media", kind === "audio" ? { audioEnabled: enabled } : { videoEnabled: enabled });
     this.#applyTrackSwitches();
+    if (this.#session) this.#sendMediaState();
+  }
+
+  /** Tells the partner about mute / camera off (`media-state`); they show an indicator. */
+  #sendMediaState() {
+    const { audioEnabled, videoEnabled } = this.store.get().media;
+    const state = { audio: audioEnabled, video: videoEnabled, screenTrackId: null };
+    this.signaling.request("media-state", state).catch((err) => {
+      if (err?.code !== "not-in-room") console.warn("media-state", err);
+    });
   }
 
   #applyTrackSwitches() {
@@ -187,6 +197,8 @@ export class App {
         participantId: String(peer.participantId ?? ""),
         userName: String(peer.userName ?? "Your partner"),
         userImage: peer.userImage ?? "",
+        audio: true,
+        video: true,
       },
       recording: Boolean(match?.recording),
     });
@@ -209,6 +221,18 @@ export class App {
     });
     this.#session = session;
     session.start();
+    const { audioEnabled, videoEnabled } = this.store.get().media;
+    if (!audioEnabled || !videoEnabled) this.#sendMediaState(); // the partner assumes both on
+  }
+
+  /** `participant-updated` from the partner: mute indicators on their video. */
+  #onPeerUpdated(update) {
+    const { peer } = this.store.get().call;
+    if (!this.#session || !peer) return;
+    if (peer.participantId && update?.participantId && update.participantId !== peer.participantId) return;
+    this.store.update("call", {
+      peer: { ...peer, audio: update?.audio !== false, video: update?.video !== false },
+    });
   }
 
   #onRemoteTrack(session, { stream }) {
@@ -306,6 +330,7 @@ export class App {
     s.on("renegotiate", () => this.#session?.makeOffer());
     s.on("mode-changed", (c) => this.#onModeChanged(c));
     s.on("partner-left", (p) => this.#onPartnerLeft(p));
+    s.on("participant-updated", (p) => this.#onPeerUpdated(p));
     s.on("recording", (r) => this.store.update("call", { recording: Boolean(r?.active) }));
     s.on("newMessage", (m) =>
       this.#appendChat({

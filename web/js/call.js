@@ -6,8 +6,23 @@
 //    only answers, and `renegotiate` asks for a fresh offer — so glare cannot happen.
 // Answers take the same path in both modes. Remote tracks are grouped by their msid stream id,
 // which in sfu is the participantId of the track's owner (group rooms map streams to tiles).
+// Group rooms (docs/protocol.md "M-lines of a browser's offer") also add recvonly m-lines for
+// the others' tracks and a sendonly m-line for a shared screen; after every answer the session
+// reports each receiving m-line's owner and track id, read from the answer's msid by mid.
 
 const KINDS = ["audio", "video"];
+const RECEIVING = new Set(["sendrecv", "recvonly"]);
+
+/** mid → {streamId, trackId} from an SDP's `a=mid` / `a=msid` lines (RFC 8830 §2). */
+export function msidByMid(sdp) {
+  const out = new Map();
+  for (const section of String(sdp ?? "").split(/\r?\nm=/).slice(1)) {
+    const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
+    const msid = /^a=msid:(\S+) (\S+)/m.exec(section);
+    if (mid !== undefined && msid) out.set(mid, { streamId: msid[1], trackId: msid[2] });
+  }
+  return out;
+}
 
 export class CallSession extends EventTarget {
   #signaling;
@@ -42,7 +57,10 @@ export class CallSession extends EventTarget {
     this.#addLocalMedia(pc);
     pc.addEventListener("negotiationneeded", () => this.#onNegotiationNeeded(pc));
     pc.addEventListener("icecandidate", ({ candidate }) => this.#sendCandidate(pc, candidate));
-    pc.addEventListener("track", (event) => this.#onTrack(event));
+    pc.addEventListener("track", (event) => {
+      this.#onTrack(event);
+      this.#reportRemoteMedia(pc);
+    });
     pc.addEventListener("connectionstatechange", () => {
       if (pc === this.pc) this.#emit("connection", { state: pc.connectionState });
     });
@@ -80,6 +98,39 @@ export class CallSession extends EventTarget {
         pc.addTransceiver(kind, { direction: "recvonly" });
       }
     }
+  }
+
+  /**
+   * Group rooms: have at least `audio` / `video` m-lines that receive. Adding one fires
+   * `negotiationneeded`, so the offer that follows carries it. M-lines are never removed.
+   */
+  ensureReceiveSlots({ audio = 0, video = 0 }) {
+    const pc = this.pc;
+    if (!pc || this.#closed || this.mode !== "sfu") return;
+    const wanted = { audio, video };
+    for (const kind of KINDS) {
+      const have = pc
+        .getTransceivers()
+        .filter((t) => !t.stopped && RECEIVING.has(t.direction) && t.receiver.track.kind === kind);
+      for (let n = have.length; n < wanted[kind]; n += 1) {
+        pc.addTransceiver(kind, { direction: "recvonly" });
+      }
+    }
+  }
+
+  /** Publish a screen track on its own sendonly m-line; its id is the msid track id. */
+  addScreen(track) {
+    const pc = this.pc;
+    if (!pc || this.#closed) return null;
+    const streams = this.#localStream ? [this.#localStream] : [];
+    return pc.addTransceiver(track, { direction: "sendonly", streams });
+  }
+
+  /** Stop publishing a screen: the m-line stays, inactive (m-lines are never removed). */
+  async removeScreen(transceiver) {
+    if (!transceiver || transceiver.stopped || this.#closed) return;
+    transceiver.direction = "inactive";
+    await transceiver.sender.replaceTrack(null);
   }
 
   // ----- offers and answers -----
@@ -133,8 +184,9 @@ export class CallSession extends EventTarget {
         await pc.setLocalDescription(await pc.createAnswer());
         const { type, sdp } = pc.localDescription;
         await this.#send("negotiation-call-answer", { sdp: { type, sdp } });
-      } else if (this.#offerAgain) {
-        await this.makeOffer();
+      } else {
+        this.#reportRemoteMedia(pc);
+        if (this.#offerAgain) await this.makeOffer();
       }
     } catch (err) {
       this.#settingRemoteAnswer = false;
@@ -190,6 +242,24 @@ export class CallSession extends EventTarget {
     }
     if (!stream.getTrackById(track.id)) stream.addTrack(track);
     this.#emit("remote-track", { participantId: id, track, stream });
+  }
+
+  /**
+   * Every m-line that receives now, with its owner and the owner's track id from the remote
+   * description's msid. A receiver's own track.id is local and says nothing about the sender.
+   */
+  #reportRemoteMedia(pc) {
+    if (pc !== this.pc || this.#closed || !pc.remoteDescription) return;
+    const msids = msidByMid(pc.remoteDescription.sdp);
+    const tracks = [];
+    for (const transceiver of pc.getTransceivers()) {
+      const msid = transceiver.mid === null ? undefined : msids.get(transceiver.mid);
+      if (transceiver.stopped || !msid || msid.streamId === "-") continue;
+      if (!RECEIVING.has(transceiver.currentDirection)) continue;
+      const { track } = transceiver.receiver;
+      tracks.push({ participantId: msid.streamId, trackId: msid.trackId, kind: track.kind, track });
+    }
+    this.#emit("remote-media", { tracks });
   }
 
   // ----- plumbing -----

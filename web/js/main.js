@@ -1,6 +1,7 @@
 // Boot: build the store, the socket.io connection, the router and the views, and expose a
 // read-only debug hook (window.liveloop) that tests use next to real getStats() numbers.
 import { App } from "./app.js";
+import { GroupRoom, roomTarget } from "./group.js";
 import { Router } from "./router.js";
 import { Signaling } from "./signaling.js";
 import { createStore, initialState } from "./store.js";
@@ -9,6 +10,8 @@ import { mountChat } from "./ui/chat.js";
 import { mountConnectionBanner } from "./ui/connection.js";
 import { byId } from "./ui/dom.js";
 import { mountHome } from "./ui/home.js";
+import { mountRecordingBanner } from "./ui/recording.js";
+import { mountRoomView } from "./ui/room-view.js";
 import { mountStudio } from "./ui/studio.js";
 
 // ?mode=sfu|p2p asks the node for a mode (honoured only where the operator's --mode allows it).
@@ -31,15 +34,26 @@ function main() {
       ["/", byId("page-home")],
       ["/studio", byId("page-studio")],
       ["/call", byId("page-call")],
+      ["/room", byId("page-room")],
     ]),
   );
   const app = new App({ store, signaling, router, preferredMode: preferredMode() });
+  const target = roomTarget(window.location);
+  const group = new GroupRoom({ store, signaling, router, app, target });
 
   mountConnectionBanner(store);
-  mountHome({ router });
-  mountStudio({ store, app });
+  mountRecordingBanner(store);
+  mountHome({ store, router, group });
+  mountStudio({ store, app, group });
   mountCallView({ store, app });
+  mountRoomView({ store, app, group });
   mountChat({ store, app });
+  // One chat, shown in the 1:1 call page or the room page.
+  router.addEventListener("route", (e) => {
+    const page = byId(e.detail.path === "/room" ? "page-room" : "page-call");
+    const chat = byId("chat");
+    if (chat.parentElement !== page) page.append(chat);
+  });
 
   Object.defineProperty(window, "liveloop", {
     value: Object.freeze({
@@ -47,16 +61,18 @@ function main() {
         return snapshotState(store.get());
       },
       get pc() {
-        return app.session?.pc ?? null;
+        return app.session?.pc ?? group.session?.pc ?? null;
       },
       get participants() {
-        return [...(app.session?.participants.keys() ?? [])];
+        return [...((app.session ?? group.session)?.participants.keys() ?? [])];
       },
       get socket() {
         return signaling.socket;
       },
     }),
   });
+  // A room link opens the Studio (camera check, name) with a "Join the room" button.
+  if (target && router.path === "/") window.history.replaceState(null, "", "#/studio");
   router.start();
 }
 

@@ -37,4 +37,23 @@ export const initialState = () => ({
     remoteStreams: 0,
   },
   chat: { messages: [], error: "" },
+  // Creating a group room from Home (POST /api/rooms).
+  home: { creating: false, link: "", error: "", copied: false },
+  // A group room (docs/protocol.md "Group rooms"). roomId/token come from /room/<id>?token=.
+  // status: idle | joining | connecting | in-room | ended | error
+  room: {
+    roomId: "",
+    name: "", // the room's name, when its creator gave one
+    token: "",
+    link: "",
+    status: "idle",
+    error: "",
+    notice: "",
+    participantId: "",
+    participants: [], // the others: {participantId, userName, audio, video, screenTrackId}
+    activeSpeaker: "",
+    recording: false,
+    sharing: false,
+    mediaVersion: 0, // bumped whenever a participant's tracks change (streams live in GroupRoom)
+  },
 });

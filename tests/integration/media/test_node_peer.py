@@ -28,7 +28,10 @@ def free_udp_port() -> int:
 async def answer_with(settings: MediaSettings) -> tuple[NodePeer, SyntheticPeer, str]:
     client = SyntheticPeer(audio=False)
     node = NodePeer(settings, label="test")
-    answer = await node.answer(await client.create_offer(), lambda mid, kind: "partner")
+    answer = await node.answer(
+        await client.create_offer(),
+        lambda slots: {mid: ("partner", f"partner-{kind}") for mid, kind in slots},
+    )
     return node, client, answer
 
 
@@ -49,7 +52,7 @@ async def test_candidates_use_the_port_range_and_the_announced_address() -> None
         other_node = NodePeer(settings, label="second")
         try:
             with pytest.raises(Capacity):
-                await other_node.answer(await other_client.create_offer(), lambda m, k: None)
+                await other_node.answer(await other_client.create_offer(), lambda slots: {})
         finally:
             await other_node.close()
             await other_client.close()

@@ -45,9 +45,11 @@ async def test_one_to_one_call_forwards_each_side_to_the_other(room: Room) -> No
     assert_good_video(bob, 2.5)
     # Opus: 50 frames per second each way.
     assert alice.audio_frames >= 100 and bob.audio_frames >= 100
-    # Each forwarded stream is labelled with its owner's participantId (DESIGN wire contract).
+    # Each forwarded stream is labelled "<owner participantId> <owner's track id>" (DESIGN wire
+    # contract); alice was answered before bob offered, so hers names bob's future tracks.
     assert "a=msid:bob bob-video" in room.answers["A"]
-    assert "a=msid:alice alice-audio" in room.answers["B"]
+    assert alice.audio_track is not None
+    assert f"a=msid:alice {alice.audio_track.id}" in room.answers["B"]
     assert room.session.forwarded_streams == 4
     assert room.session.counters["forwarded-packets"] > 0
     assert room.failures == []
@@ -75,9 +77,10 @@ async def test_group_room_forwards_every_participant_to_every_other(room: Room) 
     for sid, peer in room.peers.items():
         others = [other for other in names if other != sid]
         # Tracks are labelled with their owner (msid); each carries that owner's frames.
-        assert sorted(peer.logs_by_track) == sorted(f"{names[o]}-video" for o in others)
+        by_owner = peer.video_logs_by_owner()
+        assert sorted(by_owner) == sorted(names[o] for o in others)
         for other in others:
-            log = peer.logs_by_track[f"{names[other]}-video"]
+            log = by_owner[names[other]]
             assert log.counters and all(
                 first[other] <= c < first[other] + 1000 for c in log.counters
             )
@@ -102,7 +105,7 @@ async def test_a_late_joiner_in_a_group_room_gets_linked_after_renegotiation(roo
     await asyncio.sleep(2.0)
 
     assert room.session.forwarded_streams == 6
-    carol_seen_by = [room.peers[sid].logs_by_track.get("carol-video") for sid in ("A", "B")]
+    carol_seen_by = [room.peers[sid].video_logs_by_owner().get("carol") for sid in ("A", "B")]
     for log in carol_seen_by:
         assert log is not None and log.counters
         assert all(30_000 <= c < 31_000 for c in log.counters) and log.in_order()

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import ERROR_CODES
+from liveloop_sfu.groups import GroupRooms
 from liveloop_sfu.limits import Limiter, LimitSettings, Rate
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.rooms import RoomService
@@ -69,7 +70,10 @@ class Harness:
         self.matchmaker = MemoryMatchmaker()
         self.rooms = RoomService(Settings(mode="p2p"), self.matchmaker, self._emit, None)
         self.limits = Limiter(GENEROUS)
-        self.handlers = SignalHandlers(self.sio, self.rooms, self.limits)
+        # A p2p node refuses group rooms, but only after validating the payload: join-room,
+        # leave-room and media-state are fuzzed through the real group use cases.
+        self.groups = GroupRooms(Settings(mode="p2p"), self.rooms, self._emit, None)
+        self.handlers = SignalHandlers(self.sio, self.rooms, self.limits, groups=self.groups)
         self.handlers.register()
         self.table = self.sio.handlers["/"]
 
@@ -132,6 +136,7 @@ def test_random_events_never_crash_and_leave_nothing_behind(
             "waitingUsers": 0,
             "activeRooms": {"sfu": 0, "p2p": 0},
             "forwardedStreams": 0,
+            "groupRooms": 0,
         }
         assert harness.rooms.active_rooms() == []
         assert harness.handlers._locks == {}

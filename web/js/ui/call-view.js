@@ -1,5 +1,5 @@
-// Call: partner's and own video, partner's name and picture, status line, recording badge, and
-// the call menu (Next, Stop, mute, camera off).
+// Call: partner's and own video, partner's name and picture with mic/camera-off indicators,
+// status line, and the call menu (Next, Stop, mute, camera off).
 import { isSafeImageUrl } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
 
@@ -36,7 +36,7 @@ export function mountCallView({ store, app }) {
     status: byId("call-status"),
     peerName: byId("peer-name"),
     peerImage: byId("peer-image"),
-    recording: byId("recording-badge"),
+    peerMedia: byId("peer-media"),
     error: byId("call-error"),
     notice: byId("call-notice"),
     next: byId("btn-next"),
@@ -66,7 +66,8 @@ export function mountCallView({ store, app }) {
     el.peerImage.hidden = !isSafeImageUrl(image);
     if (isSafeImageUrl(image)) el.peerImage.src = image;
     else el.peerImage.removeAttribute("src");
-    el.recording.hidden = !call.recording;
+    const off = [call.peer?.audio === false && "Mic off", call.peer?.video === false && "Camera off"];
+    setText(el.peerMedia, off.filter(Boolean).join(" · "));
     setText(el.error, call.error ?? "");
     setText(el.notice, call.notice ?? "");
     showStream(el.remote, call.remoteStream, {

@@ -57,8 +57,11 @@ export function mountChat({ store, app }) {
     el.list.scrollTop = el.list.scrollHeight;
     setText(el.error, chat.error);
   });
-  renderOnChange(store, (s) => s.call.status, (status) => {
-    const open = status === "connecting" || status === "in-call";
+  // Open during a 1:1 call or a group room; the section moves into whichever page is shown.
+  const isOpen = (s) =>
+    ["connecting", "in-call"].includes(s.call.status) ||
+    ["connecting", "in-room"].includes(s.room.status);
+  renderOnChange(store, isOpen, (open) => {
     el.input.disabled = !open;
     el.send.disabled = !open;
   });

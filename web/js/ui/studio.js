@@ -1,4 +1,5 @@
 // Studio: device pickers with a live preview, name, optional snapshot, mic/camera switches.
+// Opened from a room link (/room/<id>), its button joins that room instead of the random queue.
 import { USER_NAME_MAX, validateUserName } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
 
@@ -19,7 +20,7 @@ function fillSelect(select, devices, selectedId) {
   select.disabled = devices.length === 0;
 }
 
-export function mountStudio({ store, app }) {
+export function mountStudio({ store, app, group }) {
   const el = {
     preview: byId("preview-video"),
     camera: byId("camera-select"),
@@ -36,8 +37,15 @@ export function mountStudio({ store, app }) {
     formError: byId("studio-error"),
     form: byId("studio-form"),
     find: byId("btn-find"),
+    room: byId("studio-room"),
   };
   el.name.maxLength = USER_NAME_MAX;
+  if (group.hasTarget) {
+    setText(el.find, "Join the room");
+    setText(byId("name-hint"), "1–32 characters. The others in the room see it.");
+    setText(el.room, `You are joining the group room “${store.get().room.roomId}”.`);
+    el.room.hidden = false;
+  }
 
   el.camera.addEventListener("change", () => app.chooseDevice("video", el.camera.value));
   el.microphone.addEventListener("change", () => app.chooseDevice("audio", el.microphone.value));
@@ -60,7 +68,8 @@ export function mountStudio({ store, app }) {
       return;
     }
     store.update("profile", { userName: el.name.value.trim() });
-    app.findPartner();
+    if (group.hasTarget) group.join();
+    else app.findPartner();
   });
 
   renderOnChange(store, (s) => s.media, (media) => {

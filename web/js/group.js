@@ -1,0 +1,440 @@
+// Group rooms (docs/protocol.md "Group rooms"): create a room, join it by link, publish camera,
+// microphone and optionally a screen to the node, and keep one tile per participant. The media
+// connection is the same CallSession as a 1:1 sfu call; this module adds the room's people.
+import { CallSession } from "./call.js";
+
+const LIVE = new Set(["joining", "connecting", "in-room"]);
+
+// Room errors (wire codes) in words a person can act on.
+const ROOM_ERRORS = {
+  "room-full": "This room is full: it already has as many people as it can take. Try again later.",
+  unauthorized: "This room link is not valid or has expired. Ask for a new link.",
+  "not-in-room": "You are not in this room any more.",
+};
+
+function readable(err) {
+  return ROOM_ERRORS[err?.code] ?? err?.readable ?? err?.message ?? String(err);
+}
+
+/** The room a page was opened for: `/room/<roomId>?token=...`, or null. */
+export function roomTarget(location) {
+  const match = /^\/room\/([^/]+)\/?$/.exec(location.pathname);
+  if (!match) return null;
+  let roomId;
+  try {
+    roomId = decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+  const token = new URLSearchParams(location.search).get("token") ?? "";
+  return { roomId, token };
+}
+
+export function roomLink(origin, roomId, token) {
+  const query = token ? `?token=${encodeURIComponent(token)}` : "";
+  return `${origin}/room/${encodeURIComponent(roomId)}${query}`;
+}
+
+/** The node's link (maybe relative) as an absolute URL that carries the token, if any. */
+function shareableLink({ roomId, link, token }) {
+  const base = roomLink(window.location.origin, roomId, "");
+  const url = new URL(typeof link === "string" && link ? link : base, window.location.origin);
+  if (typeof token === "string" && token && !url.searchParams.has("token")) {
+    url.searchParams.set("token", token);
+  }
+  return url.href;
+}
+
+/** A participant record with only the fields the contract defines, typed. */
+function person(raw) {
+  return {
+    participantId: String(raw?.participantId ?? ""),
+    userName: String(raw?.userName ?? "Someone"),
+    audio: raw?.audio !== false,
+    video: raw?.video !== false,
+    screenTrackId: typeof raw?.screenTrackId === "string" ? raw.screenTrackId || null : null,
+  };
+}
+
+function sameTracks(stream, tracks) {
+  const have = stream?.getTracks() ?? [];
+  return have.length === tracks.length && tracks.every((t) => have.includes(t));
+}
+
+export class GroupRoom {
+  #session = null;
+  #remoteTracks = []; // from the session: {participantId, trackId, kind, track}
+  #streams = new Map(); // participantId → {camera: MediaStream|null, screen: MediaStream|null}
+  #screen = null; // {stream, track, transceiver} while sharing
+  // Every track id ever announced as someone's screen: when a share stops, its m-line goes quiet
+  // only with the next answer, and until then the track must not land in the camera tile.
+  #screenIds = new Set();
+  #sentState = "";
+
+  constructor({ store, signaling, router, app, target }) {
+    this.store = store;
+    this.signaling = signaling;
+    this.router = router;
+    this.app = app; // owns the camera and microphone
+    if (target) {
+      const link = roomLink(window.location.origin, target.roomId, target.token);
+      store.update("room", { roomId: target.roomId, token: target.token, link });
+    }
+    this.#listen();
+  }
+
+  get session() {
+    return this.#session;
+  }
+
+  get hasTarget() {
+    return Boolean(this.store.get().room.roomId);
+  }
+
+  /** The camera (with audio) and screen streams shown in a participant's tiles. */
+  streamsOf(participantId) {
+    return this.#streams.get(participantId) ?? { camera: null, screen: null };
+  }
+
+  get localScreen() {
+    return this.#screen?.stream ?? null;
+  }
+
+  // ----- creating a room (Home) -----
+
+  async createRoom() {
+    this.store.update("home", { creating: true, error: "", link: "", copied: false });
+    try {
+      const response = await fetch("/api/rooms", {
+        method: "POST",
+        headers: { Accept: "application/json" },
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok || typeof body.roomId !== "string") {
+        const problem = body?.error?.message ?? `the server answered ${response.status}`;
+        throw new Error(`Could not create a room: ${problem}`);
+      }
+      this.store.update("home", { creating: false, link: shareableLink(body) });
+    } catch (err) {
+      this.store.update("home", { creating: false, error: err?.message ?? String(err) });
+    }
+  }
+
+  // ----- joining and leaving -----
+
+  async join() {
+    const stream = this.app.localStream;
+    if (!stream) {
+      this.store.update("profile", { error: "Turn on your camera and microphone first." });
+      return;
+    }
+    this.store.update("profile", { error: "" });
+    this.#reset("joining");
+    this.router.go("/room");
+    const { roomId, token } = this.store.get().room;
+    const payload = { roomId, userName: this.store.get().profile.userName };
+    if (token) payload.token = token;
+    let ack;
+    try {
+      ack = await this.signaling.request("join-room", payload);
+    } catch (err) {
+      if (this.store.get().room.status === "joining") {
+        this.store.update("room", { status: "error", error: readable(err) });
+      }
+      return;
+    }
+    if (this.store.get().room.status !== "joining") {
+      this.#sendLeave(); // left (or navigated away) while the join was on its way
+      return;
+    }
+    this.#onJoined(ack, stream);
+  }
+
+  #onJoined(ack, stream) {
+    const participants = (Array.isArray(ack.participants) ? ack.participants : [])
+      .map(person)
+      .filter((p) => p.participantId);
+    for (const p of participants) if (p.screenTrackId) this.#screenIds.add(p.screenTrackId);
+    this.store.update("room", {
+      status: "connecting",
+      participantId: String(ack.participantId ?? ""),
+      name: typeof ack.name === "string" ? ack.name : "",
+      participants,
+      recording: Boolean(ack.recording),
+    });
+    this.store.update("chat", { messages: [], error: "" });
+    const session = new CallSession({
+      signaling: this.signaling,
+      localStream: stream,
+      iceServers: ack.iceServers,
+      mode: "sfu",
+      role: "offerer",
+    });
+    session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
+    session.addEventListener("remote-media", (e) => this.#onRemoteMedia(session, e.detail.tracks));
+    session.addEventListener("error", (e) => {
+      if (session === this.#session) this.store.update("room", { error: e.detail.message });
+    });
+    this.#session = session;
+    session.start();
+    this.#ensureSlots(); // before the first offer goes out (negotiationneeded is queued)
+    this.#sendMediaState(true);
+  }
+
+  /** Leave: tell the node, close the connection, back to the Studio (the link stays). */
+  async leave({ navigate = true } = {}) {
+    const wasLive = LIVE.has(this.store.get().room.status);
+    this.#endSession();
+    this.#reset("idle");
+    if (navigate && this.router.path !== "/studio") this.router.go("/studio");
+    if (wasLive) await this.#sendLeave();
+  }
+
+  async #sendLeave() {
+    try {
+      await this.signaling.request("leave-room", {});
+    } catch (err) {
+      if (err?.code !== "not-in-room") console.warn("leave-room", err);
+    }
+  }
+
+  #reset(status) {
+    this.#remoteTracks = [];
+    this.#streams = new Map();
+    this.#screenIds = new Set();
+    this.#sentState = "";
+    this.store.update("room", {
+      status,
+      error: "",
+      notice: "",
+      participantId: "",
+      participants: [],
+      activeSpeaker: "",
+      recording: false,
+      sharing: false,
+      mediaVersion: this.store.get().room.mediaVersion + 1,
+    });
+  }
+
+  #endSession() {
+    this.#stopScreenTrack();
+    this.#session?.close();
+    this.#session = null;
+  }
+
+  // ----- screen sharing -----
+
+  async toggleScreen() {
+    if (this.#screen) return this.stopScreen();
+    const session = this.#session;
+    if (!session || !navigator.mediaDevices?.getDisplayMedia) {
+      this.store.update("room", { notice: "This browser cannot share a screen." });
+      return undefined;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    } catch (err) {
+      const cancelled = err?.name === "NotAllowedError" || err?.name === "AbortError";
+      this.store.update("room", {
+        notice: cancelled ? "Screen sharing was cancelled." : `Screen sharing failed (${err?.name}).`,
+      });
+      return undefined;
+    }
+    const [track] = stream.getVideoTracks();
+    if (session !== this.#session || !track) {
+      for (const t of stream.getTracks()) t.stop();
+      return undefined;
+    }
+    // The browser's own "Stop sharing" button ends the track.
+    track.addEventListener("ended", () => {
+      if (this.#screen?.track === track) this.stopScreen();
+    });
+    this.#screen = { stream, track, transceiver: session.addScreen(track) };
+    this.store.update("room", { sharing: true, notice: "" });
+    this.#sendMediaState();
+    return undefined;
+  }
+
+  async stopScreen() {
+    const screen = this.#screen;
+    if (!screen) return;
+    this.#stopScreenTrack();
+    this.store.update("room", { sharing: false });
+    this.#sendMediaState();
+    await this.#session?.removeScreen(screen.transceiver);
+  }
+
+  #stopScreenTrack() {
+    const screen = this.#screen;
+    this.#screen = null;
+    for (const track of screen?.stream.getTracks() ?? []) track.stop();
+  }
+
+  // ----- media state (mute indicators) -----
+
+  /** `media-state` whenever the microphone, camera or screen changes (once per change). */
+  #sendMediaState(force = false) {
+    if (!this.#session) return;
+    const { audioEnabled, videoEnabled } = this.store.get().media;
+    const state = {
+      audio: audioEnabled,
+      video: videoEnabled,
+      screenTrackId: this.#screen?.track.id ?? null,
+    };
+    const key = JSON.stringify(state);
+    if (!force && key === this.#sentState) return;
+    this.#sentState = key;
+    this.signaling.request("media-state", state).catch((err) => console.warn("media-state", err));
+  }
+
+  // ----- the others and their media -----
+
+  #ensureSlots() {
+    const { participants } = this.store.get().room;
+    const screens = participants.filter((p) => p.screenTrackId).length;
+    this.#session?.ensureReceiveSlots({
+      audio: participants.length,
+      video: participants.length + screens,
+    });
+  }
+
+  #setParticipants(participants) {
+    for (const p of participants) if (p.screenTrackId) this.#screenIds.add(p.screenTrackId);
+    this.store.update("room", { participants });
+    this.#ensureSlots();
+    this.#rebuildStreams();
+  }
+
+  #onParticipantJoined(raw) {
+    if (!this.#session) return;
+    const joined = person(raw);
+    if (!joined.participantId) return;
+    const others = this.store.get().room.participants.filter(
+      (p) => p.participantId !== joined.participantId,
+    );
+    this.#setParticipants([...others, joined]);
+  }
+
+  #onParticipantLeft(raw) {
+    if (!this.#session) return;
+    const id = String(raw?.participantId ?? "");
+    const { participants, activeSpeaker } = this.store.get().room;
+    if (activeSpeaker === id) this.store.update("room", { activeSpeaker: "" });
+    this.#setParticipants(participants.filter((p) => p.participantId !== id));
+  }
+
+  #onParticipantUpdated(raw) {
+    if (!this.#session) return;
+    const update = person(raw);
+    const participants = this.store
+      .get()
+      .room.participants.map((p) =>
+        p.participantId === update.participantId ? { ...update, userName: p.userName } : p,
+      );
+    this.#setParticipants(participants);
+  }
+
+  #onRemoteMedia(session, tracks) {
+    if (session !== this.#session) return;
+    this.#remoteTracks = tracks;
+    this.#rebuildStreams();
+  }
+
+  /** Sorts every receiving track into its owner's camera or screen stream (by screenTrackId). */
+  #rebuildStreams() {
+    const { participants, mediaVersion } = this.store.get().room;
+    let changed = false;
+    const next = new Map();
+    for (const p of participants) {
+      const mine = this.#remoteTracks.filter((t) => t.participantId === p.participantId);
+      const isScreen = (t) => t.kind === "video" && t.trackId === p.screenTrackId;
+      const wasScreen = (t) => t.kind === "video" && this.#screenIds.has(t.trackId);
+      const camera = mine.filter((t) => !wasScreen(t)).map((t) => t.track);
+      const screen = mine.filter(isScreen).map((t) => t.track);
+      const before = this.#streams.get(p.participantId);
+      const entry = {
+        camera: this.#keep(before?.camera, camera),
+        screen: this.#keep(before?.screen, screen),
+      };
+      changed ||= entry.camera !== before?.camera || entry.screen !== before?.screen;
+      next.set(p.participantId, entry);
+    }
+    changed ||= next.size !== this.#streams.size;
+    this.#streams = next;
+    if (changed) this.store.update("room", { mediaVersion: mediaVersion + 1 });
+  }
+
+  /** The same MediaStream while its tracks are the same, so a <video> keeps playing. */
+  #keep(stream, tracks) {
+    if (tracks.length === 0) return null;
+    return stream && sameTracks(stream, tracks) ? stream : new MediaStream(tracks);
+  }
+
+  #onPeerState(session, state) {
+    if (session !== this.#session) return;
+    const { status } = this.store.get().room;
+    if (state === "connected") {
+      this.store.update("room", { status: status === "connecting" ? "in-room" : status, error: "" });
+    } else if (state === "disconnected") {
+      const error = "The video connection is interrupted — trying to recover…";
+      this.store.update("room", { error });
+    } else if (state === "failed") {
+      this.store.update("room", { error: "The video connection failed. Leave and join again." });
+    }
+  }
+
+  // ----- server events -----
+
+  #listen() {
+    const s = this.signaling;
+    s.on("negotiation-call-answer", (p) => this.#session?.handleDescription(p?.sdp));
+    s.on("send-new-ice-candidates", (p) => this.#session?.handleCandidate(p?.candidate));
+    s.on("renegotiate", () => this.#session?.makeOffer());
+    s.on("participant-joined", (p) => this.#onParticipantJoined(p));
+    s.on("participant-left", (p) => this.#onParticipantLeft(p));
+    s.on("participant-updated", (p) => this.#onParticipantUpdated(p));
+    s.on("active-speaker", (p) => {
+      if (this.#session) this.store.update("room", { activeSpeaker: String(p?.participantId ?? "") });
+    });
+    // The node gave up on this browser's media connection: it left the room (no p2p fallback).
+    s.on("partner-left", (p) => {
+      if (!this.#session) return;
+      this.#endSession();
+      this.#reset("ended");
+      const failed = p?.reason === "media-failed";
+      this.store.update("room", {
+        error: failed
+          ? "The video connection to the server failed, so you left the room. Press Join again."
+          : "You are no longer in the room. Press Join again.",
+      });
+    });
+    s.on("recording", (r) => {
+      if (this.#session) this.store.update("room", { recording: Boolean(r?.active) });
+    });
+    s.addEventListener("status", (e) => this.#onSignalingStatus(e.detail));
+    this.router.addEventListener("route", (e) => this.#onRoute(e.detail.path));
+    this.store.subscribe((state) => {
+      if (this.#session && state.media) this.#sendMediaState();
+    });
+  }
+
+  #onSignalingStatus(status) {
+    if (status.state === "connected" || !LIVE.has(this.store.get().room.status)) return;
+    // The node forgets a vanished socket's room membership; so do we.
+    this.#endSession();
+    this.#reset("ended");
+    this.store.update("room", {
+      error: "Lost the connection to the server. Press Join again once it is back.",
+    });
+  }
+
+  #onRoute(path) {
+    const { status } = this.store.get().room;
+    if (path !== "/room" && status !== "idle") {
+      this.leave({ navigate: false }); // the back button leaves the room like Leave does
+    } else if (path === "/room" && status === "idle") {
+      this.router.go("/studio"); // nothing to show without a room (e.g. a reload)
+    }
+  }
+}
