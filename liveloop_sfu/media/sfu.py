@@ -278,10 +278,12 @@ class SfuSession:
     def metrics(self) -> dict[str, int]:
         """Flat counters for /metrics and /api/status: ``forwarded-packets``, ``forwarded-bytes``,
         ``rtcp-out-<kind>``, ``retransmitted``, ``failures``... plus ``drop:<reason>`` for every
-        dropped packet and ``forwarded-streams``."""
+        dropped packet, ``forwarded-streams`` and ``srtp-errors``."""
         out = dict(self.counters)
         out.update({f"drop:{reason}": count for reason, count in self.drops.as_labels().items()})
         out["forwarded-streams"] = self.forwarded_streams
+        # Datagrams that looked like SRTP but failed authentication (forged, replayed, garbage).
+        out["srtp-errors"] = sum(p.peer.srtp_errors for p in self._participants.values())
         return out
 
     # -- negotiation -----------------------------------------------------------------------------

@@ -100,7 +100,11 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             duration = float(probe["format"]["duration"])
             # pts 0 is the start of the recording (before the clients connected).
             print(f"{name}: duration {duration:.3f} s, recorded for {wall:.3f}-{stopped:.3f} s")
-            assert wall - 0.3 <= duration <= stopped + 0.1, (duration, wall, stopped)
+            # The file's timeline is the media clock: when a starved client (busy test machine)
+            # produced fewer than 30 frames a second, its media covers less than the wall time.
+            media_time = video_produced / 30
+            lower = min(wall, media_time) - 0.3
+            assert lower <= duration <= stopped + 0.1, (duration, wall, media_time, stopped)
             # Every frame the publisher produced is in the file, from its first (the recording
             # began before the call) to the last it had produced when we looked.
             frames = int(streams["video"]["nb_read_frames"])
