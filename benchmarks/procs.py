@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,7 +62,10 @@ LOAD_TEST_LIMITS = (
 class Node:
     """A node process (``sfu``: the product; ``relay``: the decode/re-encode baseline)."""
 
-    def __init__(self, kind: str, log_path: Path, mode: str = "sfu") -> None:
+    def __init__(
+        self, kind: str, log_path: Path, mode: str = "sfu", extra: Sequence[str] = ()
+    ) -> None:
+        """``extra``: more node flags (e.g. ``--record all``)."""
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -69,7 +73,7 @@ class Node:
         command = [
             sys.executable, "-m", NODE_MODULES[kind], "--host", "127.0.0.1",
             "--port", str(self.port), "--mode", mode, "--log-level", "warning",
-            *LOAD_TEST_LIMITS,
+            *LOAD_TEST_LIMITS, *extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +32,10 @@ from typing import Any
 
 from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
 from benchmarks.procs import (
-    LOAD_TEST_LIMITS,
     TICKS_PER_SECOND,
     Client,
-    free_port,
+    Node,
     process_ticks,
-    stop_process,
 )
 from benchmarks.stats import cpu_percent
 
@@ -58,53 +55,16 @@ class Sample:
     recorded_bytes: int
 
 
-class BenchNode:
-    """One ``liveloop-sfu`` process for one sample, started and stopped by PID."""
-
-    def __init__(self, variant: str, log_path: Path, recordings: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = log_path.open("wb")
-        command = [
-            sys.executable, "-m", "liveloop_sfu", "--host", "127.0.0.1", "--port",
-            str(self.port), "--mode", "sfu", "--log-level", "warning", *LOAD_TEST_LIMITS,
-        ]  # fmt: skip
-        if variant == "record":
-            command += ["--record", "all", "--recordings-dir", str(recordings)]
-            command += ["--recordings-min-free-mb", "0"]
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def wait_healthy(self, timeout: float = 30.0) -> None:
-        import urllib.error
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
-        raise TimeoutError("node not healthy")
-
-    def stop(self) -> None:
-        try:
-            stop_process(self.process)
-        finally:
-            self._log.close()
-
-
 def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
 def measure(variant: str, round_: int, args: argparse.Namespace, work: Path) -> Sample:
     recordings = work / f"recordings-{variant}-{round_}"
-    node = BenchNode(variant, work / f"{variant}-{round_}-node.log", recordings)
+    extra = ["--record", "all", "--recordings-dir", str(recordings)] if variant == "record" else []
+    # The disk guard would stop a recording on a nearly full test disk: not what is measured.
+    extra += ["--recordings-min-free-mb", "0"] if extra else []
+    node = Node("sfu", work / f"{variant}-{round_}-node.log", extra=extra)
     client: Client | None = None
     try:
         node.wait_healthy()

@@ -8,32 +8,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
 
 from tests.integration.calls.wire_call import WireCall
+from tests.integration.conftest import Caller
 from tests.nodes import Node, NodeFactory
 
 pytestmark = pytest.mark.slow
-
-Caller = Callable[[Node, str], Coroutine[Any, Any, WireCall]]
-
-
-@pytest.fixture
-async def caller() -> AsyncIterator[Caller]:
-    calls: list[WireCall] = []
-
-    async def make(node: Node, name: str) -> WireCall:
-        call = WireCall(node.url, name)
-        calls.append(call)
-        await call.start()
-        return call
-
-    yield make
-    for call in calls:
-        await call.close()
 
 
 def status(node: Node) -> dict[str, Any]:

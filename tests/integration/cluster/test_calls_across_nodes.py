@@ -18,7 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from liveloop_sfu.matchmaking.redis import day_of
-from tests.integration.cluster.conftest import Caller
+from tests.integration.conftest import Caller
 from tests.nodes import Node, NodeFactory
 from tests.redis_server import RedisServer
 

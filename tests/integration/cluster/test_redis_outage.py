@@ -22,7 +22,7 @@ import pytest
 from redis.asyncio import Redis
 
 from liveloop_sfu.client import WireClient, WireError
-from tests.integration.cluster.conftest import Caller
+from tests.integration.conftest import Caller
 from tests.nodes import Node, NodeFactory
 from tests.redis_server import RedisServer
 

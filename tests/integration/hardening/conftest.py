@@ -6,30 +6,10 @@ import asyncio
 import json
 import re
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from tests.integration.calls.wire_call import WireCall
 from tests.nodes import Node
-
-Caller = Callable[[Node, str], Coroutine[Any, Any, WireCall]]
-
-
-@pytest.fixture
-async def caller() -> AsyncIterator[Caller]:
-    calls: list[WireCall] = []
-
-    async def make(node: Node, name: str) -> WireCall:
-        call = WireCall(node.url, name)
-        calls.append(call)
-        await call.start()
-        return call
-
-    yield make
-    for call in calls:
-        await call.close()
 
 
 def get_json(node: Node, path: str) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import pytest
 
 from liveloop_sfu.client import WireClient
 from tests.integration.calls.wire_call import WireCall
-from tests.integration.hardening.conftest import Caller, get_json, until
+from tests.integration.conftest import Caller
+from tests.integration.hardening.conftest import get_json, until
 from tests.nodes import ROOT, NodeFactory
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from liveloop_sfu.client import WireClient, WireError
-from tests.integration.hardening.conftest import Caller, scrape
+from tests.integration.conftest import Caller
+from tests.integration.hardening.conftest import scrape
 from tests.nodes import ROOT, NodeFactory
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,8 @@ import pytest
 
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.turn import turn_credential
-from tests.integration.hardening.conftest import Caller, get_json, scrape
+from tests.integration.conftest import Caller
+from tests.integration.hardening.conftest import get_json, scrape
 from tests.nodes import NodeFactory
 
 pytestmark = pytest.mark.slow

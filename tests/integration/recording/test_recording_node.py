@@ -9,35 +9,19 @@ import os
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.calls.wire_call import WireCall
+from tests.integration.conftest import Caller
 from tests.nodes import Node, NodeFactory
 from tests.recording_files import decoded_counters, ffprobe, streams_by_type
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "test-admin-token-0123456789"
-Caller = Callable[[Node, str], Coroutine[Any, Any, WireCall]]
-
-
-@pytest.fixture
-async def caller() -> AsyncIterator[Caller]:
-    calls: list[WireCall] = []
-
-    async def make(node: Node, name: str) -> WireCall:
-        call = WireCall(node.url, name)
-        calls.append(call)
-        await call.start()
-        return call
-
-    yield make
-    for call in calls:
-        await call.close()
 
 
 def admin(
