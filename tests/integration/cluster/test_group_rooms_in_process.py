@@ -77,7 +77,9 @@ async def test_the_first_node_pins_the_room_and_the_others_join_as_guests() -> N
         assert two.rooms.room("team") is None  # n2 only holds sockets
         # The acks come from the room's node and list who was there (guests included).
         assert [p["userName"] for p in cy["participants"]] == ["ana", "bo"]
-        assert bo["participantId"] == two.rooms.participant("bo").participant_id  # type: ignore[union-attr]
+        bo_home = two.rooms.participant("bo")
+        assert bo_home is not None and bo["participantId"] == bo_home.participant_id
+        assert bo_home.host == "n1" and bo_home.room_id == "team"
         # Everyone already in hears of each newcomer, on whichever node its socket is.
         assert [p["userName"] for p in wire.of("ana", "participant-joined")] == ["bo", "cy"]
         assert [p["userName"] for p in wire.of("bo", "participant-joined")] == ["cy"]
@@ -88,7 +90,8 @@ async def test_the_first_node_pins_the_room_and_the_others_join_as_guests() -> N
         await one.rooms.chat("ana", "from n1")
         assert [m["message"] for m in wire.of("bo", "newMessage")] == ["from n1"]
         # A guest's media state is shown to the others by the room's node.
-        await two.groups.media_state("cy", MediaState(audio=False, video=True, screen_track_id=None))
+        muted = MediaState(audio=False, video=True, screen_track_id=None)
+        await two.groups.media_state("cy", muted)
         updated = wire.of("ana", "participant-updated")
         assert updated == [{**cy_state(cy), "audio": False}]
         assert wire.of("bo", "participant-updated") == updated
