@@ -178,7 +178,7 @@ class GroupRooms:
         if existing is not None:  # in another room here (or joining this one again)
             await self._rooms.leave_room(existing, reason="stopped")
             self._rooms.forget_guest(sid)
-        room = self._rooms.room(request.room_id) or self._open(request.room_id)
+        room = self._rooms.room(request.room_id) or await self._open(request.room_id)
         self._rooms.add_guest(guest)
         try:
             return await self._enter(room, guest)
@@ -209,7 +209,7 @@ class GroupRooms:
         # Checks passed: a refused join changed nothing; from here on the join happens.
         await self._rooms.leave_everything(participant, reason="stopped")
         participant.user_name = request.user_name
-        room = self._rooms.room(request.room_id) or self._open(request.room_id)
+        room = self._rooms.room(request.room_id) or await self._open(request.room_id)
         return await self._enter(room, participant)
 
     async def _join_remote(
@@ -310,12 +310,16 @@ class GroupRooms:
         if self._settings.mode != "p2p" and self._rooms.at_capacity(extra):
             raise Capacity("the node is at capacity; try again in a moment")
 
-    def _open(self, room_id: str) -> Room:
+    async def _open(self, room_id: str) -> Room:
         assert self._media_factory is not None  # join() checked
         media = self._media_factory(room_id, self._failure_handler(room_id))
         room = Room(room_id, "sfu", media, self._clock(), leave=self._leave)
         self._rooms.add_room(room)
         log.info("group room %s opened", room_id)
+        # Claimed before the join's checks, but a rejoin by the last member closed the room
+        # and released the claim since: claim it (again) for the room now open here.
+        with contextlib.suppress(NodeUnreachable):
+            await self._rooms.cluster.claim_room(room_id)
         return room
 
     def _welcome(self, room: Room, me: Participant, others: list[str]) -> dict[str, Any]:

@@ -144,6 +144,28 @@ async def test_the_last_one_out_frees_the_room_for_any_node() -> None:
         await close_all(one, two)
 
 
+@pytest.mark.parametrize("who", ["guest", "local"])
+async def test_the_last_member_joining_its_room_again_keeps_it_pinned(who: str) -> None:
+    hub, wire = ClusterHub(), Wire()
+    one, two = group_nodes(hub, wire, "n1", "n2")
+    try:
+        await join(one, "ana")
+        await join(two, "bo")
+        leaver, stayer = (one, "ana") if who == "guest" else (two, "bo")
+        await leaver.groups.leave(stayer)
+        rejoiner, sid = (two, "bo") if who == "guest" else (one, "ana")
+        ack = await join(rejoiner, sid)  # the room closes and opens again on n1
+        assert ack["participants"] == []
+        assert hub.rooms["team"]["host"] == "n1"
+        room = one.rooms.room("team")
+        assert room is not None and room.members == [sid]
+        person = rejoiner.rooms.participant(sid)
+        assert person is not None and person.room_id == "team"
+        assert person.host == (None if who == "local" else "n1")
+    finally:
+        await close_all(one, two)
+
+
 async def test_the_rooms_node_decides_room_full_and_tokens() -> None:
     hub, wire = ClusterHub(), Wire()
     one, two = group_nodes(
