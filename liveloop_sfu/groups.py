@@ -116,7 +116,7 @@ class GroupRooms:
         for _ in range(_PLACEMENT_ATTEMPTS):
             owner = await self._owner(request.room_id)
             if owner == self._rooms.node_id:
-                return await self._join_here(participant, request)
+                return await self._join_claimed(participant, request)
             ack = await self._join_remote(participant, request, owner)
             if ack is not None:
                 return ack
@@ -148,7 +148,13 @@ class GroupRooms:
         sid, action = str(request.get("sid")), request.get("action")
         data = request.get("data") or {}
         if action == "join":
-            return await self._join_guest(sender, sid, data)
+            try:
+                return await self._join_guest(sender, sid, data)
+            except LiveLoopError:
+                room_id = data.get("roomId") if isinstance(data, dict) else None
+                if isinstance(room_id, str) and self._rooms.room(room_id) is None:
+                    await self._release(room_id)  # as in _join_claimed
+                raise
         if action == "media-state":
             guest = self._rooms.guest(sender, sid, request.get("roomId"))
             return await self._share_media_state(guest, parse_media_state(data))
@@ -202,6 +208,17 @@ class GroupRooms:
             log.warning("group room %s is open here but claimed by node %s", room_id, owner)
             return self._rooms.node_id
         return owner
+
+    async def _join_claimed(self, participant: Participant, request: JoinRoom) -> dict[str, Any]:
+        """Join here; a refused join into a room that is not open here lets go of the claim
+        the refused join made (a p2p-only node, a bad token), so the room is not pinned to a
+        node where it never opened."""
+        try:
+            return await self._join_here(participant, request)
+        except LiveLoopError:
+            if self._rooms.room(request.room_id) is None:
+                await self._release(request.room_id)
+            raise
 
     async def _join_here(self, participant: Participant, request: JoinRoom) -> dict[str, Any]:
         self._check_media(request)

@@ -233,6 +233,41 @@ async def test_a_room_whose_node_died_is_claimed_again_and_its_guests_are_told()
         await one.rooms.close()
 
 
+async def test_a_guest_whose_node_died_leaves_the_room_after_two_checks() -> None:
+    hub, wire = ClusterHub(), Wire()
+    one, two = group_nodes(hub, wire, "n1", "n2")
+    try:
+        await join(one, "ana")
+        bo = await join(two, "bo")
+        hub.leave("n2")
+        await one.rooms.resync()
+        assert not wire.of("ana", "participant-left")  # one denial may be a claim in flight
+        await one.rooms.resync()
+        assert wire.of("ana", "participant-left") == [{"participantId": bo["participantId"]}]
+        room = one.rooms.room("team")
+        assert room is not None and room.members == ["ana"] and one.rooms.guest_of("bo") is None
+    finally:
+        await close_all(one)
+        await two.rooms.close()
+
+
+async def test_a_refused_join_does_not_pin_a_room_that_never_opened() -> None:
+    hub, wire = ClusterHub(), Wire()
+    one, two = group_nodes(hub, wire, "n1", "n2", require_room_token=True, room_token_secret=SECRET)
+    try:
+        with pytest.raises(Unauthorized):
+            await join(one, "ana", token="not-a-token")
+        assert "team" not in hub.rooms and one.rooms.room("team") is None
+        hub.claim("team", "n1")  # pinned to n1 (as by a join racing this one), never opened
+        with pytest.raises(Unauthorized):
+            await join(two, "bo", token="not-a-token")  # refused by n1
+        assert "team" not in hub.rooms and one.rooms.room("team") is None
+        await join(two, "bo", token=two.groups.mint_token("team"))
+        assert hub.rooms["team"]["host"] == "n2"
+    finally:
+        await close_all(one, two)
+
+
 async def test_a_guest_whose_media_fails_is_dropped_and_told_through_its_node() -> None:
     hub, wire = ClusterHub(), Wire()
     one, two = group_nodes(hub, wire, "n1", "n2")
