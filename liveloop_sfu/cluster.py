@@ -107,13 +107,13 @@ class ClusterHub:
 
     def claim(self, room_id: str, node_id: str) -> str:
         owner = self.rooms.get(room_id, {}).get("host")
-        if owner is not None and owner != node_id and owner in self._handlers:
-            return owner
+        if owner is not None and (owner == node_id or owner in self._handlers):
+            return owner  # a 1:1 call's record stays as it is: its node refuses the join
         self.rooms[room_id] = {"host": node_id, "kind": "group"}
         return node_id
 
     def release(self, room_id: str, node_id: str) -> None:
-        if self.rooms.get(room_id, {}).get("host") == node_id:
+        if self.rooms.get(room_id) == {"host": node_id, "kind": "group"}:
             del self.rooms[room_id]
 
     async def deliver(self, sender: str, node: str, request: Request) -> Reply:

@@ -42,9 +42,19 @@ _ROOM_TTL = 24 * 3600  # seconds
 # room of a node that died opens again on the next node that someone joins it through.
 _CLAIM_ROOM = """#!lua
 local owner = redis.call('HGET', KEYS[1], 'host')
-if owner and owner ~= ARGV[1] then
-  local deadline = redis.call('ZSCORE', KEYS[2], owner)
-  if deadline and tonumber(deadline) >= tonumber(ARGV[2]) then return owner end
+if owner then
+  local alive = owner == ARGV[1]
+  if not alive then
+    local deadline = redis.call('ZSCORE', KEYS[2], owner)
+    alive = deadline ~= false and tonumber(deadline) >= tonumber(ARGV[2])
+  end
+  if alive then
+    -- A 1:1 call's record (no kind) is left as it is: its node refuses the join.
+    if redis.call('HGET', KEYS[1], 'kind') == 'group' then
+      redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+    end
+    return owner
+  end
   redis.call('DEL', KEYS[1])
 end
 redis.call('HSET', KEYS[1], 'host', ARGV[1], 'kind', 'group')
@@ -52,9 +62,13 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return ARGV[1]
 """
 
-# KEYS: 1 rooms:{roomId}. ARGV: 1 this node. Deletes the claim only if this node holds it.
+# KEYS: 1 rooms:{roomId}. ARGV: 1 this node. Deletes the claim only if this node holds it (and
+# it is a group room's, never a 1:1 call's record).
 _RELEASE_ROOM = """#!lua
-if redis.call('HGET', KEYS[1], 'host') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[1], 'host') == ARGV[1] and redis.call('HGET', KEYS[1], 'kind') == 'group'
+then
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 """
 

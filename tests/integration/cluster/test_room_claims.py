@@ -81,6 +81,17 @@ async def test_the_first_claim_wins_and_holds_until_released(nodes: Nodes) -> No
     assert await nodes.one.claim_room("team") == "n2"
 
 
+async def test_a_call_record_is_never_turned_into_a_group_room(nodes: Nodes) -> None:
+    record = {"host": "n1", "mode": "sfu", "members": "a,b", "created_at": "1.0"}
+    await nodes.one.room_opened("call", record)
+    assert await nodes.two.claim_room("call") == "n1"
+    assert await nodes.one.claim_room("call") == "n1"
+    await nodes.one.release_room("call")  # a group release never ends a 1:1 call's record
+    assert await nodes.two.claim_room("call") == "n1"
+    await nodes.one.room_closed("call")
+    assert await nodes.two.claim_room("call") == "n2"
+
+
 async def test_a_room_of_a_node_that_died_is_taken_over(nodes: Nodes) -> None:
     assert await nodes.one.claim_room("team") == "n1"
     await nodes.kill_one()
