@@ -64,6 +64,13 @@ async def test_three_participants_on_two_nodes_share_one_room(
         assert (await ana.wire.next("newMessage"))["message"] == "hello from node 2"
         assert (await cy.wire.next("newMessage"))["userName"] == "bo"
 
+        # A guest's media state reaches the others through the room's node.
+        state = {"audio": False, "video": True, "screenTrackId": None}
+        assert await cy.wire.call("media-state", state) == {"ok": True}
+        for member in (ana, bo):
+            updated = await member.wire.next("participant-updated", timeout=10)
+            assert updated == {"participantId": cy.participant_id, **state}
+
         # A guest leaves: its tile goes on both nodes; a guest's socket closing does the same.
         assert await bo.leave() == {"ok": True, "left": True}
         for member in (ana, cy):
