@@ -1,6 +1,7 @@
 """The seam between a node's rooms and the other nodes of the service.
 
-A 1:1 call is pinned to one node, the *host* (the node that made the match). A participant whose
+A 1:1 call is pinned to one node, the *host* (the node that made the match); a group room to the
+node that claimed it first (:meth:`Cluster.claim_room`). A participant whose
 socket lives on another node, its *home*, is a *guest* of the host's room: its signaling (offer,
 answer, ICE candidates, chat, leaving) is sent to the host as a request, and the host's events to
 it (match-done, the node's answer, the partner's chat) travel through the socket.io manager like
@@ -53,6 +54,16 @@ class Cluster(Protocol):
 
     async def room_closed(self, room_id: str) -> None: ...
 
+    async def claim_room(self, room_id: str) -> str:
+        """The node a group room is pinned to: this one when the room was free (or pinned to a
+        node that is no longer alive), else the live node holding it. Atomic across nodes, and
+        called again on every join, which keeps the claim of a long-lived room fresh. Raises
+        :class:`NodeUnreachable` when the shared state cannot be reached."""
+
+    async def release_room(self, room_id: str) -> None:
+        """Drop this node's claim on a group room (it closed); a claim held by another node is
+        left alone."""
+
 
 _ERRORS: Mapping[str, type[LiveLoopError]] = {
     cls.code: cls
@@ -94,6 +105,17 @@ class ClusterHub:
     def leave(self, node_id: str) -> None:
         self._handlers.pop(node_id, None)
 
+    def claim(self, room_id: str, node_id: str) -> str:
+        owner = self.rooms.get(room_id, {}).get("host")
+        if owner is not None and (owner == node_id or owner in self._handlers):
+            return owner  # a 1:1 call's record stays as it is: its node refuses the join
+        self.rooms[room_id] = {"host": node_id, "kind": "group"}
+        return node_id
+
+    def release(self, room_id: str, node_id: str) -> None:
+        if self.rooms.get(room_id) == {"host": node_id, "kind": "group"}:
+            del self.rooms[room_id]
+
     async def deliver(self, sender: str, node: str, request: Request) -> Reply:
         handler = self._handlers.get(node)
         if handler is None:
@@ -121,6 +143,12 @@ class InProcessCluster:
 
     async def room_closed(self, room_id: str) -> None:
         self._hub.rooms.pop(room_id, None)
+
+    async def claim_room(self, room_id: str) -> str:
+        return self._hub.claim(room_id, self.node_id)
+
+    async def release_room(self, room_id: str) -> None:
+        self._hub.release(room_id, self.node_id)
 
     def close(self) -> None:
         self._hub.leave(self.node_id)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -34,6 +35,42 @@ _READ_TIMEOUT = 1.0  # seconds one read of a subscription waits for a message
 _MAX_BACKOFF = 2.0  # seconds between reconnection attempts while Redis is down
 _REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 _ROOM_TTL = 24 * 3600  # seconds
+
+# KEYS: 1 rooms:{roomId}, 2 nodes (the matchmaker's liveness set: node -> heartbeat deadline).
+# ARGV: 1 this node, 2 now, 3 TTL (s). Returns the node the group room is pinned to. A claim held
+# by a node whose heartbeat deadline passed (or that never registered one) is taken over, so a
+# room of a node that died opens again on the next node that someone joins it through.
+_CLAIM_ROOM = """#!lua
+local owner = redis.call('HGET', KEYS[1], 'host')
+if owner then
+  local alive = owner == ARGV[1]
+  if not alive then
+    local deadline = redis.call('ZSCORE', KEYS[2], owner)
+    alive = deadline ~= false and tonumber(deadline) >= tonumber(ARGV[2])
+  end
+  if alive then
+    -- A 1:1 call's record (no kind) is left as it is: its node refuses the join.
+    if redis.call('HGET', KEYS[1], 'kind') == 'group' then
+      redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+    end
+    return owner
+  end
+  redis.call('DEL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], 'host', ARGV[1], 'kind', 'group')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return ARGV[1]
+"""
+
+# KEYS: 1 rooms:{roomId}. ARGV: 1 this node. Deletes the claim only if this node holds it (and
+# it is a group room's, never a 1:1 call's record).
+_RELEASE_ROOM = """#!lua
+if redis.call('HGET', KEYS[1], 'host') == ARGV[1] and redis.call('HGET', KEYS[1], 'kind') == 'group'
+then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 async def subscription(
@@ -79,8 +116,12 @@ class RedisCluster:
         *,
         hash_tag: str = "liveloop",
         timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.node_id = node_id
+        self._clock = clock
+        self._claim_room = client.register_script(_CLAIM_ROOM)
+        self._release_room = client.register_script(_RELEASE_ROOM)
         self._client = client
         self._prefix = "{" + hash_tag + "}:"
         self._timeout = timeout
@@ -137,6 +178,26 @@ class RedisCluster:
 
     async def room_closed(self, room_id: str) -> None:
         await asyncio.wait_for(self._client.delete(self.room_key(room_id)), self._timeout)
+
+    async def claim_room(self, room_id: str) -> str:
+        """Group rooms share the seed's ``rooms:{roomId}`` hash (``host``, ``kind=group``); a
+        node counts as alive while its deadline in the matchmaker's ``nodes`` set (moved by
+        its heartbeat, same hash tag) lies ahead."""
+        keys = [self.room_key(room_id), self._prefix + "nodes"]
+        args: list[str | int] = [self.node_id, repr(self._clock()), _ROOM_TTL]
+        try:
+            owner = await asyncio.wait_for(self._claim_room(keys=keys, args=args), self._timeout)
+        except (*_REDIS_ERRORS,) as exc:
+            raise NodeUnreachable(f"cannot claim room {room_id}: {exc}") from exc
+        return owner.decode() if isinstance(owner, bytes) else str(owner)
+
+    async def release_room(self, room_id: str) -> None:
+        keys, args = [self.room_key(room_id)], [self.node_id]
+        try:
+            await asyncio.wait_for(self._release_room(keys=keys, args=args), self._timeout)
+        except (*_REDIS_ERRORS,) as exc:
+            # The claim outlives the room; the next join re-claims it for a live node anyway.
+            log.warning("could not release room %s: %s", room_id, exc)
 
     async def close(self) -> None:
         tasks = [t for t in (self._listener, *self._tasks) if t is not None]

@@ -10,6 +10,11 @@ its *home*, joins the room as a *guest*. The requests between the two nodes, car
 - ``release`` (host → home): the call ended; the home tells its participant (``partner-left``);
 - ``check`` (either way, periodic): does the other node still have this call? A call the other
   node denies twice in a row ends, so a node that died leaves nobody in half a room.
+- ``group`` (home → host of a group room): ``join`` a room pinned to the host, or report the
+  guest's ``media-state``; served by :class:`~liveloop_sfu.groups.GroupRooms` (registered with
+  :meth:`CrossNodeRooms.serve_groups`). A group guest's offer, candidates, chat and leaving are
+  ``signal`` requests like a 1:1 guest's, and a group room's host tells the home with ``release``
+  when it drops the guest on its own (media failure, shutdown).
 
 :class:`CrossNodeRooms` is mixed into :class:`~liveloop_sfu.rooms.RoomService`, which owns the
 state it works on (participants, guests, rooms) and the local use cases it calls back.
@@ -21,7 +26,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from liveloop_sfu.cluster import Cluster, NodeUnreachable, Reply, raise_if_error
+from liveloop_sfu.cluster import Cluster, NodeUnreachable, Reply, RequestHandler, raise_if_error
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError, MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.media.session import Emit
 
@@ -40,6 +45,7 @@ class CrossNodeRooms:
     _suspects: set[str]
     _cluster: Cluster
     _emit: Emit
+    _group_requests: RequestHandler | None = None
 
     if TYPE_CHECKING:  # implemented by RoomService
 
@@ -65,6 +71,8 @@ class CrossNodeRooms:
                 return await self._on_guest_signal(sender, request)
             if kind == "check":
                 return {"ok": self._knows(sender, request)}
+            if kind == "group" and self._group_requests is not None:
+                return await self._group_requests(sender, dict(request))
             raise InvalidPayload(f"unknown cluster request {kind!r}")
         except LiveLoopError as exc:
             return exc.to_wire()
@@ -87,6 +95,7 @@ class CrossNodeRooms:
         participant.waiting = False
         participant.room_id = str(request["roomId"])
         participant.host = sender
+        participant.remote_group = False
         return {"ok": True, "mode": participant.mode, **participant.public_profile()}
 
     async def _on_release(self, sender: str, request: Mapping[str, Any]) -> Reply:
@@ -97,7 +106,7 @@ class CrossNodeRooms:
             and participant.host == sender
             and participant.room_id == request.get("roomId")
         ):
-            participant.room_id = participant.host = None
+            participant.clear_remote()
             await self._emit(participant.sid, "partner-left", {"reason": request.get("reason")})
         return {"ok": True}
 
@@ -122,13 +131,15 @@ class CrossNodeRooms:
             raise InvalidPayload(f"unknown action {action!r}")
         return {"ok": True}
 
-    async def _forwarded(self, sid: str, action: str, data: dict[str, Any]) -> Reply | None:
+    async def _forwarded(
+        self, sid: str, action: str, data: dict[str, Any], kind: str = "signal"
+    ) -> Reply | None:
         """Send a participant's event to the node hosting its room; None when that is here."""
         participant = self._participants.get(sid)
         if participant is None or participant.host is None:
             return None
         host, room_id = participant.host, participant.room_id
-        request = {"type": "signal", "sid": sid, "roomId": room_id, "action": action}
+        request = {"type": kind, "sid": sid, "roomId": room_id, "action": action}
         try:
             return raise_if_error(await self._cluster.call(host, {**request, "data": data}))
         except NotInRoom:
@@ -184,13 +195,13 @@ class CrossNodeRooms:
     def _drop_remote_room(participant: Participant, room_id: str | None) -> bool:
         if participant.room_id != room_id or participant.host is None:
             return False
-        participant.room_id = participant.host = None
+        participant.clear_remote()
         return True
 
     async def _leave_remote_room(self, participant: Participant, reason: str) -> bool:
         host, room_id = participant.host, participant.room_id
         assert host is not None
-        participant.room_id = participant.host = None
+        participant.clear_remote()
         request = {"type": "signal", "sid": participant.sid, "roomId": room_id, "action": "leave"}
         try:
             await self._cluster.call(host, {**request, "data": {"reason": reason}})
@@ -220,3 +231,50 @@ class CrossNodeRooms:
         except NodeUnreachable as exc:
             log.warning("room %s: could not tell node %s that the call ended: %s",
                         room_id, guest.home, exc)  # fmt: skip
+
+    # ---- for group rooms pinned to this node or another (groups.py) -----------------------
+    @property
+    def node_id(self) -> str:
+        return self._cluster.node_id
+
+    @property
+    def cluster(self) -> Cluster:
+        return self._cluster
+
+    def serve_groups(self, handler: RequestHandler) -> None:
+        """``group`` requests from other nodes go to ``handler`` (GroupRooms)."""
+        self._group_requests = handler
+
+    def person(self, sid: str) -> Participant | None:
+        """A participant of this node's rooms: local, or a guest from another node."""
+        return self._participants.get(sid) or self._guests.get(sid)
+
+    def guest(self, sender: str, sid: str, room_id: object) -> Participant:
+        """The guest ``sid`` of ``sender`` in ``room_id`` here, or NotInRoom."""
+        guest = self._guests.get(sid)
+        if guest is None or guest.home != sender or guest.room_id != room_id:
+            raise NotInRoom("you are not in that room")
+        return guest
+
+    def guest_of(self, sid: str) -> Participant | None:
+        return self._guests.get(sid)
+
+    def add_guest(self, guest: Participant) -> None:
+        self._guests[guest.sid] = guest
+
+    def forget_guest(self, sid: str) -> None:
+        self._guests.pop(sid, None)
+
+    async def forward(
+        self, sid: str, action: str, data: dict[str, Any], kind: str = "signal"
+    ) -> Reply | None:
+        return await self._forwarded(sid, action, data, kind)
+
+    async def tell_home(self, guest: Participant, room_id: str, reason: str) -> None:
+        """The host dropped a guest on its own: its home node clears it and tells its client."""
+        await self._notify_home(guest, room_id, reason)
+
+    async def leave_room(self, participant: Participant, reason: str) -> bool:
+        """Leave the current room (of either kind) without touching the queue: for guests,
+        whose queue entries belong to their home node."""
+        return await self._leave_room(participant, reason)

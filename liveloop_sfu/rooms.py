@@ -75,10 +75,17 @@ class Participant:
     home: str | None = None
     # The node hosting this participant's room when it is not this node.
     host: str | None = None
+    # That room (hosted elsewhere) is a group room.
+    remote_group: bool = False
     # What the participant says it sends (``media-state``), shown to the others in its room.
     audio: bool = True
     video: bool = True
     screen_track_id: str | None = None
+
+    def clear_remote(self) -> None:
+        """No longer in a room hosted by another node."""
+        self.room_id = self.host = None
+        self.remote_group = False
 
     def media_state(self) -> dict[str, Any]:
         return {
