@@ -425,7 +425,7 @@ def _limits(values: Mapping[str, Any], d: LimitSettings) -> LimitSettings:
         raw = values.get(f"rate_{name}")
         return parse_rate(str(raw), f"--rate-{name}") if raw else default
 
-    multiplier = _float(values, "rate_ip_multiplier", d.ip_multiplier)
+    multiplier = _float(values, "rate_ip_multiplier", d.ip_multiplier, 1e6, unit="")
     if multiplier < 1:
         raise ConfigError("--rate-ip-multiplier must be at least 1")
     return LimitSettings(
@@ -517,7 +517,13 @@ def _opt_int(values: Mapping[str, Any], name: str, low: int, high: int) -> int |
     return _int(values, name, 0, low, high)
 
 
-def _float(values: Mapping[str, Any], name: str, default: float, maximum: float = 3600) -> float:
+def _float(
+    values: Mapping[str, Any],
+    name: str,
+    default: float,
+    maximum: float = 3600,
+    unit: str = " seconds",
+) -> float:
     raw = values.get(name)
     if raw is None or raw == "":
         return default
@@ -526,7 +532,7 @@ def _float(values: Mapping[str, Any], name: str, default: float, maximum: float 
     except ValueError as exc:
         raise ConfigError(f"--{name.replace('_', '-')} must be a number") from exc
     if not 0 < number < maximum:
-        raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and {maximum:g} seconds")
+        raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and {maximum:g}{unit}")
     return number
 
 
