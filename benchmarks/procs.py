@@ -52,7 +52,7 @@ def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
 # itself: nodes started by a benchmark lift them. A node under test elsewhere (``--url``) needs
 # the same flags from its operator.
 LOAD_TEST_LIMITS = (
-    "--max-connections-per-ip", "100000", "--rate-ip-multiplier", "100000",
+    "--max-connections-per-ip", "100000", "--rate-ip-multiplier", "1000",
     "--rate-churn", "1000/1000", "--rate-signaling", "10000/10000",
     "--rate-chat", "1000/1000", "--rate-other", "1000/1000",
 )  # fmt: skip
