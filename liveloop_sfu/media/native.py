@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import importlib
 from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 
 # Kept in step with setup.py's NATIVE_MODULES.
 NATIVE_MODULES = (
-    "aiortc_adapter",
     "drops",
     "forwarder",
     "history",
@@ -22,7 +22,6 @@ NATIVE_MODULES = (
     "rtp",
     "rtp_common",
     "sender_report",
-    "sfu",
     "subscription",
 )
 
@@ -40,3 +39,17 @@ def compiled_modules() -> dict[str, bool]:
 def compiled() -> bool:
     """True when the whole packet path runs compiled."""
     return all(compiled_modules().values())
+
+
+def stale_modules() -> list[str]:
+    """Compiled modules whose ``.py`` source was edited after they were built: the extension
+    still runs the old code until ``pip install -e .`` rebuilds it (the node warns at start)."""
+    stale = []
+    for name, is_compiled in compiled_modules().items():
+        if not is_compiled:
+            continue
+        built = Path(str(importlib.import_module(f"{__package__}.{name}").__file__))
+        source = built.with_name(f"{name}.py")
+        if source.is_file() and source.stat().st_mtime > built.stat().st_mtime:
+            stale.append(name)
+    return stale
