@@ -18,10 +18,12 @@ product code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
+import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +43,12 @@ from benchmarks.stats import JitterEstimator, RtpStreamCounter, StreamSnapshot
 from benchmarks.synthetic import read_counter
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.media.aiortc_adapter import restrict_gathering
+from liveloop_sfu.media.rtp import ReportBlock, build_rr
 from liveloop_sfu.media.settings import MediaSettings
 
 VIDEO_CLOCK_RATE = 90_000
 ARRIVALS_KEPT = 512  # frames whose arrival time a sampled receiver remembers
+RECEIVER_REPORT_INTERVAL = 1.0  # seconds, for receive-only peers (see _send_receiver_reports)
 RtpHandler = Callable[[bytes, int], Awaitable[None]]
 
 
@@ -195,6 +199,36 @@ class BenchPeer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._hooked: set[int] = set()
         self.pc.on("track", self._on_track)
+        if not publish:
+            self._start(self._send_receiver_reports())
+
+    def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_receiver_reports(self, limit: int = 1_000_000) -> None:
+        """A receive-only peer (fan-out audience) sends no media, and this client's receive path
+        skips aiortc's receiver, which would send its RTCP. A browser sends receiver reports
+        (RFC 3550 §6.4.2) about what it receives, and the node ends a peer it has not heard
+        from within its media timeout: report once a second, as a browser would."""
+        ssrc = random.getrandbits(32)
+        for _ in range(limit):
+            await asyncio.sleep(RECEIVER_REPORT_INTERVAL)
+            if self.pc.connectionState in ("closed", "failed"):
+                return
+            transports = {
+                id(t.receiver.transport): t.receiver.transport for t in self.pc.getTransceivers()
+            }
+            blocks = [
+                ReportBlock(media_ssrc, 0, 0, (counter.highest_seq or 0) & 0xFFFFFFFF, 0, 0, 0)
+                for (pt, media_ssrc), counter in list(self.received.streams.items())[:31]
+                if self.received.kinds.get(pt) in ("video", "audio")
+            ]
+            for transport in transports.values():
+                if transport.state == "connected":
+                    with contextlib.suppress(ConnectionError):
+                        await transport._send_rtp(build_rr(ssrc, blocks))
 
     async def create_offer(self) -> str:
         restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
@@ -282,9 +316,7 @@ class BenchPeer:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if self.decode and track.kind == "video":
-            task = asyncio.get_running_loop().create_task(self._read_video(track))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._read_video(track))
 
     async def _read_video(self, track: MediaStreamTrack, limit: int = 10_000_000) -> None:
         received = self.received

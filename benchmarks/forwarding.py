@@ -41,6 +41,7 @@ from benchmarks.report import (
     table,
 )
 from benchmarks.stats import cpu_percent
+from liveloop_sfu.media.native import compiled
 
 DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "out" / "logs"
 SETUP_TIMEOUT = 90.0
@@ -142,6 +143,8 @@ def machine() -> dict[str, Any]:
         "aiortc": version("aiortc"),
         "av": version("av"),
         "load_average": os.getloadavg(),
+        # The sfu node imports the same tree: mypyc-compiled packet path or plain Python.
+        "sfu_packet_path_compiled": compiled(),
     }
 
 

@@ -15,6 +15,7 @@ from liveloop_sfu.app import MediaFactory, create_app, ssl_context
 from liveloop_sfu.config import load_settings, log_level_number
 from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
+from liveloop_sfu.media.native import stale_modules
 from liveloop_sfu.signal.messages import parse_room_id
 
 MINT_USAGE = (
@@ -69,6 +70,12 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         # aioice/aiortc log every candidate pair and packet at INFO; keep the node's log readable.
         logging.getLogger("aioice").setLevel(max(logging.WARNING, log_level_number(settings)))
         logging.getLogger("aiortc").setLevel(max(logging.WARNING, log_level_number(settings)))
+    stale = stale_modules()
+    if stale:
+        logging.getLogger(__name__).warning(
+            "compiled modules older than their source (run `pip install -e .`): %s",
+            ", ".join(stale),
+        )
     app = create_app(settings, media_factory=media_factory)
     scheme = "https" if settings.tls else "http"
     print(f"Live Loop SFU on {scheme}://{settings.host}:{settings.port} (mode {settings.mode})")

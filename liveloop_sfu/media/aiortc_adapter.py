@@ -42,7 +42,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from aioice import Candidate, Connection, ice, turn
 from aioice.candidate import candidate_foundation, candidate_priority
@@ -697,7 +697,7 @@ class GuardedStunProtocol(ice.StunProtocol):
     (peer-reflexive candidates). Anything else must come from an address ICE has paired with —
     a stranger's datagrams never reach DTLS — and must not be empty."""
 
-    dropped = 0  # datagrams refused, over every guarded socket of the process
+    dropped: ClassVar[int] = 0  # datagrams refused, over every guarded socket of the process
 
     def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
         if not isinstance(data, bytes) or not data:
