@@ -231,6 +231,23 @@ class SyntheticPeer:
 
     async def accept_answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        self._route_rtx(sdp)
+
+    def _route_rtx(self, sdp: str) -> None:
+        """Deliver RFC 4588 retransmissions the way a browser does. aiortc 1.16 gives its RTP
+        router only the media SSRCs of an m-line, and routes a packet of an unknown SSRC by
+        payload type only when a single receiver has that type: with several video receivers on
+        one bundled transport (a group room) it drops every RTX packet, so no loss is ever
+        repaired and its jitter buffer waits for the missing packet until 512 packets later
+        (about 30 s of small video). Browsers route RTX by the answer's ``a=ssrc-group:FID``."""
+        transceivers = {str(t.mid): t for t in self.pc.getTransceivers()}
+        for media in aiortc_sdp.SessionDescription.parse(sdp).media:
+            transceiver = transceivers.get(str(media.rtp.muxId))
+            fid = next((g.items for g in media.ssrc_group if g.semantic == "FID"), None)
+            if transceiver is None or fid is None or len(fid) != 2:
+                continue
+            router = transceiver.receiver.transport._rtp_router
+            router.ssrc_table[int(fid[1])] = transceiver.receiver
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

@@ -21,9 +21,23 @@ from .sender_report import SenderReportState
 if TYPE_CHECKING:
     from .forwarder import ForwarderSettings
 
-__all__ = ["SubscriberConfig", "SubscriberStats", "Subscription"]
+__all__ = ["SOURCE_SWITCH_SEQ_GAP", "SubscriberConfig", "SubscriberStats", "Subscription"]
 
 _HEADER = struct.Struct("!BBHII")
+
+# A continued stream (another source on the same SSRC, see Subscription.continue_from) skips this
+# many sequence numbers. The node cannot know which of the previous source's last packets the
+# receiver took: some are lost, some arrive after the browser applied an answer that stopped that
+# m-line (and are thrown away), and none can be repaired once the previous source is gone. A
+# seamless continuation would leave the receiver waiting for them in front of the new source's
+# keyframe (aiortc's jitter buffer waits in order until 512 packets later, about 30 s of small
+# video). A jump declares them lost instead, and the receiver starts clean at the keyframe:
+# - more than aiortc's 512-packet jitter buffer, which a farther packet resets;
+# - more than libwebrtc's 1000-packet NACK list, which a larger gap clears (asking for a
+#   keyframe instead of NACKing packets that never existed for this source);
+# - less than RFC 3550 A.1's MAX_DROPOUT (3000): still "in order, with permissible gap", the
+#   same source, no probation that would throw the keyframe's first packets away.
+SOURCE_SWITCH_SEQ_GAP = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +128,13 @@ class Subscription:
 
     def continue_from(self, previous: Subscription) -> None:
         """Take over the output stream of ``previous`` (same subscriber, same SSRC, another
-        source: e.g. a track replaced or a switched speaker): sequence numbers continue without
-        a gap, the timestamp continues by the time elapsed since the last packet (at this
-        stream's clock rate), and history, sender-report counts and the RTX counter carry on."""
+        source: e.g. a visitor's slot given to the next one, a track replaced): sequence numbers
+        continue after a deliberate gap of :data:`SOURCE_SWITCH_SEQ_GAP` (why: see there), the
+        timestamp continues by the time elapsed since the last packet (at this stream's clock
+        rate), and history, sender-report counts and the RTX counter carry on."""
         if previous.ssrc != self.ssrc or previous._clock_rate != self._clock_rate:
             raise ValueError("a continued stream keeps its SSRC and clock rate")
-        self._seq.restart(previous._seq.next_output)
+        self._seq.restart(previous._seq.next_output + SOURCE_SWITCH_SEQ_GAP)
         last = previous.sender_report_state.last_sent
         if last is not None:
             self._continue_ts = last

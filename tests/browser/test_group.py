@@ -217,3 +217,36 @@ async def test_private_room_needs_its_token(
     await expect(erin.page.locator("#room-status")).to_have_text(
         "You are the only one here. Share the link to invite people."
     )
+
+
+async def test_a_visitor_joining_and_leaving_twice_decodes_each_time(
+    node_factory: NodeFactory, open_client: OpenClient
+) -> None:
+    """Join/leave churn in Chromium: the second visit gets the receive slots the first one had
+    (the node continues those streams on the same SSRCs, after a sequence jump), and the three
+    who stay keep decoding each other throughout."""
+    node = node_factory("--mode", "sfu")
+    alice = await open_client(node.url + "/", "Alice")
+    link = await create_room(alice)
+    await alice.page.goto(link)
+    bob = await open_client(link, "Bob")
+    carol = await open_client(link, "Carol")
+    stayers = (alice, bob, carol)
+    for client in stayers:
+        await join_room(client)
+        assert await room_state(client) == "in-room"
+    names = {c.name for c in stayers}
+    await asyncio.gather(*(assert_tiles_decode(c, names - {c.name}) for c in stayers))
+
+    for visit in range(2):
+        visitor = await open_client(link, "Dave")
+        await join_room(visitor)
+        assert await room_state(visitor) == "in-room", visit
+        everyone = names | {"Dave"}
+        await asyncio.gather(
+            *(assert_tiles_decode(c, everyone - {c.name}) for c in (*stayers, visitor))
+        )
+        await visitor.page.get_by_role("button", name="Leave").click()
+        await expect(visitor.page.get_by_role("heading", name="Get ready")).to_be_visible()
+        await visitor.close()
+        await asyncio.gather(*(assert_tiles_decode(c, names - {c.name}) for c in stayers))

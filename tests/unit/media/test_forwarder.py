@@ -32,6 +32,7 @@ from liveloop_sfu.media.rtp import (
     parse_rtcp,
     rtx_wrap,
 )
+from liveloop_sfu.media.subscription import SOURCE_SWITCH_SEQ_GAP
 
 PUB = 0x1111
 FEEDBACK = 0x5EED
@@ -504,14 +505,70 @@ def test_stream_continues_across_a_source_switch() -> None:
     second.add_subscriber(1.5, sub(), continue_from=previous)
     out = feed(second, [rtp(500, DELTA, ts=7), rtp(501, KEY, ts=3007), rtp(502, ts=6007)], now=2.0)
     views = [RtpView(p) for _, p in out]
-    # no sequence gap; the timestamp advances by the 1 s elapsed since the last packet
-    assert [(v.seq, v.ts) for v in views] == [(1002, 53_000 + 90_000), (1003, 53_000 + 93_000)]
+    # the deliberate sequence gap; the timestamp advances by the 1 s elapsed since the last packet
+    gap = SOURCE_SWITCH_SEQ_GAP
+    assert [(v.seq, v.ts) for v in views] == [
+        (1002 + gap, 53_000 + 90_000),
+        (1003 + gap, 53_000 + 93_000),
+    ]
     report = second.sender_report(2.0, 1e9, "bob")
     [sr] = parse_rtcp(report or b"")
     assert isinstance(sr, SenderReport)
     assert (sr.packet_count, sr.rtp_ts) == (4, 53_000 + 93_000)  # old publisher mapping dropped
     # NACKs for packets sent by the first forwarder are still answered
     assert len(second.on_subscriber_rtcp(2.1, "bob", [Nack(1, 0x2222, (1001,))])) == 1
+
+
+# (first output seq, previous source's packets: (seq, payload), next source's packets, expected
+# output seqs of the next source). The next source always starts at its keyframe, after the
+# gap, whatever the previous one left behind (its own node drops, a half-sent frame, a wrap).
+CONTINUATIONS = [
+    ("after two packets", 1000, [(10, KEY), (11, CONT)], [(7, KEY), (8, DELTA)], [3002, 3003]),
+    (
+        "node drops of the previous source close no gap",
+        1000,
+        [(10, KEY), (11, b""), (12, DELTA)],
+        [(7, KEY)],
+        [3002],
+    ),
+    (
+        "packets before the keyframe are not sent",
+        1000,
+        [(10, KEY)],
+        [(7, DELTA), (8, DELTA), (9, KEY), (10, CONT)],
+        [3001, 3002],
+    ),
+    ("wraps around 2^16", 65_000, [(10, KEY), (11, DELTA)], [(7, KEY)], [(65_002 + 2000) % 65536]),
+    ("a source that sent nothing", 1000, [(10, DELTA)], [(7, KEY)], [3000]),
+]
+
+
+@pytest.mark.parametrize(
+    ("first", "before", "after", "expected"),
+    [case[1:] for case in CONTINUATIONS],
+    ids=[case[0] for case in CONTINUATIONS],
+)
+def test_a_continued_stream_restarts_after_the_gap_at_a_keyframe(
+    first: int,
+    before: list[tuple[int, bytes]],
+    after: list[tuple[int, bytes]],
+    expected: list[int],
+) -> None:
+    previous_source, next_source = video(), video()
+    previous_source.add_subscriber(0.0, sub(initial_seq=first))
+    feed(previous_source, [rtp(seq, payload) for seq, payload in before])
+    previous = previous_source.remove_subscriber("bob")
+    assert previous is not None
+    next_source.add_subscriber(1.0, sub(initial_seq=12_345), continue_from=previous)
+    out = feed(next_source, [rtp(seq, payload) for seq, payload in after], now=1.0)
+    assert [RtpView(p).seq for _, p in out] == expected
+    assert all(RtpView(p).ssrc == 0x2222 for _, p in out)
+
+
+def test_the_source_switch_gap_suits_the_receivers() -> None:
+    # aiortc's video jitter buffer holds 512 packets; libwebrtc's NACK list 1000; RFC 3550 A.1
+    # treats a jump below MAX_DROPOUT = 3000 as loss within the same source.
+    assert 1000 < SOURCE_SWITCH_SEQ_GAP < 3000
 
 
 def test_continuation_needs_the_same_ssrc() -> None:
