@@ -333,7 +333,10 @@ class Forwarder:
         self.packets_in += 1
         seq = (view.seq + self._shift) & 0xFFFF
         if self._max_ext < 0:
-            ext = seq
+            # One cycle up, so packets sent just before the first one to arrive (reordered
+            # across the 16-bit wrap, e.g. a keyframe at 65535 behind a packet at 0) still get a
+            # non-negative extended number instead of being dropped as too old.
+            ext = seq + 0x10000
         else:
             # Unwrap relative to the newest: the nearest extended value with these low 16 bits.
             ext = self._max_ext + (((seq - self._max_ext + 0x8000) & 0xFFFF) - 0x8000)
