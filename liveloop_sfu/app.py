@@ -193,6 +193,10 @@ def create_app(
     matchmaker: Matchmaker = shared.matchmaker if shared is not None else MemoryMatchmaker()
     cluster: Cluster = shared.cluster if shared is not None else InProcessCluster(node_id)
     media = _tracked((media_factory or sfu_factory)(settings, emit), metrics)
+    if media is not None:  # this node loads aiortc anyway; a p2p node never does
+        from liveloop_sfu.media.aiortc_adapter import GuardedStunProtocol
+
+        metrics.refused_datagrams = lambda: GuardedStunProtocol.dropped
     recordings = RecordingService(settings, emit)
     rooms = RoomService(
         settings,

@@ -314,6 +314,12 @@ def _add_limit_flags(add: Any, d: LimitSettings) -> None:
         default=str(d.max_connections_per_ip),
     )
     add(
+        "--rate-connect",
+        f"new socket.io connections per client address, RATE/BURST per second "
+        f"(default {d.connect})",
+        default=str(d.connect),
+    )
+    add(
         "--max-candidates-per-call",
         f"ICE candidates a client may send per call (default {d.max_candidates_per_call})",
         default=str(d.max_candidates_per_call),
@@ -435,6 +441,7 @@ def _limits(values: Mapping[str, Any], d: LimitSettings) -> LimitSettings:
         other=rate("other", d.other),
         ip_multiplier=multiplier,
         strikes=rate("strikes", d.strikes),
+        connect=rate("connect", d.connect),
         max_connections_per_ip=_int(
             values, "max_connections_per_ip", d.max_connections_per_ip, 1, 1_000_000
         ),

@@ -78,6 +78,9 @@ class NodeMetrics:
         self._requested: dict[str, float] = {}  # sid -> request-room time
         self._matched: dict[str, float] = {}  # sid -> match-done time (until its answer)
         self._status: dict[str, Any] = {}
+        # Garbage datagrams refused on the media sockets (GuardedStunProtocol.dropped); set by
+        # app.py only on nodes that load aiortc, so a p2p node never imports it.
+        self.refused_datagrams: Callable[[], int] = lambda: 0
         self.registry.register(_NodeCollector(self))
 
     def attach(self, rooms: RoomService) -> None:
@@ -181,6 +184,11 @@ class _NodeCollector(Collector):
             "liveloop_flood_disconnects",
             "clients disconnected for flooding",
             value=self._metrics._limits.disconnected,
+        )
+        yield CounterMetricFamily(
+            "liveloop_refused_datagrams",
+            "datagrams on media ports that were neither STUN nor part of a call (dropped)",
+            value=self._metrics.refused_datagrams(),
         )
 
 

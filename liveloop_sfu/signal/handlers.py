@@ -106,7 +106,7 @@ class SignalHandlers:
             self._next_prune = now + 10.0
             self._limits.prune(now)
         try:
-            self._limits.open(sid, ip)
+            self._limits.open(sid, ip, now)
         except RateLimited as exc:
             log.info("refused a connection: %s", exc.message, extra={"client_ip": ip})
             raise socketio.exceptions.ConnectionRefusedError(exc.to_wire()["error"]) from exc
