@@ -18,6 +18,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from liveloop_sfu.admin_api import AdminApi
+from liveloop_sfu.client_keys import ClientKeys
 from liveloop_sfu.cluster import Cluster, InProcessCluster
 from liveloop_sfu.cluster_redis import RedisCluster
 from liveloop_sfu.config import Settings
@@ -32,6 +33,7 @@ from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.metrics import NodeMetrics, SessionMetrics
 from liveloop_sfu.recordings import RecordingService
 from liveloop_sfu.rooms import IceServersFor, RoomService, SfuFactory
+from liveloop_sfu.safety import MemoryReports, RedisReports, ReportStore, SafetyService
 from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
 from liveloop_sfu.signal.redis_manager import NodeLocalRedisManager
 from liveloop_sfu.turn import TurnCredentials
@@ -223,11 +225,19 @@ def create_app(
         close_shared=shared.close if shared is not None else None,
         recordings=recordings,
     )
+    reports: ReportStore = (
+        RedisReports(shared.client, shared.matchmaker.keys.prefix + "reports")
+        if shared is not None
+        else MemoryReports()
+    )
+    safety = SafetyService(rooms, matchmaker, reports, settings.report_block_days)
     SignalHandlers(
         sio,
         rooms,
         limits,
         groups=groups,
+        safety=safety,
+        client_keys=ClientKeys(settings.client_key_secret),
         trusted_proxies=settings.trusted_proxies,
         is_draining=lambda: node.draining,
         on_event=metrics.on_event,
@@ -236,7 +246,9 @@ def create_app(
     app = web.Application(middlewares=[origin_middleware(settings)])
     app[NODE_KEY] = node
     sio.attach(app)
-    AdminApi(settings.admin_token, rooms, recordings).add_routes(app)  # before the catch-all
+    AdminApi(settings.admin_token, rooms, recordings, reports).add_routes(
+        app
+    )  # before the catch-all
     HttpApi(
         settings,
         rooms,

@@ -106,6 +106,12 @@ class Settings:
     recordings_min_free_mb: int = 1024  # below this much free disk, recording stops
     # Bearer token of /api/admin/...; None = the admin API refuses every request. Never logged.
     admin_token: str | None = field(default=None, repr=False)
+    # Safety among strangers (liveloop_sfu/safety.py): the secret that signs each browser's
+    # client key (None = a random one per process; set one shared by all nodes of a cluster, or
+    # reports stop recognising browsers across nodes and restarts), and how long a reported
+    # pair of browsers is kept apart.
+    client_key_secret: str | None = field(default=None, repr=False)
+    report_block_days: float = 365.0
 
     @property
     def tls(self) -> bool:
@@ -282,6 +288,16 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         f"seconds a TURN credential stays valid (default {d.turn_ttl})",
         default=str(d.turn_ttl),
     )
+    add(
+        "--client-key-secret",
+        "secret signing the client keys that reports block (default: random per process; "
+        "share one across the nodes of a cluster)",
+    )
+    add(
+        "--report-block-days",
+        f"days a reported pair of browsers is never matched (default {d.report_block_days:g})",
+        default=str(d.report_block_days),
+    )
     return parser
 
 
@@ -423,7 +439,16 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         turn_urls=turn_urls,
         turn_secret=turn_secret,
         turn_ttl=_int(values, "turn_ttl", d.turn_ttl, 60, 7 * 24 * 3600),
+        client_key_secret=_secret(values.get("client_key_secret"), "client-key-secret"),
+        report_block_days=_float(values, "report_block_days", d.report_block_days, 36_500),
     )
+
+
+def _secret(value: Any, flag: str) -> str | None:
+    secret = str(value or "") or None
+    if secret is not None and len(secret) < 16:
+        raise ConfigError(f"--{flag} must be at least 16 characters")
+    return secret
 
 
 def _limits(values: Mapping[str, Any], d: LimitSettings) -> LimitSettings:

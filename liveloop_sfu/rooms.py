@@ -79,6 +79,10 @@ class Participant:
     audio: bool = True
     video: bool = True
     screen_track_id: str | None = None
+    # The browser's client key (liveloop_sfu/client_keys.py) and its id, which reports block.
+    client_id: str | None = None
+    client_key: str | None = None
+    last_room_id: str | None = None  # the latest 1:1 room, kept after it closed (reports)
 
     def media_state(self) -> dict[str, Any]:
         return {
@@ -235,6 +239,7 @@ class RoomService(CrossNodeRooms):
                 joined_at=self._clock(),
                 mode=participant.mode,
                 node=self._cluster.node_id,
+                client_id=participant.client_id,
             )
             partner = await self._matchmaker.match_or_enqueue(waiter)
             if partner is None:
@@ -443,6 +448,7 @@ class RoomService(CrossNodeRooms):
         for participant in (first, second):
             room.members.append(participant.sid)
             participant.room_id = room_id
+            participant.last_room_id = room_id
             await room.media.add_participant(participant.sid, participant.participant_id)
         if self._recordings is not None and mode == "sfu":
             await self._recordings.room_opened(room, [first, second])

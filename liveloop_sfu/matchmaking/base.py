@@ -24,8 +24,9 @@ class Matchmaker(Protocol):
     ) -> tuple[str, str | None] | None:
         """The user and its last partner are never matched again: in this session (by user id,
         until either is forgotten) and, ``for_good`` (a report), also by client id for ``ttl``
-        seconds after ``now``, so new connections of the same two browsers do not meet either. Returns the
-        partner's (user id, client id), or None when the user has had no partner."""
+        seconds after ``now``, so new connections of the same two browsers do not meet either.
+        Returns the partner's (user id, client id), or None when the user has had no
+        partner."""
 
     async def cancel(self, user_id: str) -> bool:
         """Remove the user's queue entry; True when there was one."""

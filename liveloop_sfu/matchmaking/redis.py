@@ -171,9 +171,9 @@ class RedisMatchmaker:
         if int(reply[0]) == 0:
             return None
         node = _text(reply[4]) or None
-        mode = _MODES[_text(reply[3])]
         client_id = _text(reply[5]) or None
-        return Waiter(_text(reply[1]), float(_text(reply[2])), mode, node, client_id)
+        partner_mode = _MODES[_text(reply[3])]
+        return Waiter(_text(reply[1]), float(_text(reply[2])), partner_mode, node, client_id)
 
     async def avoid_last_partner(
         self, user_id: str, *, for_good: bool, ttl: float, now: float

@@ -27,8 +27,9 @@ Pairing mirrors :func:`liveloop_sfu.matchmaking.rules.choose_partner` exactly, w
 owner node is dead (and drop it on the way); remember the requester's last partner as a fallback;
 take the first other live entry. The walk is bounded: it reads at most ``stale_limit + 2`` entries
 (at most one is the last partner, every other skipped entry is a dead one that is dropped or a
-blocked one, together at most ``stale_limit``, and the first live eligible entry ends it), so a call costs O(log n) whatever the queue length.
-When more than ``stale_limit`` dead entries stand in front, the requester takes the fallback or
+blocked one, together at most ``stale_limit``, and the first live eligible entry ends it), so a
+call costs O(log n) whatever the queue length. When more than ``stale_limit`` dead or blocked
+entries stand in front, the requester takes the fallback or
 waits, and the periodic sweep removes the rest. (The rule itself keeps the live queue tiny: two
 compatible users never both wait, so it holds at most one ``sfu`` and one ``p2p`` user, or one
 user without preference; the bound guards against dead entries piling up, not against load.)

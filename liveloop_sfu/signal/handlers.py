@@ -24,12 +24,14 @@ from typing import Any
 
 import socketio
 
+from liveloop_sfu.client_keys import ClientKeys
 from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload, LiveLoopError, RateLimited
 from liveloop_sfu.groups import GroupRooms
 from liveloop_sfu.limits import Limiter, LimitSettings, Verdict, client_ip
 from liveloop_sfu.logs import log_context
 from liveloop_sfu.media.session import Emit
 from liveloop_sfu.rooms import RoomService
+from liveloop_sfu.safety import SafetyService
 from liveloop_sfu.signal import messages
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class SignalHandlers:
         limits: Limiter | None = None,
         *,
         groups: GroupRooms | None = None,
+        safety: SafetyService | None = None,
+        client_keys: ClientKeys | None = None,
         trusted_proxies: tuple[str, ...] = (),
         is_draining: Callable[[], bool] = lambda: False,
         on_event: Callable[[str, str], None] | None = None,
@@ -67,6 +71,8 @@ class SignalHandlers:
         self._sio = sio
         self._rooms = rooms
         self._groups = groups
+        self._safety = safety
+        self._client_keys = client_keys or ClientKeys(None)
         self._limits = limits or Limiter(LimitSettings())
         self._trusted_proxies = trusted_proxies
         self._is_draining = is_draining
@@ -85,6 +91,8 @@ class SignalHandlers:
             "join-room": self._join_room,
             "leave-room": self._leave_room,
             "media-state": self._media_state,
+            "report-partner": self._report_partner,
+            "skip-partner": self._skip_partner,
         }
 
     def register(self) -> None:
@@ -112,6 +120,7 @@ class SignalHandlers:
             raise socketio.exceptions.ConnectionRefusedError(exc.to_wire()["error"]) from exc
         self._locks[sid] = asyncio.Lock()
         participant = self._rooms.connect(sid)
+        participant.client_id, participant.client_key = self._client_keys.from_auth(auth)
         log.debug("connected", extra={"sid": sid, "peer_id": participant.participant_id})
 
     def client_ip(self, environ: Mapping[str, Any]) -> str:
@@ -191,7 +200,12 @@ class SignalHandlers:
 
     # ---- events ---------------------------------------------------------------------------
     async def _request_room(self, sid: str, payload: Any) -> Ack:
-        return await self._rooms.request_room(sid, messages.parse_request_room(payload))
+        ack = await self._rooms.request_room(sid, messages.parse_request_room(payload))
+        participant = self._rooms.participant(sid)
+        if participant is not None and participant.client_key is not None:
+            # The browser keeps it and presents it in the auth of its next connections.
+            ack["clientKey"] = participant.client_key
+        return ack
 
     async def _stop_call(self, sid: str, payload: Any) -> Ack:
         messages.parse_empty(payload)
@@ -234,3 +248,17 @@ class SignalHandlers:
 
     async def _media_state(self, sid: str, payload: Any) -> Ack:
         return await self._group_rooms().media_state(sid, messages.parse_media_state(payload))
+
+    # ---- safety among strangers -----------------------------------------------------------
+    def _safety_service(self) -> SafetyService:
+        if self._safety is None:
+            raise Capacity("this node does not take reports")
+        return self._safety
+
+    async def _report_partner(self, sid: str, payload: Any) -> Ack:
+        request = messages.parse_report_partner(payload)
+        return await self._safety_service().report(sid, request)
+
+    async def _skip_partner(self, sid: str, payload: Any) -> Ack:
+        messages.parse_empty(payload)
+        return await self._safety_service().skip(sid)
