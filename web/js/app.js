@@ -149,6 +149,32 @@ export class App {
     await this.#requestRoom();
   }
 
+  /** Skip: never meet this partner again in this session, then Next. */
+  async skip() {
+    await this.#aboutPartner("skip-partner", {});
+    await this.next();
+  }
+
+  /** Report: store a report (reason from REPORT_REASONS, optional text), never meet this
+   * partner again, then Next. */
+  async report(reason, text = "") {
+    const payload = { reason };
+    if (text.trim()) payload.text = text.trim();
+    const done = await this.#aboutPartner("report-partner", payload);
+    await this.next();
+    if (done) this.store.update("call", { notice: "Thank you. Your report was sent." });
+  }
+
+  async #aboutPartner(event, payload) {
+    try {
+      await this.signaling.request(event, payload);
+      return true;
+    } catch (err) {
+      this.store.update("call", { error: readable(err) });
+      return false;
+    }
+  }
+
   /** Stop: leave the call and go back to the Studio. */
   async stop({ navigate = true } = {}) {
     const wasLive = LIVE.has(this.store.get().call.status) || this.#session;
