@@ -52,7 +52,7 @@ def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
 # itself: nodes started by a benchmark lift them. A node under test elsewhere (``--url``) needs
 # the same flags from its operator.
 LOAD_TEST_LIMITS = (
-    "--max-connections-per-ip", "100000", "--rate-ip-multiplier", "100000",
+    "--max-connections-per-ip", "100000", "--rate-ip-multiplier", "1000",
     "--rate-churn", "1000/1000", "--rate-signaling", "10000/10000",
     "--rate-chat", "1000/1000", "--rate-other", "1000/1000",
     "--rate-connect", "100000/100000",
@@ -62,7 +62,7 @@ LOAD_TEST_LIMITS = (
 class Node:
     """A node process (``sfu``: the product; ``relay``: the decode/re-encode baseline)."""
 
-    def __init__(self, kind: str, log_path: Path, mode: str = "sfu") -> None:
+    def __init__(self, kind: str, log_path: Path, mode: str = "sfu", *extra: str) -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -70,7 +70,7 @@ class Node:
         command = [
             sys.executable, "-m", NODE_MODULES[kind], "--host", "127.0.0.1",
             "--port", str(self.port), "--mode", mode, "--log-level", "warning",
-            *LOAD_TEST_LIMITS,
+            *LOAD_TEST_LIMITS, *extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT

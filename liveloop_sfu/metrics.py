@@ -16,6 +16,7 @@ client can start ICE/DTLS.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -207,6 +208,10 @@ def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:
         "liveloop_forwarded_streams",
         "publisher track -> subscriber links",
         status["forwardedStreams"],
+    )
+    # Leak detection (benchmarks/soak.py): every task of the node's event loop.
+    yield GaugeMetricFamily(
+        "liveloop_asyncio_tasks", "asyncio tasks of the node's event loop", len(asyncio.all_tasks())
     )
     peers = sum(len(room.members) for room in rooms.active_rooms() if room.mode == "sfu")
     yield GaugeMetricFamily(
