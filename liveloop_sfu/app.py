@@ -32,6 +32,7 @@ from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.metrics import NodeMetrics, SessionMetrics
 from liveloop_sfu.recordings import RecordingService
+from liveloop_sfu.resume import SessionAliases
 from liveloop_sfu.rooms import IceServersFor, RoomService, SfuFactory
 from liveloop_sfu.safety import MemoryReports, RedisReports, ReportStore, SafetyService
 from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
@@ -191,7 +192,8 @@ def create_app(
     )
     limits = Limiter(settings.limits)
     metrics = NodeMetrics(limits)
-    emit = metrics.observing(make_emit(sio))
+    aliases = SessionAliases()
+    emit = metrics.observing(make_emit(sio, aliases.socket))
     matchmaker: Matchmaker = shared.matchmaker if shared is not None else MemoryMatchmaker()
     cluster: Cluster = shared.cluster if shared is not None else InProcessCluster(node_id)
     media = _tracked((media_factory or sfu_factory)(settings, emit), metrics)
@@ -231,17 +233,20 @@ def create_app(
         else MemoryReports()
     )
     safety = SafetyService(rooms, matchmaker, reports, settings.report_block_days)
-    SignalHandlers(
+    handlers = SignalHandlers(
         sio,
         rooms,
         limits,
         groups=groups,
         safety=safety,
         client_keys=ClientKeys(settings.client_key_secret),
+        aliases=aliases,
+        resume_grace=settings.resume_grace,
         trusted_proxies=settings.trusted_proxies,
         is_draining=lambda: node.draining,
         on_event=metrics.on_event,
-    ).register()
+    )
+    handlers.register()
 
     app = web.Application(middlewares=[origin_middleware(settings)])
     app[NODE_KEY] = node
@@ -267,6 +272,7 @@ def create_app(
         recordings.start_background()
 
     async def on_shutdown(app: web.Application) -> None:
+        await handlers.resumption.close()
         await node.close()
 
     async def on_cleanup(app: web.Application) -> None:

@@ -112,6 +112,9 @@ class Settings:
     # pair of browsers is kept apart.
     client_key_secret: str | None = field(default=None, repr=False)
     report_block_days: float = 365.0
+    # Seconds a 1:1 call waits for a client whose socket dropped to come back (resume.py);
+    # 0 = no resume.
+    resume_grace: float = 15.0
 
     @property
     def tls(self) -> bool:
@@ -294,6 +297,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "share one across the nodes of a cluster)",
     )
     add(
+        "--resume-grace",
+        f"seconds a call is held for a client whose socket dropped, to resume it "
+        f"(default {d.resume_grace:g}; 0 = off)",
+        default=str(d.resume_grace),
+    )
+    add(
         "--report-block-days",
         f"days a reported pair of browsers is never matched (default {d.report_block_days:g})",
         default=str(d.report_block_days),
@@ -441,6 +450,9 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         turn_ttl=_int(values, "turn_ttl", d.turn_ttl, 60, 7 * 24 * 3600),
         client_key_secret=_secret(values.get("client_key_secret"), "client-key-secret"),
         report_block_days=_float(values, "report_block_days", d.report_block_days, 36_500),
+        resume_grace=0.0
+        if str(values.get("resume_grace")) in ("0", "0.0")
+        else _float(values, "resume_grace", d.resume_grace, 600),
     )
 
 

@@ -83,6 +83,8 @@ class Participant:
     client_id: str | None = None
     client_key: str | None = None
     last_room_id: str | None = None  # the latest 1:1 room, kept after it closed (reports)
+    # In match-done; a client whose socket dropped resumes with it (liveloop_sfu/resume.py).
+    resume_token: str | None = None
 
     def media_state(self) -> dict[str, Any]:
         return {
@@ -188,7 +190,10 @@ class RoomService(CrossNodeRooms):
     # ---- connection lifecycle -------------------------------------------------------------
     def connect(self, sid: str) -> Participant:
         participant = Participant(
-            sid=sid, participant_id=secrets.token_hex(6), connected_at=self._clock()
+            sid=sid,
+            participant_id=secrets.token_hex(6),
+            connected_at=self._clock(),
+            resume_token=secrets.token_urlsafe(24),
         )
         self._participants[sid] = participant
         return participant
@@ -474,7 +479,7 @@ class RoomService(CrossNodeRooms):
         return "answerer"
 
     def _match_payload(self, room: Room, me: Participant, peer: Participant) -> dict[str, Any]:
-        return {
+        payload = {
             "roomId": room.room_id,
             "mode": room.mode,
             "role": self._role(room, me.sid),
@@ -483,6 +488,9 @@ class RoomService(CrossNodeRooms):
             "iceServers": self._ice_servers(me),
             "recording": room.recording,
         }
+        if me.resume_token is not None and me.home is None:
+            payload["resumeToken"] = me.resume_token
+        return payload
 
     def _ice_servers(self, me: Participant) -> list[dict[str, Any]]:
         if self._ice_servers_for is not None:

@@ -30,6 +30,7 @@ from liveloop_sfu.groups import GroupRooms
 from liveloop_sfu.limits import Limiter, LimitSettings, Verdict, client_ip
 from liveloop_sfu.logs import log_context
 from liveloop_sfu.media.session import Emit
+from liveloop_sfu.resume import Resumption, SessionAliases
 from liveloop_sfu.rooms import RoomService
 from liveloop_sfu.safety import SafetyService
 from liveloop_sfu.signal import messages
@@ -40,13 +41,14 @@ Ack = dict[str, Any]
 Handler = Callable[[str, Any], Awaitable[Ack]]
 
 
-def make_emit(sio: socketio.AsyncServer) -> Emit:
-    """The ``Emit`` the rest of the node uses to reach one client."""
+def make_emit(sio: socketio.AsyncServer, route: Callable[[str], str] = str) -> Emit:
+    """The ``Emit`` the rest of the node uses to reach one client; ``route`` maps a session id
+    to the socket that carries it now (resumed clients, :class:`SessionAliases`)."""
 
     async def emit(sid: str, event: str, payload: Mapping[str, Any]) -> None:
         # A client that is already gone is not an error of the sender's.
         try:
-            await sio.emit(event, dict(payload), to=sid)
+            await sio.emit(event, dict(payload), to=route(sid))
         except Exception:
             log.warning("could not deliver %s to %s", event, sid, exc_info=True)
 
@@ -63,6 +65,8 @@ class SignalHandlers:
         groups: GroupRooms | None = None,
         safety: SafetyService | None = None,
         client_keys: ClientKeys | None = None,
+        aliases: SessionAliases | None = None,
+        resume_grace: float = 0.0,
         trusted_proxies: tuple[str, ...] = (),
         is_draining: Callable[[], bool] = lambda: False,
         on_event: Callable[[str, str], None] | None = None,
@@ -73,6 +77,8 @@ class SignalHandlers:
         self._groups = groups
         self._safety = safety
         self._client_keys = client_keys or ClientKeys(None)
+        self._aliases = aliases if aliases is not None else SessionAliases()
+        self.resumption = Resumption(rooms, self._aliases, resume_grace, rooms.disconnect)
         self._limits = limits or Limiter(LimitSettings())
         self._trusted_proxies = trusted_proxies
         self._is_draining = is_draining
@@ -93,6 +99,7 @@ class SignalHandlers:
             "media-state": self._media_state,
             "report-partner": self._report_partner,
             "skip-partner": self._skip_partner,
+            "resume": self._resume,
         }
 
     def register(self) -> None:
@@ -134,10 +141,10 @@ class SignalHandlers:
         lock = self._locks.get(sid)
         try:
             if lock is None:
-                await self._rooms.disconnect(sid)
+                await self._gone(sid, reason)
                 return
             async with lock:
-                await self._rooms.disconnect(sid)
+                await self._gone(sid, reason)
         except Exception:
             log.exception("cleanup after %s disconnected failed", sid)
         finally:
@@ -145,6 +152,12 @@ class SignalHandlers:
             self._limits.close(sid)
             if self._on_event is not None:
                 self._on_event(sid, "disconnect")
+
+    async def _gone(self, sid: str, reason: tuple[Any, ...]) -> None:
+        """A socket closed: its session leaves, or waits for a resume (liveloop_sfu/resume.py)."""
+        session = self._aliases.session(sid)
+        if not self.resumption.detach(sid, str(reason[0]) if reason else ""):
+            await self._rooms.disconnect(session)
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> Ack:
         refusal = self._admit(sid, event)
@@ -178,14 +191,17 @@ class SignalHandlers:
             if self._on_event is not None:
                 self._on_event(sid, event)
             async with lock:
-                participant = self._rooms.participant(sid)
+                # Handlers see the session id (a resumed client's first socket id); resume
+                # itself needs the socket.
+                session = sid if event == "resume" else self._aliases.session(sid)
+                participant = self._rooms.participant(session)
                 with log_context(
-                    sid=sid,
+                    sid=session,
                     event=event,
                     peer_id=participant.participant_id if participant else None,
                     room_id=participant.room_id if participant else None,
                 ):
-                    return await self._run(event, sid, handler, args[0] if args else None)
+                    return await self._run(event, session, handler, args[0] if args else None)
 
         return run
 
@@ -262,3 +278,11 @@ class SignalHandlers:
     async def _skip_partner(self, sid: str, payload: Any) -> Ack:
         messages.parse_empty(payload)
         return await self._safety_service().skip(sid)
+
+    # ---- resume -----------------------------------------------------------------------------
+    async def _resume(self, sid: str, payload: Any) -> Ack:
+        token = messages.parse_resume(payload)
+        own = self._rooms.participant(self._aliases.session(sid))
+        if own is not None and (own.room_id is not None or own.waiting):
+            raise InvalidPayload("resume belongs on a new connection, before anything else")
+        return await self.resumption.resume(sid, token)

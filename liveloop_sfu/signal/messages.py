@@ -278,3 +278,14 @@ def parse_report_partner(payload: Any) -> ReportPartner:
     if _has_control_chars(text):
         raise InvalidPayload("text must not contain control characters")
     return ReportPartner(reason=str(reason), text=text or None)
+
+
+RESUME_TOKEN_MAX = 64
+
+
+def parse_resume(payload: Any) -> str:
+    """``resume {token}``: the ``resumeToken`` of the call to resume."""
+    token = _object(payload).get("token")
+    if not isinstance(token, str) or not 1 <= len(token) <= RESUME_TOKEN_MAX:
+        raise InvalidPayload(f"token must be a string of 1–{RESUME_TOKEN_MAX} characters")
+    return token
