@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.browser.conftest import OpenClient
+from tests.browser.pages import media_flow, wait_until_flowing
 from tests.browser.test_call import matched_pair
 from tests.nodes import Node, NodeFactory
 
@@ -77,3 +78,27 @@ async def test_report_and_skip_keep_partners_apart(
     await waiting_users(node, 2)
     for person in (alice, carol):
         await person.wait_status("waiting")
+
+
+async def test_a_dropped_socket_resumes_the_call(
+    node_factory: NodeFactory, open_client: OpenClient
+) -> None:
+    node = node_factory("--mode", "sfu", "--resume-grace", "15")
+    alice, bob = await matched_pair(open_client, node.url + "/")
+    await wait_until_flowing(alice)
+    first_sid = await alice.page.evaluate("window.liveloop.socket.id")
+    # The websocket dies under socket.io (as on a network switch); the client reconnects.
+    await alice.page.evaluate("window.liveloop.socket.io.engine.transport.ws.close()")
+    await alice.page.wait_for_function(
+        f"window.liveloop.socket.connected && window.liveloop.socket.id !== '{first_sid}'",
+        timeout=15_000,
+    )
+    await expect(alice.page.locator("#call-notice")).to_have_text("")
+    for person in (alice, bob):
+        assert (await person.state())["call"]["status"] == "in-call"
+    before, after = await media_flow(alice)
+    assert after["video"]["framesDecoded"] > before["video"]["framesDecoded"]
+    # Chat reaches the resumed socket; the partner never saw the call end.
+    await bob.send_chat("still there?")
+    await expect(alice.page.locator("#chat-list")).to_contain_text("still there?")
+    await expect(bob.status).to_have_attribute("data-state", "in-call")

@@ -19,6 +19,9 @@ function millis(timestamp) {
 export class App {
   #session = null;
   #localStream = null;
+  // match-done's resumeToken: sent in `resume` when the socket comes back (docs/protocol.md).
+  #resumeToken = null;
+  #resuming = false;
   #mediaTicket = 0;
 
   constructor({ store, signaling, router, preferredMode }) {
@@ -214,6 +217,7 @@ export class App {
   #onMatch(match) {
     this.#endSession();
     this.#resetCall("connecting");
+    this.#resumeToken = typeof match?.resumeToken === "string" ? match.resumeToken : null;
     const peer = match?.peer && typeof match.peer === "object" ? match.peer : {};
     this.store.update("call", {
       roomId: String(match?.roomId ?? ""),
@@ -372,13 +376,46 @@ export class App {
 
   #onSignalingStatus(status) {
     this.store.update("connection", status);
-    if (status.state !== "connected" && LIVE.has(this.store.get().call.status)) {
+    const { status: callStatus } = this.store.get().call;
+    const inCall = callStatus === "connecting" || callStatus === "in-call";
+    if (status.state === "connected" && this.#resuming) {
+      this.#resume();
+      return;
+    }
+    const dropped = ["transport close", "transport error", "ping timeout"].includes(status.reason);
+    if (dropped && inCall && this.#session && this.#resumeToken) {
+      // The node holds the call for a while (--resume-grace); the media may well go on.
+      this.#resuming = true;
+      this.store.update("call", { notice: "Reconnecting to the server…" });
+      return;
+    }
+    if (status.state !== "connected" && this.#resuming) return; // still trying
+    if (status.state !== "connected" && LIVE.has(callStatus)) {
       // The node forgets a vanished socket's call and queue ticket; so do we.
       this.#endSession();
       this.store.update("call", {
         status: "ended",
         remoteStream: null,
         error: "Lost the connection to the server. Press Next once it is back.",
+      });
+    }
+  }
+
+  async #resume() {
+    this.#resuming = false;
+    try {
+      const ack = await this.signaling.request("resume", { token: this.#resumeToken });
+      this.#resumeToken = typeof ack.resumeToken === "string" ? ack.resumeToken : null;
+      if (!ack.roomId) throw new Error("the call ended meanwhile");
+      this.store.update("call", { notice: "", error: "" });
+    } catch {
+      this.#resumeToken = null;
+      this.#endSession();
+      this.store.update("call", {
+        status: "ended",
+        remoteStream: null,
+        notice: "",
+        error: "Lost the connection to the server and the call ended. Press Next.",
       });
     }
   }

@@ -49,7 +49,10 @@ export class Signaling extends EventTarget {
     // WebSocket only: no long-polling, so no sticky sessions are needed behind a load balancer.
     this.socket = io(url, {
       transports: ["websocket"],
-      reconnectionDelayMax: 4000,
+      reconnectionDelayMax: 1000, // well within the node's resume grace
+      // Closing the tab says goodbye, so the partner is told at once instead of after the
+      // resume grace the node grants to a dropped socket.
+      closeOnBeforeunload: true,
       // A function: read again on every reconnection.
       auth: (send) => {
         const clientKey = storedClientKey();
