@@ -5,14 +5,17 @@ id*): rooms, the matchmaker and the media session key everything by it. A resume
 back on a new socket, so the signal layer keeps :class:`SessionAliases` — socket id → session id
 for events in, session id → socket id for events out — and nothing below it changes.
 
-When a socket closes without a goodbye (socket.io reasons ``transport close`` / ``transport
-error``: a network switch, a proxy restart, a laptop lid) while its owner is in a 1:1 call
-hosted here, the participant is *detached* instead of removed: the partner is told nothing, and
+Only a client that declares it can resume (socket.io ``auth`` ``{"resume": true}``; the browser
+client does) gets a token, and only when its socket closes (socket.io reasons ``transport
+close`` / ``transport error``: a network switch, a proxy restart, a laptop lid, but also a closed
+tab: python-engineio handles the close before a goodbye packet sent just ahead of it, so the two
+cannot be told apart) while its owner is in a 1:1 call hosted here is the participant *detached*
+instead of removed: the partner is told nothing, and
 :class:`Resumption` waits ``--resume-grace`` seconds for ``resume {token}`` on a new socket. The
 token came in ``match-done`` (``resumeToken``), is unguessable and bound to that participant, and
 is replaced on every resume. After the grace the participant leaves as any disconnected client
-does (``partner-left {"reason": "disconnected"}``). A client that says goodbye, or one that
-freezes (``ping timeout``), gets no grace: a vanished client must end its partner's call within
+does (``partner-left {"reason": "disconnected"}``). A client that freezes (``ping timeout``) gets
+no grace: a vanished client must end its partner's call within
 10 s (issue 8), and a silent one cannot be told apart from a vanished one.
 
 Media: a socket drop leaves the call's media path (UDP to the node or to the partner) as it was,

@@ -128,6 +128,9 @@ class SignalHandlers:
         self._locks[sid] = asyncio.Lock()
         participant = self._rooms.connect(sid)
         participant.client_id, participant.client_key = self._client_keys.from_auth(auth)
+        if not (isinstance(auth, dict) and auth.get("resume") is True):
+            # Only a client that says it can resume gets a token and, later, a grace.
+            participant.resume_token = None
         log.debug("connected", extra={"sid": sid, "peer_id": participant.participant_id})
 
     def client_ip(self, environ: Mapping[str, Any]) -> str:
@@ -156,7 +159,9 @@ class SignalHandlers:
     async def _gone(self, sid: str, reason: tuple[Any, ...]) -> None:
         """A socket closed: its session leaves, or waits for a resume (liveloop_sfu/resume.py)."""
         session = self._aliases.session(sid)
-        if not self.resumption.detach(sid, str(reason[0]) if reason else ""):
+        why = str(reason[0]) if reason else ""
+        log.debug("socket closed (%s)", why, extra={"sid": sid})
+        if not self.resumption.detach(sid, why):
             await self._rooms.disconnect(session)
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> Ack:

@@ -56,7 +56,8 @@ export class Signaling extends EventTarget {
       // A function: read again on every reconnection.
       auth: (send) => {
         const clientKey = storedClientKey();
-        send(clientKey ? { clientKey } : {});
+        // resume: this client resumes its call after a dropped socket (docs/protocol.md).
+        send(clientKey ? { clientKey, resume: true } : { resume: true });
       },
     });
     this.status = { state: "connecting", attempt: 0 };

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
 from liveloop_sfu.client import WireClient, WireError
 from tests.integration.calls.wire_call import WireCall
-from tests.integration.hardening.conftest import Caller, scrape
-from tests.nodes import NodeFactory
+from tests.integration.hardening.conftest import scrape
+from tests.nodes import Node, NodeFactory
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def resumable() -> AsyncIterator[Callable[[Node, str], Awaitable[WireCall]]]:
+    calls: list[WireCall] = []
+
+    async def make(node: Node, name: str) -> WireCall:
+        call = WireCall(node.url, name, resumable=True)
+        calls.append(call)
+        await call.start()
+        return call
+
+    yield make
+    for call in calls:
+        await call.close()
 
 
 async def drop_socket(call: WireCall) -> None:
@@ -23,9 +40,9 @@ async def drop_socket(call: WireCall) -> None:
     await asyncio.wait_for(call.wire.disconnected.wait(), 10)
 
 
-async def test_a_dropped_socket_resumes_its_call(node_factory: NodeFactory, caller: Caller) -> None:
+async def test_a_dropped_socket_resumes_its_call(node_factory: NodeFactory, resumable: Any) -> None:
     node = node_factory("--mode", "sfu", "--resume-grace", "15")
-    alice, bob = await caller(node, "alice"), await caller(node, "bob")
+    alice, bob = await resumable(node, "alice"), await resumable(node, "bob")
     match = await alice.matched()
     await bob.matched()
     await alice.frames_from_partner(10)
@@ -41,7 +58,7 @@ async def test_a_dropped_socket_resumes_its_call(node_factory: NodeFactory, call
     assert info.value.code == "not-in-room"
     await stranger.close()
 
-    back = await WireClient(node.url, timeout=5).connect()
+    back = await WireClient(node.url, timeout=5).connect(auth={"resume": True})
     try:
         ack = await back.call("resume", {"token": token})
         assert ack["roomId"] == match["roomId"] and ack["mode"] == "sfu"
@@ -70,10 +87,10 @@ async def test_a_dropped_socket_resumes_its_call(node_factory: NodeFactory, call
 
 
 async def test_without_resume_the_partner_is_told_after_the_grace(
-    node_factory: NodeFactory, caller: Caller
+    node_factory: NodeFactory, resumable: Any
 ) -> None:
     node = node_factory("--mode", "p2p", "--resume-grace", "2")
-    alice, bob = await caller(node, "alice"), await caller(node, "bob")
+    alice, bob = await resumable(node, "alice"), await resumable(node, "bob")
     await alice.matched()
     await bob.matched()
     await drop_socket(alice)
@@ -88,3 +105,20 @@ async def test_without_resume_the_partner_is_told_after_the_grace(
             break
         await asyncio.sleep(0.1)
     assert metrics['liveloop_rooms{mode="p2p"}'] == 0
+
+
+async def test_a_client_that_cannot_resume_gets_no_grace(
+    node_factory: NodeFactory, resumable: Any
+) -> None:
+    node = node_factory("--mode", "p2p", "--resume-grace", "15")
+    alice = WireClient(node.url, timeout=5)
+    await alice.connect()  # no {"resume": true}
+    bob = await resumable(node, "bob")
+    await alice.request_room("alice")
+    match = await alice.next("match-done")
+    assert "resumeToken" not in match
+    await bob.matched()
+    assert alice.sio.eio.ws is not None
+    await alice.sio.eio.ws.close()
+    assert (await bob.event("partner-left", timeout=5))["reason"] == "disconnected"
+    await alice.close()
