@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from liveloop_sfu.client_keys import ClientKeys
-from liveloop_sfu.errors import InvalidPayload
+from liveloop_sfu.config import load_settings
+from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.resume import SessionAliases
 from liveloop_sfu.signal.messages import REPORT_REASONS, parse_report_partner, parse_resume
 
@@ -84,3 +85,17 @@ def test_session_aliases() -> None:
     assert aliases.socket("s1") == "s3" and aliases.session("s2") == "s2"
     aliases.unbind("s3")
     assert aliases.socket("s1") == "s1" and len(aliases) == 0
+
+
+def test_safety_and_resume_flags() -> None:
+    settings = load_settings(
+        ["--resume-grace", "0", "--report-block-days", "30"],
+        {"LIVELOOP_CLIENT_KEY_SECRET": "sixteen-chars-or-more"},
+    )
+    assert (settings.resume_grace, settings.report_block_days) == (0.0, 30.0)
+    assert "sixteen-chars-or-more" not in repr(settings)
+    defaults = load_settings([], {})
+    assert (defaults.resume_grace, defaults.client_key_secret) == (15.0, None)
+    for argv in (["--client-key-secret", "short"], ["--resume-grace", "-1"]):
+        with pytest.raises(ConfigError):
+            load_settings(argv, {})
