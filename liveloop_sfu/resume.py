@@ -141,7 +141,11 @@ class Resumption:
         ack: dict[str, Any] = {"ok": True, "resumeToken": self.new_token(session)}
         ack["roomId"] = room.room_id if room is not None else None
         if room is not None and participant is not None:
+            # The call may have changed mode while the socket was away (an sfu call falling
+            # back to p2p): the client compares and restarts its connection, as on mode-changed.
             ack["mode"] = room.mode
+            offerer = room.mode == "sfu" or room.members[0] == session
+            ack["role"] = "offerer" if offerer else "answerer"
             ack["participantId"] = participant.participant_id
         return ack
 

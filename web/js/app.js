@@ -408,6 +408,10 @@ export class App {
       this.#resumeToken = typeof ack.resumeToken === "string" ? ack.resumeToken : null;
       if (!ack.roomId) throw new Error("the call ended meanwhile");
       this.store.update("call", { notice: "", error: "" });
+      // mode-changed may have been sent while the socket was away.
+      if (ack.mode !== this.store.get().call.mode) {
+        this.#onModeChanged({ mode: ack.mode, role: ack.role });
+      }
     } catch {
       this.#resumeToken = null;
       this.#endSession();

@@ -62,6 +62,7 @@ async def test_a_dropped_socket_resumes_its_call(node_factory: NodeFactory, resu
     try:
         ack = await back.call("resume", {"token": token})
         assert ack["roomId"] == match["roomId"] and ack["mode"] == "sfu"
+        assert ack["role"] == "offerer"
         assert ack["participantId"] == match["participantId"]
         assert ack["resumeToken"] != token  # used once
         # The media path never depended on the socket: both keep receiving.
@@ -82,6 +83,16 @@ async def test_a_dropped_socket_resumes_its_call(node_factory: NodeFactory, resu
         # Stop on the new socket ends the call for the partner as usual.
         await back.call("stop-call")
         assert (await bob.event("partner-left"))["reason"] == "stopped"
+        # Let bob's pump finish closing its peer, and close alice's (its socket never heard of
+        # the end) before teardown cancels anything mid-close: aiortc's close can swallow a
+        # cancellation and hang the fixture.
+        for _ in range(200):
+            if bob.peer is None:
+                break
+            await asyncio.sleep(0.05)
+        if alice.peer is not None:
+            await WireCall._close_peer(alice.peer)
+            alice.peer = None
     finally:
         await back.close()
 
