@@ -56,6 +56,7 @@ LOAD_TEST_LIMITS = (
     "--max-connections-per-ip", "100000", "--rate-ip-multiplier", "1000",
     "--rate-churn", "1000/1000", "--rate-signaling", "10000/10000",
     "--rate-chat", "1000/1000", "--rate-other", "1000/1000",
+    "--rate-connect", "100000/100000",
 )  # fmt: skip
 
 

@@ -64,7 +64,12 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
     configure_logging(
         log_level_number(settings),
         settings.log_format,
-        [settings.turn_secret, settings.admin_token, settings.redis_url],
+        [
+            settings.turn_secret,
+            settings.admin_token,
+            settings.redis_url,
+            settings.client_key_secret,
+        ],
     )
     if settings.mode != "p2p":
         # aioice/aiortc log every candidate pair and packet at INFO; keep the node's log readable.

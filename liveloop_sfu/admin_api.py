@@ -8,6 +8,9 @@ Recording (docs/protocol.md, "Admin API"):
 - ``GET /api/admin/recordings/{recordingId}/files/{name}`` — download a file
 - ``DELETE /api/admin/recordings/{recordingId}`` — delete a stopped recording
 
+Safety (:mod:`.safety`): ``GET /api/admin/reports?limit=N`` — the newest reports (default 100,
+at most 1000), newest first.
+
 Routes are registered before the static-file catch-all of :mod:`.httpapi`.
 """
 
@@ -22,6 +25,7 @@ from liveloop_sfu.admin_auth import AdminHandler, admin_only
 from liveloop_sfu.errors import InvalidPayload
 from liveloop_sfu.recordings import RecordingService
 from liveloop_sfu.rooms import RoomService
+from liveloop_sfu.safety import ReportStore
 
 __all__ = ["AdminApi"]
 
@@ -30,10 +34,17 @@ ACTIONS = ("start", "stop")
 
 
 class AdminApi:
-    def __init__(self, token: str | None, rooms: RoomService, recordings: RecordingService) -> None:
+    def __init__(
+        self,
+        token: str | None,
+        rooms: RoomService,
+        recordings: RecordingService,
+        reports: ReportStore | None = None,
+    ) -> None:
         self._token = token
         self._rooms = rooms
         self._recordings = recordings
+        self._reports = reports
 
     def add_routes(self, app: web.Application) -> None:
         routes: list[tuple[str, str, AdminHandler]] = [
@@ -42,6 +53,7 @@ class AdminApi:
             ("GET", "/api/admin/recordings/{rid}", self.manifest),
             ("GET", "/api/admin/recordings/{rid}/files/{name}", self.download),
             ("DELETE", "/api/admin/recordings/{rid}", self.delete),
+            ("GET", "/api/admin/reports", self.list_reports),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, admin_only(self._token, handler))
@@ -72,6 +84,13 @@ class AdminApi:
         rid = request.match_info["rid"]
         await self._recordings.delete(rid)
         return web.json_response({"ok": True, "deleted": rid})
+
+    async def list_reports(self, request: web.Request) -> web.StreamResponse:
+        raw = request.query.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            raise InvalidPayload("limit must be a number from 1 to 1000")
+        reports = await self._reports.recent(int(raw)) if self._reports is not None else []
+        return web.json_response({"reports": reports})
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

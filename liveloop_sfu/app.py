@@ -18,6 +18,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from liveloop_sfu.admin_api import AdminApi
+from liveloop_sfu.client_keys import ClientKeys
 from liveloop_sfu.cluster import Cluster, InProcessCluster
 from liveloop_sfu.cluster_redis import RedisCluster
 from liveloop_sfu.config import Settings
@@ -31,7 +32,9 @@ from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.metrics import NodeMetrics, SessionMetrics
 from liveloop_sfu.recordings import RecordingService
+from liveloop_sfu.resume import SessionAliases
 from liveloop_sfu.rooms import IceServersFor, RoomService, SfuFactory
+from liveloop_sfu.safety import MemoryReports, RedisReports, ReportStore, SafetyService
 from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
 from liveloop_sfu.signal.redis_manager import NodeLocalRedisManager
 from liveloop_sfu.turn import TurnCredentials
@@ -189,10 +192,15 @@ def create_app(
     )
     limits = Limiter(settings.limits)
     metrics = NodeMetrics(limits)
-    emit = metrics.observing(make_emit(sio))
+    aliases = SessionAliases()
+    emit = metrics.observing(make_emit(sio, aliases.socket))
     matchmaker: Matchmaker = shared.matchmaker if shared is not None else MemoryMatchmaker()
     cluster: Cluster = shared.cluster if shared is not None else InProcessCluster(node_id)
     media = _tracked((media_factory or sfu_factory)(settings, emit), metrics)
+    if media is not None:  # this node loads aiortc anyway; a p2p node never does
+        from liveloop_sfu.media.aiortc_adapter import GuardedStunProtocol
+
+        metrics.refused_datagrams = lambda: GuardedStunProtocol.dropped
     recordings = RecordingService(settings, emit)
     rooms = RoomService(
         settings,
@@ -219,20 +227,33 @@ def create_app(
         close_shared=shared.close if shared is not None else None,
         recordings=recordings,
     )
-    SignalHandlers(
+    reports: ReportStore = (
+        RedisReports(shared.client, shared.matchmaker.keys.prefix + "reports")
+        if shared is not None
+        else MemoryReports()
+    )
+    safety = SafetyService(rooms, matchmaker, reports, settings.report_block_days)
+    handlers = SignalHandlers(
         sio,
         rooms,
         limits,
         groups=groups,
+        safety=safety,
+        client_keys=ClientKeys(settings.client_key_secret),
+        aliases=aliases,
+        resume_grace=settings.resume_grace,
         trusted_proxies=settings.trusted_proxies,
         is_draining=lambda: node.draining,
         on_event=metrics.on_event,
-    ).register()
+    )
+    handlers.register()
 
     app = web.Application(middlewares=[origin_middleware(settings)])
     app[NODE_KEY] = node
     sio.attach(app)
-    AdminApi(settings.admin_token, rooms, recordings).add_routes(app)  # before the catch-all
+    AdminApi(settings.admin_token, rooms, recordings, reports).add_routes(
+        app
+    )  # before the catch-all
     HttpApi(
         settings,
         rooms,
@@ -251,6 +272,7 @@ def create_app(
         recordings.start_background()
 
     async def on_shutdown(app: web.Application) -> None:
+        await handlers.resumption.close()
         await node.close()
 
     async def on_cleanup(app: web.Application) -> None:

@@ -61,9 +61,16 @@ class WireClient:
     async def _on_disconnect(self, *args: Any) -> None:
         self.disconnected.set()
 
-    async def connect(self, headers: dict[str, str] | None = None) -> WireClient:
+    async def connect(
+        self, headers: dict[str, str] | None = None, auth: dict[str, Any] | None = None
+    ) -> WireClient:
+        """``auth``: the socket.io auth object, e.g. ``{"clientKey": ...}`` (docs/protocol.md)."""
         await self.sio.connect(
-            self.url, transports=self._transports, headers=headers or {}, wait_timeout=self.timeout
+            self.url,
+            transports=self._transports,
+            headers=headers or {},
+            auth=auth,
+            wait_timeout=self.timeout,
         )
         return self
 

@@ -106,6 +106,15 @@ class Settings:
     recordings_min_free_mb: int = 1024  # below this much free disk, recording stops
     # Bearer token of /api/admin/...; None = the admin API refuses every request. Never logged.
     admin_token: str | None = field(default=None, repr=False)
+    # Safety among strangers (liveloop_sfu/safety.py): the secret that signs each browser's
+    # client key (None = a random one per process; set one shared by all nodes of a cluster, or
+    # reports stop recognising browsers across nodes and restarts), and how long a reported
+    # pair of browsers is kept apart.
+    client_key_secret: str | None = field(default=None, repr=False)
+    report_block_days: float = 365.0
+    # Seconds a 1:1 call waits for a client whose socket dropped to come back (resume.py);
+    # 0 = no resume.
+    resume_grace: float = 15.0
 
     @property
     def tls(self) -> bool:
@@ -282,6 +291,22 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         f"seconds a TURN credential stays valid (default {d.turn_ttl})",
         default=str(d.turn_ttl),
     )
+    add(
+        "--client-key-secret",
+        "secret signing the client keys that reports block (default: random per process; "
+        "share one across the nodes of a cluster)",
+    )
+    add(
+        "--resume-grace",
+        f"seconds a call is held for a client whose socket dropped, to resume it "
+        f"(default {d.resume_grace:g}; 0 = off)",
+        default=str(d.resume_grace),
+    )
+    add(
+        "--report-block-days",
+        f"days a reported pair of browsers is never matched (default {d.report_block_days:g})",
+        default=str(d.report_block_days),
+    )
     return parser
 
 
@@ -312,6 +337,12 @@ def _add_limit_flags(add: Any, d: LimitSettings) -> None:
         "--max-connections-per-ip",
         f"open socket.io connections per client address (default {d.max_connections_per_ip})",
         default=str(d.max_connections_per_ip),
+    )
+    add(
+        "--rate-connect",
+        f"new socket.io connections per client address, RATE/BURST per second "
+        f"(default {d.connect})",
+        default=str(d.connect),
     )
     add(
         "--max-candidates-per-call",
@@ -417,7 +448,19 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         turn_urls=turn_urls,
         turn_secret=turn_secret,
         turn_ttl=_int(values, "turn_ttl", d.turn_ttl, 60, 7 * 24 * 3600),
+        client_key_secret=_secret(values.get("client_key_secret"), "client-key-secret"),
+        report_block_days=_float(values, "report_block_days", d.report_block_days, 36_500),
+        resume_grace=0.0
+        if str(values.get("resume_grace")) in ("0", "0.0")
+        else _float(values, "resume_grace", d.resume_grace, 600),
     )
+
+
+def _secret(value: Any, flag: str) -> str | None:
+    secret = str(value or "") or None
+    if secret is not None and len(secret) < 16:
+        raise ConfigError(f"--{flag} must be at least 16 characters")
+    return secret
 
 
 def _limits(values: Mapping[str, Any], d: LimitSettings) -> LimitSettings:
@@ -435,6 +478,7 @@ def _limits(values: Mapping[str, Any], d: LimitSettings) -> LimitSettings:
         other=rate("other", d.other),
         ip_multiplier=multiplier,
         strikes=rate("strikes", d.strikes),
+        connect=rate("connect", d.connect),
         max_connections_per_ip=_int(
             values, "max_connections_per_ip", d.max_connections_per_ip, 1, 1_000_000
         ),

@@ -104,6 +104,8 @@ class LimitSettings:
     # Refusals a connection may collect (refilling at 1/s) before it is disconnected.
     strikes: Rate = Rate(1, 20)
     max_connections_per_ip: int = 50
+    # New connections per address (a reconnect loop is refused even while few are open at once).
+    connect: Rate = Rate(10, 100)
     max_candidates_per_call: int = 100
     # m-sections in one offer or answer (a group room needs two per other participant).
     max_media_sections: int = 32
@@ -172,16 +174,24 @@ class Limiter:
         self._connections: dict[str, _Connection] = {}
         self._per_ip: Counter[str] = Counter()  # open connections per IP
         self._ip_buckets: dict[tuple[str, EventClass], TokenBucket] = {}
+        self._connect_buckets: dict[str, TokenBucket] = {}  # new connections per IP
         self.refused: Counter[str] = Counter()  # by event class, plus "connection"
         self.disconnected = 0
 
     # -- connections -----------------------------------------------------------------------------
 
-    def open(self, conn: str, ip: str) -> None:
-        """Register a new connection, or raise RateLimited when its address has too many."""
+    def open(self, conn: str, ip: str, now: float) -> None:
+        """Register a new connection, or raise RateLimited when its address has too many open
+        or opens them too fast."""
         if self._per_ip[ip] >= self.settings.max_connections_per_ip:
             self.refused["connection"] += 1
             raise RateLimited(f"at most {self.settings.max_connections_per_ip} connections")
+        bucket = self._connect_buckets.get(ip)
+        if bucket is None:
+            bucket = self._connect_buckets[ip] = TokenBucket.full(self.settings.connect, now)
+        if not bucket.take(now):
+            self.refused["connection-rate"] += 1
+            raise RateLimited(f"at most {self.settings.connect} new connections per second")
         self._per_ip[ip] += 1
         self._connections[conn] = _Connection(ip)
 
@@ -251,9 +261,13 @@ class Limiter:
         """Forget per-IP buckets that are full again (a full bucket equals a fresh one)."""
         for key in [key for key, bucket in self._ip_buckets.items() if bucket.is_full(now)]:
             del self._ip_buckets[key]
+        for ip in [ip for ip, bucket in self._connect_buckets.items() if bucket.is_full(now)]:
+            del self._connect_buckets[ip]
 
     def tracked_ips(self) -> int:
-        return len({ip for ip, _ in self._ip_buckets} | set(self._per_ip))
+        return len(
+            {ip for ip, _ in self._ip_buckets} | set(self._per_ip) | set(self._connect_buckets)
+        )
 
 
 def count_media_sections(sdp: str) -> int:

@@ -16,6 +16,7 @@ client can start ICE/DTLS.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -78,6 +79,9 @@ class NodeMetrics:
         self._requested: dict[str, float] = {}  # sid -> request-room time
         self._matched: dict[str, float] = {}  # sid -> match-done time (until its answer)
         self._status: dict[str, Any] = {}
+        # Garbage datagrams refused on the media sockets (GuardedStunProtocol.dropped); set by
+        # app.py only on nodes that load aiortc, so a p2p node never imports it.
+        self.refused_datagrams: Callable[[], int] = lambda: 0
         self.registry.register(_NodeCollector(self))
 
     def attach(self, rooms: RoomService) -> None:
@@ -182,6 +186,11 @@ class _NodeCollector(Collector):
             "clients disconnected for flooding",
             value=self._metrics._limits.disconnected,
         )
+        yield CounterMetricFamily(
+            "liveloop_refused_datagrams",
+            "datagrams on media ports that were neither STUN nor part of a call (dropped)",
+            value=self._metrics.refused_datagrams(),
+        )
 
 
 def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:
@@ -199,6 +208,10 @@ def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:
         "liveloop_forwarded_streams",
         "publisher track -> subscriber links",
         status["forwardedStreams"],
+    )
+    # Leak detection (benchmarks/soak.py): every task of the node's event loop.
+    yield GaugeMetricFamily(
+        "liveloop_asyncio_tasks", "asyncio tasks of the node's event loop", len(asyncio.all_tasks())
     )
     peers = sum(len(room.members) for room in rooms.active_rooms() if room.mode == "sfu")
     yield GaugeMetricFamily(

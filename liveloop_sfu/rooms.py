@@ -81,6 +81,12 @@ class Participant:
     audio: bool = True
     video: bool = True
     screen_track_id: str | None = None
+    # The browser's client key (liveloop_sfu/client_keys.py) and its id, which reports block.
+    client_id: str | None = None
+    client_key: str | None = None
+    last_room_id: str | None = None  # the latest 1:1 room, kept after it closed (reports)
+    # In match-done; a client whose socket dropped resumes with it (liveloop_sfu/resume.py).
+    resume_token: str | None = None
 
     def clear_remote(self) -> None:
         """No longer in a room hosted by another node."""
@@ -191,7 +197,10 @@ class RoomService(CrossNodeRooms):
     # ---- connection lifecycle -------------------------------------------------------------
     def connect(self, sid: str) -> Participant:
         participant = Participant(
-            sid=sid, participant_id=secrets.token_hex(6), connected_at=self._clock()
+            sid=sid,
+            participant_id=secrets.token_hex(6),
+            connected_at=self._clock(),
+            resume_token=secrets.token_urlsafe(24),
         )
         self._participants[sid] = participant
         return participant
@@ -242,6 +251,7 @@ class RoomService(CrossNodeRooms):
                 joined_at=self._clock(),
                 mode=participant.mode,
                 node=self._cluster.node_id,
+                client_id=participant.client_id,
             )
             partner = await self._matchmaker.match_or_enqueue(waiter)
             if partner is None:
@@ -450,6 +460,7 @@ class RoomService(CrossNodeRooms):
         for participant in (first, second):
             room.members.append(participant.sid)
             participant.room_id = room_id
+            participant.last_room_id = room_id
             await room.media.add_participant(participant.sid, participant.participant_id)
         if self._recordings is not None and mode == "sfu":
             await self._recordings.room_opened(room, [first, second])
@@ -475,7 +486,7 @@ class RoomService(CrossNodeRooms):
         return "answerer"
 
     def _match_payload(self, room: Room, me: Participant, peer: Participant) -> dict[str, Any]:
-        return {
+        payload = {
             "roomId": room.room_id,
             "mode": room.mode,
             "role": self._role(room, me.sid),
@@ -484,6 +495,9 @@ class RoomService(CrossNodeRooms):
             "iceServers": self._ice_servers(me),
             "recording": room.recording,
         }
+        if me.resume_token is not None and me.home is None:
+            payload["resumeToken"] = me.resume_token
+        return payload
 
     def _ice_servers(self, me: Participant) -> list[dict[str, Any]]:
         if self._ice_servers_for is not None:

@@ -19,11 +19,21 @@ class Matchmaker(Protocol):
         queued keeps one entry (with its original join time). Both users of a match remember
         each other as last partner."""
 
+    async def avoid_last_partner(
+        self, user_id: str, *, for_good: bool, ttl: float, now: float
+    ) -> tuple[str, str | None] | None:
+        """The user and its last partner are never matched again: in this session (by user id,
+        until either is forgotten) and, ``for_good`` (a report), also by client id for ``ttl``
+        seconds after ``now``, so new connections of the same two browsers do not meet either.
+        Returns the partner's (user id, client id), or None when the user has had no
+        partner."""
+
     async def cancel(self, user_id: str) -> bool:
         """Remove the user's queue entry; True when there was one."""
 
     async def forget(self, user_id: str) -> None:
-        """The user is gone for good (disconnected): entry and memory are dropped."""
+        """The user is gone for good (disconnected): entry, memory and its session's blocks are
+        dropped (blocks between client ids stay)."""
 
     async def is_waiting(self, user_id: str) -> bool: ...
 

@@ -46,6 +46,8 @@ _MODES: Mapping[str, ClientMode | None] = {"": None, "sfu": "sfu", "p2p": "p2p"}
 _HEARTBEAT_CHUNK = 500
 _MAX_HEARTBEAT_PAGES = 100_000  # a bound on the SSCAN walk; far above any real user count
 _MAX_SWEPT_NODES = 1_000  # per sweep() call
+# Per-user block sets go with their users (forget, sweep); this TTL only bounds a leftover.
+_SESSION_BLOCK_TTL_MS = 24 * 3600 * 1000
 
 
 class RedisKeys:
@@ -138,6 +140,7 @@ class RedisMatchmaker:
         self._ttl_ms = str(max(1, round(entry_ttl * 1000)))
         self._match = self._client.register_script(redis_scripts.MATCH_OR_ENQUEUE)
         self._cancel = self._client.register_script(redis_scripts.CANCEL)
+        self._avoid = self._client.register_script(redis_scripts.AVOID_LAST_PARTNER)
         self._forget = self._client.register_script(redis_scripts.FORGET)
         self._heartbeat = self._client.register_script(redis_scripts.HEARTBEAT)
         self._sweep = self._client.register_script(redis_scripts.SWEEP_ONE)
@@ -162,12 +165,31 @@ class RedisMatchmaker:
             self._ttl_ms,
             day_of(now),
             self._stale_arg,
+            requester.client_id or "",
         ]
         reply = await self._call("match", self._match(keys=keys, args=args))
         if int(reply[0]) == 0:
             return None
         node = _text(reply[4]) or None
-        return Waiter(_text(reply[1]), float(_text(reply[2])), _MODES[_text(reply[3])], node)
+        client_id = _text(reply[5]) or None
+        partner_mode = _MODES[_text(reply[3])]
+        return Waiter(_text(reply[1]), float(_text(reply[2])), partner_mode, node, client_id)
+
+    async def avoid_last_partner(
+        self, user_id: str, *, for_good: bool, ttl: float, now: float
+    ) -> tuple[str, str | None] | None:
+        # ``now`` is not needed: Redis expires the client blocks itself (PEXPIRE).
+        args = [
+            self.keys.prefix,
+            user_id,
+            "1" if for_good else "0",
+            str(max(1, round(ttl * 1000))),
+            str(_SESSION_BLOCK_TTL_MS),
+        ]
+        reply = await self._call("avoid", self._avoid(keys=self._user_keys(user_id), args=args))
+        if not reply:
+            return None
+        return _text(reply[0]), _text(reply[1]) or None
 
     async def cancel(self, user_id: str) -> bool:
         removed = await self._call(

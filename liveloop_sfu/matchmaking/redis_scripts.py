@@ -14,14 +14,22 @@ set) without ever crossing slots. The tests run the scripts on a cluster-enabled
 - ``P node:{id}:users``    the user hashes a node owns, so a dead node is swept in O(its users)
 - ``P nodes``              sorted set, member = node id, score = heartbeat deadline (caller's clock)
 - ``P metrics:daily``      hash of counters, field ``YYYY-MM-DD:<counter>``
+- ``P blocks:user:{sid}``  set of user ids ``sid`` must never meet: partners it skipped or reported
+                           in this session (both directions); dropped with the user
+- ``P blocks:client:{id}`` set of client ids (liveloop_sfu/client_keys.py) a browser must never
+                           meet again: reports, both directions; a TTL (``--report-block-days``)
+
+The user hash also holds ``client`` (the user's client id, ``""`` = none) and ``partner_client``
+(its last partner's), so a report blocks the pair even after the partner disconnected.
 
 Pairing mirrors :func:`liveloop_sfu.matchmaking.rules.choose_partner` exactly, with the queue in
 (join time, user id) order: walk the compatible queues' heads in merged order; skip an entry whose
 owner node is dead (and drop it on the way); remember the requester's last partner as a fallback;
 take the first other live entry. The walk is bounded: it reads at most ``stale_limit + 2`` entries
-(at most one is the last partner, every other skipped entry is a dead one that is dropped, and the
-first live non-last-partner entry ends it), so a call costs O(log n) whatever the queue length.
-When more than ``stale_limit`` dead entries stand in front, the requester takes the fallback or
+(at most one is the last partner, every other skipped entry is a dead one that is dropped or a
+blocked one, together at most ``stale_limit``, and the first live eligible entry ends it), so a
+call costs O(log n) whatever the queue length. When more than ``stale_limit`` dead or blocked
+entries stand in front, the requester takes the fallback or
 waits, and the periodic sweep removes the rest. (The rule itself keeps the live queue tiny: two
 compatible users never both wait, so it holds at most one ``sfu`` and one ``p2p`` user, or one
 user without preference; the bound guards against dead entries piling up, not against load.)
@@ -62,12 +70,14 @@ local function remove_node(node)
   for _, id in ipairs(users) do
     unqueue(id)
     redis.call('DEL', user_key(id))
+    redis.call('DEL', P .. 'blocks:user:' .. id)
   end
   redis.call('DEL', set_key)
   redis.call('ZREM', NODES, node)
   return #users
 end
 local function drop(id)
+  redis.call('DEL', P .. 'blocks:user:' .. id)
   unqueue(id)
   local node = redis.call('HGET', user_key(id), 'node')
   if node then redis.call('SREM', node_users_key(node), id) end
@@ -77,9 +87,9 @@ end
 
 # KEYS: 1 queue:users, 2 the requester's hash.
 # ARGV: 1 prefix, 2 user id, 3 joined_at, 4 mode ('' = none), 5 node id, 6 entry TTL (ms),
-#       7 day (YYYY-MM-DD), 8 stale limit
+#       7 day (YYYY-MM-DD), 8 stale limit, 9 client id ('' = none)
 # Returns {0} (queued, or already queued) or
-#         {1, partner id, partner joined_at, partner mode, partner's node}.
+#         {1, partner id, partner joined_at, partner mode, partner's node, partner's client id}.
 MATCH_OR_ENQUEUE = (
     _PRELUDE
     + """
@@ -94,6 +104,19 @@ local function alive(id)
   if not owner then return false end
   local deadline = redis.call('ZSCORE', NODES, owner)
   return deadline ~= false and tonumber(deadline) >= now
+end
+
+-- Skipped or reported partners (sets that usually do not exist: then no lookups at all).
+local my_blocks = P .. 'blocks:user:' .. me
+local client = ARGV[9]
+local client_blocks = P .. 'blocks:client:' .. client
+local check_users = redis.call('EXISTS', my_blocks) == 1
+local check_clients = client ~= '' and redis.call('EXISTS', client_blocks) == 1
+local function blocked(id)
+  if check_users and redis.call('SISMEMBER', my_blocks, id) == 1 then return true end
+  if not check_clients then return false end
+  local other = redis.call('HGET', user_key(id), 'client')
+  return other ~= false and other ~= '' and redis.call('SISMEMBER', client_blocks, other) == 1
 end
 
 local function before(a, b)
@@ -122,6 +145,10 @@ local function choose(sources, last, stale_limit)
       if stale >= stale_limit then break end
       stale = stale + 1
       drop(entry[1])  -- it leaves this source, so the same position now holds the next entry
+    elseif blocked(entry[1]) then
+      if stale >= stale_limit then break end
+      stale = stale + 1
+      pos[best] = pos[best] + 1
     else
       if entry[1] ~= last then return entry end
       fallback = fallback or entry
@@ -142,7 +169,7 @@ local previous_owner = redis.call('HGET', me_key, 'node')
 if previous_owner and previous_owner ~= node then
   redis.call('SREM', node_users_key(previous_owner), me)
 end
-redis.call('HSET', me_key, 'node', node, 'mode', mode, 'joined_at', joined)
+redis.call('HSET', me_key, 'node', node, 'mode', mode, 'joined_at', joined, 'client', client)
 redis.call('SADD', node_users_key(node), me)
 redis.call('PEXPIRE', me_key, ttl)
 
@@ -157,15 +184,16 @@ unqueue(partner_id)
 local partner_key = user_key(partner_id)
 local partner_mode = redis.call('HGET', partner_key, 'mode') or ''
 local partner_node = redis.call('HGET', partner_key, 'node') or ''
-redis.call('HSET', partner_key, 'last_partner', me)
+local partner_client = redis.call('HGET', partner_key, 'client') or ''
+redis.call('HSET', partner_key, 'last_partner', me, 'partner_client', client)
 redis.call('PEXPIRE', partner_key, ttl)
-redis.call('HSET', me_key, 'last_partner', partner_id)
+redis.call('HSET', me_key, 'last_partner', partner_id, 'partner_client', partner_client)
 local call_mode = mode
 if call_mode == '' then call_mode = partner_mode end
 if call_mode == '' then call_mode = 'any' end
 redis.call('HINCRBY', METRICS, ARGV[7] .. ':matches', 1)
 redis.call('HINCRBY', METRICS, ARGV[7] .. ':matches:' .. call_mode, 1)
-return {1, partner_id, partner[2], partner_mode, partner_node}
+return {1, partner_id, partner[2], partner_mode, partner_node, partner_client}
 """
 )
 
@@ -185,6 +213,34 @@ FORGET = (
     + """
 drop(ARGV[2])
 return 1
+"""
+)
+
+# KEYS: 1 queue:users, 2 the user's hash.
+# ARGV: 1 prefix, 2 user id, 3 '1' to block the client ids too (a report), 4 their TTL (ms),
+#       5 the TTL (ms) of the per-user sets (a bound; they go with the users anyway).
+# Blocks the user's last partner in both directions. Returns {} when the user has had no
+# partner, else {partner id, partner's client id ('' = none)}.
+AVOID_LAST_PARTNER = (
+    _PRELUDE
+    + """
+local me = ARGV[2]
+local partner = redis.call('HGET', KEYS[2], 'last_partner')
+if not partner then return {} end
+local function block(kind, a, b, ttl)
+  local ka, kb = P .. 'blocks:' .. kind .. ':' .. a, P .. 'blocks:' .. kind .. ':' .. b
+  redis.call('SADD', ka, b)
+  redis.call('SADD', kb, a)
+  redis.call('PEXPIRE', ka, ttl)
+  redis.call('PEXPIRE', kb, ttl)
+end
+block('user', me, partner, ARGV[5])
+local mine = redis.call('HGET', KEYS[2], 'client') or ''
+local theirs = redis.call('HGET', KEYS[2], 'partner_client') or ''
+if ARGV[3] == '1' and mine ~= '' and theirs ~= '' and mine ~= theirs then
+  block('client', mine, theirs, ARGV[4])
+end
+return {partner, theirs}
 """
 )
 

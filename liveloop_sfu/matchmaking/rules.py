@@ -3,12 +3,14 @@
 Both backends apply exactly this rule (the Redis backend in its Lua script, mirrored by the shared
 contract tests): FIFO by join time; never oneself; only compatible media preferences; and the
 partner a user has just left is passed over while anyone else is waiting (so "Next" means someone
-new), but is still matched when nobody else is there (so two lone users can talk again).
+new), but is still matched when nobody else is there (so two lone users can talk again). A
+*blocked* waiter is never matched: one the requester skipped in this session (blocked by user id)
+or one of a pair where either reported the other (blocked by client id, for good).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from liveloop_sfu.signal.messages import ClientMode
@@ -24,6 +26,16 @@ class Waiter:
     joined_at: float
     mode: ClientMode | None = None
     node: str | None = field(default=None, compare=False)
+    # The stable identity of the user's browser (liveloop_sfu/client_keys.py), which reports
+    # block; None for a client without one. Like ``node`` it takes no part in equality.
+    client_id: str | None = field(default=None, compare=False)
+
+
+def is_blocked(waiter: Waiter, blocked: Container[str]) -> bool:
+    """``blocked`` holds the user ids and client ids the requester must never meet."""
+    return waiter.user_id in blocked or (
+        waiter.client_id is not None and waiter.client_id in blocked
+    )
 
 
 def modes_compatible(a: ClientMode | None, b: ClientMode | None) -> bool:
@@ -35,11 +47,14 @@ def choose_partner(
     queue: Iterable[Waiter],
     requester: Waiter,
     last_partner: str | None,
+    blocked: Container[str] = frozenset(),
 ) -> Waiter | None:
     """The oldest eligible waiter for ``requester`` (``queue`` in join order), or None."""
     fallback: Waiter | None = None
     for waiter in queue:
         if waiter.user_id == requester.user_id or not modes_compatible(waiter.mode, requester.mode):
+            continue
+        if is_blocked(waiter, blocked):
             continue
         if waiter.user_id == last_partner:
             fallback = fallback or waiter

@@ -24,12 +24,15 @@ from typing import Any
 
 import socketio
 
+from liveloop_sfu.client_keys import ClientKeys
 from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload, LiveLoopError, RateLimited
 from liveloop_sfu.groups import GroupRooms
 from liveloop_sfu.limits import Limiter, LimitSettings, Verdict, client_ip
 from liveloop_sfu.logs import log_context
 from liveloop_sfu.media.session import Emit
+from liveloop_sfu.resume import Resumption, SessionAliases
 from liveloop_sfu.rooms import RoomService
+from liveloop_sfu.safety import SafetyService
 from liveloop_sfu.signal import messages
 
 log = logging.getLogger(__name__)
@@ -38,13 +41,14 @@ Ack = dict[str, Any]
 Handler = Callable[[str, Any], Awaitable[Ack]]
 
 
-def make_emit(sio: socketio.AsyncServer) -> Emit:
-    """The ``Emit`` the rest of the node uses to reach one client."""
+def make_emit(sio: socketio.AsyncServer, route: Callable[[str], str] = str) -> Emit:
+    """The ``Emit`` the rest of the node uses to reach one client; ``route`` maps a session id
+    to the socket that carries it now (resumed clients, :class:`SessionAliases`)."""
 
     async def emit(sid: str, event: str, payload: Mapping[str, Any]) -> None:
         # A client that is already gone is not an error of the sender's.
         try:
-            await sio.emit(event, dict(payload), to=sid)
+            await sio.emit(event, dict(payload), to=route(sid))
         except Exception:
             log.warning("could not deliver %s to %s", event, sid, exc_info=True)
 
@@ -59,6 +63,10 @@ class SignalHandlers:
         limits: Limiter | None = None,
         *,
         groups: GroupRooms | None = None,
+        safety: SafetyService | None = None,
+        client_keys: ClientKeys | None = None,
+        aliases: SessionAliases | None = None,
+        resume_grace: float = 0.0,
         trusted_proxies: tuple[str, ...] = (),
         is_draining: Callable[[], bool] = lambda: False,
         on_event: Callable[[str, str], None] | None = None,
@@ -67,6 +75,10 @@ class SignalHandlers:
         self._sio = sio
         self._rooms = rooms
         self._groups = groups
+        self._safety = safety
+        self._client_keys = client_keys or ClientKeys(None)
+        self._aliases = aliases if aliases is not None else SessionAliases()
+        self.resumption = Resumption(rooms, self._aliases, resume_grace, rooms.disconnect)
         self._limits = limits or Limiter(LimitSettings())
         self._trusted_proxies = trusted_proxies
         self._is_draining = is_draining
@@ -85,6 +97,9 @@ class SignalHandlers:
             "join-room": self._join_room,
             "leave-room": self._leave_room,
             "media-state": self._media_state,
+            "report-partner": self._report_partner,
+            "skip-partner": self._skip_partner,
+            "resume": self._resume,
         }
 
     def register(self) -> None:
@@ -106,12 +121,16 @@ class SignalHandlers:
             self._next_prune = now + 10.0
             self._limits.prune(now)
         try:
-            self._limits.open(sid, ip)
+            self._limits.open(sid, ip, now)
         except RateLimited as exc:
             log.info("refused a connection: %s", exc.message, extra={"client_ip": ip})
             raise socketio.exceptions.ConnectionRefusedError(exc.to_wire()["error"]) from exc
         self._locks[sid] = asyncio.Lock()
         participant = self._rooms.connect(sid)
+        participant.client_id, participant.client_key = self._client_keys.from_auth(auth)
+        if not (isinstance(auth, dict) and auth.get("resume") is True):
+            # Only a client that says it can resume gets a token and, later, a grace.
+            participant.resume_token = None
         log.debug("connected", extra={"sid": sid, "peer_id": participant.participant_id})
 
     def client_ip(self, environ: Mapping[str, Any]) -> str:
@@ -125,10 +144,10 @@ class SignalHandlers:
         lock = self._locks.get(sid)
         try:
             if lock is None:
-                await self._rooms.disconnect(sid)
+                await self._gone(sid, reason)
                 return
             async with lock:
-                await self._rooms.disconnect(sid)
+                await self._gone(sid, reason)
         except Exception:
             log.exception("cleanup after %s disconnected failed", sid)
         finally:
@@ -136,6 +155,14 @@ class SignalHandlers:
             self._limits.close(sid)
             if self._on_event is not None:
                 self._on_event(sid, "disconnect")
+
+    async def _gone(self, sid: str, reason: tuple[Any, ...]) -> None:
+        """A socket closed: its session leaves, or waits for a resume (liveloop_sfu/resume.py)."""
+        session = self._aliases.session(sid)
+        why = str(reason[0]) if reason else ""
+        log.debug("socket closed (%s)", why, extra={"sid": sid})
+        if not self.resumption.detach(sid, why):
+            await self._rooms.disconnect(session)
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> Ack:
         refusal = self._admit(sid, event)
@@ -169,14 +196,17 @@ class SignalHandlers:
             if self._on_event is not None:
                 self._on_event(sid, event)
             async with lock:
-                participant = self._rooms.participant(sid)
+                # Handlers see the session id (a resumed client's first socket id); resume
+                # itself needs the socket.
+                session = sid if event == "resume" else self._aliases.session(sid)
+                participant = self._rooms.participant(session)
                 with log_context(
-                    sid=sid,
+                    sid=session,
                     event=event,
                     peer_id=participant.participant_id if participant else None,
                     room_id=participant.room_id if participant else None,
                 ):
-                    return await self._run(event, sid, handler, args[0] if args else None)
+                    return await self._run(event, session, handler, args[0] if args else None)
 
         return run
 
@@ -191,7 +221,12 @@ class SignalHandlers:
 
     # ---- events ---------------------------------------------------------------------------
     async def _request_room(self, sid: str, payload: Any) -> Ack:
-        return await self._rooms.request_room(sid, messages.parse_request_room(payload))
+        ack = await self._rooms.request_room(sid, messages.parse_request_room(payload))
+        participant = self._rooms.participant(sid)
+        if participant is not None and participant.client_key is not None:
+            # The browser keeps it and presents it in the auth of its next connections.
+            ack["clientKey"] = participant.client_key
+        return ack
 
     async def _stop_call(self, sid: str, payload: Any) -> Ack:
         messages.parse_empty(payload)
@@ -234,3 +269,25 @@ class SignalHandlers:
 
     async def _media_state(self, sid: str, payload: Any) -> Ack:
         return await self._group_rooms().media_state(sid, messages.parse_media_state(payload))
+
+    # ---- safety among strangers -----------------------------------------------------------
+    def _safety_service(self) -> SafetyService:
+        if self._safety is None:
+            raise Capacity("this node does not take reports")
+        return self._safety
+
+    async def _report_partner(self, sid: str, payload: Any) -> Ack:
+        request = messages.parse_report_partner(payload)
+        return await self._safety_service().report(sid, request)
+
+    async def _skip_partner(self, sid: str, payload: Any) -> Ack:
+        messages.parse_empty(payload)
+        return await self._safety_service().skip(sid)
+
+    # ---- resume -----------------------------------------------------------------------------
+    async def _resume(self, sid: str, payload: Any) -> Ack:
+        token = messages.parse_resume(payload)
+        own = self._rooms.participant(self._aliases.session(sid))
+        if own is not None and (own.room_id is not None or own.waiting):
+            raise InvalidPayload("resume belongs on a new connection, before anything else")
+        return await self.resumption.resume(sid, token)

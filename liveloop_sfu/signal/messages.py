@@ -25,6 +25,9 @@ ROOM_ID_MAX = 64
 ROOM_NAME_MAX = 64
 ROOM_TOKEN_MAX = 256
 TRACK_ID_MAX = 128
+REPORT_TEXT_MAX = 280
+# Why a user reports a partner (``report-partner``); the web client offers the same list.
+REPORT_REASONS = ("harassment", "nudity", "hate", "spam", "underage", "violence", "other")
 
 ClientMode = Literal["sfu", "p2p"]
 
@@ -66,6 +69,12 @@ class JoinRoom:
     room_id: str
     user_name: str
     token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPartner:
+    reason: str
+    text: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,3 +260,32 @@ def parse_create_room(payload: Any) -> CreateRoom:
     if _has_control_chars(name):
         raise InvalidPayload("name must not contain control characters")
     return CreateRoom(name=name)
+
+
+def parse_report_partner(payload: Any) -> ReportPartner:
+    body = _object(payload)
+    reason = body.get("reason")
+    if reason not in REPORT_REASONS:
+        raise InvalidPayload("reason must be one of " + ", ".join(REPORT_REASONS))
+    text = body.get("text")
+    if text is None or text == "":
+        return ReportPartner(reason=str(reason), text=None)
+    if not isinstance(text, str):
+        raise InvalidPayload("text must be a string")
+    text = text.strip()
+    if len(text) > REPORT_TEXT_MAX:
+        raise InvalidPayload(f"text must be at most {REPORT_TEXT_MAX} characters")
+    if _has_control_chars(text):
+        raise InvalidPayload("text must not contain control characters")
+    return ReportPartner(reason=str(reason), text=text or None)
+
+
+RESUME_TOKEN_MAX = 64
+
+
+def parse_resume(payload: Any) -> str:
+    """``resume {token}``: the ``resumeToken`` of the call to resume."""
+    token = _object(payload).get("token")
+    if not isinstance(token, str) or not 1 <= len(token) <= RESUME_TOKEN_MAX:
+        raise InvalidPayload(f"token must be a string of 1–{RESUME_TOKEN_MAX} characters")
+    return token

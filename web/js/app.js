@@ -19,6 +19,9 @@ function millis(timestamp) {
 export class App {
   #session = null;
   #localStream = null;
+  // match-done's resumeToken: sent in `resume` when the socket comes back (docs/protocol.md).
+  #resumeToken = null;
+  #resuming = false;
   #mediaTicket = 0;
 
   constructor({ store, signaling, router, preferredMode }) {
@@ -149,6 +152,32 @@ export class App {
     await this.#requestRoom();
   }
 
+  /** Skip: never meet this partner again in this session, then Next. */
+  async skip() {
+    await this.#aboutPartner("skip-partner", {});
+    await this.next();
+  }
+
+  /** Report: store a report (reason from REPORT_REASONS, optional text), never meet this
+   * partner again, then Next. */
+  async report(reason, text = "") {
+    const payload = { reason };
+    if (text.trim()) payload.text = text.trim();
+    const done = await this.#aboutPartner("report-partner", payload);
+    await this.next();
+    if (done) this.store.update("call", { notice: "Thank you. Your report was sent." });
+  }
+
+  async #aboutPartner(event, payload) {
+    try {
+      await this.signaling.request(event, payload);
+      return true;
+    } catch (err) {
+      this.store.update("call", { error: readable(err) });
+      return false;
+    }
+  }
+
   /** Stop: leave the call and go back to the Studio. */
   async stop({ navigate = true } = {}) {
     const wasLive = LIVE.has(this.store.get().call.status) || this.#session;
@@ -188,6 +217,7 @@ export class App {
   #onMatch(match) {
     this.#endSession();
     this.#resetCall("connecting");
+    this.#resumeToken = typeof match?.resumeToken === "string" ? match.resumeToken : null;
     const peer = match?.peer && typeof match.peer === "object" ? match.peer : {};
     this.store.update("call", {
       roomId: String(match?.roomId ?? ""),
@@ -346,13 +376,50 @@ export class App {
 
   #onSignalingStatus(status) {
     this.store.update("connection", status);
-    if (status.state !== "connected" && LIVE.has(this.store.get().call.status)) {
+    const { status: callStatus } = this.store.get().call;
+    const inCall = callStatus === "connecting" || callStatus === "in-call";
+    if (status.state === "connected" && this.#resuming) {
+      this.#resume();
+      return;
+    }
+    const dropped = ["transport close", "transport error", "ping timeout"].includes(status.reason);
+    if (dropped && inCall && this.#session && this.#resumeToken) {
+      // The node holds the call for a while (--resume-grace); the media may well go on.
+      this.#resuming = true;
+      this.store.update("call", { notice: "Reconnecting to the server…" });
+      return;
+    }
+    if (status.state !== "connected" && this.#resuming) return; // still trying
+    if (status.state !== "connected" && LIVE.has(callStatus)) {
       // The node forgets a vanished socket's call and queue ticket; so do we.
       this.#endSession();
       this.store.update("call", {
         status: "ended",
         remoteStream: null,
         error: "Lost the connection to the server. Press Next once it is back.",
+      });
+    }
+  }
+
+  async #resume() {
+    this.#resuming = false;
+    try {
+      const ack = await this.signaling.request("resume", { token: this.#resumeToken });
+      this.#resumeToken = typeof ack.resumeToken === "string" ? ack.resumeToken : null;
+      if (!ack.roomId) throw new Error("the call ended meanwhile");
+      this.store.update("call", { notice: "", error: "" });
+      // mode-changed may have been sent while the socket was away.
+      if (ack.mode !== this.store.get().call.mode) {
+        this.#onModeChanged({ mode: ack.mode, role: ack.role });
+      }
+    } catch {
+      this.#resumeToken = null;
+      this.#endSession();
+      this.store.update("call", {
+        status: "ended",
+        remoteStream: null,
+        notice: "",
+        error: "Lost the connection to the server and the call ended. Press Next.",
       });
     }
   }

@@ -4,6 +4,17 @@
 import { io } from "/vendor/socket.io/socket.io.esm.min.js";
 
 const ACK_TIMEOUT_MS = 10_000;
+// The node's signed key for this browser (docs/protocol.md, "Safety"): presented on every
+// (re)connection so that a reported partner is kept apart from this browser for good.
+const CLIENT_KEY = "liveloop.clientKey";
+
+function storedClientKey() {
+  try {
+    return localStorage.getItem(CLIENT_KEY);
+  } catch {
+    return null; // storage disabled: every connection is a new browser
+  }
+}
 
 // Wire error codes (docs/protocol.md) in words a person can act on.
 const FRIENDLY = {
@@ -36,7 +47,19 @@ export class Signaling extends EventTarget {
   constructor(url) {
     super();
     // WebSocket only: no long-polling, so no sticky sessions are needed behind a load balancer.
-    this.socket = io(url, { transports: ["websocket"], reconnectionDelayMax: 4000 });
+    this.socket = io(url, {
+      transports: ["websocket"],
+      reconnectionDelayMax: 1000, // well within the node's resume grace
+      // Closing the tab says goodbye, so the partner is told at once instead of after the
+      // resume grace the node grants to a dropped socket.
+      closeOnBeforeunload: true,
+      // A function: read again on every reconnection.
+      auth: (send) => {
+        const clientKey = storedClientKey();
+        // resume: this client resumes its call after a dropped socket (docs/protocol.md).
+        send(clientKey ? { clientKey, resume: true } : { resume: true });
+      },
+    });
     this.status = { state: "connecting", attempt: 0 };
     this.#watchConnection();
   }
@@ -79,7 +102,16 @@ export class Signaling extends EventTarget {
     if (!reply || reply.ok !== true) {
       throw new SignalingError("internal", `unexpected reply to "${event}"`);
     }
+    if (typeof reply.clientKey === "string") this.#keepClientKey(reply.clientKey);
     return reply;
+  }
+
+  #keepClientKey(key) {
+    try {
+      localStorage.setItem(CLIENT_KEY, key);
+    } catch {
+      // storage disabled: nothing to keep
+    }
   }
 
   /** Subscribe to a server event; returns the function that unsubscribes. */

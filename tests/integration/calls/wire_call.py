@@ -20,11 +20,14 @@ from liveloop_sfu.media.settings import MediaSettings
 
 
 class WireCall:
-    def __init__(self, url: str, name: str, *, sfu_blocked: bool = False) -> None:
+    def __init__(
+        self, url: str, name: str, *, sfu_blocked: bool = False, resumable: bool = False
+    ) -> None:
         """``sfu_blocked``: like a browser whose UDP to the node is firewalled, this one signals
         normally in sfu but its media never reaches the node (p2p still works)."""
         self.name = name
         self.sfu_blocked = sfu_blocked
+        self.resumable = resumable  # asks the node for a resume token (docs: resume)
         self.wire = WireClient(url, timeout=10)
         self.peer: SyntheticPeer | None = None
         self.match: dict[str, Any] | None = None
@@ -35,7 +38,7 @@ class WireCall:
         self._has_peer = asyncio.Event()
 
     async def start(self) -> dict[str, Any]:
-        await self.wire.connect()
+        await self.wire.connect(auth={"resume": True} if self.resumable else None)
         for event, handler in (
             ("negotiation-call-offer", self._on_offer),
             ("negotiation-call-answer", self._on_answer),

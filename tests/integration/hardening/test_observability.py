@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 
 import pytest
 
@@ -16,6 +18,7 @@ from tests.nodes import NodeFactory
 pytestmark = pytest.mark.slow
 
 SECRET = "very-secret-turn-key-42"
+CANDIDATE_PORT = re.compile(r"a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host")
 
 
 async def test_metrics_agree_with_status_and_logs_are_json_without_secrets(
@@ -67,6 +70,21 @@ async def test_metrics_agree_with_status_and_logs_are_json_without_secrets(
         assert metrics["liveloop_match_latency_seconds_count"] == 2
         assert metrics["liveloop_call_setup_seconds_count"] == 2
         assert 0 < metrics["liveloop_call_setup_seconds_sum"] < 20
+
+        # Datagrams from a stranger on the node's media port are refused and counted.
+        assert alice.peer is not None and alice.peer.pc.remoteDescription is not None
+        ports = {int(p) for p in CANDIDATE_PORT.findall(alice.peer.pc.remoteDescription.sdp)}
+        assert ports
+        refused = metrics["liveloop_refused_datagrams_total"]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for port in ports:
+                for _ in range(10):
+                    sock.sendto(b"\x16\xfe\xfdnot-dtls-from-a-stranger", ("127.0.0.1", port))
+        for _ in range(50):
+            if scrape(node)["liveloop_refused_datagrams_total"] >= refused + 10 * len(ports):
+                break
+            await asyncio.sleep(0.1)
+        assert scrape(node)["liveloop_refused_datagrams_total"] >= refused + 10 * len(ports)
 
         # Counters survive the end of the call (folded into totals), gauges drop.
         before = metrics["liveloop_forwarded_packets_total"]

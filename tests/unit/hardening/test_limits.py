@@ -69,7 +69,7 @@ def limiter(**overrides: object) -> Limiter:
 
 def test_a_flooding_connection_is_refused_then_disconnected() -> None:
     limits = limiter()
-    limits.open("a", "198.51.100.1")
+    limits.open("a", "198.51.100.1", 0.0)
     verdicts = [limits.check("a", "newMessage", 0.0) for _ in range(7)]
     # Burst of 2, then 3 strikes refused, then the 4th refusal disconnects.
     assert verdicts == [Verdict.ALLOW] * 2 + [Verdict.REFUSE] * 3 + [Verdict.DISCONNECT] * 2
@@ -83,8 +83,8 @@ def test_a_flooding_connection_is_refused_then_disconnected() -> None:
 def test_the_address_budget_is_shared_by_its_connections() -> None:
     limits = limiter()
     for conn in ("a", "b", "c"):
-        limits.open(conn, "198.51.100.1")
-    limits.open("d", "203.0.113.9")
+        limits.open(conn, "198.51.100.1", 0.0)
+    limits.open("d", "203.0.113.9", 0.0)
     # Per IP: 2 x burst 2 = 4 chat messages; each connection alone may send 2.
     granted = [limits.check(conn, "newMessage", 0.0) for conn in ("a", "a", "b", "b", "c")]
     assert granted == [Verdict.ALLOW] * 4 + [Verdict.REFUSE]
@@ -94,8 +94,8 @@ def test_the_address_budget_is_shared_by_its_connections() -> None:
 
 def test_a_refused_event_does_not_spend_the_shared_budget() -> None:
     limits = limiter(ip_multiplier=1.5)  # per IP: burst 3
-    limits.open("a", "198.51.100.1")
-    limits.open("b", "198.51.100.1")
+    limits.open("a", "198.51.100.1", 0.0)
+    limits.open("b", "198.51.100.1", 0.0)
     assert [limits.check("a", "newMessage", 0.0) for _ in range(4)] == [Verdict.ALLOW] * 2 + [
         Verdict.REFUSE
     ] * 2
@@ -105,14 +105,14 @@ def test_a_refused_event_does_not_spend_the_shared_budget() -> None:
 def test_connections_per_address_are_capped_and_released() -> None:
     limits = limiter()
     for conn in ("a", "b", "c"):
-        limits.open(conn, "198.51.100.1")
+        limits.open(conn, "198.51.100.1", 0.0)
     with pytest.raises(RateLimited):
-        limits.open("d", "198.51.100.1")
+        limits.open("d", "198.51.100.1", 0.0)
     assert limits.refused["connection"] == 1
-    limits.open("e", "203.0.113.9")  # other addresses are not affected
+    limits.open("e", "203.0.113.9", 0.0)  # other addresses are not affected
     limits.close("a")
     limits.close("a")  # idempotent
-    limits.open("d", "198.51.100.1")
+    limits.open("d", "198.51.100.1", 0.0)
     assert limits.connections("198.51.100.1") == 3
 
 
@@ -122,7 +122,7 @@ def test_unknown_connection_is_refused() -> None:
 
 def test_candidates_are_capped_per_call() -> None:
     limits = limiter(max_candidates_per_call=2)
-    limits.open("a", "198.51.100.1")
+    limits.open("a", "198.51.100.1", 0.0)
     limits.count_candidate("a", "room-1")
     limits.count_candidate("a", "room-1")
     with pytest.raises(RateLimited):
@@ -141,7 +141,7 @@ def test_media_sections_are_capped() -> None:
 
 def test_full_buckets_are_forgotten() -> None:
     limits = limiter()
-    limits.open("a", "198.51.100.1")
+    limits.open("a", "198.51.100.1", 0.0)
     limits.check("a", "newMessage", 0.0)
     limits.close("a")
     limits.prune(0.0)
@@ -204,3 +204,23 @@ def test_bad_limits_are_reported(argv: list[str], fragment: str) -> None:
 
 def test_parse_rate_without_burst() -> None:
     assert parse_rate("5", "--rate-other") == Rate(5, 5)
+
+
+def test_new_connections_per_address_are_rate_limited() -> None:
+    limits = limiter(connect=Rate(1, 2), max_connections_per_ip=100)
+    limits.open("a", "198.51.100.1", 0.0)
+    limits.close("a")
+    limits.open("b", "198.51.100.1", 0.0)
+    limits.close("b")
+    # Few are open, but two were opened within the burst: the third waits for a token.
+    with pytest.raises(RateLimited):
+        limits.open("c", "198.51.100.1", 0.5)
+    assert limits.refused["connection-rate"] == 1
+    limits.open("x", "203.0.113.9", 0.5)  # other addresses have their own bucket
+    limits.open("c", "198.51.100.1", 1.0)  # refilled at 1/s
+    assert limits.connections("198.51.100.1") == 1
+    limits.close("c")
+    limits.close("x")
+    limits.prune(10.0)
+    assert limits.tracked_ips() == 0
+    assert load_settings(["--rate-connect", "5/50"], {}).limits.connect == Rate(5, 50)

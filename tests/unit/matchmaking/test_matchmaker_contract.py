@@ -114,3 +114,49 @@ async def test_daily_metrics_count_matches_and_records(matchmaker: Matchmaker) -
     today = await matchmaker.daily_metrics(now)
     assert today == {"matches": 1, "matches:sfu": 1, "messages": 3, "calls:sfu": 1}
     assert await matchmaker.daily_metrics(now + 86_400) == {}
+
+
+def wc(user: str, t: float, client: str | None) -> Waiter:
+    return Waiter(user, t, None, None, client)
+
+
+async def test_avoid_without_a_partner(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(wc("a", 1, "ca"))
+    assert await matchmaker.avoid_last_partner("a", for_good=True, ttl=60, now=1) is None
+
+
+async def test_a_skipped_partner_is_not_met_again_in_that_session(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(wc("a", 1, "ca"))
+    await matchmaker.match_or_enqueue(wc("b", 2, "cb"))  # a-b matched
+    assert await matchmaker.avoid_last_partner("a", for_good=False, ttl=60, now=3) == ("b", "cb")
+    assert await matchmaker.match_or_enqueue(wc("a", 3, "ca")) is None
+    # b would take a (the only one waiting, so even as last partner), but a skipped b.
+    assert await matchmaker.match_or_enqueue(wc("b", 4, "cb")) is None
+    assert await matchmaker.waiting_count() == 2
+    partner = await matchmaker.match_or_enqueue(wc("c", 5, "cc"))
+    assert partner is not None and partner.user_id == "a"
+    # A new session of b's browser is someone a may meet: a skip lasts one session.
+    await matchmaker.forget("b")
+    partner = await matchmaker.match_or_enqueue(wc("b2", 6, "cb"))
+    assert partner is None
+    await matchmaker.match_or_enqueue(wc("a", 7, "ca"))
+    assert not await matchmaker.is_waiting("a")  # a met b2
+
+
+async def test_a_reported_pair_never_meets_again(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(wc("a", 1, "ca"))
+    partner = await matchmaker.match_or_enqueue(wc("b", 2, "cb"))
+    assert partner is not None and partner.client_id == "ca"
+    # b reports a after a already left for good: the pair is still known.
+    await matchmaker.forget("a")
+    assert await matchmaker.avoid_last_partner("b", for_good=True, ttl=3600, now=3) == ("a", "ca")
+    await matchmaker.forget("b")
+    # New connections of the same two browsers, either order, never meet.
+    assert await matchmaker.match_or_enqueue(wc("a2", 10, "ca")) is None
+    assert await matchmaker.match_or_enqueue(wc("b2", 11, "cb")) is None
+    assert await matchmaker.waiting_count() == 2
+    partner = await matchmaker.match_or_enqueue(wc("c", 12, "cc"))
+    assert partner is not None and partner.user_id == "a2"
+    partner = await matchmaker.match_or_enqueue(wc("d", 13, None))
+    assert partner is not None and partner.user_id == "b2"
+    assert await matchmaker.waiting_count() == 0

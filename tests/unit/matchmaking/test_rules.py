@@ -53,3 +53,28 @@ def test_choose_partner(
 )
 def test_modes_compatible(a: str | None, b: str | None, ok: bool) -> None:
     assert modes_compatible(a, b) is ok  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("waiting", "last", "blocked", "expected"),
+    [
+        # (user, client id) in join order; blocked holds user ids and client ids.
+        ((("a", "ca"), ("b", "cb")), None, {"a"}, "b"),  # skipped in this session
+        ((("a", "ca"), ("b", "cb")), None, {"ca"}, "b"),  # reported browser
+        ((("a", "ca"),), "a", {"a"}, None),  # a blocked last partner is no fallback
+        ((("a", None), ("b", "cb")), None, {"ca", "cb"}, "a"),  # no client id: users only
+        ((("a", "ca"), ("b", "cb")), "b", {"ca"}, "b"),  # blocked beats "someone new"
+        ((("a", "ca"),), None, {"a", "ca"}, None),
+    ],
+)
+def test_blocked_waiters_are_never_chosen(
+    waiting: tuple[tuple[str, str | None], ...],
+    last: str | None,
+    blocked: set[str],
+    expected: str | None,
+) -> None:
+    entries = [
+        Waiter(user, float(t), None, None, client) for t, (user, client) in enumerate(waiting)
+    ]
+    chosen = choose_partner(entries, Waiter("x", 9.0, None, None, "cx"), last, blocked)
+    assert (chosen.user_id if chosen else None) == expected

@@ -1,5 +1,5 @@
 // Call: partner's and own video, partner's name and picture with mic/camera-off indicators,
-// status line, and the call menu (Next, Stop, mute, camera off).
+// status line, and the call menu (Next, Skip, Report, Stop, mute, camera off).
 import { isSafeImageUrl } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
 
@@ -45,7 +45,26 @@ export function mountCallView({ store, app }) {
     camera: byId("btn-camera"),
     unmuteRemote: byId("btn-unmute-remote"),
     waiting: byId("remote-placeholder"),
+    skip: byId("btn-skip"),
+    report: byId("btn-report"),
+    reportDialog: byId("report-dialog"),
+    reportForm: byId("report-form"),
+    reportReason: byId("report-reason"),
+    reportText: byId("report-text"),
+    reportCancel: byId("report-cancel"),
   };
+
+  el.skip.addEventListener("click", () => app.skip());
+  el.report.addEventListener("click", () => {
+    el.reportForm.reset();
+    el.reportDialog.showModal();
+  });
+  el.reportCancel.addEventListener("click", () => el.reportDialog.close());
+  el.reportForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    el.reportDialog.close();
+    app.report(el.reportReason.value, el.reportText.value);
+  });
 
   el.next.addEventListener("click", () => app.next());
   el.stop.addEventListener("click", () => app.stop());
@@ -78,6 +97,10 @@ export function mountCallView({ store, app }) {
     el.waiting.hidden = Boolean(call.remoteStream);
     setText(el.waiting, call.status === "partner-left" ? "Partner left" : statusText(call));
     if (call.status === "partner-left") el.next.focus();
+    // Skip and Report concern the partner of this call or the one who just left.
+    const hasPartner = ["connecting", "in-call", "partner-left"].includes(call.status);
+    el.skip.disabled = !hasPartner;
+    el.report.disabled = !hasPartner;
   });
 
   renderOnChange(store, (s) => s.media, (media) => {

@@ -1,0 +1,159 @@
+"""Resuming a 1:1 call after the client's socket dropped (docs/protocol.md, "Resume").
+
+Inside the node a participant is known by the socket id it first connected with (its *session
+id*): rooms, the matchmaker and the media session key everything by it. A resumed client comes
+back on a new socket, so the signal layer keeps :class:`SessionAliases` — socket id → session id
+for events in, session id → socket id for events out — and nothing below it changes.
+
+Only a client that declares it can resume (socket.io ``auth`` ``{"resume": true}``; the browser
+client does) gets a token, and only when its socket closes (socket.io reasons ``transport
+close`` / ``transport error``: a network switch, a proxy restart, a laptop lid, but also a closed
+tab: python-engineio handles the close before a goodbye packet sent just ahead of it, so the two
+cannot be told apart) while its owner is in a 1:1 call hosted here is the participant *detached*
+instead of removed: the partner is told nothing, and
+:class:`Resumption` waits ``--resume-grace`` seconds for ``resume {token}`` on a new socket. The
+token came in ``match-done`` (``resumeToken``), is unguessable and bound to that participant, and
+is replaced on every resume. After the grace the participant leaves as any disconnected client
+does (``partner-left {"reason": "disconnected"}``). A client that freezes (``ping timeout``) gets
+no grace: a vanished client must end its partner's call within
+10 s (issue 8), and a silent one cannot be told apart from a vanished one.
+
+Media: a socket drop leaves the call's media path (UDP to the node or to the partner) as it was,
+so a resumed call simply goes on. A client whose *network* changed also loses that path; the
+node then notices the media silence after ``--media-timeout`` as for any lost peer (an sfu call
+falls back or ends). ICE restart through the node is not implemented (see README, known gaps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from liveloop_sfu.errors import NotInRoom
+from liveloop_sfu.rooms import RoomService
+
+__all__ = ["GRACE_REASONS", "Resumption", "SessionAliases"]
+
+log = logging.getLogger(__name__)
+
+# python-engineio's disconnect reasons for a socket that closed without a goodbye.
+GRACE_REASONS = frozenset({"transport close", "transport error"})
+
+
+class SessionAliases:
+    """Socket id ↔ session id of resumed clients (everyone else: the two are the same)."""
+
+    def __init__(self) -> None:
+        self._session_of: dict[str, str] = {}
+        self._socket_of: dict[str, str] = {}
+
+    def session(self, socket_id: str) -> str:
+        return self._session_of.get(socket_id, socket_id)
+
+    def socket(self, session_id: str) -> str:
+        return self._socket_of.get(session_id, session_id)
+
+    def bind(self, socket_id: str, session_id: str) -> None:
+        self.unbind(socket_id)
+        self._session_of[socket_id] = session_id
+        self._socket_of[session_id] = socket_id
+
+    def unbind(self, socket_id: str) -> None:
+        session = self._session_of.pop(socket_id, None)
+        if session is not None and self._socket_of.get(session) == socket_id:
+            del self._socket_of[session]
+
+    def __len__(self) -> int:
+        return len(self._session_of)
+
+
+class Resumption:
+    """Detached participants and their grace timers. ``disconnect`` is the clean-up of a client
+    that is gone for good (RoomService.disconnect, wrapped by the signal layer)."""
+
+    def __init__(
+        self,
+        rooms: RoomService,
+        aliases: SessionAliases,
+        grace: float,
+        disconnect: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self._rooms = rooms
+        self._aliases = aliases
+        self._grace = grace
+        self._disconnect = disconnect
+        self._detached: dict[str, str] = {}  # resume token -> session id
+        self._timers: dict[str, asyncio.Task[None]] = {}  # session id -> grace timer
+
+    def new_token(self, session_id: str) -> str:
+        token = secrets.token_urlsafe(24)
+        participant = self._rooms.participant(session_id)
+        if participant is not None:
+            participant.resume_token = token
+        return token
+
+    def detach(self, socket_id: str, reason: str) -> bool:
+        """Keep the session of a dropped socket for the grace; False when it gets none."""
+        session = self._aliases.session(socket_id)
+        self._aliases.unbind(socket_id)
+        participant = self._rooms.participant(session)
+        if (
+            self._grace <= 0
+            or reason not in GRACE_REASONS
+            or participant is None
+            or participant.resume_token is None
+            or participant.host is not None
+        ):
+            return False
+        room = self._rooms.room(participant.room_id or "")
+        if room is None or room.group:
+            return False
+        self._detached[participant.resume_token] = session
+        self._timers[session] = asyncio.get_running_loop().create_task(self._expire(session))
+        log.info("socket dropped; holding the call for %.0f s", self._grace)
+        return True
+
+    async def _expire(self, session: str) -> None:
+        await asyncio.sleep(self._grace)
+        self._timers.pop(session, None)
+        for token in [t for t, s in self._detached.items() if s == session]:
+            del self._detached[token]
+        log.info("no resume within the grace; the participant leaves")
+        await self._disconnect(session)
+
+    async def resume(self, socket_id: str, token: str) -> dict[str, Any]:
+        """Attach ``socket_id`` to the detached session of ``token``; the ack of ``resume``."""
+        session = self._detached.pop(token, None)
+        if session is None:
+            raise NotInRoom("nothing to resume (unknown or expired token)")
+        timer = self._timers.pop(session, None)
+        if timer is not None:
+            timer.cancel()
+        # The new socket's own, still empty, session goes; the old one takes its place.
+        await self._rooms.disconnect(self._aliases.session(socket_id))
+        self._aliases.bind(socket_id, session)
+        participant = self._rooms.participant(session)
+        room = self._rooms.room(participant.room_id or "") if participant else None
+        ack: dict[str, Any] = {"ok": True, "resumeToken": self.new_token(session)}
+        ack["roomId"] = room.room_id if room is not None else None
+        if room is not None and participant is not None:
+            # The call may have changed mode while the socket was away (an sfu call falling
+            # back to p2p): the client compares and restarts its connection, as on mode-changed.
+            ack["mode"] = room.mode
+            offerer = room.mode == "sfu" or room.members[0] == session
+            ack["role"] = "offerer" if offerer else "answerer"
+            ack["participantId"] = participant.participant_id
+        return ack
+
+    async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        for timer in list(self._timers.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+        self._timers.clear()
+        self._detached.clear()

@@ -1,0 +1,135 @@
+"""A client whose socket drops resumes its call within the grace (liveloop_sfu/resume.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from liveloop_sfu.client import WireClient, WireError
+from tests.integration.calls.wire_call import WireCall
+from tests.integration.hardening.conftest import scrape
+from tests.nodes import Node, NodeFactory
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def resumable() -> AsyncIterator[Callable[[Node, str], Awaitable[WireCall]]]:
+    calls: list[WireCall] = []
+
+    async def make(node: Node, name: str) -> WireCall:
+        call = WireCall(node.url, name, resumable=True)
+        calls.append(call)
+        await call.start()
+        return call
+
+    yield make
+    for call in calls:
+        await call.close()
+
+
+async def drop_socket(call: WireCall) -> None:
+    """Close the websocket under socket.io, as a network switch does: no goodbye."""
+    ws = call.wire.sio.eio.ws
+    assert ws is not None
+    await ws.close()
+    await asyncio.wait_for(call.wire.disconnected.wait(), 10)
+
+
+async def test_a_dropped_socket_resumes_its_call(node_factory: NodeFactory, resumable: Any) -> None:
+    node = node_factory("--mode", "sfu", "--resume-grace", "15")
+    alice, bob = await resumable(node, "alice"), await resumable(node, "bob")
+    match = await alice.matched()
+    await bob.matched()
+    await alice.frames_from_partner(10)
+    await bob.frames_from_partner(10)
+    token = match["resumeToken"]
+    assert isinstance(token, str) and len(token) >= 24
+
+    await drop_socket(alice)
+    # Another socket cannot take the call with a wrong token.
+    stranger = await WireClient(node.url, timeout=5).connect()
+    with pytest.raises(WireError) as info:
+        await stranger.call("resume", {"token": token[:-2] + "xx"})
+    assert info.value.code == "not-in-room"
+    await stranger.close()
+
+    back = await WireClient(node.url, timeout=5).connect(auth={"resume": True})
+    try:
+        ack = await back.call("resume", {"token": token})
+        assert ack["roomId"] == match["roomId"] and ack["mode"] == "sfu"
+        assert ack["role"] == "offerer"
+        assert ack["participantId"] == match["participantId"]
+        assert ack["resumeToken"] != token  # used once
+        # The media path never depended on the socket: both keep receiving.
+        alice_before = len(alice.peer.video_log.counters) if alice.peer else 0
+        bob_before = len(bob.peer.video_log.counters) if bob.peer else 0
+        await alice.frames_from_partner(alice_before + 20)
+        await bob.frames_from_partner(bob_before + 20)
+        # Signaling follows the new socket both ways; the partner was never told anything.
+        await back.call("newMessage", {"message": "sorry, my wifi"})
+        assert (await bob.wire.next("newMessage"))["message"] == "sorry, my wifi"
+        await bob.wire.call("newMessage", {"message": "no problem"})
+        assert (await back.next("newMessage"))["message"] == "no problem"
+        assert not [e for e, _ in bob.events if e == "partner-left"]
+        # The old token is spent.
+        with pytest.raises(WireError):
+            await back.call("resume", {"token": token})
+        assert scrape(node)["liveloop_connected_sockets"] == 2
+        # Stop on the new socket ends the call for the partner as usual.
+        await back.call("stop-call")
+        assert (await bob.event("partner-left"))["reason"] == "stopped"
+        # Let bob's pump finish closing its peer, and close alice's (its socket never heard of
+        # the end) before teardown cancels anything mid-close: aiortc's close can swallow a
+        # cancellation and hang the fixture.
+        for _ in range(200):
+            if bob.peer is None:
+                break
+            await asyncio.sleep(0.05)
+        if alice.peer is not None:
+            await WireCall._close_peer(alice.peer)
+            alice.peer = None
+    finally:
+        await back.close()
+
+
+async def test_without_resume_the_partner_is_told_after_the_grace(
+    node_factory: NodeFactory, resumable: Any
+) -> None:
+    node = node_factory("--mode", "p2p", "--resume-grace", "2")
+    alice, bob = await resumable(node, "alice"), await resumable(node, "bob")
+    await alice.matched()
+    await bob.matched()
+    await drop_socket(alice)
+    dropped = time.monotonic()
+    left = await bob.event("partner-left", timeout=15)
+    took = time.monotonic() - dropped
+    assert left["reason"] == "disconnected"
+    assert 1.5 <= took <= 10, took
+    for _ in range(50):
+        metrics = scrape(node)
+        if metrics["liveloop_connected_sockets"] == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert metrics['liveloop_rooms{mode="p2p"}'] == 0
+
+
+async def test_a_client_that_cannot_resume_gets_no_grace(
+    node_factory: NodeFactory, resumable: Any
+) -> None:
+    node = node_factory("--mode", "p2p", "--resume-grace", "15")
+    alice = WireClient(node.url, timeout=5)
+    await alice.connect()  # no {"resume": true}
+    bob = await resumable(node, "bob")
+    await alice.request_room("alice")
+    match = await alice.next("match-done")
+    assert "resumeToken" not in match
+    await bob.matched()
+    assert alice.sio.eio.ws is not None
+    await alice.sio.eio.ws.close()
+    assert (await bob.event("partner-left", timeout=5))["reason"] == "disconnected"
+    await alice.close()

@@ -1,0 +1,126 @@
+"""report-partner and skip-partner against a real node, in process memory and in Redis."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from liveloop_sfu.client import WireClient, WireError
+from tests.nodes import Node, NodeFactory
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.slow
+
+ADMIN = "admin-token-for-safety-tests"
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def node(request: pytest.FixtureRequest, node_factory: NodeFactory) -> Node:
+    flags = ["--mode", "p2p", "--admin-token", ADMIN]
+    if request.param == "redis":
+        flags += ["--redis-url", request.getfixturevalue("redis_url")]
+    return node_factory(*flags)
+
+
+@pytest.fixture
+async def connect(node: Node) -> AsyncIterator[Any]:
+    clients: list[WireClient] = []
+
+    async def make(key: str | None = None) -> WireClient:
+        client = WireClient(node.url, timeout=5)
+        clients.append(client)
+        return await client.connect(auth={"clientKey": key} if key else None)
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+def admin_reports(node: Node, token: str | None = ADMIN) -> dict[str, Any]:
+    request = urllib.request.Request(node.url + "/api/admin/reports?limit=10")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+async def matched(a: WireClient, b: WireClient) -> bool:
+    """Whether ``a`` and ``b`` were paired (each got match-done naming the other)."""
+    done_a, done_b = await a.next("match-done"), await b.next("match-done")
+    return bool(done_a["roomId"] == done_b["roomId"])
+
+
+async def test_a_reported_pair_is_never_matched_again(node: Node, connect: Any) -> None:
+    alice, bob = await connect(), await connect()
+    alice_key = (await alice.request_room("alice"))["clientKey"]
+    bob_key = (await bob.request_room("bob"))["clientKey"]
+    assert await matched(alice, bob)
+
+    with pytest.raises(WireError) as info:
+        await alice.call("report-partner", {"reason": "rude words"})
+    assert info.value.code == "invalid-payload"
+    ack = await alice.call("report-partner", {"reason": "harassment", "text": "insults"})
+    assert ack["ok"] and ack["reportId"]
+
+    # Next, both: they wait apart instead of meeting again.
+    await alice.call("stop-call")
+    await bob.next("partner-left")
+    assert (await alice.request_room("alice"))["status"] == "waiting"
+    assert (await bob.request_room("bob"))["status"] == "waiting"
+    # New connections of the same two browsers do not meet either.
+    await alice.close()
+    await bob.close()
+    alice2, bob2 = await connect(alice_key), await connect(bob_key)
+    assert (await alice2.request_room("alice"))["clientKey"] == alice_key
+    assert (await bob2.request_room("bob"))["status"] == "waiting"
+    # A key the node did not sign is a new browser, who meets the first one waiting.
+    forged = alice_key[:-4] + "0000"
+    carol = await connect(forged)
+    ack = await carol.request_room("carol")
+    assert ack["status"] == "matched" and ack["clientKey"] != forged
+    assert (await alice2.next("match-done"))["roomId"] == ack["roomId"]
+
+    report = admin_reports(node)["reports"][0]  # newest first
+    assert report["reason"] == "harassment" and report["text"] == "insults"
+    assert report["reporter"]["userName"] == "alice" and report["roomId"]
+    assert report["reporter"]["clientId"] == alice_key.split(".")[0]
+    assert report["reported"]["clientId"] == bob_key.split(".")[0]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        admin_reports(node, token="wrong-token-wrong-token")
+    assert refused.value.code == 401
+    refused.value.close()
+
+
+async def test_a_skipped_partner_is_not_met_again_in_that_session(node: Node, connect: Any) -> None:
+    reports_before = len(admin_reports(node)["reports"])  # Redis is shared by the module
+    dave, erin = await connect(), await connect()
+    with pytest.raises(WireError) as info:
+        await dave.call("skip-partner")
+    assert info.value.code == "not-in-room"
+    dave_key = (await dave.request_room("dave"))["clientKey"]
+    await erin.request_room("erin")
+    assert await matched(dave, erin)
+    assert (await dave.call("skip-partner"))["ok"]
+    await dave.call("stop-call")
+    await erin.next("partner-left")
+    assert (await erin.request_room("erin"))["status"] == "waiting"
+    assert (await dave.request_room("dave"))["status"] == "waiting"
+    # A new session of dave's browser may meet erin again: a skip is not a report.
+    await dave.close()
+    dave2 = await connect(dave_key)
+    assert (await dave2.request_room("dave"))["status"] == "matched"
+    assert len(admin_reports(node)["reports"]) == reports_before
