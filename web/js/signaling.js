@@ -50,9 +50,8 @@ export class Signaling extends EventTarget {
     this.socket = io(url, {
       transports: ["websocket"],
       reconnectionDelayMax: 1000, // well within the node's resume grace
-      // Closing the tab says goodbye, so the partner is told at once instead of after the
-      // resume grace the node grants to a dropped socket.
-      closeOnBeforeunload: true,
+      // Not closed on beforeunload: leaving the page says goodbye itself (#leaveOnPagehide).
+      closeOnBeforeunload: false,
       // A function: read again on every reconnection.
       auth: (send) => {
         const clientKey = storedClientKey();
@@ -62,6 +61,17 @@ export class Signaling extends EventTarget {
     });
     this.status = { state: "connecting", attempt: 0 };
     this.#watchConnection();
+    this.#leaveOnPagehide();
+  }
+
+  /** Closing or leaving the page ends the call at once (`stop-call`), instead of looking like a
+   * dropped socket the node holds for its resume grace. No explicit disconnect follows: the node
+   * reads the event before it sees the websocket close (its events are serialized per client),
+   * whereas a disconnect packet could overtake the event's handler. */
+  #leaveOnPagehide() {
+    window.addEventListener("pagehide", () => {
+      if (this.socket.connected) this.socket.emit("stop-call", {});
+    });
   }
 
   #setStatus(state, extra = {}) {
