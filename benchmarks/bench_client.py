@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -282,7 +282,19 @@ def _reply(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def serve(process: ClientProcess, max_commands: int = 100) -> None:
+class CommandedProcess(Protocol):
+    """A client process the harness drives over stdin/stdout (this one, fanout_client's)."""
+
+    async def setup(self) -> dict[str, Any]: ...
+
+    def start(self) -> dict[str, Any]: ...
+
+    def end(self) -> dict[str, Any]: ...
+
+    async def stop(self) -> dict[str, Any]: ...
+
+
+async def serve(process: CommandedProcess, max_commands: int = 100) -> None:
     """Answer commands from stdin until ``stop`` (or end of input)."""
     loop = asyncio.get_running_loop()
     try:

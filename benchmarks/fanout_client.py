@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import sys
 import time
@@ -28,7 +27,7 @@ from typing import Any
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 
-from benchmarks.bench_client import CachedAudioTrack, CachedVideoTrack
+from benchmarks.bench_client import CachedAudioTrack, CachedVideoTrack, serve
 from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaCache, MediaSpec, load_or_build
 from benchmarks.stats import RtpStreamCounter
 from liveloop_sfu.client import WireClient
@@ -214,33 +213,6 @@ class GroupClientProcess:
             with contextlib.suppress(Exception):
                 await member.wire.close()
         return {"event": "stopped"}
-
-
-def _reply(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
-async def serve(process: GroupClientProcess, max_commands: int = 20) -> None:
-    loop = asyncio.get_running_loop()
-    try:
-        for _ in range(max_commands):
-            command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
-            if command == "setup":
-                _reply(await process.setup())
-            elif command == "start":
-                _reply(process.start())
-            elif command == "end":
-                _reply(process.end())
-            elif command in ("stop", ""):
-                break
-            else:
-                _reply({"event": "error", "message": f"unknown command {command!r}"})
-    except Exception as exc:
-        log.exception("client failed")
-        _reply({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
-    finally:
-        _reply(await process.stop())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
