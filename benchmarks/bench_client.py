@@ -31,7 +31,6 @@ import aiohttp
 
 # Re-exported: these lived here before bench_peer.py, and other benchmarks import them from here.
 from benchmarks.bench_peer import (
-    VIDEO_CLOCK_RATE,
     BenchPeer,
     CachedAudioTrack,
     CachedVideoTrack,
@@ -51,6 +50,7 @@ from benchmarks.media_cache import (
     load_or_build,
 )
 from benchmarks.stats import StreamSnapshot
+from benchmarks.synthetic import VIDEO_CLOCK_RATE
 from liveloop_sfu.client import WireClient
 
 __all__ = [

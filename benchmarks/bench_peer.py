@@ -40,13 +40,12 @@ from aiortc.mediastreams import MediaStreamError
 
 from benchmarks.media_cache import OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, MediaCache
 from benchmarks.stats import JitterEstimator, RtpStreamCounter, StreamSnapshot
-from benchmarks.synthetic import read_counter
+from benchmarks.synthetic import VIDEO_CLOCK_RATE, read_counter
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.media.aiortc_adapter import restrict_gathering
 from liveloop_sfu.media.rtp import ReportBlock, build_rr
 from liveloop_sfu.media.settings import MediaSettings
 
-VIDEO_CLOCK_RATE = 90_000
 ARRIVALS_KEPT = 512  # frames whose arrival time a sampled receiver remembers
 RECEIVER_REPORT_INTERVAL = 1.0  # seconds, for receive-only peers (see _send_receiver_reports)
 RtpHandler = Callable[[bytes, int], Awaitable[None]]

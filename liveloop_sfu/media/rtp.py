@@ -254,20 +254,7 @@ def iter_extensions(
     Any other profile carries no elements we understand and yields nothing.
     """
     if profile == ONE_BYTE_PROFILE:
-        i = start
-        while i < end:
-            b = data[i]
-            ext_id = b >> 4
-            if ext_id == 0:
-                i += 1
-                continue
-            if ext_id == 15:
-                return
-            value_end = i + 2 + (b & 0x0F)
-            if value_end > end:
-                raise RtpParseError(f"one-byte header extension {ext_id} truncated")
-            yield ext_id, i + 1, value_end
-            i = value_end
+        yield from _one_byte_extensions(data, start, end)
     elif profile & 0xFFF0 == TWO_BYTE_PROFILE:
         i = start
         while i < end:
