@@ -17,22 +17,18 @@ machine, so only the ratios within one run mean much.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import queue
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from benchmarks.forwarding import machine
 from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
-from benchmarks.procs import TICKS_PER_SECOND, Node, process_ticks, stop_process
+from benchmarks.procs import TICKS_PER_SECOND, CommandedChild, Node, process_ticks
 from benchmarks.stats import cpu_percent
 
 DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "out" / "logs"
@@ -43,50 +39,16 @@ COMMAND_TIMEOUT = 30.0
 # -- the driver ----------------------------------------------------------------------------------
 
 
-class ClientProcess:
-    """The client process, driven by JSON lines; started and stopped by PID."""
+class ClientProcess(CommandedChild):
+    """The ``benchmarks.fanout_client`` process; started and stopped by PID."""
 
     def __init__(self, url: str, publishers: int, subscribers: int, cache_dir: Path, log: Path):
-        self._log = log.open("wb")
         command = [
             sys.executable, "-m", "benchmarks.fanout_client", "--url", url,
             "--publishers", str(publishers), "--subscribers", str(subscribers),
             "--cache-dir", str(cache_dir),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True
-        )
-        self._lines: queue.Queue[str] = queue.Queue()
-        assert self.process.stdout is not None
-        threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._lines.put(line)
-        self._lines.put("")
-
-    def command(self, command: str, timeout: float) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty as exc:
-            raise TimeoutError(f"fan-out client: no reply to {command!r}") from exc
-        if not line:
-            raise RuntimeError("fan-out client exited (see its log)")
-        reply: dict[str, Any] = json.loads(line)
-        if reply.get("event") == "error":
-            raise RuntimeError(f"fan-out client: {reply.get('message')}")
-        return reply
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.command("stop", COMMAND_TIMEOUT)
-        try:
-            stop_process(self.process)
-        finally:
-            self._log.close()
+        super().__init__(command, "fan-out", log)
 
 
 @dataclass(frozen=True, slots=True)

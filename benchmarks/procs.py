@@ -105,29 +105,15 @@ class Node:
             self._log.close()
 
 
-class Client:
-    """A ``benchmarks.bench_client`` process driven by JSON lines (see its docstring)."""
+class CommandedChild:
+    """A client process driven by JSON lines on stdin/stdout (the other side is
+    ``benchmarks.bench_client.serve``): one command, one JSON reply."""
 
-    def __init__(
-        self,
-        url: str,
-        calls: int,
-        decode: int,
-        name: str,
-        cache_dir: Path,
-        log_path: Path,
-        target: str = "liveloop",
-        host_address: str = "127.0.0.1",
-    ) -> None:
+    def __init__(self, command: Sequence[str], name: str, log_path: Path) -> None:
         self.name = name
         self._log = log_path.open("wb")
-        command = [
-            sys.executable, "-m", "benchmarks.bench_client", "--url", url,
-            "--calls", str(calls), "--decode", str(decode), "--name", name,
-            "--cache-dir", str(cache_dir), "--target", target, "--host-address", host_address,
-        ]  # fmt: skip
         self.process = subprocess.Popen(
-            command,
+            list(command),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -167,6 +153,7 @@ class Client:
         return reply
 
     def stop(self) -> None:
+        """Ask the process to stop (it closes its peer connections), then stop it by PID."""
         try:
             if self.process.poll() is None and self.process.stdin is not None:
                 try:
@@ -180,3 +167,25 @@ class Client:
         finally:
             self._reader.join(timeout=5)
             self._log.close()
+
+
+class Client(CommandedChild):
+    """A ``benchmarks.bench_client`` process (see its docstring for the commands)."""
+
+    def __init__(
+        self,
+        url: str,
+        calls: int,
+        decode: int,
+        name: str,
+        cache_dir: Path,
+        log_path: Path,
+        target: str = "liveloop",
+        host_address: str = "127.0.0.1",
+    ) -> None:
+        command = [
+            sys.executable, "-m", "benchmarks.bench_client", "--url", url,
+            "--calls", str(calls), "--decode", str(decode), "--name", name,
+            "--cache-dir", str(cache_dir), "--target", target, "--host-address", host_address,
+        ]  # fmt: skip
+        super().__init__(command, name, log_path)
