@@ -85,6 +85,8 @@ class Participant:
     client_id: str | None = None
     client_key: str | None = None
     last_room_id: str | None = None  # the latest 1:1 room, kept after it closed (reports)
+    # partner user id -> id of the report this session filed on them (one report per partner).
+    reported: dict[str, str] = field(default_factory=dict)
     # In match-done; a client whose socket dropped resumes with it (liveloop_sfu/resume.py).
     resume_token: str | None = None
 
