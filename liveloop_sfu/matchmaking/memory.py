@@ -73,7 +73,8 @@ class MemoryMatchmaker:
         if partner is None:
             return None
         self._blocks.setdefault(user_id, set()).add(partner)
-        self._blocks.setdefault(partner, set()).add(user_id)
+        if partner in self._client:  # else the partner was forgotten: nothing would drop it
+            self._blocks.setdefault(partner, set()).add(user_id)
         mine, theirs = self._client.get(user_id), self._partner_client.get(user_id)
         if for_good and mine is not None and theirs is not None and mine != theirs:
             for a, b in ((mine, theirs), (theirs, mine)):
@@ -91,7 +92,11 @@ class MemoryMatchmaker:
         self._client.pop(user_id, None)
         self._partner_client.pop(user_id, None)
         for other in self._blocks.pop(user_id, ()):
-            self._blocks.get(other, set()).discard(user_id)
+            theirs = self._blocks.get(other)
+            if theirs is not None:
+                theirs.discard(user_id)
+                if not theirs:
+                    del self._blocks[other]
 
     async def is_waiting(self, user_id: str) -> bool:
         return user_id in self._queue

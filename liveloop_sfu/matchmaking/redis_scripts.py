@@ -227,18 +227,22 @@ AVOID_LAST_PARTNER = (
 local me = ARGV[2]
 local partner = redis.call('HGET', KEYS[2], 'last_partner')
 if not partner then return {} end
-local function block(kind, a, b, ttl)
+local function block(kind, a, b, ttl, both)
   local ka, kb = P .. 'blocks:' .. kind .. ':' .. a, P .. 'blocks:' .. kind .. ':' .. b
   redis.call('SADD', ka, b)
-  redis.call('SADD', kb, a)
   redis.call('PEXPIRE', ka, ttl)
-  redis.call('PEXPIRE', kb, ttl)
+  if both then
+    redis.call('SADD', kb, a)
+    redis.call('PEXPIRE', kb, ttl)
+  end
 end
-block('user', me, partner, ARGV[5])
+-- A partner who is gone (its hash dropped when it disconnected) needs no session block, and one
+-- made now would outlive it, since drop() already ran for it.
+block('user', me, partner, ARGV[5], redis.call('EXISTS', user_key(partner)) == 1)
 local mine = redis.call('HGET', KEYS[2], 'client') or ''
 local theirs = redis.call('HGET', KEYS[2], 'partner_client') or ''
 if ARGV[3] == '1' and mine ~= '' and theirs ~= '' and mine ~= theirs then
-  block('client', mine, theirs, ARGV[4])
+  block('client', mine, theirs, ARGV[4], true)
 end
 return {partner, theirs}
 """

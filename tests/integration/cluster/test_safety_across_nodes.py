@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from liveloop_sfu.client import WireClient, WireError
 from tests.nodes import Node, start_node
@@ -77,16 +78,30 @@ async def connect(two: TwoNodes) -> AsyncIterator[Connect]:
     await _settled(two)
 
 
+# What Redis keeps by design once everybody left: the nodes' registrations, the daily counters,
+# the reports and the client-id blocks of reports (for --report-block-days).
+_KEPT = ("nodes", "metrics:daily", "reports", "blocks:client:")
+
+
 async def _settled(two: TwoNodes, timeout: float = 15.0) -> None:
+    """No socket, room or Redis key of a user (queue entry, user hash, session blocks, room
+    record) is left on either node or in Redis."""
     deadline = time.monotonic() + timeout
-    while True:
-        queued = two.redis.command("ZCARD", "{liveloop}:queue:users")
-        statuses = [get_json(node, "/api/status") for node in (two.node1, two.node2)]
-        left = [(s["connectedSockets"], s["activeRooms"]) for s in statuses]
-        if queued == ":0" and all(n == 0 and rooms == {"sfu": 0, "p2p": 0} for n, rooms in left):
-            return
-        assert time.monotonic() < deadline, f"left behind: queue {queued}, nodes {left}"
-        await asyncio.sleep(0.1)
+    client = Redis.from_url(two.redis.url, decode_responses=True)
+    try:
+        while True:
+            keys = [key async for key in client.scan_iter(match="{liveloop}:*", count=1000)]
+            left = sorted(k for k in keys if not k.removeprefix("{liveloop}:").startswith(_KEPT))
+            statuses = [get_json(node, "/api/status") for node in (two.node1, two.node2)]
+            if not left and all(
+                s["connectedSockets"] == 0 and s["activeRooms"] == {"sfu": 0, "p2p": 0}
+                for s in statuses
+            ):
+                return
+            assert time.monotonic() < deadline, f"left behind: {left}, nodes {statuses}"
+            await asyncio.sleep(0.1)
+    finally:
+        await client.aclose()
 
 
 def get_json(node: Node, path: str, token: str | None = None) -> dict[str, Any]:
