@@ -113,8 +113,9 @@ class SafetyService:
             # A second report of the same partner (a double click, another reason) is the
             # first one again: moderators see one report per pair and session, not a flood.
             return {"ok": True, "reportId": filed}
+        report_id = secrets.token_urlsafe(9)
         report = {
-            "reportId": secrets.token_urlsafe(9),
+            "reportId": report_id,
             "time": now,
             "reason": request.reason,
             "text": request.text,
@@ -128,8 +129,8 @@ class SafetyService:
             "reported": {"userId": partner[0], "clientId": partner[1]},
         }
         await self.reports.add(report)
-        reporter.reported[partner[0]] = report["reportId"]
-        return {"ok": True, "reportId": report["reportId"]}
+        reporter.reported[partner[0]] = report_id
+        return {"ok": True, "reportId": report_id}
 
     async def skip(self, sid: str) -> dict[str, Any]:
         self._rooms.require(sid)

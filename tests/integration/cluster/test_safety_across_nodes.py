@@ -59,6 +59,8 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
         for node in nodes:
             node.stop()
         redis.stop()
+    for node in nodes:
+        assert "no --client-key-secret" not in node.log()  # the warning is for other setups
 
 
 @pytest.fixture

@@ -124,3 +124,29 @@ async def test_a_skipped_partner_is_not_met_again_in_that_session(node: Node, co
     dave2 = await connect(dave_key)
     assert (await dave2.request_room("dave"))["status"] == "matched"
     assert len(admin_reports(node)["reports"]) == reports_before
+
+
+async def test_reporting_edge_cases_are_the_same_on_both_backends(node: Node, connect: Any) -> None:
+    """The edge cases of tests/integration/cluster/test_safety_across_nodes.py on one node."""
+    reports_before = len(admin_reports(node)["reports"])
+    fay, gus = await connect(), await connect()
+    # No partner yet, not even while waiting: a clear error, nothing stored.
+    with pytest.raises(WireError) as info:
+        await fay.call("report-partner", {"reason": "spam"})
+    assert info.value.code == "not-in-room"
+    await fay.request_room("fay")
+    with pytest.raises(WireError) as info:
+        await fay.call("report-partner", {"reason": "spam"})
+    assert info.value.code == "not-in-room"
+    await gus.request_room("gus")
+    assert await matched(fay, gus)
+    # The same partner reported twice (and skipped after it): one report, the first.
+    first = await fay.call("report-partner", {"reason": "spam"})
+    assert await fay.call("report-partner", {"reason": "hate", "text": "more"}) == first
+    assert (await fay.call("skip-partner"))["ok"]
+    # After the partner left for good, the report still names them (and is still the first).
+    await gus.close()
+    assert (await fay.next("partner-left"))["reason"] == "disconnected"
+    assert await fay.call("report-partner", {"reason": "other"}) == first
+    reports = admin_reports(node)["reports"]
+    assert len(reports) == reports_before + 1 and reports[0]["reason"] == "spam"
