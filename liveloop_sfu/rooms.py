@@ -268,8 +268,10 @@ class RoomService(CrossNodeRooms):
                 participant.waiting = False
                 room = await self._open_room(other, participant, room_id)
                 return {"ok": True, "status": "matched", "roomId": room.room_id}
-            # The partner left between being queued and being chosen: try the next one.
+            # The partner left between being queued and being chosen: try the next one. Neither
+            # met the other, so neither may report or skip the other as "last partner".
             log.info("matched with vanished user %s; retrying", partner.user_id)
+            await self._matchmaker.unmatch(participant.sid, partner.user_id)
         return {"ok": True, "status": "waiting"}
 
     async def stop_call(self, sid: str) -> dict[str, Any]:

@@ -184,3 +184,22 @@ async def test_session_blocks_go_with_the_users_even_when_the_partner_left_first
     for user in ("a", "c", "d"):
         await matchmaker.forget(user)
     assert await session_blocks(matchmaker) == []
+
+
+async def test_unmatch_gives_both_their_previous_partner_back(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(wc("a", 1, "ca"))
+    await matchmaker.match_or_enqueue(wc("b", 2, "cb"))  # a met b
+    await matchmaker.match_or_enqueue(wc("c", 3, "cc"))
+    assert (await matchmaker.match_or_enqueue(wc("a", 4, "ca"))) == wc("c", 3, "cc")
+    # c could not be claimed: a's last partner is b again, c never had one.
+    await matchmaker.unmatch("a", "c")
+    assert await matchmaker.avoid_last_partner("c", for_good=True, ttl=60, now=5) is None
+    assert await matchmaker.avoid_last_partner("a", for_good=False, ttl=60, now=5) == ("b", "cb")
+    # Twice in a row, and for a pair that has moved on since: nothing changes.
+    await matchmaker.match_or_enqueue(wc("d", 6, "cd"))
+    assert (await matchmaker.match_or_enqueue(wc("a", 7, "ca"))) == wc("d", 6, "cd")
+    await matchmaker.unmatch("a", "d")
+    await matchmaker.unmatch("a", "d")
+    await matchmaker.unmatch("b", "c")
+    assert await matchmaker.avoid_last_partner("a", for_good=False, ttl=60, now=8) == ("b", "cb")
+    assert await matchmaker.avoid_last_partner("d", for_good=False, ttl=60, now=8) is None
