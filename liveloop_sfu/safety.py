@@ -119,7 +119,8 @@ class SafetyService:
             "time": now,
             "reason": request.reason,
             "text": request.text,
-            "roomId": reporter.room_id or reporter.last_room_id,
+            # The 1:1 room where they met: room_id may be a group room joined since.
+            "roomId": reporter.last_room_id,
             "reporter": {
                 "userId": sid,
                 "participantId": reporter.participant_id,

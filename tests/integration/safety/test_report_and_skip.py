@@ -150,3 +150,27 @@ async def test_reporting_edge_cases_are_the_same_on_both_backends(node: Node, co
     assert await fay.call("report-partner", {"reason": "other"}) == first
     reports = admin_reports(node)["reports"]
     assert len(reports) == reports_before + 1 and reports[0]["reason"] == "spam"
+
+
+async def test_a_report_from_a_group_room_names_the_call_where_they_met(
+    node_factory: NodeFactory,
+) -> None:
+    """Group rooms need an sfu node; the report still acts on the last 1:1 partner, so it must
+    carry that call's room, not the group room the reporter is in now."""
+    node = node_factory("--mode", "sfu", "--admin-token", ADMIN)
+    hana, ivan = WireClient(node.url, timeout=10), WireClient(node.url, timeout=10)
+    try:
+        await hana.connect()
+        await ivan.connect()
+        await hana.request_room("hana")
+        call = await ivan.request_room("ivan")
+        assert call["status"] == "matched"
+        joined = await hana.call("join-room", {"roomId": "after-the-call", "userName": "hana"})
+        assert joined["roomId"] == "after-the-call"
+        assert (await ivan.next("partner-left"))["reason"] == "stopped"
+        ack = await hana.call("report-partner", {"reason": "hate"})
+        report = admin_reports(node)["reports"][0]
+        assert report["reportId"] == ack["reportId"] and report["roomId"] == call["roomId"]
+    finally:
+        await hana.close()
+        await ivan.close()
