@@ -269,6 +269,14 @@ def create_app(
         if shared is not None:
             await shared.start(reconcile=rooms.resync)
             log.info("node %s shares Redis with the other nodes", node_id)
+            if settings.client_key_secret is None:
+                # Each process then signs client keys with its own random secret: a browser
+                # that reconnects to another node becomes a new browser there, and the blocks
+                # of its reports (or against it) do not follow it (README, Safety).
+                log.warning(
+                    "no --client-key-secret: the other nodes will not honour this node's "
+                    "client keys; set one secret on every node"
+                )
         recordings.start_background()
 
     async def on_shutdown(app: web.Application) -> None:

@@ -93,7 +93,7 @@ class CrossNodeRooms:
         if participant is None or not participant.waiting or participant.room_id is not None:
             return {"ok": False}
         participant.waiting = False
-        participant.room_id = str(request["roomId"])
+        participant.room_id = participant.last_room_id = str(request["roomId"])
         participant.host = sender
         participant.remote_group = False
         return {"ok": True, "mode": participant.mode, **participant.public_profile()}

@@ -85,6 +85,8 @@ class Participant:
     client_id: str | None = None
     client_key: str | None = None
     last_room_id: str | None = None  # the latest 1:1 room, kept after it closed (reports)
+    # partner user id -> id of the report this session filed on them (one report per partner).
+    reported: dict[str, str] = field(default_factory=dict)
     # In match-done; a client whose socket dropped resumes with it (liveloop_sfu/resume.py).
     resume_token: str | None = None
 
@@ -266,8 +268,10 @@ class RoomService(CrossNodeRooms):
                 participant.waiting = False
                 room = await self._open_room(other, participant, room_id)
                 return {"ok": True, "status": "matched", "roomId": room.room_id}
-            # The partner left between being queued and being chosen: try the next one.
+            # The partner left between being queued and being chosen: try the next one. Neither
+            # met the other, so neither may report or skip the other as "last partner".
             log.info("matched with vanished user %s; retrying", partner.user_id)
+            await self._matchmaker.unmatch(participant.sid, partner.user_id)
         return {"ok": True, "status": "waiting"}
 
     async def stop_call(self, sid: str) -> dict[str, Any]:

@@ -6,7 +6,9 @@ keeps the two browsers apart for good (by client id, :mod:`liveloop_sfu.client_k
 session. Both act on the user's *last* partner as the matchmaker remembers it, so they work
 during the call and after it ended (the partner hung up first, even on another node), and the
 matchmaker, which is what pairs people, is the one that honours them. Neither ends the call by
-itself: the client follows with ``stop-call`` / Next as it likes.
+itself: the client follows with ``stop-call`` / Next as it likes. Reporting the same partner
+again in one session is idempotent (the first report's id, nothing new stored); skipping again is
+harmless.
 
 Reports are kept in process (the newest ``MAX_REPORTS``) or, with ``--redis-url``, in the Redis
 list ``{liveloop}:reports`` shared by every node; the admin API lists them
@@ -106,12 +108,19 @@ class SafetyService:
         )
         if partner is None:
             raise NotInRoom("you have had no partner to report")
+        filed = reporter.reported.get(partner[0])
+        if filed is not None:
+            # A second report of the same partner (a double click, another reason) is the
+            # first one again: moderators see one report per pair and session, not a flood.
+            return {"ok": True, "reportId": filed}
+        report_id = secrets.token_urlsafe(9)
         report = {
-            "reportId": secrets.token_urlsafe(9),
+            "reportId": report_id,
             "time": now,
             "reason": request.reason,
             "text": request.text,
-            "roomId": reporter.room_id or reporter.last_room_id,
+            # The 1:1 room where they met: room_id may be a group room joined since.
+            "roomId": reporter.last_room_id,
             "reporter": {
                 "userId": sid,
                 "participantId": reporter.participant_id,
@@ -121,7 +130,8 @@ class SafetyService:
             "reported": {"userId": partner[0], "clientId": partner[1]},
         }
         await self.reports.add(report)
-        return {"ok": True, "reportId": report["reportId"]}
+        reporter.reported[partner[0]] = report_id
+        return {"ok": True, "reportId": report_id}
 
     async def skip(self, sid: str) -> dict[str, Any]:
         self._rooms.require(sid)

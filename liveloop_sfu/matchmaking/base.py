@@ -28,6 +28,11 @@ class Matchmaker(Protocol):
         Returns the partner's (user id, client id), or None when the user has had no
         partner."""
 
+    async def unmatch(self, user_id: str, partner_id: str) -> None:
+        """A match that did not become a call (the partner could not be claimed): each of the
+        two who still remembers the other as last partner gets its previous memory back, so a
+        report or skip never names someone the user did not meet."""
+
     async def cancel(self, user_id: str) -> bool:
         """Remove the user's queue entry; True when there was one."""
 

@@ -31,6 +31,8 @@ class MemoryMatchmaker:
         self._client_blocks: dict[str, dict[str, float]] = {}
         self._client: dict[str, str | None] = {}  # user id -> its client id
         self._partner_client: dict[str, str | None] = {}  # user id -> last partner's client id
+        # user id -> (last partner, its client id) before the latest match, for unmatch().
+        self._previous: dict[str, tuple[str | None, str | None]] = {}
 
     async def match_or_enqueue(self, requester: Waiter) -> Waiter | None:
         if requester.user_id in self._queue:
@@ -46,6 +48,8 @@ class MemoryMatchmaker:
             self._queue[requester.user_id] = requester
             return None
         del self._queue[partner.user_id]
+        for user in (requester.user_id, partner.user_id):
+            self._previous[user] = (self._last_partner.get(user), self._partner_client.get(user))
         self._last_partner[requester.user_id] = partner.user_id
         self._last_partner[partner.user_id] = requester.user_id
         self._partner_client[requester.user_id] = partner.client_id
@@ -73,7 +77,8 @@ class MemoryMatchmaker:
         if partner is None:
             return None
         self._blocks.setdefault(user_id, set()).add(partner)
-        self._blocks.setdefault(partner, set()).add(user_id)
+        if partner in self._client:  # else the partner was forgotten: nothing would drop it
+            self._blocks.setdefault(partner, set()).add(user_id)
         mine, theirs = self._client.get(user_id), self._partner_client.get(user_id)
         if for_good and mine is not None and theirs is not None and mine != theirs:
             for a, b in ((mine, theirs), (theirs, mine)):
@@ -81,6 +86,17 @@ class MemoryMatchmaker:
                     del self._client_blocks[next(iter(self._client_blocks))]
                 self._client_blocks.setdefault(a, {})[b] = now + ttl
         return partner, theirs
+
+    async def unmatch(self, user_id: str, partner_id: str) -> None:
+        for user, other in ((user_id, partner_id), (partner_id, user_id)):
+            if self._last_partner.get(user) != other:
+                continue
+            last, client = self._previous.pop(user, (None, None))
+            if last is None:
+                self._last_partner.pop(user, None)
+                self._partner_client.pop(user, None)
+            else:
+                self._last_partner[user], self._partner_client[user] = last, client
 
     async def cancel(self, user_id: str) -> bool:
         return self._queue.pop(user_id, None) is not None
@@ -90,8 +106,13 @@ class MemoryMatchmaker:
         self._last_partner.pop(user_id, None)
         self._client.pop(user_id, None)
         self._partner_client.pop(user_id, None)
+        self._previous.pop(user_id, None)
         for other in self._blocks.pop(user_id, ()):
-            self._blocks.get(other, set()).discard(user_id)
+            theirs = self._blocks.get(other)
+            if theirs is not None:
+                theirs.discard(user_id)
+                if not theirs:
+                    del self._blocks[other]
 
     async def is_waiting(self, user_id: str) -> bool:
         return user_id in self._queue
@@ -115,3 +136,4 @@ class MemoryMatchmaker:
         self._blocks.clear()
         self._client.clear()
         self._partner_client.clear()
+        self._previous.clear()

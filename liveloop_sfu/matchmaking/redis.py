@@ -142,6 +142,7 @@ class RedisMatchmaker:
         self._cancel = self._client.register_script(redis_scripts.CANCEL)
         self._avoid = self._client.register_script(redis_scripts.AVOID_LAST_PARTNER)
         self._forget = self._client.register_script(redis_scripts.FORGET)
+        self._unmatch = self._client.register_script(redis_scripts.UNMATCH)
         self._heartbeat = self._client.register_script(redis_scripts.HEARTBEAT)
         self._sweep = self._client.register_script(redis_scripts.SWEEP_ONE)
         self._retire = self._client.register_script(redis_scripts.RETIRE)
@@ -190,6 +191,10 @@ class RedisMatchmaker:
         if not reply:
             return None
         return _text(reply[0]), _text(reply[1]) or None
+
+    async def unmatch(self, user_id: str, partner_id: str) -> None:
+        args = [self.keys.prefix, user_id, partner_id]
+        await self._call("unmatch", self._unmatch(keys=self._user_keys(user_id), args=args))
 
     async def cancel(self, user_id: str) -> bool:
         removed = await self._call(

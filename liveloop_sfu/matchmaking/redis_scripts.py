@@ -20,7 +20,9 @@ set) without ever crossing slots. The tests run the scripts on a cluster-enabled
                            meet again: reports, both directions; a TTL (``--report-block-days``)
 
 The user hash also holds ``client`` (the user's client id, ``""`` = none) and ``partner_client``
-(its last partner's), so a report blocks the pair even after the partner disconnected.
+(its last partner's), so a report blocks the pair even after the partner disconnected, and
+``prev_partner`` / ``prev_partner_client``: the memory the latest match replaced, which
+``UNMATCH`` restores when that match's partner could not be claimed.
 
 Pairing mirrors :func:`liveloop_sfu.matchmaking.rules.choose_partner` exactly, with the queue in
 (join time, user id) order: walk the compatible queues' heads in merged order; skip an entry whose
@@ -185,9 +187,15 @@ local partner_key = user_key(partner_id)
 local partner_mode = redis.call('HGET', partner_key, 'mode') or ''
 local partner_node = redis.call('HGET', partner_key, 'node') or ''
 local partner_client = redis.call('HGET', partner_key, 'client') or ''
-redis.call('HSET', partner_key, 'last_partner', me, 'partner_client', client)
+-- The memory this match replaces is kept for UNMATCH (a claim that fails).
+local function remember(key, other, other_client)
+  local before = redis.call('HMGET', key, 'last_partner', 'partner_client')
+  redis.call('HSET', key, 'last_partner', other, 'partner_client', other_client,
+             'prev_partner', before[1] or '', 'prev_partner_client', before[2] or '')
+end
+remember(partner_key, me, client)
 redis.call('PEXPIRE', partner_key, ttl)
-redis.call('HSET', me_key, 'last_partner', partner_id, 'partner_client', partner_client)
+remember(me_key, partner_id, partner_client)
 local call_mode = mode
 if call_mode == '' then call_mode = partner_mode end
 if call_mode == '' then call_mode = 'any' end
@@ -203,6 +211,29 @@ CANCEL = (
     _PRELUDE
     + """
 return unqueue(ARGV[2])
+"""
+)
+
+# KEYS: 1 queue:users, 2 the user's hash. ARGV: 1 prefix, 2 user id, 3 partner id.
+# A match that did not become a call: each of the two that still remembers the other as last
+# partner gets the memory from before that match back. Returns 1.
+UNMATCH = (
+    _PRELUDE
+    + """
+local function restore(id, other)
+  local key = user_key(id)
+  local state = redis.call('HMGET', key, 'last_partner', 'prev_partner', 'prev_partner_client')
+  if state[1] ~= other then return end
+  if state[2] and state[2] ~= '' then
+    redis.call('HSET', key, 'last_partner', state[2], 'partner_client', state[3] or '')
+  else
+    redis.call('HDEL', key, 'last_partner', 'partner_client')
+  end
+  redis.call('HDEL', key, 'prev_partner', 'prev_partner_client')
+end
+restore(ARGV[2], ARGV[3])
+restore(ARGV[3], ARGV[2])
+return 1
 """
 )
 
@@ -227,18 +258,22 @@ AVOID_LAST_PARTNER = (
 local me = ARGV[2]
 local partner = redis.call('HGET', KEYS[2], 'last_partner')
 if not partner then return {} end
-local function block(kind, a, b, ttl)
+local function block(kind, a, b, ttl, both)
   local ka, kb = P .. 'blocks:' .. kind .. ':' .. a, P .. 'blocks:' .. kind .. ':' .. b
   redis.call('SADD', ka, b)
-  redis.call('SADD', kb, a)
   redis.call('PEXPIRE', ka, ttl)
-  redis.call('PEXPIRE', kb, ttl)
+  if both then
+    redis.call('SADD', kb, a)
+    redis.call('PEXPIRE', kb, ttl)
+  end
 end
-block('user', me, partner, ARGV[5])
+-- A partner who is gone (its hash dropped when it disconnected) needs no session block, and one
+-- made now would outlive it, since drop() already ran for it.
+block('user', me, partner, ARGV[5], redis.call('EXISTS', user_key(partner)) == 1)
 local mine = redis.call('HGET', KEYS[2], 'client') or ''
 local theirs = redis.call('HGET', KEYS[2], 'partner_client') or ''
 if ARGV[3] == '1' and mine ~= '' and theirs ~= '' and mine ~= theirs then
-  block('client', mine, theirs, ARGV[4])
+  block('client', mine, theirs, ARGV[4], true)
 end
 return {partner, theirs}
 """

@@ -112,6 +112,8 @@ async def test_a_node_leaving_cleanly_takes_its_waiting_users_along(
         assert redis_server.command("ZCARD", "{liveloop}:queue:users") == ":0"
         # Nobody is matched with the user who left with node 1.
         assert (await late.request_room("late"))["status"] == "waiting"
+        # Started without a shared --client-key-secret, each node says its keys stay its own.
+        assert "no --client-key-secret" in node1.log()
     finally:
         await waiting.close()
         await late.close()

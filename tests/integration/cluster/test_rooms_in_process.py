@@ -19,7 +19,8 @@ from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.rooms import RoomService
-from liveloop_sfu.signal.messages import RequestRoom
+from liveloop_sfu.safety import MemoryReports, SafetyService
+from liveloop_sfu.signal.messages import ReportPartner, RequestRoom
 
 pytestmark = pytest.mark.slow
 
@@ -113,6 +114,41 @@ async def test_a_user_who_is_not_waiting_is_never_claimed() -> None:
     assert (await two.request_room("bob", RequestRoom("bob", None, None)))["status"] == "waiting"
     assert not wire.of("bob", "match-done") and not wire.of("alice", "match-done")
     assert await matchmaker.is_waiting("bob")
+
+
+@pytest.mark.parametrize("partner", ["stopped", "node-died"])
+async def test_a_partner_who_could_not_be_claimed_is_nobody_to_report(partner: str) -> None:
+    """The matchmaker paired bob with alice, but her node refused the claim (she had just
+    stopped) or is gone: bob never met her, so his report or skip names his real last partner
+    (carl), and alice may still meet bob."""
+    hub, wire = ClusterHub(), Wire()
+    matchmaker, (one, two) = nodes(hub, wire, "n1", "n2")
+    safety = SafetyService(two, matchmaker, MemoryReports(), block_days=1)
+    for sid in ("bob", "carl"):
+        two.connect(sid)
+        await two.request_room(sid, RequestRoom(sid, None, None))
+    await two.stop_call("carl")
+    one.connect("alice")
+    await one.request_room("alice", RequestRoom("alice", None, None))
+    if partner == "stopped":  # her queue entry stayed behind (as with Redis unreachable)
+        alice = one.participant("alice")
+        assert alice is not None
+        alice.waiting = False
+    else:
+        hub.leave("n1")
+    assert (await two.request_room("bob", RequestRoom("bob", None, None)))["status"] == "waiting"
+    assert not wire.of("alice", "match-done")
+    assert (await safety.report("bob", ReportPartner("spam", None)))["ok"]
+    report = (await safety.reports.recent(1))[0]
+    assert report["reported"]["userId"] == "carl"
+    with pytest.raises(NotInRoom):  # and alice has had no partner at all
+        await SafetyService(one, matchmaker, MemoryReports(), block_days=1).skip("alice")
+    if partner == "stopped":  # alice asks again and meets bob: nothing keeps them apart
+        await two.stop_call("bob")
+        await two.request_room("bob", RequestRoom("bob", None, None))
+        ack = await one.request_room("alice", RequestRoom("alice", None, None))
+        assert ack["status"] == "matched"
+        assert wire.of("alice", "match-done")[0]["peer"]["userName"] == "bob"
 
 
 async def test_a_host_out_of_reach_refuses_signaling_but_keeps_the_call() -> None:

@@ -124,3 +124,53 @@ async def test_a_skipped_partner_is_not_met_again_in_that_session(node: Node, co
     dave2 = await connect(dave_key)
     assert (await dave2.request_room("dave"))["status"] == "matched"
     assert len(admin_reports(node)["reports"]) == reports_before
+
+
+async def test_reporting_edge_cases_are_the_same_on_both_backends(node: Node, connect: Any) -> None:
+    """The edge cases of tests/integration/cluster/test_safety_across_nodes.py on one node."""
+    reports_before = len(admin_reports(node)["reports"])
+    fay, gus = await connect(), await connect()
+    # No partner yet, not even while waiting: a clear error, nothing stored.
+    with pytest.raises(WireError) as info:
+        await fay.call("report-partner", {"reason": "spam"})
+    assert info.value.code == "not-in-room"
+    await fay.request_room("fay")
+    with pytest.raises(WireError) as info:
+        await fay.call("report-partner", {"reason": "spam"})
+    assert info.value.code == "not-in-room"
+    await gus.request_room("gus")
+    assert await matched(fay, gus)
+    # The same partner reported twice (and skipped after it): one report, the first.
+    first = await fay.call("report-partner", {"reason": "spam"})
+    assert await fay.call("report-partner", {"reason": "hate", "text": "more"}) == first
+    assert (await fay.call("skip-partner"))["ok"]
+    # After the partner left for good, the report still names them (and is still the first).
+    await gus.close()
+    assert (await fay.next("partner-left"))["reason"] == "disconnected"
+    assert await fay.call("report-partner", {"reason": "other"}) == first
+    reports = admin_reports(node)["reports"]
+    assert len(reports) == reports_before + 1 and reports[0]["reason"] == "spam"
+
+
+async def test_a_report_from_a_group_room_names_the_call_where_they_met(
+    node_factory: NodeFactory,
+) -> None:
+    """Group rooms need an sfu node; the report still acts on the last 1:1 partner, so it must
+    carry that call's room, not the group room the reporter is in now."""
+    node = node_factory("--mode", "sfu", "--admin-token", ADMIN)
+    hana, ivan = WireClient(node.url, timeout=10), WireClient(node.url, timeout=10)
+    try:
+        await hana.connect()
+        await ivan.connect()
+        await hana.request_room("hana")
+        call = await ivan.request_room("ivan")
+        assert call["status"] == "matched"
+        joined = await hana.call("join-room", {"roomId": "after-the-call", "userName": "hana"})
+        assert joined["roomId"] == "after-the-call"
+        assert (await ivan.next("partner-left"))["reason"] == "stopped"
+        ack = await hana.call("report-partner", {"reason": "hate"})
+        report = admin_reports(node)["reports"][0]
+        assert report["reportId"] == ack["reportId"] and report["roomId"] == call["roomId"]
+    finally:
+        await hana.close()
+        await ivan.close()

@@ -160,3 +160,46 @@ async def test_a_reported_pair_never_meets_again(matchmaker: Matchmaker) -> None
     partner = await matchmaker.match_or_enqueue(wc("d", 13, None))
     assert partner is not None and partner.user_id == "b2"
     assert await matchmaker.waiting_count() == 0
+
+
+async def session_blocks(matchmaker: Matchmaker) -> list[str]:
+    """Who still has per-session blocks stored (white box: the memory dict, the Redis keys)."""
+    if isinstance(matchmaker, MemoryMatchmaker):
+        return sorted(matchmaker._blocks)
+    assert isinstance(matchmaker, RedisMatchmaker)
+    pattern = matchmaker.keys.prefix + "blocks:user:*"
+    return sorted([key async for key in matchmaker._client.scan_iter(match=pattern)])
+
+
+async def test_session_blocks_go_with_the_users_even_when_the_partner_left_first(
+    matchmaker: Matchmaker,
+) -> None:
+    for first, second in (("a", "b"), ("c", "d")):
+        await matchmaker.match_or_enqueue(wc(first, 1, "c" + first))
+        await matchmaker.match_or_enqueue(wc(second, 2, "c" + second))
+    # b left before a skips it; d is still there when c reports it (and stays after c left).
+    await matchmaker.forget("b")
+    assert await matchmaker.avoid_last_partner("a", for_good=False, ttl=60, now=3) == ("b", "cb")
+    assert await matchmaker.avoid_last_partner("c", for_good=True, ttl=60, now=3) == ("d", "cd")
+    for user in ("a", "c", "d"):
+        await matchmaker.forget(user)
+    assert await session_blocks(matchmaker) == []
+
+
+async def test_unmatch_gives_both_their_previous_partner_back(matchmaker: Matchmaker) -> None:
+    await matchmaker.match_or_enqueue(wc("a", 1, "ca"))
+    await matchmaker.match_or_enqueue(wc("b", 2, "cb"))  # a met b
+    await matchmaker.match_or_enqueue(wc("c", 3, "cc"))
+    assert (await matchmaker.match_or_enqueue(wc("a", 4, "ca"))) == wc("c", 3, "cc")
+    # c could not be claimed: a's last partner is b again, c never had one.
+    await matchmaker.unmatch("a", "c")
+    assert await matchmaker.avoid_last_partner("c", for_good=True, ttl=60, now=5) is None
+    assert await matchmaker.avoid_last_partner("a", for_good=False, ttl=60, now=5) == ("b", "cb")
+    # Twice in a row, and for a pair that has moved on since: nothing changes.
+    await matchmaker.match_or_enqueue(wc("d", 6, "cd"))
+    assert (await matchmaker.match_or_enqueue(wc("a", 7, "ca"))) == wc("d", 6, "cd")
+    await matchmaker.unmatch("a", "d")
+    await matchmaker.unmatch("a", "d")
+    await matchmaker.unmatch("b", "c")
+    assert await matchmaker.avoid_last_partner("a", for_good=False, ttl=60, now=8) == ("b", "cb")
+    assert await matchmaker.avoid_last_partner("d", for_good=False, ttl=60, now=8) is None
