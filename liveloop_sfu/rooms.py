@@ -260,7 +260,9 @@ class RoomService(CrossNodeRooms):
                 return {"ok": True, "status": "waiting"}
             if not participant.waiting or self._participants.get(participant.sid) is None:
                 # Stopped or gone while a resync matched it: leave the partner unclaimed; its
-                # node queues it again at its next resync.
+                # node queues it again at its next resync. Neither met the other, so neither is
+                # the other's "last partner" (a report or skip must not name a stranger).
+                await self._matchmaker.unmatch(participant.sid, partner.user_id)
                 return {"ok": True, "status": "stopped"}
             room_id = secrets.token_urlsafe(9)
             other = await self._claim(partner, room_id)

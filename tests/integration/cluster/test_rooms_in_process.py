@@ -17,6 +17,7 @@ import pytest
 from liveloop_sfu.cluster import ClusterHub
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import MatchmakerUnavailable, NotInRoom
+from liveloop_sfu.matchmaking.base import Waiter
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.rooms import RoomService
 from liveloop_sfu.safety import MemoryReports, SafetyService
@@ -149,6 +150,45 @@ async def test_a_partner_who_could_not_be_claimed_is_nobody_to_report(partner: s
         ack = await one.request_room("alice", RequestRoom("alice", None, None))
         assert ack["status"] == "matched"
         assert wire.of("alice", "match-done")[0]["peer"]["userName"] == "bob"
+
+
+class StopsWhilePairing(MemoryMatchmaker):
+    """The real memory matchmaker; the requester's stop-call lands while its match is made (as
+    it can while a Redis round trip is in flight)."""
+
+    rooms: RoomService | None = None
+
+    async def match_or_enqueue(self, waiter: Waiter) -> Waiter | None:
+        partner = await super().match_or_enqueue(waiter)
+        if partner is not None and self.rooms is not None:
+            await self.rooms.stop_call(waiter.user_id)
+        return partner
+
+
+async def test_a_requester_who_stopped_while_paired_is_nobody_to_report() -> None:
+    """bob was paired with alice but stopped before she could be claimed: neither met the
+    other, so alice has no partner to report or skip, and the two may still meet later."""
+    hub, wire = ClusterHub(), Wire()
+    matchmaker = StopsWhilePairing()
+    one, two = (
+        RoomService(Settings(mode="p2p"), matchmaker, wire.emit, None, cluster=hub.node(name))
+        for name in ("n1", "n2")
+    )
+    one.connect("alice")
+    await one.request_room("alice", RequestRoom("alice", None, None))
+    two.connect("bob")
+    matchmaker.rooms = two
+    assert (await two.request_room("bob", RequestRoom("bob", None, None)))["status"] == "stopped"
+    matchmaker.rooms = None
+    assert not wire.of("alice", "match-done")
+    for sid, node in (("alice", one), ("bob", two)):
+        with pytest.raises(NotInRoom):
+            await SafetyService(node, matchmaker, MemoryReports(), block_days=1).skip(sid)
+    # alice's entry was left unclaimed; her node queues her again (resync), and bob meets her.
+    await one.resync()
+    ack = await two.request_room("bob", RequestRoom("bob", None, None))
+    assert ack["status"] == "matched"
+    assert wire.of("alice", "match-done")[0]["peer"]["userName"] == "bob"
 
 
 async def test_a_host_out_of_reach_refuses_signaling_but_keeps_the_call() -> None:
