@@ -113,6 +113,8 @@ class Resumption:
         if room is None or room.group:
             return False
         self._detached[participant.resume_token] = session
+        # Its media may have lost its path too (a network switch): not a failure yet.
+        room.media.hold(session)
         self._timers[session] = asyncio.get_running_loop().create_task(self._expire(session))
         log.info("socket dropped; holding the call for %.0f s", self._grace)
         return True
@@ -147,6 +149,7 @@ class Resumption:
             offerer = room.mode == "sfu" or room.members[0] == session
             ack["role"] = "offerer" if offerer else "answerer"
             ack["participantId"] = participant.participant_id
+            room.media.release(session)
         return ack
 
     async def close(self) -> None:

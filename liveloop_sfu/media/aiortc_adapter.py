@@ -245,6 +245,12 @@ class NodePeer:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def remote_sdp(self) -> str | None:
+        """The browser's offer this connection last applied (None before the first)."""
+        description = self._pc.remoteDescription
+        return None if description is None else str(description.sdp)
+
     async def answer(self, offer_sdp: str, plan: SendPlan) -> str:
         """Apply the browser's offer and return the node's answer (candidates included: the node
         gathers its host candidates before answering, it never trickles)."""
