@@ -37,6 +37,7 @@ class WireCall:
         # Events arrive in per-event queues; an offer can be read before match-done was handled.
         self._has_peer = asyncio.Event()
         self.first_frame = 0  # the first counter the current peer paints
+        self.old_wire: WireClient | None = None  # see change_network
 
     async def start(self) -> dict[str, Any]:
         await self.wire.connect(auth={"resume": True} if self.resumable else None)
@@ -60,16 +61,23 @@ class WireCall:
                 await task
         self._tasks.clear()
 
-    async def change_network(self) -> None:
-        """What a switch from one network to another does to a browser: its websocket closes
+    async def change_network(self, *, node_sees_close: bool = True) -> None:
+        """What a switch from one network to another does to a browser: its websocket is lost
         without a goodbye, and its media path dies — here its peer connection is closed with its
-        UDP socket, and the next one binds a new port: a new address as the node sees it."""
+        UDP socket, and the next one binds a new port: a new address as the node sees it.
+
+        ``node_sees_close``: the TCP close reaches the node (as from a proxy restart). Without
+        it the old socket stays open as far as the node can tell (a close sent on the old
+        network never arrives): kept in :attr:`old_wire`, no longer read."""
         await self._stop_pumps()
-        ws = self.wire.sio.eio.ws
-        assert ws is not None
-        await ws.close()
-        await asyncio.wait_for(self.wire.disconnected.wait(), 10)
-        await self.wire.close()
+        if node_sees_close:
+            ws = self.wire.sio.eio.ws
+            assert ws is not None
+            await ws.close()
+            await asyncio.wait_for(self.wire.disconnected.wait(), 10)
+            await self.wire.close()
+        else:
+            self.old_wire = self.wire
         if self.peer is not None:
             if self.peer.video_track is not None:
                 # The next peer paints on from here, so the partner can tell old from new.
@@ -173,6 +181,8 @@ class WireCall:
 
     async def close(self) -> None:
         await self._stop_pumps()
+        if self.old_wire is not None:
+            await self.old_wire.close()
         if self.peer is not None:
             await self._close_peer(self.peer)
         await self.wire.close()

@@ -155,12 +155,14 @@ def udp_sockets(node: Node) -> int:
     return held
 
 
+@pytest.mark.parametrize("node_sees_close", [True, False], ids=["socket-closed", "socket-lingers"])
 async def test_a_network_change_restarts_ice_through_the_node(
-    node_factory: NodeFactory, resumable: Any
+    node_factory: NodeFactory, resumable: Any, node_sees_close: bool
 ) -> None:
     """Alice switches networks: her socket drops and her media path dies with it. She resumes
     and offers from a new peer connection (new port, new ICE credentials: an ICE restart); the
-    node answers from a new connection of its own and both directions flow again."""
+    node answers from a new connection of its own and both directions flow again. Whether the
+    node saw the old socket close or not: if not, the resume supersedes (and closes) it."""
     node = node_factory("--mode", "sfu", "--resume-grace", "15", "--media-timeout", "2")
     alice, bob = await resumable(node, "alice"), await resumable(node, "bob")
     match = await alice.matched()
@@ -170,13 +172,17 @@ async def test_a_network_change_restarts_ice_through_the_node(
     sockets = udp_sockets(node)
     assert sockets >= 2  # one ICE socket per browser (max-bundle, one host address)
 
-    await alice.change_network()
-    # Longer than --media-timeout: alice's silent media is held for her resume, not failed.
-    await asyncio.sleep(3)
-    assert not [e for e, _ in bob.events if e == "partner-left"]
+    await alice.change_network(node_sees_close=node_sees_close)
+    if node_sees_close:
+        # Longer than --media-timeout: alice's silent media is held for her resume, not failed.
+        await asyncio.sleep(3)
+        assert not [e for e, _ in bob.events if e == "partner-left"]
 
     ack = await alice.resume(node.url)
     assert (ack["roomId"], ack["mode"], ack["role"]) == (match["roomId"], "sfu", "offerer")
+    if alice.old_wire is not None:
+        # The node could not know the old socket was dead: the resume closed it.
+        await asyncio.wait_for(alice.old_wire.disconnected.wait(), 10)
     assert alice.first_frame > 0
     # Both directions flow again: alice decodes bob, bob decodes alice's *new* counters, in
     # order after the old ones (same output stream for bob: the node switched its source).
@@ -189,5 +195,10 @@ async def test_a_network_change_restarts_ice_through_the_node(
     metrics = scrape(node)
     assert metrics["liveloop_ice_restarts_total"] == 1
     assert metrics.get("liveloop_media_failures_total", 0) == 0
+    assert metrics["liveloop_connected_sockets"] == 2
+    # Signaling follows the new socket both ways.
+    await alice.wire.call("newMessage", {"message": "new network"})
+    assert (await bob.wire.next("newMessage"))["message"] == "new network"
     # The connection the restart replaced is gone: no UDP socket more than before.
     await until(lambda: udp_sockets(node) == sockets, 10)
+    assert "Traceback" not in node.log()
