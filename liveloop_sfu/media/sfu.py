@@ -731,6 +731,9 @@ class SfuSession:
                 participant.connected = True
                 participant.last_heard = now
                 await self._egress_ready(now, participant)
+                for publication in list(participant.publications.values()):
+                    actions = publication.forwarder.publisher_ready(now)
+                    await self._send_actions(publication, actions)
             elif state == "failed" and participant.held:
                 # Its resume may bring an ICE restart: the deadline counts from the resume.
                 participant.connected = False
