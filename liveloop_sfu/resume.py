@@ -18,10 +18,19 @@ does (``partner-left {"reason": "disconnected"}``). A client that freezes (``pin
 no grace: a vanished client must end its partner's call within
 10 s (issue 8), and a silent one cannot be told apart from a vanished one.
 
+After a network switch the old socket's close usually never reaches the node (it was sent on
+the old network), so the client is back on a new socket while the old one still looks alive.
+The token proves who it is: the new socket takes the session over, and the old one is
+*superseded* (:meth:`SessionAliases.supersede`: it speaks for nobody from then on) and closed.
+
 Media: a socket drop leaves the call's media path (UDP to the node or to the partner) as it was,
-so a resumed call simply goes on. A client whose *network* changed also loses that path; the
-node then notices the media silence after ``--media-timeout`` as for any lost peer (an sfu call
-falls back or ends). ICE restart through the node is not implemented (see README, known gaps).
+so a resumed call usually simply goes on. A client whose *network* changed has lost that path
+too, and restarts ICE after its resume (docs/protocol.md, "Resume"). While the participant is
+detached its sfu media is *held* (``MediaSession.hold``): silence or a failed connection is not
+a failure until the resume, which releases it and gives the media a whole ``--media-timeout``
+from then on. The restart offer itself is handled by the media session: in sfu the node answers
+it from a new connection (media/ice_restart.py, media/sfu.py ``_restart_peer``); in p2p the two
+browsers restart ICE between themselves through the relay.
 """
 
 from __future__ import annotations
