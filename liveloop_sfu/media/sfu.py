@@ -346,7 +346,8 @@ class SfuSession:
         participant.peer = NodePeer(self._settings, label=old.label)
         self._attach(participant)
         participant.connected = False
-        participant.deadline = None  # on_offer starts the new connection's deadline
+        # The new connection's connect deadline, from now: also if this offer turns out unusable.
+        participant.deadline = time.monotonic() + self._settings.connect_timeout
         self.counters["ice-restarts"] += 1
         logger.info("room %s: %s restarts ICE", self.room_id, participant.participant_id)
         await old.close()
