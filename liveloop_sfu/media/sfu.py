@@ -330,10 +330,11 @@ class SfuSession:
 
     async def _restart_peer(self, participant: _Participant) -> None:
         """Answer an ICE restart with a new connection (aiortc cannot restart ICE on one; see
-        media/ice_restart.py). Its links end as when it leaves, so the others keep their output
-        streams (``retired``) and the links the answer makes continue them: same SSRC,
-        sequence numbers without a step back, a keyframe first (the forwarder's source switch).
-        Its publications start again from the new connection's packets."""
+        media/ice_restart.py). Its links end as when it leaves, so every output stream — the
+        others', and its own, which the new connection sends with the old SSRCs — is kept in
+        ``retired`` and continued by the links the answer makes: same SSRC, sequence numbers
+        without a step back, a keyframe first (the forwarder's source switch). Its publications
+        start again from the new connection's packets."""
         sid = participant.sid
         for link in [link for link in self._links if sid in (link.publisher, link.subscriber)]:
             self._unlink(link)
@@ -343,7 +344,10 @@ class SfuSession:
         participant.ssrc_routes.clear()
         self._starting = [entry for entry in self._starting if entry[2] != sid]
         old = participant.peer
-        participant.peer = NodePeer(self._settings, label=old.label)
+        # The same SSRCs towards the browser: a browser that kept its RTCPeerConnection
+        # (restartIce) keeps its receive streams, which the retired subscriptions continue.
+        ssrcs = {line.mid: (line.local_ssrc, line.local_rtx_ssrc) for line in old.media}
+        participant.peer = NodePeer(self._settings, label=old.label, sender_ssrcs=ssrcs)
         self._attach(participant)
         participant.connected = False
         # The new connection's connect deadline, from now: also if this offer turns out unusable.

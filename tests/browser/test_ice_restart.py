@@ -32,6 +32,17 @@ CREDENTIALS_JS = """() => {
 }"""
 
 
+# The SSRCs the page's current connection receives on (a=ssrc of the remote description).
+REMOTE_SSRCS_JS = """() => [...new Set(
+  [...window.liveloop.pc.remoteDescription.sdp.matchAll(/a=ssrc:(\\d+) /g)].map((m) => m[1])
+)].sort()"""
+
+
+async def remote_ssrcs(client: ClientPage) -> list[str]:
+    result: list[str] = await client.page.evaluate(REMOTE_SSRCS_JS)
+    return result
+
+
 async def credentials(client: ClientPage) -> list[str]:
     result: list[str] = await client.page.evaluate(CREDENTIALS_JS)
     return result
@@ -67,10 +78,13 @@ async def test_sfu_ice_restart_and_network_change(
     await flows_both_ways(alice, bob)
 
     # 1. restartIce() on a live connection: the node answers from a new connection (new DTLS
-    # fingerprint) and Chromium keeps its RTCPeerConnection, tracks and <video> through it.
-    before = await credentials(alice)
+    # fingerprint) and Chromium keeps its RTCPeerConnection, tracks and <video> through it; the
+    # node sends with the same SSRCs as before.
+    before, ssrcs = await credentials(alice), await remote_ssrcs(alice)
+    assert len(ssrcs) >= 2
     await alice.page.evaluate("window.liveloop.pc.restartIce()")
     await until_restarted(alice, before, fingerprint=True)
+    assert await remote_ssrcs(alice) == ssrcs
     await flows_both_ways(alice, bob)
 
     # 2. A network change: media path and socket gone at once; resume, then a new connection.
