@@ -147,6 +147,13 @@ class RelaySession:
         parsed.sdpMLineIndex = 0
         await peer.pc.addIceCandidate(parsed)
 
+    def hold(self, sid: str) -> None:
+        """The baseline watches no media timeouts: nothing to hold (benchmark clients never
+        resume)."""
+
+    def release(self, sid: str) -> None:
+        """See :meth:`hold`."""
+
     async def remove_participant(self, sid: str) -> None:
         peer = self._peers.pop(sid, None)
         if peer is None:

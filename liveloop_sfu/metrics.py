@@ -45,6 +45,10 @@ _SFU_COUNTERS = {
     "rtcp-out-remb": ("liveloop_remb_sent", "REMB bandwidth estimates sent to publishers"),
     "failures": ("liveloop_media_failures", "browsers whose media connection to the node failed"),
     "send-failed": ("liveloop_send_failures", "packets the transport refused to send"),
+    "ice-restarts": (
+        "liveloop_ice_restarts",
+        "browser connections to the node replaced after an ICE restart (e.g. a network switch)",
+    ),
 }
 _DROP_PREFIX = "drop:"
 

@@ -18,10 +18,19 @@ does (``partner-left {"reason": "disconnected"}``). A client that freezes (``pin
 no grace: a vanished client must end its partner's call within
 10 s (issue 8), and a silent one cannot be told apart from a vanished one.
 
+After a network switch the old socket's close usually never reaches the node (it was sent on
+the old network), so the client is back on a new socket while the old one still looks alive.
+The token proves who it is: the new socket takes the session over, and the old one is
+*superseded* (:meth:`SessionAliases.supersede`: it speaks for nobody from then on) and closed.
+
 Media: a socket drop leaves the call's media path (UDP to the node or to the partner) as it was,
-so a resumed call simply goes on. A client whose *network* changed also loses that path; the
-node then notices the media silence after ``--media-timeout`` as for any lost peer (an sfu call
-falls back or ends). ICE restart through the node is not implemented (see README, known gaps).
+so a resumed call usually simply goes on. A client whose *network* changed has lost that path
+too, and restarts ICE after its resume (docs/protocol.md, "Resume"). While the participant is
+detached its sfu media is *held* (``MediaSession.hold``): silence or a failed connection is not
+a failure until the resume, which releases it and gives the media a whole ``--media-timeout``
+from then on. The restart offer itself is handled by the media session: in sfu the node answers
+it from a new connection (media/ice_restart.py, media/sfu.py ``_restart_peer``); in p2p the two
+browsers restart ICE between themselves through the relay.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liveloop_sfu.errors import NotInRoom
-from liveloop_sfu.rooms import RoomService
+from liveloop_sfu.rooms import Participant, Room, RoomService
 
 __all__ = ["GRACE_REASONS", "Resumption", "SessionAliases"]
 
@@ -42,6 +51,9 @@ log = logging.getLogger(__name__)
 
 # python-engineio's disconnect reasons for a socket that closed without a goodbye.
 GRACE_REASONS = frozenset({"transport close", "transport error"})
+# The session id a superseded socket speaks for: no participant ever has it (socket.io ids have
+# no colon).
+SUPERSEDED = "superseded:"
 
 
 class SessionAliases:
@@ -53,6 +65,12 @@ class SessionAliases:
 
     def session(self, socket_id: str) -> str:
         return self._session_of.get(socket_id, socket_id)
+
+    def supersede(self, socket_id: str) -> None:
+        """A resume took this socket's session elsewhere: from now on it speaks for a session
+        nobody has (its events find no participant, its close cleans up nothing)."""
+        self.unbind(socket_id)
+        self._session_of[socket_id] = f"{SUPERSEDED}{socket_id}"
 
     def socket(self, session_id: str) -> str:
         return self._socket_of.get(session_id, session_id)
@@ -81,11 +99,13 @@ class Resumption:
         aliases: SessionAliases,
         grace: float,
         disconnect: Callable[[str], Awaitable[None]],
+        close_socket: Callable[[str], None] = lambda socket_id: None,
     ) -> None:
         self._rooms = rooms
         self._aliases = aliases
         self._grace = grace
         self._disconnect = disconnect
+        self._close_socket = close_socket  # closes a superseded socket (signal layer)
         self._detached: dict[str, str] = {}  # resume token -> session id
         self._timers: dict[str, asyncio.Task[None]] = {}  # session id -> grace timer
 
@@ -101,21 +121,46 @@ class Resumption:
         session = self._aliases.session(socket_id)
         self._aliases.unbind(socket_id)
         participant = self._rooms.participant(session)
+        room = self._resumable_room(participant)
+        if room is None or participant is None or reason not in GRACE_REASONS:
+            return False
+        assert participant.resume_token is not None  # checked by _resumable_room
+        self._detached[participant.resume_token] = session
+        # Its media may have lost its path too (a network switch): not a failure yet.
+        room.media.hold(session)
+        self._timers[session] = asyncio.get_running_loop().create_task(self._expire(session))
+        log.info("socket dropped; holding the call for %.0f s", self._grace)
+        return True
+
+    def _resumable_room(self, participant: Participant | None) -> Room | None:
+        """The 1:1 room hosted here that ``participant`` may resume, if any."""
         if (
             self._grace <= 0
-            or reason not in GRACE_REASONS
             or participant is None
             or participant.resume_token is None
             or participant.host is not None
         ):
-            return False
+            return None
         room = self._rooms.room(participant.room_id or "")
-        if room is None or room.group:
-            return False
-        self._detached[participant.resume_token] = session
-        self._timers[session] = asyncio.get_running_loop().create_task(self._expire(session))
-        log.info("socket dropped; holding the call for %.0f s", self._grace)
-        return True
+        return None if room is None or room.group else room
+
+    def _take_over(self, token: str) -> str | None:
+        """The session of ``token`` whose socket still looks alive. After a network switch the
+        node is often not told that the old socket died — its packets went to the old network
+        — and would notice only at the ping timeout, which gets no grace, while the client is
+        already back on the new network with its token. The token proves it is the same
+        client: the new socket takes the session over, and the old one is superseded and
+        closed (its own close then cleans up nothing)."""
+        participant = self._rooms.holder_of(token)
+        room = self._resumable_room(participant)
+        if room is None or participant is None:
+            return None
+        old_socket = self._aliases.socket(participant.sid)
+        self._aliases.supersede(old_socket)
+        self._close_socket(old_socket)
+        room.media.hold(participant.sid)  # resume releases it: the media's clock starts anew
+        log.info("resumed on a new socket while the old one looked alive; closing the old one")
+        return participant.sid
 
     async def _expire(self, session: str) -> None:
         await asyncio.sleep(self._grace)
@@ -127,7 +172,7 @@ class Resumption:
 
     async def resume(self, socket_id: str, token: str) -> dict[str, Any]:
         """Attach ``socket_id`` to the detached session of ``token``; the ack of ``resume``."""
-        session = self._detached.pop(token, None)
+        session = self._detached.pop(token, None) or self._take_over(token)
         if session is None:
             raise NotInRoom("nothing to resume (unknown or expired token)")
         timer = self._timers.pop(session, None)
@@ -147,6 +192,7 @@ class Resumption:
             offerer = room.mode == "sfu" or room.members[0] == session
             ack["role"] = "offerer" if offerer else "answerer"
             ack["participantId"] = participant.participant_id
+            room.media.release(session)
         return ack
 
     async def close(self) -> None:

@@ -380,6 +380,16 @@ class RoomService(CrossNodeRooms):
     def participant(self, sid: str) -> Participant | None:
         return self._participants.get(sid)
 
+    def holder_of(self, resume_token: str) -> Participant | None:
+        """The local participant holding ``resume_token`` (liveloop_sfu/resume.py). A scan:
+        ``resume`` is rare and rate-limited, and a token index would be one more thing to keep
+        in step."""
+        for participant in self._participants.values():
+            token = participant.resume_token
+            if token is not None and secrets.compare_digest(token, resume_token):
+                return participant
+        return None
+
     def room(self, room_id: str) -> Room | None:
         return self._rooms.get(room_id)
 

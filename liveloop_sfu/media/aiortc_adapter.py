@@ -213,9 +213,19 @@ async def _noop_start(parameters: object) -> None:
 class NodePeer:
     """The node's RTCPeerConnection with one browser: answers offers, moves RTP/RTCP bytes."""
 
-    def __init__(self, settings: MediaSettings, label: str) -> None:
+    def __init__(
+        self,
+        settings: MediaSettings,
+        label: str,
+        *,
+        sender_ssrcs: Mapping[str, tuple[int, int | None]] | None = None,
+    ) -> None:
+        """``sender_ssrcs``: {mid: (SSRC, RTX SSRC)} the node sends with on those m-lines
+        instead of new random ones — a connection replacing another (an ICE restart) keeps the
+        browser's receive streams."""
         self.label = label
         self._settings = settings
+        self._sender_ssrcs = dict(sender_ssrcs or {})
         servers = [_ice_server(server) for server in settings.ice_servers]
         # An explicit empty list: with None aiortc falls back to a public Google STUN server.
         # max-bundle: every transceiver shares the first one's transport from the start. (With
@@ -244,6 +254,12 @@ class NodePeer:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def remote_sdp(self) -> str | None:
+        """The browser's offer this connection last applied (None before the first)."""
+        description = self._pc.remoteDescription
+        return None if description is None else str(description.sdp)
 
     async def answer(self, offer_sdp: str, plan: SendPlan) -> str:
         """Apply the browser's offer and return the node's answer (candidates included: the node
@@ -372,6 +388,12 @@ class NodePeer:
             self._hooked.add(id(sender))
             _override(sender, "send", _noop_start)
             _override(receiver, "receive", _noop_start)
+            # Before createAnswer, which writes them into the answer's a=ssrc lines.
+            ssrc, rtx_ssrc = self._sender_ssrcs.get(str(transceiver.mid), (None, None))
+            if ssrc is not None:
+                _override(sender, "_ssrc", ssrc)
+            if rtx_ssrc is not None:
+                _override(sender, "_rtx_ssrc", rtx_ssrc)
         if label is None:
             transceiver.direction = "recvonly"
         else:

@@ -417,6 +417,14 @@ class Forwarder:
                 for sub in self._sub_list:
                     sub.sender_report_state.on_publisher_sr(now, packet.rtp_ts)
 
+    def publisher_ready(self, now: float) -> list[Action]:
+        """The publisher's DTLS/SRTP is up: a keyframe request made before (a subscriber linked
+        while the publisher was still connecting) was lost; repeat a pending one now."""
+        if self.track.kind != "video" or not self._keyframes.upstream_ready(now):
+            return []
+        self.timer_changed = True
+        return [self._pli()]
+
     def request_keyframe(self, now: float) -> list[Action]:
         """Someone beside the subscribers (the recorder) needs a keyframe: merged with every other
         request into one throttled, retried PLI (see :class:`KeyframeRequestManager`)."""

@@ -58,6 +58,15 @@ class KeyframeRequestManager:
             return False
         return self._send(now)
 
+    def upstream_ready(self, now: float) -> bool:
+        """The publisher's connection has just come up (its first, or a new one after an ICE
+        restart): PLIs sent before went nowhere, so a pending request goes out again now rather
+        than at its retry time, with its attempts counted afresh. ``True``: send a PLI now."""
+        if not self.pending:
+            return False
+        self._attempts = 0
+        return self._send(now)
+
     def on_keyframe(self, now: float) -> None:
         """A keyframe arrived from the publisher: every pending request is satisfied."""
         self.pending = False

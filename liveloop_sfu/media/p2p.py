@@ -34,6 +34,13 @@ class P2PSession:
     async def on_candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None:
         await self._relay(sid, "send-new-ice-candidates", {"candidate": candidate})
 
+    def hold(self, sid: str) -> None:
+        """Nothing to hold: the node does not watch media that never passes through it (the
+        browsers restart ICE between themselves, through the relay)."""
+
+    def release(self, sid: str) -> None:
+        """See :meth:`hold`."""
+
     async def remove_participant(self, sid: str) -> None:
         if sid in self._members:
             self._members.remove(sid)

@@ -39,6 +39,14 @@ class MediaSession(Protocol):
     async def on_candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None:
         """A trickled ICE candidate (``None`` = end of candidates)."""
 
+    def hold(self, sid: str) -> None:
+        """``sid``'s signaling socket dropped and the node waits for its resume
+        (liveloop_sfu/resume.py): until :meth:`release`, its media going silent or its
+        connection failing is not a failure — it may come back, possibly by an ICE restart."""
+
+    def release(self, sid: str) -> None:
+        """``sid`` resumed: its media is watched again, from now on."""
+
     async def remove_participant(self, sid: str) -> None:
         """Release everything the participant holds (peer connection, tasks, forwarding state)."""
 

@@ -44,6 +44,7 @@ from liveloop_sfu.media.active_speaker import (
 from liveloop_sfu.media.aiortc_adapter import NodePeer, SendPlan
 from liveloop_sfu.media.drops import DropCounters
 from liveloop_sfu.media.forwarder import Action, Forwarder, SendToPublisher
+from liveloop_sfu.media.ice_restart import is_ice_restart
 from liveloop_sfu.media.negotiated import MediaLine, subscriber_config, track_config
 from liveloop_sfu.media.reception import ReceptionStats
 from liveloop_sfu.media.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
@@ -103,6 +104,9 @@ class _Participant:
     deadline: float | None = None  # connect deadline (monotonic), from the first offer
     connected: bool = False
     last_heard: float = 0.0  # last RTP/RTCP from the browser (monotonic), once connected
+    # Its signaling socket dropped and a resume is pending (liveloop_sfu/resume.py): silence
+    # and a failed connection wait for the resume (and the ICE restart that may follow).
+    held: bool = False
     publications: dict[str, _Publication] = field(default_factory=dict)  # by mid
     ssrc_routes: dict[int, tuple[_Publication, bool]] = field(default_factory=dict)  # (pub, rtx)
     slots: dict[str, TrackRef] = field(default_factory=dict)  # own mid -> track it carries
@@ -147,7 +151,8 @@ class SfuSession:
         self._on_failure = on_failure
         self._participants: dict[str, _Participant] = {}
         self._links: set[_Link] = set()
-        self._events: list[tuple[str, str]] = []  # (sid, connection state) from the peers
+        # (sid, peer, connection state) from the peers; a replaced peer's events are stale.
+        self._events: list[tuple[str, NodePeer, str]] = []
         self._pending: list[tuple[_Publication, list[Action]]] = []  # actions to send
         self._wake = asyncio.Event()
         self._armed = 0.0  # when the session task wakes up next (monotonic)
@@ -165,10 +170,7 @@ class SfuSession:
             return
         peer = NodePeer(self._settings, label=f"{self.room_id}/{participant_id}")
         participant = _Participant(sid, participant_id, peer)
-        # partial, not a lambda: one Python frame less per packet
-        peer.on_rtp = functools.partial(self._on_rtp, participant)
-        peer.on_rtcp = functools.partial(self._on_rtcp, participant)
-        peer.on_state = lambda state: self._on_peer_state(sid, state)
+        self._attach(participant)
         self._participants[sid] = participant
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -184,7 +186,10 @@ class SfuSession:
 
     async def on_offer(self, sid: str, sdp: str) -> None:
         participant = self._member(sid)
-        first_offer = not participant.peer.media
+        restarted = is_ice_restart(participant.peer.remote_sdp, sdp)
+        if restarted:
+            await self._restart_peer(participant)
+        first_offer = not participant.peer.media and not restarted
         assigned: dict[str, OfferedTrack] = {}
         answer = await participant.peer.answer(sdp, self._send_plan(participant, assigned))
         if self._participants.get(sid) is not participant:
@@ -208,6 +213,24 @@ class SfuSession:
 
     async def on_candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None:
         await self._member(sid).peer.add_candidate(candidate)
+
+    def hold(self, sid: str) -> None:
+        participant = self._participants.get(sid)
+        if participant is not None:
+            participant.held = True
+
+    def release(self, sid: str) -> None:
+        participant = self._participants.get(sid)
+        if participant is None or not participant.held:
+            return
+        participant.held = False
+        # The media gets a whole timeout from now to come back (the old path may still work),
+        # or for the browser's ICE restart offer to arrive (on_offer then sets a new deadline).
+        now = time.monotonic()
+        participant.last_heard = max(participant.last_heard, now)
+        if participant.deadline is not None:
+            participant.deadline = max(participant.deadline, now + self._settings.connect_timeout)
+        self._wake.set()
 
     async def remove_participant(self, sid: str) -> None:
         participant = self._participants.get(sid)
@@ -296,6 +319,42 @@ class SfuSession:
 
     def _others(self, participant: _Participant) -> list[_Participant]:
         return [p for p in self._participants.values() if p is not participant]
+
+    def _attach(self, participant: _Participant) -> None:
+        """Route the participant's current peer's packets and state changes to this session."""
+        peer = participant.peer
+        # partial, not a lambda: one Python frame less per packet
+        peer.on_rtp = functools.partial(self._on_rtp, participant)
+        peer.on_rtcp = functools.partial(self._on_rtcp, participant)
+        peer.on_state = functools.partial(self._on_peer_state, participant.sid, peer)
+
+    async def _restart_peer(self, participant: _Participant) -> None:
+        """Answer an ICE restart with a new connection (aiortc cannot restart ICE on one; see
+        media/ice_restart.py). Its links end as when it leaves, so every output stream — the
+        others', and its own, which the new connection sends with the old SSRCs — is kept in
+        ``retired`` and continued by the links the answer makes: same SSRC, sequence numbers
+        without a step back, a keyframe first (the forwarder's source switch). Its publications
+        start again from the new connection's packets."""
+        sid = participant.sid
+        for link in [link for link in self._links if sid in (link.publisher, link.subscriber)]:
+            self._unlink(link)
+        for publication in participant.publications.values():
+            self._retire(publication.forwarder)
+        participant.publications.clear()
+        participant.ssrc_routes.clear()
+        self._starting = [entry for entry in self._starting if entry[2] != sid]
+        old = participant.peer
+        # The same SSRCs towards the browser: a browser that kept its RTCPeerConnection
+        # (restartIce) keeps its receive streams, which the retired subscriptions continue.
+        ssrcs = {line.mid: (line.local_ssrc, line.local_rtx_ssrc) for line in old.media}
+        participant.peer = NodePeer(self._settings, label=old.label, sender_ssrcs=ssrcs)
+        self._attach(participant)
+        participant.connected = False
+        # The new connection's connect deadline, from now: also if this offer turns out unusable.
+        participant.deadline = time.monotonic() + self._settings.connect_timeout
+        self.counters["ice-restarts"] += 1
+        logger.info("room %s: %s restarts ICE", self.room_id, participant.participant_id)
+        await old.close()
 
     async def _ask_others_to_renegotiate(self, participant: _Participant, reason: str) -> None:
         for other in self._others(participant):
@@ -609,8 +668,8 @@ class SfuSession:
 
     # -- the session task ------------------------------------------------------------------------
 
-    def _on_peer_state(self, sid: str, state: str) -> None:
-        self._events.append((sid, state))
+    def _on_peer_state(self, sid: str, peer: NodePeer, state: str) -> None:
+        self._events.append((sid, peer, state))
         self._wake.set()
 
     async def _run(self) -> None:
@@ -658,14 +717,9 @@ class SfuSession:
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [self._next_sender_reports] + [entry[0] for entry in self._starting]
-        deadlines += [
-            p.deadline for p in self._participants.values() if p.deadline and not p.connected
-        ]
-        deadlines += [
-            p.last_heard + self._settings.media_timeout
-            for p in self._participants.values()
-            if p.connected
-        ]
+        watched = [p for p in self._participants.values() if not p.held]
+        deadlines += [p.deadline for p in watched if p.deadline and not p.connected]
+        deadlines += [p.last_heard + self._settings.media_timeout for p in watched if p.connected]
         for publication in self._publications():
             timer = publication.forwarder.get_timer()
             if timer is not None:
@@ -674,14 +728,21 @@ class SfuSession:
 
     async def _handle_events(self, now: float) -> None:
         events, self._events = self._events, []
-        for sid, state in events:
+        for sid, peer, state in events:
             participant = self._participants.get(sid)
-            if participant is None:
-                continue
+            if participant is None or participant.peer is not peer:
+                continue  # gone, or an event of the connection an ICE restart replaced
             if state == "connected" and not participant.connected:
                 participant.connected = True
                 participant.last_heard = now
                 await self._egress_ready(now, participant)
+                for publication in list(participant.publications.values()):
+                    actions = publication.forwarder.publisher_ready(now)
+                    await self._send_actions(publication, actions)
+            elif state == "failed" and participant.held:
+                # Its resume may bring an ICE restart: the deadline counts from the resume.
+                participant.connected = False
+                participant.deadline = now
             elif state == "failed":
                 await self._fail(participant, "connection to the node failed")
             else:
@@ -721,6 +782,8 @@ class SfuSession:
     async def _check_deadlines(self, now: float) -> None:
         for participant in list(self._participants.values()):
             deadline = participant.deadline
+            if participant.held:
+                continue  # its resume grace decides (liveloop_sfu/resume.py)
             if not participant.connected and deadline is not None and now >= deadline:
                 participant.deadline = None
                 await self._fail(participant, "connection to the node timed out")

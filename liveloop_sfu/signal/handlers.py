@@ -78,14 +78,17 @@ class SignalHandlers:
         self._safety = safety
         self._client_keys = client_keys or ClientKeys(None)
         self._aliases = aliases if aliases is not None else SessionAliases()
-        self.resumption = Resumption(rooms, self._aliases, resume_grace, rooms.disconnect)
+        self.resumption = Resumption(
+            rooms, self._aliases, resume_grace, rooms.disconnect, close_socket=self._kick
+        )
         self._limits = limits or Limiter(LimitSettings())
         self._trusted_proxies = trusted_proxies
         self._is_draining = is_draining
         self._on_event = on_event  # (sid, event) of admitted events and disconnects: metrics
         self._clock = clock
         self._next_prune = 0.0
-        self._kicks: set[asyncio.Task[None]] = set()  # disconnects of flooding clients
+        # Server-side disconnects: flooding clients, sockets a resume superseded.
+        self._kicks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._handlers: dict[str, Handler] = {
             "request-room": self._request_room,
@@ -178,12 +181,15 @@ class SignalHandlers:
             return None
         if verdict is Verdict.DISCONNECT and sid in self._locks:
             log.warning("disconnecting a flooding client", extra={"sid": sid})
-            # Not awaited here: the disconnect handler takes this client's lock, which an
-            # earlier event of the same client may hold.
-            task = asyncio.get_running_loop().create_task(self._sio.disconnect(sid))
-            self._kicks.add(task)
-            task.add_done_callback(self._kicks.discard)
+            self._kick(sid)
         return RateLimited("too many events; slow down").to_wire()
+
+    def _kick(self, sid: str) -> None:
+        """Disconnect a socket from the server side. Not awaited: the disconnect handler takes
+        that client's lock, which an earlier event of the same client may hold."""
+        task = asyncio.get_running_loop().create_task(self._sio.disconnect(sid))
+        self._kicks.add(task)
+        task.add_done_callback(self._kicks.discard)
 
     def _wrap(self, event: str, handler: Handler) -> Callable[..., Awaitable[Ack]]:
         async def run(sid: str, *args: Any) -> Ack:

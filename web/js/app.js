@@ -5,6 +5,9 @@ import { validateChatMessage } from "./limits.js";
 import { listDevices, openLocalMedia, snapshot, stopStream } from "./media.js";
 
 const LIVE = new Set(["requesting", "waiting", "connecting", "in-call"]);
+// After a resume, ICE that turns `disconnected` this soon is the network change showing late
+// (Chromium notices a dead path within a few seconds): restart ICE then, too.
+const RESTART_WINDOW_MS = 10_000;
 
 function readable(err) {
   return err?.readable ?? err?.message ?? String(err);
@@ -22,6 +25,7 @@ export class App {
   // match-done's resumeToken: sent in `resume` when the socket comes back (docs/protocol.md).
   #resumeToken = null;
   #resuming = false;
+  #restartWindowEnds = 0;
   #mediaTicket = 0;
 
   constructor({ store, signaling, router, preferredMode }) {
@@ -245,6 +249,7 @@ export class App {
       role,
     });
     session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
+    session.addEventListener("ice", (e) => this.#onIceState(session, e.detail.state));
     session.addEventListener("remote-track", (e) => this.#onRemoteTrack(session, e.detail));
     session.addEventListener("error", (e) => {
       if (session === this.#session) this.store.update("call", { error: e.detail.message });
@@ -283,6 +288,16 @@ export class App {
       this.store.update("call", { error: "The video connection is interrupted — trying to recover…" });
     } else if (state === "failed") {
       this.store.update("call", { error: "The video connection failed. Press Next to try again." });
+    }
+  }
+
+  /** ICE restart while the socket is up: on `failed` at any time, on `disconnected` shortly
+   * after a resume. While the socket is away the resume decides (#resume). */
+  #onIceState(session, state) {
+    if (session !== this.#session || this.#resuming || !this.signaling.connected) return;
+    if (state === "failed" || (state === "disconnected" && Date.now() < this.#restartWindowEnds)) {
+      this.#restartWindowEnds = 0;
+      session.recoverMedia();
     }
   }
 
@@ -411,6 +426,10 @@ export class App {
       // mode-changed may have been sent while the socket was away.
       if (ack.mode !== this.store.get().call.mode) {
         this.#onModeChanged({ mode: ack.mode, role: ack.role });
+      } else if (this.#session?.mediaBroken) {
+        this.#session.recoverMedia(); // the network changed: ICE restart
+      } else {
+        this.#restartWindowEnds = Date.now() + RESTART_WINDOW_MS;
       }
     } catch {
       this.#resumeToken = null;

@@ -64,6 +64,35 @@ export class CallSession extends EventTarget {
     pc.addEventListener("connectionstatechange", () => {
       if (pc === this.pc) this.#emit("connection", { state: pc.connectionState });
     });
+    pc.addEventListener("iceconnectionstatechange", () => {
+      if (pc === this.pc) this.#emit("ice", { state: pc.iceConnectionState });
+    });
+  }
+
+  /** ICE lost its path (`disconnected`, `failed`) or the connection is gone: no media now. */
+  get mediaBroken() {
+    const pc = this.pc;
+    if (!pc || pc.signalingState === "closed") return true;
+    return ["disconnected", "failed", "closed"].includes(pc.iceConnectionState);
+  }
+
+  /**
+   * Media again after the network changed (docs/protocol.md, "Resume"): an ICE restart
+   * (RFC 8445 §9). `restartIce()` fires `negotiationneeded` and the next offer carries new ICE
+   * credentials — in p2p the partner restarts too (either role may offer: perfect negotiation);
+   * in sfu the node answers from a new connection of its own, new DTLS fingerprint included,
+   * which Chromium takes on the same RTCPeerConnection (it starts a new DTLS association when
+   * the remote fingerprint changes). A connection that is already closed cannot restart: in
+   * sfu a new one offers afresh, which the node handles as the same ICE restart.
+   */
+  recoverMedia() {
+    if (this.#closed) return;
+    const pc = this.pc;
+    if (pc && pc.signalingState !== "closed") {
+      pc.restartIce();
+    } else if (this.mode === "sfu") {
+      this.restart({ mode: this.mode, role: this.role });
+    }
   }
 
   /** `mode-changed`: drop this connection and negotiate again in the new mode, same call. */

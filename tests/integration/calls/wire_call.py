@@ -36,9 +36,15 @@ class WireCall:
         self._tasks: list[asyncio.Task[None]] = []
         # Events arrive in per-event queues; an offer can be read before match-done was handled.
         self._has_peer = asyncio.Event()
+        self.first_frame = 0  # the first counter the current peer paints
+        self.old_wire: WireClient | None = None  # see change_network
 
     async def start(self) -> dict[str, Any]:
         await self.wire.connect(auth={"resume": True} if self.resumable else None)
+        self._start_pumps()
+        return await self.wire.request_room(self.name)
+
+    def _start_pumps(self) -> None:
         for event, handler in (
             ("negotiation-call-offer", self._on_offer),
             ("negotiation-call-answer", self._on_answer),
@@ -46,7 +52,55 @@ class WireCall:
             ("partner-left", self._on_partner_left),
         ):
             self._tasks.append(asyncio.create_task(self._pump(event, handler)))
-        return await self.wire.request_room(self.name)
+
+    async def _stop_pumps(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def change_network(self, *, node_sees_close: bool = True) -> None:
+        """What a switch from one network to another does to a browser: its websocket is lost
+        without a goodbye, and its media path dies — here its peer connection is closed with its
+        UDP socket, and the next one binds a new port: a new address as the node sees it.
+
+        ``node_sees_close``: the TCP close reaches the node (as from a proxy restart). Without
+        it the old socket stays open as far as the node can tell (a close sent on the old
+        network never arrives): kept in :attr:`old_wire`, no longer read."""
+        await self._stop_pumps()
+        if node_sees_close:
+            ws = self.wire.sio.eio.ws
+            assert ws is not None
+            await ws.close()
+            await asyncio.wait_for(self.wire.disconnected.wait(), 10)
+            await self.wire.close()
+        else:
+            self.old_wire = self.wire
+        if self.peer is not None:
+            if self.peer.video_track is not None:
+                # The next peer paints on from here, so the partner can tell old from new.
+                self.first_frame += self.peer.video_track.counter
+            await self._close_peer(self.peer)
+            self.peer = None
+        self._has_peer.clear()
+
+    async def resume(self, url: str) -> dict[str, Any]:
+        """Back on a new socket after :meth:`change_network`: ``resume {token}``, then media
+        again as the web client does in sfu (docs/protocol.md, "Resume"): a new peer connection
+        and a fresh offer, whose new ICE credentials make it an ICE restart for the node. (Not
+        for p2p: an aiortc partner cannot restart ICE on its connection, a browser can.)"""
+        assert self.mode == "sfu", "an aiortc stand-in resumes media through the node only"
+        assert self.match is not None
+        token = self.match["resumeToken"]
+        self.wire = WireClient(url, timeout=10)
+        await self.wire.connect(auth={"resume": True})
+        ack = await self.wire.call("resume", {"token": token})
+        self.match = {**self.match, "resumeToken": ack["resumeToken"]}
+        self._start_pumps()
+        await self._negotiate(ack["mode"], ack["role"], first_frame=self.first_frame)
+        return ack
 
     async def matched(self, timeout: float = 10) -> dict[str, Any]:
         self.match = await self.wire.next("match-done", timeout)
@@ -60,11 +114,12 @@ class WireCall:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(peer.close(), 5)
 
-    async def _negotiate(self, mode: str, role: str) -> None:
+    async def _negotiate(self, mode: str, role: str, first_frame: int = 0) -> None:
         if self.peer is not None:
             await self._close_peer(self.peer)
         self.mode = mode
-        self.peer = SyntheticPeer()
+        self.peer = SyntheticPeer(first_frame=first_frame)
+        self.first_frame = first_frame
         self._has_peer.set()
         if role == "offerer":
             offer = await self.peer.create_offer()
@@ -125,11 +180,9 @@ class WireCall:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._stop_pumps()
+        if self.old_wire is not None:
+            await self.old_wire.close()
         if self.peer is not None:
             await self._close_peer(self.peer)
         await self.wire.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from liveloop_sfu.client import WireClient, WireError
 from tests.integration.calls.wire_call import WireCall
-from tests.integration.hardening.conftest import scrape
+from tests.integration.hardening.conftest import scrape, until
 from tests.nodes import Node, NodeFactory
 
 pytestmark = pytest.mark.slow
@@ -133,3 +134,71 @@ async def test_a_client_that_cannot_resume_gets_no_grace(
     await alice.sio.eio.ws.close()
     assert (await bob.event("partner-left", timeout=5))["reason"] == "disconnected"
     await alice.close()
+
+
+def udp_sockets(node: Node) -> int:
+    """UDP sockets the node process holds open (its peers' ICE sockets), read from /proc."""
+    tables = ("/proc/net/udp", "/proc/net/udp6")
+    inodes = set()
+    for table in tables:
+        with open(table) as lines:
+            inodes |= {line.split()[9] for line in list(lines)[1:]}
+    fds = f"/proc/{node.process.pid}/fd"
+    held = 0
+    for fd in os.listdir(fds):
+        try:
+            target = os.readlink(f"{fds}/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            held += 1
+    return held
+
+
+@pytest.mark.parametrize("node_sees_close", [True, False], ids=["socket-closed", "socket-lingers"])
+async def test_a_network_change_restarts_ice_through_the_node(
+    node_factory: NodeFactory, resumable: Any, node_sees_close: bool
+) -> None:
+    """Alice switches networks: her socket drops and her media path dies with it. She resumes
+    and offers from a new peer connection (new port, new ICE credentials: an ICE restart); the
+    node answers from a new connection of its own and both directions flow again. Whether the
+    node saw the old socket close or not: if not, the resume supersedes (and closes) it."""
+    node = node_factory("--mode", "sfu", "--resume-grace", "15", "--media-timeout", "2")
+    alice, bob = await resumable(node, "alice"), await resumable(node, "bob")
+    match = await alice.matched()
+    await bob.matched()
+    await alice.frames_from_partner(10)
+    await bob.frames_from_partner(10)
+    sockets = udp_sockets(node)
+    assert sockets >= 2  # one ICE socket per browser (max-bundle, one host address)
+
+    await alice.change_network(node_sees_close=node_sees_close)
+    if node_sees_close:
+        # Longer than --media-timeout: alice's silent media is held for her resume, not failed.
+        await asyncio.sleep(3)
+        assert not [e for e, _ in bob.events if e == "partner-left"]
+
+    ack = await alice.resume(node.url)
+    assert (ack["roomId"], ack["mode"], ack["role"]) == (match["roomId"], "sfu", "offerer")
+    if alice.old_wire is not None:
+        # The node could not know the old socket was dead: the resume closed it.
+        await asyncio.wait_for(alice.old_wire.disconnected.wait(), 10)
+    assert alice.first_frame > 0
+    # Both directions flow again: alice decodes bob, bob decodes alice's *new* counters, in
+    # order after the old ones (same output stream for bob: the node switched its source).
+    await alice.frames_from_partner(10, timeout=20)
+    assert bob.peer is not None
+    bob_log = bob.peer.video_log
+    await until(lambda: sum(c >= alice.first_frame for c in bob_log.counters) >= 10, 20)
+    assert bob_log.in_order()
+    assert not [e for e, _ in bob.events if e in ("partner-left", "mode-changed")]
+    metrics = scrape(node)
+    assert metrics["liveloop_ice_restarts_total"] == 1
+    assert metrics.get("liveloop_media_failures_total", 0) == 0
+    assert metrics["liveloop_connected_sockets"] == 2
+    # Signaling follows the new socket both ways.
+    await alice.wire.call("newMessage", {"message": "new network"})
+    assert (await bob.wire.next("newMessage"))["message"] == "new network"
+    # The connection the restart replaced is gone: no UDP socket more than before.
+    await until(lambda: udp_sockets(node) == sockets, 10)
+    assert "Traceback" not in node.log()

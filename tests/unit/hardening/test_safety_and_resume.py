@@ -87,6 +87,24 @@ def test_session_aliases() -> None:
     assert aliases.socket("s1") == "s1" and len(aliases) == 0
 
 
+def test_a_resume_supersedes_a_socket_that_still_looks_alive() -> None:
+    aliases = SessionAliases()
+    aliases.supersede("s1")  # s1's client is back on s2 while s1 never closed
+    aliases.bind("s2", "s1")
+    # The old socket speaks for nobody; events out go to the new one.
+    assert aliases.session("s1") not in ("s1", "s2")
+    assert (aliases.session("s2"), aliases.socket("s1")) == ("s1", "s2")
+    aliases.unbind("s1")  # its close, when it comes, leaves the session where it is
+    assert aliases.socket("s1") == "s2"
+    aliases.supersede("s2")  # and once more, from s2 to s3
+    aliases.bind("s3", "s1")
+    assert aliases.session("s2") not in ("s1", "s2", "s3")
+    assert (aliases.session("s3"), aliases.socket("s1")) == ("s1", "s3")
+    aliases.unbind("s2")
+    aliases.unbind("s3")
+    assert len(aliases) == 0
+
+
 def test_safety_and_resume_flags() -> None:
     settings = load_settings(
         ["--resume-grace", "0", "--report-block-days", "30"],

@@ -128,6 +128,15 @@ def test_keyframe_request_retried_every_second() -> None:
     assert fwd.get_timer() == 2.0
 
 
+def test_pending_request_repeated_when_the_publisher_connects() -> None:
+    fwd = video()
+    assert fwd.publisher_ready(0.0) == []  # nobody waits for a keyframe
+    fwd.add_subscriber(0.0, sub())  # its PLI went out before the publisher was connected
+    assert fwd.publisher_ready(0.2) == [PLI_UP]
+    assert fwd.get_timer() == 1.2
+    assert audio().publisher_ready(0.0) == []
+
+
 def test_requests_are_merged_across_subscribers() -> None:
     fwd = video()
     assert fwd.add_subscriber(0.0, sub("a")) == [PLI_UP]

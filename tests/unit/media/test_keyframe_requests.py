@@ -21,6 +21,20 @@ def test_requests_while_pending_are_merged() -> None:
     assert manager.get_timer() == 1.0
 
 
+def test_a_pending_request_goes_out_again_when_the_publisher_connects() -> None:
+    manager = KeyframeRequestManager(min_interval=0.3, retry_interval=1.0, max_attempts=2)
+    assert manager.upstream_ready(0.0) is False  # nothing pending: nothing to repeat
+    assert manager.request(0.0) is True  # sent while the publisher was still connecting
+    assert manager.handle_timer(1.0) is True
+    # Connected at 1.1: at once (not at the 2.0 retry), within min_interval of the last PLI
+    # too (that one went nowhere), and with its attempts counted afresh.
+    assert manager.upstream_ready(1.1) is True
+    assert manager.get_timer() == 2.1
+    assert manager.handle_timer(2.1) is True
+    assert manager.handle_timer(3.1) is False and not manager.pending
+    assert (manager.sent, manager.gave_up) == (4, 1)
+
+
 def test_retry_until_keyframe() -> None:
     manager = KeyframeRequestManager(retry_interval=1.0)
     manager.request(0.0)
