@@ -114,7 +114,9 @@ class Settings:
     report_block_days: float = 365.0
     # Seconds a 1:1 call waits for a client whose socket dropped to come back (resume.py);
     # 0 = no resume.
-    resume_grace: float = 15.0
+    # Below the 10 s in which a vanished client's partner must learn it (issue 8): while a
+    # resume is pending the node holds the media, so the grace is what a crashed tab costs.
+    resume_grace: float = 8.0
 
     @property
     def tls(self) -> bool:

@@ -98,25 +98,33 @@ async def test_a_dropped_socket_resumes_its_call(node_factory: NodeFactory, resu
         await back.close()
 
 
+@pytest.mark.parametrize("mode", ["p2p", "sfu"])
 async def test_without_resume_the_partner_is_told_after_the_grace(
-    node_factory: NodeFactory, resumable: Any
+    node_factory: NodeFactory, resumable: Any, mode: str
 ) -> None:
-    node = node_factory("--mode", "p2p", "--resume-grace", "2")
+    """A resumable client that vanishes for good (a crashed tab: socket closed, media gone, no
+    stop-call) ends its partner's call within 10 s (issue 8) with the default grace."""
+    node = node_factory("--mode", mode)
     alice, bob = await resumable(node, "alice"), await resumable(node, "bob")
     await alice.matched()
     await bob.matched()
+    if mode == "sfu":
+        await bob.frames_from_partner(5)
     await drop_socket(alice)
     dropped = time.monotonic()
+    if alice.peer is not None:
+        await WireCall._close_peer(alice.peer)
+        alice.peer = None
     left = await bob.event("partner-left", timeout=15)
     took = time.monotonic() - dropped
     assert left["reason"] == "disconnected"
-    assert 1.5 <= took <= 10, took
+    assert 6 <= took <= 10, took  # the grace (8 s by default), not the media timeout
     for _ in range(50):
         metrics = scrape(node)
         if metrics["liveloop_connected_sockets"] == 1:
             break
         await asyncio.sleep(0.1)
-    assert metrics['liveloop_rooms{mode="p2p"}'] == 0
+    assert metrics[f'liveloop_rooms{{mode="{mode}"}}'] == 0
 
 
 async def test_a_client_that_cannot_resume_gets_no_grace(
