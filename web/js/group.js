@@ -4,6 +4,12 @@
 import { CallSession } from "./call.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
+// ICE `disconnected` this long is a dead path, not a blip: restart ICE (docs/protocol.md "ICE
+// restart in a group room"). Chromium reports `disconnected` ~2.5 s after the last packet, so a
+// restart offer reaches the node ~4.5 s after the path died: before its --media-timeout (6 s).
+const DISCONNECTED_RESTART_MS = 2000;
+// At most one restart this often: a restart that does not help is retried, not repeated at once.
+const RESTART_SPACING_MS = 5000;
 
 // Room errors (wire codes) in words a person can act on.
 const ROOM_ERRORS = {
@@ -70,6 +76,10 @@ export class GroupRoom {
   // only with the next answer, and until then the track must not land in the camera tile.
   #screenIds = new Set();
   #sentState = "";
+  #restartTimer = null;
+  #lastRestart = 0;
+  // The socket dropped while in the room: the node let us leave, so join again once it is back.
+  #rejoinOnReconnect = false;
 
   constructor({ store, signaling, router, app, target }) {
     this.store = store;
@@ -171,6 +181,7 @@ export class GroupRoom {
       role: "offerer",
     });
     session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
+    session.addEventListener("ice", (e) => this.#onIceState(session, e.detail.state));
     session.addEventListener("remote-media", (e) => this.#onRemoteMedia(session, e.detail.tracks));
     session.addEventListener("error", (e) => {
       if (session === this.#session) this.store.update("room", { error: e.detail.message });
@@ -183,6 +194,7 @@ export class GroupRoom {
 
   /** Leave: tell the node, close the connection, back to the Studio (the link stays). */
   async leave({ navigate = true } = {}) {
+    this.#rejoinOnReconnect = false;
     const wasLive = LIVE.has(this.store.get().room.status);
     this.#endSession();
     this.#reset("idle");
@@ -217,6 +229,7 @@ export class GroupRoom {
   }
 
   #endSession() {
+    this.#cancelRestart();
     this.#stopScreenTrack();
     this.#session?.close();
     this.#session = null;
@@ -371,6 +384,50 @@ export class GroupRoom {
     return stream && sameTracks(stream, tracks) ? stream : new MediaStream(tracks);
   }
 
+  // ----- ICE restart (the network changed under a live socket) -----
+
+  /**
+   * Media again after the path to the node died: `pc.restartIce()` and the usual offer, through
+   * the same serialized negotiation as the node's `renegotiate` asks (CallSession.makeOffer:
+   * one exchange at a time, a request meanwhile becomes one more offer after the answer). The
+   * node answers from a new connection of its own and re-links it to the room's forwarders.
+   */
+  recoverMedia() {
+    const session = this.#session;
+    if (!session || !this.signaling.connected) return;
+    this.#cancelRestart();
+    this.#lastRestart = Date.now();
+    this.store.update("room", { notice: "Reconnecting the video…" });
+    session.recoverMedia();
+  }
+
+  /** `failed`: restart now; `disconnected`: restart if it lasts; back up: nothing to do. */
+  #onIceState(session, state) {
+    if (session !== this.#session) return;
+    if (state === "connected" || state === "completed") {
+      this.#cancelRestart();
+      if (this.store.get().room.notice === "Reconnecting the video…") {
+        this.store.update("room", { notice: "" });
+      }
+    } else if (state === "failed" || state === "disconnected") {
+      const wait = state === "failed" ? 0 : DISCONNECTED_RESTART_MS;
+      this.#scheduleRestart(Math.max(wait, this.#lastRestart + RESTART_SPACING_MS - Date.now()));
+    }
+  }
+
+  #scheduleRestart(delayMs) {
+    if (this.#restartTimer !== null) return; // one is already due
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null;
+      if (this.#session?.mediaBroken) this.recoverMedia();
+    }, delayMs);
+  }
+
+  #cancelRestart() {
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = null;
+  }
+
   #onPeerState(session, state) {
     if (session !== this.#session) return;
     const { status } = this.store.get().room;
@@ -420,13 +477,28 @@ export class GroupRoom {
   }
 
   #onSignalingStatus(status) {
-    if (status.state === "connected" || !LIVE.has(this.store.get().room.status)) return;
-    // The node forgets a vanished socket's room membership; so do we.
+    if (status.state === "connected") {
+      if (this.#rejoinOnReconnect && this.store.get().room.status === "ended") {
+        this.#rejoinOnReconnect = false;
+        this.join(); // a new participant of the same room: the others see us leave and come back
+      }
+      return;
+    }
+    if (status.state === "unreachable" && this.#rejoinOnReconnect) {
+      this.#rejoinOnReconnect = false;
+      this.store.update("room", {
+        notice: "",
+        error: "Lost the connection to the server. Press Join again once it is back.",
+      });
+      return;
+    }
+    if (!LIVE.has(this.store.get().room.status)) return;
+    // The node forgets a vanished socket's room membership at once (group rooms have no resume
+    // grace); so do we, and join again as soon as the socket is back.
     this.#endSession();
     this.#reset("ended");
-    this.store.update("room", {
-      error: "Lost the connection to the server. Press Join again once it is back.",
-    });
+    this.#rejoinOnReconnect = true;
+    this.store.update("room", { notice: "Lost the connection to the server — rejoining…" });
   }
 
   #onRoute(path) {

@@ -69,6 +69,12 @@ function main() {
       get socket() {
         return signaling.socket;
       },
+      // What the client does itself when ICE fails: tests call it because a page cannot be
+      // moved to another network (tests/browser/test_group_restart.py says what is simulated).
+      recoverMedia() {
+        if (group.session) group.recoverMedia();
+        else app.session?.recoverMedia();
+      },
     }),
   });
   // A room link opens the Studio (camera check, name) with a "Join the room" button.
