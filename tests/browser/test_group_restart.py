@@ -2,7 +2,12 @@
 socket is up, and a rejoin after the socket dropped.
 
 What is simulated, exactly (a page cannot be moved to another network from a test):
-- "ICE failed" is not provoked: the test calls ``window.liveloop.recoverMedia()``, which is what
+- "the path died" (second test): the node process is frozen (SIGSTOP) until every page has
+  noticed on its own — nothing arrives, Chromium turns ICE `disconnected` — and has restarted ICE
+  by itself 2 s later (its new offer waits in the frozen node's socket buffer); then the node goes
+  on (SIGCONT). That is every member's path dying at once rather than one member's network
+  changing, but detection, restart and renegotiation are all the client's and the node's own.
+- "ICE failed, restart" (first test) is the call ``window.liveloop.recoverMedia()``, which is what
   the group client itself runs when its connection turns ``failed`` (or stays ``disconnected``):
   ``pc.restartIce()`` on the page's own RTCPeerConnection and an offer through its own serialized
   negotiation. Everything after that is real: new ICE credentials, the node's answer from a new
@@ -17,6 +22,8 @@ What is simulated, exactly (a page cannot be moved to another network from a tes
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import pytest
 from playwright.async_api import expect
@@ -116,3 +123,56 @@ async def test_group_ice_restart_during_renegotiation_and_rejoin_after_socket_dr
     await asyncio.gather(*(every_stream_decodes(c, 2) for c in people))
     assert await bob.page.locator("#room-error").text_content() in ("", None)
     assert "Traceback" not in node.log()
+
+
+# The ICE states the page's connection goes through from now on (window.iceStates).
+WATCH_ICE_JS = """() => {
+  window.iceStates = [];
+  const pc = window.liveloop.pc;
+  const note = () => window.iceStates.push(pc.iceConnectionState);
+  pc.addEventListener("iceconnectionstatechange", note);
+}"""
+
+
+async def test_group_clients_restart_ice_by_themselves_when_the_path_dies(
+    node_factory: NodeFactory, open_client: OpenClient
+) -> None:
+    # Signaling and the node's media watch outlast the freeze; the browsers' ICE does not.
+    node = node_factory(
+        "--mode", "sfu", "--ping-interval", "5", "--ping-timeout", "20", "--media-timeout", "20"
+    )
+    alice = await open_client(node.url + "/", "Alice")
+    link = await create_room(alice)
+    await alice.page.goto(link)
+    bob = await open_client(link, "Bob")
+    people = (alice, bob)
+    for client in people:
+        await join_room(client)
+        assert await room_state(client) == "in-room"
+    await asyncio.gather(assert_tiles_decode(alice, {"Bob"}), assert_tiles_decode(bob, {"Alice"}))
+    before = {client.name: await credentials(client) for client in people}
+    for client in people:
+        await client.page.evaluate(WATCH_ICE_JS)
+
+    os.kill(node.process.pid, signal.SIGSTOP)
+    try:
+        for client in people:
+            # restartIce() and the new offer's setLocalDescription come before it is sent.
+            await client.page.wait_for_function(
+                f"window.liveloop.pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1]"
+                f" !== {before[client.name][0]!r}",
+                timeout=30_000,
+            )
+    finally:
+        os.kill(node.process.pid, signal.SIGCONT)
+
+    for client in people:
+        assert "disconnected" in await client.page.evaluate("window.iceStates"), client.name
+        await until_restarted(client, before[client.name], fingerprint=True)
+    await asyncio.gather(assert_tiles_decode(alice, {"Bob"}), assert_tiles_decode(bob, {"Alice"}))
+    await asyncio.gather(*(every_stream_decodes(c, 1) for c in people))
+    metrics = scrape(node)
+    assert metrics["liveloop_ice_restarts_total"] == 2
+    assert metrics.get("liveloop_media_failures_total", 0) == 0
+    for client in people:
+        assert await client.page.evaluate("window.liveloop.state.room.status") == "in-room"
