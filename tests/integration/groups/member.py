@@ -122,6 +122,21 @@ class Member:
                 raise TimeoutError(f"{self.name}: frames per owner {got}, wanted {count}")
             await asyncio.sleep(0.1)
 
+    async def frames_since(
+        self, participant_id: str, first: int, count: int, timeout: float = 30
+    ) -> None:
+        """Wait until ``count`` frames painted from ``first`` on (an owner's new video after
+        :meth:`change_network`) were decoded on the track labelled ``participant_id``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            log = self.video_from(participant_id)
+            new = [c for c in log.counters if c >= first] if log else []
+            if len(new) >= count:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.name}: {len(new)} frames from {first} on, not {count}")
+            await asyncio.sleep(0.1)
+
     async def leave(self) -> dict[str, Any]:
         return await self.wire.call("leave-room", {})
 
