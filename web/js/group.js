@@ -80,6 +80,7 @@ export class GroupRoom {
   #lastRestart = 0;
   // The socket dropped while in the room: the node let us leave, so join again once it is back.
   #rejoinOnReconnect = false;
+  #joinTicket = 0; // the latest join(): an older one's late answer is not ours any more
 
   constructor({ store, signaling, router, app, target }) {
     this.store = store;
@@ -139,6 +140,7 @@ export class GroupRoom {
       return;
     }
     this.store.update("profile", { error: "" });
+    const ticket = ++this.#joinTicket;
     this.#reset("joining");
     this.router.go("/room");
     const { roomId, token } = this.store.get().room;
@@ -148,11 +150,12 @@ export class GroupRoom {
     try {
       ack = await this.signaling.request("join-room", payload);
     } catch (err) {
-      if (this.store.get().room.status === "joining") {
+      if (ticket === this.#joinTicket && this.store.get().room.status === "joining") {
         this.store.update("room", { status: "error", error: readable(err) });
       }
       return;
     }
+    if (ticket !== this.#joinTicket) return; // a rejoin on a new socket replaced this join
     if (this.store.get().room.status !== "joining") {
       this.#sendLeave(); // left (or navigated away) while the join was on its way
       return;
