@@ -4,12 +4,13 @@
 import { CallSession } from "./call.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
-// ICE `disconnected` this long is a dead path, not a blip: restart ICE (docs/protocol.md "ICE
-// restart in a group room"). Chromium reports `disconnected` ~2.5 s after the last packet, so a
+// ICE `disconnected` this long is a dead path, not a blip: restart ICE (docs/protocol.md "Network
+// trouble in a group room"). Chromium reports `disconnected` ~2.5 s after the last packet, so a
 // restart offer reaches the node ~4.5 s after the path died: before its --media-timeout (6 s).
 const DISCONNECTED_RESTART_MS = 2000;
 // At most one restart this often: a restart that does not help is retried, not repeated at once.
 const RESTART_SPACING_MS = 5000;
+const RESTARTING = "Reconnecting the video…";
 
 // Room errors (wire codes) in words a person can act on.
 const ROOM_ERRORS = {
@@ -400,7 +401,7 @@ export class GroupRoom {
     if (!session || !this.signaling.connected) return;
     this.#cancelRestart();
     this.#lastRestart = Date.now();
-    this.store.update("room", { notice: "Reconnecting the video…" });
+    this.store.update("room", { notice: RESTARTING });
     session.recoverMedia();
   }
 
@@ -409,7 +410,7 @@ export class GroupRoom {
     if (session !== this.#session) return;
     if (state === "connected" || state === "completed") {
       this.#cancelRestart();
-      if (this.store.get().room.notice === "Reconnecting the video…") {
+      if (this.store.get().room.notice === RESTARTING) {
         this.store.update("room", { notice: "" });
       }
     } else if (state === "failed" || state === "disconnected") {
@@ -440,7 +441,7 @@ export class GroupRoom {
       const error = "The video connection is interrupted — trying to recover…";
       this.store.update("room", { error });
     } else if (state === "failed") {
-      this.store.update("room", { error: "The video connection failed. Leave and join again." });
+      this.store.update("room", { error: "The video connection failed — trying to recover…" });
     }
   }
 
