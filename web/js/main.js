@@ -1,5 +1,6 @@
 // Boot: build the store, the socket.io connection, the router and the views, and expose a
-// read-only debug hook (window.liveloop) that tests use next to real getStats() numbers.
+// debug hook (window.liveloop: read-only state, plus the client's own media recovery) that tests
+// use next to real getStats() numbers.
 import { App } from "./app.js";
 import { GroupRoom, roomTarget } from "./group.js";
 import { Router } from "./router.js";
