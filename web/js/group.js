@@ -8,8 +8,11 @@ const LIVE = new Set(["joining", "connecting", "in-room"]);
 // trouble in a group room"). Chromium reports `disconnected` ~2.5 s after the last packet, so a
 // restart offer reaches the node ~4.5 s after the path died: before its --media-timeout (6 s).
 const DISCONNECTED_RESTART_MS = 2000;
-// At most one restart this often: a restart that does not help is retried, not repeated at once.
+// At most one restart this often: a restart that does not help (its offer refused or lost, ICE
+// still down) is retried this much later, at most MAX_RESTARTS times until ICE connects again;
+// after that the node's connect deadline decides (`partner-left {reason: "media-failed"}`).
 const RESTART_SPACING_MS = 5000;
+const MAX_RESTARTS = 4;
 const RESTARTING = "Reconnecting the video…";
 
 // Room errors (wire codes) in words a person can act on.
@@ -79,6 +82,7 @@ export class GroupRoom {
   #sentState = "";
   #restartTimer = null;
   #lastRestart = 0;
+  #restarts = 0; // since ICE was last connected
   // The socket dropped while in the room: the node let us leave, so join again once it is back.
   #rejoinOnReconnect = false;
   #joinTicket = 0; // the latest join(): an older one's late answer is not ours any more
@@ -234,6 +238,7 @@ export class GroupRoom {
 
   #endSession() {
     this.#cancelRestart();
+    this.#restarts = 0;
     this.#stopScreenTrack();
     this.#session?.close();
     this.#session = null;
@@ -398,11 +403,13 @@ export class GroupRoom {
    */
   recoverMedia() {
     const session = this.#session;
-    if (!session || !this.signaling.connected) return;
+    if (!session || !this.signaling.connected || this.#restarts >= MAX_RESTARTS) return;
     this.#cancelRestart();
+    this.#restarts += 1;
     this.#lastRestart = Date.now();
     this.store.update("room", { notice: RESTARTING });
     session.recoverMedia();
+    this.#scheduleRestart(RESTART_SPACING_MS); // again if this one did not help
   }
 
   /** `failed`: restart now; `disconnected`: restart if it lasts; back up: nothing to do. */
@@ -410,6 +417,7 @@ export class GroupRoom {
     if (session !== this.#session) return;
     if (state === "connected" || state === "completed") {
       this.#cancelRestart();
+      this.#restarts = 0;
       if (this.store.get().room.notice === RESTARTING) {
         this.store.update("room", { notice: "" });
       }
