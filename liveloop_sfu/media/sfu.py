@@ -91,6 +91,11 @@ def _same_track(old: MediaLine, new: MediaLine) -> bool:
     )
 
 
+def _published_tracks(participant: _Participant) -> set[tuple[str, str]]:
+    """(mid, track id) of every track the participant publishes."""
+    return {(mid, pub.track_id) for mid, pub in participant.publications.items()}
+
+
 def _track_id(line: MediaLine) -> str:
     """The msid track id of a published m-line (made up if the browser sent none)."""
     return line.remote_track_id or f"{line.kind}-{line.mid}"
@@ -113,6 +118,9 @@ class _Participant:
     # Output streams of slots whose track was unlinked: a new track on the same slot (same SSRC)
     # continues them, so the browser sees one stream without a sequence jump.
     retired: dict[str, Subscription] = field(default_factory=dict)
+    # While an ICE restart is being answered: the tracks it published before, still offered to
+    # the others (a renegotiation of theirs meanwhile must not free the slots that carry them).
+    restarting: list[OfferedTrack] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,17 +195,27 @@ class SfuSession:
     async def on_offer(self, sid: str, sdp: str) -> None:
         participant = self._member(sid)
         restarted = is_ice_restart(participant.peer.remote_sdp, sdp)
+        tracks_before = _published_tracks(participant)
         if restarted:
+            participant.restarting = self._tracks_of(participant)
             await self._restart_peer(participant)
         first_offer = not participant.peer.media and not restarted
         assigned: dict[str, OfferedTrack] = {}
-        answer = await participant.peer.answer(sdp, self._send_plan(participant, assigned))
+        try:
+            answer = await participant.peer.answer(sdp, self._send_plan(participant, assigned))
+        finally:
+            participant.restarting = None
         if self._participants.get(sid) is not participant:
             raise NotInRoom("left the call while the node was answering")
         if participant.deadline is None:
             participant.deadline = time.monotonic() + self._settings.connect_timeout
         participant.slots = {mid: track.ref for mid, track in assigned.items()}
         published = self._publish(participant)
+        if restarted:
+            # The restart rebuilt every publication, but the others' slots still carry the same
+            # tracks (a browser's restartIce() keeps them): the links _link_all makes below
+            # continue their streams, so only new or gone tracks need their new offers.
+            published = _published_tracks(participant) != tracks_before
         now = time.monotonic()
         self._unlink_stale(participant)
         self._link_all(now, answered=participant)
@@ -366,14 +384,23 @@ class SfuSession:
         m-line order; in a 1:1 call, placeholders for a partner that has not offered yet."""
         tracks: list[OfferedTrack] = []
         for other in self._others(subscriber):
-            if not other.peer.media and not self.group:
+            if other.restarting is not None:
+                tracks += other.restarting
+            elif not other.peer.media and not self.group:
                 tracks += placeholder_tracks(other.sid, other.participant_id)
-                continue
-            for line in other.peer.media:
-                publication = other.publications.get(line.mid)
-                if publication is not None:
-                    ref = TrackRef(other.sid, line.mid, line.kind)
-                    tracks.append(OfferedTrack(ref, other.participant_id, publication.track_id))
+            else:
+                tracks += self._tracks_of(other)
+        return tracks
+
+    @staticmethod
+    def _tracks_of(publisher: _Participant) -> list[OfferedTrack]:
+        """The tracks ``publisher`` publishes now, in m-line order."""
+        tracks: list[OfferedTrack] = []
+        for line in publisher.peer.media:
+            publication = publisher.publications.get(line.mid)
+            if publication is not None:
+                ref = TrackRef(publisher.sid, line.mid, line.kind)
+                tracks.append(OfferedTrack(ref, publisher.participant_id, publication.track_id))
         return tracks
 
     def _send_plan(self, participant: _Participant, assigned: dict[str, OfferedTrack]) -> SendPlan:

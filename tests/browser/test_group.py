@@ -78,7 +78,9 @@ async def create_room(client: ClientPage) -> str:
 
 async def join_room(client: ClientPage) -> None:
     """A room link opens the Studio; name, then "Join the room"."""
-    await expect(client.page.get_by_role("heading", name="Get ready")).to_be_visible()
+    # A loaded machine may take longer than expect()'s 5 s to load the client's modules.
+    heading = client.page.get_by_role("heading", name="Get ready")
+    await expect(heading).to_be_visible(timeout=MEDIA_TIMEOUT_MS)
     await client.page.wait_for_function(
         "document.getElementById('preview-video').videoWidth > 0", timeout=MEDIA_TIMEOUT_MS
     )

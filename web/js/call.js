@@ -186,9 +186,22 @@ export class CallSession extends EventTarget {
       const { type, sdp } = pc.localDescription;
       await this.#send("negotiation-call-offer", { sdp: { type, sdp } });
     } catch (err) {
+      await this.#rollback(pc);
       this.#fail(pc, "Could not start the video connection", err);
     } finally {
       this.#makingOffer = false;
+    }
+  }
+
+  /** An offer the other side refused or never answered (e.g. `rate-limited`, a timeout) must not
+   * leave the connection in have-local-offer: every later offer — a `renegotiate`, an ICE
+   * restart — would wait for an answer that never comes. */
+  async #rollback(pc) {
+    if (pc.signalingState !== "have-local-offer") return;
+    try {
+      await pc.setLocalDescription({ type: "rollback" });
+    } catch (err) {
+      console.warn("could not roll the refused offer back", err);
     }
   }
 

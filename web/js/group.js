@@ -4,6 +4,16 @@
 import { CallSession } from "./call.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
+// ICE `disconnected` this long is a dead path, not a blip: restart ICE (docs/protocol.md "Network
+// trouble in a group room"). Chromium reports `disconnected` ~2.5 s after the last packet, so a
+// restart offer reaches the node ~4.5 s after the path died: before its --media-timeout (6 s).
+const DISCONNECTED_RESTART_MS = 2000;
+// At most one restart this often: a restart that does not help (its offer refused or lost, ICE
+// still down) is retried this much later, at most MAX_RESTARTS times until ICE connects again;
+// after that the node's connect deadline decides (`partner-left {reason: "media-failed"}`).
+const RESTART_SPACING_MS = 5000;
+const MAX_RESTARTS = 4;
+const RESTARTING = "Reconnecting the video…";
 
 // Room errors (wire codes) in words a person can act on.
 const ROOM_ERRORS = {
@@ -70,6 +80,12 @@ export class GroupRoom {
   // only with the next answer, and until then the track must not land in the camera tile.
   #screenIds = new Set();
   #sentState = "";
+  #restartTimer = null;
+  #lastRestart = 0;
+  #restarts = 0; // since ICE was last connected
+  // The socket dropped while in the room: the node let us leave, so join again once it is back.
+  #rejoinOnReconnect = false;
+  #joinTicket = 0; // the latest join(): an older one's late answer is not ours any more
 
   constructor({ store, signaling, router, app, target }) {
     this.store = store;
@@ -129,6 +145,7 @@ export class GroupRoom {
       return;
     }
     this.store.update("profile", { error: "" });
+    const ticket = ++this.#joinTicket;
     this.#reset("joining");
     this.router.go("/room");
     const { roomId, token } = this.store.get().room;
@@ -138,11 +155,12 @@ export class GroupRoom {
     try {
       ack = await this.signaling.request("join-room", payload);
     } catch (err) {
-      if (this.store.get().room.status === "joining") {
+      if (ticket === this.#joinTicket && this.store.get().room.status === "joining") {
         this.store.update("room", { status: "error", error: readable(err) });
       }
       return;
     }
+    if (ticket !== this.#joinTicket) return; // a rejoin on a new socket replaced this join
     if (this.store.get().room.status !== "joining") {
       this.#sendLeave(); // left (or navigated away) while the join was on its way
       return;
@@ -171,6 +189,7 @@ export class GroupRoom {
       role: "offerer",
     });
     session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
+    session.addEventListener("ice", (e) => this.#onIceState(session, e.detail.state));
     session.addEventListener("remote-media", (e) => this.#onRemoteMedia(session, e.detail.tracks));
     session.addEventListener("error", (e) => {
       if (session === this.#session) this.store.update("room", { error: e.detail.message });
@@ -183,6 +202,7 @@ export class GroupRoom {
 
   /** Leave: tell the node, close the connection, back to the Studio (the link stays). */
   async leave({ navigate = true } = {}) {
+    this.#rejoinOnReconnect = false;
     const wasLive = LIVE.has(this.store.get().room.status);
     this.#endSession();
     this.#reset("idle");
@@ -217,6 +237,8 @@ export class GroupRoom {
   }
 
   #endSession() {
+    this.#cancelRestart();
+    this.#restarts = 0;
     this.#stopScreenTrack();
     this.#session?.close();
     this.#session = null;
@@ -371,6 +393,53 @@ export class GroupRoom {
     return stream && sameTracks(stream, tracks) ? stream : new MediaStream(tracks);
   }
 
+  // ----- ICE restart (the network changed under a live socket) -----
+
+  /**
+   * Media again after the path to the node died: `pc.restartIce()` and the usual offer, through
+   * the same serialized negotiation as the node's `renegotiate` asks (CallSession.makeOffer:
+   * one exchange at a time, a request meanwhile becomes one more offer after the answer). The
+   * node answers from a new connection of its own and re-links it to the room's forwarders.
+   */
+  recoverMedia() {
+    const session = this.#session;
+    if (!session || !this.signaling.connected || this.#restarts >= MAX_RESTARTS) return;
+    this.#cancelRestart();
+    this.#restarts += 1;
+    this.#lastRestart = Date.now();
+    this.store.update("room", { notice: RESTARTING });
+    session.recoverMedia();
+    this.#scheduleRestart(RESTART_SPACING_MS); // again if this one did not help
+  }
+
+  /** `failed`: restart now; `disconnected`: restart if it lasts; back up: nothing to do. */
+  #onIceState(session, state) {
+    if (session !== this.#session) return;
+    if (state === "connected" || state === "completed") {
+      this.#cancelRestart();
+      this.#restarts = 0;
+      if (this.store.get().room.notice === RESTARTING) {
+        this.store.update("room", { notice: "" });
+      }
+    } else if (state === "failed" || state === "disconnected") {
+      const wait = state === "failed" ? 0 : DISCONNECTED_RESTART_MS;
+      this.#scheduleRestart(Math.max(wait, this.#lastRestart + RESTART_SPACING_MS - Date.now()));
+    }
+  }
+
+  #scheduleRestart(delayMs) {
+    if (this.#restartTimer !== null) return; // one is already due
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null;
+      if (this.#session?.mediaBroken) this.recoverMedia();
+    }, delayMs);
+  }
+
+  #cancelRestart() {
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = null;
+  }
+
   #onPeerState(session, state) {
     if (session !== this.#session) return;
     const { status } = this.store.get().room;
@@ -380,7 +449,7 @@ export class GroupRoom {
       const error = "The video connection is interrupted — trying to recover…";
       this.store.update("room", { error });
     } else if (state === "failed") {
-      this.store.update("room", { error: "The video connection failed. Leave and join again." });
+      this.store.update("room", { error: "The video connection failed — trying to recover…" });
     }
   }
 
@@ -420,13 +489,28 @@ export class GroupRoom {
   }
 
   #onSignalingStatus(status) {
-    if (status.state === "connected" || !LIVE.has(this.store.get().room.status)) return;
-    // The node forgets a vanished socket's room membership; so do we.
+    if (status.state === "connected") {
+      if (this.#rejoinOnReconnect && this.store.get().room.status === "ended") {
+        this.#rejoinOnReconnect = false;
+        this.join(); // a new participant of the same room: the others see us leave and come back
+      }
+      return;
+    }
+    if (status.state === "unreachable" && this.#rejoinOnReconnect) {
+      this.#rejoinOnReconnect = false;
+      this.store.update("room", {
+        notice: "",
+        error: "Lost the connection to the server. Press Join again once it is back.",
+      });
+      return;
+    }
+    if (!LIVE.has(this.store.get().room.status)) return;
+    // The node forgets a vanished socket's room membership at once (group rooms have no resume
+    // grace); so do we, and join again as soon as the socket is back.
     this.#endSession();
     this.#reset("ended");
-    this.store.update("room", {
-      error: "Lost the connection to the server. Press Join again once it is back.",
-    });
+    this.#rejoinOnReconnect = true;
+    this.store.update("room", { notice: "Lost the connection to the server — rejoining…" });
   }
 
   #onRoute(path) {

@@ -1,5 +1,6 @@
 // Boot: build the store, the socket.io connection, the router and the views, and expose a
-// read-only debug hook (window.liveloop) that tests use next to real getStats() numbers.
+// debug hook (window.liveloop: read-only state, plus the client's own media recovery) that tests
+// use next to real getStats() numbers.
 import { App } from "./app.js";
 import { GroupRoom, roomTarget } from "./group.js";
 import { Router } from "./router.js";
@@ -68,6 +69,12 @@ function main() {
       },
       get socket() {
         return signaling.socket;
+      },
+      // What the client does itself when ICE fails: tests call it because a page cannot be
+      // moved to another network (tests/browser/test_group_restart.py says what is simulated).
+      recoverMedia() {
+        if (group.session) group.recoverMedia();
+        else app.session?.recoverMedia();
       },
     }),
   });

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from tests.integration.cluster.test_calls_across_nodes import get_json
 from tests.integration.groups.member import Member
+from tests.integration.hardening.conftest import scrape
 from tests.nodes import NodeFactory
 from tests.redis_server import RedisServer
 
@@ -63,6 +64,15 @@ async def test_three_participants_on_two_nodes_share_one_room(
         await bo.wire.call("newMessage", {"message": "hello from node 2"})
         assert (await ana.wire.next("newMessage"))["message"] == "hello from node 2"
         assert (await cy.wire.next("newMessage"))["userName"] == "bo"
+
+        # A guest's network changes while its socket stays up: its restart offer (new port, new
+        # ICE credentials) goes through node 2 to the room's node, which answers from a new
+        # connection; the guest decodes the others again and they decode its new counters.
+        await cy.change_network(first_frame=60_000)
+        await cy.frames_from({o.participant_id: o.first_frame for o in (ana, bo)}, 10, timeout=30)
+        for member in (ana, bo):
+            await member.frames_since(cy.participant_id, 60_000, 10)
+        assert scrape(node1)["liveloop_ice_restarts_total"] == 1
 
         # A guest's media state reaches the others through the room's node.
         state = {"audio": False, "video": True, "screenTrackId": None}

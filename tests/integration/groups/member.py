@@ -35,14 +35,14 @@ class Member:
         self.first_frame = first_frame
         self.wire = WireClient(url, timeout=20)
         # ``receivers`` receive-only audio + video pairs: room for that many other participants.
-        self.peer = SyntheticPeer(
-            width=width,
-            height=height,
-            fps=fps,
-            first_frame=first_frame,
-            extra_receivers=receivers,
-            tone_amplitude=tone_amplitude,
-        )
+        self._peer_options: dict[str, Any] = {
+            "width": width,
+            "height": height,
+            "fps": fps,
+            "extra_receivers": receivers,
+            "tone_amplitude": tone_amplitude,
+        }
+        self.peer = SyntheticPeer(first_frame=first_frame, **self._peer_options)
         self.ack: dict[str, Any] = {}
         self.offers = 0
         self._lock = asyncio.Lock()
@@ -94,6 +94,18 @@ class Member:
             except (WireError, InvalidStateError):  # left the room or closed meanwhile
                 return
 
+    async def change_network(self, first_frame: int) -> None:
+        """Media from a new network while the socket stays up: the old peer connection and its
+        UDP socket go, a new one (new port, new ICE credentials, painting from ``first_frame``)
+        offers on the same m-lines — an ICE restart as the node sees it (docs/protocol.md)."""
+        async with self._lock:
+            old = self.peer
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(old.close(), 5)
+            self.first_frame = first_frame
+            self.peer = SyntheticPeer(first_frame=first_frame, **self._peer_options)
+        await self.offer()
+
     def video_from(self, participant_id: str) -> CounterLog | None:
         return self.peer.video_logs_by_owner().get(participant_id)
 
@@ -108,6 +120,21 @@ class Member:
                 return
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"{self.name}: frames per owner {got}, wanted {count}")
+            await asyncio.sleep(0.1)
+
+    async def frames_since(
+        self, participant_id: str, first: int, count: int, timeout: float = 30
+    ) -> None:
+        """Wait until ``count`` frames painted from ``first`` on (an owner's new video after
+        :meth:`change_network`) were decoded on the track labelled ``participant_id``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            log = self.video_from(participant_id)
+            new = [c for c in log.counters if c >= first] if log else []
+            if len(new) >= count:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.name}: {len(new)} frames from {first} on, not {count}")
             await asyncio.sleep(0.1)
 
     async def leave(self) -> dict[str, Any]:
