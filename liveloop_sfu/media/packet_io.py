@@ -108,10 +108,12 @@ class PeerIo:
         self._sock: Any = None
         self._datagrams: Any = None
         self._addr: Any = None
+        self._queued = False  # packets of ours may be waiting in asyncio's transport
 
     def forget_egress(self) -> None:
         self._pair = self._session = self._srtp = None
         self._sock = self._datagrams = self._addr = None
+        self._queued = False
 
     def send(self, data: bytes) -> bool:
         """SRTP-protect and send one RTP packet or compound RTCP packet, synchronously (no await,
@@ -128,13 +130,18 @@ class PeerIo:
         if srtp is None or pair is not self._pair or session is not self._session:
             srtp = SrtpContext(session)
             self._sock, self._datagrams, self._addr = self._locate(pair)
+            self._queued = True  # a new transport: ask it once whether it holds a queue
             self._srtp, self._pair, self._session = srtp, pair, session
         try:
             protected = srtp.protect(data)
         except (SrtpError, ValueError, IndexError):  # too long/short for SRTP
             return False
         sock = self._sock
-        if sock is not None and not self._datagrams.get_write_buffer_size():
+        # Straight to the socket unless our packets are queued in asyncio's transport (a full
+        # socket buffer earlier): then behind them, in order, until that queue has drained.
+        # Asked only then, not per packet (get_write_buffer_size is a Python-level call).
+        if sock is not None and (not self._queued or not self._datagrams.get_write_buffer_size()):
+            self._queued = False
             try:
                 sock.sendto(protected, self._addr)
                 return True
@@ -142,6 +149,7 @@ class PeerIo:
                 pass  # socket buffer full: asyncio's transport queues it below
             except OSError:
                 return False
+        self._queued = True
         self._datagrams.sendto(protected, self._addr)  # queued behind earlier datagrams, in order
         return True
 
