@@ -331,9 +331,12 @@ class NodePeer:
 
     def _hook_protocol(self, protocol: ice.StunProtocol, transport: RTCDtlsTransport) -> None:
         # SRTP straight off the socket, in compiled code (media/packet_io.py: SocketReader).
-        reader = SocketReader(
-            self._io, transport, protocol.datagram_received, _SOCKETS.get(protocol)
-        )
+        # The reader drains the socket itself only under asyncio's selector loop, whose
+        # transport hands over one datagram per wake-up; uvloop's (libuv) already reads up to 32
+        # per wake-up in C, where running dry costs no Python exception.
+        loop = asyncio.get_running_loop()
+        sock = _SOCKETS.get(protocol) if isinstance(loop, asyncio.SelectorEventLoop) else None
+        reader = SocketReader(self._io, transport, protocol.datagram_received, sock)
         _override(protocol, "datagram_received", reader.datagram_received)
 
     def _on_connection_state(self) -> None:

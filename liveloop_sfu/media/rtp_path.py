@@ -30,19 +30,18 @@ AudioLevel = Callable[[Any, int, bytes, float], None]
 
 class RtpPath:
     """``on_rtp`` for every publisher of one session. ``participants`` and ``counters`` are the
-    session's own (shared, never copied); the recorder is read from ``session`` per packet, so
-    attaching or detaching one needs no bookkeeping here."""
+    session's own (shared, never copied); ``recorder`` is set by the session's
+    ``attach_recorder``."""
 
     def __init__(
         self,
-        session: Any,
         participants: dict[str, Any],
         counters: Counter[str],
         learn_ssrc: LearnSsrc,
         on_audio_level: AudioLevel,
         rearm: Callable[[Forwarder], None],
     ) -> None:
-        self._session = session
+        self.recorder: Any = None  # media/recorder.py's RecorderTap while recording
         self._participants = participants
         self._counters = counters
         self._learn_ssrc = learn_ssrc
@@ -65,7 +64,7 @@ class RtpPath:
                 return
         publication, rtx = route
         forwarder: Forwarder = publication.forwarder
-        recorder = self._session._recorder
+        recorder = self.recorder
         if recorder is not None:
             recorder.on_rtp(
                 publisher.sid,

@@ -158,7 +158,6 @@ class SfuSession:
         self._recorder: RecorderTap | None = None  # recording hook (media/recorder.py)
         # The per-packet path (compiled, media/rtp_path.py), on this session's own records.
         self._rtp_path = RtpPath(
-            self,
             self._participants,
             self.counters,
             self._learn_ssrc,
@@ -255,7 +254,7 @@ class SfuSession:
     def attach_recorder(self, recorder: RecorderTap | None) -> None:
         """Feed every published RTP packet (RTX included) and participant RTCP to ``recorder``
         as well; ``None`` detaches it."""
-        self._recorder = recorder
+        self._recorder = self._rtp_path.recorder = recorder
 
     def request_keyframe(self, sid: str, mid: str) -> None:
         """Ask the publisher of ``sid``'s track on ``mid`` for a keyframe, merged with every
