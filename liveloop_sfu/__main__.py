@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -21,6 +22,22 @@ from liveloop_sfu.signal.messages import parse_room_id
 MINT_USAGE = (
     "usage: liveloop-sfu mint-room-token ROOM_ID [--room-token-secret S] [--room-token-ttl T]"
 )
+
+
+def new_event_loop(env: Mapping[str, str]) -> asyncio.AbstractEventLoop:
+    """The node's event loop: uvloop (libuv, in C) unless ``LIVELOOP_EVENT_LOOP=asyncio`` or it is
+    not installed. Why: with the packet path compiled, what is left in Python per wake-up of the
+    node is the event loop's own work (epoll results, handles, the datagram transport's read);
+    uvloop does it in C — about 8 % less node CPU at 16 forwarded streams (docs/benchmarks.md).
+    The asyncio loop behaves the same, only slower."""
+    if env.get("LIVELOOP_EVENT_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def mint_room_token(args: Sequence[str], env: Mapping[str, str], now: float) -> tuple[int, str]:
@@ -96,6 +113,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         # before cancelling them. Only websocket close handshakes are left by then, and
         # python-engineio's reader would otherwise sit until its ping timeout.
         shutdown_timeout=1.0,
+        loop=new_event_loop(os.environ),
     )
     return 0
 

@@ -1,6 +1,8 @@
 """The node's end of one browser's WebRTC connection, on aiortc — without codecs.
 
-This is the ONLY module that touches aiortc/aioice internals (``REQUIRED_HOOKS`` lists them and
+This is the ONLY module that touches aiortc/aioice internals, together with its compiled
+per-packet half :mod:`.packet_io` (SRTP, socket reads, sends), which only uses the objects this
+module hands it (``REQUIRED_HOOKS`` lists every internal either relies on, and
 ``tests/unit/media/test_aiortc_hooks.py`` fails loudly when an upgrade moves one). aiortc has no
 raw-RTP API: its receiver always feeds a jitter buffer and a decoder thread, its sender always pulls
 frames from a track and encodes them. A forwarding node wants neither, so per connection we:
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import importlib
 import logging
 import random
 import socket
@@ -61,16 +62,14 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from pylibsrtp import Error as SrtpError
 
 from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload
 from liveloop_sfu.media.negotiated import Codec, MediaLine
+from liveloop_sfu.media.packet_io import PacketHandler, PeerIo, SocketReader
 from liveloop_sfu.media.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
 
-# (decrypted bytes, arrival time as time.monotonic()); called synchronously per packet.
-PacketHandler = Callable[[bytes, float], None]
 # connection state: "connected" | "failed" | "closed"
 StateHandler = Callable[[str], None]
 # [(mid, kind)] of the m-lines the node may send on (the browser offered recvonly or sendrecv),
@@ -80,17 +79,6 @@ SendPlan = Callable[[Sequence[tuple[str, str]]], Mapping[str, tuple[str, str]]]
 
 MAX_PENDING_CANDIDATES = 64
 STUN_TIMEOUT = 5.0
-# After asyncio hands over one datagram, read up to this many more that are already queued on
-# the socket (a video frame arrives as a burst of packets): one event-loop iteration per burst
-# instead of one per packet.
-DRAIN_LIMIT = 32
-DATAGRAM_MAX = 9216  # bytes read per datagram when draining; media datagrams are MTU-sized
-
-# pylibsrtp's C binding (no type stubs): Session.protect/unprotect allocate an ``int *`` and
-# re-check types on every packet; _Srtp calls the same libsrtp functions without that.
-_SRTP_BINDING: Any = importlib.import_module("pylibsrtp._binding")
-_SRTP_RTP_TRAILER: int = importlib.import_module("pylibsrtp").SRTP_MAX_TRAILER_LEN
-_SRTP_RTCP_TRAILER: int = importlib.import_module("pylibsrtp").SRTP_MAX_SRTCP_TRAILER_LEN
 
 # The socket under each ICE protocol this module bound (weak: it goes with its protocol).
 _SOCKETS: weakref.WeakKeyDictionary[ice.StunProtocol, socket.socket] = weakref.WeakKeyDictionary()
@@ -164,47 +152,6 @@ def _override(obj: object, name: str, replacement: object) -> None:
     setattr(obj, name, replacement)
 
 
-class _Srtp:
-    """One ``pylibsrtp.Session`` (aiortc's per-direction SRTP context) driven through libsrtp
-    directly, reusing the session's own buffer: the same work as ``Session.protect`` & co. minus
-    their per-call allocation and checks. Raises ``SrtpError`` / ``ValueError`` as they do."""
-
-    __slots__ = ("_buffer", "_cdata", "_ctx", "_length", "_size", "session")
-
-    def __init__(self, session: Any) -> None:
-        self.session = session  # keeps the C context alive
-        self._ctx = session._srtp[0]
-        self._cdata = session._cdata
-        self._buffer = session._buffer
-        self._size = len(session._cdata)  # room for one packet and its trailer
-        self._length = _SRTP_BINDING.ffi.new("int *")
-
-    def _apply(self, function: Any, data: bytes, room: int) -> bytes:
-        size = len(data)
-        if size > self._size - room:
-            raise ValueError("packet is too long")
-        self._buffer[0:size] = data
-        length = self._length
-        length[0] = size
-        status = function(self._ctx, self._cdata, length)
-        if status:
-            raise SrtpError(f"libsrtp status {status}")
-        result: bytes = self._buffer[0 : length[0]]
-        return result
-
-    def protect(self, data: bytes) -> bytes:
-        """RTP or RTCP (told apart as in ``send_now``) -> SRTP or SRTCP."""
-        if 191 < data[1] < 209:
-            return self._apply(_SRTP_BINDING.lib.srtp_protect_rtcp, data, _SRTP_RTCP_TRAILER)
-        return self._apply(_SRTP_BINDING.lib.srtp_protect, data, _SRTP_RTP_TRAILER)
-
-    def unprotect_rtp(self, data: bytes) -> bytes:
-        return self._apply(_SRTP_BINDING.lib.srtp_unprotect, data, 0)
-
-    def unprotect_rtcp(self, data: bytes) -> bytes:
-        return self._apply(_SRTP_BINDING.lib.srtp_unprotect_rtcp, data, 0)
-
-
 async def _noop_start(parameters: object) -> None:
     """Stands in for RTCRtpSender.send / RTCRtpReceiver.receive: starting them would create the
     encoder task / decoder thread and aiortc's own RTCP loops."""
@@ -237,19 +184,16 @@ class NodePeer:
         self._pc.on("connectionstatechange", self._on_connection_state)
         self._hooked: set[int] = set()
         self._transport: RTCDtlsTransport | None = None  # the one BUNDLE transport
-        self._connection_nominated: dict[int, Any] = {}  # its ICE connection's nominated pairs
         self._pending_candidates: list[Mapping[str, Any] | None] = []
         self._closed = False
         self.state = "new"
         self.media: tuple[MediaLine, ...] = ()
-        self.on_rtp: PacketHandler | None = None
-        self.on_rtcp: PacketHandler | None = None
         self.on_state: StateHandler | None = None
-        # The nominated pair last sent on, and its (UDP sendto, remote address): re-read only
-        # when ICE nominates another pair.
-        self._egress_pair: object | None = None
-        self._egress: tuple[_Srtp, Any, Any, Any] | None = None
-        self.srtp_errors = 0  # datagrams that failed SRTP authentication / decryption
+        # The per-packet half (compiled, media/packet_io.py): handlers, SRTP, sends.
+        self._io = PeerIo(label, DtlsState.CONNECTED, _locate)
+        # The hot path calls this once per packet per subscriber: bound to the compiled
+        # PeerIo.send directly, not through a method of this class (one Python call less).
+        self.send_now: Callable[[bytes], bool] = self._io.send
 
     @property
     def closed(self) -> bool:
@@ -260,6 +204,29 @@ class NodePeer:
         """The browser's offer this connection last applied (None before the first)."""
         description = self._pc.remoteDescription
         return None if description is None else str(description.sdp)
+
+    @property
+    def on_rtp(self) -> PacketHandler | None:
+        """Called synchronously with each decrypted RTP packet and its arrival time."""
+        return self._io.on_rtp
+
+    @on_rtp.setter
+    def on_rtp(self, handler: PacketHandler | None) -> None:
+        self._io.on_rtp = handler
+
+    @property
+    def on_rtcp(self) -> PacketHandler | None:
+        """Called synchronously with each decrypted compound RTCP packet and its arrival time."""
+        return self._io.on_rtcp
+
+    @on_rtcp.setter
+    def on_rtcp(self, handler: PacketHandler | None) -> None:
+        self._io.on_rtcp = handler
+
+    @property
+    def srtp_errors(self) -> int:
+        """Datagrams that failed SRTP authentication / decryption."""
+        return self._io.srtp_errors
 
     async def answer(self, offer_sdp: str, plan: SendPlan) -> str:
         """Apply the browser's offer and return the node's answer (candidates included: the node
@@ -299,54 +266,10 @@ class NodePeer:
         await self._add_candidate(init)
 
     async def send(self, data: bytes) -> bool:
-        """:meth:`send_now` for callers in a coroutine (kept for the RTCP/report paths)."""
+        """:attr:`send_now` for callers in a coroutine (kept for the RTCP/report paths):
+        SRTP-protect and send one RTP packet or compound RTCP packet, synchronously (no await,
+        no task switch); False if the transport is not (or no longer) connected."""
         return self.send_now(data)
-
-    def send_now(self, data: bytes) -> bool:
-        """SRTP-protect and send one RTP packet or compound RTCP packet, synchronously (no await,
-        no task switch: the hot path calls this once per packet per subscriber); False if the
-        transport is not (or no longer) connected."""
-        transport = self._transport
-        if transport is None or transport._state is not DtlsState.CONNECTED:
-            return False
-        pair = self._connection_nominated.get(1)
-        if pair is None:
-            return False
-        egress = self._egress
-        if (
-            egress is None
-            or pair is not self._egress_pair
-            or egress[0].session is not (transport._tx_srtp)
-        ):
-            egress = self._egress = self._egress_for(pair, transport)
-            self._egress_pair = pair
-        srtp, sock, datagrams, addr = egress
-        try:
-            protected = srtp.protect(data)
-        except (SrtpError, ValueError, IndexError):  # too long/short for SRTP
-            return False
-        if sock is not None and not datagrams.get_write_buffer_size():
-            try:
-                sock.sendto(protected, addr)
-                return True
-            except (BlockingIOError, InterruptedError):
-                pass  # socket buffer full: asyncio's transport queues it below
-            except OSError:
-                return False
-        datagrams.sendto(protected, addr)  # queued behind earlier datagrams, in order
-        return True
-
-    @staticmethod
-    def _egress_for(pair: Any, transport: RTCDtlsTransport) -> tuple[_Srtp, Any, Any, Any]:
-        """(SRTP context, our raw socket or None, asyncio datagram transport, remote address)
-        of a nominated candidate pair."""
-        protocol = pair.protocol
-        return (
-            _Srtp(transport._tx_srtp),
-            _SOCKETS.get(protocol),
-            protocol.transport,
-            pair.remote_addr,
-        )
 
     async def close(self) -> None:
         """Idempotent. Closes the peer connection (ICE sockets, DTLS) and forgets the callbacks."""
@@ -357,8 +280,8 @@ class NodePeer:
         self.on_state = None
         self._pending_candidates.clear()
         await self._pc.close()
-        self._transport = None
-        self._egress_pair = self._egress = None
+        self._transport = self._io.transport = None
+        self._io.forget_egress()
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -408,15 +331,16 @@ class NodePeer:
         # Packets that still come through aiortc's receive task (e.g. a datagram decrypted just
         # before the socket hook was installed) reach the same handlers.
         async def handle_rtp(data: bytes, arrival_time_ms: int = 0) -> None:
-            self._dispatch(self.on_rtp, data, time.monotonic())
+            self._io.dispatch(self._io.on_rtp, data, time.monotonic())
 
         async def handle_rtcp(data: bytes) -> None:
-            self._dispatch(self.on_rtcp, data, time.monotonic())
+            self._io.dispatch(self._io.on_rtcp, data, time.monotonic())
 
         _override(transport, "_handle_rtp_data", handle_rtp)
         _override(transport, "_handle_rtcp_data", handle_rtcp)
         ice_transport: RTCIceTransport = transport.transport
-        self._connection_nominated = ice_transport._connection._nominated
+        self._io.transport = transport
+        self._io.nominated = ice_transport._connection._nominated
         install_gatherer(ice_transport._connection, self._settings)
 
     def _hook_sockets(self) -> None:
@@ -430,61 +354,14 @@ class NodePeer:
                 self._hook_protocol(protocol, transport)
 
     def _hook_protocol(self, protocol: ice.StunProtocol, transport: RTCDtlsTransport) -> None:
-        stun_path = protocol.datagram_received
-        sock = _SOCKETS.get(protocol)
-
-        rx: list[_Srtp] = []  # the transport's receiving SRTP context, once the handshake made it
-
-        def receive(data: bytes, addr: Any) -> None:
-            # RFC 7983 §7: a first byte of 128..191 is RTP/RTCP; STUN (0..3) and DTLS (20..63)
-            # take aioice's path, and so does media before the handshake produced SRTP keys
-            # (aiortc drops it there, as it always did).
-            if not rx or len(data) < 12 or not 127 < data[0] < 192:
-                session = transport._rx_srtp
-                if session is None or len(data) < 12 or not 127 < data[0] < 192:
-                    stun_path(data, addr)
-                    return
-                rx[:] = [_Srtp(session)]
-            now = time.monotonic()
-            try:
-                if 191 < data[1] < 209:  # RTCP (RFC 5761 §4)
-                    packet, handler = rx[0].unprotect_rtcp(data), self.on_rtcp
-                else:
-                    packet, handler = rx[0].unprotect_rtp(data), self.on_rtp
-            except (SrtpError, ValueError):  # forged, replayed or oversized: dropped
-                self.srtp_errors += 1
-                return
-            if handler is None:
-                return
-            try:
-                handler(packet, now)
-            except Exception:
-                # Never let it reach asyncio's datagram transport: it would close the socket.
-                logger.exception("%s: packet handler failed", self.label)
-
-        def datagram_received(data: bytes, addr: Any) -> None:
-            receive(data, addr)
-            if sock is None:
-                return
-            recvfrom = sock.recvfrom
-            for _ in range(DRAIN_LIMIT):
-                try:
-                    data, addr = recvfrom(DATAGRAM_MAX)
-                except OSError:  # drained (EAGAIN), or an error asyncio's next read reports
-                    return
-                receive(data, addr)
-
-        _override(protocol, "datagram_received", datagram_received)
-
-    def _dispatch(self, handler: PacketHandler | None, data: bytes, now: float) -> None:
-        """Run a packet handler; its failure must not reach asyncio's datagram transport, which
-        would close the socket on an exception from ``datagram_received``."""
-        if handler is None:
-            return
-        try:
-            handler(data, now)
-        except Exception:
-            logger.exception("%s: packet handler failed", self.label)
+        # SRTP straight off the socket, in compiled code (media/packet_io.py: SocketReader).
+        # The reader drains the socket itself only under asyncio's selector loop, whose
+        # transport hands over one datagram per wake-up; uvloop's (libuv) already reads up to 32
+        # per wake-up in C, where running dry costs no Python exception.
+        loop = asyncio.get_running_loop()
+        sock = _SOCKETS.get(protocol) if isinstance(loop, asyncio.SelectorEventLoop) else None
+        reader = SocketReader(self._io, transport, protocol.datagram_received, sock)
+        _override(protocol, "datagram_received", reader.datagram_received)
 
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState
@@ -545,6 +422,13 @@ class NodePeer:
                 )
             )
         return tuple(lines)
+
+
+def _locate(pair: Any) -> tuple[Any, Any, Any]:
+    """(our raw socket or None, asyncio datagram transport, remote address) of a nominated
+    candidate pair: where PeerIo.send sends."""
+    protocol = pair.protocol
+    return _SOCKETS.get(protocol), protocol.transport, pair.remote_addr
 
 
 def _parse_offer(text: str) -> aiortc_sdp.SessionDescription:

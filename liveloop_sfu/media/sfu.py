@@ -28,7 +28,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import struct
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -48,6 +47,7 @@ from liveloop_sfu.media.ice_restart import is_ice_restart
 from liveloop_sfu.media.negotiated import MediaLine, subscriber_config, track_config
 from liveloop_sfu.media.reception import ReceptionStats
 from liveloop_sfu.media.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
+from liveloop_sfu.media.rtp_path import RtpPath
 from liveloop_sfu.media.session import Emit, MediaFailure, Mode
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.slots import OfferedTrack, TrackRef, assign_slots, placeholder_tracks
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_SEQ_TS_SSRC = struct.Struct("!HII")  # RTP header bytes 2..12 (RFC 3550 §5.1)
 # A subscription added by a renegotiation starts this long after the node's answer: until the
 # browser has applied the answer, its receiver for that m-line is not on, and whatever arrives
 # (the keyframe the subscription waits for above all) is thrown away.
@@ -170,6 +169,14 @@ class SfuSession:
         self.counters: Counter[str] = Counter()
         self._retired_drops = DropCounters()
         self._recorder: RecorderTap | None = None  # recording hook (media/recorder.py)
+        # The per-packet path (compiled, media/rtp_path.py), on this session's own records.
+        self._rtp_path = RtpPath(
+            self._participants,
+            self.counters,
+            self._learn_ssrc,
+            self._on_audio_level,
+            self._rearm,
+        )
 
     # -- MediaSession ----------------------------------------------------------------------------
 
@@ -288,7 +295,7 @@ class SfuSession:
     def attach_recorder(self, recorder: RecorderTap | None) -> None:
         """Feed every published RTP packet (RTX included) and participant RTCP to ``recorder``
         as well; ``None`` detaches it."""
-        self._recorder = recorder
+        self._recorder = self._rtp_path.recorder = recorder
 
     def request_keyframe(self, sid: str, mid: str) -> None:
         """Ask the publisher of ``sid``'s track on ``mid`` for a keyframe, merged with every
@@ -342,7 +349,7 @@ class SfuSession:
         """Route the participant's current peer's packets and state changes to this session."""
         peer = participant.peer
         # partial, not a lambda: one Python frame less per packet
-        peer.on_rtp = functools.partial(self._on_rtp, participant)
+        peer.on_rtp = functools.partial(self._rtp_path.on_rtp, participant)
         peer.on_rtcp = functools.partial(self._on_rtcp, participant)
         peer.on_state = functools.partial(self._on_peer_state, participant.sid, peer)
 
@@ -541,45 +548,7 @@ class SfuSession:
     def _publications(self) -> list[_Publication]:
         return [pub for p in self._participants.values() for pub in p.publications.values()]
 
-    # -- media (hot path) ------------------------------------------------------------------------
-
-    def _on_rtp(self, publisher: _Participant, data: bytes, now: float) -> None:
-        """One decrypted RTP packet from a publisher, called synchronously from the socket: no
-        await and no task switch per packet, every subscriber's copy is sent before returning."""
-        publisher.last_heard = now
-        if len(data) < 12:
-            self.counters["rtp-malformed"] += 1
-            return
-        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
-        route = publisher.ssrc_routes.get(ssrc)
-        if route is None:
-            route = self._learn_ssrc(publisher, data)
-            if route is None:
-                self.counters["rtp-unroutable"] += 1
-                return
-        publication, rtx = route
-        forwarder = publication.forwarder
-        if self._recorder is not None:
-            self._recorder.on_rtp(
-                publisher.sid,
-                publisher.participant_id,
-                publication.line.mid,
-                forwarder.track,
-                data,
-                rtx,
-                now,
-            )
-        if rtx:
-            out = forwarder.on_rtx(now, data)
-        else:
-            out = forwarder.on_rtp(now, data)
-            publication.reception.on_packet(now, ssrc, seq, ts)
-            if publication.audio_level_id is not None:
-                self._on_audio_level(publisher, publication.audio_level_id, data, now)
-        if forwarder.timer_changed:
-            self._rearm(forwarder)
-        if out:
-            self._deliver(out)
+    # -- media (the per-packet path itself is media/rtp_path.py) ---------------------------------
 
     def _rearm(self, forwarder: Forwarder) -> None:
         """A forwarder's earliest deadline may have moved (e.g. a loss was just seen: its
@@ -589,21 +558,6 @@ class SfuSession:
         timer = forwarder.get_timer()
         if timer is not None and timer < self._armed:
             self._wake.set()
-
-    def _deliver(self, out: list[tuple[str, bytes]]) -> None:
-        participants = self._participants
-        sent = size = 0
-        for subscriber_sid, packet in out:
-            subscriber = participants.get(subscriber_sid)
-            if subscriber is not None and subscriber.peer.send_now(packet):
-                sent += 1
-                size += len(packet)
-        counters = self.counters
-        if sent:
-            counters["forwarded-packets"] += sent
-            counters["forwarded-bytes"] += size
-        if sent < len(out):
-            counters["send-failed"] += len(out) - sent
 
     def _on_audio_level(
         self, publisher: _Participant, ext_id: int, data: bytes, now: float
