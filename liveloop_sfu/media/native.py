@@ -46,12 +46,19 @@ def compiled() -> bool:
 def stale_modules() -> list[str]:
     """Compiled modules whose ``.py`` source was edited after they were built: the extension
     still runs the old code until ``pip install -e .`` rebuilds it (the node warns at start)."""
+    # Paths come from this (pure) module's folder, not from the compiled modules' ``__file__``:
+    # mypyc gives a module imported from inside its shared library a wrong one
+    # (``media/liveloop_sfu/media/x.so``). That shared library holds the code of all of them and
+    # a rebuild may rewrite only it, leaving each module's small loader with its old time.
+    here = Path(__file__).resolve().parent
+    built = [path for path in here.iterdir() if path.name.endswith(tuple(EXTENSION_SUFFIXES))]
     stale = []
     for name, is_compiled in compiled_modules().items():
         if not is_compiled:
             continue
-        built = Path(str(importlib.import_module(f"{__package__}.{name}").__file__))
-        source = built.with_name(f"{name}.py")
-        if source.is_file() and source.stat().st_mtime > built.stat().st_mtime:
+        mine = [p for p in built if p.name.split(".")[0] in (name, "_native__mypyc")]
+        built_at = max((p.stat().st_mtime for p in mine), default=0.0)
+        source = here / f"{name}.py"
+        if source.is_file() and source.stat().st_mtime > built_at:
             stale.append(name)
     return stale
