@@ -208,9 +208,10 @@ class RoomRecorder:
             self.counters["malformed"] += 1
             return
         state.clock.on_packet(now, view.ts)
-        frames = state.assembler.push(
-            now, view.seq, view.ts, bool(view.marker), data[view.payload_start : view.payload_end]
-        )
+        # view.data, not data: for a retransmission that is the restored original packet (the
+        # RTX packet's payload begins with the 2-byte OSN, RFC 4588 §4).
+        payload = view.data[view.payload_start : view.payload_end]
+        frames = state.assembler.push(now, view.seq, view.ts, bool(view.marker), payload)
         if rtx:
             self.counters["recovered-packets"] += 1
         if state.assembler.wants_keyframe:
