@@ -203,6 +203,10 @@ class RoomRecorder:
                 if change == "stale":
                     self.counters["stale-source-packets"] += 1
                     return
+                if track.codecs.get(view.pt, "").lower() != state.codec:
+                    # A file's stream keeps its codec: the new source cannot continue it.
+                    self.counters["new-source-other-codec"] += 1
+                    return
                 self._new_source(owner, state, track, view.ssrc, now)
         except RtpParseError:
             self.counters["malformed"] += 1

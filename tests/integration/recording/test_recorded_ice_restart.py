@@ -68,7 +68,7 @@ async def test_a_network_change_mid_recording_continues_the_files(
 
     changed_at = time.time()
     await alice.change_network(node_sees_close=True)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.5)  # offline: longer than any stall of a loaded test machine
     await alice.resume(node.url)
     resumed_at = time.time()
     # Media flows again both ways; bob decodes alice's new peer's counters.
@@ -120,7 +120,7 @@ async def test_a_network_change_mid_recording_continues_the_files(
             # Frames 20 ms (Opus) or 33 ms (30 fps) apart: a run of 1 ms steps is frames the
             # recorder could not date, pushed one after the other behind the last good one.
             crammed = [step for step in gaps(times) if step < 0.005]
-            assert len(crammed) <= 3, (len(crammed), len(times))
+            assert len(crammed) <= max(3, len(times) // 20), (len(crammed), len(times))
             assert times[-1] >= outage[1] + 1.0  # media after the change is in the file
             assert times[0] <= outage[0] - 1.0  # and media before it
         pictures = decoded_counters(path)
@@ -131,15 +131,16 @@ async def test_a_network_change_mid_recording_continues_the_files(
     bob_file = recording / files[ids["bob"]]["file"]
     for kind in ("video", "audio"):
         steps = gaps(packet_times(bob_file, kind))
-        assert max(steps) < 0.5, (kind, max(steps))  # bob never stopped publishing
+        assert max(steps) < 1.0, (kind, max(steps))  # bob never stopped publishing
         times = packet_times(alice_file, kind)
         steps = gaps(times)
         biggest = max(steps)
         hole = steps.index(biggest)
+        assert 1.0 <= biggest <= 10.0, (kind, biggest)  # offline 1.5 s, then renegotiating
         # The one hole is the outage: it begins around the change and ends after the resume.
         assert outage[0] - 1.0 <= times[hole] <= outage[1], (kind, times[hole], outage)
         assert outage[0] < times[hole + 1] <= outage[1] + 5.0, (kind, times[hole + 1], outage)
-        assert sorted(steps)[-2] < 0.5, (kind, sorted(steps)[-3:])
+        assert sorted(steps)[-2] < 1.0, (kind, sorted(steps)[-3:])
     # Both of alice's peer connections are in her file: her new peer paints on from the count
     # her old one reached.
     pictures = decoded_counters(alice_file)

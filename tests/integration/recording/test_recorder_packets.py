@@ -99,3 +99,27 @@ async def test_a_new_source_continues_the_file_after_a_gap(tmp_path: Path) -> No
     metrics = recorder.metrics()
     assert metrics["new-source:audio"] == 1 and metrics["stale-source-packets"] == 1
     assert not [key for key in metrics if "lost" in key or "error" in key], metrics
+
+
+async def test_a_new_source_with_another_codec_cannot_continue_the_stream(tmp_path: Path) -> None:
+    recorder = RoomRecorder("rec-codec", tmp_path, Session(), started_at=0.0)
+    recorder.start()
+    config = TrackConfig("audio", None, 48000, {111: "opus", 0: "pcmu"})
+    for n in range(120):
+        recorder.on_rtp(
+            "sid-a", "alice", "0", config, rtp(111, n, 960 * n, 0xA, opus(n)), False, 0.02 * n
+        )
+    for n in range(10):  # the new connection negotiated G.711 on this m-line
+        recorder.on_rtp(
+            "sid-a",
+            "alice",
+            "0",
+            config,
+            rtp(0, n, 160 * n, 0xB, bytes(160)),
+            False,
+            3.0 + 0.02 * n,
+        )
+    await recorder.stop()
+    (item,) = recorder.files()
+    assert payloads(tmp_path / item["file"]) == [opus(n) for n in range(120)]
+    assert recorder.metrics()["new-source-other-codec"] == 10
