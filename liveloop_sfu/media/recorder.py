@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,8 @@ from .depacketizer_h264 import H264Parser, parameter_sets
 from .depacketizer_opus import OpusParser, opus_head
 from .depacketizer_vp8 import Vp8Parser, vp8_keyframe_size
 from .forwarder import TrackConfig
-from .recorder_timing import ParticipantClock, TrackClock
+from .recorder_sources import RETIRED_SOURCES, SourceGenerations, classify_source, next_pts
+from .recorder_timing import TrackClock
 from .recorder_writer import (
     CloseFile,
     OpenFile,
@@ -94,13 +95,16 @@ class _Track:
     spec: StreamSpec | None = None
     index: int | None = None  # stream index in the participant's file, once open
     last_pts: int = -1
+    generation: int = 0  # of its participant's sources (recorder_sources.py)
+    retired: deque[int] = field(default_factory=lambda: deque(maxlen=RETIRED_SOURCES))
+    drops: Counter[str] = field(default_factory=Counter)  # of assemblers of earlier sources
 
 
 @dataclass(eq=False)
 class _ParticipantFile:
     sid: str
     participant_id: str
-    clock: ParticipantClock = field(default_factory=ParticipantClock)
+    clocks: SourceGenerations = field(default_factory=SourceGenerations)
     tracks: dict[str, _Track] = field(default_factory=dict)  # by mid
     pending: list[tuple[_Track, EncodedFrame, float]] = field(default_factory=list)
     first_frame_at: float | None = None
@@ -194,13 +198,24 @@ class RoomRecorder:
                 view = RtpView(original)
             elif state.ssrc is None:
                 state.ssrc = view.ssrc
+            elif view.ssrc != state.ssrc:
+                change = classify_source(state.ssrc, state.retired, view.ssrc)
+                if change == "stale":
+                    self.counters["stale-source-packets"] += 1
+                    return
+                if track.codecs.get(view.pt, "").lower() != state.codec:
+                    # A file's stream keeps its codec: the new source cannot continue it.
+                    self.counters["new-source-other-codec"] += 1
+                    return
+                self._new_source(owner, state, track, view.ssrc, now)
         except RtpParseError:
             self.counters["malformed"] += 1
             return
         state.clock.on_packet(now, view.ts)
-        frames = state.assembler.push(
-            now, view.seq, view.ts, bool(view.marker), data[view.payload_start : view.payload_end]
-        )
+        # view.data, not data: for a retransmission that is the restored original packet (the
+        # RTX packet's payload begins with the 2-byte OSN, RFC 4588 §4).
+        payload = view.data[view.payload_start : view.payload_end]
+        frames = state.assembler.push(now, view.seq, view.ts, bool(view.marker), payload)
         if rtx:
             self.counters["recovered-packets"] += 1
         if state.assembler.wants_keyframe:
@@ -220,6 +235,23 @@ class RoomRecorder:
                     if state.ssrc == packet.ssrc:
                         state.clock.on_sender_report(now, packet.ntp, packet.rtp_ts)
 
+    def _new_source(
+        self, owner: _ParticipantFile, state: _Track, track: TrackConfig, ssrc: int, now: float
+    ) -> None:
+        """The track's sender changed (a new peer connection after a network change): what the
+        old source completed is written, then a new assembler (waiting for a keyframe) and a
+        new timeline take over (recorder_sources.py)."""
+        for frame in state.assembler.flush():
+            self._on_frame(owner, state, frame, now)
+        state.drops.update(state.assembler.drops)
+        assert state.ssrc is not None
+        state.retired.append(state.ssrc)
+        state.ssrc = ssrc
+        state.assembler = FrameAssembler(_PARSERS[state.codec](), video=state.kind == "video")
+        state.generation, clock = owner.clocks.clock_for_new_source(state.generation)
+        state.clock = TrackClock(track.clock_rate, clock)
+        self.counters[f"new-source:{state.kind}"] += 1
+
     # -- frames -> files ---------------------------------------------------------------------
 
     def _new_track(
@@ -236,8 +268,9 @@ class RoomRecorder:
             track.kind,
             codec,
             FrameAssembler(parser, video=video),
-            TrackClock(track.clock_rate, owner.clock),
+            TrackClock(track.clock_rate, owner.clocks.clock),
             track.ssrc,
+            generation=owner.clocks.generation,
         )
         owner.tracks[mid] = state
         return state
@@ -294,9 +327,7 @@ class RoomRecorder:
         if track.index is None:
             self.counters["track-started-after-file"] += 1
             return
-        # Strictly increasing per stream: a sender report may move a track's timeline by a few
-        # ms when it replaces the arrival-time anchor.
-        pts = max(round((when - self.started_at) * 1000), track.last_pts + 1, 0)
+        pts = next_pts(when, self.started_at, track.last_pts)
         track.last_pts = pts
         command = WritePacket(owner.sid, track.index, pts, frame.keyframe, frame.data)
         if self._writer.submit(command):
@@ -346,7 +377,7 @@ class RoomRecorder:
         out.update(self._writer.counters)
         for owner in self._files.values():
             for track in owner.tracks.values():
-                for reason, count in track.assembler.drops.items():
+                for reason, count in (track.drops + track.assembler.drops).items():
                     key = f"drop:{track.kind}:{reason}"
                     out[key] = out.get(key, 0) + count
         return out

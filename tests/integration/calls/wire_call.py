@@ -79,10 +79,11 @@ class WireCall:
         else:
             self.old_wire = self.wire
         if self.peer is not None:
-            if self.peer.video_track is not None:
-                # The next peer paints on from here, so the partner can tell old from new.
-                self.first_frame += self.peer.video_track.counter
             await self._close_peer(self.peer)
+            if self.peer.video_track is not None:
+                # The next peer paints on from here, so the partner can tell old from new. Read
+                # once the old peer is closed: while closing, it may still paint and send a frame.
+                self.first_frame += self.peer.video_track.counter
             self.peer = None
         self._has_peer.clear()
 
