@@ -42,7 +42,7 @@ from benchmarks.media_cache import OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, MediaCa
 from benchmarks.stats import JitterEstimator, RtpStreamCounter, StreamSnapshot
 from benchmarks.synthetic import VIDEO_CLOCK_RATE, read_counter
 from liveloop_sfu.client import WireClient
-from liveloop_sfu.media.aiortc_adapter import restrict_gathering
+from liveloop_sfu.media.ice_gathering import restrict_gathering
 from liveloop_sfu.media.rtp import ReportBlock, build_rr
 from liveloop_sfu.media.settings import MediaSettings
 

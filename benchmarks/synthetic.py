@@ -29,7 +29,7 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 
-from liveloop_sfu.media.aiortc_adapter import restrict_gathering
+from liveloop_sfu.media.ice_gathering import restrict_gathering
 from liveloop_sfu.media.settings import MediaSettings
 
 VIDEO_CLOCK_RATE = 90_000

@@ -198,7 +198,7 @@ def create_app(
     cluster: Cluster = shared.cluster if shared is not None else InProcessCluster(node_id)
     media = _tracked((media_factory or sfu_factory)(settings, emit), metrics)
     if media is not None:  # this node loads aiortc anyway; a p2p node never does
-        from liveloop_sfu.media.aiortc_adapter import GuardedStunProtocol
+        from liveloop_sfu.media.ice_gathering import GuardedStunProtocol
 
         metrics.refused_datagrams = lambda: GuardedStunProtocol.dropped
     recordings = RecordingService(settings, emit)

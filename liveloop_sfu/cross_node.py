@@ -23,15 +23,17 @@ state it works on (participants, guests, rooms) and the local use cases it calls
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from liveloop_sfu.cluster import Cluster, NodeUnreachable, Reply, RequestHandler, raise_if_error
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError, MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.media.session import Emit
+from liveloop_sfu.room_records import Participant
+from liveloop_sfu.signal.messages import ClientMode
 
 if TYPE_CHECKING:
-    from liveloop_sfu.rooms import Participant, Room
+    from liveloop_sfu.room_records import Room
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class CrossNodeRooms:
     _suspects: set[str]
     _cluster: Cluster
     _emit: Emit
+    _clock: Callable[[], float]
     _group_requests: RequestHandler | None = None
 
     if TYPE_CHECKING:  # implemented by RoomService
@@ -86,6 +89,25 @@ class CrossNodeRooms:
             log.warning("could not claim %s from node %s: %s", sid, node, exc)
             return None
         return reply if reply.get("ok") is True else None
+
+    async def _claim_guest(self, sid: str, node: str, room_id: str) -> Participant | None:
+        """Claim ``node``'s waiting user ``sid`` for ``room_id`` hosted here: the guest it
+        joins as, None when it is gone, busy or its node does not answer."""
+        reply = await self._claim_remote(sid, node, room_id)
+        if reply is None:
+            return None
+        image, mode = reply.get("userImage"), reply.get("mode")
+        guest = Participant(
+            sid=sid,
+            participant_id=str(reply["participantId"]),
+            connected_at=self._clock(),
+            user_name=str(reply.get("userName")),
+            user_image=image if isinstance(image, str) else None,
+            mode=cast(ClientMode | None, mode if mode in _MODES else None),
+            home=node,
+        )
+        self._guests[guest.sid] = guest
+        return guest
 
     def _on_claim(self, sender: str, request: Mapping[str, Any]) -> Reply:
         """Another node matched one of our waiting users and hosts the call."""
@@ -278,3 +300,6 @@ class CrossNodeRooms:
         """Leave the current room (of either kind) without touching the queue: for guests,
         whose queue entries belong to their home node."""
         return await self._leave_room(participant, reason)
+
+
+_MODES = ("sfu", "p2p")

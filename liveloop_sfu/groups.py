@@ -43,7 +43,8 @@ from liveloop_sfu.errors import (
     Unauthorized,
 )
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
-from liveloop_sfu.rooms import Participant, Room, RoomService
+from liveloop_sfu.room_records import Participant, Room
+from liveloop_sfu.rooms import RoomService
 from liveloop_sfu.signal.messages import (
     CreateRoom,
     JoinRoom,

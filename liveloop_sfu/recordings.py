@@ -32,7 +32,7 @@ from liveloop_sfu.recording_policy import disk_decision, expired, recording_id, 
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.recorder import RoomRecorder
-    from liveloop_sfu.rooms import Participant, Room
+    from liveloop_sfu.room_records import Participant, Room
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liveloop_sfu.errors import NotInRoom
-from liveloop_sfu.rooms import Participant, Room, RoomService
+from liveloop_sfu.room_records import Participant, Room
+from liveloop_sfu.rooms import RoomService
 
 __all__ = ["GRACE_REASONS", "Resumption", "SessionAliases"]
 

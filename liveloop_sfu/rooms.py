@@ -17,7 +17,8 @@ A partner whose socket lives on another node is *claimed* from its home node and
 as a *guest* (``Participant.home``); on its home node the participant records the room's *host*
 (``Participant.host``) and forwards its signaling there. Whichever side ends the call, the other
 node is told, so neither keeps half a room. The requests between nodes are handled in
-:mod:`liveloop_sfu.cross_node`.
+:mod:`liveloop_sfu.cross_node`. The records (:class:`Participant`, :class:`Room`) are in
+:mod:`liveloop_sfu.room_records`.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from liveloop_sfu.cluster import Cluster, InProcessCluster
 from liveloop_sfu.config import Settings
@@ -44,7 +44,8 @@ from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.rules import Waiter
 from liveloop_sfu.media.p2p import P2PSession
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession, Mode
-from liveloop_sfu.signal.messages import ClientMode, RequestRoom
+from liveloop_sfu.room_records import Participant, RecordingHooks, Room
+from liveloop_sfu.signal.messages import RequestRoom
 
 log = logging.getLogger(__name__)
 
@@ -58,107 +59,6 @@ IceServersFor = Callable[[str, float], list[dict[str, Any]]]
 
 # How often a match is retried when the chosen partner vanished between queue and room.
 _MATCH_ATTEMPTS = 5
-
-
-@dataclass(slots=True)
-class Participant:
-    sid: str
-    participant_id: str
-    connected_at: float
-    user_name: str | None = None
-    user_image: str | None = None
-    mode: ClientMode | None = None
-    room_id: str | None = None
-    # Queued (or being matched) and not yet in a room.
-    waiting: bool = False
-    # A guest's home: the node holding its socket (None: this node).
-    home: str | None = None
-    # The node hosting this participant's room when it is not this node.
-    host: str | None = None
-    # That room (hosted elsewhere) is a group room.
-    remote_group: bool = False
-    # What the participant says it sends (``media-state``), shown to the others in its room.
-    audio: bool = True
-    video: bool = True
-    screen_track_id: str | None = None
-    # The browser's client key (liveloop_sfu/client_keys.py) and its id, which reports block.
-    client_id: str | None = None
-    client_key: str | None = None
-    last_room_id: str | None = None  # the latest 1:1 room, kept after it closed (reports)
-    # partner user id -> id of the report this session filed on them (one report per partner).
-    reported: dict[str, str] = field(default_factory=dict)
-    # In match-done; a client whose socket dropped resumes with it (liveloop_sfu/resume.py).
-    resume_token: str | None = None
-
-    def clear_remote(self) -> None:
-        """No longer in a room hosted by another node."""
-        self.room_id = self.host = None
-        self.remote_group = False
-
-    def media_state(self) -> dict[str, Any]:
-        return {
-            "participantId": self.participant_id,
-            "audio": self.audio,
-            "video": self.video,
-            "screenTrackId": self.screen_track_id,
-        }
-
-    def public_profile(self) -> dict[str, Any]:
-        profile: dict[str, Any] = {
-            "participantId": self.participant_id,
-            "userName": self.user_name,
-        }
-        if self.user_image is not None:
-            profile["userImage"] = self.user_image
-        return profile
-
-
-# How one member leaves a group room: (room, participant, reason). 1:1 rooms have none: when one
-# side leaves, the call ends for both.
-RoomLeave = Callable[["Room", Participant, str], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class Room:
-    room_id: str
-    mode: Mode
-    media: MediaSession
-    created_at: float
-    # Socket ids in join order; in p2p the first is the offerer.
-    members: list[str] = field(default_factory=list)
-    recording: bool = False  # set by the recording service; a recorded room never goes p2p
-    leave: RoomLeave | None = None  # set for group rooms
-    screen_shares: set[str] = field(default_factory=set)  # sids publishing a screen track
-
-    @property
-    def group(self) -> bool:
-        return self.leave is not None
-
-    def forwarded_streams(self) -> int:
-        """Streams the node forwards for this room: audio+video (+ screen) from each to each
-        other."""
-        if self.mode != "sfu":
-            return 0
-        n = len(self.members)
-        return (2 * n + len(self.screen_shares)) * (n - 1)
-
-
-class RecordingHooks(Protocol):
-    """The recording service (recordings.py) as the rooms see it."""
-
-    def records_all(self) -> bool: ...
-
-    async def room_opened(self, room: Room, members: Sequence[Participant]) -> None: ...
-
-    async def room_closing(self, room: Room) -> None: ...
-
-    async def start(self, room: Room, members: Sequence[Participant], reason: str) -> str: ...
-
-    async def stop(
-        self, room_id: str, reason: str, notify: bool = True
-    ) -> dict[str, Any] | None: ...
-
-    async def notify(self, room: Room, active: bool, reason: str) -> None: ...
 
 
 class RoomService(CrossNodeRooms):
@@ -599,21 +499,4 @@ class RoomService(CrossNodeRooms):
                 return None
             other.waiting = False
             return other
-        reply = await self._claim_remote(partner.user_id, partner.node, room_id)
-        if reply is None:
-            return None
-        image, mode = reply.get("userImage"), reply.get("mode")
-        guest = Participant(
-            sid=partner.user_id,
-            participant_id=str(reply["participantId"]),
-            connected_at=self._clock(),
-            user_name=str(reply.get("userName")),
-            user_image=image if isinstance(image, str) else None,
-            mode=cast(ClientMode | None, mode if mode in _MODES else None),
-            home=partner.node,
-        )
-        self._guests[guest.sid] = guest
-        return guest
-
-
-_MODES = ("sfu", "p2p")
+        return await self._claim_guest(partner.user_id, partner.node, room_id)

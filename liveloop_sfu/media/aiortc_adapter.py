@@ -2,7 +2,8 @@
 
 This is the ONLY module that touches aiortc/aioice internals, together with its compiled
 per-packet half :mod:`.packet_io` (SRTP, socket reads, sends), which only uses the objects this
-module hands it (``REQUIRED_HOOKS`` lists every internal either relies on, and
+module hands it, and its candidate gatherer :mod:`.ice_gathering`
+(:data:`.aiortc_hooks.REQUIRED_HOOKS` lists every internal any of them relies on, and
 ``tests/unit/media/test_aiortc_hooks.py`` fails loudly when an upgrade moves one). aiortc has no
 raw-RTP API: its receiver always feeds a jitter buffer and a decoder thread, its sender always pulls
 frames from a track and encodes them. A forwarding node wants neither, so per connection we:
@@ -24,9 +25,9 @@ frames from a track and encodes them. A forwarding node wants neither, so per co
   coroutines);
 * replace aioice's ``Connection.gather_candidates`` so the node offers the operator's addresses
   (loopback included), in the operator's UDP port range, under the announced address;
-* guard those media sockets (:class:`GuardedStunProtocol`): aioice hands *any* non-STUN datagram
-  from *any* address to DTLS, and aiortc's DTLS receive loop dies on an empty one (``data[0]``),
-  so a single empty UDP datagram from a stranger would end a call.
+* guard those media sockets (:class:`.ice_gathering.GuardedStunProtocol`): aioice hands *any*
+  non-STUN datagram from *any* address to DTLS, and aiortc's DTLS receive loop dies on an empty
+  one (``data[0]``), so a single empty UDP datagram from a stranger would end a call.
 
 Only instances created here are modified; aiortc peers elsewhere in the process (test clients)
 keep their normal behaviour.
@@ -35,18 +36,12 @@ keep their normal behaviour.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import random
-import socket
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from aioice import Candidate, Connection, ice, turn
-from aioice.candidate import candidate_foundation, candidate_priority
+from aioice import ice
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -63,7 +58,9 @@ from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
-from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload
+from liveloop_sfu.errors import InvalidPayload
+from liveloop_sfu.media.aiortc_hooks import override
+from liveloop_sfu.media.ice_gathering import install_gatherer, raw_socket
 from liveloop_sfu.media.negotiated import Codec, MediaLine
 from liveloop_sfu.media.packet_io import PacketHandler, PeerIo, SocketReader
 from liveloop_sfu.media.settings import MediaSettings
@@ -78,78 +75,6 @@ StateHandler = Callable[[str], None]
 SendPlan = Callable[[Sequence[tuple[str, str]]], Mapping[str, tuple[str, str]]]
 
 MAX_PENDING_CANDIDATES = 64
-STUN_TIMEOUT = 5.0
-
-# The socket under each ICE protocol this module bound (weak: it goes with its protocol).
-_SOCKETS: weakref.WeakKeyDictionary[ice.StunProtocol, socket.socket] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True, slots=True)
-class Hook:
-    """One private aiortc/aioice member we rely on. ``params`` = expected parameter names of a
-    method (without ``self``); ``None`` = an attribute a fresh instance must carry."""
-
-    owner: str
-    name: str
-    params: tuple[str, ...] | None = None
-
-
-REQUIRED_HOOKS: tuple[Hook, ...] = (
-    Hook(
-        "aiortc.rtcdtlstransport.RTCDtlsTransport", "_handle_rtp_data", ("data", "arrival_time_ms")
-    ),
-    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_handle_rtcp_data", ("data",)),
-    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_rx_srtp"),
-    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_tx_srtp"),
-    Hook("aiortc.rtcdtlstransport.RTCDtlsTransport", "_state"),
-    Hook("aiortc.rtcdtlstransport", "State"),
-    Hook("pylibsrtp.Session", "_srtp"),
-    Hook("pylibsrtp.Session", "_cdata"),
-    Hook("pylibsrtp.Session", "_buffer"),
-    Hook("pylibsrtp", "SRTP_MAX_TRAILER_LEN"),
-    Hook("pylibsrtp", "SRTP_MAX_SRTCP_TRAILER_LEN"),
-    Hook("pylibsrtp._binding.ffi", "new"),
-    Hook("pylibsrtp._binding.lib", "srtp_protect"),
-    Hook("pylibsrtp._binding.lib", "srtp_protect_rtcp"),
-    Hook("pylibsrtp._binding.lib", "srtp_unprotect"),
-    Hook("pylibsrtp._binding.lib", "srtp_unprotect_rtcp"),
-    Hook("aiortc.rtcrtpsender.RTCRtpSender", "send", ("parameters",)),
-    Hook("aiortc.rtcrtpsender.RTCRtpSender", "_ssrc"),
-    Hook("aiortc.rtcrtpsender.RTCRtpSender", "_rtx_ssrc"),
-    Hook("aiortc.rtcrtpsender.RTCRtpSender", "_stream_id"),
-    Hook("aiortc.rtcrtpsender.RTCRtpSender", "_track_id"),
-    Hook("aiortc.rtcrtpreceiver.RTCRtpReceiver", "receive", ("parameters",)),
-    Hook("aiortc.rtcrtptransceiver.RTCRtpTransceiver", "_codecs"),
-    Hook("aiortc.rtcrtptransceiver.RTCRtpTransceiver", "_headerExtensions"),
-    Hook("aiortc.rtcicetransport.RTCIceTransport", "_connection"),
-    Hook("aioice.ice.Connection", "gather_candidates", ()),
-    Hook(
-        "aioice.ice.Connection", "get_component_candidates", ("component", "addresses", "timeout")
-    ),
-    Hook("aioice.ice.Connection", "_components"),
-    Hook("aioice.ice.Connection", "_local_candidates"),
-    Hook("aioice.ice.Connection", "_local_candidates_start"),
-    Hook("aioice.ice.Connection", "_local_candidates_end"),
-    Hook("aioice.ice.Connection", "_protocols"),
-    Hook("aioice.ice.Connection", "_nominated"),
-    Hook("aioice.ice.StunProtocol", "__init__", ("receiver",)),
-    Hook("aioice.ice.StunProtocol", "datagram_received", ("data", "addr")),
-    Hook("aioice.ice.StunProtocol", "connection_made", ("transport",)),  # sets .transport
-    Hook("aioice.ice.CandidatePair", "__init__", ("protocol", "remote_candidate")),
-    Hook("aioice.ice.CandidatePair", "remote_addr"),
-    Hook("aioice.ice.Connection", "_check_list"),
-    Hook("aioice.ice", "server_reflexive_candidate", ("protocol", "stun_server")),
-    Hook("aioice.turn", "UDP_SOCKET_BUFFER_SIZE"),
-    Hook("aiortc.sdp", "candidate_from_sdp", ("sdp",)),
-    Hook("aiortc.sdp.SessionDescription", "parse", ("sdp",)),
-)
-
-
-def _override(obj: object, name: str, replacement: object) -> None:
-    """Replace one member of one instance, loudly if aiortc moved it."""
-    if not hasattr(obj, name):
-        raise RuntimeError(f"aiortc hook missing: {type(obj).__name__}.{name}")
-    setattr(obj, name, replacement)
 
 
 async def _noop_start(parameters: object) -> None:
@@ -309,21 +234,21 @@ class NodePeer:
         receiver: RTCRtpReceiver = transceiver.receiver
         if id(sender) not in self._hooked:
             self._hooked.add(id(sender))
-            _override(sender, "send", _noop_start)
-            _override(receiver, "receive", _noop_start)
+            override(sender, "send", _noop_start)
+            override(receiver, "receive", _noop_start)
             # Before createAnswer, which writes them into the answer's a=ssrc lines.
             ssrc, rtx_ssrc = self._sender_ssrcs.get(str(transceiver.mid), (None, None))
             if ssrc is not None:
-                _override(sender, "_ssrc", ssrc)
+                override(sender, "_ssrc", ssrc)
             if rtx_ssrc is not None:
-                _override(sender, "_rtx_ssrc", rtx_ssrc)
+                override(sender, "_rtx_ssrc", rtx_ssrc)
         if label is None:
             transceiver.direction = "recvonly"
         else:
             transceiver.direction = "sendrecv"
             # DESIGN wire contract: msid = "<owner's participantId> <owner's track id>".
-            _override(sender, "_stream_id", label[0])
-            _override(sender, "_track_id", label[1])
+            override(sender, "_stream_id", label[0])
+            override(sender, "_track_id", label[1])
 
     def _hook_transport(self, transport: RTCDtlsTransport) -> None:
         self._transport = transport
@@ -336,8 +261,8 @@ class NodePeer:
         async def handle_rtcp(data: bytes) -> None:
             self._io.dispatch(self._io.on_rtcp, data, time.monotonic())
 
-        _override(transport, "_handle_rtp_data", handle_rtp)
-        _override(transport, "_handle_rtcp_data", handle_rtcp)
+        override(transport, "_handle_rtp_data", handle_rtp)
+        override(transport, "_handle_rtcp_data", handle_rtcp)
         ice_transport: RTCIceTransport = transport.transport
         self._io.transport = transport
         self._io.nominated = ice_transport._connection._nominated
@@ -359,9 +284,9 @@ class NodePeer:
         # transport hands over one datagram per wake-up; uvloop's (libuv) already reads up to 32
         # per wake-up in C, where running dry costs no Python exception.
         loop = asyncio.get_running_loop()
-        sock = _SOCKETS.get(protocol) if isinstance(loop, asyncio.SelectorEventLoop) else None
+        sock = raw_socket(protocol) if isinstance(loop, asyncio.SelectorEventLoop) else None
         reader = SocketReader(self._io, transport, protocol.datagram_received, sock)
-        _override(protocol, "datagram_received", reader.datagram_received)
+        override(protocol, "datagram_received", reader.datagram_received)
 
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState
@@ -428,7 +353,7 @@ def _locate(pair: Any) -> tuple[Any, Any, Any]:
     """(our raw socket or None, asyncio datagram transport, remote address) of a nominated
     candidate pair: where PeerIo.send sends."""
     protocol = pair.protocol
-    return _SOCKETS.get(protocol), protocol.transport, pair.remote_addr
+    return raw_socket(protocol), protocol.transport, pair.remote_addr
 
 
 def _parse_offer(text: str) -> aiortc_sdp.SessionDescription:
@@ -509,143 +434,3 @@ def _remote_ssrcs(media: Any) -> tuple[int | None, int | None]:
     if media.ssrc:
         return int(media.ssrc[0].ssrc), None
     return None, None
-
-
-# -- ICE candidate gathering ---------------------------------------------------------------------
-
-
-def restrict_gathering(pc: RTCPeerConnection, settings: MediaSettings) -> None:
-    """Make an ordinary aiortc peer (a test or benchmark client) gather only on
-    ``settings.host_addresses``. Call it after adding tracks and before ``setLocalDescription``;
-    give the peer ``RTCConfiguration(iceServers=[])`` so it asks no STUN server either."""
-    seen: set[int] = set()
-    for transceiver in pc.getTransceivers():
-        ice_transport: RTCIceTransport = transceiver.receiver.transport.transport
-        if id(ice_transport) not in seen:
-            seen.add(id(ice_transport))
-            install_gatherer(ice_transport._connection, settings)
-
-
-def install_gatherer(connection: Connection, settings: MediaSettings) -> None:
-    """Make ``connection`` offer the operator's addresses instead of aioice's own choice."""
-
-    async def gather_candidates() -> None:
-        if connection._local_candidates_start:
-            return
-        connection._local_candidates_start = True
-        try:
-            for component in sorted(connection._components):
-                connection._local_candidates += await _gather_component(
-                    connection, component, settings
-                )
-        finally:
-            connection._local_candidates_end = True
-
-    _override(connection, "gather_candidates", gather_candidates)
-
-
-async def _gather_component(
-    connection: Connection, component: int, settings: MediaSettings
-) -> list[Candidate]:
-    candidates: list[Candidate] = []
-    protocols: list[ice.StunProtocol] = []
-    for address in settings.host_addresses:
-        protocol = await _bind(connection, address, settings)
-        # Owned by the connection at once, so its close() releases it even if a later bind fails.
-        connection._protocols.append(protocol)
-        sockname = protocol.transport.get_extra_info("sockname")
-        # The candidate names the announced address; the socket stays bound to the local one
-        # (aioice only uses the candidate's address for logging and srflx bookkeeping).
-        host = settings.announced_ip or sockname[0]
-        protocol.local_candidate = Candidate(
-            foundation=candidate_foundation("host", "udp", host),
-            component=component,
-            transport="udp",
-            priority=candidate_priority(component, "host"),
-            host=host,
-            port=sockname[1],
-            type="host",
-        )
-        protocols.append(protocol)
-        candidates.append(protocol.local_candidate)
-    candidates += await _server_candidates(connection, component, protocols)
-    return candidates
-
-
-async def _server_candidates(
-    connection: Connection, component: int, protocols: list[ice.StunProtocol]
-) -> list[Candidate]:
-    """Server-reflexive (STUN) and relayed (TURN) candidates, only when the operator configured
-    ICE servers for the node."""
-    found: list[Candidate] = []
-    stun_server = connection.stun_server
-    if stun_server is not None:
-        for protocol in protocols:
-            try:
-                candidate, _ = await asyncio.wait_for(
-                    ice.server_reflexive_candidate(protocol, stun_server), STUN_TIMEOUT
-                )
-            except (TimeoutError, OSError, ConnectionError) as exc:
-                logger.info("STUN query through %s failed: %s", stun_server, exc)
-                continue
-            found.append(candidate)
-    if connection.turn_server is not None:
-        # With no addresses aioice's own routine only allocates the TURN relay.
-        found += await connection.get_component_candidates(component=component, addresses=[])
-    return found
-
-
-class GuardedStunProtocol(ice.StunProtocol):
-    """A node media socket that passes DTLS/SRTP on only from the peer's ICE candidates.
-
-    RFC 7983 demultiplexing by first byte: 0-3 is STUN, which aioice itself authenticates
-    (MESSAGE-INTEGRITY, RFC 8445 §7.3) and which may legitimately come from a new address
-    (peer-reflexive candidates). Anything else must come from an address ICE has paired with —
-    a stranger's datagrams never reach DTLS — and must not be empty."""
-
-    dropped: ClassVar[int] = 0  # datagrams refused, over every guarded socket of the process
-
-    def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
-        if not isinstance(data, bytes) or not data:
-            GuardedStunProtocol.dropped += 1
-            return
-        if data[0] > 3 and not self._from_paired((addr[0], addr[1])):
-            GuardedStunProtocol.dropped += 1
-            return
-        super().datagram_received(data, addr)
-
-    def _from_paired(self, addr: tuple[Any, Any]) -> bool:
-        return any(pair.remote_addr == addr for pair in self.receiver._check_list)
-
-
-async def _bind(connection: Connection, address: str, settings: MediaSettings) -> ice.StunProtocol:
-    loop = asyncio.get_running_loop()
-    if settings.port_min is None or settings.port_max is None:
-        ports = [0]
-    else:
-        span = settings.port_max - settings.port_min + 1
-        start = random.randrange(span)
-        ports = [settings.port_min + (start + i) % span for i in range(span)]
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    for port in ports:
-        # Our own socket object (asyncio only lends out a wrapper), so the node can read a burst
-        # of datagrams in one go (see NodePeer._hook_protocol).
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
-            sock.bind((address, port))
-        except OSError as exc:
-            sock.close()
-            if exc.errno == errno.EADDRINUSE and port != 0:
-                continue
-            raise InternalError(f"cannot bind a media socket on {address}: {exc}") from exc
-        # Guarded: what is not SRTP for the hot path (NodePeer._hook_protocol) goes through the
-        # guard's datagram_received before aioice sees it.
-        _, protocol = await loop.create_datagram_endpoint(
-            lambda: GuardedStunProtocol(connection), sock=sock
-        )
-        assert isinstance(protocol, ice.StunProtocol)
-        _SOCKETS[protocol] = sock
-        return protocol
-    raise Capacity(f"no free UDP port on {address} in the configured media port range")

@@ -5,6 +5,8 @@
 published track, wires publisher tracks to subscriber m-lines, and drives every timer of the room
 (keyframe retries, upstream NACKs, sender reports, connect deadlines) from ONE task, aioquic style:
 handle what is due, re-arm one wake-up at the earliest next deadline.
+Its records and the bookkeeping of which publisher track is linked to which subscriber m-line
+live in :mod:`.sfu_links` (plain state, no coroutines); this module is the coroutines.
 
 Negotiation (DESIGN: in sfu the browser always offers, the node answers): every m-line a browser
 can receive on is a *slot*; :func:`~.slots.assign_slots` decides which other participant's track
@@ -25,18 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.active_speaker import (
-    AUDIO_LEVEL_URI,
     ActiveSpeakerDetector,
     read_audio_level,
 )
@@ -44,92 +43,28 @@ from liveloop_sfu.media.aiortc_adapter import NodePeer, SendPlan
 from liveloop_sfu.media.drops import DropCounters
 from liveloop_sfu.media.forwarder import Action, Forwarder, SendToPublisher
 from liveloop_sfu.media.ice_restart import is_ice_restart
-from liveloop_sfu.media.negotiated import MediaLine, subscriber_config, track_config
-from liveloop_sfu.media.reception import ReceptionStats
 from liveloop_sfu.media.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
 from liveloop_sfu.media.rtp_path import RtpPath
 from liveloop_sfu.media.session import Emit, MediaFailure, Mode
 from liveloop_sfu.media.settings import MediaSettings
-from liveloop_sfu.media.slots import OfferedTrack, TrackRef, assign_slots, placeholder_tracks
-from liveloop_sfu.media.subscription import Subscription
+from liveloop_sfu.media.sfu_links import (
+    LinkTable,
+    Participant,
+    Publication,
+    learn_ssrc,
+    offered_tracks,
+    published_tracks,
+    tracks_of,
+)
+from liveloop_sfu.media.slots import OfferedTrack, assign_slots
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.recorder import RecorderTap
 
 logger = logging.getLogger(__name__)
 
-# A subscription added by a renegotiation starts this long after the node's answer: until the
-# browser has applied the answer, its receiver for that m-line is not on, and whatever arrives
-# (the keyframe the subscription waits for above all) is thrown away.
-ANSWER_GRACE = 0.3
 SENDER_REPORT_INTERVAL = 1.0  # seconds; RFC 3550 §6.2 minimum for a small session is 5 s, but
 # libwebrtc sends ~1/s for video and uses SRs for A/V sync, so a call's first second matters.
-
-
-@dataclass(eq=False)
-class _Publication:
-    """One track a participant publishes to the node (one receiving m-line)."""
-
-    owner: str  # sid
-    line: MediaLine
-    forwarder: Forwarder
-    reception: ReceptionStats  # for the receiver reports the node owes the publisher
-    audio_level_id: int | None = None  # RFC 6464 extension id, read for active-speaker detection
-
-    @property
-    def track_id(self) -> str:
-        return _track_id(self.line)
-
-
-def _same_track(old: MediaLine, new: MediaLine) -> bool:
-    """Does the browser still publish the same track the same way on this m-line?"""
-    return (
-        track_config(old) == track_config(new)
-        and old.remote_rtx_ssrc == new.remote_rtx_ssrc
-        and _track_id(old) == _track_id(new)
-    )
-
-
-def _published_tracks(participant: _Participant) -> set[tuple[str, str]]:
-    """(mid, track id) of every track the participant publishes."""
-    return {(mid, pub.track_id) for mid, pub in participant.publications.items()}
-
-
-def _track_id(line: MediaLine) -> str:
-    """The msid track id of a published m-line (made up if the browser sent none)."""
-    return line.remote_track_id or f"{line.kind}-{line.mid}"
-
-
-@dataclass(eq=False)
-class _Participant:
-    sid: str
-    participant_id: str
-    peer: NodePeer
-    deadline: float | None = None  # connect deadline (monotonic), from the first offer
-    connected: bool = False
-    last_heard: float = 0.0  # last RTP/RTCP from the browser (monotonic), once connected
-    # Its signaling socket dropped and a resume is pending (liveloop_sfu/resume.py): silence
-    # and a failed connection wait for the resume (and the ICE restart that may follow).
-    held: bool = False
-    publications: dict[str, _Publication] = field(default_factory=dict)  # by mid
-    ssrc_routes: dict[int, tuple[_Publication, bool]] = field(default_factory=dict)  # (pub, rtx)
-    slots: dict[str, TrackRef] = field(default_factory=dict)  # own mid -> track it carries
-    # Output streams of slots whose track was unlinked: a new track on the same slot (same SSRC)
-    # continues them, so the browser sees one stream without a sequence jump.
-    retired: dict[str, Subscription] = field(default_factory=dict)
-    # While an ICE restart is being answered: the tracks it published before, still offered to
-    # the others (a renegotiation of theirs meanwhile must not free the slots that carry them).
-    restarting: list[OfferedTrack] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Link:
-    """A publisher track forwarded to one subscriber m-line."""
-
-    publisher: str
-    publisher_mid: str
-    subscriber: str
-    subscriber_mid: str
 
 
 class SfuSession:
@@ -151,29 +86,27 @@ class SfuSession:
         self.group = group
         self._speakers = ActiveSpeakerDetector() if group else None
         self._speaker_to_announce: str | None = None
-        # (due, publication, subscriber sid): renegotiated subscriptions waiting for ANSWER_GRACE.
-        self._starting: list[tuple[float, _Publication, str]] = []
         self._settings = settings
         self._emit = emit
         self._on_failure = on_failure
-        self._participants: dict[str, _Participant] = {}
-        self._links: set[_Link] = set()
+        self._participants: dict[str, Participant] = {}
+        # Who forwards what to whom (media/sfu_links.py), over the same participants.
+        self._table = LinkTable(self._participants, self._execute, audio_levels=group)
         # (sid, peer, connection state) from the peers; a replaced peer's events are stale.
         self._events: list[tuple[str, NodePeer, str]] = []
-        self._pending: list[tuple[_Publication, list[Action]]] = []  # actions to send
+        self._pending: list[tuple[Publication, list[Action]]] = []  # actions to send
         self._wake = asyncio.Event()
         self._armed = 0.0  # when the session task wakes up next (monotonic)
         self._next_sender_reports = 0.0
         self._closed = False
         self._task: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
-        self._retired_drops = DropCounters()
         self._recorder: RecorderTap | None = None  # recording hook (media/recorder.py)
         # The per-packet path (compiled, media/rtp_path.py), on this session's own records.
         self._rtp_path = RtpPath(
             self._participants,
             self.counters,
-            self._learn_ssrc,
+            learn_ssrc,
             self._on_audio_level,
             self._rearm,
         )
@@ -184,7 +117,7 @@ class SfuSession:
         if self._closed or sid in self._participants:
             return
         peer = NodePeer(self._settings, label=f"{self.room_id}/{participant_id}")
-        participant = _Participant(sid, participant_id, peer)
+        participant = Participant(sid, participant_id, peer)
         self._attach(participant)
         self._participants[sid] = participant
         if self._task is None:
@@ -202,9 +135,9 @@ class SfuSession:
     async def on_offer(self, sid: str, sdp: str) -> None:
         participant = self._member(sid)
         restarted = is_ice_restart(participant.peer.remote_sdp, sdp)
-        tracks_before = _published_tracks(participant)
+        tracks_before = published_tracks(participant)
         if restarted:
-            participant.restarting = self._tracks_of(participant)
+            participant.restarting = tracks_of(participant)
             await self._restart_peer(participant)
         first_offer = not participant.peer.media and not restarted
         assigned: dict[str, OfferedTrack] = {}
@@ -217,15 +150,15 @@ class SfuSession:
         if participant.deadline is None:
             participant.deadline = time.monotonic() + self._settings.connect_timeout
         participant.slots = {mid: track.ref for mid, track in assigned.items()}
-        published = self._publish(participant)
+        published = self._table.publish(participant)
         if restarted:
             # The restart rebuilt every publication, but the others' slots still carry the same
-            # tracks (a browser's restartIce() keeps them): the links _link_all makes below
+            # tracks (a browser's restartIce() keeps them): the links link_all makes below
             # continue their streams, so only new or gone tracks need their new offers.
-            published = _published_tracks(participant) != tracks_before
+            published = published_tracks(participant) != tracks_before
         now = time.monotonic()
-        self._unlink_stale(participant)
-        self._link_all(now, answered=participant)
+        self._table.unlink_stale(participant)
+        self._table.link_all(now, answered=participant)
         self._wake.set()
         await self._emit(sid, "negotiation-call-answer", {"sdp": {"type": "answer", "sdp": answer}})
         if self.group and published:
@@ -263,11 +196,10 @@ class SfuSession:
             return
         # Unlink while still registered, so the subscribers keep their output streams (the next
         # track on the same slot continues them).
-        for link in [link for link in self._links if sid in (link.publisher, link.subscriber)]:
-            self._unlink(link)
+        self._table.unlink_participant(sid)
         del self._participants[sid]
         for publication in participant.publications.values():
-            self._retire(publication.forwarder)
+            self._table.retire(publication.forwarder)
         if self._speakers is not None:
             self._speakers.remove(participant.participant_id)
         await participant.peer.close()
@@ -288,7 +220,7 @@ class SfuSession:
         for sid in list(self._participants):
             await self.remove_participant(sid)
         self._events.clear()
-        self._starting.clear()
+        self._table.starting.clear()
 
     # -- recording hook (media/recorder.py: Recordable) ----------------------------------------
 
@@ -310,18 +242,12 @@ class SfuSession:
     @property
     def forwarded_streams(self) -> int:
         """Publisher-track -> subscriber links (what capacity is counted in)."""
-        return len(self._links)
+        return len(self._table.links)
 
     @property
     def drops(self) -> DropCounters:
         """Dropped packets by reason, over every track this session ever forwarded."""
-        total = DropCounters()
-        for reason, count in self._retired_drops.items():
-            total.add(reason, count)
-        for publication in self._publications():
-            for reason, count in publication.forwarder.drops.items():
-                total.add(reason, count)
-        return total
+        return self._table.drops()
 
     def metrics(self) -> dict[str, int]:
         """Flat counters for /metrics and /api/status: ``forwarded-packets``, ``forwarded-bytes``,
@@ -336,16 +262,13 @@ class SfuSession:
 
     # -- negotiation -----------------------------------------------------------------------------
 
-    def _member(self, sid: str) -> _Participant:
+    def _member(self, sid: str) -> Participant:
         participant = self._participants.get(sid)
         if participant is None or self._closed:
             raise NotInRoom("not a participant of this call")
         return participant
 
-    def _others(self, participant: _Participant) -> list[_Participant]:
-        return [p for p in self._participants.values() if p is not participant]
-
-    def _attach(self, participant: _Participant) -> None:
+    def _attach(self, participant: Participant) -> None:
         """Route the participant's current peer's packets and state changes to this session."""
         peer = participant.peer
         # partial, not a lambda: one Python frame less per packet
@@ -353,21 +276,14 @@ class SfuSession:
         peer.on_rtcp = functools.partial(self._on_rtcp, participant)
         peer.on_state = functools.partial(self._on_peer_state, participant.sid, peer)
 
-    async def _restart_peer(self, participant: _Participant) -> None:
+    async def _restart_peer(self, participant: Participant) -> None:
         """Answer an ICE restart with a new connection (aiortc cannot restart ICE on one; see
         media/ice_restart.py). Its links end as when it leaves, so every output stream — the
         others', and its own, which the new connection sends with the old SSRCs — is kept in
         ``retired`` and continued by the links the answer makes: same SSRC, sequence numbers
         without a step back, a keyframe first (the forwarder's source switch). Its publications
         start again from the new connection's packets."""
-        sid = participant.sid
-        for link in [link for link in self._links if sid in (link.publisher, link.subscriber)]:
-            self._unlink(link)
-        for publication in participant.publications.values():
-            self._retire(publication.forwarder)
-        participant.publications.clear()
-        participant.ssrc_routes.clear()
-        self._starting = [entry for entry in self._starting if entry[2] != sid]
+        self._table.unpublish(participant)
         old = participant.peer
         # The same SSRCs towards the browser: a browser that kept its RTCPeerConnection
         # (restartIce) keeps its receive streams, which the retired subscriptions continue.
@@ -381,174 +297,20 @@ class SfuSession:
         logger.info("room %s: %s restarts ICE", self.room_id, participant.participant_id)
         await old.close()
 
-    async def _ask_others_to_renegotiate(self, participant: _Participant, reason: str) -> None:
-        for other in self._others(participant):
+    async def _ask_others_to_renegotiate(self, participant: Participant, reason: str) -> None:
+        for other in [p for p in self._participants.values() if p is not participant]:
             if other.peer.media:
                 await self._emit(other.sid, "renegotiate", {"reason": reason})
 
-    def _offered_tracks(self, subscriber: _Participant) -> list[OfferedTrack]:
-        """What ``subscriber`` can be sent: the others' tracks in join order, each one's in
-        m-line order; in a 1:1 call, placeholders for a partner that has not offered yet."""
-        tracks: list[OfferedTrack] = []
-        for other in self._others(subscriber):
-            if other.restarting is not None:
-                tracks += other.restarting
-            elif not other.peer.media and not self.group:
-                tracks += placeholder_tracks(other.sid, other.participant_id)
-            else:
-                tracks += self._tracks_of(other)
-        return tracks
-
-    @staticmethod
-    def _tracks_of(publisher: _Participant) -> list[OfferedTrack]:
-        """The tracks ``publisher`` publishes now, in m-line order."""
-        tracks: list[OfferedTrack] = []
-        for line in publisher.peer.media:
-            publication = publisher.publications.get(line.mid)
-            if publication is not None:
-                ref = TrackRef(publisher.sid, line.mid, line.kind)
-                tracks.append(OfferedTrack(ref, publisher.participant_id, publication.track_id))
-        return tracks
-
-    def _send_plan(self, participant: _Participant, assigned: dict[str, OfferedTrack]) -> SendPlan:
+    def _send_plan(self, participant: Participant, assigned: dict[str, OfferedTrack]) -> SendPlan:
         """The adapter's slots -> msid labels; what was assigned is recorded in ``assigned``."""
 
         def plan(slots: Sequence[tuple[str, str]]) -> dict[str, tuple[str, str]]:
-            tracks = self._offered_tracks(participant)
+            tracks = offered_tracks(self._participants, participant, self.group)
             assigned.update(assign_slots(slots, participant.slots, tracks))
             return {mid: (t.stream_id, t.track_id) for mid, t in assigned.items()}
 
         return plan
-
-    def _publish(self, participant: _Participant) -> bool:
-        """(Re)build the participant's publications from its negotiated m-lines; True when the
-        set of tracks it publishes changed."""
-        changed = False
-        receiving = {line.mid for line in participant.peer.media if line.receives and line.codecs}
-        for mid in [mid for mid in participant.publications if mid not in receiving]:
-            # The browser stopped sending on this m-line (e.g. a screen share ended).
-            self._drop_publication(participant, participant.publications[mid])
-            del participant.publications[mid]
-            changed = True
-        for line in participant.peer.media:
-            if line.mid not in receiving:
-                continue
-            current = participant.publications.get(line.mid)
-            if current is not None and _same_track(current.line, line):
-                # Only what the node sends on this m-line changed (its slot): keep forwarding.
-                current.line = line
-                continue
-            if current is not None:
-                self._drop_publication(participant, current)
-            changed = changed or current is None or current.track_id != _track_id(line)
-            self._add_publication(participant, line)
-        return changed
-
-    def _add_publication(self, participant: _Participant, line: MediaLine) -> None:
-        config = track_config(line)
-        publication = _Publication(
-            participant.sid, line, Forwarder(config), ReceptionStats(config.clock_rate)
-        )
-        if self._speakers is not None and line.kind == "audio":
-            publication.audio_level_id = line.extension_id(AUDIO_LEVEL_URI)
-        participant.publications[line.mid] = publication
-        if line.remote_ssrc is not None:
-            participant.ssrc_routes[line.remote_ssrc] = (publication, False)
-        if line.remote_rtx_ssrc is not None:
-            participant.ssrc_routes[line.remote_rtx_ssrc] = (publication, True)
-
-    def _drop_publication(self, participant: _Participant, publication: _Publication) -> None:
-        for link in [link for link in self._links if link.publisher == participant.sid]:
-            if link.publisher_mid == publication.line.mid:
-                self._unlink(link)
-        participant.ssrc_routes = {
-            ssrc: route
-            for ssrc, route in participant.ssrc_routes.items()
-            if route[0] is not publication
-        }
-        self._retire(publication.forwarder)
-
-    def _slot_publication(self, ref: TrackRef) -> _Publication | None:
-        publisher = self._participants.get(ref.owner)
-        if publisher is None:
-            return None
-        if ref.mid is not None:
-            return publisher.publications.get(ref.mid)
-        # A placeholder slot (1:1): the partner's first track of the kind.
-        return next((p for p in publisher.publications.values() if p.line.kind == ref.kind), None)
-
-    def _unlink_stale(self, subscriber: _Participant) -> None:
-        """After a new answer: drop links whose slot now carries another track or nothing."""
-        sending = {line.mid for line in subscriber.peer.media if line.sends}
-        for link in [link for link in self._links if link.subscriber == subscriber.sid]:
-            ref = subscriber.slots.get(link.subscriber_mid)
-            publication = self._slot_publication(ref) if ref is not None else None
-            if (
-                link.subscriber_mid not in sending
-                or publication is None
-                or (publication.owner, publication.line.mid) != (link.publisher, link.publisher_mid)
-            ):
-                self._unlink(link)
-
-    def _link_all(self, now: float, answered: _Participant | None = None) -> None:
-        """Create every missing publisher -> subscriber link whose both ends are negotiated
-        (``answered``: the participant whose offer was just answered)."""
-        for subscriber in self._participants.values():
-            lines = {line.mid: line for line in subscriber.peer.media if line.sends}
-            for mid, ref in subscriber.slots.items():
-                line = lines.get(mid)
-                publication = self._slot_publication(ref)
-                if line is not None and publication is not None:
-                    self._link(now, publication, subscriber, line, subscriber is answered)
-
-    def _link(
-        self,
-        now: float,
-        publication: _Publication,
-        subscriber: _Participant,
-        line: MediaLine,
-        just_answered: bool = False,
-    ) -> None:
-        if publication.line.kind != line.kind:
-            return
-        link = _Link(publication.owner, publication.line.mid, subscriber.sid, line.mid)
-        if link in self._links:
-            return
-        if any(
-            x.subscriber == subscriber.sid and x.subscriber_mid == line.mid for x in self._links
-        ):
-            return  # that m-line already carries another track
-        config = subscriber_config(subscriber.sid, publication.line, line, subscriber.connected)
-        if subscriber.connected and just_answered:
-            # Renegotiated: hold it (egress not ready) until the browser has the answer.
-            config = dataclasses.replace(config, egress_ready=False)
-            self._starting.append((now + ANSWER_GRACE, publication, subscriber.sid))
-        previous = subscriber.retired.pop(line.mid, None)
-        if previous is not None and previous.ssrc != config.ssrc:
-            previous = None
-        self._links.add(link)
-        # Video waits for a keyframe (and asks the publisher for one) in add_subscriber.
-        actions = publication.forwarder.add_subscriber(now, config, continue_from=previous)
-        self._execute(publication, actions)
-
-    def _unlink(self, link: _Link) -> None:
-        self._links.discard(link)
-        publisher = self._participants.get(link.publisher)
-        publication = publisher.publications.get(link.publisher_mid) if publisher else None
-        if publication is not None:
-            removed = publication.forwarder.remove_subscriber(link.subscriber)
-            subscriber = self._participants.get(link.subscriber)
-            if removed is not None and subscriber is not None:
-                subscriber.retired[link.subscriber_mid] = removed
-
-    def _retire(self, forwarder: Forwarder) -> None:
-        for reason, count in forwarder.drops.items():
-            self._retired_drops.add(reason, count)
-
-    def _publications(self) -> list[_Publication]:
-        return [pub for p in self._participants.values() for pub in p.publications.values()]
-
-    # -- media (the per-packet path itself is media/rtp_path.py) ---------------------------------
 
     def _rearm(self, forwarder: Forwarder) -> None:
         """A forwarder's earliest deadline may have moved (e.g. a loss was just seen: its
@@ -559,9 +321,7 @@ class SfuSession:
         if timer is not None and timer < self._armed:
             self._wake.set()
 
-    def _on_audio_level(
-        self, publisher: _Participant, ext_id: int, data: bytes, now: float
-    ) -> None:
+    def _on_audio_level(self, publisher: Participant, ext_id: int, data: bytes, now: float) -> None:
         level = read_audio_level(data, ext_id)
         if level is None or self._speakers is None:
             return
@@ -579,27 +339,7 @@ class SfuSession:
         for participant in list(self._participants.values()):
             await self._emit(participant.sid, "active-speaker", {"participantId": speaker})
 
-    def _learn_ssrc(self, publisher: _Participant, data: bytes) -> tuple[_Publication, bool] | None:
-        """A browser that did not announce its SSRCs (no a=ssrc): match by payload type, once per
-        m-line, so a peer spraying random SSRCs cannot grow the table."""
-        pt = data[1] & 0x7F
-        for publication in publisher.publications.values():
-            line = publication.line
-            for codec in line.codecs:
-                rtx = pt == codec.rtx_payload_type
-                if pt != codec.payload_type and not rtx:
-                    continue
-                announced = line.remote_rtx_ssrc if rtx else line.remote_ssrc
-                if announced is not None or any(
-                    route == (publication, rtx) for route in publisher.ssrc_routes.values()
-                ):
-                    return None
-                route = (publication, rtx)
-                publisher.ssrc_routes[int.from_bytes(data[8:12], "big")] = route
-                return route
-        return None
-
-    def _on_rtcp(self, sender: _Participant, data: bytes, now: float) -> None:
+    def _on_rtcp(self, sender: Participant, data: bytes, now: float) -> None:
         sender.last_heard = now
         try:
             packets = parse_rtcp(data)
@@ -614,28 +354,22 @@ class SfuSession:
             for packet in packets:
                 if isinstance(packet, SenderReport):
                     own.reception.on_sender_report(now, packet.ssrc, packet.ntp)
-        for link in [link for link in self._links if link.subscriber == sender.sid]:
-            publication = self._publication(link)
-            if publication is not None:
-                actions = publication.forwarder.on_subscriber_rtcp(now, sender.sid, packets)
-                self._act(publication, actions)
-                if publication.forwarder.timer_changed:
-                    self._rearm(publication.forwarder)
+        for publication in self._table.feeding(sender.sid):
+            actions = publication.forwarder.on_subscriber_rtcp(now, sender.sid, packets)
+            self._act(publication, actions)
+            if publication.forwarder.timer_changed:
+                self._rearm(publication.forwarder)
 
-    def _publication(self, link: _Link) -> _Publication | None:
-        publisher = self._participants.get(link.publisher)
-        return publisher.publications.get(link.publisher_mid) if publisher else None
-
-    def _execute(self, publication: _Publication, actions: list[Action]) -> None:
+    def _execute(self, publication: Publication, actions: list[Action]) -> None:
         """Queue actions produced outside a coroutine; the session task sends them."""
         if actions:
             self._pending.append((publication, actions))
             self._wake.set()
 
-    async def _send_actions(self, publication: _Publication, actions: list[Action]) -> None:
+    async def _send_actions(self, publication: Publication, actions: list[Action]) -> None:
         self._act(publication, actions)
 
-    def _act(self, publication: _Publication, actions: list[Action]) -> None:
+    def _act(self, publication: Publication, actions: list[Action]) -> None:
         """Send what the forwarder decided (synchronous: sends never wait)."""
         for action in actions:
             if isinstance(action, SendToPublisher):
@@ -676,7 +410,7 @@ class SfuSession:
             if self._closed:
                 return
             await self._send_actions(publication, actions)
-        for publication in self._publications():
+        for publication in self._table.publications():
             timer = publication.forwarder.get_timer()
             if timer is not None and timer <= now:
                 await self._send_actions(publication, publication.forwarder.handle_timer(now))
@@ -687,21 +421,21 @@ class SfuSession:
         await self._check_deadlines(now)
 
     async def _start_renegotiated(self, now: float) -> None:
-        due = [entry for entry in self._starting if entry[0] <= now]
+        due = [entry for entry in self._table.starting if entry[0] <= now]
         if not due:
             return
-        self._starting = [entry for entry in self._starting if entry[0] > now]
+        self._table.starting = [entry for entry in self._table.starting if entry[0] > now]
         for _, publication, sid in due:
             if sid in publication.forwarder.subscriber_ids:
                 actions = publication.forwarder.egress_ready(now, sid)
                 await self._send_actions(publication, actions)
 
     def _next_deadline(self, now: float) -> float:
-        deadlines = [self._next_sender_reports] + [entry[0] for entry in self._starting]
+        deadlines = [self._next_sender_reports] + [entry[0] for entry in self._table.starting]
         watched = [p for p in self._participants.values() if not p.held]
         deadlines += [p.deadline for p in watched if p.deadline and not p.connected]
         deadlines += [p.last_heard + self._settings.media_timeout for p in watched if p.connected]
-        for publication in self._publications():
+        for publication in self._table.publications():
             timer = publication.forwarder.get_timer()
             if timer is not None:
                 deadlines.append(timer)
@@ -731,18 +465,16 @@ class SfuSession:
                 # stop-call or disconnect follows on the signaling channel. Not a media failure.
                 self.counters["closed-by-peer"] += 1
 
-    async def _egress_ready(self, now: float, subscriber: _Participant) -> None:
+    async def _egress_ready(self, now: float, subscriber: Participant) -> None:
         """The subscriber's DTLS is up: any keyframe sent before is lost, so ask again now."""
-        for link in [link for link in self._links if link.subscriber == subscriber.sid]:
-            publication = self._publication(link)
-            if publication is not None:
-                actions = publication.forwarder.egress_ready(now, subscriber.sid)
-                await self._send_actions(publication, actions)
+        for publication in self._table.feeding(subscriber.sid):
+            actions = publication.forwarder.egress_ready(now, subscriber.sid)
+            await self._send_actions(publication, actions)
 
     async def _send_sender_reports(self, now: float) -> None:
         wallclock = time.time()
-        for link in list(self._links):
-            publication = self._publication(link)
+        for link in list(self._table.links):
+            publication = self._table.publication(link)
             subscriber = self._participants.get(link.subscriber)
             if publication is None or subscriber is None or not subscriber.connected:
                 continue
@@ -777,7 +509,7 @@ class SfuSession:
                 participant.connected = False
                 await self._fail(participant, "no media from the browser")
 
-    async def _fail(self, participant: _Participant, reason: str) -> None:
+    async def _fail(self, participant: Participant, reason: str) -> None:
         if self._closed or self._participants.get(participant.sid) is not participant:
             return  # closed or removed meanwhile (perhaps by an earlier failure's handler)
         self.counters["failures"] += 1

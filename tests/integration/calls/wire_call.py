@@ -15,7 +15,7 @@ from aiortc import RTCSessionDescription
 
 from benchmarks.synthetic import SyntheticPeer
 from liveloop_sfu.client import WireClient
-from liveloop_sfu.media.aiortc_adapter import restrict_gathering
+from liveloop_sfu.media.ice_gathering import restrict_gathering
 from liveloop_sfu.media.settings import MediaSettings
 
 

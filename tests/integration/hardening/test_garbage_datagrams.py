@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from liveloop_sfu.media.aiortc_adapter import GuardedStunProtocol
+from liveloop_sfu.media.ice_gathering import GuardedStunProtocol
 from liveloop_sfu.media.settings import MediaSettings
 from tests.integration.hardening.conftest import until
 from tests.integration.media.conftest import Room

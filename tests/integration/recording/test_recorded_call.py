@@ -144,8 +144,8 @@ async def test_disk_guard_stops_recording_cleanly_and_the_call_goes_on(
     duration, which only a closed file has), everyone is told, forwarding continues."""
     from liveloop_sfu.config import Settings
     from liveloop_sfu.recordings import RecordingService
-    from liveloop_sfu.rooms import Participant
-    from liveloop_sfu.rooms import Room as CallRoom
+    from liveloop_sfu.room_records import Participant
+    from liveloop_sfu.room_records import Room as CallRoom
 
     free = {"bytes": 10 << 30}
     events: list[tuple[str, str, dict[str, Any]]] = []
@@ -189,8 +189,8 @@ async def test_a_room_recorded_twice_in_one_second_gets_two_recordings(
 ) -> None:
     from liveloop_sfu.config import Settings
     from liveloop_sfu.recordings import RecordingService
-    from liveloop_sfu.rooms import Participant
-    from liveloop_sfu.rooms import Room as CallRoom
+    from liveloop_sfu.room_records import Participant
+    from liveloop_sfu.room_records import Room as CallRoom
 
     async def emit(sid: str, event: str, payload: Any) -> None:
         pass
