@@ -5,9 +5,10 @@ is mostly coroutines and negotiation, which mypyc does not need to see (compilin
 crashed in the garbage collector, docs/benchmarks.md). Here the calls into the core
 (:meth:`.Forwarder.on_rtp`, :meth:`.ReceptionStats.on_packet`) are direct C calls instead of
 Python calls with their argument parsing and float boxing, and the glue itself runs without the
-interpreter. The session's own records (participants, publications, routes) stay the interpreted
-dataclasses of sfu_links.py, read here by attribute; what happens rarely (an unannounced SSRC, an audio level
-in a group room, a moved timer) goes back to the session through the callbacks it gives.
+interpreter. The session's own records (participants, publications, routes) stay the
+interpreted dataclasses of sfu_links.py, read here by attribute; what happens rarely (an
+unannounced SSRC, an audio level in a group room, a moved timer) goes back to the session
+through the callbacks it gives.
 """
 
 from __future__ import annotations
