@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +44,16 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+def get_json(node: Node, path: str, token: str | None = None) -> dict[str, Any]:
+    """GET a node's JSON endpoint (``token``: the admin bearer token); raises on an HTTP error."""
+    request = urllib.request.Request(node.url + path)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
 
 
 def start_node(log_dir: Path, *flags: str, env: dict[str, str] | None = None) -> Node:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
-from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -13,20 +10,11 @@ from playwright.async_api import expect
 from tests.browser.conftest import OpenClient
 from tests.browser.pages import media_flow, wait_until_flowing
 from tests.browser.test_call import matched_pair
-from tests.nodes import Node, NodeFactory
+from tests.nodes import Node, NodeFactory, get_json
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ADMIN = "admin-token-for-browser-safety"
-
-
-def get_json(node: Node, path: str, token: str | None = None) -> dict[str, Any]:
-    request = urllib.request.Request(node.url + path)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
 
 
 async def waiting_users(node: Node, count: int) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 import pytest
 
 from tests.integration.calls.wire_call import WireCall
 from tests.nodes import Node
 
-# ``await caller(node, name)``: a WireCall connected to ``node`` that requested a room.
-Caller = Callable[[Node, str], Coroutine[Any, Any, WireCall]]
+
+class Caller(Protocol):
+    """``await caller(node, name)``: a WireCall connected to ``node`` that requested a room
+    (``resumable``: it declares it can resume, socket.io auth ``{"resume": true}``)."""
+
+    async def __call__(self, node: Node, name: str, resumable: bool = False) -> WireCall: ...
 
 
 @pytest.fixture
@@ -19,8 +23,8 @@ async def caller() -> AsyncIterator[Caller]:
     """Browser stand-ins for the test; every one is closed at teardown."""
     calls: list[WireCall] = []
 
-    async def make(node: Node, name: str) -> WireCall:
-        call = WireCall(node.url, name)
+    async def make(node: Node, name: str, resumable: bool = False) -> WireCall:
+        call = WireCall(node.url, name, resumable=resumable)
         calls.append(call)
         await call.start()
         return call

@@ -9,26 +9,17 @@ painted frame counter, decoded on both ends.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from liveloop_sfu.matchmaking.redis import day_of
 from tests.integration.conftest import Caller
-from tests.nodes import Node, NodeFactory
+from tests.nodes import NodeFactory, get_json
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
-
-
-def get_json(node: Node, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(node.url + path, timeout=5) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
 
 
 @pytest.mark.parametrize("mode", ["sfu", "p2p"])

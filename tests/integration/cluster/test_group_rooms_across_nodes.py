@@ -9,10 +9,9 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from tests.integration.cluster.test_calls_across_nodes import get_json
 from tests.integration.groups.member import Member
 from tests.integration.hardening.conftest import scrape
-from tests.nodes import NodeFactory
+from tests.nodes import NodeFactory, get_json
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,6 @@ flows mirror tests/integration/safety/test_report_and_skip.py (one node).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +22,7 @@ import pytest
 from redis.asyncio import Redis
 
 from liveloop_sfu.client import WireClient, WireError
-from tests.nodes import Node, start_node
+from tests.nodes import Node, get_json, start_node
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -104,15 +103,6 @@ async def _settled(two: TwoNodes, timeout: float = 15.0) -> None:
             await asyncio.sleep(0.1)
     finally:
         await client.aclose()
-
-
-def get_json(node: Node, path: str, token: str | None = None) -> dict[str, Any]:
-    request = urllib.request.Request(node.url + path)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
 
 
 def reports_on(node: Node) -> list[dict[str, Any]]:

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 from tests.nodes import Node
-
-
-def get_json(node: Node, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(node.url + path, timeout=5) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
-
 
 _SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$")
 

@@ -16,8 +16,8 @@ import pytest
 from liveloop_sfu.client import WireClient
 from tests.integration.calls.wire_call import WireCall
 from tests.integration.conftest import Caller
-from tests.integration.hardening.conftest import get_json, until
-from tests.nodes import ROOT, NodeFactory
+from tests.integration.hardening.conftest import until
+from tests.nodes import ROOT, NodeFactory, get_json
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pytest
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.turn import turn_credential
 from tests.integration.conftest import Caller
-from tests.integration.hardening.conftest import get_json, scrape
-from tests.nodes import NodeFactory
+from tests.integration.hardening.conftest import scrape
+from tests.nodes import NodeFactory, get_json
 
 pytestmark = pytest.mark.slow
 

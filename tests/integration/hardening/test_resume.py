@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from liveloop_sfu.client import WireClient, WireError
 from tests.integration.calls.wire_call import WireCall
+from tests.integration.conftest import Caller
 from tests.integration.hardening.conftest import scrape, until
 from tests.nodes import Node, NodeFactory
 
@@ -19,18 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def resumable() -> AsyncIterator[Callable[[Node, str], Awaitable[WireCall]]]:
-    calls: list[WireCall] = []
-
-    async def make(node: Node, name: str) -> WireCall:
-        call = WireCall(node.url, name, resumable=True)
-        calls.append(call)
-        await call.start()
-        return call
-
-    yield make
-    for call in calls:
-        await call.close()
+def resumable(caller: Caller) -> Callable[[Node, str], Awaitable[WireCall]]:
+    """Browser stand-ins that declare they can resume."""
+    return functools.partial(caller, resumable=True)
 
 
 async def drop_socket(call: WireCall) -> None:
