@@ -1,7 +1,8 @@
 """Build hook: compile the sans-I/O forwarding core (the pure per-packet modules) with mypyc,
 ahead of time, from the same mypy --strict source. ``pip install -e .`` (scripts/install.sh) on a
 machine with a C compiler and the Python headers then imports native modules; everything else is
-in pyproject.toml. The session glue (media/sfu.py) and the aiortc adapter stay interpreted:
+in pyproject.toml. Which modules: every module of the folders listed in
+liveloop_sfu/media/compiled.py. The session glue (media/sfu/session.py) and the aiortc adapter stay interpreted:
 compiled, they crashed the process in the garbage collector during media tests (mypyc 2.4.1).
 
 The modules stay plain Python as well: without a compiler (or with ``LIVELOOP_PURE=1``) the
@@ -12,6 +13,7 @@ is imported (``liveloop_sfu.media.native.compiled()`` says which).
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import sys
 import sysconfig
@@ -19,26 +21,17 @@ from pathlib import Path
 
 from setuptools import setup
 
-# The forwarding core's modules (see docs/benchmarks.md for what compiling them buys); kept
-# in step with liveloop_sfu/media/native.py, which tests/unit/media/test_native.py checks.
-NATIVE_MODULES = [
-    "liveloop_sfu/media/drops.py",
-    "liveloop_sfu/media/forwarder.py",
-    "liveloop_sfu/media/history.py",
-    "liveloop_sfu/media/keyframe_requests.py",
-    "liveloop_sfu/media/keyframes.py",
-    "liveloop_sfu/media/nack_generator.py",
-    "liveloop_sfu/media/packet_io.py",
-    "liveloop_sfu/media/reception.py",
-    "liveloop_sfu/media/remb.py",
-    "liveloop_sfu/media/rewriter.py",
-    "liveloop_sfu/media/rtcp.py",
-    "liveloop_sfu/media/rtp.py",
-    "liveloop_sfu/media/rtp_common.py",
-    "liveloop_sfu/media/rtp_path.py",
-    "liveloop_sfu/media/sender_report.py",
-    "liveloop_sfu/media/subscription.py",
-]
+
+def _compiled_modules() -> list[str]:
+    """Every module of the compiled folders (liveloop_sfu/media/compiled.py, shared with the
+    stale-build check in liveloop_sfu/media/native.py)."""
+    listing = runpy.run_path(str(Path(__file__).parent / "liveloop_sfu/media/compiled.py"))
+    return [
+        str(path)
+        for folder in listing["COMPILED_PACKAGES"]
+        for path in sorted(Path(folder).glob("*.py"))
+        if path.name != "__init__.py"
+    ]
 
 
 def _can_compile() -> bool:
@@ -62,7 +55,7 @@ def _native_extensions() -> list[object]:
     # One shared library inside the package (not a top-level module), so an editable install,
     # which exposes only the listed packages, finds it.
     extensions: list[object] = mypycify(
-        NATIVE_MODULES, opt_level="3", group_name="liveloop_sfu.media._native"
+        _compiled_modules(), opt_level="3", group_name="liveloop_sfu.media._native"
     )
     return extensions
 

@@ -42,9 +42,9 @@ from benchmarks.media_cache import OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, MediaCa
 from benchmarks.stats import JitterEstimator, RtpStreamCounter, StreamSnapshot
 from benchmarks.synthetic import VIDEO_CLOCK_RATE, read_counter
 from liveloop_sfu.client import WireClient
-from liveloop_sfu.media.ice_gathering import restrict_gathering
-from liveloop_sfu.media.rtp import ReportBlock, build_rr
+from liveloop_sfu.media.core.rtp import ReportBlock, build_rr
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
 
 ARRIVALS_KEPT = 512  # frames whose arrival time a sampled receiver remembers
 RECEIVER_REPORT_INTERVAL = 1.0  # seconds, for receive-only peers (see _send_receiver_reports)

@@ -31,8 +31,8 @@ from benchmarks.bench_client import CachedAudioTrack, CachedVideoTrack, serve
 from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaCache, MediaSpec, load_or_build
 from benchmarks.stats import RtpStreamCounter
 from liveloop_sfu.client import WireClient
-from liveloop_sfu.media.ice_gathering import restrict_gathering
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
 
 log = logging.getLogger("benchmarks.fanout_client")
 

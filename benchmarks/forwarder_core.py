@@ -5,7 +5,7 @@
 No sockets, no SRTP, no event loop: a VP8 track with the header extensions a browser sends
 (mid, abs-send-time, transport-wide-cc) and Opus with audio-level, forwarded to N subscribers
 whose negotiated extension ids differ from the publisher's (so every packet is really rewritten).
-It isolates what :mod:`liveloop_sfu.media.forwarder` costs from what the whole node costs
+It isolates what :mod:`liveloop_sfu.media.core.forwarder` costs from what the whole node costs
 (``python -m benchmarks.forwarding``). The best of ``--repeat`` runs is reported, since a shared
 machine only ever adds time.
 """
@@ -19,14 +19,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from liveloop_sfu.media.forwarder import Forwarder, SubscriberConfig, TrackConfig
-from liveloop_sfu.media.rewriter import (
+from liveloop_sfu.media.core.forwarder import Forwarder, SubscriberConfig, TrackConfig
+from liveloop_sfu.media.core.rewriter import (
     ABS_SEND_TIME_URI,
     AUDIO_LEVEL_URI,
     MID_URI,
     TRANSPORT_CC_URI,
 )
-from liveloop_sfu.media.rtp import build_rtp
+from liveloop_sfu.media.core.rtp import build_rtp
 
 PUBLISHER_SSRC = 0x1234
 VP8_KEY = b"\x10\x00\x9d\x01\x2a" + bytes(1100)  # VP8 descriptor S=1, key frame, ~1.1 kB

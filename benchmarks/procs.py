@@ -49,7 +49,7 @@ def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
 
 
 # Every client of a load test comes from 127.0.0.1, so the node's per-address abuse limits
-# (liveloop_sfu/limits.py, tuned for browsers at human speed) would throttle the load generator
+# (signal/limits.py, tuned for browsers at human speed) would throttle the load generator
 # itself: nodes started by a benchmark lift them. A node under test elsewhere (``--url``) needs
 # the same flags from its operator.
 LOAD_TEST_LIMITS = (

@@ -35,10 +35,10 @@ from liveloop_sfu.__main__ import main as node_main
 from liveloop_sfu.app import media_settings
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
-from liveloop_sfu.media.ice_gathering import restrict_gathering
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession, Mode
 from liveloop_sfu.media.settings import MediaSettings
-from liveloop_sfu.rooms import SfuFactory
+from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
+from liveloop_sfu.rooms.service import SfuFactory
 
 log = logging.getLogger("benchmarks.relay_node")
 

@@ -29,8 +29,8 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 
-from liveloop_sfu.media.ice_gathering import restrict_gathering
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
 
 VIDEO_CLOCK_RATE = 90_000
 GRID_COLUMNS = 8

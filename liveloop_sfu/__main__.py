@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from liveloop_sfu import room_tokens
 from liveloop_sfu.app import MediaFactory, create_app, ssl_context
 from liveloop_sfu.config import load_settings, log_level_number
 from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
 from liveloop_sfu.media.native import stale_modules
+from liveloop_sfu.rooms import tokens as room_tokens
 from liveloop_sfu.signal.messages import parse_room_id
 
 MINT_USAGE = (

@@ -17,27 +17,32 @@ import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
-from liveloop_sfu.admin_api import AdminApi
-from liveloop_sfu.client_keys import ClientKeys
-from liveloop_sfu.cluster import Cluster, InProcessCluster
-from liveloop_sfu.cluster_redis import RedisCluster
+from liveloop_sfu.cluster.base import Cluster, InProcessCluster
+from liveloop_sfu.cluster.redis import RedisCluster
+from liveloop_sfu.cluster.socketio_manager import NodeLocalRedisManager
 from liveloop_sfu.config import Settings
-from liveloop_sfu.groups import GroupMediaFactory, GroupRooms
-from liveloop_sfu.httpapi import HttpApi, origin_middleware
-from liveloop_sfu.limits import Limiter
+from liveloop_sfu.http.admin import AdminApi
+from liveloop_sfu.http.metrics import NodeMetrics, SessionMetrics
+from liveloop_sfu.http.public import HttpApi, origin_middleware
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.redis import RedisMatchmaker, connect
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.media.settings import MediaSettings
-from liveloop_sfu.metrics import NodeMetrics, SessionMetrics
-from liveloop_sfu.recordings import RecordingService
-from liveloop_sfu.resume import SessionAliases
-from liveloop_sfu.rooms import IceServersFor, RoomService, SfuFactory
-from liveloop_sfu.safety import MemoryReports, RedisReports, ReportStore, SafetyService
+from liveloop_sfu.rooms.groups import GroupMediaFactory, GroupRooms
+from liveloop_sfu.rooms.recordings import RecordingService
+from liveloop_sfu.rooms.resume import SessionAliases
+from liveloop_sfu.rooms.safety import (
+    MemoryReports,
+    RedisReports,
+    ReportStore,
+    SafetyService,
+)
+from liveloop_sfu.rooms.service import IceServersFor, RoomService, SfuFactory
+from liveloop_sfu.rooms.turn import TurnCredentials
+from liveloop_sfu.signal.client_keys import ClientKeys
 from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
-from liveloop_sfu.signal.redis_manager import NodeLocalRedisManager
-from liveloop_sfu.turn import TurnCredentials
+from liveloop_sfu.signal.limits import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +117,7 @@ def sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
     """Media of sfu calls; None for a p2p-only node, which then never loads aiortc."""
     if settings.mode == "p2p":
         return None
-    from liveloop_sfu.media.sfu import SfuSession
+    from liveloop_sfu.media.sfu.session import SfuSession
 
     media = media_settings(settings)
 
@@ -126,7 +131,7 @@ def group_media_factory(settings: Settings, emit: Emit) -> GroupMediaFactory | N
     """Media of group rooms (an sfu session in group mode); None for a p2p-only node."""
     if settings.mode == "p2p":
         return None
-    from liveloop_sfu.media.sfu import SfuSession
+    from liveloop_sfu.media.sfu.session import SfuSession
 
     media = media_settings(settings)
 
@@ -142,7 +147,7 @@ MediaFactory = Callable[[Settings, Emit], SfuFactory | None]
 
 def ice_servers_for(settings: Settings) -> IceServersFor:
     """``match-done.iceServers``: the configured servers, plus TURN REST credentials for this
-    participant when ``--turn-urls``/``--turn-secret`` are set (liveloop_sfu/turn.py)."""
+    participant when ``--turn-urls``/``--turn-secret`` are set (liveloop_sfu/rooms/turn.py)."""
     static = [server.to_wire() for server in settings.ice_servers]
     turn = None
     if settings.turn_urls and settings.turn_secret:
@@ -198,7 +203,7 @@ def create_app(
     cluster: Cluster = shared.cluster if shared is not None else InProcessCluster(node_id)
     media = _tracked((media_factory or sfu_factory)(settings, emit), metrics)
     if media is not None:  # this node loads aiortc anyway; a p2p node never does
-        from liveloop_sfu.media.ice_gathering import GuardedStunProtocol
+        from liveloop_sfu.media.transport.ice_gathering import GuardedStunProtocol
 
         metrics.refused_datagrams = lambda: GuardedStunProtocol.dropped
     recordings = RecordingService(settings, emit)

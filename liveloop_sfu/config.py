@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from liveloop_sfu.errors import ConfigError
-from liveloop_sfu.limits import LimitSettings, parse_rate
+from liveloop_sfu.signal.limits import LimitSettings, parse_rate
 
 OperatorMode = Literal["auto", "sfu", "p2p"]
 MODES: tuple[OperatorMode, ...] = ("auto", "sfu", "p2p")
@@ -81,11 +81,11 @@ class Settings:
     # Several nodes as one service: matchmaking, room routing and socket.io fan-out through this
     # Redis (``redis://``, ``rediss://`` or ``unix://``); None = one node, all in process.
     redis_url: str | None = None
-    # Abuse limits (liveloop_sfu/limits.py) and the proxies allowed to name the client's address.
+    # Abuse limits (signal/limits.py) and the proxies allowed to name the client's address.
     limits: LimitSettings = field(default_factory=LimitSettings)
     trusted_proxies: tuple[str, ...] = ()
     log_format: str = "text"
-    # TURN REST credentials (liveloop_sfu/turn.py): URLs handed to browsers with a credential
+    # TURN REST credentials (liveloop_sfu/rooms/turn.py): URLs handed to browsers with a credential
     # derived from the secret shared with coturn (use-auth-secret), valid for turn_ttl seconds.
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = field(default=None, repr=False)
@@ -98,7 +98,7 @@ class Settings:
     room_token_secret: str | None = None
     room_token_ttl: float = 24 * 3600.0
     web_root: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
-    # Recording (media/recorder.py, recordings.py): "all" records every call (they are then
+    # Recording (media/recording/, rooms/recordings.py): "all" records every call (they are then
     # always sfu); "none" records only rooms started through the admin API.
     record: RecordPolicy = "none"
     recordings_dir: Path = Path("recordings")
@@ -106,7 +106,7 @@ class Settings:
     recordings_min_free_mb: int = 1024  # below this much free disk, recording stops
     # Bearer token of /api/admin/...; None = the admin API refuses every request. Never logged.
     admin_token: str | None = field(default=None, repr=False)
-    # Safety among strangers (liveloop_sfu/safety.py): the secret that signs each browser's
+    # Safety among strangers (liveloop_sfu/rooms/safety.py): the secret that signs each browser's
     # client key (None = a random one per process; set one shared by all nodes of a cluster, or
     # reports stop recognising browsers across nodes and restarts), and how long a reported
     # pair of browsers is kept apart.

@@ -1,7 +1,8 @@
 """The ``Matchmaker`` seam: one Protocol, an in-memory and (later) a Redis implementation.
 
 A matchmaker owns the waiting queue and each user's "last partner" memory. It knows nothing of
-socket.io, rooms or media: :mod:`liveloop_sfu.rooms` asks it for a partner and builds the call.
+socket.io, rooms or media: :mod:`liveloop_sfu.rooms.service`
+asks it for a partner and builds the call.
 All methods take ``now`` (seconds) so the backends are tested without sleeping.
 """
 

@@ -16,7 +16,7 @@ set) without ever crossing slots. The tests run the scripts on a cluster-enabled
 - ``P metrics:daily``      hash of counters, field ``YYYY-MM-DD:<counter>``
 - ``P blocks:user:{sid}``  set of user ids ``sid`` must never meet: partners it skipped or reported
                            in this session (both directions); dropped with the user
-- ``P blocks:client:{id}`` set of client ids (liveloop_sfu/client_keys.py) a browser must never
+- ``P blocks:client:{id}`` set of client ids (signal/client_keys.py) a browser must never
                            meet again: reports, both directions; a TTL (``--report-block-days``)
 
 The user hash also holds ``client`` (the user's client id, ``""`` = none) and ``partner_client``

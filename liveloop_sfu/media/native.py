@@ -4,36 +4,32 @@ as plain Python. Both behave the same; compiled is faster (docs/benchmarks.md)."
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
-# Kept in step with setup.py's NATIVE_MODULES.
-NATIVE_MODULES = (
-    "drops",
-    "forwarder",
-    "history",
-    "keyframe_requests",
-    "keyframes",
-    "nack_generator",
-    "packet_io",
-    "reception",
-    "remb",
-    "rewriter",
-    "rtcp",
-    "rtp",
-    "rtp_common",
-    "rtp_path",
-    "sender_report",
-    "subscription",
-)
+from liveloop_sfu.media.compiled import COMPILED_PACKAGES
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding ``liveloop_sfu/``
+
+
+def native_modules() -> tuple[str, ...]:
+    """Dotted names of every module of the compiled folders (``COMPILED_PACKAGES``)."""
+    names: set[str] = set()
+    for folder in COMPILED_PACKAGES:
+        package = folder.replace("/", ".")
+        for info in pkgutil.iter_modules([str(_PACKAGE_ROOT / folder)]):
+            if not info.ispkg:
+                names.add(f"{package}.{info.name}")
+    return tuple(sorted(names))
 
 
 def compiled_modules() -> dict[str, bool]:
     """``{module: True if imported from a compiled extension}`` for every module of the packet
     path (importing them)."""
     result: dict[str, bool] = {}
-    for name in NATIVE_MODULES:
-        module = importlib.import_module(f"{__package__}.{name}")
+    for name in native_modules():
+        module = importlib.import_module(name)
         result[name] = str(module.__file__).endswith(tuple(EXTENSION_SUFFIXES))
     return result
 
@@ -46,19 +42,27 @@ def compiled() -> bool:
 def stale_modules() -> list[str]:
     """Compiled modules whose ``.py`` source was edited after they were built: the extension
     still runs the old code until ``pip install -e .`` rebuilds it (the node warns at start)."""
-    # Paths come from this (pure) module's folder, not from the compiled modules' ``__file__``:
-    # mypyc gives a module imported from inside its shared library a wrong one
-    # (``media/liveloop_sfu/media/x.so``). That shared library holds the code of all of them and
-    # a rebuild may rewrite only it, leaving each module's small loader with its old time.
-    here = Path(__file__).resolve().parent
-    built = [path for path in here.iterdir() if path.name.endswith(tuple(EXTENSION_SUFFIXES))]
+    # Paths come from the package root, not from the compiled modules' ``__file__``: mypyc gives
+    # a module imported from inside its shared library a wrong one. That shared library (beside
+    # this module) holds the code of all of them and a rebuild may rewrite only it, leaving each
+    # module's small loader (beside its source) with its old time.
+    shared = _built_at(Path(__file__).resolve().parent, "_native__mypyc")
     stale = []
     for name, is_compiled in compiled_modules().items():
         if not is_compiled:
             continue
-        mine = [p for p in built if p.name.split(".")[0] in (name, "_native__mypyc")]
-        built_at = max((p.stat().st_mtime for p in mine), default=0.0)
-        source = here / f"{name}.py"
+        source = _PACKAGE_ROOT.joinpath(*name.split(".")).with_suffix(".py")
+        built_at = max(shared, _built_at(source.parent, source.stem))
         if source.is_file() and source.stat().st_mtime > built_at:
             stale.append(name)
     return stale
+
+
+def _built_at(folder: Path, stem: str) -> float:
+    """Newest modification time of the extensions named ``stem`` in ``folder`` (0 if none)."""
+    times = [
+        path.stat().st_mtime
+        for path in folder.iterdir()
+        if path.name.endswith(tuple(EXTENSION_SUFFIXES)) and path.name.split(".")[0] == stem
+    ]
+    return max(times, default=0.0)

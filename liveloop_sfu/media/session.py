@@ -41,7 +41,7 @@ class MediaSession(Protocol):
 
     def hold(self, sid: str) -> None:
         """``sid``'s signaling socket dropped and the node waits for its resume
-        (liveloop_sfu/resume.py): until :meth:`release`, its media going silent or its
+        (liveloop_sfu/rooms/resume.py): until :meth:`release`, its media going silent or its
         connection failing is not a failure — it may come back, possibly by an ICE restart."""
 
     def release(self, sid: str) -> None:

@@ -8,7 +8,7 @@ so holding the lock for the whole handler preserves each client's event order.
 This is the one place where a :class:`LiveLoopError` becomes a wire error; anything else that
 escapes is logged and reported as ``internal`` without its text.
 
-Abuse limits (:mod:`liveloop_sfu.limits`) are charged here, generically, *before* the client's
+Abuse limits (:mod:`.limits`) are charged here, generically, *before* the client's
 lock is taken: every event registered in ``_handlers`` — and every unknown one — costs a token of
 its class, so a flood is refused at once instead of queueing behind the lock, and events added
 later are limited without further code (unlisted names fall in the ``other`` class).
@@ -24,16 +24,16 @@ from typing import Any
 
 import socketio
 
-from liveloop_sfu.client_keys import ClientKeys
 from liveloop_sfu.errors import Capacity, InternalError, InvalidPayload, LiveLoopError, RateLimited
-from liveloop_sfu.groups import GroupRooms
-from liveloop_sfu.limits import Limiter, LimitSettings, Verdict, client_ip
 from liveloop_sfu.logs import log_context
 from liveloop_sfu.media.session import Emit
-from liveloop_sfu.resume import Resumption, SessionAliases
-from liveloop_sfu.rooms import RoomService
-from liveloop_sfu.safety import SafetyService
+from liveloop_sfu.rooms.groups import GroupRooms
+from liveloop_sfu.rooms.resume import Resumption, SessionAliases
+from liveloop_sfu.rooms.safety import SafetyService
+from liveloop_sfu.rooms.service import RoomService
 from liveloop_sfu.signal import messages
+from liveloop_sfu.signal.client_keys import ClientKeys
+from liveloop_sfu.signal.limits import Limiter, LimitSettings, Verdict, client_ip
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class SignalHandlers:
                 self._on_event(sid, "disconnect")
 
     async def _gone(self, sid: str, reason: tuple[Any, ...]) -> None:
-        """A socket closed: its session leaves, or waits for a resume (liveloop_sfu/resume.py)."""
+        """A socket closed: its session leaves, or waits for a resume (rooms/resume.py)."""
         session = self._aliases.session(sid)
         why = str(reason[0]) if reason else ""
         log.debug("socket closed (%s)", why, extra={"sid": sid})

@@ -15,8 +15,8 @@ from aiortc import RTCSessionDescription
 
 from benchmarks.synthetic import SyntheticPeer
 from liveloop_sfu.client import WireClient
-from liveloop_sfu.media.ice_gathering import restrict_gathering
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
 
 
 class WireCall:

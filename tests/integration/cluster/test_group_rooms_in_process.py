@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from liveloop_sfu.app import group_media_factory, sfu_factory
-from liveloop_sfu.cluster import ClusterHub
+from liveloop_sfu.cluster.base import ClusterHub
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import MatchmakerUnavailable, RoomFull, Unauthorized
-from liveloop_sfu.groups import GroupRooms
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
-from liveloop_sfu.rooms import RoomService
+from liveloop_sfu.rooms.groups import GroupRooms
+from liveloop_sfu.rooms.service import RoomService
 from liveloop_sfu.signal.messages import JoinRoom, MediaState, RequestRoom
 
 from .test_rooms_in_process import Wire

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from liveloop_sfu.cluster import Cluster, ClusterHub, NodeUnreachable
-from liveloop_sfu.cluster_redis import RedisCluster
+from liveloop_sfu.cluster.base import Cluster, ClusterHub, NodeUnreachable
+from liveloop_sfu.cluster.redis import RedisCluster
 from liveloop_sfu.matchmaking.redis import RedisMatchmaker, connect
 from tests.redis_server import RedisServer
 

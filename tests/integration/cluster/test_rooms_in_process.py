@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from liveloop_sfu.cluster import ClusterHub
+from liveloop_sfu.cluster.base import ClusterHub
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.rules import Waiter
-from liveloop_sfu.rooms import RoomService
-from liveloop_sfu.safety import MemoryReports, SafetyService
+from liveloop_sfu.rooms.safety import MemoryReports, SafetyService
+from liveloop_sfu.rooms.service import RoomService
 from liveloop_sfu.signal.messages import ReportPartner, RequestRoom
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 
 Two real node processes share one real ``redis-server`` for the whole module. A 1:1 call is
 hosted by the node that made the match (the one of the second request); the partner on the other
-node is a *guest* (liveloop_sfu/cross_node.py). A report or skip is handled by the reporter's
+node is a *guest* (liveloop_sfu/rooms/cross_node.py). A report or skip is handled by the reporter's
 own node and acts through the shared Redis matchmaker, so it must hold whichever side hosts, for
 new connections of the same browsers on either node, and leave both free to meet others. The
 flows mirror tests/integration/safety/test_report_and_skip.py (one node).

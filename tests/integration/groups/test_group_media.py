@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 
 from benchmarks.synthetic import CounterVideoTrack
-from liveloop_sfu.media.active_speaker import AUDIO_LEVEL_URI
-from liveloop_sfu.media.sfu import SfuSession
+from liveloop_sfu.media.sfu.active_speaker import AUDIO_LEVEL_URI
+from liveloop_sfu.media.sfu.session import SfuSession
 
 from .conftest import InProcessNode, StartNode
 from .member import Member

@@ -19,8 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from liveloop_sfu.media.ice_gathering import GuardedStunProtocol
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.transport.ice_gathering import GuardedStunProtocol
 from tests.integration.hardening.conftest import until
 from tests.integration.media.conftest import Room
 

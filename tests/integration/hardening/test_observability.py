@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from liveloop_sfu.client import WireClient
-from liveloop_sfu.turn import turn_credential
+from liveloop_sfu.rooms.turn import turn_credential
 from tests.integration.conftest import Caller
 from tests.integration.hardening.conftest import scrape
 from tests.nodes import NodeFactory, get_json

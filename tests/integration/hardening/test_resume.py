@@ -1,4 +1,4 @@
-"""A client whose socket drops resumes its call within the grace (liveloop_sfu/resume.py)."""
+"""A client whose socket drops resumes its call within the grace (liveloop_sfu/rooms/resume.py)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from benchmarks.synthetic import SyntheticPeer
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError
 from liveloop_sfu.media.settings import MediaSettings
-from liveloop_sfu.media.sfu import SfuSession
+from liveloop_sfu.media.sfu.session import SfuSession
 from liveloop_sfu.signal.messages import parse_sdp
 
 pytestmark = pytest.mark.slow

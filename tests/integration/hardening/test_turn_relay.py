@@ -190,7 +190,7 @@ async def test_relay_only_client_calls_through_coturn(
 
 
 async def test_coturn_refuses_a_forged_or_expired_credential(coturn: int) -> None:
-    from liveloop_sfu.turn import TurnCredentials
+    from liveloop_sfu.rooms.turn import TurnCredentials
 
     url = f"turn:127.0.0.1:{coturn}?transport=udp"
     forged = TurnCredentials((url,), "not-the-shared-secret").ice_server("mallory", 1e10)

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.synthetic import SyntheticPeer
 from liveloop_sfu.media.settings import MediaSettings
-from liveloop_sfu.media.sfu import SfuSession
+from liveloop_sfu.media.sfu.session import SfuSession
 
 
 class Room:

@@ -10,8 +10,8 @@ import pytest
 
 from benchmarks.synthetic import SyntheticPeer
 from liveloop_sfu.errors import Capacity
-from liveloop_sfu.media.aiortc_adapter import NodePeer
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.transport.peer import NodePeer
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.synthetic import SyntheticPeer
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
-from liveloop_sfu.media.rtp import is_rtcp
+from liveloop_sfu.media.core.rtp import is_rtcp
 
 from .conftest import Room
 

@@ -15,9 +15,9 @@ import av
 import pytest
 
 from benchmarks.synthetic import paint_counter
-from liveloop_sfu.media.depacketizer import FrameAssembler
-from liveloop_sfu.media.depacketizer_h264 import H264Parser, parameter_sets
-from liveloop_sfu.media.recorder_writer import (
+from liveloop_sfu.media.recording.depacketizer import FrameAssembler
+from liveloop_sfu.media.recording.depacketizer_h264 import H264Parser, parameter_sets
+from liveloop_sfu.media.recording.writer import (
     CloseFile,
     OpenFile,
     StreamSpec,

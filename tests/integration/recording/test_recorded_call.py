@@ -17,7 +17,7 @@ import aiortc.rtcrtpsender
 import pytest
 
 from benchmarks.synthetic import SyntheticPeer
-from liveloop_sfu.media.recorder import RoomRecorder
+from liveloop_sfu.media.recording.recorder import RoomRecorder
 from tests.recording_files import decoded_counters, ffprobe, packet_times, streams_by_type
 
 from .conftest import Room
@@ -143,9 +143,9 @@ async def test_disk_guard_stops_recording_cleanly_and_the_call_goes_on(
     """Free space falls below the threshold mid-call: the files are finalized (ffprobe sees a
     duration, which only a closed file has), everyone is told, forwarding continues."""
     from liveloop_sfu.config import Settings
-    from liveloop_sfu.recordings import RecordingService
-    from liveloop_sfu.room_records import Participant
-    from liveloop_sfu.room_records import Room as CallRoom
+    from liveloop_sfu.rooms.recordings import RecordingService
+    from liveloop_sfu.rooms.records import Participant
+    from liveloop_sfu.rooms.records import Room as CallRoom
 
     free = {"bytes": 10 << 30}
     events: list[tuple[str, str, dict[str, Any]]] = []
@@ -188,9 +188,9 @@ async def test_a_room_recorded_twice_in_one_second_gets_two_recordings(
     room: Room, tmp_path: Path
 ) -> None:
     from liveloop_sfu.config import Settings
-    from liveloop_sfu.recordings import RecordingService
-    from liveloop_sfu.room_records import Participant
-    from liveloop_sfu.room_records import Room as CallRoom
+    from liveloop_sfu.rooms.recordings import RecordingService
+    from liveloop_sfu.rooms.records import Participant
+    from liveloop_sfu.rooms.records import Room as CallRoom
 
     async def emit(sid: str, event: str, payload: Any) -> None:
         pass

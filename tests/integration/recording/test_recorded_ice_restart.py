@@ -1,6 +1,6 @@
 """A recorded call in which one participant changes network: its new peer connection publishes
 with new SSRCs, random new RTP timestamp bases and restarted sequence numbers (an ICE restart
-through the node, media/sfu.py ``_restart_peer``). The recording must carry on across it: one
+through the node, sfu/session.py ``_restart_peer``). The recording must carry on across it: one
 file per participant, both tracks, a timeline that only moves forward and shows the outage as a
 gap of about its length — not a jump of hours from the new timestamp base."""
 

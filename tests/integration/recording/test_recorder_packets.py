@@ -10,8 +10,8 @@ from pathlib import Path
 import av
 import pytest
 
-from liveloop_sfu.media.forwarder import TrackConfig
-from liveloop_sfu.media.recorder import RecorderTap, RoomRecorder
+from liveloop_sfu.media.core.forwarder import TrackConfig
+from liveloop_sfu.media.recording.recorder import RecorderTap, RoomRecorder
 from tests.recording_files import ffprobe, packet_times, streams_by_type
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ AUDIO = TrackConfig("audio", None, 48000, {111: "opus"}, rtx_payload_types={112:
 
 
 class Session:
-    """The media-session side of :class:`~liveloop_sfu.media.recorder.Recordable`: these tests
+    """The media-session side of :class:`~.recording.recorder.Recordable`: these tests
     play the publisher themselves, so this only keeps what the recorder asks of a session."""
 
     def __init__(self) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from liveloop_sfu.config import Settings
-from liveloop_sfu.recording_policy import recording_id
-from liveloop_sfu.recordings import RecordingService
+from liveloop_sfu.rooms.recording_policy import recording_id
+from liveloop_sfu.rooms.recordings import RecordingService
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from liveloop_sfu import room_tokens
 from liveloop_sfu.__main__ import mint_room_token
 from liveloop_sfu.config import load_settings
 from liveloop_sfu.errors import ConfigError, InvalidPayload
+from liveloop_sfu.rooms import tokens as room_tokens
 from liveloop_sfu.signal import messages as m
 
 SECRET = "0123456789abcdef-secret"

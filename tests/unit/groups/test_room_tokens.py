@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu import room_tokens
 from liveloop_sfu.errors import Unauthorized
+from liveloop_sfu.rooms import tokens as room_tokens
 
 SECRET = b"s3cret-s3cret-s3cret"
 NOW = 1_800_000_000.0

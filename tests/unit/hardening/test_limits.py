@@ -6,7 +6,7 @@ import pytest
 
 from liveloop_sfu.config import load_settings
 from liveloop_sfu.errors import ConfigError, InvalidPayload, RateLimited
-from liveloop_sfu.limits import (
+from liveloop_sfu.signal.limits import (
     Limiter,
     LimitSettings,
     Rate,

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from liveloop_sfu.client_keys import ClientKeys
 from liveloop_sfu.config import load_settings
 from liveloop_sfu.errors import ConfigError, InvalidPayload
-from liveloop_sfu.resume import SessionAliases
+from liveloop_sfu.rooms.resume import SessionAliases
+from liveloop_sfu.signal.client_keys import ClientKeys
 from liveloop_sfu.signal.messages import REPORT_REASONS, parse_report_partner, parse_resume
 
 

@@ -14,7 +14,7 @@ from liveloop_sfu.app import ice_servers_for
 from liveloop_sfu.config import load_settings
 from liveloop_sfu.errors import ConfigError
 from liveloop_sfu.logs import JsonFormatter, TextFormatter, log_context
-from liveloop_sfu.turn import TurnCredentials, turn_credential
+from liveloop_sfu.rooms.turn import TurnCredentials, turn_credential
 
 
 def test_credential_is_base64_hmac_sha1_of_the_username() -> None:
@@ -80,7 +80,9 @@ def test_bad_turn_and_log_settings(argv: list[str], fragment: str) -> None:
 
 
 def record(msg: str, *args: object, **extra: object) -> logging.LogRecord:
-    rec = logging.LogRecord("liveloop_sfu.rooms", logging.INFO, __file__, 1, msg, args, None)
+    rec = logging.LogRecord(
+        "liveloop_sfu.rooms.service", logging.INFO, __file__, 1, msg, args, None
+    )
     rec.__dict__.update(extra)
     return rec
 
@@ -108,7 +110,7 @@ def test_json_lines_carry_context_ids_and_mask_secrets() -> None:
 def test_text_lines_are_readable() -> None:
     with log_context(room_id="r1", peer_id=None):
         line = TextFormatter().format(record("room opened"))
-    assert line.endswith("INFO    liveloop_sfu.rooms: room opened [room_id=r1]")
+    assert line.endswith("INFO    liveloop_sfu.rooms.service: room opened [room_id=r1]")
 
 
 def test_fault_and_logging_settings() -> None:

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from liveloop_sfu.media.active_speaker import ActiveSpeakerDetector, read_audio_level
+from liveloop_sfu.media.sfu.active_speaker import ActiveSpeakerDetector, read_audio_level
 
 PACKET = 0.02  # 20 ms Opus frames: 50 levels per second per talker
 

@@ -13,7 +13,7 @@ import pytest
 from aioice import ice
 from aiortc import RTCPeerConnection
 
-from liveloop_sfu.media.aiortc_hooks import REQUIRED_HOOKS, Hook
+from liveloop_sfu.media.transport.hooks import REQUIRED_HOOKS, Hook
 
 
 def _owner(path: str) -> Any:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.drops import DropReason
-from liveloop_sfu.media.forwarder import (
+from liveloop_sfu.media.core.drops import DropReason
+from liveloop_sfu.media.core.forwarder import (
     Forwarder,
     ForwarderSettings,
     SendToPublisher,
@@ -13,8 +13,8 @@ from liveloop_sfu.media.forwarder import (
     SubscriberConfig,
     TrackConfig,
 )
-from liveloop_sfu.media.rewriter import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI
-from liveloop_sfu.media.rtp import (
+from liveloop_sfu.media.core.rewriter import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI
+from liveloop_sfu.media.core.rtp import (
     Fir,
     Nack,
     Pli,
@@ -32,7 +32,7 @@ from liveloop_sfu.media.rtp import (
     parse_rtcp,
     rtx_wrap,
 )
-from liveloop_sfu.media.subscription import SOURCE_SWITCH_SEQ_GAP
+from liveloop_sfu.media.core.subscription import SOURCE_SWITCH_SEQ_GAP
 
 PUB = 0x1111
 FEEDBACK = 0x5EED

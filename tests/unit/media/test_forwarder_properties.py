@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from liveloop_sfu.media.drops import DropReason
-from liveloop_sfu.media.forwarder import Forwarder, SubscriberConfig, TrackConfig
-from liveloop_sfu.media.keyframes import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
-from liveloop_sfu.media.rewriter import SeqRewriter
-from liveloop_sfu.media.rtp import (
+from liveloop_sfu.media.codecs.keyframes import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
+from liveloop_sfu.media.core.drops import DropReason
+from liveloop_sfu.media.core.forwarder import Forwarder, SubscriberConfig, TrackConfig
+from liveloop_sfu.media.core.rewriter import SeqRewriter
+from liveloop_sfu.media.core.rtp import (
     Nack,
     Remb,
     RtpParseError,

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveloop_sfu.media.depacketizer import EncodedFrame, FrameAssembler, SeqUnwrapper
-from liveloop_sfu.media.depacketizer_opus import OpusParser
-from liveloop_sfu.media.depacketizer_vp8 import Vp8Parser
+from liveloop_sfu.media.recording.depacketizer import EncodedFrame, FrameAssembler, SeqUnwrapper
+from liveloop_sfu.media.recording.depacketizer_opus import OpusParser
+from liveloop_sfu.media.recording.depacketizer_vp8 import Vp8Parser
 
 FAST = settings(max_examples=150, deadline=None)
 TICKS = 3000  # 90 kHz / 30 fps

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from liveloop_sfu.media.history import RetransmissionHistory
+from liveloop_sfu.media.core.history import RetransmissionHistory
 
 
 def test_lookup_stored_packet() -> None:

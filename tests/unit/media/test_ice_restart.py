@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.ice_restart import ice_credentials, is_ice_restart
+from liveloop_sfu.media.sfu.ice_restart import ice_credentials, is_ice_restart
 
 
 def offer(ufrag: str | None, pwd: str | None, *, session_level: bool = False) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from liveloop_sfu.media.keyframe_requests import KeyframeRequestManager
+from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
 
 
 def test_first_request_sends_and_arms_retry() -> None:

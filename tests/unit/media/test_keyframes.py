@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.keyframes import (
+from liveloop_sfu.media.codecs.keyframes import (
     KeyframeDetector,
     is_h264_keyframe,
     is_vp8_keyframe,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from liveloop_sfu.media.nack_generator import NackGenerator
+from liveloop_sfu.media.core.nack_generator import NackGenerator
 
 
 def test_no_gap_no_nack() -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.negotiated import Codec, MediaLine, subscriber_config, track_config
+from liveloop_sfu.media.sfu.negotiated import (
+    Codec,
+    MediaLine,
+    subscriber_config,
+    track_config,
+)
 
 MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"

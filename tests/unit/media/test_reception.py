@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.reception import ReceptionStats
-from liveloop_sfu.media.rtp import ntp_middle32
+from liveloop_sfu.media.core.reception import ReceptionStats
+from liveloop_sfu.media.core.rtp import ntp_middle32
 
 SSRC = 0x1234
 CLOCK = 90_000

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from liveloop_sfu.media.forwarder import Forwarder, SendToPublisher, SubscriberConfig, TrackConfig
-from liveloop_sfu.media.rtp import Pli, parse_rtcp
+from liveloop_sfu.media.core.forwarder import (
+    Forwarder,
+    SendToPublisher,
+    SubscriberConfig,
+    TrackConfig,
+)
+from liveloop_sfu.media.core.rtp import Pli, parse_rtcp
 
 PUB = 0x1111
 

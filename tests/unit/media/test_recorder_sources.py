@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.recorder_sources import (
+from liveloop_sfu.media.recording.sources import (
     SourceGenerations,
     classify_source,
     next_pts,
 )
-from liveloop_sfu.media.recorder_timing import TrackClock
+from liveloop_sfu.media.recording.timing import TrackClock
 
 
 def ntp(seconds: float) -> int:

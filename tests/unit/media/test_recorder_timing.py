@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.recorder_timing import (
+from liveloop_sfu.media.recording.timing import (
     REPORT_WINDOW,
     ParticipantClock,
     TrackClock,

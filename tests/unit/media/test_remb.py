@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from liveloop_sfu.media.remb import RembAggregator
+from liveloop_sfu.media.core.remb import RembAggregator
 
 
 def test_first_value_goes_out_at_once() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.rewriter import (
+from liveloop_sfu.media.core.rewriter import (
     ABS_SEND_TIME_URI,
     AUDIO_LEVEL_URI,
     MID_URI,
@@ -14,7 +14,7 @@ from liveloop_sfu.media.rewriter import (
     SeqRewriter,
     TransportSequence,
 )
-from liveloop_sfu.media.rtp import RtpView, build_rtp, iter_extensions
+from liveloop_sfu.media.core.rtp import RtpView, build_rtp, iter_extensions
 
 # Each step: ("f", ext) forward -> expected output (-1 = refused) or ("d", ext) drop.
 Step = tuple[str, int, int | None]

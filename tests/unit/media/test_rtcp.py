@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from liveloop_sfu.media.rtcp import (
+from liveloop_sfu.media.core.rtcp import (
     Bye,
     Fir,
     Nack,
@@ -24,7 +24,7 @@ from liveloop_sfu.media.rtcp import (
     is_rtcp,
     parse_rtcp,
 )
-from liveloop_sfu.media.rtp import RtpParseError, build_rtp
+from liveloop_sfu.media.core.rtp import RtpParseError, build_rtp
 
 
 def test_is_rtcp() -> None:

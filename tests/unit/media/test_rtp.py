@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.rtp import (
+from liveloop_sfu.media.core.rtp import (
     ONE_BYTE_PROFILE,
     TWO_BYTE_PROFILE,
     RtpParseError,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from liveloop_sfu.media.rtp import ntp_from_unix, ntp_middle32
-from liveloop_sfu.media.sender_report import SenderReportState
+from liveloop_sfu.media.core.rtp import ntp_from_unix, ntp_middle32
+from liveloop_sfu.media.core.sender_report import SenderReportState
 
 
 def test_nothing_sent_no_timestamp() -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.slots import OfferedTrack, TrackRef, assign_slots, placeholder_tracks
+from liveloop_sfu.media.sfu.slots import (
+    OfferedTrack,
+    TrackRef,
+    assign_slots,
+    placeholder_tracks,
+)
 
 
 def track(owner: str, mid: str, kind: str) -> OfferedTrack:

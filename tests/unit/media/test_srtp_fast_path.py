@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from pylibsrtp import Error, Policy, Session
 
-from liveloop_sfu.media.packet_io import SrtpContext as _Srtp
-from liveloop_sfu.media.rtp import build_rr, build_rtp
+from liveloop_sfu.media.core.rtp import build_rr, build_rtp
+from liveloop_sfu.media.transport.srtp.packet_io import SrtpContext as _Srtp
 
 KEY = bytes(range(30))  # AES_CM_128_HMAC_SHA1_80: 16-byte key + 14-byte salt
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.admin_auth import bearer_matches
+from liveloop_sfu.http.admin_auth import bearer_matches
 
 TOKEN = "s3cret-token-0123456789"
 

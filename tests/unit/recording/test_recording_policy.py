@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from liveloop_sfu.errors import NotFound
-from liveloop_sfu.recording_policy import (
+from liveloop_sfu.rooms.recording_policy import (
     MB,
     disk_decision,
     expired,

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import ERROR_CODES
-from liveloop_sfu.groups import GroupRooms
-from liveloop_sfu.limits import Limiter, LimitSettings, Rate
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
-from liveloop_sfu.rooms import RoomService
+from liveloop_sfu.rooms.groups import GroupRooms
+from liveloop_sfu.rooms.service import RoomService
 from liveloop_sfu.signal.handlers import SignalHandlers
+from liveloop_sfu.signal.limits import Limiter, LimitSettings, Rate
 
 CLIENTS = ("s0", "s1", "s2")
 LIFECYCLE = {"connect", "disconnect", "*"}

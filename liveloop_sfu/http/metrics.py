@@ -1,0 +1,223 @@
+"""Prometheus metrics of one node, on a registry of its own (several nodes share a test process).
+
+Nothing here sits on the forward path: the SFU sessions already count forwarded packets, drops by
+reason, RTCP and retransmissions (:meth:`SfuSession.metrics`), and the limiter counts refusals;
+a scrape reads those counters. The node's gauges come from the same :meth:`RoomService.status`
+that ``/api/status`` returns, so both endpoints tell the same story. Counters of sessions that
+ended are folded into running totals at the next scrape, so a Prometheus counter never goes
+backwards when a call ends.
+
+Two histograms are observed as events go out (a wrapper around ``emit``):
+``liveloop_match_latency_seconds`` — from a client's ``request-room`` to its ``match-done``;
+``liveloop_call_setup_seconds`` — from ``match-done`` to the SDP answer reaching that client
+(sfu: the node's answer; p2p: the partner's answer relayed to the offerer), i.e. until the
+client can start ICE/DTLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from liveloop_sfu.media.session import Emit
+from liveloop_sfu.rooms.service import RoomService
+from liveloop_sfu.signal.limits import Limiter
+
+__all__ = ["CONTENT_TYPE", "NodeMetrics", "SessionMetrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+# SfuSession.metrics() key -> (metric name, help).
+_SFU_COUNTERS = {
+    "forwarded-packets": ("liveloop_forwarded_packets", "RTP packets forwarded to subscribers"),
+    "forwarded-bytes": ("liveloop_forwarded_bytes", "RTP bytes forwarded to subscribers"),
+    "rtcp-out-pli": ("liveloop_keyframe_requests", "PLIs sent to publishers (merged, throttled)"),
+    "rtcp-out-nack": ("liveloop_nacks_sent", "NACKs sent to publishers for lost packets"),
+    "retransmitted": ("liveloop_rtx_sent", "retransmissions (RTX) sent to subscribers"),
+    "rtcp-out-remb": ("liveloop_remb_sent", "REMB bandwidth estimates sent to publishers"),
+    "failures": ("liveloop_media_failures", "browsers whose media connection to the node failed"),
+    "send-failed": ("liveloop_send_failures", "packets the transport refused to send"),
+    "ice-restarts": (
+        "liveloop_ice_restarts",
+        "browser connections to the node replaced after an ICE restart (e.g. a network switch)",
+    ),
+}
+_DROP_PREFIX = "drop:"
+
+
+@runtime_checkable
+class SessionMetrics(Protocol):
+    """What a media session exposes for scraping (SfuSession)."""
+
+    def metrics(self) -> dict[str, int]: ...
+
+
+class NodeMetrics:
+    def __init__(self, limits: Limiter, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rooms: RoomService | None = None
+        self._limits = limits
+        self._clock = clock
+        self.registry = CollectorRegistry()
+        self.match_latency = Histogram(
+            "liveloop_match_latency_seconds",
+            "request-room to match-done",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.call_setup = Histogram(
+            "liveloop_call_setup_seconds",
+            "match-done to the SDP answer reaching the client",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._sessions: list[SessionMetrics] = []
+        self._retired: Counter[str] = Counter()
+        self._requested: dict[str, float] = {}  # sid -> request-room time
+        self._matched: dict[str, float] = {}  # sid -> match-done time (until its answer)
+        self._status: dict[str, Any] = {}
+        # Garbage datagrams refused on the media sockets (GuardedStunProtocol.dropped); set by
+        # app.py only on nodes that load aiortc, so a p2p node never imports it.
+        self.refused_datagrams: Callable[[], int] = lambda: 0
+        self.registry.register(_NodeCollector(self))
+
+    def attach(self, rooms: RoomService) -> None:
+        """The rooms whose status is scraped (they need ``observing``'s emit first)."""
+        self._rooms = rooms
+
+    @property
+    def rooms(self) -> RoomService:
+        if self._rooms is None:
+            raise RuntimeError("NodeMetrics.attach(rooms) was not called")
+        return self._rooms
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def track_session(self, session: SessionMetrics) -> None:
+        self._sessions.append(session)
+
+    def on_event(self, sid: str, event: str) -> None:
+        """A client event was admitted (signal/handlers.py) or the client left."""
+        if event == "request-room":
+            self._requested.setdefault(sid, self._clock())
+        elif event in ("stop-call", "disconnect"):
+            self._requested.pop(sid, None)
+            self._matched.pop(sid, None)
+
+    def observing(self, emit: Emit) -> Emit:
+        """``emit`` that also times matches and call set-ups."""
+
+        async def observed(sid: str, event: str, payload: Mapping[str, Any]) -> None:
+            self._on_emit(sid, event)
+            await emit(sid, event, payload)
+
+        return observed
+
+    def _on_emit(self, sid: str, event: str) -> None:
+        now = self._clock()
+        if event == "match-done":
+            requested = self._requested.pop(sid, None)
+            if requested is not None:
+                self.match_latency.observe(now - requested)
+            self._matched[sid] = now
+        elif event == "negotiation-call-answer":
+            matched = self._matched.pop(sid, None)
+            if matched is not None:
+                self.call_setup.observe(now - matched)
+
+    # -- scraping --------------------------------------------------------------------------------
+
+    async def render(self) -> bytes:
+        """The exposition text; reads the node's status first (it may await the matchmaker)."""
+        self._status = await self.rooms.status()
+        return generate_latest(self.registry)
+
+    def media_totals(self) -> Counter[str]:
+        """Every SFU session's counters, live and ended, summed."""
+        live = {id(room.media) for room in self.rooms.active_rooms()}
+        totals = Counter(self._retired)
+        keep = []
+        for session in self._sessions:
+            counters = session.metrics()
+            if id(session) in live:
+                keep.append(session)
+                totals.update(counters)
+            else:
+                counters.pop("forwarded-streams", None)  # a gauge, not a total
+                self._retired.update(counters)
+                totals.update(counters)
+        self._sessions = keep
+        totals.pop("forwarded-streams", None)
+        return totals
+
+
+class _NodeCollector(Collector):
+    def __init__(self, metrics: NodeMetrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # dynamic: read at scrape time, so no names to reserve at register
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._metrics._status
+        if status:  # read by render(); a bare generate_latest() gets the counters only
+            yield from _gauges(status, self._metrics.rooms)
+        totals = self._metrics.media_totals()
+        for key, (name, text) in _SFU_COUNTERS.items():
+            yield CounterMetricFamily(name, text, value=totals.get(key, 0))
+        drops = CounterMetricFamily(
+            "liveloop_dropped_packets", "packets not forwarded, by reason", labels=["reason"]
+        )
+        for key, count in sorted(totals.items()):
+            if key.startswith(_DROP_PREFIX):
+                drops.add_metric([key[len(_DROP_PREFIX) :]], count)
+        yield drops
+        limited = CounterMetricFamily(
+            "liveloop_rate_limited", "refused client events and connections", labels=["kind"]
+        )
+        for kind, count in sorted(self._metrics._limits.refused.items()):
+            limited.add_metric([kind], count)
+        yield limited
+        yield CounterMetricFamily(
+            "liveloop_flood_disconnects",
+            "clients disconnected for flooding",
+            value=self._metrics._limits.disconnected,
+        )
+        yield CounterMetricFamily(
+            "liveloop_refused_datagrams",
+            "datagrams on media ports that were neither STUN nor part of a call (dropped)",
+            value=self._metrics.refused_datagrams(),
+        )
+
+
+def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "liveloop_connected_sockets", "open socket.io connections", status["connectedSockets"]
+    )
+    yield GaugeMetricFamily(
+        "liveloop_waiting_users", "users waiting for a match", status["waitingUsers"]
+    )
+    by_mode = GaugeMetricFamily("liveloop_rooms", "active rooms by media mode", labels=["mode"])
+    for mode, count in sorted(status["activeRooms"].items()):
+        by_mode.add_metric([mode], count)
+    yield by_mode
+    yield GaugeMetricFamily(
+        "liveloop_forwarded_streams",
+        "publisher track -> subscriber links",
+        status["forwardedStreams"],
+    )
+    # Leak detection (benchmarks/soak.py): every task of the node's event loop.
+    yield GaugeMetricFamily(
+        "liveloop_asyncio_tasks", "asyncio tasks of the node's event loop", len(asyncio.all_tasks())
+    )
+    peers = sum(len(room.members) for room in rooms.active_rooms() if room.mode == "sfu")
+    yield GaugeMetricFamily(
+        "liveloop_peer_connections", "browsers with a peer connection to the node", peers
+    )

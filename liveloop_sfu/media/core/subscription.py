@@ -1,0 +1,289 @@
+"""One subscriber's copy of one track: gate, rewriting, history and sender-report state.
+
+The forwarder owns these; the adapter reads :class:`SubscriberConfig` (what the subscriber
+negotiated) going in and :class:`SubscriberStats` / :attr:`Subscription.drops` coming out.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from liveloop_sfu.media.core.drops import DropCounters, DropReason
+from liveloop_sfu.media.core.history import RetransmissionHistory
+from liveloop_sfu.media.core.rewriter import ExtensionPlan, SeqRewriter, TransportSequence
+from liveloop_sfu.media.core.rtp import (
+    ReportBlock,
+    RtpParseError,
+    RtpView,
+    build_sr,
+    ntp_from_unix,
+    rtx_wrap,
+)
+from liveloop_sfu.media.core.sender_report import SenderReportState
+
+if TYPE_CHECKING:
+    from liveloop_sfu.media.core.forwarder import ForwarderSettings
+
+__all__ = ["SOURCE_SWITCH_SEQ_GAP", "SubscriberConfig", "SubscriberStats", "Subscription"]
+
+_HEADER = struct.Struct("!BBHII")
+
+# A continued stream (another source on the same SSRC, see Subscription.continue_from) skips this
+# many sequence numbers. The node cannot know which of the previous source's last packets the
+# receiver took: some are lost, some arrive after the browser applied an answer that stopped that
+# m-line (and are thrown away), and none can be repaired once the previous source is gone. A
+# seamless continuation would leave the receiver waiting for them in front of the new source's
+# keyframe (aiortc's jitter buffer waits in order until 512 packets later, about 30 s of small
+# video). A jump declares them lost instead, and the receiver starts clean at the keyframe:
+# - more than aiortc's 512-packet jitter buffer, which a farther packet resets;
+# - more than libwebrtc's 1000-packet NACK list, which a larger gap clears (asking for a
+#   keyframe instead of NACKing packets that never existed for this source);
+# - less than RFC 3550 A.1's MAX_DROPOUT (3000): still "in order, with permissible gap", the
+#   same source, no probation that would throw the keyframe's first packets away.
+SOURCE_SWITCH_SEQ_GAP = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberConfig:
+    """What one subscriber negotiated for its copy of the track.
+
+    - ``ssrc``: the SSRC the node sends this stream with (the subscriber's SDP announces it).
+    - ``payload_types``: publisher pt -> subscriber pt; publisher pts missing here are dropped as
+      ``unknown-payload-type``.
+    - ``header_extensions``: URI -> the subscriber's negotiated id; ``mid``: the mid of the
+      subscriber's transceiver, written into every packet when the mid extension is negotiated.
+    - ``rtx_ssrc`` + ``rtx_payload_types`` (subscriber media pt -> subscriber RTX pt): answer NACKs
+      with RFC 4588 RTX; without them, NACKed packets are resent as they were.
+    - ``initial_seq`` / ``initial_ts``: the first output sequence number / timestamp; ``None`` picks
+      random ones (RFC 3550 §5.1 recommends random initial values).
+    - ``egress_ready``: ``False`` while the subscriber's DTLS is not up; packets are then dropped as
+      ``egress-not-ready`` until :meth:`Forwarder.egress_ready`.
+    """
+
+    subscriber_id: str
+    ssrc: int
+    payload_types: Mapping[int, int]
+    header_extensions: Mapping[str, int] = field(default_factory=dict)
+    mid: str | None = None
+    rtx_ssrc: int | None = None
+    rtx_payload_types: Mapping[int, int] = field(default_factory=dict)
+    initial_seq: int | None = None
+    initial_ts: int | None = None
+    egress_ready: bool = True
+
+
+@dataclass(slots=True)
+class SubscriberStats:
+    """Counters of one subscription (what was sent, what NACKs and keyframe requests did)."""
+
+    packets_sent: int = 0
+    bytes_sent: int = 0
+    nacked: int = 0
+    retransmitted: int = 0
+    nack_misses: int = 0
+    nack_throttled: int = 0
+    keyframe_requests: int = 0
+    rtt: float | None = None
+
+
+class Subscription:
+    """State of one subscriber for one track. Created by :meth:`Forwarder.add_subscriber`."""
+
+    def __init__(
+        self,
+        config: SubscriberConfig,
+        publisher_extensions: Mapping[int, str],
+        clock_rate: int,
+        settings: ForwarderSettings,
+        *,
+        gated: bool,
+        transport_seq: TransportSequence | None,
+    ) -> None:
+        self.config = config
+        self.subscriber_id = config.subscriber_id
+        self.ssrc = config.ssrc
+        self.gated = gated
+        self.paused = False
+        self.egress_ready = config.egress_ready
+        self.drops = DropCounters()
+        self.last_drop = DropReason.MALFORMED
+        self.stats = SubscriberStats()
+        self._pt_map = dict(config.payload_types)
+        initial_seq = config.initial_seq
+        self._seq = SeqRewriter(
+            random.getrandbits(16) if initial_seq is None else initial_seq,
+            settings.reorder_window,
+        )
+        self._initial_ts = (
+            random.getrandbits(32) if config.initial_ts is None else config.initial_ts
+        )
+        self._ts_offset = 0
+        self._plan = ExtensionPlan(publisher_extensions, config.header_extensions, config.mid)
+        self._transport_seq = transport_seq or TransportSequence()
+        self.history = RetransmissionHistory(
+            settings.history_max_age, settings.history_max_packets, settings.resend_interval
+        )
+        self.sender_report_state = SenderReportState(clock_rate)
+        self._clock_rate = clock_rate
+        self._rtx_seq = random.getrandbits(16)
+        self._last_fir_seq: int | None = None
+        self._continue_ts: tuple[int, float] | None = None  # (last output ts, when sent)
+
+    def continue_from(self, previous: Subscription) -> None:
+        """Take over the output stream of ``previous`` (same subscriber, same SSRC, another
+        source: e.g. a visitor's slot given to the next one, a track replaced): sequence numbers
+        continue after a deliberate gap of :data:`SOURCE_SWITCH_SEQ_GAP` (why: see there), the
+        timestamp continues by the time elapsed since the last packet (at this stream's clock
+        rate), and history, sender-report counts and the RTX counter carry on."""
+        if previous.ssrc != self.ssrc or previous._clock_rate != self._clock_rate:
+            raise ValueError("a continued stream keeps its SSRC and clock rate")
+        self._seq.restart(previous._seq.next_output + SOURCE_SWITCH_SEQ_GAP)
+        last = previous.sender_report_state.last_sent
+        if last is not None:
+            self._continue_ts = last
+        self.history = previous.history
+        self.sender_report_state = previous.sender_report_state
+        self.sender_report_state.forget_publisher()
+        self.stats = previous.stats
+        self._rtx_seq = previous._rtx_seq
+
+    # --- hot path ------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        now: float,
+        view: RtpView,
+        ext: int,
+        keyframe: bool,
+        elements: list[tuple[int, int, int]] | None,
+    ) -> bytes | None:
+        """The rewritten packet for this subscriber, or ``None`` (reason in :attr:`last_drop`,
+        already counted in :attr:`drops`)."""
+        if self.paused or not self.egress_ready or (self.gated and not keyframe):
+            self.skip(ext, self._blocked_reason())
+            return None
+        out_pt = self._pt_map.get(view.pt)
+        if out_pt is None:
+            self.skip(ext, DropReason.UNKNOWN_PAYLOAD_TYPE)
+            return None
+        first = not self._seq.started
+        out_seq = self._seq.forward(ext)
+        if out_seq < 0:
+            self._count(DropReason.TOO_OLD)
+            return None
+        if first:
+            initial_ts = self._initial_ts
+            if self._continue_ts is not None:
+                last_ts, last_now = self._continue_ts
+                initial_ts = last_ts + max(1, round((now - last_now) * self._clock_rate))
+            self._ts_offset = initial_ts - view.ts
+        self.gated = False
+        out_ts = (view.ts + self._ts_offset) & 0xFFFFFFFF
+        packet = self._build(now, view, out_pt, out_seq, out_ts, elements)
+        self.history.store(now, out_seq, packet)
+        payload_size = view.payload_end - view.payload_start
+        self.sender_report_state.on_sent(now, out_ts, payload_size)
+        stats = self.stats
+        stats.packets_sent += 1
+        stats.bytes_sent += len(packet)
+        return packet
+
+    def _build(
+        self,
+        now: float,
+        view: RtpView,
+        out_pt: int,
+        out_seq: int,
+        out_ts: int,
+        elements: list[tuple[int, int, int]] | None,
+    ) -> bytes:
+        data = view.data
+        mv = memoryview(data)
+        # Padding is not forwarded (P cleared): it is the publisher's, sized for its own needs.
+        b0 = 0x80 | view.csrc_count
+        ext_block = (
+            b"" if self._plan.empty else self._plan.block(now, data, elements, self._transport_seq)
+        )
+        if ext_block:
+            b0 |= 0x10
+        header = _HEADER.pack(b0, (view.marker << 7) | out_pt, out_seq, out_ts, self.ssrc)
+        return b"".join(
+            (header, mv[12 : view.csrc_end], ext_block, mv[view.payload_start : view.payload_end])
+        )
+
+    def _blocked_reason(self) -> DropReason:
+        if self.paused:
+            return DropReason.SUBSCRIBER_PAUSED
+        if not self.egress_ready:
+            return DropReason.EGRESS_NOT_READY
+        return DropReason.WAITING_FOR_KEYFRAME
+
+    def skip(self, ext: int, reason: DropReason) -> None:
+        """The node does not send this packet to this subscriber: close the sequence gap."""
+        self._seq.drop(ext)
+        self._count(reason)
+
+    def _count(self, reason: DropReason) -> None:
+        self.drops.add(reason)
+        self.last_drop = reason
+
+    # --- feedback ------------------------------------------------------------------------------
+
+    def retransmit(self, now: float, seqs: Iterable[int]) -> list[bytes]:
+        """Packets answering a NACK: RTX-wrapped when RTX was negotiated, else as first sent."""
+        out: list[bytes] = []
+        rtx_ssrc = self.config.rtx_ssrc
+        rtx_pts = self.config.rtx_payload_types
+        stats = self.stats
+        for seq in seqs:
+            stats.nacked += 1
+            packet = self.history.lookup(now, seq)
+            if packet is None:
+                if self.history.last_miss_throttled:
+                    stats.nack_throttled += 1
+                else:
+                    stats.nack_misses += 1
+                continue
+            if rtx_ssrc is not None:
+                try:
+                    view = RtpView(packet)
+                except RtpParseError:  # pragma: no cover - we built it ourselves
+                    continue
+                rtx_pt = rtx_pts.get(view.pt)
+                if rtx_pt is not None:
+                    packet = rtx_wrap(view, rtx_pt, rtx_ssrc, self._rtx_seq)
+                    self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            stats.retransmitted += 1
+            out.append(packet)
+        return out
+
+    def count_keyframe_request(self, fir_seq: int | None) -> bool:
+        """Count a PLI (``fir_seq=None``) or FIR; ``False`` for a repeated FIR (RFC 5104 §4.3.1.2:
+        the same command sequence number is a retransmission of the same request)."""
+        if fir_seq is not None:
+            if fir_seq == self._last_fir_seq:
+                return False
+            self._last_fir_seq = fir_seq
+        self.stats.keyframe_requests += 1
+        return True
+
+    def on_report_block(self, now: float, block: ReportBlock) -> None:
+        """A receiver report about our stream: RTT from LSR/DLSR (RFC 3550 §6.4.1) tunes the
+        resend throttle."""
+        rtt = self.sender_report_state.rtt(now, block.lsr, block.dlsr)
+        if rtt is not None:
+            self.stats.rtt = rtt
+            self.history.set_rtt(rtt)
+
+    def sender_report(self, now: float, wallclock: float) -> bytes | None:
+        state = self.sender_report_state
+        rtp_ts = state.rtp_timestamp_at(now, self._ts_offset)
+        if rtp_ts is None:
+            return None
+        ntp = ntp_from_unix(wallclock)
+        state.on_report_sent(now, ntp)
+        return build_sr(self.ssrc, ntp, rtp_ts, state.packet_count, state.octet_count)
