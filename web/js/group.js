@@ -2,6 +2,7 @@
 // microphone and optionally a screen to the node, and keep one tile per participant. The media
 // connection is the same CallSession as a 1:1 sfu call; this module adds the room's people.
 import { CallSession } from "./call.js";
+import { createRoomLink, roomLink } from "./room-links.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
 // ICE `disconnected` this long is a dead path, not a blip: restart ICE (docs/protocol.md "Network
@@ -24,35 +25,6 @@ const ROOM_ERRORS = {
 
 function readable(err) {
   return ROOM_ERRORS[err?.code] ?? err?.readable ?? err?.message ?? String(err);
-}
-
-/** The room a page was opened for: `/room/<roomId>?token=...`, or null. */
-export function roomTarget(location) {
-  const match = /^\/room\/([^/]+)\/?$/.exec(location.pathname);
-  if (!match) return null;
-  let roomId;
-  try {
-    roomId = decodeURIComponent(match[1]);
-  } catch {
-    return null;
-  }
-  const token = new URLSearchParams(location.search).get("token") ?? "";
-  return { roomId, token };
-}
-
-export function roomLink(origin, roomId, token) {
-  const query = token ? `?token=${encodeURIComponent(token)}` : "";
-  return `${origin}/room/${encodeURIComponent(roomId)}${query}`;
-}
-
-/** The node's link (maybe relative) as an absolute URL that carries the token, if any. */
-function shareableLink({ roomId, link, token }) {
-  const base = roomLink(window.location.origin, roomId, "");
-  const url = new URL(typeof link === "string" && link ? link : base, window.location.origin);
-  if (typeof token === "string" && token && !url.searchParams.has("token")) {
-    url.searchParams.set("token", token);
-  }
-  return url.href;
 }
 
 /** A participant record with only the fields the contract defines, typed. */
@@ -121,16 +93,7 @@ export class GroupRoom {
   async createRoom() {
     this.store.update("home", { creating: true, error: "", link: "", copied: false });
     try {
-      const response = await fetch("/api/rooms", {
-        method: "POST",
-        headers: { Accept: "application/json" },
-      });
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok || typeof body.roomId !== "string") {
-        const problem = body?.error?.message ?? `the server answered ${response.status}`;
-        throw new Error(`Could not create a room: ${problem}`);
-      }
-      this.store.update("home", { creating: false, link: shareableLink(body) });
+      this.store.update("home", { creating: false, link: await createRoomLink() });
     } catch (err) {
       this.store.update("home", { creating: false, error: err?.message ?? String(err) });
     }

@@ -2,7 +2,8 @@
 // debug hook (window.liveloop: read-only state, plus the client's own media recovery) that tests
 // use next to real getStats() numbers.
 import { App } from "./app.js";
-import { GroupRoom, roomTarget } from "./group.js";
+import { GroupRoom } from "./group.js";
+import { roomTarget } from "./room-links.js";
 import { Router } from "./router.js";
 import { Signaling } from "./signaling.js";
 import { createStore, initialState } from "./store.js";

@@ -1,5 +1,6 @@
 // Group room: a responsive grid of tiles (name, microphone/camera indicators, active speaker),
 // shared screens in a large spotlight, and the room menu (mute, camera, share, copy link, leave).
+import { copyLink } from "../room-links.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
 
 function statusText(room) {
@@ -171,7 +172,10 @@ export function mountRoomView({ store, app, group }) {
   el.share.addEventListener("click", () => group.toggleScreen());
   el.leave.addEventListener("click", () => group.leave());
   el.rejoin.addEventListener("click", () => group.join());
-  el.copy.addEventListener("click", () => copyLink(store.get().room.link, el.copied));
+  el.copy.addEventListener("click", async () => {
+    const text = await copyLink(store.get().room.link);
+    if (text) setText(el.copied, text);
+  });
   el.unmute.addEventListener("click", () => {
     for (const video of document.querySelectorAll("#page-room video:not(.self)")) video.muted = false;
     el.unmute.hidden = true;
@@ -201,15 +205,3 @@ export function mountRoomView({ store, app, group }) {
     if (state.route === "/room") render(state);
   });
 }
-
-async function copyLink(link, status) {
-  if (!link) return;
-  try {
-    await navigator.clipboard.writeText(link);
-    setText(status, "Link copied — send it to the people you want to invite.");
-  } catch {
-    setText(status, `Copy this link: ${link}`);
-  }
-}
-
-export { copyLink };
