@@ -47,7 +47,7 @@ export class GroupRoom {
   #session = null;
   #remoteTracks = []; // from the session: {participantId, trackId, kind, track}
   #streams = new Map(); // participantId → {camera: MediaStream|null, screen: MediaStream|null}
-  #screen = null; // {stream, track, transceiver} while sharing
+  #screenTransceiver = null; // while sharing (the stream is LocalMedia's)
   // Every track id ever announced as someone's screen: when a share stops, its m-line goes quiet
   // only with the next answer, and until then the track must not land in the camera tile.
   #screenIds = new Set();
@@ -59,11 +59,11 @@ export class GroupRoom {
   #rejoinOnReconnect = false;
   #joinTicket = 0; // the latest join(): an older one's late answer is not ours any more
 
-  constructor({ store, signaling, router, app, target }) {
+  constructor({ store, signaling, router, localMedia, target }) {
     this.store = store;
     this.signaling = signaling;
     this.router = router;
-    this.app = app; // owns the camera and microphone
+    this.localMedia = localMedia; // the camera, microphone and screen (LocalMedia)
     if (target) {
       const link = roomLink(window.location.origin, target.roomId, target.token);
       store.update("room", { roomId: target.roomId, token: target.token, link });
@@ -84,10 +84,6 @@ export class GroupRoom {
     return this.#streams.get(participantId) ?? { camera: null, screen: null };
   }
 
-  get localScreen() {
-    return this.#screen?.stream ?? null;
-  }
-
   // ----- creating a room (Home) -----
 
   async createRoom() {
@@ -102,12 +98,8 @@ export class GroupRoom {
   // ----- joining and leaving -----
 
   async join() {
-    const stream = this.app.localStream;
-    if (!stream) {
-      this.store.update("profile", { error: "Turn on your camera and microphone first." });
-      return;
-    }
-    this.store.update("profile", { error: "" });
+    const stream = this.localMedia.requireStream();
+    if (!stream) return;
     const ticket = ++this.#joinTicket;
     this.#reset("joining");
     this.router.go("/room");
@@ -210,50 +202,42 @@ export class GroupRoom {
   // ----- screen sharing -----
 
   async toggleScreen() {
-    if (this.#screen) return this.stopScreen();
+    if (this.localMedia.screen) return this.stopScreen();
     const session = this.#session;
-    if (!session || !navigator.mediaDevices?.getDisplayMedia) {
+    if (!session) {
       this.store.update("room", { notice: "This browser cannot share a screen." });
       return undefined;
     }
-    let stream;
+    let track;
     try {
-      stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+      track = await this.localMedia.openScreen();
     } catch (err) {
-      const cancelled = err?.name === "NotAllowedError" || err?.name === "AbortError";
-      this.store.update("room", {
-        notice: cancelled ? "Screen sharing was cancelled." : `Screen sharing failed (${err?.name}).`,
-      });
+      this.store.update("room", { notice: err.readable ?? String(err) });
       return undefined;
     }
-    const [track] = stream.getVideoTracks();
-    if (session !== this.#session || !track) {
-      for (const t of stream.getTracks()) t.stop();
+    if (!track) return undefined;
+    if (session !== this.#session) {
+      this.localMedia.closeScreen();
       return undefined;
     }
-    // The browser's own "Stop sharing" button ends the track.
-    track.addEventListener("ended", () => {
-      if (this.#screen?.track === track) this.stopScreen();
-    });
-    this.#screen = { stream, track, transceiver: session.addScreen(track) };
+    this.#screenTransceiver = session.addScreen(track);
     this.store.update("room", { sharing: true, notice: "" });
     this.#sendMediaState();
     return undefined;
   }
 
   async stopScreen() {
-    const screen = this.#screen;
-    if (!screen) return;
+    if (!this.localMedia.screen) return;
+    const transceiver = this.#screenTransceiver;
     this.#stopScreenTrack();
     this.store.update("room", { sharing: false });
     this.#sendMediaState();
-    await this.#session?.removeScreen(screen.transceiver);
+    await this.#session?.removeScreen(transceiver);
   }
 
   #stopScreenTrack() {
-    const screen = this.#screen;
-    this.#screen = null;
-    for (const track of screen?.stream.getTracks() ?? []) track.stop();
+    this.#screenTransceiver = null;
+    this.localMedia.closeScreen();
   }
 
   // ----- media state (mute indicators) -----
@@ -261,12 +245,7 @@ export class GroupRoom {
   /** `media-state` whenever the microphone, camera or screen changes (once per change). */
   #sendMediaState(force = false) {
     if (!this.#session) return;
-    const { audioEnabled, videoEnabled } = this.store.get().media;
-    const state = {
-      audio: audioEnabled,
-      video: videoEnabled,
-      screenTrackId: this.#screen?.track.id ?? null,
-    };
+    const state = this.localMedia.wireState;
     const key = JSON.stringify(state);
     if (!force && key === this.#sentState) return;
     this.#sentState = key;
@@ -449,6 +428,7 @@ export class GroupRoom {
     this.store.subscribe((state) => {
       if (this.#session && state.media) this.#sendMediaState();
     });
+    this.localMedia.addEventListener("screen-ended", () => this.stopScreen());
   }
 
   #onSignalingStatus(status) {

@@ -1,6 +1,6 @@
-// Group room links (docs/protocol.md "Group rooms"): reading `/room/<roomId>?token=` from the page's
-// address, building a shareable link, asking the node for a new room, and copying a link. No DOM
-// and no store: callers show the results.
+// Group room links (docs/protocol.md "Group rooms"): reading `/room/<roomId>?token=` from the
+// page's address, building a shareable link, asking the node for a new room, and copying a link.
+// No DOM and no store: callers show the results.
 
 /** The room a page was opened for: `/room/<roomId>?token=...`, or null. */
 export function roomTarget(location) {

@@ -29,7 +29,7 @@ function statusText(call) {
   }
 }
 
-export function mountCallView({ store, app }) {
+export function mountCallView({ store, localMedia, app }) {
   const el = {
     remote: byId("remote-video"),
     local: byId("local-video"),
@@ -68,10 +68,8 @@ export function mountCallView({ store, app }) {
 
   el.next.addEventListener("click", () => app.next());
   el.stop.addEventListener("click", () => app.stop());
-  el.mute.addEventListener("click", () => app.setEnabled("audio", !store.get().media.audioEnabled));
-  el.camera.addEventListener("click", () =>
-    app.setEnabled("video", !store.get().media.videoEnabled),
-  );
+  el.mute.addEventListener("click", () => localMedia.toggle("audio"));
+  el.camera.addEventListener("click", () => localMedia.toggle("video"));
   el.unmuteRemote.addEventListener("click", () => {
     el.remote.muted = false;
     el.unmuteRemote.hidden = true;
@@ -104,7 +102,7 @@ export function mountCallView({ store, app }) {
   });
 
   renderOnChange(store, (s) => s.media, (media) => {
-    showStream(el.local, media.state === "ready" ? app.localStream : null);
+    showStream(el.local, media.state === "ready" ? localMedia.stream : null);
     el.mute.setAttribute("aria-pressed", String(!media.audioEnabled));
     setText(el.mute, media.audioEnabled ? "Mute" : "Unmute");
     el.camera.setAttribute("aria-pressed", String(!media.videoEnabled));

@@ -43,14 +43,14 @@ function renderControls(el, { room, media }, live) {
   // Leave stays available after an error too: it goes back to the Studio.
 }
 
-function selfTile({ room, media, profile }, app, live) {
+function selfTile({ room, media, profile }, localMedia, live) {
   return {
     key: "self",
     name: `${profile.userName || "You"} (you)`,
     audio: media.audioEnabled,
     video: media.videoEnabled,
     speaking: room.activeSpeaker !== "" && room.activeSpeaker === room.participantId,
-    stream: live && media.state === "ready" ? app.localStream : null,
+    stream: live && media.state === "ready" ? localMedia.stream : null,
     muted: true,
   };
 }
@@ -69,7 +69,7 @@ function participantTiles({ room }, group, onMutedFallback) {
 }
 
 /** Shared screens (the sharer's own first): video only, so always muted. */
-function screenTiles({ room }, group, people) {
+function screenTiles({ room }, group, localMedia, people) {
   const screen = (key, name, stream) => ({
     key: `screen-${key}`,
     name,
@@ -82,8 +82,8 @@ function screenTiles({ room }, group, people) {
   const screens = people
     .map((p) => screen(p.key, `${p.name}'s screen`, group.streamsOf(p.key).screen))
     .filter((s) => s.stream);
-  if (room.sharing && group.localScreen) {
-    screens.unshift(screen("self", "Your screen", group.localScreen));
+  if (room.sharing && localMedia.screen) {
+    screens.unshift(screen("self", "Your screen", localMedia.screen));
   }
   return screens;
 }
@@ -146,7 +146,7 @@ function syncTiles(container, items, render) {
   }
 }
 
-export function mountRoomView({ store, app, group }) {
+export function mountRoomView({ store, localMedia, group }) {
   const el = {
     title: byId("room-title"),
     status: byId("room-status"),
@@ -167,8 +167,8 @@ export function mountRoomView({ store, app, group }) {
     el.unmute.hidden = false;
   };
 
-  el.mute.addEventListener("click", () => app.setEnabled("audio", !store.get().media.audioEnabled));
-  el.camera.addEventListener("click", () => app.setEnabled("video", !store.get().media.videoEnabled));
+  el.mute.addEventListener("click", () => localMedia.toggle("audio"));
+  el.camera.addEventListener("click", () => localMedia.toggle("video"));
   el.share.addEventListener("click", () => group.toggleScreen());
   el.leave.addEventListener("click", () => group.leave());
   el.rejoin.addEventListener("click", () => group.join());
@@ -185,14 +185,14 @@ export function mountRoomView({ store, app, group }) {
     const live = LIVE.has(state.room.status);
     renderControls(el, state, live);
     const people = live ? participantTiles(state, group, showUnmute) : [];
-    const tiles = [selfTile(state, app, live), ...people];
+    const tiles = [selfTile(state, localMedia, live), ...people];
     el.tiles.dataset.count = String(tiles.length);
     syncTiles(el.tiles, tiles, (tile, item) => {
       tile.classList.toggle("self", item.key === "self");
       tile.querySelector("video").classList.toggle("self", item.key === "self");
       updateTile(tile, item);
     });
-    const screens = screenTiles(state, group, people);
+    const screens = screenTiles(state, group, localMedia, people);
     el.spotlight.hidden = screens.length === 0;
     el.spotlight.dataset.count = String(screens.length);
     syncTiles(el.spotlight, screens, (tile, item) => {

@@ -20,7 +20,7 @@ function fillSelect(select, devices, selectedId) {
   select.disabled = devices.length === 0;
 }
 
-export function mountStudio({ store, app, group }) {
+export function mountStudio({ store, localMedia, app, group }) {
   const el = {
     preview: byId("preview-video"),
     camera: byId("camera-select"),
@@ -47,12 +47,14 @@ export function mountStudio({ store, app, group }) {
     el.room.hidden = false;
   }
 
-  el.camera.addEventListener("change", () => app.chooseDevice("video", el.camera.value));
-  el.microphone.addEventListener("change", () => app.chooseDevice("audio", el.microphone.value));
-  el.mic.addEventListener("click", () => app.setEnabled("audio", !store.get().media.audioEnabled));
-  el.cam.addEventListener("click", () => app.setEnabled("video", !store.get().media.videoEnabled));
-  el.retry.addEventListener("click", () => app.openMedia());
-  el.snapshotBtn.addEventListener("click", () => app.takeSnapshot(el.preview));
+  el.camera.addEventListener("change", () => localMedia.chooseDevice("video", el.camera.value));
+  el.microphone.addEventListener("change", () =>
+    localMedia.chooseDevice("audio", el.microphone.value),
+  );
+  el.mic.addEventListener("click", () => localMedia.toggle("audio"));
+  el.cam.addEventListener("click", () => localMedia.toggle("video"));
+  el.retry.addEventListener("click", () => localMedia.open());
+  el.snapshotBtn.addEventListener("click", () => localMedia.takeSnapshot(el.preview));
   el.clearSnapshot.addEventListener("click", () => store.update("profile", { userImage: "" }));
   el.name.addEventListener("input", () => {
     store.update("profile", { userName: el.name.value.trim() });
@@ -74,7 +76,7 @@ export function mountStudio({ store, app, group }) {
 
   renderOnChange(store, (s) => s.media, (media) => {
     const ready = media.state === "ready";
-    showStream(el.preview, ready ? app.localStream : null);
+    showStream(el.preview, ready ? localMedia.stream : null);
     setText(el.mediaError, media.error);
     el.retry.hidden = media.state !== "error";
     el.find.disabled = !ready;
