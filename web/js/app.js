@@ -2,6 +2,7 @@
 // methods and render the store; the signaling and call modules do the talking, LocalMedia holds
 // the camera and microphone.
 import { CallSession } from "./call.js";
+import { CALL_TEXT, mediaStatePatch } from "./connection-text.js";
 import { validateChatMessage } from "./limits.js";
 
 const LIVE = new Set(["requesting", "waiting", "connecting", "in-call"]);
@@ -202,16 +203,8 @@ export class App {
 
   #onPeerState(session, state) {
     if (session !== this.#session) return;
-    const { status } = this.store.get().call;
-    if (state === "connected" && status === "connecting") {
-      this.store.update("call", { status: "in-call", error: "" });
-    } else if (state === "connected") {
-      this.store.update("call", { error: "" });
-    } else if (state === "disconnected") {
-      this.store.update("call", { error: "The video connection is interrupted — trying to recover…" });
-    } else if (state === "failed") {
-      this.store.update("call", { error: "The video connection failed. Press Next to try again." });
-    }
+    const patch = mediaStatePatch(CALL_TEXT, state, this.store.get().call.status);
+    if (patch) this.store.update("call", patch);
   }
 
   /** ICE restart while the socket is up: on `failed` at any time, on `disconnected` shortly
@@ -327,7 +320,7 @@ export class App {
     if (dropped && inCall && this.#session && this.#resumeToken) {
       // The node holds the call for a while (--resume-grace); the media may well go on.
       this.#resuming = true;
-      this.store.update("call", { notice: "Reconnecting to the server…" });
+      this.store.update("call", { notice: CALL_TEXT.resuming });
       return;
     }
     if (status.state !== "connected" && this.#resuming) return; // still trying
@@ -337,7 +330,7 @@ export class App {
       this.store.update("call", {
         status: "ended",
         remoteStream: null,
-        error: "Lost the connection to the server. Press Next once it is back.",
+        error: CALL_TEXT.serverLost,
       });
     }
   }
@@ -364,7 +357,7 @@ export class App {
         status: "ended",
         remoteStream: null,
         notice: "",
-        error: "Lost the connection to the server and the call ended. Press Next.",
+        error: CALL_TEXT.resumeFailed,
       });
     }
   }

@@ -2,6 +2,7 @@
 // microphone and optionally a screen to the node, and keep one tile per participant. The media
 // connection is the same CallSession as a 1:1 sfu call; this module adds the room's people.
 import { CallSession } from "./call.js";
+import { ROOM_TEXT, mediaStatePatch } from "./connection-text.js";
 import { createRoomLink, roomLink } from "./room-links.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
@@ -14,7 +15,6 @@ const DISCONNECTED_RESTART_MS = 2000;
 // after that the node's connect deadline decides (`partner-left {reason: "media-failed"}`).
 const RESTART_SPACING_MS = 5000;
 const MAX_RESTARTS = 4;
-const RESTARTING = "Reconnecting the video…";
 
 // Room errors (wire codes) in words a person can act on.
 const ROOM_ERRORS = {
@@ -349,7 +349,7 @@ export class GroupRoom {
     this.#cancelRestart();
     this.#restarts += 1;
     this.#lastRestart = Date.now();
-    this.store.update("room", { notice: RESTARTING });
+    this.store.update("room", { notice: ROOM_TEXT.restarting });
     session.recoverMedia();
     this.#scheduleRestart(RESTART_SPACING_MS); // again if this one did not help
   }
@@ -360,7 +360,7 @@ export class GroupRoom {
     if (state === "connected" || state === "completed") {
       this.#cancelRestart();
       this.#restarts = 0;
-      if (this.store.get().room.notice === RESTARTING) {
+      if (this.store.get().room.notice === ROOM_TEXT.restarting) {
         this.store.update("room", { notice: "" });
       }
     } else if (state === "failed" || state === "disconnected") {
@@ -384,15 +384,8 @@ export class GroupRoom {
 
   #onPeerState(session, state) {
     if (session !== this.#session) return;
-    const { status } = this.store.get().room;
-    if (state === "connected") {
-      this.store.update("room", { status: status === "connecting" ? "in-room" : status, error: "" });
-    } else if (state === "disconnected") {
-      const error = "The video connection is interrupted — trying to recover…";
-      this.store.update("room", { error });
-    } else if (state === "failed") {
-      this.store.update("room", { error: "The video connection failed — trying to recover…" });
-    }
+    const patch = mediaStatePatch(ROOM_TEXT, state, this.store.get().room.status);
+    if (patch) this.store.update("room", patch);
   }
 
   // ----- server events -----
@@ -414,11 +407,7 @@ export class GroupRoom {
       this.#endSession();
       this.#reset("ended");
       const failed = p?.reason === "media-failed";
-      this.store.update("room", {
-        error: failed
-          ? "The video connection to the server failed, so you left the room. Press Join again."
-          : "You are no longer in the room. Press Join again.",
-      });
+      this.store.update("room", { error: failed ? ROOM_TEXT.mediaFailed : ROOM_TEXT.removed });
     });
     s.on("recording", (r) => {
       if (this.#session) this.store.update("room", { recording: Boolean(r?.active) });
@@ -443,7 +432,7 @@ export class GroupRoom {
       this.#rejoinOnReconnect = false;
       this.store.update("room", {
         notice: "",
-        error: "Lost the connection to the server. Press Join again once it is back.",
+        error: ROOM_TEXT.serverLost,
       });
       return;
     }
@@ -453,7 +442,7 @@ export class GroupRoom {
     this.#endSession();
     this.#reset("ended");
     this.#rejoinOnReconnect = true;
-    this.store.update("room", { notice: "Lost the connection to the server — rejoining…" });
+    this.store.update("room", { notice: ROOM_TEXT.rejoining });
   }
 
   #onRoute(path) {
