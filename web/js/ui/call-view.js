@@ -2,6 +2,7 @@
 // status line, and the call menu (Next, Skip, Report, Stop, mute, camera off).
 import { isSafeImageUrl } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
+import { mountMediaSwitches } from "./media-switches.js";
 
 // partner-left reasons (docs/protocol.md) that are not simply "the partner went away".
 const LEFT = {
@@ -68,8 +69,6 @@ export function mountCallView({ store, localMedia, app }) {
 
   el.next.addEventListener("click", () => app.next());
   el.stop.addEventListener("click", () => app.stop());
-  el.mute.addEventListener("click", () => localMedia.toggle("audio"));
-  el.camera.addEventListener("click", () => localMedia.toggle("video"));
   el.unmuteRemote.addEventListener("click", () => {
     el.remote.muted = false;
     el.unmuteRemote.hidden = true;
@@ -103,9 +102,6 @@ export function mountCallView({ store, localMedia, app }) {
 
   renderOnChange(store, (s) => s.media, (media) => {
     showStream(el.local, media.state === "ready" ? localMedia.stream : null);
-    el.mute.setAttribute("aria-pressed", String(!media.audioEnabled));
-    setText(el.mute, media.audioEnabled ? "Mute" : "Unmute");
-    el.camera.setAttribute("aria-pressed", String(!media.videoEnabled));
-    setText(el.camera, media.videoEnabled ? "Camera off" : "Camera on");
   });
+  mountMediaSwitches({ store, localMedia, mic: el.mute, camera: el.camera });
 }

@@ -16,10 +16,9 @@ export function mountHome({ store, router, group }) {
   };
   el.start.addEventListener("click", () => router.go("/studio"));
   el.create.addEventListener("click", () => group.createRoom());
-  el.copy.addEventListener("click", async () => {
-    const text = await copyLink(store.get().home.link);
-    if (text) setText(el.copied, text);
-  });
+  el.copy.addEventListener("click", async () =>
+    setText(el.copied, await copyLink(store.get().home.link)),
+  );
   el.link.addEventListener("focus", () => el.link.select());
 
   renderOnChange(store, (s) => s.home, (home) => {

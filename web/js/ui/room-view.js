@@ -2,6 +2,7 @@
 // shared screens in a large spotlight, and the room menu (mute, camera, share, copy link, leave).
 import { copyLink } from "../room-links.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
+import { mountMediaSwitches } from "./media-switches.js";
 
 function statusText(room) {
   const others = room.participants.length;
@@ -24,7 +25,7 @@ function statusText(room) {
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
 
-function renderControls(el, { room, media }, live) {
+function renderControls(el, { room }, live) {
   setText(el.status, statusText(room));
   el.status.dataset.state = room.status;
   setText(el.title, room.name || "Group room");
@@ -36,10 +37,6 @@ function renderControls(el, { room, media }, live) {
   el.share.disabled = !live || room.status === "joining";
   el.share.setAttribute("aria-pressed", String(room.sharing));
   setText(el.share, room.sharing ? "Stop sharing" : "Share screen");
-  el.mute.setAttribute("aria-pressed", String(!media.audioEnabled));
-  setText(el.mute, media.audioEnabled ? "Mute" : "Unmute");
-  el.camera.setAttribute("aria-pressed", String(!media.videoEnabled));
-  setText(el.camera, media.videoEnabled ? "Camera off" : "Camera on");
   // Leave stays available after an error too: it goes back to the Studio.
 }
 
@@ -167,15 +164,13 @@ export function mountRoomView({ store, localMedia, group }) {
     el.unmute.hidden = false;
   };
 
-  el.mute.addEventListener("click", () => localMedia.toggle("audio"));
-  el.camera.addEventListener("click", () => localMedia.toggle("video"));
+  mountMediaSwitches({ store, localMedia, mic: el.mute, camera: el.camera });
   el.share.addEventListener("click", () => group.toggleScreen());
   el.leave.addEventListener("click", () => group.leave());
   el.rejoin.addEventListener("click", () => group.join());
-  el.copy.addEventListener("click", async () => {
-    const text = await copyLink(store.get().room.link);
-    if (text) setText(el.copied, text);
-  });
+  el.copy.addEventListener("click", async () =>
+    setText(el.copied, await copyLink(store.get().room.link)),
+  );
   el.unmute.addEventListener("click", () => {
     for (const video of document.querySelectorAll("#page-room video:not(.self)")) video.muted = false;
     el.unmute.hidden = true;

@@ -2,6 +2,7 @@
 // Opened from a room link (/room/<id>), its button joins that room instead of the random queue.
 import { USER_NAME_MAX, validateUserName } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
+import { LONG, mountMediaSwitches } from "./media-switches.js";
 
 function fillSelect(select, devices, selectedId) {
   const wanted = devices.map((d) => `${d.id}\u0000${d.label}`).join("\u0001");
@@ -51,8 +52,7 @@ export function mountStudio({ store, localMedia, app, group }) {
   el.microphone.addEventListener("change", () =>
     localMedia.chooseDevice("audio", el.microphone.value),
   );
-  el.mic.addEventListener("click", () => localMedia.toggle("audio"));
-  el.cam.addEventListener("click", () => localMedia.toggle("video"));
+  mountMediaSwitches({ store, localMedia, mic: el.mic, camera: el.cam, labels: LONG });
   el.retry.addEventListener("click", () => localMedia.open());
   el.snapshotBtn.addEventListener("click", () => localMedia.takeSnapshot(el.preview));
   el.clearSnapshot.addEventListener("click", () => store.update("profile", { userImage: "" }));
@@ -81,10 +81,6 @@ export function mountStudio({ store, localMedia, app, group }) {
     el.retry.hidden = media.state !== "error";
     el.find.disabled = !ready;
     el.snapshotBtn.disabled = !ready || !media.videoEnabled;
-    el.mic.setAttribute("aria-pressed", String(!media.audioEnabled));
-    setText(el.mic, media.audioEnabled ? "Mute microphone" : "Unmute microphone");
-    el.cam.setAttribute("aria-pressed", String(!media.videoEnabled));
-    setText(el.cam, media.videoEnabled ? "Turn camera off" : "Turn camera on");
   });
   renderOnChange(store, (s) => s.devices, (d) => {
     fillSelect(el.camera, d.cameras, d.cameraId);
