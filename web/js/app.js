@@ -4,6 +4,7 @@
 import { CallSession } from "./call.js";
 import { CALL_TEXT, mediaStatePatch } from "./connection-text.js";
 import { validateChatMessage } from "./limits.js";
+import { initialState } from "./store.js";
 
 const LIVE = new Set(["requesting", "waiting", "connecting", "in-call"]);
 // After a resume, ICE that turns `disconnected` this soon is the network change showing late
@@ -42,9 +43,9 @@ export class App {
 
   /** Tells the partner about mute / camera off (`media-state`); they show an indicator. */
   #sendMediaState() {
-    this.signaling.request("media-state", this.localMedia.wireState).catch((err) => {
-      if (err?.code !== "not-in-room") console.warn("media-state", err);
-    });
+    this.signaling
+      .requestInRoom("media-state", this.localMedia.wireState)
+      .catch((err) => console.warn("media-state", err));
   }
 
   // ----- finding a partner -----
@@ -116,27 +117,13 @@ export class App {
   }
 
   async #stopCall() {
-    try {
-      await this.signaling.request("stop-call", {});
-    } catch (err) {
-      if (err?.code !== "not-in-room") this.store.update("call", { error: readable(err) });
-    }
+    await this.signaling
+      .requestInRoom("stop-call")
+      .catch((err) => this.store.update("call", { error: readable(err) }));
   }
 
   #resetCall(status) {
-    this.store.update("call", {
-      status,
-      roomId: "",
-      mode: "",
-      role: "",
-      peer: null,
-      recording: false,
-      error: "",
-      notice: "",
-      leftReason: "",
-      remoteStream: null,
-      remoteStreams: 0,
-    });
+    this.store.update("call", { ...initialState().call, status, remoteStream: null });
     this.store.update("chat", { messages: [], error: "" });
   }
 

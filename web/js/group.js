@@ -166,11 +166,7 @@ export class GroupRoom {
   }
 
   async #sendLeave() {
-    try {
-      await this.signaling.request("leave-room", {});
-    } catch (err) {
-      if (err?.code !== "not-in-room") console.warn("leave-room", err);
-    }
+    await this.signaling.requestInRoom("leave-room").catch((err) => console.warn("leave-room", err));
   }
 
   #reset(status) {
