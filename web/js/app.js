@@ -359,9 +359,6 @@ export class App {
       this.router.go("/studio"); // nothing to show without a call (e.g. a reload)
       return;
     }
-    if (path === "/") this.localMedia.close();
-    else if (!this.localMedia.stream && this.store.get().media.state !== "requesting") {
-      this.localMedia.open();
-    }
+    this.localMedia.followRoute(path);
   }
 }

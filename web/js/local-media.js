@@ -57,6 +57,12 @@ export class LocalMedia extends EventTarget {
     this.store.update("media", { state: "idle", error: "" });
   }
 
+  /** The camera is on on every page but Home (the Studio's preview, the call, the room). */
+  followRoute(path) {
+    if (path === "/") this.close();
+    else if (!this.#stream && this.store.get().media.state !== "requesting") this.open();
+  }
+
   async #refreshDevices(stream) {
     const { cameras, microphones } = await listDevices();
     const settingOf = (kind) => stream.getTracks().find((t) => t.kind === kind)?.getSettings();
