@@ -1,8 +1,10 @@
-// The page's use cases: open the camera, find a partner, talk, chat, next, stop. Views call these
-// methods and render the store; the signaling and call modules do the talking.
+// The 1:1 call's use cases: find a partner, talk, chat, next, skip, report, stop. Views call these
+// methods and render the store; the signaling and call modules do the talking, LocalMedia holds
+// the camera and microphone.
 import { CallSession } from "./call.js";
+import { CALL_TEXT, mediaStatePatch } from "./connection-text.js";
 import { validateChatMessage } from "./limits.js";
-import { listDevices, openLocalMedia, snapshot, stopStream } from "./media.js";
+import { initialState } from "./store.js";
 
 const LIVE = new Set(["requesting", "waiting", "connecting", "in-call"]);
 // After a resume, ICE that turns `disconnected` this soon is the network change showing late
@@ -21,112 +23,35 @@ function millis(timestamp) {
 
 export class App {
   #session = null;
-  #localStream = null;
   // match-done's resumeToken: sent in `resume` when the socket comes back (docs/protocol.md).
   #resumeToken = null;
   #resuming = false;
   #restartWindowEnds = 0;
-  #mediaTicket = 0;
 
-  constructor({ store, signaling, router, preferredMode }) {
+  constructor({ store, signaling, router, localMedia, preferredMode }) {
     this.store = store;
+    this.localMedia = localMedia; // the camera and microphone (LocalMedia)
     this.signaling = signaling;
     this.router = router;
     this.preferredMode = preferredMode; // "sfu" | "p2p" | undefined (from ?mode=)
     this.#listen();
   }
 
-  get localStream() {
-    return this.#localStream;
-  }
-
   get session() {
     return this.#session;
   }
 
-  // ----- camera and microphone -----
-
-  async openMedia() {
-    const ticket = ++this.#mediaTicket;
-    this.store.update("media", { state: "requesting", error: "" });
-    const { cameraId, microphoneId } = this.store.get().devices;
-    try {
-      const stream = await openLocalMedia({ videoDeviceId: cameraId, audioDeviceId: microphoneId });
-      if (ticket !== this.#mediaTicket) return stopStream(stream);
-      stopStream(this.#localStream);
-      this.#localStream = stream;
-      this.#applyTrackSwitches();
-      await this.#refreshDevices(stream);
-      this.store.update("media", { state: "ready", error: "" });
-    } catch (err) {
-      if (ticket !== this.#mediaTicket) return undefined;
-      this.store.update("media", { state: "error", error: readable(err) });
-    }
-    return undefined;
-  }
-
-  closeMedia() {
-    this.#mediaTicket += 1;
-    stopStream(this.#localStream);
-    this.#localStream = null;
-    this.store.update("media", { state: "idle", error: "" });
-  }
-
-  async #refreshDevices(stream) {
-    const { cameras, microphones } = await listDevices();
-    const settingOf = (kind) => stream.getTracks().find((t) => t.kind === kind)?.getSettings();
-    this.store.update("devices", {
-      cameras,
-      microphones,
-      cameraId: settingOf("video")?.deviceId ?? "",
-      microphoneId: settingOf("audio")?.deviceId ?? "",
-    });
-  }
-
-  chooseDevice(kind, deviceId) {
-    this.store.update("devices", kind === "video" ? { cameraId: deviceId } : { microphoneId: deviceId });
-    return this.openMedia();
-  }
-
-  /** Mute / camera off: the track keeps flowing (silence / black), so nothing renegotiates. */
-  setEnabled(kind, enabled) {
-    this.store.update("media", kind === "audio" ? { audioEnabled: enabled } : { videoEnabled: enabled });
-    this.#applyTrackSwitches();
-    if (this.#session) this.#sendMediaState();
-  }
-
   /** Tells the partner about mute / camera off (`media-state`); they show an indicator. */
   #sendMediaState() {
-    const { audioEnabled, videoEnabled } = this.store.get().media;
-    const state = { audio: audioEnabled, video: videoEnabled, screenTrackId: null };
-    this.signaling.request("media-state", state).catch((err) => {
-      if (err?.code !== "not-in-room") console.warn("media-state", err);
-    });
-  }
-
-  #applyTrackSwitches() {
-    const { audioEnabled, videoEnabled } = this.store.get().media;
-    for (const track of this.#localStream?.getTracks() ?? []) {
-      track.enabled = track.kind === "audio" ? audioEnabled : videoEnabled;
-    }
-  }
-
-  takeSnapshot(video) {
-    try {
-      this.store.update("profile", { userImage: snapshot(video), error: "" });
-    } catch (err) {
-      this.store.update("profile", { error: readable(err) });
-    }
+    this.signaling
+      .requestInRoom("media-state", this.localMedia.wireState)
+      .catch((err) => console.warn("media-state", err));
   }
 
   // ----- finding a partner -----
 
   async findPartner() {
-    if (!this.#localStream) {
-      this.store.update("profile", { error: "Turn on your camera and microphone first." });
-      return;
-    }
-    this.store.update("profile", { error: "" });
+    if (!this.localMedia.requireStream()) return;
     this.#resetCall("requesting");
     this.router.go("/call");
     await this.#requestRoom();
@@ -192,27 +117,13 @@ export class App {
   }
 
   async #stopCall() {
-    try {
-      await this.signaling.request("stop-call", {});
-    } catch (err) {
-      if (err?.code !== "not-in-room") this.store.update("call", { error: readable(err) });
-    }
+    await this.signaling
+      .requestInRoom("stop-call")
+      .catch((err) => this.store.update("call", { error: readable(err) }));
   }
 
   #resetCall(status) {
-    this.store.update("call", {
-      status,
-      roomId: "",
-      mode: "",
-      role: "",
-      peer: null,
-      recording: false,
-      error: "",
-      notice: "",
-      leftReason: "",
-      remoteStream: null,
-      remoteStreams: 0,
-    });
+    this.store.update("call", { ...initialState().call, status, remoteStream: null });
     this.store.update("chat", { messages: [], error: "" });
   }
 
@@ -243,7 +154,7 @@ export class App {
   #startSession(mode, role, iceServers) {
     const session = new CallSession({
       signaling: this.signaling,
-      localStream: this.#localStream,
+      localStream: this.localMedia.stream,
       iceServers,
       mode,
       role,
@@ -279,16 +190,8 @@ export class App {
 
   #onPeerState(session, state) {
     if (session !== this.#session) return;
-    const { status } = this.store.get().call;
-    if (state === "connected" && status === "connecting") {
-      this.store.update("call", { status: "in-call", error: "" });
-    } else if (state === "connected") {
-      this.store.update("call", { error: "" });
-    } else if (state === "disconnected") {
-      this.store.update("call", { error: "The video connection is interrupted — trying to recover…" });
-    } else if (state === "failed") {
-      this.store.update("call", { error: "The video connection failed. Press Next to try again." });
-    }
+    const patch = mediaStatePatch(CALL_TEXT, state, this.store.get().call.status);
+    if (patch) this.store.update("call", patch);
   }
 
   /** ICE restart while the socket is up: on `failed` at any time, on `disconnected` shortly
@@ -387,6 +290,9 @@ export class App {
     );
     s.addEventListener("status", (e) => this.#onSignalingStatus(e.detail));
     this.router.addEventListener("route", (e) => this.#onRoute(e.detail.path));
+    this.localMedia.addEventListener("switched", () => {
+      if (this.#session) this.#sendMediaState();
+    });
   }
 
   #onSignalingStatus(status) {
@@ -401,7 +307,7 @@ export class App {
     if (dropped && inCall && this.#session && this.#resumeToken) {
       // The node holds the call for a while (--resume-grace); the media may well go on.
       this.#resuming = true;
-      this.store.update("call", { notice: "Reconnecting to the server…" });
+      this.store.update("call", { notice: CALL_TEXT.resuming });
       return;
     }
     if (status.state !== "connected" && this.#resuming) return; // still trying
@@ -411,7 +317,7 @@ export class App {
       this.store.update("call", {
         status: "ended",
         remoteStream: null,
-        error: "Lost the connection to the server. Press Next once it is back.",
+        error: CALL_TEXT.serverLost,
       });
     }
   }
@@ -438,7 +344,7 @@ export class App {
         status: "ended",
         remoteStream: null,
         notice: "",
-        error: "Lost the connection to the server and the call ended. Press Next.",
+        error: CALL_TEXT.resumeFailed,
       });
     }
   }
@@ -453,7 +359,6 @@ export class App {
       this.router.go("/studio"); // nothing to show without a call (e.g. a reload)
       return;
     }
-    if (path === "/") this.closeMedia();
-    else if (!this.#localStream && this.store.get().media.state !== "requesting") this.openMedia();
+    this.localMedia.followRoute(path);
   }
 }

@@ -2,6 +2,8 @@
 // microphone and optionally a screen to the node, and keep one tile per participant. The media
 // connection is the same CallSession as a 1:1 sfu call; this module adds the room's people.
 import { CallSession } from "./call.js";
+import { ROOM_TEXT, mediaStatePatch } from "./connection-text.js";
+import { createRoomLink, roomLink } from "./room-links.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
 // ICE `disconnected` this long is a dead path, not a blip: restart ICE (docs/protocol.md "Network
@@ -13,7 +15,6 @@ const DISCONNECTED_RESTART_MS = 2000;
 // after that the node's connect deadline decides (`partner-left {reason: "media-failed"}`).
 const RESTART_SPACING_MS = 5000;
 const MAX_RESTARTS = 4;
-const RESTARTING = "Reconnecting the video…";
 
 // Room errors (wire codes) in words a person can act on.
 const ROOM_ERRORS = {
@@ -24,35 +25,6 @@ const ROOM_ERRORS = {
 
 function readable(err) {
   return ROOM_ERRORS[err?.code] ?? err?.readable ?? err?.message ?? String(err);
-}
-
-/** The room a page was opened for: `/room/<roomId>?token=...`, or null. */
-export function roomTarget(location) {
-  const match = /^\/room\/([^/]+)\/?$/.exec(location.pathname);
-  if (!match) return null;
-  let roomId;
-  try {
-    roomId = decodeURIComponent(match[1]);
-  } catch {
-    return null;
-  }
-  const token = new URLSearchParams(location.search).get("token") ?? "";
-  return { roomId, token };
-}
-
-export function roomLink(origin, roomId, token) {
-  const query = token ? `?token=${encodeURIComponent(token)}` : "";
-  return `${origin}/room/${encodeURIComponent(roomId)}${query}`;
-}
-
-/** The node's link (maybe relative) as an absolute URL that carries the token, if any. */
-function shareableLink({ roomId, link, token }) {
-  const base = roomLink(window.location.origin, roomId, "");
-  const url = new URL(typeof link === "string" && link ? link : base, window.location.origin);
-  if (typeof token === "string" && token && !url.searchParams.has("token")) {
-    url.searchParams.set("token", token);
-  }
-  return url.href;
 }
 
 /** A participant record with only the fields the contract defines, typed. */
@@ -75,7 +47,7 @@ export class GroupRoom {
   #session = null;
   #remoteTracks = []; // from the session: {participantId, trackId, kind, track}
   #streams = new Map(); // participantId → {camera: MediaStream|null, screen: MediaStream|null}
-  #screen = null; // {stream, track, transceiver} while sharing
+  #screenTransceiver = null; // while sharing (the stream is LocalMedia's)
   // Every track id ever announced as someone's screen: when a share stops, its m-line goes quiet
   // only with the next answer, and until then the track must not land in the camera tile.
   #screenIds = new Set();
@@ -87,11 +59,11 @@ export class GroupRoom {
   #rejoinOnReconnect = false;
   #joinTicket = 0; // the latest join(): an older one's late answer is not ours any more
 
-  constructor({ store, signaling, router, app, target }) {
+  constructor({ store, signaling, router, localMedia, target }) {
     this.store = store;
     this.signaling = signaling;
     this.router = router;
-    this.app = app; // owns the camera and microphone
+    this.localMedia = localMedia; // the camera, microphone and screen (LocalMedia)
     if (target) {
       const link = roomLink(window.location.origin, target.roomId, target.token);
       store.update("room", { roomId: target.roomId, token: target.token, link });
@@ -112,25 +84,12 @@ export class GroupRoom {
     return this.#streams.get(participantId) ?? { camera: null, screen: null };
   }
 
-  get localScreen() {
-    return this.#screen?.stream ?? null;
-  }
-
   // ----- creating a room (Home) -----
 
   async createRoom() {
     this.store.update("home", { creating: true, error: "", link: "", copied: false });
     try {
-      const response = await fetch("/api/rooms", {
-        method: "POST",
-        headers: { Accept: "application/json" },
-      });
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok || typeof body.roomId !== "string") {
-        const problem = body?.error?.message ?? `the server answered ${response.status}`;
-        throw new Error(`Could not create a room: ${problem}`);
-      }
-      this.store.update("home", { creating: false, link: shareableLink(body) });
+      this.store.update("home", { creating: false, link: await createRoomLink() });
     } catch (err) {
       this.store.update("home", { creating: false, error: err?.message ?? String(err) });
     }
@@ -139,12 +98,8 @@ export class GroupRoom {
   // ----- joining and leaving -----
 
   async join() {
-    const stream = this.app.localStream;
-    if (!stream) {
-      this.store.update("profile", { error: "Turn on your camera and microphone first." });
-      return;
-    }
-    this.store.update("profile", { error: "" });
+    const stream = this.localMedia.requireStream();
+    if (!stream) return;
     const ticket = ++this.#joinTicket;
     this.#reset("joining");
     this.router.go("/room");
@@ -211,11 +166,7 @@ export class GroupRoom {
   }
 
   async #sendLeave() {
-    try {
-      await this.signaling.request("leave-room", {});
-    } catch (err) {
-      if (err?.code !== "not-in-room") console.warn("leave-room", err);
-    }
+    await this.signaling.requestInRoom("leave-room").catch((err) => console.warn("leave-room", err));
   }
 
   #reset(status) {
@@ -247,50 +198,42 @@ export class GroupRoom {
   // ----- screen sharing -----
 
   async toggleScreen() {
-    if (this.#screen) return this.stopScreen();
+    if (this.localMedia.screen) return this.stopScreen();
     const session = this.#session;
-    if (!session || !navigator.mediaDevices?.getDisplayMedia) {
+    if (!session) {
       this.store.update("room", { notice: "This browser cannot share a screen." });
       return undefined;
     }
-    let stream;
+    let track;
     try {
-      stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+      track = await this.localMedia.openScreen();
     } catch (err) {
-      const cancelled = err?.name === "NotAllowedError" || err?.name === "AbortError";
-      this.store.update("room", {
-        notice: cancelled ? "Screen sharing was cancelled." : `Screen sharing failed (${err?.name}).`,
-      });
+      this.store.update("room", { notice: err.readable ?? String(err) });
       return undefined;
     }
-    const [track] = stream.getVideoTracks();
-    if (session !== this.#session || !track) {
-      for (const t of stream.getTracks()) t.stop();
+    if (!track) return undefined;
+    if (session !== this.#session) {
+      this.localMedia.closeScreen();
       return undefined;
     }
-    // The browser's own "Stop sharing" button ends the track.
-    track.addEventListener("ended", () => {
-      if (this.#screen?.track === track) this.stopScreen();
-    });
-    this.#screen = { stream, track, transceiver: session.addScreen(track) };
+    this.#screenTransceiver = session.addScreen(track);
     this.store.update("room", { sharing: true, notice: "" });
     this.#sendMediaState();
     return undefined;
   }
 
   async stopScreen() {
-    const screen = this.#screen;
-    if (!screen) return;
+    if (!this.localMedia.screen) return;
+    const transceiver = this.#screenTransceiver;
     this.#stopScreenTrack();
     this.store.update("room", { sharing: false });
     this.#sendMediaState();
-    await this.#session?.removeScreen(screen.transceiver);
+    await this.#session?.removeScreen(transceiver);
   }
 
   #stopScreenTrack() {
-    const screen = this.#screen;
-    this.#screen = null;
-    for (const track of screen?.stream.getTracks() ?? []) track.stop();
+    this.#screenTransceiver = null;
+    this.localMedia.closeScreen();
   }
 
   // ----- media state (mute indicators) -----
@@ -298,12 +241,7 @@ export class GroupRoom {
   /** `media-state` whenever the microphone, camera or screen changes (once per change). */
   #sendMediaState(force = false) {
     if (!this.#session) return;
-    const { audioEnabled, videoEnabled } = this.store.get().media;
-    const state = {
-      audio: audioEnabled,
-      video: videoEnabled,
-      screenTrackId: this.#screen?.track.id ?? null,
-    };
+    const state = this.localMedia.wireState;
     const key = JSON.stringify(state);
     if (!force && key === this.#sentState) return;
     this.#sentState = key;
@@ -407,7 +345,7 @@ export class GroupRoom {
     this.#cancelRestart();
     this.#restarts += 1;
     this.#lastRestart = Date.now();
-    this.store.update("room", { notice: RESTARTING });
+    this.store.update("room", { notice: ROOM_TEXT.restarting });
     session.recoverMedia();
     this.#scheduleRestart(RESTART_SPACING_MS); // again if this one did not help
   }
@@ -418,7 +356,7 @@ export class GroupRoom {
     if (state === "connected" || state === "completed") {
       this.#cancelRestart();
       this.#restarts = 0;
-      if (this.store.get().room.notice === RESTARTING) {
+      if (this.store.get().room.notice === ROOM_TEXT.restarting) {
         this.store.update("room", { notice: "" });
       }
     } else if (state === "failed" || state === "disconnected") {
@@ -442,15 +380,8 @@ export class GroupRoom {
 
   #onPeerState(session, state) {
     if (session !== this.#session) return;
-    const { status } = this.store.get().room;
-    if (state === "connected") {
-      this.store.update("room", { status: status === "connecting" ? "in-room" : status, error: "" });
-    } else if (state === "disconnected") {
-      const error = "The video connection is interrupted — trying to recover…";
-      this.store.update("room", { error });
-    } else if (state === "failed") {
-      this.store.update("room", { error: "The video connection failed — trying to recover…" });
-    }
+    const patch = mediaStatePatch(ROOM_TEXT, state, this.store.get().room.status);
+    if (patch) this.store.update("room", patch);
   }
 
   // ----- server events -----
@@ -472,11 +403,7 @@ export class GroupRoom {
       this.#endSession();
       this.#reset("ended");
       const failed = p?.reason === "media-failed";
-      this.store.update("room", {
-        error: failed
-          ? "The video connection to the server failed, so you left the room. Press Join again."
-          : "You are no longer in the room. Press Join again.",
-      });
+      this.store.update("room", { error: failed ? ROOM_TEXT.mediaFailed : ROOM_TEXT.removed });
     });
     s.on("recording", (r) => {
       if (this.#session) this.store.update("room", { recording: Boolean(r?.active) });
@@ -486,6 +413,7 @@ export class GroupRoom {
     this.store.subscribe((state) => {
       if (this.#session && state.media) this.#sendMediaState();
     });
+    this.localMedia.addEventListener("screen-ended", () => this.stopScreen());
   }
 
   #onSignalingStatus(status) {
@@ -500,7 +428,7 @@ export class GroupRoom {
       this.#rejoinOnReconnect = false;
       this.store.update("room", {
         notice: "",
-        error: "Lost the connection to the server. Press Join again once it is back.",
+        error: ROOM_TEXT.serverLost,
       });
       return;
     }
@@ -510,7 +438,7 @@ export class GroupRoom {
     this.#endSession();
     this.#reset("ended");
     this.#rejoinOnReconnect = true;
-    this.store.update("room", { notice: "Lost the connection to the server — rejoining…" });
+    this.store.update("room", { notice: ROOM_TEXT.rejoining });
   }
 
   #onRoute(path) {

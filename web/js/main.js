@@ -2,7 +2,9 @@
 // debug hook (window.liveloop: read-only state, plus the client's own media recovery) that tests
 // use next to real getStats() numbers.
 import { App } from "./app.js";
-import { GroupRoom, roomTarget } from "./group.js";
+import { GroupRoom } from "./group.js";
+import { LocalMedia } from "./local-media.js";
+import { roomTarget } from "./room-links.js";
 import { Router } from "./router.js";
 import { Signaling } from "./signaling.js";
 import { createStore, initialState } from "./store.js";
@@ -38,16 +40,17 @@ function main() {
       ["/room", byId("page-room")],
     ]),
   );
-  const app = new App({ store, signaling, router, preferredMode: preferredMode() });
+  const localMedia = new LocalMedia({ store });
+  const app = new App({ store, signaling, router, localMedia, preferredMode: preferredMode() });
   const target = roomTarget(window.location);
-  const group = new GroupRoom({ store, signaling, router, app, target });
+  const group = new GroupRoom({ store, signaling, router, localMedia, target });
 
   mountConnectionBanner(store);
   mountRecordingBanner(store);
   mountHome({ store, router, group });
-  mountStudio({ store, app, group });
-  mountCallView({ store, app });
-  mountRoomView({ store, app, group });
+  mountStudio({ store, localMedia, app, group });
+  mountCallView({ store, localMedia, app });
+  mountRoomView({ store, localMedia, group });
   mountChat({ store, app });
   // One chat, shown in the 1:1 call page or the room page.
   router.addEventListener("route", (e) => {

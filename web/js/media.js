@@ -1,4 +1,5 @@
-// Camera and microphone: opening them, listing devices, snapshots, and errors in plain words.
+// The browser's capture APIs, stateless: opening camera + microphone or a screen, listing devices,
+// snapshots, and their errors in plain words. local-media.js holds the page's streams.
 import { USER_IMAGE_MAX_BYTES } from "./limits.js";
 
 const VIDEO_DEFAULTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
@@ -62,6 +63,22 @@ export async function openLocalMedia(choice = {}) {
       }
     }
     throw new MediaAccessError(describeMediaError(err), err);
+  }
+}
+
+/** Ask the person for a screen (video only); errors come as MediaAccessError in plain words. */
+export async function openScreen() {
+  if (!navigator.mediaDevices?.getDisplayMedia) {
+    throw new MediaAccessError("This browser cannot share a screen.");
+  }
+  try {
+    return await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (err) {
+    const cancelled = err?.name === "NotAllowedError" || err?.name === "AbortError";
+    const readable = cancelled
+      ? "Screen sharing was cancelled."
+      : `Screen sharing failed (${err?.name}).`;
+    throw new MediaAccessError(readable, err);
   }
 }
 

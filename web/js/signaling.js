@@ -116,6 +116,17 @@ export class Signaling extends EventTarget {
     return reply;
   }
 
+  /** `request` for an event that only means something in a call or room: `not-in-room` (this
+   * browser is out already) resolves with null instead of rejecting. */
+  async requestInRoom(event, payload = {}) {
+    try {
+      return await this.request(event, payload);
+    } catch (err) {
+      if (err.code === "not-in-room") return null;
+      throw err;
+    }
+  }
+
   #keepClientKey(key) {
     try {
       localStorage.setItem(CLIENT_KEY, key);

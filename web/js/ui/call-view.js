@@ -2,6 +2,7 @@
 // status line, and the call menu (Next, Skip, Report, Stop, mute, camera off).
 import { isSafeImageUrl } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
+import { mountMediaSwitches } from "./media-switches.js";
 
 // partner-left reasons (docs/protocol.md) that are not simply "the partner went away".
 const LEFT = {
@@ -29,7 +30,7 @@ function statusText(call) {
   }
 }
 
-export function mountCallView({ store, app }) {
+export function mountCallView({ store, localMedia, app }) {
   const el = {
     remote: byId("remote-video"),
     local: byId("local-video"),
@@ -68,10 +69,6 @@ export function mountCallView({ store, app }) {
 
   el.next.addEventListener("click", () => app.next());
   el.stop.addEventListener("click", () => app.stop());
-  el.mute.addEventListener("click", () => app.setEnabled("audio", !store.get().media.audioEnabled));
-  el.camera.addEventListener("click", () =>
-    app.setEnabled("video", !store.get().media.videoEnabled),
-  );
   el.unmuteRemote.addEventListener("click", () => {
     el.remote.muted = false;
     el.unmuteRemote.hidden = true;
@@ -104,10 +101,7 @@ export function mountCallView({ store, app }) {
   });
 
   renderOnChange(store, (s) => s.media, (media) => {
-    showStream(el.local, media.state === "ready" ? app.localStream : null);
-    el.mute.setAttribute("aria-pressed", String(!media.audioEnabled));
-    setText(el.mute, media.audioEnabled ? "Mute" : "Unmute");
-    el.camera.setAttribute("aria-pressed", String(!media.videoEnabled));
-    setText(el.camera, media.videoEnabled ? "Camera off" : "Camera on");
+    showStream(el.local, media.state === "ready" ? localMedia.stream : null);
   });
+  mountMediaSwitches({ store, localMedia, mic: el.mute, camera: el.camera });
 }

@@ -1,15 +1,6 @@
 // The banner that says whether the server can be reached (socket.io connect / reconnect events).
+import { serverText } from "../connection-text.js";
 import { byId, setText } from "./dom.js";
-
-const TEXT = {
-  connecting: () => "Connecting to the server…",
-  connected: () => "",
-  unreachable: () => "The server cannot be reached. Retrying…",
-  reconnecting: (c) =>
-    c.attempt > 0
-      ? `Connection to the server lost — reconnecting (attempt ${c.attempt})…`
-      : "Connection to the server lost — reconnecting…",
-};
 
 export function mountConnectionBanner(store) {
   const banner = byId("connection-banner");
@@ -21,6 +12,6 @@ export function mountConnectionBanner(store) {
     const quiet = c.state === "connected" || (c.state === "connecting" && !everConnected);
     banner.hidden = quiet;
     banner.dataset.state = c.state;
-    setText(banner, quiet ? "" : (TEXT[c.state] ?? TEXT.unreachable)(c));
+    setText(banner, quiet ? "" : serverText(c));
   });
 }

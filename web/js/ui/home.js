@@ -1,6 +1,6 @@
 // Home: what the service is, a Start button into the Studio, and creating a group room whose
 // link can be copied and shared.
-import { copyLink } from "./room-view.js";
+import { copyLink } from "../room-links.js";
 import { byId, renderOnChange, setText } from "./dom.js";
 
 export function mountHome({ store, router, group }) {
@@ -16,7 +16,9 @@ export function mountHome({ store, router, group }) {
   };
   el.start.addEventListener("click", () => router.go("/studio"));
   el.create.addEventListener("click", () => group.createRoom());
-  el.copy.addEventListener("click", () => copyLink(store.get().home.link, el.copied));
+  el.copy.addEventListener("click", async () =>
+    setText(el.copied, await copyLink(store.get().home.link)),
+  );
   el.link.addEventListener("focus", () => el.link.select());
 
   renderOnChange(store, (s) => s.home, (home) => {

@@ -1,6 +1,8 @@
 // Group room: a responsive grid of tiles (name, microphone/camera indicators, active speaker),
 // shared screens in a large spotlight, and the room menu (mute, camera, share, copy link, leave).
+import { copyLink } from "../room-links.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
+import { mountMediaSwitches } from "./media-switches.js";
 
 function statusText(room) {
   const others = room.participants.length;
@@ -23,7 +25,7 @@ function statusText(room) {
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
 
-function renderControls(el, { room, media }, live) {
+function renderControls(el, { room }, live) {
   setText(el.status, statusText(room));
   el.status.dataset.state = room.status;
   setText(el.title, room.name || "Group room");
@@ -35,21 +37,17 @@ function renderControls(el, { room, media }, live) {
   el.share.disabled = !live || room.status === "joining";
   el.share.setAttribute("aria-pressed", String(room.sharing));
   setText(el.share, room.sharing ? "Stop sharing" : "Share screen");
-  el.mute.setAttribute("aria-pressed", String(!media.audioEnabled));
-  setText(el.mute, media.audioEnabled ? "Mute" : "Unmute");
-  el.camera.setAttribute("aria-pressed", String(!media.videoEnabled));
-  setText(el.camera, media.videoEnabled ? "Camera off" : "Camera on");
   // Leave stays available after an error too: it goes back to the Studio.
 }
 
-function selfTile({ room, media, profile }, app, live) {
+function selfTile({ room, media, profile }, localMedia, live) {
   return {
     key: "self",
     name: `${profile.userName || "You"} (you)`,
     audio: media.audioEnabled,
     video: media.videoEnabled,
     speaking: room.activeSpeaker !== "" && room.activeSpeaker === room.participantId,
-    stream: live && media.state === "ready" ? app.localStream : null,
+    stream: live && media.state === "ready" ? localMedia.stream : null,
     muted: true,
   };
 }
@@ -68,7 +66,7 @@ function participantTiles({ room }, group, onMutedFallback) {
 }
 
 /** Shared screens (the sharer's own first): video only, so always muted. */
-function screenTiles({ room }, group, people) {
+function screenTiles({ room }, group, localMedia, people) {
   const screen = (key, name, stream) => ({
     key: `screen-${key}`,
     name,
@@ -81,8 +79,8 @@ function screenTiles({ room }, group, people) {
   const screens = people
     .map((p) => screen(p.key, `${p.name}'s screen`, group.streamsOf(p.key).screen))
     .filter((s) => s.stream);
-  if (room.sharing && group.localScreen) {
-    screens.unshift(screen("self", "Your screen", group.localScreen));
+  if (room.sharing && localMedia.screen) {
+    screens.unshift(screen("self", "Your screen", localMedia.screen));
   }
   return screens;
 }
@@ -145,7 +143,7 @@ function syncTiles(container, items, render) {
   }
 }
 
-export function mountRoomView({ store, app, group }) {
+export function mountRoomView({ store, localMedia, group }) {
   const el = {
     title: byId("room-title"),
     status: byId("room-status"),
@@ -166,12 +164,13 @@ export function mountRoomView({ store, app, group }) {
     el.unmute.hidden = false;
   };
 
-  el.mute.addEventListener("click", () => app.setEnabled("audio", !store.get().media.audioEnabled));
-  el.camera.addEventListener("click", () => app.setEnabled("video", !store.get().media.videoEnabled));
+  mountMediaSwitches({ store, localMedia, mic: el.mute, camera: el.camera });
   el.share.addEventListener("click", () => group.toggleScreen());
   el.leave.addEventListener("click", () => group.leave());
   el.rejoin.addEventListener("click", () => group.join());
-  el.copy.addEventListener("click", () => copyLink(store.get().room.link, el.copied));
+  el.copy.addEventListener("click", async () =>
+    setText(el.copied, await copyLink(store.get().room.link)),
+  );
   el.unmute.addEventListener("click", () => {
     for (const video of document.querySelectorAll("#page-room video:not(.self)")) video.muted = false;
     el.unmute.hidden = true;
@@ -181,14 +180,14 @@ export function mountRoomView({ store, app, group }) {
     const live = LIVE.has(state.room.status);
     renderControls(el, state, live);
     const people = live ? participantTiles(state, group, showUnmute) : [];
-    const tiles = [selfTile(state, app, live), ...people];
+    const tiles = [selfTile(state, localMedia, live), ...people];
     el.tiles.dataset.count = String(tiles.length);
     syncTiles(el.tiles, tiles, (tile, item) => {
       tile.classList.toggle("self", item.key === "self");
       tile.querySelector("video").classList.toggle("self", item.key === "self");
       updateTile(tile, item);
     });
-    const screens = screenTiles(state, group, people);
+    const screens = screenTiles(state, group, localMedia, people);
     el.spotlight.hidden = screens.length === 0;
     el.spotlight.dataset.count = String(screens.length);
     syncTiles(el.spotlight, screens, (tile, item) => {
@@ -201,15 +200,3 @@ export function mountRoomView({ store, app, group }) {
     if (state.route === "/room") render(state);
   });
 }
-
-async function copyLink(link, status) {
-  if (!link) return;
-  try {
-    await navigator.clipboard.writeText(link);
-    setText(status, "Link copied — send it to the people you want to invite.");
-  } catch {
-    setText(status, `Copy this link: ${link}`);
-  }
-}
-
-export { copyLink };

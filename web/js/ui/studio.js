@@ -2,6 +2,7 @@
 // Opened from a room link (/room/<id>), its button joins that room instead of the random queue.
 import { USER_NAME_MAX, validateUserName } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
+import { LONG, mountMediaSwitches } from "./media-switches.js";
 
 function fillSelect(select, devices, selectedId) {
   const wanted = devices.map((d) => `${d.id}\u0000${d.label}`).join("\u0001");
@@ -20,7 +21,7 @@ function fillSelect(select, devices, selectedId) {
   select.disabled = devices.length === 0;
 }
 
-export function mountStudio({ store, app, group }) {
+export function mountStudio({ store, localMedia, app, group }) {
   const el = {
     preview: byId("preview-video"),
     camera: byId("camera-select"),
@@ -47,12 +48,13 @@ export function mountStudio({ store, app, group }) {
     el.room.hidden = false;
   }
 
-  el.camera.addEventListener("change", () => app.chooseDevice("video", el.camera.value));
-  el.microphone.addEventListener("change", () => app.chooseDevice("audio", el.microphone.value));
-  el.mic.addEventListener("click", () => app.setEnabled("audio", !store.get().media.audioEnabled));
-  el.cam.addEventListener("click", () => app.setEnabled("video", !store.get().media.videoEnabled));
-  el.retry.addEventListener("click", () => app.openMedia());
-  el.snapshotBtn.addEventListener("click", () => app.takeSnapshot(el.preview));
+  el.camera.addEventListener("change", () => localMedia.chooseDevice("video", el.camera.value));
+  el.microphone.addEventListener("change", () =>
+    localMedia.chooseDevice("audio", el.microphone.value),
+  );
+  mountMediaSwitches({ store, localMedia, mic: el.mic, camera: el.cam, labels: LONG });
+  el.retry.addEventListener("click", () => localMedia.open());
+  el.snapshotBtn.addEventListener("click", () => localMedia.takeSnapshot(el.preview));
   el.clearSnapshot.addEventListener("click", () => store.update("profile", { userImage: "" }));
   el.name.addEventListener("input", () => {
     store.update("profile", { userName: el.name.value.trim() });
@@ -74,15 +76,11 @@ export function mountStudio({ store, app, group }) {
 
   renderOnChange(store, (s) => s.media, (media) => {
     const ready = media.state === "ready";
-    showStream(el.preview, ready ? app.localStream : null);
+    showStream(el.preview, ready ? localMedia.stream : null);
     setText(el.mediaError, media.error);
     el.retry.hidden = media.state !== "error";
     el.find.disabled = !ready;
     el.snapshotBtn.disabled = !ready || !media.videoEnabled;
-    el.mic.setAttribute("aria-pressed", String(!media.audioEnabled));
-    setText(el.mic, media.audioEnabled ? "Mute microphone" : "Unmute microphone");
-    el.cam.setAttribute("aria-pressed", String(!media.videoEnabled));
-    setText(el.cam, media.videoEnabled ? "Turn camera off" : "Turn camera on");
   });
   renderOnChange(store, (s) => s.devices, (d) => {
     fillSelect(el.camera, d.cameras, d.cameraId);

@@ -1,0 +1,56 @@
+// What a person is told about the page's two connections: the socket.io connection to the server
+// (the banner, and what a call or room does when it drops) and the media connection of a call or
+// room (RTCPeerConnection's connectionState). Words and pure functions only, no DOM: app.js and
+// group.js put these sentences into the store, ui/connection.js shows the banner.
+
+const BANNER = {
+  connecting: () => "Connecting to the server…",
+  connected: () => "",
+  unreachable: () => "The server cannot be reached. Retrying…",
+  reconnecting: (c) =>
+    c.attempt > 0
+      ? `Connection to the server lost — reconnecting (attempt ${c.attempt})…`
+      : "Connection to the server lost — reconnecting…",
+};
+
+/** The banner's sentence for the socket's status (`{state, attempt}` from signaling.js). */
+export function serverText(status) {
+  return (BANNER[status.state] ?? BANNER.unreachable)(status);
+}
+
+const INTERRUPTED = "The video connection is interrupted — trying to recover…";
+
+/** A 1:1 call: its status once media flows, and its media and server trouble in words. */
+export const CALL_TEXT = {
+  live: "in-call",
+  disconnected: INTERRUPTED,
+  failed: "The video connection failed. Press Next to try again.",
+  resuming: "Reconnecting to the server…",
+  serverLost: "Lost the connection to the server. Press Next once it is back.",
+  resumeFailed: "Lost the connection to the server and the call ended. Press Next.",
+};
+
+/** A group room: likewise; ICE restarts are the room's own (group.js). */
+export const ROOM_TEXT = {
+  live: "in-room",
+  disconnected: INTERRUPTED,
+  failed: "The video connection failed — trying to recover…",
+  restarting: "Reconnecting the video…",
+  rejoining: "Lost the connection to the server — rejoining…",
+  serverLost: "Lost the connection to the server. Press Join again once it is back.",
+  mediaFailed: "The video connection to the server failed, so you left the room. Press Join again.",
+  removed: "You are no longer in the room. Press Join again.",
+};
+
+/**
+ * The store patch for a media connection state (`text` is CALL_TEXT or ROOM_TEXT): `connected`
+ * turns `connecting` into the live status and clears the error, `disconnected` and `failed`
+ * say so; other states change nothing (null).
+ */
+export function mediaStatePatch(text, state, status) {
+  if (state === "connected") {
+    return { status: status === "connecting" ? text.live : status, error: "" };
+  }
+  if (state === "disconnected" || state === "failed") return { error: text[state] };
+  return null;
+}
