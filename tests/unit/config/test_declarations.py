@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from liveloop_sfu.config import Settings, build_parser, load_settings
-from liveloop_sfu.config.declare import Declared, declared, render
+from liveloop_sfu.config.declare import Declared, declared, render, subtrees
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 DECLARED = {item.spec.flag: item for item in declared(Settings)}
@@ -51,16 +51,12 @@ def has_literal_default(item: Declared) -> bool:
     """False for settings that are off or unset by default, or computed (``--web-root``)."""
     field = next(
         f
-        for _, cls in _subtrees()
+        for _, cls in subtrees(Settings)
         for f in dataclasses.fields(cls)
         if f.metadata.get("setting") is item.spec
     )
     computed = field.default_factory is not dataclasses.MISSING
     return not computed and item.default is not False and render(item.default) != ""
-
-
-def _subtrees() -> list[tuple[str, type[object]]]:
-    return [(f.name, type(getattr(Settings(), f.name))) for f in dataclasses.fields(Settings)]
 
 
 def test_the_readme_table_lists_every_flag_once() -> None:
