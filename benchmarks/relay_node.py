@@ -32,7 +32,6 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.contrib.media import MediaRelay
 
 from liveloop_sfu.__main__ import main as node_main
-from liveloop_sfu.app import media_settings
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession, Mode
@@ -198,7 +197,7 @@ class RelaySession:
 
 def relay_factory(settings: Settings, emit: Emit) -> SfuFactory:
     """``create_app``'s sfu media factory for the baseline: every sfu call is a RelaySession."""
-    media = media_settings(settings)
+    media = settings.media
 
     def make(room_id: str, on_failure: MediaFailure) -> MediaSession:
         return RelaySession(room_id, media, emit, on_failure)

@@ -52,13 +52,14 @@ def mint_room_token(args: Sequence[str], env: Mapping[str, str], now: float) -> 
         settings = load_settings(args[1:], env)
     except (ConfigError, InvalidPayload) as exc:
         return 2, f"liveloop-sfu mint-room-token: {exc}"
-    if settings.room_token_secret is None:
+    rooms = settings.rooms
+    if rooms.room_token_secret is None:
         return (
             2,
             "liveloop-sfu mint-room-token: set --room-token-secret (or LIVELOOP_ROOM_TOKEN_SECRET)",
         )
-    secret = settings.room_token_secret.encode()
-    return 0, room_tokens.mint(secret, room_id, now, settings.room_token_ttl)
+    secret = rooms.room_token_secret.encode()
+    return 0, room_tokens.mint(secret, room_id, now, rooms.room_token_ttl)
 
 
 def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None = None) -> int:
@@ -80,15 +81,15 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         return 2
     configure_logging(
         log_level_number(settings),
-        settings.log_format,
+        settings.logging.format,
         [
-            settings.turn_secret,
-            settings.admin_token,
-            settings.redis_url,
-            settings.client_key_secret,
+            settings.turn.secret,
+            settings.admin.token,
+            settings.cluster.redis_url,
+            settings.safety.client_key_secret,
         ],
     )
-    if settings.mode != "p2p":
+    if settings.rooms.mode != "p2p":
         # aioice/aiortc log every candidate pair and packet at INFO; keep the node's log readable.
         logging.getLogger("aioice").setLevel(max(logging.WARNING, log_level_number(settings)))
         logging.getLogger("aiortc").setLevel(max(logging.WARNING, log_level_number(settings)))
@@ -99,13 +100,14 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
             ", ".join(stale),
         )
     app = create_app(settings, media_factory=media_factory)
-    scheme = "https" if settings.tls else "http"
-    print(f"Live Loop SFU on {scheme}://{settings.host}:{settings.port} (mode {settings.mode})")
+    network = settings.network
+    scheme = "https" if network.tls else "http"
+    print(f"Live Loop SFU on {scheme}://{network.host}:{network.port} (mode {settings.rooms.mode})")
     web.run_app(
         app,
-        host=settings.host,
-        port=settings.port,
-        ssl_context=ssl_context(settings),
+        host=network.host,
+        port=network.port,
+        ssl_context=ssl_context(network),
         print=None,
         access_log=None,
         # SIGTERM: the node drains (app.Node.close, on_shutdown) within drain_timeout, having told

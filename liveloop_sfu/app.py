@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from liveloop_sfu.cluster.base import Cluster, InProcessCluster
 from liveloop_sfu.cluster.redis import RedisCluster
 from liveloop_sfu.cluster.socketio_manager import NodeLocalRedisManager
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import MediaSettings, NetworkSettings, Settings, TurnSettings
 from liveloop_sfu.http.admin import AdminApi
 from liveloop_sfu.http.metrics import NodeMetrics, SessionMetrics
 from liveloop_sfu.http.public import HttpApi, origin_middleware
@@ -28,7 +28,6 @@ from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.redis import RedisMatchmaker, connect
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
-from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.rooms.groups import GroupMediaFactory, GroupRooms
 from liveloop_sfu.rooms.recordings import RecordingService
 from liveloop_sfu.rooms.resume import SessionAliases
@@ -75,7 +74,7 @@ class Node:
             if self.recordings is not None:
                 await self.recordings.close()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drain(), self.settings.drain_timeout)
+                await asyncio.wait_for(self._drain(), self.settings.network.drain_timeout)
         finally:
             await self.matchmaker.close()
 
@@ -95,31 +94,19 @@ class Node:
 NODE_KEY: web.AppKey[Node] = web.AppKey("liveloop_node", Node)
 
 
-def _cors(settings: Settings) -> str | list[str] | None:
+def _cors(settings: NetworkSettings) -> str | list[str] | None:
     if "*" in settings.allowed_origins:
         return "*"
     return list(settings.allowed_origins) or None
 
 
-def media_settings(settings: Settings) -> MediaSettings:
-    return MediaSettings(
-        ice_servers=tuple(server.to_wire() for server in settings.ice_servers),
-        host_addresses=settings.media_addresses,
-        announced_ip=settings.announced_ip,
-        port_min=settings.rtc_min_port,
-        port_max=settings.rtc_max_port,
-        connect_timeout=settings.media_connect_timeout,
-        media_timeout=settings.media_timeout,
-    )
-
-
 def sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
     """Media of sfu calls; None for a p2p-only node, which then never loads aiortc."""
-    if settings.mode == "p2p":
+    if settings.rooms.mode == "p2p":
         return None
     from liveloop_sfu.media.sfu.session import SfuSession
 
-    media = media_settings(settings)
+    media = settings.media
 
     def make(room_id: str, on_failure: MediaFailure) -> MediaSession:
         return SfuSession(room_id, media, emit, on_failure)
@@ -129,11 +116,11 @@ def sfu_factory(settings: Settings, emit: Emit) -> SfuFactory | None:
 
 def group_media_factory(settings: Settings, emit: Emit) -> GroupMediaFactory | None:
     """Media of group rooms (an sfu session in group mode); None for a p2p-only node."""
-    if settings.mode == "p2p":
+    if settings.rooms.mode == "p2p":
         return None
     from liveloop_sfu.media.sfu.session import SfuSession
 
-    media = media_settings(settings)
+    media = settings.media
 
     def make(room_id: str, on_failure: MediaFailure) -> MediaSession:
         return SfuSession(room_id, media, emit, on_failure, group=True)
@@ -145,13 +132,13 @@ def group_media_factory(settings: Settings, emit: Emit) -> GroupMediaFactory | N
 MediaFactory = Callable[[Settings, Emit], SfuFactory | None]
 
 
-def ice_servers_for(settings: Settings) -> IceServersFor:
+def ice_servers_for(media: MediaSettings, turn_settings: TurnSettings) -> IceServersFor:
     """``match-done.iceServers``: the configured servers, plus TURN REST credentials for this
     participant when ``--turn-urls``/``--turn-secret`` are set (liveloop_sfu/rooms/turn.py)."""
-    static = [server.to_wire() for server in settings.ice_servers]
+    static = [server.to_wire() for server in media.ice_servers]
     turn = None
-    if settings.turn_urls and settings.turn_secret:
-        turn = TurnCredentials(settings.turn_urls, settings.turn_secret, settings.turn_ttl)
+    if turn_settings.urls and turn_settings.secret:
+        turn = TurnCredentials(turn_settings.urls, turn_settings.secret, turn_settings.ttl)
 
     def servers(participant_id: str, now: float) -> list[dict[str, Any]]:
         if turn is None:
@@ -181,20 +168,10 @@ def create_app(
 ) -> web.Application:
     """The node's application. ``media_factory`` replaces the sfu media plane (the
     forwarding benchmark's decode/re-encode baseline, benchmarks/relay_node.py)."""
-    node_id = new_node_id(settings)
-    shared = RedisShared.connect(settings.redis_url, node_id) if settings.redis_url else None
-    sio = socketio.AsyncServer(
-        async_mode="aiohttp",
-        # With Redis: events to sockets of other nodes go through Redis, local ones never do.
-        client_manager=shared.manager if shared is not None else None,
-        cors_allowed_origins=_cors(settings),
-        ping_interval=settings.ping_interval,
-        ping_timeout=settings.ping_timeout,
-        max_http_buffer_size=settings.max_message_bytes,
-        # Payloads carry SDP, names and images: never log them.
-        logger=False,
-        engineio_logger=False,
-    )
+    node_id = new_node_id(settings.network)
+    redis_url = settings.cluster.redis_url
+    shared = RedisShared.connect(redis_url, node_id) if redis_url else None
+    sio = _socketio_server(settings, shared)
     limits = Limiter(settings.limits)
     metrics = NodeMetrics(limits)
     aliases = SessionAliases()
@@ -206,18 +183,18 @@ def create_app(
         from liveloop_sfu.media.transport.ice_gathering import GuardedStunProtocol
 
         metrics.refused_datagrams = lambda: GuardedStunProtocol.dropped
-    recordings = RecordingService(settings, emit)
+    recordings = RecordingService(settings.recording, emit)
     rooms = RoomService(
-        settings,
+        settings.rooms,
         matchmaker,
         emit,
         media,
         cluster=cluster,
         recordings=recordings,
-        ice_servers_for=ice_servers_for(settings),
+        ice_servers_for=ice_servers_for(settings.media, settings.turn),
     )
     groups = GroupRooms(
-        settings, rooms, emit, _tracked(group_media_factory(settings, emit), metrics)
+        settings.rooms, rooms, emit, _tracked(group_media_factory(settings, emit), metrics)
     )
     metrics.attach(rooms)
     node = Node(
@@ -237,44 +214,89 @@ def create_app(
         if shared is not None
         else MemoryReports()
     )
-    safety = SafetyService(rooms, matchmaker, reports, settings.report_block_days)
-    handlers = SignalHandlers(
-        sio,
-        rooms,
-        limits,
-        groups=groups,
-        safety=safety,
-        client_keys=ClientKeys(settings.client_key_secret),
-        aliases=aliases,
-        resume_grace=settings.resume_grace,
-        trusted_proxies=settings.trusted_proxies,
-        is_draining=lambda: node.draining,
-        on_event=metrics.on_event,
-    )
-    handlers.register()
-
-    app = web.Application(middlewares=[origin_middleware(settings)])
+    handlers = _signal_handlers(settings, node, groups, reports, aliases)
+    app = web.Application(middlewares=[origin_middleware(settings.network)])
     app[NODE_KEY] = node
     sio.attach(app)
-    AdminApi(settings.admin_token, rooms, recordings, reports).add_routes(
-        app
-    )  # before the catch-all
+    _add_routes(app, settings, node, groups, (recordings, reports))
+    _add_lifecycle(app, node, shared, handlers, recordings)
+    return app
+
+
+def _socketio_server(settings: Settings, shared: RedisShared | None) -> socketio.AsyncServer:
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        # With Redis: events to sockets of other nodes go through Redis, local ones never do.
+        client_manager=shared.manager if shared is not None else None,
+        cors_allowed_origins=_cors(settings.network),
+        ping_interval=settings.socketio.ping_interval,
+        ping_timeout=settings.socketio.ping_timeout,
+        max_http_buffer_size=settings.socketio.max_message_bytes,
+        # Payloads carry SDP, names and images: never log them.
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def _signal_handlers(
+    settings: Settings,
+    node: Node,
+    groups: GroupRooms,
+    reports: ReportStore,
+    aliases: SessionAliases,
+) -> SignalHandlers:
+    safety = SafetyService(node.rooms, node.matchmaker, reports, settings.safety.report_block_days)
+    handlers = SignalHandlers(
+        node.sio,
+        node.rooms,
+        node.limits,
+        groups=groups,
+        safety=safety,
+        client_keys=ClientKeys(settings.safety.client_key_secret),
+        aliases=aliases,
+        resume_grace=settings.rooms.resume_grace,
+        trusted_proxies=settings.network.trusted_proxies,
+        is_draining=lambda: node.draining,
+        on_event=node.metrics.on_event,
+    )
+    handlers.register()
+    return handlers
+
+
+def _add_routes(
+    app: web.Application,
+    settings: Settings,
+    node: Node,
+    groups: GroupRooms,
+    admin: tuple[RecordingService, ReportStore],
+) -> None:
+    # The admin routes go before the public catch-all.
+    AdminApi(settings.admin.token, node.rooms, *admin).add_routes(app)
     HttpApi(
-        settings,
-        rooms,
-        matchmaker,
+        settings.rooms,
+        node.rooms,
+        node.matchmaker,
         node.started_at,
         lambda: node.draining,
-        node_id=node_id,
-        metrics=metrics,
+        node_id=node.node_id,
+        metrics=node.metrics,
         groups=groups,
+        web_root=settings.network.web_root,
     ).add_routes(app)
 
+
+def _add_lifecycle(
+    app: web.Application,
+    node: Node,
+    shared: RedisShared | None,
+    handlers: SignalHandlers,
+    recordings: RecordingService,
+) -> None:
     async def on_startup(app: web.Application) -> None:
         if shared is not None:
-            await shared.start(reconcile=rooms.resync)
-            log.info("node %s shares Redis with the other nodes", node_id)
-            if settings.client_key_secret is None:
+            await shared.start(reconcile=node.rooms.resync)
+            log.info("node %s shares Redis with the other nodes", node.node_id)
+            if node.settings.safety.client_key_secret is None:
                 # Each process then signs client keys with its own random secret: a browser
                 # that reconnects to another node becomes a new browser there, and the blocks
                 # of its reports (or against it) do not follow it (README, Safety).
@@ -295,10 +317,9 @@ def create_app(
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
-    return app
 
 
-def new_node_id(settings: Settings) -> str:
+def new_node_id(settings: NetworkSettings) -> str:
     """Unique per running node: host name and port for people, a random part for restarts."""
     return f"{socket.gethostname()}:{settings.port}:{secrets.token_hex(3)}"
 
@@ -336,7 +357,7 @@ class RedisShared:
             await self.client.aclose()
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+def ssl_context(settings: NetworkSettings) -> ssl.SSLContext | None:
     if settings.tls_cert is None or settings.tls_key is None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

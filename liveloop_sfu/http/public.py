@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from liveloop_sfu import __version__
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import NetworkSettings, RoomSettings
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError
 from liveloop_sfu.http.metrics import CONTENT_TYPE, NodeMetrics
 from liveloop_sfu.matchmaking.base import Matchmaker
@@ -36,7 +36,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class HttpApi:
     def __init__(
         self,
-        settings: Settings,
+        settings: RoomSettings,
         rooms: RoomService,
         matchmaker: Matchmaker,
         started_at: float,
@@ -45,6 +45,7 @@ class HttpApi:
         metrics: NodeMetrics | None = None,
         *,
         groups: GroupRooms | None = None,
+        web_root: Path,
     ) -> None:
         self._settings = settings
         self._groups = groups
@@ -54,7 +55,7 @@ class HttpApi:
         self._is_draining = is_draining
         self._node_id = node_id
         self._metrics = metrics
-        self._web_root = settings.web_root.resolve()
+        self._web_root = web_root.resolve()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
@@ -179,7 +180,7 @@ def origin_allowed(origin: str, host: str | None, allowed: tuple[str, ...]) -> b
     return host is not None and origin.split("://", 1)[-1] == host
 
 
-def origin_middleware(settings: Settings) -> Middleware:
+def origin_middleware(settings: NetworkSettings) -> Middleware:
     """Refuse requests whose ``Origin`` is neither ours nor on ``--allowed-origins``."""
 
     @web.middleware

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from liveloop_sfu.cluster.base import NodeUnreachable, raise_if_error
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import RoomSettings
 from liveloop_sfu.errors import (
     Capacity,
     InvalidPayload,
@@ -71,7 +71,7 @@ _PLACEMENT_ATTEMPTS = 2
 class GroupRooms:
     def __init__(
         self,
-        settings: Settings,
+        settings: RoomSettings,
         rooms: RoomService,
         emit: Emit,
         media_factory: GroupMediaFactory | None,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import RecordingSettings
 from liveloop_sfu.errors import Capacity, InvalidPayload, NotFound, NotInRoom
 from liveloop_sfu.media.session import Emit
 from liveloop_sfu.rooms.recording_policy import (
@@ -67,7 +67,7 @@ class _Active:
 class RecordingService:
     def __init__(
         self,
-        settings: Settings,
+        settings: RecordingSettings,
         emit: Emit,
         disk_free: Callable[[Path], int] = disk_free_bytes,
         check_interval: float = CHECK_INTERVAL,

@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from liveloop_sfu.cluster.base import Cluster, InProcessCluster
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import RoomSettings
 from liveloop_sfu.errors import (
     Capacity,
     InvalidPayload,
@@ -64,7 +64,7 @@ _MATCH_ATTEMPTS = 5
 class RoomService(CrossNodeRooms):
     def __init__(
         self,
-        settings: Settings,
+        settings: RoomSettings,
         matchmaker: Matchmaker,
         emit: Emit,
         sfu_factory: SfuFactory | None,

@@ -19,7 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from liveloop_sfu.errors import ConfigError, InvalidPayload, RateLimited
+from liveloop_sfu.config.limits import LimitSettings, Rate, parse_rate
+from liveloop_sfu.errors import InvalidPayload, RateLimited
 
 __all__ = [
     "CHAT_EVENTS",
@@ -35,33 +36,6 @@ __all__ = [
     "count_media_sections",
     "parse_rate",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    """``per_second`` tokens refill continuously up to ``burst``."""
-
-    per_second: float
-    burst: float
-
-    def __post_init__(self) -> None:
-        if self.per_second <= 0 or self.burst < 1:
-            raise ValueError("a rate needs per_second > 0 and burst >= 1")
-
-    def scaled(self, factor: float) -> Rate:
-        return Rate(self.per_second * factor, self.burst * factor)
-
-    def __str__(self) -> str:
-        return f"{self.per_second:g}/{self.burst:g}"
-
-
-def parse_rate(text: str, flag: str) -> Rate:
-    """``"2/10"`` = 2 events per second, bursts of up to 10 (raises ConfigError)."""
-    try:
-        rate, _, burst = text.partition("/")
-        return Rate(float(rate), float(burst or rate))
-    except ValueError as exc:
-        raise ConfigError(f"{flag} must be RATE/BURST with RATE > 0, BURST >= 1: {text!r}") from exc
 
 
 class EventClass(StrEnum):
@@ -90,33 +64,14 @@ def event_class(event: str) -> EventClass:
     return EventClass.OTHER
 
 
-@dataclass(frozen=True, slots=True)
-class LimitSettings:
-    """The operator's limits (flags in config.py). Defaults let a browser do everything the
-    client does at human speed, with room for trickle ICE bursts and several users behind NAT."""
-
-    chat: Rate = Rate(2, 10)
-    churn: Rate = Rate(1, 10)
-    signaling: Rate = Rate(20, 100)
-    other: Rate = Rate(5, 20)
-    # Per-IP bucket = per-connection bucket x this (users behind one NAT share an address).
-    ip_multiplier: float = 10.0
-    # Refusals a connection may collect (refilling at 1/s) before it is disconnected.
-    strikes: Rate = Rate(1, 20)
-    max_connections_per_ip: int = 50
-    # New connections per address (a reconnect loop is refused even while few are open at once).
-    connect: Rate = Rate(10, 100)
-    max_candidates_per_call: int = 100
-    # m-sections in one offer or answer (a group room needs two per other participant).
-    max_media_sections: int = 32
-
-    def rate(self, cls: EventClass) -> Rate:
-        return {
-            EventClass.CHAT: self.chat,
-            EventClass.CHURN: self.churn,
-            EventClass.SIGNALING: self.signaling,
-            EventClass.OTHER: self.other,
-        }[cls]
+def class_rate(settings: LimitSettings, cls: EventClass) -> Rate:
+    """The per-connection rate of one class of events."""
+    return {
+        EventClass.CHAT: settings.chat,
+        EventClass.CHURN: settings.churn,
+        EventClass.SIGNALING: settings.signaling,
+        EventClass.OTHER: settings.other,
+    }[cls]
 
 
 @dataclass(slots=True)
@@ -214,7 +169,7 @@ class Limiter:
         if state is None:
             return Verdict.REFUSE
         cls = event_class(event)
-        rate = self.settings.rate(cls)
+        rate = class_rate(self.settings, cls)
         mine = state.buckets.get(cls) or state.buckets.setdefault(cls, TokenBucket.full(rate, now))
         key = (state.ip, cls)
         shared = self._ip_buckets.get(key)

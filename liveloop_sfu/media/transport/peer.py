@@ -98,7 +98,7 @@ class NodePeer:
         self.label = label
         self._settings = settings
         self._sender_ssrcs = dict(sender_ssrcs or {})
-        servers = [_ice_server(server) for server in settings.ice_servers]
+        servers = [_ice_server(server.to_wire()) for server in settings.ice_servers]
         # An explicit empty list: with None aiortc falls back to a public Google STUN server.
         # max-bundle: every transceiver shares the first one's transport from the start. (With
         # aiortc's default "balanced", a second m-line of a kind reuses its kind's transport, is

@@ -15,7 +15,7 @@ import pytest
 
 from liveloop_sfu.app import group_media_factory, sfu_factory
 from liveloop_sfu.cluster.base import ClusterHub
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import RoomSettings, Settings
 from liveloop_sfu.errors import MatchmakerUnavailable, RoomFull, Unauthorized
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.rooms.groups import GroupRooms
@@ -37,18 +37,19 @@ class GroupNode:
 
 
 def group_nodes(hub: ClusterHub, wire: Wire, *names: str, **overrides: Any) -> list[GroupNode]:
-    settings = dataclasses.replace(Settings(mode="sfu"), **overrides)
+    settings = Settings(rooms=dataclasses.replace(RoomSettings(mode="sfu"), **overrides))
     matchmaker = MemoryMatchmaker()
     made = []
     for name in names:
         rooms = RoomService(
-            settings,
+            settings.rooms,
             matchmaker,
             wire.emit,
             sfu_factory(settings, wire.emit),
             cluster=hub.node(name),
         )
-        groups = GroupRooms(settings, rooms, wire.emit, group_media_factory(settings, wire.emit))
+        media = group_media_factory(settings, wire.emit)
+        groups = GroupRooms(settings.rooms, rooms, wire.emit, media)
         made.append(GroupNode(name, rooms, groups))
     return made
 

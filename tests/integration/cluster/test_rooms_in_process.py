@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from liveloop_sfu.cluster.base import ClusterHub
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import RoomSettings
 from liveloop_sfu.errors import MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.rules import Waiter
@@ -41,7 +41,7 @@ class Wire:
 
 def nodes(hub: ClusterHub, wire: Wire, *names: str) -> tuple[MemoryMatchmaker, list[RoomService]]:
     matchmaker = MemoryMatchmaker()
-    settings = Settings(mode="p2p")
+    settings = RoomSettings(mode="p2p")
     services = [
         RoomService(settings, matchmaker, wire.emit, None, cluster=hub.node(name)) for name in names
     ]
@@ -171,7 +171,7 @@ async def test_a_requester_who_stopped_while_paired_is_nobody_to_report() -> Non
     hub, wire = ClusterHub(), Wire()
     matchmaker = StopsWhilePairing()
     one, two = (
-        RoomService(Settings(mode="p2p"), matchmaker, wire.emit, None, cluster=hub.node(name))
+        RoomService(RoomSettings(mode="p2p"), matchmaker, wire.emit, None, cluster=hub.node(name))
         for name in ("n1", "n2")
     )
     one.connect("alice")

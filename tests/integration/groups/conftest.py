@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from liveloop_sfu.app import NODE_KEY, Node, create_app
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import RoomSettings, Settings
 
 
 @dataclasses.dataclass
@@ -29,7 +29,7 @@ async def start_node() -> AsyncIterator[StartNode]:
     runners: list[web.AppRunner] = []
 
     async def start(**overrides: Any) -> InProcessNode:
-        settings = dataclasses.replace(Settings(mode="sfu"), **overrides)
+        settings = Settings(rooms=dataclasses.replace(RoomSettings(mode="sfu"), **overrides))
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -142,7 +142,7 @@ async def test_disk_guard_stops_recording_cleanly_and_the_call_goes_on(
 ) -> None:
     """Free space falls below the threshold mid-call: the files are finalized (ffprobe sees a
     duration, which only a closed file has), everyone is told, forwarding continues."""
-    from liveloop_sfu.config import Settings
+    from liveloop_sfu.config import RecordingSettings
     from liveloop_sfu.rooms.recordings import RecordingService
     from liveloop_sfu.rooms.records import Participant
     from liveloop_sfu.rooms.records import Room as CallRoom
@@ -153,7 +153,7 @@ async def test_disk_guard_stops_recording_cleanly_and_the_call_goes_on(
     async def emit(sid: str, event: str, payload: Any) -> None:
         events.append((sid, event, dict(payload)))
 
-    settings = Settings(record="all", recordings_dir=tmp_path, recordings_min_free_mb=1024)
+    settings = RecordingSettings(record="all", recordings_dir=tmp_path, recordings_min_free_mb=1024)
     service = RecordingService(settings, emit, disk_free=lambda path: free["bytes"])
     alice = await room.join("A", "alice")
     bob = await room.join("B", "bob")
@@ -187,7 +187,7 @@ async def test_disk_guard_stops_recording_cleanly_and_the_call_goes_on(
 async def test_a_room_recorded_twice_in_one_second_gets_two_recordings(
     room: Room, tmp_path: Path
 ) -> None:
-    from liveloop_sfu.config import Settings
+    from liveloop_sfu.config import RecordingSettings
     from liveloop_sfu.rooms.recordings import RecordingService
     from liveloop_sfu.rooms.records import Participant
     from liveloop_sfu.rooms.records import Room as CallRoom
@@ -195,7 +195,9 @@ async def test_a_room_recorded_twice_in_one_second_gets_two_recordings(
     async def emit(sid: str, event: str, payload: Any) -> None:
         pass
 
-    service = RecordingService(Settings(recordings_dir=tmp_path, recordings_min_free_mb=0), emit)
+    service = RecordingService(
+        RecordingSettings(recordings_dir=tmp_path, recordings_min_free_mb=0), emit
+    )
     await room.join("A", "alice")
     call = CallRoom("room-1", "sfu", room.session, time.time(), ["A"])
     members = [Participant("A", "alice", 0.0, "alice")]

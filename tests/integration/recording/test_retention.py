@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import RecordingSettings
 from liveloop_sfu.rooms.recording_policy import recording_id
 from liveloop_sfu.rooms.recordings import RecordingService
 
@@ -43,7 +43,7 @@ async def test_sweep_deletes_only_recordings_older_than_max_age(tmp_path: Path) 
     crashed = make_recording(tmp_path, "roomB", now - 2 * 86400, stopped=False)
     recent = make_recording(tmp_path, "roomC", now - 3600, stopped=True)
     (tmp_path / "unrelated-folder").mkdir()
-    settings = Settings(recordings_dir=tmp_path, recordings_max_age=86400.0)
+    settings = RecordingSettings(recordings_dir=tmp_path, recordings_max_age=86400.0)
     service = RecordingService(settings, emit)
 
     listed = {m["recordingId"]: m["status"] for m in await service.recordings()}

@@ -12,19 +12,23 @@ from liveloop_sfu.errors import ConfigError
 
 def test_defaults_give_a_working_single_node() -> None:
     settings = load_settings([], {})
-    assert settings.host == "127.0.0.1"
-    assert settings.port == 8080
-    assert settings.mode == "auto"
-    assert settings.ice_servers == ()  # no STUN unless configured (DESIGN: networking facts)
-    assert settings.allowed_origins == ()
-    assert settings.tls is False
+    assert settings.network.host == "127.0.0.1"
+    assert settings.network.port == 8080
+    assert settings.rooms.mode == "auto"
+    assert settings.media.ice_servers == ()  # no STUN unless configured (DESIGN: networking facts)
+    assert settings.network.allowed_origins == ()
+    assert settings.network.tls is False
 
 
 def test_flags_win_over_environment() -> None:
     env = {"LIVELOOP_PORT": "9000", "LIVELOOP_MODE": "p2p", "LIVELOOP_LOG_LEVEL": "DEBUG"}
-    assert load_settings([], env).port == 9000
+    assert load_settings([], env).network.port == 9000
     settings = load_settings(["--port", "9100"], env)
-    assert (settings.port, settings.mode, settings.log_level) == (9100, "p2p", "debug")
+    assert (settings.network.port, settings.rooms.mode, settings.logging.level) == (
+        9100,
+        "p2p",
+        "debug",
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,23 +99,23 @@ def test_media_and_tls_settings(tmp_path: Path) -> None:
         ],
         {},
     )
-    assert settings.tls
-    assert settings.announced_ip == "203.0.113.7"
-    assert (settings.rtc_min_port, settings.rtc_max_port) == (40000, 40100)
-    assert settings.media_addresses == ("127.0.0.1", "::1")
-    assert settings.allowed_origins == ("https://a.example", "*")
+    assert settings.network.tls
+    assert settings.media.announced_ip == "203.0.113.7"
+    assert (settings.media.port_min, settings.media.port_max) == (40000, 40100)
+    assert settings.media.host_addresses == ("127.0.0.1", "::1")
+    assert settings.network.allowed_origins == ("https://a.example", "*")
 
 
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
-        Settings().port = 1  # type: ignore[misc]
+        Settings().network.port = 1  # type: ignore[misc]
 
 
 def test_redis_url_from_flag_or_environment() -> None:
-    assert load_settings([], {}).redis_url is None  # one node, all in process
+    assert load_settings([], {}).cluster.redis_url is None  # one node, all in process
     env = {"LIVELOOP_REDIS_URL": "redis://127.0.0.1:6379/0"}
-    assert load_settings([], env).redis_url == "redis://127.0.0.1:6379/0"
-    assert load_settings(["--redis-url", "unix:///run/redis.sock"], env).redis_url == (
+    assert load_settings([], env).cluster.redis_url == "redis://127.0.0.1:6379/0"
+    assert load_settings(["--redis-url", "unix:///run/redis.sock"], env).cluster.redis_url == (
         "unix:///run/redis.sock"
     )
     with pytest.raises(ConfigError, match="--redis-url"):

@@ -14,10 +14,10 @@ TOKEN = "0123456789abcdef-token"
 
 def test_defaults_record_nothing_and_disable_the_admin_api() -> None:
     settings = load_settings([], {})
-    assert settings.record == "none"
-    assert settings.admin_token is None
-    assert settings.recordings_max_age == 0.0
-    assert settings.recordings_dir == Path("recordings")
+    assert settings.recording.record == "none"
+    assert settings.admin.token is None
+    assert settings.recording.recordings_max_age == 0.0
+    assert settings.recording.recordings_dir == Path("recordings")
 
 
 def test_flags_and_environment() -> None:
@@ -25,11 +25,11 @@ def test_flags_and_environment() -> None:
         ["--record", "all", "--recordings-dir", "/srv/rec", "--recordings-min-free-mb", "5"],
         {"LIVELOOP_ADMIN_TOKEN": TOKEN, "LIVELOOP_RECORDINGS_MAX_AGE": "30d"},
     )
-    assert settings.record == "all"
-    assert settings.recordings_dir == Path("/srv/rec")
-    assert settings.recordings_min_free_mb == 5
-    assert settings.recordings_max_age == 30 * 86400
-    assert settings.admin_token == TOKEN
+    assert settings.recording.record == "all"
+    assert settings.recording.recordings_dir == Path("/srv/rec")
+    assert settings.recording.recordings_min_free_mb == 5
+    assert settings.recording.recordings_max_age == 30 * 86400
+    assert settings.admin.token == TOKEN
 
 
 def test_the_admin_token_never_appears_in_the_settings_repr() -> None:
@@ -41,7 +41,8 @@ def test_the_admin_token_never_appears_in_the_settings_repr() -> None:
     ("value", "seconds"), [("90", 90.0), ("15m", 900.0), ("12h", 43200.0), ("0", 0.0)]
 )
 def test_max_age_units(value: str, seconds: float) -> None:
-    assert load_settings(["--recordings-max-age", value], {}).recordings_max_age == seconds
+    settings = load_settings(["--recordings-max-age", value], {})
+    assert settings.recording.recordings_max_age == seconds
 
 
 @pytest.mark.parametrize(

@@ -17,19 +17,19 @@ SECRET = "0123456789abcdef-secret"
 
 def test_group_defaults() -> None:
     settings = load_settings([], {})
-    assert settings.max_room_participants == 8
-    assert settings.require_room_token is False and settings.room_token_secret is None
-    assert settings.room_token_ttl == 24 * 3600
+    assert settings.rooms.max_room_participants == 8
+    assert settings.rooms.require_room_token is False and settings.rooms.room_token_secret is None
+    assert settings.rooms.room_token_ttl == 24 * 3600
 
 
 def test_group_flags_and_environment() -> None:
     env = {"LIVELOOP_ROOM_TOKEN_SECRET": SECRET, "LIVELOOP_REQUIRE_ROOM_TOKEN": "true"}
     settings = load_settings(["--max-room-participants", "4", "--room-token-ttl", "600"], env)
-    assert settings.max_room_participants == 4
-    assert settings.require_room_token and settings.room_token_secret == SECRET
-    assert settings.room_token_ttl == 600
+    assert settings.rooms.max_room_participants == 4
+    assert settings.rooms.require_room_token and settings.rooms.room_token_secret == SECRET
+    assert settings.rooms.room_token_ttl == 600
     flagged = load_settings(["--require-room-token", "--room-token-secret", SECRET], {})
-    assert flagged.require_room_token
+    assert flagged.rooms.require_room_token
 
 
 @pytest.mark.parametrize(

@@ -183,7 +183,7 @@ def test_limit_flags_and_environment() -> None:
     assert settings.limits.signaling == Rate(40, 200)
     assert settings.limits.max_connections_per_ip == 7
     assert settings.limits.max_media_sections == 8
-    assert settings.trusted_proxies == ("10.0.0.1/32",)
+    assert settings.network.trusted_proxies == ("10.0.0.1/32",)
     assert load_settings([], {}).limits == LimitSettings()
 
 

@@ -55,14 +55,15 @@ def test_match_done_servers_from_settings() -> None:
         {},
     )
     assert "shared-secret" not in repr(settings)
-    servers = ice_servers_for(settings)("p1", 1000.0)
+    servers = ice_servers_for(settings.media, settings.turn)("p1", 1000.0)
     assert servers[0] == {"urls": ["stun:stun.example.org:3478"]}
     assert servers[1]["urls"] == [
         "turn:turn.example.org:3478?transport=udp",
         "turns:turn.example.org:5349",
     ]
     assert servers[1]["username"] == "1600:p1"
-    assert ice_servers_for(load_settings([], {}))("p1", 0.0) == []
+    defaults = load_settings([], {})
+    assert ice_servers_for(defaults.media, defaults.turn)("p1", 0.0) == []
 
 
 @pytest.mark.parametrize(
@@ -116,12 +117,16 @@ def test_text_lines_are_readable() -> None:
 def test_fault_and_logging_settings() -> None:
     defaults = load_settings([], {})
     # A frozen client is dropped within ping_interval + 2 x ping_timeout: under 10 s.
-    assert defaults.ping_interval + 2 * defaults.ping_timeout < 10
-    assert defaults.media_timeout < 10
-    assert (defaults.log_format, defaults.drain_timeout) == ("text", 5.0)
+    assert defaults.socketio.ping_interval + 2 * defaults.socketio.ping_timeout < 10
+    assert defaults.media.media_timeout < 10
+    assert (defaults.logging.format, defaults.network.drain_timeout) == ("text", 5.0)
     settings = load_settings(
         ["--media-timeout", "4", "--drain-timeout", "2", "--log-format", "JSON"],
         {"LIVELOOP_TURN_TTL": "120", "LIVELOOP_TURN_SECRET": "s"},
     )
-    assert (settings.media_timeout, settings.drain_timeout, settings.log_format) == (4, 2, "json")
-    assert settings.turn_ttl == 120
+    assert (
+        settings.media.media_timeout,
+        settings.network.drain_timeout,
+        settings.logging.format,
+    ) == (4, 2, "json")
+    assert settings.turn.ttl == 120

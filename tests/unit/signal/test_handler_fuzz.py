@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
 
-from liveloop_sfu.config import Settings
+from liveloop_sfu.config import RoomSettings
 from liveloop_sfu.errors import ERROR_CODES
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.rooms.groups import GroupRooms
@@ -68,11 +68,11 @@ class Harness:
         self.sio = socketio.AsyncServer(async_mode="aiohttp")
         self.emitted: list[tuple[str, str]] = []
         self.matchmaker = MemoryMatchmaker()
-        self.rooms = RoomService(Settings(mode="p2p"), self.matchmaker, self._emit, None)
+        self.rooms = RoomService(RoomSettings(mode="p2p"), self.matchmaker, self._emit, None)
         self.limits = Limiter(GENEROUS)
         # A p2p node refuses group rooms, but only after validating the payload: join-room,
         # leave-room and media-state are fuzzed through the real group use cases.
-        self.groups = GroupRooms(Settings(mode="p2p"), self.rooms, self._emit, None)
+        self.groups = GroupRooms(RoomSettings(mode="p2p"), self.rooms, self._emit, None)
         self.handlers = SignalHandlers(self.sio, self.rooms, self.limits, groups=self.groups)
         self.handlers.register()
         self.table = self.sio.handlers["/"]

@@ -1,0 +1,62 @@
+"""ICE servers as the operator writes them (``--ice-servers``) and as browsers receive them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from liveloop_sfu.config.parse import csv
+from liveloop_sfu.errors import ConfigError
+
+ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+@dataclass(frozen=True, slots=True)
+class IceServer:
+    """One RTCIceServer as the browser (and aiortc) understand it."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username is not None:
+            out["username"] = self.username
+        if self.credential is not None:
+            out["credential"] = self.credential
+        return out
+
+
+def parse_ice_servers(text: str, flag: str = "--ice-servers") -> tuple[IceServer, ...]:
+    """A JSON list of RTCIceServer objects, or comma-separated URLs; validated."""
+    text = text.strip()
+    if not text:
+        return ()
+    if text.startswith("["):
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{flag} is not valid JSON: {exc}") from exc
+        if not isinstance(raw, list):
+            raise ConfigError(f"{flag} JSON must be a list")
+        return tuple(_ice_server(item) for item in raw)
+    return tuple(_ice_server({"urls": url}) for url in csv(text))
+
+
+def _ice_server(item: Any) -> IceServer:
+    if not isinstance(item, dict):
+        raise ConfigError("each ICE server must be an object with 'urls'")
+    urls = item.get("urls")
+    url_list = [urls] if isinstance(urls, str) else urls
+    if not isinstance(url_list, list) or not url_list:
+        raise ConfigError("an ICE server needs 'urls' (a string or a list of strings)")
+    for url in url_list:
+        if not isinstance(url, str) or not url.startswith(ICE_URL_SCHEMES):
+            raise ConfigError(f"ICE server URL must start with stun:/turn:, got {url!r}")
+    username, credential = item.get("username"), item.get("credential")
+    for name, value in (("username", username), ("credential", credential)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"ICE server {name} must be a string")
+    return IceServer(urls=tuple(url_list), username=username, credential=credential)
