@@ -1,27 +1,23 @@
-"""RTCP between a session's participants and its forwarders: what the forwarders decide to send
-(PLI, NACK and REMB towards a publisher, RTX towards a subscriber), what the participants send in
+"""RTCP between a session's participants and its forwarders: what the participants send in
 (feedback of subscribers, sender reports of publishers), and the reports the node owes each side.
 
-Two small classes, both plain state driven by :class:`~.session.SfuSession` and its task:
-
-* :class:`ActionSender` sends a forwarder's actions (:class:`~.forwarder.SendToPublisher`, RTX
-  retransmissions) through the target participant's peer, and queues those produced outside
-  the session task (a new link's keyframe request) for the task to send.
-* :class:`FeedbackRelay` hands each participant's RTCP to the forwarders it concerns (its own
-  publications, and those forwarded to it), taps it for the recorder, merges keyframe requests,
-  and sends the sender reports (RFC 3550 §6.4.1) and receiver reports (§6.4.2) once a second.
+:class:`FeedbackRelay`, driven by :class:`~.session.SfuSession` and its task, hands each
+participant's RTCP to the forwarders it concerns (its own publications, and those forwarded to
+it), taps it for the recorder, merges keyframe requests, and sends the sender reports (RFC 3550
+§6.4.1) and receiver reports (§6.4.2) once a second. What the forwarders decide in return
+(PLI, NACK, REMB, RTX) goes out through :class:`~.actions.ActionSender`.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from liveloop_sfu.media.core.forwarder import Action, Forwarder, SendToPublisher
+from liveloop_sfu.media.core.forwarder import Forwarder
 from liveloop_sfu.media.core.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
-from liveloop_sfu.media.sfu.links import LinkTable, MediaParticipant, Publication
+from liveloop_sfu.media.sfu.links import MediaParticipant
+from liveloop_sfu.media.sfu.state import SessionState
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.recording.recorder import RecorderTap
@@ -30,61 +26,15 @@ SENDER_REPORT_INTERVAL = 1.0  # seconds; RFC 3550 §6.2 minimum for a small sess
 # libwebrtc sends ~1/s for video and uses SRs for A/V sync, so a call's first second matters.
 
 
-class ActionSender:
-    """Sends forwarder actions for one session over its ``participants`` (the session's own
-    dict); ``wake`` wakes the session task when something was queued."""
-
-    def __init__(
-        self,
-        participants: dict[str, MediaParticipant],
-        counters: Counter[str],
-        wake: Callable[[], None],
-    ) -> None:
-        self._participants = participants
-        self._counters = counters
-        self._wake = wake
-        self.pending: list[tuple[Publication, list[Action]]] = []  # actions to send
-
-    def queue(self, publication: Publication, actions: list[Action]) -> None:
-        """Queue actions produced outside a coroutine; the session task sends them."""
-        if actions:
-            self.pending.append((publication, actions))
-            self._wake()
-
-    def take(self) -> list[tuple[Publication, list[Action]]]:
-        """The queued actions, now the caller's to send."""
-        pending, self.pending = self.pending, []
-        return pending
-
-    def send(self, publication: Publication, actions: list[Action]) -> None:
-        """Send what the forwarder decided (synchronous: sends never wait)."""
-        for action in actions:
-            if isinstance(action, SendToPublisher):
-                target = self._participants.get(publication.owner)
-                self._counters[f"rtcp-out-{action.kind}"] += 1
-            else:
-                target = self._participants.get(action.subscriber_id)
-                self._counters["retransmitted"] += 1
-            if target is not None:
-                target.peer.send_now(action.packet)
-
-
 class FeedbackRelay:
     """The RTCP of one session: participants' RTCP in, reports out. ``rearm`` is told when a
     forwarder's earliest deadline may have moved."""
 
-    def __init__(
-        self,
-        participants: dict[str, MediaParticipant],
-        table: LinkTable,
-        actions: ActionSender,
-        counters: Counter[str],
-        rearm: Callable[[Forwarder], None],
-    ) -> None:
-        self._participants = participants
-        self._table = table
-        self._actions = actions
-        self._counters = counters
+    def __init__(self, state: SessionState, rearm: Callable[[Forwarder], None]) -> None:
+        self._participants = state.participants
+        self._table = state.table
+        self._actions = state.actions
+        self._counters = state.counters
         self._rearm = rearm
         self.recorder: RecorderTap | None = None  # recording hook (media/recording/recorder.py)
         self.next_reports = 0.0  # when the next sender and receiver reports are due (monotonic)

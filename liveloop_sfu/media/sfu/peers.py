@@ -15,13 +15,12 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 
 from liveloop_sfu.media.session import MediaFailure
 from liveloop_sfu.media.settings import MediaSettings
-from liveloop_sfu.media.sfu.feedback import ActionSender
-from liveloop_sfu.media.sfu.links import LinkTable, MediaParticipant
+from liveloop_sfu.media.sfu.links import MediaParticipant
+from liveloop_sfu.media.sfu.state import SessionState
 from liveloop_sfu.media.transport.peer import NodePeer
 
 logger = logging.getLogger(__name__)
@@ -31,32 +30,26 @@ PacketHandler = Callable[[MediaParticipant, bytes, float], None]
 
 
 class PeerLifecycle:
-    """The connections of one session's ``participants`` (the session's own dict).
-    ``on_rtp``/``on_rtcp`` receive every participant's packets; ``wake`` wakes the session
-    task; ``closed`` is set by the session's ``close``."""
+    """The connections of one session's participants. ``on_rtp``/``on_rtcp`` receive every
+    participant's packets; ``closed`` is set by the session's ``close``."""
 
     def __init__(
         self,
-        room_id: str,
+        state: SessionState,
         settings: MediaSettings,
-        participants: dict[str, MediaParticipant],
-        table: LinkTable,
-        actions: ActionSender,
-        counters: Counter[str],
         on_failure: MediaFailure,
-        wake: Callable[[], None],
         *,
         on_rtp: PacketHandler,
         on_rtcp: PacketHandler,
     ) -> None:
-        self._room_id = room_id
+        self._room_id = state.room_id
+        self._participants = state.participants
+        self._table = state.table
+        self._actions = state.actions
+        self._counters = state.counters
+        self._wake = state.wake
         self._settings = settings
-        self._participants = participants
-        self._table = table
-        self._actions = actions
-        self._counters = counters
         self._on_failure = on_failure
-        self._wake = wake
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
         self.closed = False

@@ -14,28 +14,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from liveloop_sfu.media.session import Emit
-from liveloop_sfu.media.sfu.feedback import ActionSender
-from liveloop_sfu.media.sfu.links import LinkTable, MediaParticipant, offered_tracks
+from liveloop_sfu.media.sfu.links import MediaParticipant, offered_tracks
 from liveloop_sfu.media.sfu.slots import OfferedTrack, assign_slots
+from liveloop_sfu.media.sfu.state import SessionState
 from liveloop_sfu.media.transport.peer import SendPlan
 
 
 class Renegotiation:
-    """Negotiation bookkeeping of one session over its ``participants`` (the session's own
-    dict); ``group``: a group room, where nobody is offered placeholders."""
+    """Negotiation bookkeeping of one session; ``group``: a group room, where nobody is offered
+    placeholders."""
 
-    def __init__(
-        self,
-        participants: dict[str, MediaParticipant],
-        table: LinkTable,
-        actions: ActionSender,
-        emit: Emit,
-        *,
-        group: bool,
-    ) -> None:
-        self._participants = participants
-        self._table = table
-        self._actions = actions
+    def __init__(self, state: SessionState, emit: Emit, *, group: bool) -> None:
+        self._participants = state.participants
+        self._table = state.table
+        self._actions = state.actions
         self._emit = emit
         self._group = group
 

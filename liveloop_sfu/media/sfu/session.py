@@ -7,9 +7,10 @@ published track, wires publisher tracks to subscriber m-lines, and drives every 
 handle what is due, re-arm one wake-up at the earliest next deadline.
 Its records and the bookkeeping of which publisher track is linked to which subscriber m-line
 live in :mod:`.links` (plain state, no coroutines); each other responsibility is a small class
-of its own that the session composes and its task drives: :mod:`.peers` (each participant's
-connection, ICE restart, connect and silence deadlines), :mod:`.feedback` (forwarder actions,
-participants' RTCP, sender and receiver reports), :mod:`.renegotiation` (slots plans,
+of its own that the session composes (sharing :class:`~.state.SessionState`) and its task
+drives: :mod:`.peers` (each participant's connection, ICE restart, connect and silence
+deadlines), :mod:`.actions` (what the forwarders decide, sent), :mod:`.feedback`
+(participants' RTCP, sender and receiver reports), :mod:`.renegotiation` (slot plans,
 ``renegotiate``), :mod:`.speaker_announcer` (``active-speaker``). The per-packet path is
 compiled (:mod:`.dispatch.rtp_path`). This module is the use of them: the
 :class:`~liveloop_sfu.media.session.MediaSession` API and the one task.
@@ -43,9 +44,10 @@ from liveloop_sfu.media.core.drops import DropCounters
 from liveloop_sfu.media.core.forwarder import Forwarder
 from liveloop_sfu.media.session import Emit, MediaFailure, Mode
 from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.sfu.actions import ActionSender
 from liveloop_sfu.media.sfu.active_speaker import ActiveSpeakerDetector
 from liveloop_sfu.media.sfu.dispatch.rtp_path import RtpPath
-from liveloop_sfu.media.sfu.feedback import ActionSender, FeedbackRelay
+from liveloop_sfu.media.sfu.feedback import FeedbackRelay
 from liveloop_sfu.media.sfu.ice_restart import is_ice_restart
 from liveloop_sfu.media.sfu.links import (
     LinkTable,
@@ -58,6 +60,7 @@ from liveloop_sfu.media.sfu.peers import PeerLifecycle
 from liveloop_sfu.media.sfu.renegotiation import Renegotiation
 from liveloop_sfu.media.sfu.slots import OfferedTrack
 from liveloop_sfu.media.sfu.speaker_announcer import SpeakerAnnouncer
+from liveloop_sfu.media.sfu.state import SessionState
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.recording.recorder import RecorderTap
@@ -95,27 +98,19 @@ class SfuSession:
         self._actions = ActionSender(participants, counters, wake)
         # Who forwards what to whom (media/sfu/links.py), over the same participants.
         self._table = LinkTable(participants, self._actions.queue, audio_levels=group)
-        self._feedback = FeedbackRelay(
-            participants, self._table, self._actions, counters, self._rearm
-        )
-        self._renegotiation = Renegotiation(
-            participants, self._table, self._actions, emit, group=group
-        )
+        state = SessionState(room_id, participants, self._table, self._actions, counters, wake)
+        self._feedback = FeedbackRelay(state, self._rearm)
+        self._renegotiation = Renegotiation(state, emit, group=group)
         detector = ActiveSpeakerDetector() if group else None
-        self._speakers = SpeakerAnnouncer(detector, participants, emit, counters, wake)
+        self._speakers = SpeakerAnnouncer(state, detector, emit)
         # The per-packet path (compiled, dispatch/rtp_path.py), on this session's own records.
         self._rtp_path = RtpPath(
             participants, counters, learn_ssrc, self._speakers.on_audio_level, self._rearm
         )
         self._peers = PeerLifecycle(
-            room_id,
+            state,
             settings,
-            participants,
-            self._table,
-            self._actions,
-            counters,
             on_failure,
-            wake,
             on_rtp=self._rtp_path.on_rtp,
             on_rtcp=self._feedback.on_rtcp,
         )

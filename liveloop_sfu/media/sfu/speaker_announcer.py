@@ -8,31 +8,23 @@ A 1:1 call has no detector: levels are not read there and nothing is announced.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
-
 from liveloop_sfu.media.session import Emit
 from liveloop_sfu.media.sfu.active_speaker import ActiveSpeakerDetector, read_audio_level
 from liveloop_sfu.media.sfu.links import MediaParticipant
+from liveloop_sfu.media.sfu.state import SessionState
 
 
 class SpeakerAnnouncer:
-    """Active-speaker events for one session's ``participants`` (the session's own dict);
-    ``detector`` is ``None`` outside group rooms."""
+    """Active-speaker events for one session; ``detector`` is ``None`` outside group rooms."""
 
     def __init__(
-        self,
-        detector: ActiveSpeakerDetector | None,
-        participants: dict[str, MediaParticipant],
-        emit: Emit,
-        counters: Counter[str],
-        wake: Callable[[], None],
+        self, state: SessionState, detector: ActiveSpeakerDetector | None, emit: Emit
     ) -> None:
+        self._participants = state.participants
+        self._counters = state.counters
+        self._wake = state.wake
         self._detector = detector
-        self._participants = participants
         self._emit = emit
-        self._counters = counters
-        self._wake = wake
         self.pending: str | None = None  # a new speaker, for the session task to announce
 
     def on_audio_level(
