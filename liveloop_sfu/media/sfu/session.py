@@ -1,10 +1,11 @@
 """Media of one room through the node: every browser peers with the node, which forwards RTP.
 
 :class:`SfuSession` implements :class:`~liveloop_sfu.media.session.MediaSession`. It owns one
-:class:`~.aiortc_adapter.NodePeer` per participant and one :class:`~.forwarder.Forwarder` per
-published track, wires publisher tracks to subscriber m-lines, and drives every timer of the room
-(keyframe retries, upstream NACKs, sender reports, connect deadlines) from ONE task, aioquic style:
-handle what is due, re-arm one wake-up at the earliest next deadline.
+:class:`~liveloop_sfu.media.transport.peer.NodePeer` per participant and one
+:class:`~liveloop_sfu.media.core.forwarder.Forwarder` per published track, wires publisher
+tracks to subscriber m-lines, and drives every timer of the room (keyframe retries, upstream
+NACKs, sender reports, connect deadlines) from ONE task, aioquic style: handle what is due,
+re-arm one wake-up at the earliest next deadline.
 Its records and the bookkeeping of which publisher track is linked to which subscriber m-line
 live in :mod:`.links` (plain state, no coroutines); each other responsibility is a small class
 of its own that the session composes (sharing :class:`~.state.SessionState`) and its task
