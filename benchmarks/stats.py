@@ -9,6 +9,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from liveloop_sfu.media.core.seq import extend16
+
 # utime and stime are fields 14 and 15 of /proc/<pid>/stat (proc(5)), counted from 1; the
 # second field (comm) may contain spaces and parentheses, so fields are counted after its last ")".
 _UTIME_AFTER_COMM = 11
@@ -86,9 +88,7 @@ def seq_unwrap(previous_extended: int | None, seq: int) -> int:
     sequence space never counts as a wrap."""
     if previous_extended is None:
         return seq
-    base = previous_extended & ~0xFFFF
-    candidates = (base - 0x10000 + seq, base + seq, base + 0x10000 + seq)
-    return min(candidates, key=lambda c: abs(c - previous_extended))
+    return extend16(previous_extended, seq)  # the node's one unwrapper (media/core/seq.py)
 
 
 @dataclass(slots=True)

@@ -66,6 +66,7 @@ from liveloop_sfu.media.core.rtp import (
     build_remb,
     rtx_unwrap,
 )
+from liveloop_sfu.media.core.seq import add16, wrap16
 from liveloop_sfu.media.core.subscription import SubscriberConfig, SubscriberStats, Subscription
 
 __all__ = [
@@ -331,7 +332,7 @@ class Forwarder:
             self.drops.add(DropReason.WRONG_SSRC)
             return -1
         self.packets_in += 1
-        seq = (view.seq + self._shift) & 0xFFFF
+        seq = (view.seq + self._shift) & 0xFFFF  # = add16(view.seq, self._shift), inlined
         if self._max_ext < 0:
             # One cycle up, so packets sent just before the first one to arrive (reordered
             # across the 16-bit wrap, e.g. a keyframe at 65535 behind a packet at 0) still get a
@@ -339,6 +340,7 @@ class Forwarder:
             ext = seq + 0x10000
         else:
             # Unwrap relative to the newest: the nearest extended value with these low 16 bits.
+            # = extend16(self._max_ext, seq), inlined: this runs per packet.
             ext = self._max_ext + (((seq - self._max_ext + 0x8000) & 0xFFFF) - 0x8000)
             if ext <= self._max_ext - self._window or ext < 0:
                 ext = self._far_off(view.seq)
@@ -359,11 +361,11 @@ class Forwarder:
         a restarted sequence (a publisher that reset its encoder keeps its SSRC). Then input is
         re-based so the new sequence continues the old one and subscribers see no jump."""
         if seq != self._probation:
-            self._probation = (seq + 1) & 0xFFFF
+            self._probation = add16(seq, 1)
             return -1
         self._probation = -1
         # The previous far-off packet (seq - 1) was dropped: it becomes the missing max_ext + 1.
-        self._shift = (self._max_ext + 2 - seq) & 0xFFFF
+        self._shift = wrap16(self._max_ext + 2 - seq)
         if self._nacks is not None:
             self._nacks.reset()
         return self._max_ext + 2
@@ -463,7 +465,7 @@ class Forwarder:
         if self._nacks is not None and self._ssrc is not None:
             seqs = self._nacks.handle_timer(now)
             if seqs:
-                publisher_seqs = [(s - self._shift) & 0xFFFF for s in seqs]
+                publisher_seqs = [add16(s, -self._shift) for s in seqs]
                 packet = build_nack(self.track.feedback_ssrc, self._ssrc, publisher_seqs)
                 actions.append(SendToPublisher(packet, "nack"))
         return actions

@@ -13,6 +13,8 @@ time as a parameter. Input is the forwarder's *extended* sequence number (no wra
 
 from __future__ import annotations
 
+from liveloop_sfu.media.core.seq import wrap16
+
 __all__ = ["NackGenerator"]
 
 
@@ -91,5 +93,5 @@ class NackGenerator:
             elif entry[1] <= now:
                 entry[1] = now + self.retry_interval
                 entry[2] += 1
-                due.append(seq & 0xFFFF)
+                due.append(wrap16(seq))
         return due

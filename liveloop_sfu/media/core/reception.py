@@ -15,6 +15,7 @@ feeds packets and sender reports and asks for a report block about once a second
 from __future__ import annotations
 
 from liveloop_sfu.media.core.rtp import ReportBlock, ntp_middle32
+from liveloop_sfu.media.core.seq import wrap32
 
 __all__ = ["ReceptionStats"]
 
@@ -65,6 +66,8 @@ class ReceptionStats:
             self._base = self._max = seq
             self._last_arrival, self._last_ts = now, ts
             return
+        # = wrap16(seq - self._max), the forward distance; 0 or >= 2^15 is not gt16(seq, max).
+        # Inlined, as the 32-bit diff below (= diff32(ts, self._last_ts)): this runs per packet.
         delta = (seq - self._max) & 0xFFFF
         if delta == 0 or delta >= 0x8000:
             return  # duplicate or late (reordered) packet: counted, not in the jitter estimate
@@ -101,7 +104,7 @@ class ReceptionStats:
             ssrc=self.ssrc,
             fraction_lost=fraction,
             packets_lost=max(_MIN_LOST, min(_MAX_LOST, expected - self._received)),
-            highest_seq=self._max & 0xFFFFFFFF,
+            highest_seq=wrap32(self._max),
             jitter=int(self._jitter),
             lsr=self._lsr,
             dlsr=dlsr,

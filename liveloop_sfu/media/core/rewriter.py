@@ -34,6 +34,8 @@ import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 
+from liveloop_sfu.media.core.seq import add16, wrap16
+
 __all__ = [
     "ABS_SEND_TIME_URI",
     "AUDIO_LEVEL_URI",
@@ -62,7 +64,7 @@ class SeqRewriter:
     __slots__ = ("_base", "_dropped", "_initial", "_max_in", "_start_in", "_window")
 
     def __init__(self, initial_output: int, window: int = 1024) -> None:
-        self._initial = initial_output & 0xFFFF
+        self._initial = wrap16(initial_output)
         self._window = window
         self._base = 0
         self._dropped: list[int] = []  # sorted extended input seqs the node dropped
@@ -83,14 +85,14 @@ class SeqRewriter:
         if ext > self._max_in:
             self._max_in = ext
             if not self._dropped:
-                return (ext + self._base) & 0xFFFF
+                return (ext + self._base) & 0xFFFF  # = wrap16(...), inlined: per packet
             self._fold_old_drops()
         elif ext < self._start_in or ext <= self._max_in - self._window:
             return -1
         n = bisect_left(self._dropped, ext)
         if n < len(self._dropped) and self._dropped[n] == ext:
             return -1
-        return (ext + self._base - n) & 0xFFFF
+        return (ext + self._base - n) & 0xFFFF  # = wrap16(...), inlined: per packet
 
     def drop(self, ext: int) -> None:
         """The node drops this packet: close the gap it would leave. Only packets newer than all
@@ -103,7 +105,7 @@ class SeqRewriter:
 
     def restart(self, next_output: int) -> None:
         """Continue a new input sequence (e.g. another source) at ``next_output``."""
-        self._initial = next_output & 0xFFFF
+        self._initial = wrap16(next_output)
         self._max_in = self._start_in = -1
         self._dropped.clear()
 
@@ -112,7 +114,7 @@ class SeqRewriter:
         """The output seq the next in-order packet would get."""
         if self._max_in < 0:
             return self._initial
-        return (self._max_in + 1 + self._base - len(self._dropped)) & 0xFFFF
+        return wrap16(self._max_in + 1 + self._base - len(self._dropped))
 
     def _fold_old_drops(self) -> None:
         k = bisect_right(self._dropped, self._max_in - self._window)
@@ -128,11 +130,11 @@ class TransportSequence:
     __slots__ = ("value",)
 
     def __init__(self, start: int = 0) -> None:
-        self.value = start & 0xFFFF
+        self.value = wrap16(start)
 
     def next(self) -> int:
         value = self.value
-        self.value = (value + 1) & 0xFFFF
+        self.value = add16(value, 1)
         return value
 
 
@@ -194,7 +196,7 @@ class ExtensionPlan:
             parts.append(self._abs_header + (int(now * 262144.0) & 0xFFFFFF).to_bytes(3, "big"))
         if self._tcc_header and transport_seq is not None:
             value = transport_seq.value
-            transport_seq.value = (value + 1) & 0xFFFF
+            transport_seq.value = (value + 1) & 0xFFFF  # = add16(value, 1), inlined: per packet
             parts.append(self._tcc_header + value.to_bytes(2, "big"))
         if elements:
             copy = self._copy

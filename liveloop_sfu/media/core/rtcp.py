@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from liveloop_sfu.media.core.rtp_common import RtpParseError
+from liveloop_sfu.media.core.seq import add16, wrap16, wrap32
 
 __all__ = [
     "RTCP_BYE",
@@ -162,7 +163,7 @@ def _parse_nack(sender: int, media: int, fci: bytes) -> Nack:
         seqs.append(pid)
         for bit in range(16):
             if blp >> bit & 1:
-                seqs.append((pid + bit + 1) & 0xFFFF)
+                seqs.append(add16(pid, bit + 1))
     return Nack(sender, media, tuple(seqs))
 
 
@@ -271,9 +272,7 @@ def build_sr(
     reports: Sequence[ReportBlock] = (),
 ) -> bytes:
     """RFC 3550 §6.4.1 sender report. Counts wrap modulo 2^32 as the RFC says."""
-    body = _SR_INFO.pack(
-        ssrc, ntp, rtp_ts & 0xFFFFFFFF, packet_count & 0xFFFFFFFF, octet_count & 0xFFFFFFFF
-    )
+    body = _SR_INFO.pack(ssrc, ntp, wrap32(rtp_ts), wrap32(packet_count), wrap32(octet_count))
     return _rtcp(len(reports), RTCP_SR, body + _report_blocks(reports))
 
 
@@ -299,15 +298,15 @@ def build_nack(sender_ssrc: int, media_ssrc: int, seqs: Iterable[int]) -> bytes:
     Sequence numbers are ordered by their distance from the first one given, so a list crossing
     the 16-bit wrap (65535, 0, 1) packs into a single pair.
     """
-    seq_list = list(dict.fromkeys(s & 0xFFFF for s in seqs))
+    seq_list = list(dict.fromkeys(wrap16(s) for s in seqs))
     if not seq_list:
         raise ValueError("a NACK needs at least one sequence number")
     first = seq_list[0]
-    seq_list.sort(key=lambda s: (s - first) & 0xFFFF)
+    seq_list.sort(key=lambda s: wrap16(s - first))
     fci = bytearray()
     pid, blp = seq_list[0], 0
     for seq in seq_list[1:]:
-        distance = (seq - pid) & 0xFFFF
+        distance = wrap16(seq - pid)
         if distance <= 16:
             blp |= 1 << (distance - 1)
         else:

@@ -19,8 +19,7 @@ offsets rather than on object trees:
   (a copy per subscriber is needed anyway, since the numbers differ).
 - ``build_*`` functions serialise the RTCP packets the node sends, and :func:`build_rtp` crafts RTP
   packets (used by tests and by anything that needs a packet from scratch).
-- Wraparound arithmetic: :func:`seq_gt`, :func:`seq_add`, :func:`seq_diff` for 16-bit sequence
-  numbers and :func:`ts_gt`, :func:`ts_add`, :func:`ts_diff` for 32-bit timestamps.
+- Wraparound arithmetic of sequence numbers and timestamps is in :mod:`.seq`.
 
 Every parser validates lengths before it reads, so truncated or garbage input raises
 :class:`RtpParseError` and never ``IndexError`` or ``struct.error``.
@@ -60,13 +59,8 @@ from liveloop_sfu.media.core.rtp_common import (
     RtpParseError,
     ntp_from_unix,
     ntp_middle32,
-    seq_add,
-    seq_diff,
-    seq_gt,
-    ts_add,
-    ts_diff,
-    ts_gt,
 )
+from liveloop_sfu.media.core.seq import wrap16, wrap32
 
 __all__ = [
     "ONE_BYTE_PROFILE",
@@ -104,12 +98,6 @@ __all__ = [
     "rewrite_header",
     "rtx_unwrap",
     "rtx_wrap",
-    "seq_add",
-    "seq_diff",
-    "seq_gt",
-    "ts_add",
-    "ts_diff",
-    "ts_gt",
 ]
 
 
@@ -317,7 +305,7 @@ def build_rtp(
         raise ValueError("padding must be 0..255")
     profile, ext = build_extension_block(extensions)
     b0 = 0x80 | len(csrcs) | (0x10 if ext else 0) | (0x20 if padding else 0)
-    parts = [_HEADER.pack(b0, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)]
+    parts = [_HEADER.pack(b0, (0x80 if marker else 0) | pt, wrap16(seq), wrap32(ts), ssrc)]
     parts.extend(_U32.pack(c) for c in csrcs)
     if ext:
         parts.append(struct.pack("!HH", profile, len(ext) // 4))
@@ -333,7 +321,7 @@ def rewrite_header(buf: bytearray, *, pt: int, seq: int, ts: int, ssrc: int) -> 
     keeping version, padding, extension, CSRC count and marker bits (one ``pack_into``)."""
     if len(buf) < 12:
         raise RtpParseError(f"RTP packet too short ({len(buf)} bytes)")
-    _HEADER.pack_into(buf, 0, buf[0], (buf[1] & 0x80) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
+    _HEADER.pack_into(buf, 0, buf[0], (buf[1] & 0x80) | pt, wrap16(seq), wrap32(ts), ssrc)
 
 
 def rtx_wrap(view: RtpView, rtx_pt: int, rtx_ssrc: int, rtx_seq: int) -> bytes:

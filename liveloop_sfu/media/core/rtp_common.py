@@ -1,4 +1,4 @@
-"""What RTP and RTCP code share: the parse error, wraparound arithmetic and NTP time.
+"""What RTP and RTCP code share: the parse error and NTP time (wraparound arithmetic: :mod:`.seq`).
 
 Kept apart so that :mod:`.rtp` and :mod:`.rtcp` both import it without importing each other.
 """
@@ -9,12 +9,6 @@ __all__ = [
     "RtpParseError",
     "ntp_from_unix",
     "ntp_middle32",
-    "seq_add",
-    "seq_diff",
-    "seq_gt",
-    "ts_add",
-    "ts_diff",
-    "ts_gt",
 ]
 
 
@@ -24,39 +18,6 @@ class RtpParseError(ValueError):
     It is not a :class:`liveloop_sfu.errors.LiveLoopError`: clients never see it, the forwarder
     turns it into the ``malformed`` drop reason.
     """
-
-
-# --- wraparound arithmetic -------------------------------------------------------------------
-
-
-def seq_add(seq: int, delta: int) -> int:
-    """``seq + delta`` modulo 2^16 (``delta`` may be negative)."""
-    return (seq + delta) & 0xFFFF
-
-
-def seq_diff(a: int, b: int) -> int:
-    """Signed distance ``a - b`` in ``[-32768, 32767]``: positive when ``a`` is newer."""
-    return ((a - b + 0x8000) & 0xFFFF) - 0x8000
-
-
-def seq_gt(a: int, b: int) -> bool:
-    """``a`` is newer than ``b`` (RFC 1982 serial arithmetic on 16 bits)."""
-    return seq_diff(a, b) > 0
-
-
-def ts_add(ts: int, delta: int) -> int:
-    """``ts + delta`` modulo 2^32."""
-    return (ts + delta) & 0xFFFFFFFF
-
-
-def ts_diff(a: int, b: int) -> int:
-    """Signed distance ``a - b`` of two 32-bit RTP timestamps."""
-    return ((a - b + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-
-
-def ts_gt(a: int, b: int) -> bool:
-    """``a`` is later than ``b`` (serial arithmetic on 32 bits)."""
-    return ts_diff(a, b) > 0
 
 
 # --- NTP ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from liveloop_sfu.media.core.rtp import ntp_middle32
+from liveloop_sfu.media.core.seq import add32
 
 __all__ = ["SenderReportState"]
 
@@ -49,7 +50,7 @@ class SenderReportState:
         self._reports: OrderedDict[int, float] = OrderedDict()  # LSR value -> now when sent
 
     def on_sent(self, now: float, rtp_ts: int, payload_size: int) -> None:
-        # ts_gt(rtp_ts, self._last_ts), inlined: this runs per forwarded packet.
+        # = gt32(rtp_ts, self._last_ts), inlined: this runs per forwarded packet.
         if self.packet_count == 0 or 0 < (rtp_ts - self._last_ts) & 0xFFFFFFFF < 0x80000000:
             self._last_ts = rtp_ts
             self._last_now = now
@@ -78,7 +79,7 @@ class SenderReportState:
             base = rtp_ts + ts_offset
         else:
             at, base = self._last_now, self._last_ts
-        return (base + round((now - at) * self._clock_rate)) & 0xFFFFFFFF
+        return add32(base, round((now - at) * self._clock_rate))
 
     def on_report_sent(self, now: float, ntp: int) -> None:
         """Remember when an SR left, so a receiver's LSR/DLSR gives the round trip."""

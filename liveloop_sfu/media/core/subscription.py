@@ -24,6 +24,7 @@ from liveloop_sfu.media.core.rtp import (
     rtx_wrap,
 )
 from liveloop_sfu.media.core.sender_report import SenderReportState
+from liveloop_sfu.media.core.seq import add16
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.core.forwarder import ForwarderSettings
@@ -182,7 +183,7 @@ class Subscription:
                 initial_ts = last_ts + max(1, round((now - last_now) * self._clock_rate))
             self._ts_offset = initial_ts - view.ts
         self.gated = False
-        out_ts = (view.ts + self._ts_offset) & 0xFFFFFFFF
+        out_ts = (view.ts + self._ts_offset) & 0xFFFFFFFF  # = add32(...), inlined: per packet
         packet = self._build(now, view, out_pt, out_seq, out_ts, elements)
         self.history.store(now, out_seq, packet)
         payload_size = view.payload_end - view.payload_start
@@ -256,7 +257,7 @@ class Subscription:
                 rtx_pt = rtx_pts.get(view.pt)
                 if rtx_pt is not None:
                     packet = rtx_wrap(view, rtx_pt, rtx_ssrc, self._rtx_seq)
-                    self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+                    self._rtx_seq = add16(self._rtx_seq, 1)
             stats.retransmitted += 1
             out.append(packet)
         return out

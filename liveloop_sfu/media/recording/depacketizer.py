@@ -23,13 +23,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
+from liveloop_sfu.media.core.seq import Unwrapper
+
 __all__ = [
     "DepacketizeError",
     "EncodedFrame",
     "FrameAssembler",
     "PayloadParser",
     "PayloadUnit",
-    "SeqUnwrapper",
 ]
 
 
@@ -63,31 +64,6 @@ class EncodedFrame:
     keyframe: bool
 
 
-class SeqUnwrapper:
-    """Extends wrapping counters (16-bit sequence numbers, 32-bit timestamps) to plain integers:
-    each value is placed nearest to the newest one seen, as RFC 3550 A.1 does."""
-
-    __slots__ = ("_bits", "_newest")
-
-    def __init__(self, bits: int = 16) -> None:
-        self._bits = bits
-        self._newest: int | None = None
-
-    def peek(self, value: int) -> int:
-        """The extended value without remembering it (e.g. a sender report's RTP timestamp)."""
-        if self._newest is None:
-            return value
-        size = 1 << self._bits
-        half = size >> 1
-        return self._newest + (((value - self._newest + half) % size) - half)
-
-    def unwrap(self, value: int) -> int:
-        extended = self.peek(value)
-        if self._newest is None or extended > self._newest:
-            self._newest = extended
-        return extended
-
-
 @dataclass(slots=True)
 class _Packet:
     ts: int
@@ -117,8 +93,8 @@ class FrameAssembler:
         self._video = video
         self._max_wait = max_wait
         self._max_packets = max_packets
-        self._seqs = SeqUnwrapper(16)
-        self._tss = SeqUnwrapper(32)
+        self._seqs = Unwrapper(16)
+        self._tss = Unwrapper(32)
         self._buffer: dict[int, _Packet] = {}
         self._next: int | None = None  # next extended sequence number to consume
         self._hole_since: float | None = None

@@ -16,13 +16,13 @@ muxer converts to length-prefixed NAL units given Annex B extradata (SPS + PPS, 
 
 from __future__ import annotations
 
+from liveloop_sfu.media.codecs.h264 import FU_A, NAL_IDR, NAL_SPS, STAP_A
 from liveloop_sfu.media.recording.depacketizer import DepacketizeError, PayloadUnit
 
 __all__ = ["H264Parser", "parameter_sets"]
 
 START_CODE = b"\x00\x00\x00\x01"
-NAL_IDR, NAL_SPS, NAL_PPS = 5, 7, 8
-STAP_A, FU_A = 24, 28
+NAL_PPS = 8  # picture parameter set (H.264 Table 7-1)
 
 
 class H264Parser:

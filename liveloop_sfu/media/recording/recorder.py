@@ -5,7 +5,7 @@ session) and, like any subscriber of the forwarding plane, gets every RTP packet
 publishes — retransmissions recovered by the node's NACKs included (RTX, RFC 4588, unwrapped
 here) — and the participants' RTCP. Per track it reassembles encoded frames
 (:class:`~.depacketizer.FrameAssembler`), dates them from RTP timestamps and sender reports
-(:mod:`.recorder_timing`) and hands them to a :class:`~.recorder_writer.WriterThread` that muxes
+(:mod:`.timing`) and hands them to a :class:`~.writer.WriterThread` that muxes
 them with ``av``: VP8 + Opus into WebM, H.264 into Matroska (WebM cannot hold it). No decoder, no
 encoder.
 
@@ -100,7 +100,7 @@ class _Track:
     spec: StreamSpec | None = None
     index: int | None = None  # stream index in the participant's file, once open
     last_pts: int = -1
-    generation: int = 0  # of its participant's sources (recorder_sources.py)
+    generation: int = 0  # of its participant's sources (sources.py)
     retired: deque[int] = field(default_factory=lambda: deque(maxlen=RETIRED_SOURCES))
     drops: Counter[str] = field(default_factory=Counter)  # of assemblers of earlier sources
 
@@ -245,7 +245,7 @@ class RoomRecorder:
     ) -> None:
         """The track's sender changed (a new peer connection after a network change): what the
         old source completed is written, then a new assembler (waiting for a keyframe) and a
-        new timeline take over (recorder_sources.py)."""
+        new timeline take over (sources.py)."""
         for frame in state.assembler.flush():
             self._on_frame(owner, state, frame, now)
         state.drops.update(state.assembler.drops)

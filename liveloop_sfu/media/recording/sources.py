@@ -8,13 +8,13 @@ old source's numbers say nothing about the new one: unwrapping its timestamps ag
 ones would date its frames hours away (or before the file's last frame), and its sequence
 numbers look like a huge loss. So a recorded track treats an RTP packet from an SSRC it has not
 seen as a new source (:func:`classify_source`): a new frame assembler, which waits for a
-keyframe as at the start, and a new :class:`~.recorder_timing.TrackClock`, anchored again on
+keyframe as at the start, and a new :class:`~.timing.TrackClock`, anchored again on
 arrival and then on the new source's sender reports. Packets of a source it already left
 (``stale``) are dropped: they cannot be placed on the new timeline.
 
 A new connection also has its own sender reports, so the participant's wallclock offset is
 estimated again (:class:`SourceGenerations`): the first of a participant's tracks to change
-source starts a new generation with a new :class:`~.recorder_timing.ParticipantClock`, and its
+source starts a new generation with a new :class:`~.timing.ParticipantClock`, and its
 other tracks join that generation as their own first new packets arrive — until then they keep
 the old one, so a track still on the old connection is never moved by the new one's reports.
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from liveloop_sfu.media.recording.depacketizer import SeqUnwrapper
+from liveloop_sfu.media.core.seq import Unwrapper
 
 __all__ = ["REPORT_WINDOW", "ParticipantClock", "TrackClock", "ntp_seconds"]
 
@@ -65,7 +65,7 @@ class TrackClock:
     def __init__(self, clock_rate: int, participant: ParticipantClock) -> None:
         self._rate = float(clock_rate)
         self._participant = participant
-        self._ts = SeqUnwrapper(32)
+        self._ts = Unwrapper(32)
         self._anchor: tuple[float, int] | None = None  # (node seconds, extended ts)
         # Sender seconds at extended ts 0, one per recent report: ntp - rtp_ts / rate.
         self._reports: deque[float] = deque(maxlen=REPORT_WINDOW)

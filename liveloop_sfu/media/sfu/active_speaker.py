@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 from liveloop_sfu.media.core.rtp import RtpParseError, RtpView
 
-AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 SILENCE = 127  # RFC 6464 §3: -127 dBov, the lowest level the extension carries
 
 

@@ -9,7 +9,7 @@ credentials as well, so both look the same here.
 
 aiortc 1.16 cannot restart ICE on an existing connection: its ``RTCIceTransport.start`` runs
 once, so a second offer's credentials are ignored and the answer repeats the old ones. The node
-therefore answers a restart with a fresh connection (media/sfu/session.py, ``_restart_peer``).
+therefore answers a restart with a fresh connection (media/sfu/peers.py, ``PeerLifecycle.restart``).
 
 Every m-line of the node's sessions is in one BUNDLE group (media/transport/peer.py
 ``_check_offer``), so the credentials of the first m-line are those of the one transport.

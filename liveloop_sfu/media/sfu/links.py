@@ -1,14 +1,15 @@
-"""Who forwards what to whom in one :class:`~.sfu.SfuSession`: its records and its links.
+"""Who forwards what to whom in one :class:`~.session.SfuSession`: its records and its links.
 
 The records of the session's participants and of the tracks they publish (one
 :class:`Publication`, with its :class:`~.forwarder.Forwarder`, per receiving m-line), and
 :class:`LinkTable`, the bookkeeping of which publisher track is forwarded to which subscriber
 m-line: it (re)builds a participant's publications after each answer, links every slot whose
 both ends are negotiated, unlinks what a new answer or a departure ends (keeping the output
-stream to continue it), and says which tracks a subscriber can be offered. Apart from sfu.py
+stream to continue it), and says which tracks a subscriber can be offered. Apart from session.py
 because none of it waits on anything: it is plain state changed by the session's coroutines,
-while sfu.py is the coroutines (negotiation, the session task, timers). The per-packet path
-(:mod:`.rtp_path`, compiled) reads these records by attribute.
+while session.py and the classes it composes (:mod:`.peers`, :mod:`.feedback`,
+:mod:`.renegotiation`) are the coroutines (negotiation, the session task, timers). The
+per-packet path (:mod:`.dispatch.rtp_path`, compiled) reads these records by attribute.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from dataclasses import dataclass, field
 from liveloop_sfu.media.core.drops import DropCounters
 from liveloop_sfu.media.core.forwarder import Action, Forwarder
 from liveloop_sfu.media.core.reception import ReceptionStats
+from liveloop_sfu.media.core.rewriter import AUDIO_LEVEL_URI
 from liveloop_sfu.media.core.subscription import Subscription
-from liveloop_sfu.media.sfu.active_speaker import AUDIO_LEVEL_URI
 from liveloop_sfu.media.sfu.negotiated import MediaLine, subscriber_config, track_config
 from liveloop_sfu.media.sfu.slots import OfferedTrack, TrackRef, placeholder_tracks
 from liveloop_sfu.media.transport.peer import NodePeer
@@ -59,7 +60,7 @@ def same_track(old: MediaLine, new: MediaLine) -> bool:
     )
 
 
-def published_tracks(participant: Participant) -> set[tuple[str, str]]:
+def published_tracks(participant: MediaParticipant) -> set[tuple[str, str]]:
     """(mid, track id) of every track the participant publishes."""
     return {(mid, pub.track_id) for mid, pub in participant.publications.items()}
 
@@ -70,7 +71,7 @@ def track_id(line: MediaLine) -> str:
 
 
 @dataclass(eq=False)
-class Participant:
+class MediaParticipant:
     sid: str
     participant_id: str
     peer: NodePeer
@@ -102,7 +103,7 @@ class Link:
 
 
 def offered_tracks(
-    participants: dict[str, Participant], subscriber: Participant, group: bool
+    participants: dict[str, MediaParticipant], subscriber: MediaParticipant, group: bool
 ) -> list[OfferedTrack]:
     """What ``subscriber`` can be sent: the others' tracks in join order, each one's in
     m-line order; in a 1:1 call, placeholders for a partner that has not offered yet."""
@@ -119,7 +120,7 @@ def offered_tracks(
     return tracks
 
 
-def tracks_of(publisher: Participant) -> list[OfferedTrack]:
+def tracks_of(publisher: MediaParticipant) -> list[OfferedTrack]:
     """The tracks ``publisher`` publishes now, in m-line order."""
     tracks: list[OfferedTrack] = []
     for line in publisher.peer.media:
@@ -130,7 +131,7 @@ def tracks_of(publisher: Participant) -> list[OfferedTrack]:
     return tracks
 
 
-def learn_ssrc(publisher: Participant, data: bytes) -> tuple[Publication, bool] | None:
+def learn_ssrc(publisher: MediaParticipant, data: bytes) -> tuple[Publication, bool] | None:
     """A browser that did not announce its SSRCs (no a=ssrc): match by payload type, once per
     m-line, so a peer spraying random SSRCs cannot grow the table."""
     pt = data[1] & 0x7F
@@ -157,7 +158,7 @@ class LinkTable:
     publications read their RFC 6464 levels."""
 
     def __init__(
-        self, participants: dict[str, Participant], execute: Execute, *, audio_levels: bool
+        self, participants: dict[str, MediaParticipant], execute: Execute, *, audio_levels: bool
     ) -> None:
         self._participants = participants
         self._execute = execute
@@ -172,7 +173,7 @@ class LinkTable:
         for link in [link for link in self.links if sid in (link.publisher, link.subscriber)]:
             self.unlink(link)
 
-    def publish(self, participant: Participant) -> bool:
+    def publish(self, participant: MediaParticipant) -> bool:
         """(Re)build the participant's publications from its negotiated m-lines; True when the
         set of tracks it publishes changed."""
         changed = False
@@ -196,7 +197,7 @@ class LinkTable:
             self._add_publication(participant, line)
         return changed
 
-    def _add_publication(self, participant: Participant, line: MediaLine) -> None:
+    def _add_publication(self, participant: MediaParticipant, line: MediaLine) -> None:
         config = track_config(line)
         publication = Publication(
             participant.sid, line, Forwarder(config), ReceptionStats(config.clock_rate)
@@ -209,7 +210,7 @@ class LinkTable:
         if line.remote_rtx_ssrc is not None:
             participant.ssrc_routes[line.remote_rtx_ssrc] = (publication, True)
 
-    def _drop_publication(self, participant: Participant, publication: Publication) -> None:
+    def _drop_publication(self, participant: MediaParticipant, publication: Publication) -> None:
         for link in [link for link in self.links if link.publisher == participant.sid]:
             if link.publisher_mid == publication.line.mid:
                 self.unlink(link)
@@ -229,7 +230,7 @@ class LinkTable:
         # A placeholder slot (1:1): the partner's first track of the kind.
         return next((p for p in publisher.publications.values() if p.line.kind == ref.kind), None)
 
-    def unlink_stale(self, subscriber: Participant) -> None:
+    def unlink_stale(self, subscriber: MediaParticipant) -> None:
         """After a new answer: drop links whose slot now carries another track or nothing."""
         sending = {line.mid for line in subscriber.peer.media if line.sends}
         for link in [link for link in self.links if link.subscriber == subscriber.sid]:
@@ -242,7 +243,7 @@ class LinkTable:
             ):
                 self.unlink(link)
 
-    def link_all(self, now: float, answered: Participant | None = None) -> None:
+    def link_all(self, now: float, answered: MediaParticipant | None = None) -> None:
         """Create every missing publisher -> subscriber link whose both ends are negotiated
         (``answered``: the participant whose offer was just answered)."""
         for subscriber in self._participants.values():
@@ -257,7 +258,7 @@ class LinkTable:
         self,
         now: float,
         publication: Publication,
-        subscriber: Participant,
+        subscriber: MediaParticipant,
         line: MediaLine,
         just_answered: bool = False,
     ) -> None:
@@ -298,7 +299,7 @@ class LinkTable:
     def publications(self) -> list[Publication]:
         return [pub for p in self._participants.values() for pub in p.publications.values()]
 
-    def unpublish(self, participant: Participant) -> None:
+    def unpublish(self, participant: MediaParticipant) -> None:
         """End all the participant's links and publications (an ICE restart: its new connection
         publishes afresh); the output streams stay in ``retired`` to be continued."""
         self.unlink_participant(participant.sid)

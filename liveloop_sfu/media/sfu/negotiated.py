@@ -1,7 +1,8 @@
 """What a peer negotiated, as plain values, and how a publisher's track maps onto a subscriber.
 
-The adapter (:mod:`.aiortc_adapter`) reads these out of aiortc after each answer; the session
-(:mod:`.sfu`) turns them into the forwarding core's configs. Pure functions, no aiortc.
+The adapter (:mod:`liveloop_sfu.media.transport.peer`) reads these out of aiortc after each
+answer; the session (:mod:`.links`) turns them into the forwarding core's configs. Pure
+functions, no aiortc.
 """
 
 from __future__ import annotations

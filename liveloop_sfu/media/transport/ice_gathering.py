@@ -3,10 +3,10 @@
 aioice picks its own addresses and ports; the node must offer the operator's
 (``settings.host_addresses``, loopback included), in the operator's UDP port range, under the
 announced address, and its media sockets must not hand a stranger's datagrams to DTLS
-(:class:`GuardedStunProtocol`). Apart from the adapter (:mod:`.aiortc_adapter`) because it has
+(:class:`GuardedStunProtocol`). Apart from the adapter (:mod:`.peer`) because it has
 one job of its own, used by the node's peers and by ordinary aiortc peers alike (test and
 benchmark clients call :func:`restrict_gathering`). The aioice internals it touches are listed
-in :data:`.aiortc_hooks.REQUIRED_HOOKS` with the adapter's.
+in :data:`.hooks.REQUIRED_HOOKS` with the adapter's.
 """
 
 from __future__ import annotations

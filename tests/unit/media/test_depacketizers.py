@@ -7,14 +7,11 @@ import struct
 
 import pytest
 
+from liveloop_sfu.media.codecs.vp8 import descriptor_size
 from liveloop_sfu.media.recording.depacketizer import DepacketizeError, PayloadUnit
 from liveloop_sfu.media.recording.depacketizer_h264 import START_CODE, H264Parser, parameter_sets
 from liveloop_sfu.media.recording.depacketizer_opus import OpusParser, opus_head
-from liveloop_sfu.media.recording.depacketizer_vp8 import (
-    Vp8Parser,
-    descriptor_size,
-    vp8_keyframe_size,
-)
+from liveloop_sfu.media.recording.depacketizer_vp8 import Vp8Parser, vp8_keyframe_size
 
 # A VP8 keyframe's first bytes (RFC 6386 §9.1): frame tag with P=0, start code, 640x480.
 VP8_KEY = bytes([0x50, 0x2D, 0x00]) + b"\x9d\x01\x2a" + struct.pack("<HH", 640, 480) + b"rest"

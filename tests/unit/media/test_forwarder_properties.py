@@ -26,9 +26,8 @@ from liveloop_sfu.media.core.rtp import (
     parse_rtcp,
     rtx_unwrap,
     rtx_wrap,
-    seq_diff,
-    ts_diff,
 )
+from liveloop_sfu.media.core.seq import diff16, diff32
 
 PUB = 0xAAAA
 KEY = b"\x10\x00\x9d\x01\x2a"
@@ -263,16 +262,16 @@ def test_forwarder_stream_properties(
         assert view.payload == PAYLOAD[x.kind]
         assert (view.ssrc, view.pt) == (7, 100)
         # one timestamp offset for the whole stream, modulo 2^32
-        assert ts_diff(view.ts, v0.ts) == (x.index - x0.index) * 3000
+        assert diff32(view.ts, v0.ts) == (x.index - x0.index) * 3000
     # output order follows input order (mod 2^16), never faster than the input advances
     ordered = sorted(forwarded, key=lambda f: f[0].index)
     for (xa, va), (xb, vb) in itertools.pairwise(ordered):
-        assert 1 <= seq_diff(vb.seq, va.seq) <= xb.index - xa.index
+        assert 1 <= diff16(vb.seq, va.seq) <= xb.index - xa.index
     if not swaps:
         # in arrival order: the only output gaps are the packets lost upstream (for NACKs)
         for (xa, va), (xb, vb) in itertools.pairwise(forwarded):
             lost_between = sum(1 for i in range(xa.index + 1, xb.index) if i in lost_set)
-            assert seq_diff(vb.seq, va.seq) == 1 + lost_between
+            assert diff16(vb.seq, va.seq) == 1 + lost_between
     if in_order:
         # nothing lost or reordered upstream: every node drop was closed, output is gap-free
         assert [v.seq for _, v in forwarded] == [

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveloop_sfu.media.recording.depacketizer import EncodedFrame, FrameAssembler, SeqUnwrapper
+from liveloop_sfu.media.core.seq import Unwrapper
+from liveloop_sfu.media.recording.depacketizer import EncodedFrame, FrameAssembler
 from liveloop_sfu.media.recording.depacketizer_opus import OpusParser
 from liveloop_sfu.media.recording.depacketizer_vp8 import Vp8Parser
 
@@ -140,7 +141,7 @@ def test_a_restarted_sequence_is_followed_after_a_keyframe() -> None:
 
 
 def test_unwrapper_places_values_nearest_the_newest() -> None:
-    unwrap = SeqUnwrapper(16)
+    unwrap = Unwrapper(16)
     assert [unwrap.unwrap(v) for v in (65534, 65535, 0, 1, 65535, 2)] == [
         65534,
         65535,

@@ -17,13 +17,8 @@ from liveloop_sfu.media.core.rtp import (
     rewrite_header,
     rtx_unwrap,
     rtx_wrap,
-    seq_add,
-    seq_diff,
-    seq_gt,
-    ts_add,
-    ts_diff,
-    ts_gt,
 )
+from liveloop_sfu.media.core.seq import add16, add32, diff16, diff32, gt16, gt32
 
 
 @pytest.mark.parametrize(
@@ -40,8 +35,8 @@ from liveloop_sfu.media.core.rtp import (
     ],
 )
 def test_seq_arithmetic(a: int, b: int, diff: int, gt: bool) -> None:
-    assert seq_diff(a, b) == diff
-    assert seq_gt(a, b) is gt
+    assert diff16(a, b) == diff
+    assert gt16(a, b) is gt
 
 
 @pytest.mark.parametrize(
@@ -49,7 +44,7 @@ def test_seq_arithmetic(a: int, b: int, diff: int, gt: bool) -> None:
     [(65535, 1, 0), (0, -1, 65535), (10, 65536, 10), (65000, 1000, 464)],
 )
 def test_seq_add(seq: int, delta: int, expected: int) -> None:
-    assert seq_add(seq, delta) == expected
+    assert add16(seq, delta) == expected
 
 
 @pytest.mark.parametrize(
@@ -57,13 +52,13 @@ def test_seq_add(seq: int, delta: int, expected: int) -> None:
     [(0, 0xFFFFFFFF, 1), (0xFFFFFFFF, 0, -1), (3000, 0, 3000), (0x7FFFFFFF, 0, 0x7FFFFFFF)],
 )
 def test_ts_arithmetic(a: int, b: int, diff: int) -> None:
-    assert ts_diff(a, b) == diff
-    assert ts_gt(a, b) is (diff > 0)
+    assert diff32(a, b) == diff
+    assert gt32(a, b) is (diff > 0)
 
 
 def test_ts_add_wraps() -> None:
-    assert ts_add(0xFFFFFFF0, 0x20) == 0x10
-    assert ts_add(5, -10) == 0xFFFFFFFB
+    assert add32(0xFFFFFFF0, 0x20) == 0x10
+    assert add32(5, -10) == 0xFFFFFFFB
 
 
 def test_ntp_from_unix() -> None:

@@ -1,12 +1,12 @@
-"""The per-packet path of :class:`~.sfu.SfuSession`: publisher RTP in, subscribers' copies out.
+"""The per-packet path of :class:`~.session.SfuSession`: publisher RTP in, subscribers' copies out.
 
-Compiled with mypyc like the forwarding core (setup.py), apart from sfu.py because that module
+Compiled with mypyc like the forwarding core (setup.py), apart from session.py because that module
 is mostly coroutines and negotiation, which mypyc does not need to see (compiling all of it
 crashed in the garbage collector, docs/benchmarks.md). Here the calls into the core
 (:meth:`.Forwarder.on_rtp`, :meth:`.ReceptionStats.on_packet`) are direct C calls instead of
 Python calls with their argument parsing and float boxing, and the glue itself runs without the
 interpreter. The session's own records (participants, publications, routes) stay the
-interpreted dataclasses of sfu_links.py, read here by attribute; what happens rarely (an
+interpreted dataclasses of links.py, read here by attribute; what happens rarely (an
 unannounced SSRC, an audio level in a group room, a moved timer) goes back to the session
 through the callbacks it gives.
 """

@@ -1,4 +1,4 @@
-"""The per-packet half of :mod:`.aiortc_adapter`: SRTP in and out, socket reads and sends.
+"""The per-packet half of :mod:`liveloop_sfu.media.transport.peer`: SRTP in and out, sockets.
 
 Compiled with mypyc like the forwarding core (setup.py), which is why it lives apart from the
 adapter: it imports neither asyncio nor aiortc (the adapter's coroutines, closures and aiortc

@@ -1,0 +1,99 @@
+"""RTCP between a session's participants and its forwarders: what the participants send in
+(feedback of subscribers, sender reports of publishers), and the reports the node owes each side.
+
+:class:`FeedbackRelay`, driven by :class:`~.session.SfuSession` and its task, hands each
+participant's RTCP to the forwarders it concerns (its own publications, and those forwarded to
+it), taps it for the recorder, merges keyframe requests, and sends the sender reports (RFC 3550
+§6.4.1) and receiver reports (§6.4.2) once a second. What the forwarders decide in return
+(PLI, NACK, REMB, RTX) goes out through :class:`~.actions.ActionSender`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from liveloop_sfu.media.core.forwarder import Forwarder
+from liveloop_sfu.media.core.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
+from liveloop_sfu.media.sfu.links import MediaParticipant
+from liveloop_sfu.media.sfu.state import SessionState
+
+if TYPE_CHECKING:
+    from liveloop_sfu.media.recording.recorder import RecorderTap
+
+SENDER_REPORT_INTERVAL = 1.0  # seconds; RFC 3550 §6.2 minimum for a small session is 5 s, but
+# libwebrtc sends ~1/s for video and uses SRs for A/V sync, so a call's first second matters.
+
+
+class FeedbackRelay:
+    """The RTCP of one session: participants' RTCP in, reports out. ``rearm`` is told when a
+    forwarder's earliest deadline may have moved."""
+
+    def __init__(self, state: SessionState, rearm: Callable[[Forwarder], None]) -> None:
+        self._participants = state.participants
+        self._table = state.table
+        self._actions = state.actions
+        self._counters = state.counters
+        self._rearm = rearm
+        self.recorder: RecorderTap | None = None  # recording hook (media/recording/recorder.py)
+        self.next_reports = 0.0  # when the next sender and receiver reports are due (monotonic)
+
+    def on_rtcp(self, sender: MediaParticipant, data: bytes, now: float) -> None:
+        """One decrypted RTCP compound packet from a participant's browser."""
+        sender.last_heard = now
+        try:
+            packets = parse_rtcp(data)
+        except RtpParseError:
+            self._counters["rtcp-malformed"] += 1
+            return
+        self._counters["rtcp-in"] += 1
+        if self.recorder is not None:
+            self.recorder.on_rtcp(sender.sid, packets, now)
+        for own in sender.publications.values():
+            own.forwarder.on_publisher_rtcp(now, packets)
+            for packet in packets:
+                if isinstance(packet, SenderReport):
+                    own.reception.on_sender_report(now, packet.ssrc, packet.ntp)
+        for publication in self._table.feeding(sender.sid):
+            actions = publication.forwarder.on_subscriber_rtcp(now, sender.sid, packets)
+            self._actions.send(publication, actions)
+            if publication.forwarder.timer_changed:
+                self._rearm(publication.forwarder)
+
+    def request_keyframe(self, sid: str, mid: str) -> None:
+        """Ask the publisher of ``sid``'s track on ``mid`` for a keyframe, merged with every
+        other request for it (the forwarder's keyframe-request manager throttles and retries)."""
+        participant = self._participants.get(sid)
+        publication = participant.publications.get(mid) if participant else None
+        if publication is not None:
+            actions = publication.forwarder.request_keyframe(time.monotonic())
+            self._actions.queue(publication, actions)
+
+    async def send_reports(self, now: float) -> None:
+        """Sender and receiver reports, once every :data:`SENDER_REPORT_INTERVAL`."""
+        if now >= self.next_reports:
+            self.next_reports = now + SENDER_REPORT_INTERVAL
+            await self._send_sender_reports(now)
+            await self._send_receiver_reports(now)
+
+    async def _send_sender_reports(self, now: float) -> None:
+        wallclock = time.time()
+        for link in list(self._table.links):
+            publication = self._table.publication(link)
+            subscriber = self._participants.get(link.subscriber)
+            if publication is None or subscriber is None or not subscriber.connected:
+                continue
+            report = publication.forwarder.sender_report(now, wallclock, link.subscriber)
+            if report is not None:
+                await subscriber.peer.send(report)
+
+    async def _send_receiver_reports(self, now: float) -> None:
+        for participant in list(self._participants.values()):
+            if not participant.connected:
+                continue
+            for publication in list(participant.publications.values()):
+                block = publication.reception.report_block(now)
+                if block is not None:
+                    self._counters["rtcp-out-rr"] += 1
+                    await participant.peer.send(build_rr(publication.line.local_ssrc, [block]))
