@@ -8,6 +8,8 @@ package, and nowhere else:
   override them;
 - :mod:`.peer` — :class:`~.peer.NodePeer`, the node's end of one browser's WebRTC connection,
   without codecs: RTP handed to the session, never to a decoder;
+- :mod:`.negotiated` — what a peer negotiated (codecs, header-extension ids, m-lines), as
+  plain values read off the SDP, for the layers above;
 - :mod:`.ice_gathering` — candidates on the operator's addresses and the guarded media sockets;
 - :mod:`.srtp` — the compiled per-packet half: SRTP in and out, socket reads and sends.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveloop_sfu.media.sfu.negotiated import (
+from liveloop_sfu.media.transport.negotiated import (
     Codec,
     MediaLine,
     subscriber_config,
