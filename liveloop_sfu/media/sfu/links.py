@@ -23,8 +23,8 @@ from liveloop_sfu.media.core.forwarder import Action, Forwarder
 from liveloop_sfu.media.core.reception import ReceptionStats
 from liveloop_sfu.media.core.rewriter import AUDIO_LEVEL_URI
 from liveloop_sfu.media.core.subscription import Subscription
-from liveloop_sfu.media.transport.negotiated import MediaLine, subscriber_config, track_config
 from liveloop_sfu.media.sfu.slots import OfferedTrack, TrackRef, placeholder_tracks
+from liveloop_sfu.media.transport.negotiated import MediaLine, subscriber_config, track_config
 from liveloop_sfu.media.transport.peer import NodePeer
 
 # A subscription added by a renegotiation starts this long after the node's answer: until the

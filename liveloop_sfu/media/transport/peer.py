@@ -60,9 +60,9 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from liveloop_sfu.errors import InvalidPayload
 from liveloop_sfu.media.settings import MediaSettings
-from liveloop_sfu.media.transport.negotiated import Codec, MediaLine
 from liveloop_sfu.media.transport.hooks import override
 from liveloop_sfu.media.transport.ice_gathering import install_gatherer, raw_socket
+from liveloop_sfu.media.transport.negotiated import Codec, MediaLine
 from liveloop_sfu.media.transport.srtp.packet_io import PacketHandler, PeerIo, SocketReader
 
 logger = logging.getLogger(__name__)
