@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from benchmarks.synthetic import CounterVideoTrack
+from benchmarks.media.synthetic import CounterVideoTrack
 from liveloop_sfu.media.sfu.active_speaker import AUDIO_LEVEL_URI
 from liveloop_sfu.media.sfu.session import SfuSession
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.client import WireClient
 from tests.nodes import NodeFactory, free_port
 

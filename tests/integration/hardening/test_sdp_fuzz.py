@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.session import SfuSession

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.session import SfuSession
 

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.errors import Capacity
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.peer import NodePeer

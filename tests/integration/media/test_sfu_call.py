@@ -14,7 +14,7 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pytest
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.core.rtp import is_rtcp
 

@@ -16,7 +16,7 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pytest
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.media.recording.recorder import RoomRecorder
 from tests.recording_files import decoded_counters, ffprobe, packet_times, streams_by_type
 

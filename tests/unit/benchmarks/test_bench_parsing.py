@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks.bench import parse_args, ratios
-from benchmarks.janus_client import JanusError, create_room_body, plugin_data, subscribe_body
-from benchmarks.janus_node import janus_config, netns_commands, netns_for
-from benchmarks.progress import render
-from benchmarks.stats import JitterEstimator, prometheus_value, rss_bytes, summarize_values
+from benchmarks.clients.janus import JanusError, create_room_body, plugin_data, subscribe_body
+from benchmarks.harness.bench import parse_args, ratios
+from benchmarks.harness.progress import render
+from benchmarks.nodes.janus import janus_config, netns_commands, netns_for
+from benchmarks.reports.stats import JitterEstimator, prometheus_value, rss_bytes, summarize_values
 
 STATUS = "Name:\tpython\nVmPeak:\t  200 kB\nVmRSS:\t   51200 kB\nThreads:\t4\n"
 METRICS = """# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.

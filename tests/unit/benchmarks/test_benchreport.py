@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.benchreport import (
+from benchmarks.reports.bench import (
     Interval,
     TargetSummary,
     bottleneck,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.fanout import Scenario, _result, slope
+from benchmarks.suites.fanout import Scenario, _result, slope
 
 
 @pytest.mark.parametrize(

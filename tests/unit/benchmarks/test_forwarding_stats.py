@@ -6,15 +6,14 @@ from typing import Any
 
 import pytest
 
-from benchmarks.forwarding import split_calls
-from benchmarks.report import (
+from benchmarks.reports.forwarding import (
     bottleneck,
     comparison,
     point_from_windows,
     summarize,
     summary_lines,
 )
-from benchmarks.stats import (
+from benchmarks.reports.stats import (
     RtpStreamCounter,
     StreamSnapshot,
     cpu_percent,
@@ -23,6 +22,7 @@ from benchmarks.stats import (
     percentile,
     seq_unwrap,
 )
+from benchmarks.suites.forwarding import split_calls
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from benchmarks.scenarios import (
+from benchmarks.harness.scenarios import (
     ScenarioConfig,
     ScenarioError,
     by_process,

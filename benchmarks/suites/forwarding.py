@@ -1,16 +1,16 @@
 """Forwarding benchmark: our RTP-forwarding node against a decode/re-encode relay, in one run.
 
-``python -m benchmarks.forwarding --streams 0,2,4,8 --seconds 8 --json out.json``
+``python -m benchmarks.suites.forwarding --streams 0,2,4,8 --seconds 8 --json out.json``
 
 For each stream count, alternately for each node type (so machine noise hits both alike): start
-the node (``python -m liveloop_sfu --mode sfu``, or ``benchmarks.relay_node``: the same app with
+the node (``python -m liveloop_sfu --mode sfu``, or ``benchmarks.nodes.relay``: the same app with
 aiortc ``MediaRelay`` media), start client processes that open N/2 1:1 calls over the wire
-contract and publish pre-encoded VP8 + Opus (:mod:`benchmarks.bench_client`), wait for media to
-flow, warm up, then measure over a window: node and client CPU from ``/proc/<pid>/stat``, packets
-and frames counted by the receivers, latency on decoded sample streams. Then stop every process
-by PID. The per-stream and per-packet costs are slopes across the stream counts
-(:mod:`benchmarks.report`). A benchmark, not a test: it prints a table and writes JSON; only
-ratios within one run mean anything on a shared, noisy machine.
+contract and publish pre-encoded VP8 + Opus (:mod:`benchmarks.clients.call_client`), wait for
+media to flow, warm up, then measure over a window: node and client CPU from ``/proc/<pid>/stat``,
+packets and frames counted by the receivers, latency on decoded sample streams. Then stop every
+process by PID. The per-stream and per-packet costs are slopes across the stream counts
+(:mod:`benchmarks.reports.forwarding`). A benchmark, not a test: it prints a table and writes
+JSON; only ratios within one run mean anything on a shared, noisy machine.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks.janus_node import JanusNode
-from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
-from benchmarks.procs import TICKS_PER_SECOND, Client, Node, process_ticks
-from benchmarks.report import (
+from benchmarks.harness.processes import TICKS_PER_SECOND, Client, Node, process_ticks
+from benchmarks.media.cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
+from benchmarks.nodes.janus import JanusNode
+from benchmarks.reports.forwarding import (
     DEFINITIONS,
     Point,
     bottleneck_lines,
@@ -40,10 +40,10 @@ from benchmarks.report import (
     summary_lines,
     table,
 )
-from benchmarks.stats import cpu_percent
+from benchmarks.reports.stats import cpu_percent
 from liveloop_sfu.media.native import compiled
 
-DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "out" / "logs"
+DEFAULT_LOG_DIR = Path(__file__).resolve().parents[1] / "out" / "logs"
 SETUP_TIMEOUT = 90.0
 COMMAND_TIMEOUT = 20.0
 
@@ -199,7 +199,7 @@ def _streams(text: str) -> tuple[int, ...]:
 
 def parse_args(argv: Sequence[str] | None) -> tuple[RunConfig, Path | None]:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.forwarding", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.suites.forwarding", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--streams", type=_streams, default=(0, 2, 4, 8), help="e.g. 0,2,4,8 (0 = idle node)"

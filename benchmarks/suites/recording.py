@@ -1,9 +1,9 @@
 """Recording benchmark: the node's CPU cost of recording a stream next to forwarding it.
 
-``python -m benchmarks.recording --calls 2 --seconds 8 --rounds 2 --json out.json``
+``python -m benchmarks.suites.recording --calls 2 --seconds 8 --rounds 2 --json out.json``
 
 In one run, alternately (so machine noise hits all alike), three node processes are measured
-under the same client load (:mod:`benchmarks.bench_client`: 1:1 calls publishing pre-encoded
+under the same client load (:mod:`benchmarks.clients.call_client`: 1:1 calls publishing pre-encoded
 640x480 VP8 ~1 Mbit/s + Opus, cheap receivers):
 
 - ``idle``: the node with no calls (its baseline: socket.io pings, timers);
@@ -30,14 +30,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
-from benchmarks.procs import (
+from benchmarks.harness.processes import (
     TICKS_PER_SECOND,
     Client,
     Node,
     process_ticks,
 )
-from benchmarks.stats import cpu_percent
+from benchmarks.media.cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
+from benchmarks.reports.stats import cpu_percent
 
 SETUP_TIMEOUT = 90.0
 COMMAND_TIMEOUT = 20.0
@@ -138,7 +138,9 @@ def table(samples: list[Sample], summary: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.recording", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.suites.recording", description=__doc__
+    )
     parser.add_argument("--calls", type=int, default=2, help="1:1 calls (4 tracks each)")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=2.0)

@@ -3,9 +3,9 @@
 Benchmark clients must stay cheap so that the node, not the clients, is what a run measures: they
 send these packets as they are (aiortc's sender only packetizes an ``av.Packet``) and never run an
 encoder. Every video frame carries its index painted as a block grid
-(:func:`benchmarks.synthetic.paint_counter`), so a receiver that decodes a frame knows which one it
-got and, with the publisher's send times, how late it is. Moving noise over the whole picture keeps
-the encoder at its target bitrate (a still picture would need almost no bits); the block grid
+(:func:`benchmarks.media.synthetic.paint_counter`), so a receiver that decodes a frame knows which
+one it got and, with the publisher's send times, how late it is. Moving noise over the whole picture
+keeps the encoder at its target bitrate (a still picture would need almost no bits); the block grid
 survives it because the reader averages the centre of each block. The cache is verified once after
 encoding: every frame must decode to its own index.
 """
@@ -23,10 +23,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchmarks.synthetic import paint_counter, read_counter
+from benchmarks.media.synthetic import paint_counter, read_counter
 
 CACHE_VERSION = 1
-DEFAULT_CACHE_ROOT = Path(__file__).resolve().parent / "out" / "cache"
+DEFAULT_CACHE_ROOT = Path(__file__).resolve().parents[1] / "out" / "cache"
 OPUS_SAMPLE_RATE = 48_000
 OPUS_FRAME_SAMPLES = 960  # 20 ms
 NOISE_AMPLITUDE = 40

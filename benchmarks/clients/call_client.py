@@ -1,13 +1,13 @@
 """One client process of the forwarding benchmark: several 1:1 calls through a node (or Janus).
 
-``python -m benchmarks.bench_client --url http://127.0.0.1:P --calls K [--decode D]``
+``python -m benchmarks.clients.call_client --url http://127.0.0.1:P --calls K [--decode D]``
 
 Each call is two participants of this process (so a publisher and its subscriber share one clock)
 that speak the wire contract (:class:`~liveloop_sfu.client.WireClient`: ``request-room``, offer,
 the node's answer) with an ordinary aiortc peer each. The peers publish cached pre-encoded media
-and count what they receive (:class:`benchmarks.bench_peer.BenchPeer`), so the node is what a
+and count what they receive (:class:`benchmarks.clients.peer.BenchPeer`), so the node is what a
 run measures. With ``--target janus`` each call is a Janus VideoRoom room of two
-(:mod:`benchmarks.janus_client`).
+(:mod:`benchmarks.clients.janus`).
 
 The process is driven by JSON lines on stdin (``setup``, ``start``, ``end``, ``stop``) and answers
 each with one JSON line on stdout; logs go to stderr.
@@ -29,28 +29,29 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from benchmarks.clients.janus import (
+    JanusSession,
+    create_room_body,
+    publish_body,
+    subscribe,
+)
+
 # Re-exported: these lived here before bench_peer.py, and other benchmarks import them from here.
-from benchmarks.bench_peer import (
+from benchmarks.clients.peer import (
     BenchPeer,
     CachedAudioTrack,
     CachedVideoTrack,
     ReceiveLog,
     negotiate,
 )
-from benchmarks.janus_client import (
-    JanusSession,
-    create_room_body,
-    publish_body,
-    subscribe,
-)
-from benchmarks.media_cache import (
+from benchmarks.media.cache import (
     DEFAULT_CACHE_ROOT,
     MediaCache,
     MediaSpec,
     load_or_build,
 )
-from benchmarks.stats import StreamSnapshot
-from benchmarks.synthetic import VIDEO_CLOCK_RATE
+from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
+from benchmarks.reports.stats import StreamSnapshot
 from liveloop_sfu.client import WireClient
 
 __all__ = [
@@ -66,7 +67,7 @@ __all__ = [
     "open_janus_call",
 ]
 
-log = logging.getLogger("benchmarks.bench_client")
+log = logging.getLogger("benchmarks.clients.call_client")
 
 FLOWING_TIMEOUT = 30.0
 
@@ -136,7 +137,7 @@ async def open_janus_call(
     host_address: str,
 ) -> list[Participant]:
     """The same call on Janus VideoRoom: a room of two, each participant publishing on one peer
-    connection and subscribing to the other's feed on a second (see benchmarks.janus_client)."""
+    connection and subscribing to the other's feed on a second (see benchmarks.clients.janus)."""
     participants: list[Participant] = []
     feeds: list[int] = []
     room = random.randrange(1, 1 << 40)

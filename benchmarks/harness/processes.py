@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks.stats import cpu_ticks
+from benchmarks.reports.stats import cpu_ticks
 
 TICKS_PER_SECOND = float(os.sysconf("SC_CLK_TCK"))
-NODE_MODULES = {"sfu": "liveloop_sfu", "relay": "benchmarks.relay_node"}
+NODE_MODULES = {"sfu": "liveloop_sfu", "relay": "benchmarks.nodes.relay"}
 
 
 def process_ticks(pid: int) -> int:
@@ -107,7 +107,7 @@ class Node:
 
 class CommandedChild:
     """A client process driven by JSON lines on stdin/stdout (the other side is
-    ``benchmarks.bench_client.serve``): one command, one JSON reply."""
+    ``benchmarks.clients.call_client.serve``): one command, one JSON reply."""
 
     def __init__(self, command: Sequence[str], name: str, log_path: Path) -> None:
         self.name = name
@@ -170,7 +170,7 @@ class CommandedChild:
 
 
 class Client(CommandedChild):
-    """A ``benchmarks.bench_client`` process (see its docstring for the commands)."""
+    """A ``benchmarks.clients.call_client`` process (see its docstring for the commands)."""
 
     def __init__(
         self,
@@ -184,7 +184,7 @@ class Client(CommandedChild):
         host_address: str = "127.0.0.1",
     ) -> None:
         command = [
-            sys.executable, "-m", "benchmarks.bench_client", "--url", url,
+            sys.executable, "-m", "benchmarks.clients.call_client", "--url", url,
             "--calls", str(calls), "--decode", str(decode), "--name", name,
             "--cache-dir", str(cache_dir), "--target", target, "--host-address", host_address,
         ]  # fmt: skip

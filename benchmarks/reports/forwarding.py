@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmarks.stats import LineFit, fit_line, percentile
+from benchmarks.reports.stats import LineFit, fit_line, percentile
 
 TARGET_RATIO = 10.0  # relay ÷ sfu per stream: at least
 JANUS_TARGET_RATIO = 1.0  # sfu ÷ janus per packet: below
@@ -86,7 +86,7 @@ def point_from_windows(
     windows: list[dict[str, Any]],
     published_fps: float = 30.0,
 ) -> Point:
-    """Fold the clients' ``window`` replies (benchmarks.bench_client) into one point."""
+    """Fold the clients' ``window`` replies (benchmarks.clients.call_client) into one point."""
     receivers = [r for window in windows for r in window["receivers"]]
     seconds = [float(w["seconds"]) for w in windows] or [node_window_s]
     client_window = sum(seconds) / len(seconds)

@@ -1,13 +1,13 @@
 """Micro-benchmark of the sans-I/O forwarding core alone: CPU µs per packet in ``Forwarder.on_rtp``.
 
-``python -m benchmarks.forwarder_core [--packets 30000] [--subscribers 1,2,4] [--repeat 5]``
+``python -m benchmarks.suites.forwarder_core [--packets 30000] [--subscribers 1,2,4] [--repeat 5]``
 
 No sockets, no SRTP, no event loop: a VP8 track with the header extensions a browser sends
 (mid, abs-send-time, transport-wide-cc) and Opus with audio-level, forwarded to N subscribers
 whose negotiated extension ids differ from the publisher's (so every packet is really rewritten).
 It isolates what :mod:`liveloop_sfu.media.core.forwarder` costs from what the whole node costs
-(``python -m benchmarks.forwarding``). The best of ``--repeat`` runs is reported, since a shared
-machine only ever adds time.
+(``python -m benchmarks.suites.forwarding``). The best of ``--repeat`` runs is reported, since a
+shared machine only ever adds time.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def measure(kind: str, subscribers: int, packets: list[bytes]) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.forwarder_core")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.suites.forwarder_core")
     parser.add_argument("--packets", type=int, default=30000)
     parser.add_argument("--subscribers", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=5)

@@ -1,10 +1,10 @@
 """Matchmaking benchmark: the in-memory and the Redis matchmaker side by side, at the API.
 
-``python -m benchmarks.matchmaking --callers 1,16,64 --seconds 3 --json out.json``
+``python -m benchmarks.suites.matchmaking --callers 1,16,64 --seconds 3 --json out.json``
 
 Two figures, reported apart: the matchmaker API (below) and end to end through socket.io
-(:mod:`benchmarks.matchmaking_e2e`: request-room → match-done with wire clients against real node
-processes, memory and Redis, one and two nodes; ``--e2e-clients 0`` skips it).
+(:mod:`benchmarks.suites.matchmaking_e2e`: request-room → match-done with wire clients against
+real node processes, memory and Redis, one and two nodes; ``--e2e-clients 0`` skips it).
 
 For each caller count N, each backend in turn: N concurrent callers (asyncio tasks, spread over
 ``--processes`` OS processes for Redis) call ``match_or_enqueue`` in a loop, each call a new user
@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import matchmaking_e2e
-from benchmarks.stats import percentile
+from benchmarks.reports.stats import percentile
+from benchmarks.suites import matchmaking_e2e
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.redis import RedisMatchmaker
@@ -111,8 +111,8 @@ def _spawn_workers(
     ]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.matchmaking", "--worker", url, hash_tag, f"n{i}",
-             str(share), repr(start), repr(stop)],
+            [sys.executable, "-m", "benchmarks.suites.matchmaking", "--worker", url, hash_tag,
+             f"n{i}", str(share), repr(start), repr(stop)],
             stdout=subprocess.PIPE,
         )
         for i, share in enumerate(shares)
@@ -183,7 +183,9 @@ def verdict(results: Sequence[Result]) -> str:
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.matchmaking", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.suites.matchmaking", description=__doc__
+    )
     parser.add_argument("--callers", default="1,8,32,64", help="comma-separated caller counts")
     parser.add_argument("--processes", type=int, default=2, help="Redis caller processes")
     parser.add_argument("--seconds", type=float, default=3.0, help="measured window per run")

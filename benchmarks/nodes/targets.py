@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.janus_node import JanusNode, janus_available
-from benchmarks.procs import TICKS_PER_SECOND, Node, process_ticks
-from benchmarks.stats import prometheus_value, rss_bytes
+from benchmarks.harness.processes import TICKS_PER_SECOND, Node, process_ticks
+from benchmarks.nodes.janus import JanusNode, janus_available
+from benchmarks.reports.stats import prometheus_value, rss_bytes
 
 TARGETS = ("sfu", "relay", "p2p", "janus")
 # Which scenarios each target can run: the relay baseline and p2p mode are 1:1 only; Janus has

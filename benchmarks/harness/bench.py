@@ -6,10 +6,10 @@
     liveloop-sfu bench --url https://sfu.example.org --scenario group --clients 12
 
 For each target (a node it starts itself on loopback, Janus in its own network namespace, or a
-running service named by ``--url``) it runs the scenario (:mod:`benchmarks.scenarios`) with
-synthetic clients spread over several processes (:mod:`benchmarks.loadgen`), samples the node's
-CPU and memory, and prints a progress line, then a summary table; it writes JSON and PNG charts
-to ``--out``. Every process it starts is stopped by its PID.
+running service named by ``--url``) it runs the scenario (:mod:`benchmarks.harness.scenarios`) with
+synthetic clients spread over several processes (:mod:`benchmarks.clients.load_generator`),
+samples the node's CPU and memory, and prints a progress line, then a summary table; it writes JSON
+and PNG charts to ``--out``. Every process it starts is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -27,7 +27,26 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks.benchreport import (
+from benchmarks.harness.processes import TICKS_PER_SECOND, process_ticks, stop_process
+from benchmarks.harness.progress import Progress, render
+from benchmarks.harness.scenarios import (
+    SCENARIOS,
+    ScenarioConfig,
+    ScenarioError,
+    by_process,
+    expected_streams,
+    plan,
+)
+from benchmarks.media.cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
+from benchmarks.nodes.targets import (
+    SUPPORTED,
+    TARGETS,
+    NodeProbe,
+    Target,
+    start_target,
+    unavailable,
+)
+from benchmarks.reports.bench import (
     TargetSummary,
     knee,
     node_cpu,
@@ -36,19 +55,7 @@ from benchmarks.benchreport import (
     table,
     timeline,
 )
-from benchmarks.forwarding import machine
-from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
-from benchmarks.procs import TICKS_PER_SECOND, process_ticks, stop_process
-from benchmarks.progress import Progress, render
-from benchmarks.scenarios import (
-    SCENARIOS,
-    ScenarioConfig,
-    ScenarioError,
-    by_process,
-    expected_streams,
-    plan,
-)
-from benchmarks.targets import SUPPORTED, TARGETS, NodeProbe, Target, start_target, unavailable
+from benchmarks.suites.forwarding import machine
 
 DEFAULT_OUT = Path("bench-out")
 START_LEAD = 1.0  # seconds between "everybody ready" and the run's start
@@ -84,7 +91,7 @@ class LoadProc:
 def _spawn(plan_path: Path, log_path: Path) -> LoadProc:
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.loadgen", str(plan_path)],
+        [sys.executable, "-m", "benchmarks.clients.load_generator", str(plan_path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -467,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(f"JSON written to {path}")
     if config.charts:
-        from benchmarks.charts import write_charts
+        from benchmarks.reports.charts import write_charts
 
         for chart in write_charts(result, config.out):
             print(f"chart written to {chart}")

@@ -5,7 +5,7 @@ node samples to one summary per target, a table and the capacity knee. Pure: no 
   ``packets``, ``expected``, ``receiving``); :func:`timeline` merges the processes' ticks into
   per-second intervals (delivered fps per receiver, loss).
 * a **record** is one call (or one stay in a room) of one user
-  (:class:`benchmarks.loadgen.CallRecord`).
+  (:class:`benchmarks.clients.load_generator.CallRecord`).
 * a **node sample** is ``(t, cpu_seconds, rss_bytes)`` of the node process (or from its
   ``/metrics`` when it is remote).
 * the **steady window** is the run after the ramp-up (plus settling) and before the end; node
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmarks.stats import LineFit, fit_line, summarize_values
+from benchmarks.reports.stats import LineFit, fit_line, summarize_values
 
 HEALTHY_LOSS_PCT = 1.0
 HEALTHY_FPS_FRACTION = 0.9

@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.procs import stop_process
+from benchmarks.harness.processes import stop_process
 
 JANUS_BINARY = "janus"
 LIB_DIRS = (Path("/usr/lib/x86_64-linux-gnu/janus"), Path("/usr/lib/aarch64-linux-gnu/janus"))
@@ -170,7 +170,7 @@ def _run(command: list[str]) -> None:
 
 
 class JanusNode:
-    """Janus in its own namespace; same surface as :class:`benchmarks.procs.Node`."""
+    """Janus in its own namespace; same surface as :class:`benchmarks.harness.processes.Node`."""
 
     kind = "janus"
     _serial = 0

@@ -1,11 +1,11 @@
 """One load-generating client process of ``liveloop-sfu bench``.
 
-``python -m benchmarks.loadgen PLAN.json`` says ``ready``, reads the common start time from stdin,
-then runs the users the plan gives this process (:mod:`benchmarks.scenarios`), each as a
-coroutine speaking the real wire protocol (or, for the Janus target, Janus's VideoRoom API),
-publishing the cached pre-encoded media and counting what it receives
-(:class:`benchmarks.bench_peer.BenchPeer`). It prints JSON lines on stdout: a ``tick`` every
-second (cumulative counters, for progress and fps over time) and one ``result`` at the end (a
+``python -m benchmarks.clients.load_generator PLAN.json`` says ``ready``, reads the common start
+time from stdin, then runs the users the plan gives this process
+(:mod:`benchmarks.harness.scenarios`), each as a coroutine speaking the real wire protocol (or, for
+the Janus target, Janus's VideoRoom API), publishing the cached pre-encoded media and counting what
+it receives (:class:`benchmarks.clients.peer.BenchPeer`). It prints JSON lines on stdout: a ``tick``
+every second (cumulative counters, for progress and fps over time) and one ``result`` at the end (a
 record per call). Bounded: every wait has a timeout and the whole run stops at the plan's end
 plus a grace period. Logs go to stderr.
 """
@@ -24,18 +24,18 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.bench_peer import BenchPeer, negotiate
-from benchmarks.janus_client import (
+from benchmarks.clients.janus import (
     JanusSession,
     create_room_body,
     publish_body,
     subscribe,
 )
-from benchmarks.media_cache import MediaCache, MediaSpec, load_or_build
-from benchmarks.scenarios import UserPlan
+from benchmarks.clients.peer import BenchPeer, negotiate
+from benchmarks.harness.scenarios import UserPlan
+from benchmarks.media.cache import MediaCache, MediaSpec, load_or_build
 from liveloop_sfu.client import WireClient
 
-log = logging.getLogger("benchmarks.loadgen")
+log = logging.getLogger("benchmarks.clients.load_generator")
 
 STEP_TIMEOUT = 20.0
 END_GRACE = 30.0
@@ -402,7 +402,7 @@ def emit(message: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m benchmarks.loadgen PLAN.json", file=sys.stderr)
+        print("usage: python -m benchmarks.clients.load_generator PLAN.json", file=sys.stderr)
         return 2
     plan = json.loads(Path(args[0]).read_text())
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

@@ -1,11 +1,11 @@
 """Fan-out benchmark: group rooms through one node, 1 publisher -> N subscribers and N x N rooms.
 
-``python -m benchmarks.fanout --fanout 1,4,8 --mesh 2,3,4 --seconds 8 --json out.json``
+``python -m benchmarks.suites.fanout --fanout 1,4,8 --mesh 2,3,4 --seconds 8 --json out.json``
 
 For each scenario: start a node (``python -m liveloop_sfu --mode sfu``), start ONE client process
-(``python -m benchmarks.fanout_client ...``) whose participants join one group room over the wire
-contract (``join-room``, offer, ``renegotiate``), publish PRE-ENCODED VP8 + Opus (the cached media
-of :mod:`benchmarks.media_cache`, so the clients never encode) and count what they receive at
+(``python -m benchmarks.clients.room_client ...``) whose participants join one group room over the
+wire contract (``join-room``, offer, ``renegotiate``), publish PRE-ENCODED VP8 + Opus (the cached
+media of :mod:`benchmarks.media.cache`, so the clients never encode) and count what they receive at
 the DTLS transport per SSRC without decoding. After a warm-up, node CPU (``/proc/<pid>/stat``) and
 received packets and video frames are measured over a window. Reported per scenario: node CPU,
 forwarded streams (publisher track -> subscriber links), CPU per forwarded stream, CPU per
@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.forwarding import machine
-from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
-from benchmarks.procs import TICKS_PER_SECOND, CommandedChild, Node, process_ticks
-from benchmarks.stats import cpu_percent
+from benchmarks.harness.processes import TICKS_PER_SECOND, CommandedChild, Node, process_ticks
+from benchmarks.media.cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
+from benchmarks.reports.stats import cpu_percent
+from benchmarks.suites.forwarding import machine
 
-DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "out" / "logs"
+DEFAULT_LOG_DIR = Path(__file__).resolve().parents[1] / "out" / "logs"
 SETUP_TIMEOUT = 120.0
 COMMAND_TIMEOUT = 30.0
 
@@ -40,11 +40,11 @@ COMMAND_TIMEOUT = 30.0
 
 
 class ClientProcess(CommandedChild):
-    """The ``benchmarks.fanout_client`` process; started and stopped by PID."""
+    """The ``benchmarks.clients.room_client`` process; started and stopped by PID."""
 
     def __init__(self, url: str, publishers: int, subscribers: int, cache_dir: Path, log: Path):
         command = [
-            sys.executable, "-m", "benchmarks.fanout_client", "--url", url,
+            sys.executable, "-m", "benchmarks.clients.room_client", "--url", url,
             "--publishers", str(publishers), "--subscribers", str(subscribers),
             "--cache-dir", str(cache_dir),
         ]  # fmt: skip
@@ -213,7 +213,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def driver_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.fanout", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.suites.fanout", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--fanout", type=_sizes, default=(1, 4, 8), help="1 -> N subscribers")
     parser.add_argument("--mesh", type=_sizes, default=(2, 3, 4), help="N x N rooms")

@@ -2,7 +2,7 @@
 media and counts (or, sampled, decodes) what it receives — cheap on purpose, so that the node,
 not the clients, is what a run measures.
 
-* publishers send PRE-ENCODED frames (:mod:`benchmarks.media_cache`): aiortc's sender only
+* publishers send PRE-ENCODED frames (:mod:`benchmarks.media.cache`): aiortc's sender only
   packetizes an ``av.Packet`` (``encoder.pack``), it never encodes. A keyframe request from the
   node (PLI/FIR) makes the track jump to the next cached keyframe.
 * receivers count RTP packets per payload type and SSRC at the DTLS transport (sequence numbers,
@@ -38,9 +38,9 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 
-from benchmarks.media_cache import OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, MediaCache
-from benchmarks.stats import JitterEstimator, RtpStreamCounter, StreamSnapshot
-from benchmarks.synthetic import VIDEO_CLOCK_RATE, read_counter
+from benchmarks.media.cache import OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, MediaCache
+from benchmarks.media.synthetic import VIDEO_CLOCK_RATE, read_counter
+from benchmarks.reports.stats import JitterEstimator, RtpStreamCounter, StreamSnapshot
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.media.core.rtp import ReportBlock, build_rr
 from liveloop_sfu.media.settings import MediaSettings

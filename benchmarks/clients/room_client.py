@@ -1,10 +1,10 @@
-"""The client process of the fan-out benchmark (:mod:`benchmarks.fanout`): one group room.
+"""The client process of the fan-out benchmark (:mod:`benchmarks.suites.fanout`): one group room.
 
-``python -m benchmarks.fanout_client --url http://127.0.0.1:P --publishers P --subscribers S``
+``python -m benchmarks.clients.room_client --url http://127.0.0.1:P --publishers P --subscribers S``
 
 Its participants join the room ``bench`` over the wire contract (``join-room``, offer, the node's
 ``negotiation-call-answer``, a new offer on every ``renegotiate``). Publishers send the cached
-pre-encoded VP8 + Opus of :mod:`benchmarks.media_cache` (no encoder runs); every participant
+pre-encoded VP8 + Opus of :mod:`benchmarks.media.cache` (no encoder runs); every participant
 offers one receive-only audio + video pair per other publisher and counts what arrives at its DTLS
 transport per SSRC (packets, and video frames by RTP marker bit) without decoding. Driven by JSON
 lines on stdin (``setup``, ``start``, ``end``, ``stop``), one JSON line answered on stdout each.
@@ -27,14 +27,14 @@ from typing import Any
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 
-from benchmarks.bench_client import CachedAudioTrack, CachedVideoTrack, serve
-from benchmarks.media_cache import DEFAULT_CACHE_ROOT, MediaCache, MediaSpec, load_or_build
-from benchmarks.stats import RtpStreamCounter
+from benchmarks.clients.call_client import CachedAudioTrack, CachedVideoTrack, serve
+from benchmarks.media.cache import DEFAULT_CACHE_ROOT, MediaCache, MediaSpec, load_or_build
+from benchmarks.reports.stats import RtpStreamCounter
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
 
-log = logging.getLogger("benchmarks.fanout_client")
+log = logging.getLogger("benchmarks.clients.room_client")
 
 FLOWING_TIMEOUT = 60.0
 
@@ -216,7 +216,7 @@ class GroupClientProcess:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout_client")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.clients.room_client")
     parser.add_argument("--url", required=True)
     parser.add_argument("--publishers", type=int, required=True)
     parser.add_argument("--subscribers", type=int, required=True)

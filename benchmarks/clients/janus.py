@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-log = logging.getLogger("benchmarks.janus_client")
+log = logging.getLogger("benchmarks.clients.janus")
 
 _transactions = itertools.count(1)
 POLL_EVENTS = 10

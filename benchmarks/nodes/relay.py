@@ -1,6 +1,6 @@
 """The baseline node of the forwarding benchmark: decode and re-encode with aiortc's ``MediaRelay``.
 
-``python -m benchmarks.relay_node --host 127.0.0.1 --port P --mode sfu`` starts the SAME
+``python -m benchmarks.nodes.relay --host 127.0.0.1 --port P --mode sfu`` starts the SAME
 application as ``liveloop-sfu`` (same signaling, rooms and wire contract, ``create_app``) with one
 difference: each sfu call's media is a :class:`RelaySession`, the way an aiortc application relays
 media without an RTP-level forwarder. The node's receivers decode every frame, ``MediaRelay`` fans
@@ -40,7 +40,7 @@ from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
 from liveloop_sfu.rooms.service import SfuFactory
 
-log = logging.getLogger("benchmarks.relay_node")
+log = logging.getLogger("benchmarks.nodes.relay")
 
 RELAY_VIDEO_BITRATE = 1_000_000
 

@@ -1,7 +1,7 @@
 """End-to-end matchmaking through socket.io: request-room → match-done, as a browser sees it.
 
-Part of ``python -m benchmarks.matchmaking`` (reported apart from the matchmaker API figures).
-For each setup a fresh node process runs in ``--mode p2p`` (matching only, no media):
+Part of ``python -m benchmarks.suites.matchmaking`` (reported apart from the matchmaker API
+figures). For each setup a fresh node process runs in ``--mode p2p`` (matching only, no media):
 
 - ``memory``: one node, the in-process matchmaker (the default without Redis);
 - ``redis``: one node with ``--redis-url``;
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.procs import LOAD_TEST_LIMITS
-from benchmarks.stats import percentile
+from benchmarks.harness.processes import LOAD_TEST_LIMITS
+from benchmarks.reports.stats import percentile
 from liveloop_sfu.client import WireClient, WireError
 
 SETUPS = ("memory", "redis", "redis-2n")

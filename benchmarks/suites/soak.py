@@ -1,9 +1,10 @@
 """Soak: bounded connect / match / next / disconnect churn against a node, watching for leaks.
 
-``python -m benchmarks.soak --minutes 10 [--users 6] [--redis-url redis://...] [--json out.json]``
+``python -m benchmarks.suites.soak --minutes 10 [--users 6] [--redis-url redis://...]``
+``[--json out.json]``
 
 A node process is started (sfu mode, load-test limits), optionally sharing a Redis. ``--users``
-aiortc clients (:class:`benchmarks.synthetic.SyntheticPeer`, small video) churn for the whole
+aiortc clients (:class:`benchmarks.media.synthetic.SyntheticPeer`, small video) churn for the whole
 run: connect, ``request-room``, negotiate with the node, talk a second or two, then either Next
 (``stop-call`` + ``request-room`` on the same socket) or hang up and reconnect; some drop their
 socket without a word. Meanwhile the node is sampled every ``--interval`` seconds: its RSS and
@@ -36,8 +37,8 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from benchmarks.procs import Node
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.harness.processes import Node
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.client import WireClient, WireError
 
 KEY_PREFIX = "{liveloop}:"
