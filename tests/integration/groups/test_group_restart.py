@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hardening.conftest import until
+from tests.helpers import until
 
 from .conftest import StartNode
 from .member import Member

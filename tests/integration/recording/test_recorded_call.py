@@ -119,7 +119,7 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             assert audio >= audio_produced - 5  # 20 ms Opus frames; a few may be in flight
             # Both tracks begin when the client connects: their first frames are together. How
             # sender reports align tracks to 40 ms and better is checked with exact values in
-            # tests/unit/media/test_recorder_timing.py; here the reference is loose, because
+            # tests/unit/media/recording/test_timing.py; here the reference is loose, because
             # aiortc's reports pair an RTP timestamp with the time its packet was *sent*, so a
             # client's encoding delay (large on a loaded machine) shifts its video.
             video, audio_times = packet_times(path, "video"), packet_times(path, "audio")

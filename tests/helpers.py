@@ -1,4 +1,4 @@
-"""Helpers shared by the hardening tests."""
+"""Helpers shared by the test folders: polling a condition, scraping a node's /metrics."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from benchmarks.media.synthetic import CounterLog, CounterVideoTrack, SyntheticPeer, ToneAudioTrack
 from benchmarks.media.synthetic import read_frames as read_counter_frames
 from liveloop_sfu.client import WireClient
-from tests.integration.hardening.conftest import until
+from tests.helpers import until
 from tests.nodes import NodeFactory, free_port
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
 """--announced-ip and --rtc-min-port/--rtc-max-port reach the node's answers (through the CLI;
-tests/integration/media/test_node_peer.py covers the same settings on a NodePeer directly)."""
+tests/integration/network/test_node_peer.py covers the same settings on a NodePeer directly)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A client in its own process that joins the queue, prints its match, then waits; the test
 freezes it with SIGSTOP (its socket stays open but it answers nothing, like a laptop whose lid
 closed or a phone that lost its network) and kills it afterwards.
-``python -m tests.integration.hardening.vanishing_client URL NAME``"""
+``python -m tests.integration.faults.vanishing_client URL NAME``"""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from liveloop_sfu.client import WireClient, WireError
+from tests.helpers import scrape
 from tests.integration.conftest import Caller
-from tests.integration.hardening.conftest import scrape
 from tests.nodes import ROOT, NodeFactory
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ async def test_a_flood_does_not_change_another_calls_fps(
     quiet_before = fps_between(bob.peer.video_log.frames, start, time.monotonic())
     # 4 sockets x 400 events/s from one address, in a process of its own.
     flooder = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tests.integration.hardening.flooder", node.url, "6", "4", "400"),
+        *(sys.executable, "-m", "tests.integration.limits.flooder", node.url, "6", "4", "400"),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from liveloop_sfu.client import WireClient, WireError
+from tests.helpers import scrape, until
 from tests.integration.calls.wire_call import WireCall
 from tests.integration.conftest import Caller
-from tests.integration.hardening.conftest import scrape, until
 from tests.nodes import Node, NodeFactory
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from liveloop_sfu.client import WireClient
+from tests.helpers import until
 from tests.integration.calls.wire_call import WireCall
 from tests.integration.conftest import Caller
-from tests.integration.hardening.conftest import until
 from tests.nodes import ROOT, NodeFactory, get_json
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ async def test_frozen_client_ends_the_call_within_ten_seconds(node_factory: Node
     """Its socket stays open but nothing answers: only the ping timeout can tell."""
     node = node_factory("--mode", "p2p")  # defaults: ping interval 3 s, ping timeout 3 s
     frozen = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tests.integration.hardening.vanishing_client", node.url, "zed"),
+        *(sys.executable, "-m", "tests.integration.faults.vanishing_client", node.url, "zed"),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )

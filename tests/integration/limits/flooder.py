@@ -1,4 +1,4 @@
-"""A hostile client in its own process: ``python -m tests.integration.hardening.flooder URL
+"""A hostile client in its own process: ``python -m tests.integration.limits.flooder URL
 SECONDS CONNECTIONS RATE`` floods a node with every event class from CONNECTIONS sockets at about
 RATE events per second each, reconnecting whenever the node disconnects it, and prints what it saw
 as one JSON line. Bounded: it stops after SECONDS."""

@@ -11,8 +11,8 @@ import pytest
 
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.rooms.turn import turn_credential
+from tests.helpers import scrape
 from tests.integration.conftest import Caller
-from tests.integration.hardening.conftest import scrape
 from tests.nodes import NodeFactory, get_json
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ import pytest
 
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.ice_gathering import GuardedStunProtocol
-from tests.integration.hardening.conftest import until
+from tests.helpers import until
 from tests.integration.media.conftest import Room
 
 pytestmark = pytest.mark.slow
