@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import urllib.request
 from collections.abc import Callable
 
@@ -25,10 +26,19 @@ def scrape(node: Node) -> dict[str, float]:
     return samples
 
 
-async def until(condition: Callable[[], bool], timeout: float) -> None:
-    """Poll ``condition`` every 50 ms; TimeoutError after ``timeout`` seconds."""
-    for _ in range(int(timeout / 0.05) + 1):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"not reached within {timeout} s")
+async def until(
+    condition: Callable[[], object],
+    timeout: float = 15.0,
+    what: str = "",
+    *,
+    every: float = 0.05,
+    in_thread: bool = False,
+) -> None:
+    """Poll ``condition`` every ``every`` seconds until it is true; TimeoutError (saying ``what``)
+    after ``timeout`` seconds. ``in_thread``: the condition blocks (an HTTP request to a node), so
+    it runs in a worker thread and the event loop (and a node or client on it) keeps running."""
+    deadline = time.monotonic() + timeout
+    while not (await asyncio.to_thread(condition) if in_thread else condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(what or f"not reached within {timeout} s")
+        await asyncio.sleep(every)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
+from aiohttp import web
 
+from liveloop_sfu.app import NODE_KEY, create_app
+from liveloop_sfu.config import Settings
+from liveloop_sfu.media.settings import MediaSettings
 from tests.integration.calls.wire_call import WireCall
+from tests.integration.in_process import InProcessNode, Room, StartNode
 from tests.nodes import Node
 
 
@@ -32,3 +39,35 @@ async def caller() -> AsyncIterator[Caller]:
     yield make
     for call in calls:
         await call.close()
+
+
+@pytest.fixture
+async def room() -> AsyncIterator[Room]:
+    """An sfu session in this event loop with aiortc clients (:class:`Room`)."""
+    room = Room(MediaSettings())
+    yield room
+    await room.close()
+    # Let the peers' closing callbacks run before the loop is torn down.
+    await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def start_node() -> AsyncIterator[StartNode]:
+    """``await start_node(**settings_overrides)``: a node in this event loop on a free loopback
+    port (:class:`InProcessNode`); all are stopped at teardown."""
+    runners: list[web.AppRunner] = []
+
+    async def start(**overrides: Any) -> InProcessNode:
+        settings = dataclasses.replace(Settings(mode="sfu"), **overrides)
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        host, port = runner.addresses[0][:2]
+        return InProcessNode(f"http://{host}:{port}", app[NODE_KEY], settings)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

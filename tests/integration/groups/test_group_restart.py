@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import until
+from tests.integration.in_process import StartNode
 
-from .conftest import StartNode
 from .member import Member
 from .test_group_media import session_of
 

@@ -14,28 +14,18 @@ import re
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.ice_gathering import GuardedStunProtocol
 from tests.helpers import until
-from tests.integration.media.conftest import Room
+from tests.integration.in_process import Room
 
 pytestmark = pytest.mark.slow
 
 CANDIDATE_PORT = re.compile(r"a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host")
 WINDOW = 3.0
-
-
-@pytest.fixture
-async def room() -> AsyncIterator[Room]:
-    room = Room(MediaSettings())
-    yield room
-    await room.close()
-    await asyncio.sleep(0)
 
 
 def garbage(rng: random.Random) -> bytes:

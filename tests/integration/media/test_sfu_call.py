@@ -17,8 +17,7 @@ import pytest
 from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.core.rtp import is_rtcp
-
-from .conftest import Room
+from tests.integration.in_process import Room
 
 pytestmark = pytest.mark.slow
 

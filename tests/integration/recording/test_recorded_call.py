@@ -18,9 +18,8 @@ import pytest
 
 from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.media.recording.recorder import RoomRecorder
+from tests.integration.in_process import Room
 from tests.recording_files import decoded_counters, ffprobe, packet_times, streams_by_type
-
-from .conftest import Room
 
 pytestmark = pytest.mark.slow
 

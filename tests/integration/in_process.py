@@ -1,16 +1,21 @@
-"""A room on the node with real aiortc client peers on loopback, driven without socket.io: the
-session's ``emit`` hands each answer straight to the client object."""
+"""The node inside the test's own event loop, so tests can look inside it.
+
+* :class:`Room`: a room on the node with real aiortc client peers on loopback, driven without
+  socket.io: the session's ``emit`` hands each answer straight to the client object.
+* :class:`InProcessNode`: a whole node (app, rooms, media sessions, peer connections, tasks) on
+  a free loopback port.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import pytest
-
 from benchmarks.media.synthetic import SyntheticPeer
+from liveloop_sfu.app import Node
+from liveloop_sfu.config import Settings
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.session import SfuSession
 
@@ -55,10 +60,11 @@ class Room:
         self.peers.clear()
 
 
-@pytest.fixture
-async def room() -> AsyncIterator[Room]:
-    room = Room(MediaSettings())
-    yield room
-    await room.close()
-    # Let the peers' closing callbacks run before the loop is torn down.
-    await asyncio.sleep(0)
+@dataclasses.dataclass
+class InProcessNode:
+    url: str
+    node: Node
+    settings: Settings
+
+
+StartNode = Callable[..., Awaitable[InProcessNode]]
