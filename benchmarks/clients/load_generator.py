@@ -290,14 +290,7 @@ class LoadProcess:
                 self.rooms[room].set()
             await asyncio.wait_for(self.rooms[room].wait(), STEP_TIMEOUT)
             if user.publish:
-                publisher = self._peer(receive=False)
-                self.publishers[user.name] = publisher
-                offer = await publisher.create_offer()
-                jsep = {"type": "offer", "sdp": offer, "trickle": False}
-                event = await session.send(handle, publish_body(room_id, user.name), jsep)
-                await publisher.accept_answer(event["jsep"]["sdp"])
-                await publisher.connected(STEP_TIMEOUT)
-                self.feeds.setdefault(room, {})[user.name] = int(event["plugindata"]["data"]["id"])
+                await self._janus_publish(session, handle, room, room_id, user.name)
             record = CallRecord(user.name, "group" if user.room else "1:1", "janus")
             record.match_s = time.monotonic() - started
             self.matched += 1
@@ -330,6 +323,20 @@ class LoadProcess:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(publisher_peer.close(), 10)
             await session.destroy()
+
+    async def _janus_publish(
+        self, session: JanusSession, handle: int, room: str, room_id: int, name: str
+    ) -> None:
+        """Publish ``name``'s cached media into the VideoRoom; its feed id goes to ``self.feeds``
+        so that the room's subscribers find it."""
+        publisher = self._peer(receive=False)
+        self.publishers[name] = publisher
+        offer = await publisher.create_offer()
+        jsep = {"type": "offer", "sdp": offer, "trickle": False}
+        event = await session.send(handle, publish_body(room_id, name), jsep)
+        await publisher.accept_answer(event["jsep"]["sdp"])
+        await publisher.connected(STEP_TIMEOUT)
+        self.feeds.setdefault(room, {})[name] = int(event["plugindata"]["data"]["id"])
 
     # --- the process ------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:

@@ -379,7 +379,7 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def parse_args(argv: Sequence[str] | None) -> BenchConfig:
+def _argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="liveloop-sfu bench", description=__doc__.split("\n\n")[0]
     )
@@ -406,6 +406,11 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON, charts and logs")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_ROOT)
     parser.add_argument("--no-charts", action="store_true")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> BenchConfig:
+    parser = _argument_parser()
     args = parser.parse_args(argv)
     targets = (
         ("remote",) if args.url else tuple(t.strip() for t in args.targets.split(",") if t.strip())

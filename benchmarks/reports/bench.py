@@ -132,6 +132,45 @@ class TargetSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """What reached the receivers: steady-window means and per-call figures."""
+
+    packets_per_s: float  # mean of the steady window's intervals
+    fps_calls: list[float]  # delivered fps per video stream, one per call of at least 1 s
+    loss_pct: float  # over every call: packets expected but not received
+    fps_mean: float  # mean of the steady window's intervals
+    fps_median: float  # of the calls
+
+
+def _delivery(
+    records: Sequence[dict[str, Any]], intervals: Sequence[Interval], window: tuple[float, float]
+) -> _Delivery:
+    steady = [i for i in intervals if window[0] < i.t <= window[1]]
+    packets_per_s = sum(i.packets_per_s for i in steady) / len(steady) if steady else 0.0
+    fps_calls = [
+        r["video_frames"] / r["seconds"] / max(1, r["video_streams"])
+        for r in records
+        if r["seconds"] >= 1.0
+    ]
+    expected = sum(r["video_expected"] + r["audio_expected"] for r in records)
+    received = sum(r["video_packets"] + r["audio_packets"] for r in records)
+    loss = 100.0 * max(0, expected - received) / expected if expected else 0.0
+    steady_fps = [i.fps for i in steady if i.fps is not None]
+    fps_mean = sum(steady_fps) / len(steady_fps) if steady_fps else 0.0
+    fps_median = summarize_values(fps_calls)["p50"] or 0.0
+    return _Delivery(packets_per_s, fps_calls, loss, fps_mean, fps_median)
+
+
+def _record_values(
+    records: Sequence[dict[str, Any]], key: str, scale: int | None = None
+) -> dict[str, float | None]:
+    """Percentiles of one figure over the calls that have it (``None``: not measured), in units
+    of 1/``scale`` (1000: seconds to ms); unscaled values are summarized as they are."""
+    values = [r[key] for r in records if r[key] is not None]
+    return summarize_values(values if scale is None else [scale * v for v in values])
+
+
 def summarize_target(
     *,
     target: str,
@@ -152,22 +191,11 @@ def summarize_target(
     node_idle_cpu_pct: float | None = None,
 ) -> TargetSummary:
     """One target's figures; ``window`` is the steady window in seconds since the start."""
-    steady = [i for i in intervals if window[0] < i.t <= window[1]]
-    packets_per_s = sum(i.packets_per_s for i in steady) / len(steady) if steady else 0.0
-    fps_calls = [
-        r["video_frames"] / r["seconds"] / max(1, r["video_streams"])
-        for r in records
-        if r["seconds"] >= 1.0
-    ]
-    expected = sum(r["video_expected"] + r["audio_expected"] for r in records)
-    received = sum(r["video_packets"] + r["audio_packets"] for r in records)
-    loss = 100.0 * max(0, expected - received) / expected if expected else 0.0
+    delivery = _delivery(records, intervals, window)
+    packets_per_s, fps_calls, loss = delivery.packets_per_s, delivery.fps_calls, delivery.loss_pct
     # One-second intervals jitter with the clients' tick timing (25 then 35 fps): health is
     # judged on the window's mean and on the median call, not on the worst second.
-    steady_fps = [i.fps for i in steady if i.fps is not None]
-    fps_mean = sum(steady_fps) / len(steady_fps) if steady_fps else 0.0
-    fps_median = summarize_values(fps_calls)["p50"] or 0.0
-    fps_ok = min(fps_mean, fps_median) >= HEALTHY_FPS_FRACTION * published_fps
+    fps_ok = min(delivery.fps_mean, delivery.fps_median) >= HEALTHY_FPS_FRACTION * published_fps
     healthy = fps_ok and loss <= HEALTHY_LOSS_PCT and errors == 0
     us = None
     if forwards and node_cpu_pct is not None and packets_per_s > 0:
@@ -182,16 +210,12 @@ def summarize_target(
         streams=streams if forwards else 0,
         calls=len(records),
         errors=errors,
-        match_ms=summarize_values(
-            [1000 * r["match_s"] for r in records if r["match_s"] is not None]
-        ),
-        setup_ms=summarize_values(
-            [1000 * r["setup_s"] for r in records if r["setup_s"] is not None]
-        ),
+        match_ms=_record_values(records, "match_s", scale=1000),
+        setup_ms=_record_values(records, "setup_s", scale=1000),
         fps=summarize_values(fps_calls),
         loss_pct=loss,
-        jitter_ms=summarize_values([r["jitter_ms"] for r in records if r["jitter_ms"] is not None]),
-        rtt_ms=summarize_values([r["rtt_ms"] for r in records if r["rtt_ms"] is not None]),
+        jitter_ms=_record_values(records, "jitter_ms"),
+        rtt_ms=_record_values(records, "rtt_ms"),
         latency_ms=summarize_values([x for r in records for x in r["latencies_ms"]]),
         node_cpu_pct=node_cpu_pct,
         node_rss_mb_max=node_rss_mb_max,

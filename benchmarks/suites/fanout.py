@@ -211,6 +211,50 @@ def _sizes(text: str) -> tuple[int, ...]:
     return values
 
 
+def _print_results(results: Sequence[Result], idle: float) -> dict[str, dict[str, float | None]]:
+    """The table and the marginal costs on stdout; returns the marginal costs."""
+    print(table(results))
+    marginal = marginal_costs(results)
+    for family, costs in marginal.items():
+        print(
+            f"{family}: slope {costs['cpu_pct_per_extra_stream']} % CPU per extra forwarded "
+            f"stream, {costs['cpu_us_per_extra_packet']} us CPU per extra delivered packet"
+        )
+    print(
+        f"\nidle node {idle:.1f}% CPU; %/stream and us/pkt are (node CPU - idle) divided by the "
+        "forwarded streams / by the packets the subscribers received per second."
+    )
+    return marginal
+
+
+def _write_json(
+    args: argparse.Namespace,
+    idle: float,
+    results: Sequence[Result],
+    marginal: dict[str, dict[str, float | None]],
+) -> None:
+    """``--json``: the results with the machine, the media, the config and the definitions."""
+    report = {
+        "benchmark": "fanout",
+        "machine": machine(),
+        "media": asdict(MediaSpec()),
+        "config": {"seconds": args.seconds, "warmup": args.warmup},
+        "idle_node_cpu_pct": round(idle, 2),
+        "definitions": {
+            "forwarded_streams": "publisher track -> subscriber links (audio and video)",
+            "cpu_pct_per_stream": "(node CPU % - idle node CPU %) / forwarded streams",
+            "cpu_us_per_packet": "(node CPU - idle) seconds per packet received by subscribers",
+            "video_fps": "RTP marker bits per second per subscribed video stream",
+        },
+        "results": [asdict(r) for r in results],
+        "marginal": marginal,
+    }
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nJSON written to {args.json}")
+
+
 def driver_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.suites.fanout", description=__doc__.split("\n\n")[0]
@@ -242,36 +286,8 @@ def driver_main(argv: Sequence[str]) -> int:
             flush=True,
         )
         results.append(result)
-    print(table(results))
-    marginal = marginal_costs(results)
-    for family, costs in marginal.items():
-        print(
-            f"{family}: slope {costs['cpu_pct_per_extra_stream']} % CPU per extra forwarded "
-            f"stream, {costs['cpu_us_per_extra_packet']} us CPU per extra delivered packet"
-        )
-    print(
-        f"\nidle node {idle:.1f}% CPU; %/stream and us/pkt are (node CPU - idle) divided by the "
-        "forwarded streams / by the packets the subscribers received per second."
-    )
-    report = {
-        "benchmark": "fanout",
-        "machine": machine(),
-        "media": asdict(MediaSpec()),
-        "config": {"seconds": args.seconds, "warmup": args.warmup},
-        "idle_node_cpu_pct": round(idle, 2),
-        "definitions": {
-            "forwarded_streams": "publisher track -> subscriber links (audio and video)",
-            "cpu_pct_per_stream": "(node CPU % - idle node CPU %) / forwarded streams",
-            "cpu_us_per_packet": "(node CPU - idle) seconds per packet received by subscribers",
-            "video_fps": "RTP marker bits per second per subscribed video stream",
-        },
-        "results": [asdict(r) for r in results],
-        "marginal": marginal,
-    }
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"\nJSON written to {args.json}")
+    marginal = _print_results(results, idle)
+    _write_json(args, idle, results, marginal)
     return 0
 
 
