@@ -1,4 +1,4 @@
-"""Group rooms at the edges: their flags, their payloads and the mint-room-token command."""
+"""Group-room payloads: join-room, media-state, create-room."""
 
 from __future__ import annotations
 
@@ -6,46 +6,8 @@ from typing import Any
 
 import pytest
 
-from liveloop_sfu.__main__ import mint_room_token
-from liveloop_sfu.config import load_settings
-from liveloop_sfu.errors import ConfigError, InvalidPayload
-from liveloop_sfu.rooms import tokens as room_tokens
+from liveloop_sfu.errors import InvalidPayload
 from liveloop_sfu.signal import messages as m
-
-SECRET = "0123456789abcdef-secret"
-
-
-def test_group_defaults() -> None:
-    settings = load_settings([], {})
-    assert settings.max_room_participants == 8
-    assert settings.require_room_token is False and settings.room_token_secret is None
-    assert settings.room_token_ttl == 24 * 3600
-
-
-def test_group_flags_and_environment() -> None:
-    env = {"LIVELOOP_ROOM_TOKEN_SECRET": SECRET, "LIVELOOP_REQUIRE_ROOM_TOKEN": "true"}
-    settings = load_settings(["--max-room-participants", "4", "--room-token-ttl", "600"], env)
-    assert settings.max_room_participants == 4
-    assert settings.require_room_token and settings.room_token_secret == SECRET
-    assert settings.room_token_ttl == 600
-    flagged = load_settings(["--require-room-token", "--room-token-secret", SECRET], {})
-    assert flagged.require_room_token
-
-
-@pytest.mark.parametrize(
-    ("argv", "env", "fragment"),
-    [
-        (["--require-room-token"], {}, "needs --room-token-secret"),
-        (["--room-token-secret", "short"], {}, "at least 16"),
-        (["--max-room-participants", "1"], {}, "between 2 and 64"),
-        (["--max-room-participants", "65"], {}, "between 2 and 64"),
-        (["--room-token-ttl", "0"], {}, "between"),
-        ([], {"LIVELOOP_REQUIRE_ROOM_TOKEN": "perhaps"}, "true or false"),
-    ],
-)
-def test_bad_group_configuration(argv: list[str], env: dict[str, str], fragment: str) -> None:
-    with pytest.raises(ConfigError, match=fragment):
-        load_settings(argv, env)
 
 
 @pytest.mark.parametrize(
@@ -126,28 +88,3 @@ def test_create_room_accepts(payload: Any, expected: str | None) -> None:
 def test_create_room_refuses(payload: Any) -> None:
     with pytest.raises(InvalidPayload):
         m.parse_create_room(payload)
-
-
-def test_mint_room_token_command() -> None:
-    now = 1_800_000_000.0
-    status, token = mint_room_token(
-        ["team", "--room-token-ttl", "60"], {"LIVELOOP_ROOM_TOKEN_SECRET": SECRET}, now
-    )
-    assert status == 0
-    room_tokens.verify(SECRET.encode(), "team", token, now + 59)
-    assert room_tokens.expires_at(token) == now + 60
-
-
-@pytest.mark.parametrize(
-    ("args", "env", "fragment"),
-    [
-        ([], {}, "usage"),
-        (["--help"], {}, "usage"),
-        (["team"], {}, "--room-token-secret"),
-        (["bad/id"], {"LIVELOOP_ROOM_TOKEN_SECRET": SECRET}, "roomId"),
-        (["team", "--room-token-secret", "short"], {}, "at least 16"),
-    ],
-)
-def test_mint_room_token_refusals(args: list[str], env: dict[str, str], fragment: str) -> None:
-    status, text = mint_room_token(args, env, 0.0)
-    assert status == 2 and fragment in text

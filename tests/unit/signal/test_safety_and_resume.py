@@ -1,4 +1,4 @@
-"""Client keys, report/resume payloads and session aliases: pure, table-driven."""
+"""Client keys and report/resume payloads: pure, table-driven."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from typing import Any
 
 import pytest
 
-from liveloop_sfu.config import load_settings
-from liveloop_sfu.errors import ConfigError, InvalidPayload
-from liveloop_sfu.rooms.resume import SessionAliases
+from liveloop_sfu.errors import InvalidPayload
 from liveloop_sfu.signal.client_keys import ClientKeys
 from liveloop_sfu.signal.messages import REPORT_REASONS, parse_report_partner, parse_resume
 
@@ -72,48 +70,3 @@ def test_bad_report_payloads(payload: Any) -> None:
 def test_bad_resume_payloads(payload: Any) -> None:
     with pytest.raises(InvalidPayload):
         parse_resume(payload)
-
-
-def test_session_aliases() -> None:
-    aliases = SessionAliases()
-    assert (aliases.session("s1"), aliases.socket("s1")) == ("s1", "s1")
-    aliases.bind("s2", "s1")  # s1's client came back on socket s2
-    assert (aliases.session("s2"), aliases.socket("s1")) == ("s1", "s2")
-    aliases.bind("s3", "s1")  # and again on s3
-    assert aliases.socket("s1") == "s3"
-    aliases.unbind("s2")  # the stale socket's goodbye does not undo the newer binding
-    assert aliases.socket("s1") == "s3" and aliases.session("s2") == "s2"
-    aliases.unbind("s3")
-    assert aliases.socket("s1") == "s1" and len(aliases) == 0
-
-
-def test_a_resume_supersedes_a_socket_that_still_looks_alive() -> None:
-    aliases = SessionAliases()
-    aliases.supersede("s1")  # s1's client is back on s2 while s1 never closed
-    aliases.bind("s2", "s1")
-    # The old socket speaks for nobody; events out go to the new one.
-    assert aliases.session("s1") not in ("s1", "s2")
-    assert (aliases.session("s2"), aliases.socket("s1")) == ("s1", "s2")
-    aliases.unbind("s1")  # its close, when it comes, leaves the session where it is
-    assert aliases.socket("s1") == "s2"
-    aliases.supersede("s2")  # and once more, from s2 to s3
-    aliases.bind("s3", "s1")
-    assert aliases.session("s2") not in ("s1", "s2", "s3")
-    assert (aliases.session("s3"), aliases.socket("s1")) == ("s1", "s3")
-    aliases.unbind("s2")
-    aliases.unbind("s3")
-    assert len(aliases) == 0
-
-
-def test_safety_and_resume_flags() -> None:
-    settings = load_settings(
-        ["--resume-grace", "0", "--report-block-days", "30"],
-        {"LIVELOOP_CLIENT_KEY_SECRET": "sixteen-chars-or-more"},
-    )
-    assert (settings.resume_grace, settings.report_block_days) == (0.0, 30.0)
-    assert "sixteen-chars-or-more" not in repr(settings)
-    defaults = load_settings([], {})
-    assert (defaults.resume_grace, defaults.client_key_secret) == (8.0, None)
-    for argv in (["--client-key-secret", "short"], ["--resume-grace", "-1"]):
-        with pytest.raises(ConfigError):
-            load_settings(argv, {})
