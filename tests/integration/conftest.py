@@ -25,6 +25,15 @@ class Caller(Protocol):
     async def __call__(self, node: Node, name: str, resumable: bool = False) -> WireCall: ...
 
 
+async def call_pair(node: Node, caller: Caller) -> tuple[WireCall, WireCall]:
+    """Alice and Bob ask ``node`` for a room and are matched with each other."""
+    alice = await caller(node, "alice")
+    bob = await caller(node, "bob")
+    await alice.matched()
+    await bob.matched()
+    return alice, bob
+
+
 @pytest.fixture
 async def caller() -> AsyncIterator[Caller]:
     """Browser stand-ins for the test; every one is closed at teardown."""

@@ -13,6 +13,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
+import pytest
+
 from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.app import Node
 from liveloop_sfu.config import Settings
@@ -68,3 +72,24 @@ class InProcessNode:
 
 
 StartNode = Callable[..., Awaitable[InProcessNode]]
+
+
+def count_codecs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records every encoder and decoder aiortc creates from now on (``"enc:video/VP8"``...): a
+    forwarding node must create none."""
+    created: list[str] = []
+
+    def counting(factory: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
+        def make(codec: Any) -> Any:
+            created.append(f"{what}:{codec.mimeType}")
+            return factory(codec)
+
+        return make
+
+    monkeypatch.setattr(
+        aiortc.rtcrtpsender, "get_encoder", counting(aiortc.rtcrtpsender.get_encoder, "enc")
+    )
+    monkeypatch.setattr(
+        aiortc.rtcrtpreceiver, "get_decoder", counting(aiortc.rtcrtpreceiver.get_decoder, "dec")
+    )
+    return created

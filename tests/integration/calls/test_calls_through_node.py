@@ -9,18 +9,10 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.calls.wire_call import WireCall
-from tests.integration.conftest import Caller
-from tests.nodes import Node, NodeFactory, get_json
+from tests.integration.conftest import Caller, call_pair
+from tests.nodes import NodeFactory, get_json
 
 pytestmark = pytest.mark.slow
-
-
-async def call_pair(node: Node, caller: Caller) -> tuple[WireCall, WireCall]:
-    alice = await caller(node, "alice")
-    bob = await caller(node, "bob")
-    await alice.matched()
-    await bob.matched()
-    return alice, bob
 
 
 @pytest.mark.parametrize("mode", ["sfu", "p2p"])

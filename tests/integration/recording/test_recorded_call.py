@@ -8,17 +8,14 @@ import asyncio
 import itertools
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiortc.rtcrtpreceiver
-import aiortc.rtcrtpsender
 import pytest
 
 from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.media.recording.recorder import RoomRecorder
-from tests.integration.in_process import Room
+from tests.integration.in_process import Room, count_codecs
 from tests.recording_files import decoded_counters, ffprobe, packet_times, streams_by_type
 
 pytestmark = pytest.mark.slow
@@ -37,21 +34,7 @@ async def until_decoded(peer: SyntheticPeer, counter: int, timeout: float = 15.0
 async def test_a_recorded_call_holds_each_participants_frames_in_order(
     room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    created: list[str] = []
-
-    def counting(factory: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
-        def make(codec: Any) -> Any:
-            created.append(f"{what}:{codec.mimeType}")
-            return factory(codec)
-
-        return make
-
-    monkeypatch.setattr(
-        aiortc.rtcrtpsender, "get_encoder", counting(aiortc.rtcrtpsender.get_encoder, "enc")
-    )
-    monkeypatch.setattr(
-        aiortc.rtcrtpreceiver, "get_decoder", counting(aiortc.rtcrtpreceiver.get_decoder, "dec")
-    )
+    created = count_codecs(monkeypatch)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         await room.join("A", "alice", first_frame=1000)
