@@ -21,10 +21,21 @@ from redis.asyncio import Redis
 from liveloop_sfu.client import WireClient, WireError
 from tests.helpers import until
 from tests.integration.conftest import Caller
-from tests.nodes import NodeFactory, get_status_and_json
+from tests.nodes import Node, NodeFactory, get_status_and_json
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
+
+
+async def until_healthy(node: Node, what: str) -> None:
+    # /health is a blocking request: polled from a thread, every 0.2 s, for up to 15 s.
+    await until(
+        lambda: get_status_and_json(node, "/health")[1]["status"] == "ok",
+        15,
+        what,
+        every=0.2,
+        in_thread=True,
+    )
 
 
 async def published(server: RedisServer, action: Any) -> list[str]:
@@ -84,13 +95,7 @@ async def test_outage_keeps_calls_and_recovers(
         assert bob.peer.video_log.in_order() and alice.peer.video_log.in_order()
 
         own_redis_server.start()  # same port, empty
-        await until(
-            lambda: get_status_and_json(node, "/health")[1]["status"] == "ok",
-            15,
-            "health ok",
-            every=0.2,
-            in_thread=True,
-        )
+        await until_healthy(node, "health ok")
         # Carol's queue entry died with Redis; the node queued her again by itself, so the next
         # caller meets her. (Until the node's next heartbeat, dave may be the one who waits.)
         ack = await dave.call_raw("request-room", {"userName": "dave"})
@@ -133,20 +138,8 @@ async def test_outage_keeps_a_call_across_nodes(
     assert alice.peer.video_log.in_order() and bob.peer.video_log.in_order()
 
     own_redis_server.start()
-    await until(
-        lambda: get_status_and_json(node1, "/health")[1]["status"] == "ok",
-        15,
-        "node 1 healthy",
-        every=0.2,
-        in_thread=True,
-    )
-    await until(
-        lambda: get_status_and_json(node2, "/health")[1]["status"] == "ok",
-        15,
-        "node 2 healthy",
-        every=0.2,
-        in_thread=True,
-    )
+    await until_healthy(node1, "node 1 healthy")
+    await until_healthy(node2, "node 2 healthy")
     # The guest's chat travels node 1 → Redis → node 2 again (subscriptions came back).
     deadline = time.monotonic() + 15
     while (ack := await alice.wire.call_raw("newMessage", {"message": "back"})).get("ok") is None:
