@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["bench"]:
         # The load-testing harness lives in benchmarks/ (installed with the package).
-        from benchmarks.bench import main as bench_main
+        from benchmarks.harness.bench import main as bench_main
 
         return bench_main(args[1:])
     if args and args[0] == "mint-room-token":

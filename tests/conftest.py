@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.nodes import Node, NodeFactory, start_node
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -23,3 +24,23 @@ def node_factory(tmp_path: Path) -> Iterator[NodeFactory]:
     yield factory
     for node in nodes:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real ``redis-server`` shared by the whole session: each test isolates itself (its own
+    hash tag, or only the keys its own nodes write), so sharing it saves a start per test."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server only this test uses, so it may stop, freeze and restart it, and its nodes may use
+    the fixed ``{liveloop}`` keys without meeting another test's."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

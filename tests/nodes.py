@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,14 +47,31 @@ class Node:
                 self.process.wait(timeout=5)
 
 
-def get_json(node: Node, path: str, token: str | None = None) -> dict[str, Any]:
-    """GET a node's JSON endpoint (``token``: the admin bearer token); raises on an HTTP error."""
+def _request(node: Node, path: str, token: str | None) -> urllib.request.Request:
     request = urllib.request.Request(node.url + path)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=5) as response:
+    return request
+
+
+def get_json(node: Node, path: str, token: str | None = None) -> dict[str, Any]:
+    """GET a node's JSON endpoint (``token``: the admin bearer token); raises on an HTTP error."""
+    with urllib.request.urlopen(_request(node, path, token), timeout=5) as response:
         result: dict[str, Any] = json.loads(response.read())
         return result
+
+
+def get_status_and_json(
+    node: Node, path: str, token: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """GET a node's JSON endpoint; an error status comes back with its JSON body (the tests of
+    refusals read both), not raised."""
+    try:
+        with urllib.request.urlopen(_request(node, path, token), timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
 
 
 def start_node(log_dir: Path, *flags: str, env: dict[str, str] | None = None) -> Node:

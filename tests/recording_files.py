@@ -9,7 +9,7 @@ from typing import Any
 
 import av
 
-from benchmarks.synthetic import read_counter
+from benchmarks.media.synthetic import read_counter
 
 
 def ffprobe(path: Path) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from tests.browser.test_group import (
     room_state,
 )
 from tests.browser.test_ice_restart import credentials, remote_ssrcs, until_restarted
-from tests.integration.hardening.conftest import scrape
+from tests.helpers import scrape
 from tests.nodes import NodeFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

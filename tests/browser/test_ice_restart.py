@@ -17,7 +17,7 @@ import pytest
 from tests.browser.conftest import OpenClient
 from tests.browser.pages import ClientPage, media_flow, wait_until_flowing
 from tests.browser.test_call import matched_pair
-from tests.integration.hardening.conftest import scrape
+from tests.helpers import scrape
 from tests.nodes import NodeFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

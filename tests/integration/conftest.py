@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
+from aiohttp import web
 
+from liveloop_sfu.app import NODE_KEY, create_app
+from liveloop_sfu.config import RoomSettings, Settings
+from liveloop_sfu.media.settings import MediaSettings
 from tests.integration.calls.wire_call import WireCall
+from tests.integration.in_process import InProcessNode, Room, StartNode
 from tests.nodes import Node
 
 
@@ -16,6 +23,15 @@ class Caller(Protocol):
     (``resumable``: it declares it can resume, socket.io auth ``{"resume": true}``)."""
 
     async def __call__(self, node: Node, name: str, resumable: bool = False) -> WireCall: ...
+
+
+async def call_pair(node: Node, caller: Caller) -> tuple[WireCall, WireCall]:
+    """Alice and Bob ask ``node`` for a room and are matched with each other."""
+    alice = await caller(node, "alice")
+    bob = await caller(node, "bob")
+    await alice.matched()
+    await bob.matched()
+    return alice, bob
 
 
 @pytest.fixture
@@ -32,3 +48,35 @@ async def caller() -> AsyncIterator[Caller]:
     yield make
     for call in calls:
         await call.close()
+
+
+@pytest.fixture
+async def room() -> AsyncIterator[Room]:
+    """An sfu session in this event loop with aiortc clients (:class:`Room`)."""
+    room = Room(MediaSettings())
+    yield room
+    await room.close()
+    # Let the peers' closing callbacks run before the loop is torn down.
+    await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def start_node() -> AsyncIterator[StartNode]:
+    """``await start_node(**settings_overrides)``: a node in this event loop on a free loopback
+    port (:class:`InProcessNode`); all are stopped at teardown."""
+    runners: list[web.AppRunner] = []
+
+    async def start(**overrides: Any) -> InProcessNode:
+        settings = Settings(rooms=dataclasses.replace(RoomSettings(mode="sfu"), **overrides))
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        host, port = runner.addresses[0][:2]
+        return InProcessNode(f"http://{host}:{port}", app[NODE_KEY], settings)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

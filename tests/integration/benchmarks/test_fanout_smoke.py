@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_fanout_benchmark_runs_both_shapes(tmp_path: Path) -> None:
     out = tmp_path / "fanout.json"
     command = [
-        sys.executable, "-m", "benchmarks.fanout", "--fanout", "2", "--mesh", "2",
+        sys.executable, "-m", "benchmarks.suites.fanout", "--fanout", "2", "--mesh", "2",
         "--seconds", "2", "--warmup", "0.5", "--json", str(out), "--log-dir", str(tmp_path),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)

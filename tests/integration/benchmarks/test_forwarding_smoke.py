@@ -39,7 +39,7 @@ POINT_FIELDS = {
 def test_forwarding_benchmark_runs_both_nodes(tmp_path: Path) -> None:
     out = tmp_path / "forwarding.json"
     command = [
-        sys.executable, "-m", "benchmarks.forwarding", "--streams", "2", "--seconds", "3",
+        sys.executable, "-m", "benchmarks.suites.forwarding", "--streams", "2", "--seconds", "3",
         "--warmup", "1", "--json", str(out), "--log-dir", str(tmp_path / "logs"),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import matchmaking_e2e
+from benchmarks.suites import matchmaking_e2e
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The soak, short: churn against a node sharing a real Redis, then no leaks (benchmarks/soak)."""
+"""The soak, short: churn against a node sharing a real Redis, then no leaks
+(benchmarks/suites/soak)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.soak import soak, table
+from benchmarks.suites.soak import soak, table
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow

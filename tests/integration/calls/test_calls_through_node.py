@@ -6,31 +6,13 @@ back, so "media flows" means "the partner's frames decode, in order".
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from typing import Any
-
 import pytest
 
 from tests.integration.calls.wire_call import WireCall
-from tests.integration.conftest import Caller
-from tests.nodes import Node, NodeFactory
+from tests.integration.conftest import Caller, call_pair
+from tests.nodes import NodeFactory, get_json
 
 pytestmark = pytest.mark.slow
-
-
-def status(node: Node) -> dict[str, Any]:
-    with urllib.request.urlopen(node.url + "/api/status", timeout=5) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
-
-
-async def call_pair(node: Node, caller: Caller) -> tuple[WireCall, WireCall]:
-    alice = await caller(node, "alice")
-    bob = await caller(node, "bob")
-    await alice.matched()
-    await bob.matched()
-    return alice, bob
 
 
 @pytest.mark.parametrize("mode", ["sfu", "p2p"])
@@ -46,7 +28,7 @@ async def test_call_media_flows_both_ways(
         assert call.peer is not None
         assert call.peer.video_log.in_order()
         assert call.peer.audio_frames > 0
-    assert status(node)["activeRooms"][mode] == 1
+    assert get_json(node, "/api/status")["activeRooms"][mode] == 1
 
 
 async def test_auto_mode_is_sfu_by_default(node_factory: NodeFactory, caller: Caller) -> None:
@@ -54,7 +36,7 @@ async def test_auto_mode_is_sfu_by_default(node_factory: NodeFactory, caller: Ca
     alice, bob = await call_pair(node, caller)
     assert alice.mode == "sfu"
     await bob.frames_from_partner(10)
-    assert status(node)["forwardedStreams"] == 4
+    assert get_json(node, "/api/status")["forwardedStreams"] == 4
 
 
 async def test_auto_mode_at_capacity_goes_p2p(node_factory: NodeFactory, caller: Caller) -> None:
@@ -91,7 +73,7 @@ async def test_sfu_mode_never_falls_back(node_factory: NodeFactory, caller: Call
         assert (await bob.event("partner-left"))["reason"] == "media-failed"
         assert (await alice.event("partner-left", timeout=1))["reason"] == "media-failed"
         assert not [event for event, _ in alice.events if event == "mode-changed"]
-        assert status(node)["activeRooms"] == {"sfu": 0, "p2p": 0}
+        assert get_json(node, "/api/status")["activeRooms"] == {"sfu": 0, "p2p": 0}
     finally:
         await alice.close()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiortc import RTCSessionDescription
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.ice_gathering import restrict_gathering

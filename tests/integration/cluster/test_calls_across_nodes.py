@@ -24,10 +24,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("mode", ["sfu", "p2p"])
 async def test_call_across_two_nodes(
-    node_factory: NodeFactory, caller: Caller, redis_server: RedisServer, mode: str
+    node_factory: NodeFactory, caller: Caller, own_redis_server: RedisServer, mode: str
 ) -> None:
-    node1 = node_factory("--mode", mode, "--redis-url", redis_server.url)
-    node2 = node_factory("--mode", mode, "--redis-url", redis_server.url)
+    node1 = node_factory("--mode", mode, "--redis-url", own_redis_server.url)
+    node2 = node_factory("--mode", mode, "--redis-url", own_redis_server.url)
     alice = await caller(node1, "alice")
     bob = await caller(node2, "bob")
     match_a, match_b = await alice.matched(), await bob.matched()
@@ -51,7 +51,7 @@ async def test_call_across_two_nodes(
     assert (await alice.wire.next("newMessage"))["message"] == "hello from node 2"
 
     # Shared state in Redis under the seed's key names.
-    client = Redis.from_url(redis_server.url, decode_responses=True)
+    client = Redis.from_url(own_redis_server.url, decode_responses=True)
     try:
         room = await client.hgetall("{liveloop}:rooms:" + match_a["roomId"])
         assert room["mode"] == mode and len(room["members"].split(",")) == 2
@@ -87,20 +87,20 @@ async def test_call_across_two_nodes(
 
 
 async def test_a_node_leaving_cleanly_takes_its_waiting_users_along(
-    node_factory: NodeFactory, redis_server: RedisServer
+    node_factory: NodeFactory, own_redis_server: RedisServer
 ) -> None:
     from liveloop_sfu.client import WireClient
 
-    node1 = node_factory("--mode", "p2p", "--redis-url", redis_server.url)
-    node2 = node_factory("--mode", "p2p", "--redis-url", redis_server.url)
+    node1 = node_factory("--mode", "p2p", "--redis-url", own_redis_server.url)
+    node2 = node_factory("--mode", "p2p", "--redis-url", own_redis_server.url)
     waiting = await WireClient(node1.url, timeout=10).connect()
     late = await WireClient(node2.url, timeout=10).connect()
     try:
         assert (await waiting.request_room("early"))["status"] == "waiting"
-        assert redis_server.command("ZCARD", "{liveloop}:queue:users") == ":1"
+        assert own_redis_server.command("ZCARD", "{liveloop}:queue:users") == ":1"
         await asyncio.to_thread(node1.stop)  # SIGTERM while its user waits
         assert node1.process.returncode == 0
-        assert redis_server.command("ZCARD", "{liveloop}:queue:users") == ":0"
+        assert own_redis_server.command("ZCARD", "{liveloop}:queue:users") == ":0"
         # Nobody is matched with the user who left with node 1.
         assert (await late.request_room("late"))["status"] == "waiting"
         # Started without a shared --client-key-secret, each node says its keys stay its own.

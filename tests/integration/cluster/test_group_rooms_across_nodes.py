@@ -9,8 +9,8 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from tests.helpers import scrape
 from tests.integration.groups.member import Member
-from tests.integration.hardening.conftest import scrape
 from tests.nodes import NodeFactory, get_json
 from tests.redis_server import RedisServer
 

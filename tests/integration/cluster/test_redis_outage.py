@@ -12,37 +12,30 @@ then start it again on the same port (empty, as a Redis without persistence come
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from liveloop_sfu.client import WireClient, WireError
+from tests.helpers import until
 from tests.integration.conftest import Caller
-from tests.nodes import Node, NodeFactory
+from tests.nodes import Node, NodeFactory, get_status_and_json
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 
 
-def http(node: Node, path: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(node.url + path, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-async def until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(predicate):
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.2)
+async def until_healthy(node: Node, what: str) -> None:
+    # /health is a blocking request: polled from a thread, every 0.2 s, for up to 15 s.
+    await until(
+        lambda: get_status_and_json(node, "/health")[1]["status"] == "ok",
+        15,
+        what,
+        every=0.2,
+        in_thread=True,
+    )
 
 
 async def published(server: RedisServer, action: Any) -> list[str]:
@@ -63,9 +56,9 @@ async def published(server: RedisServer, action: Any) -> list[str]:
 
 
 async def test_outage_keeps_calls_and_recovers(
-    node_factory: NodeFactory, caller: Caller, redis_server: RedisServer
+    node_factory: NodeFactory, caller: Caller, own_redis_server: RedisServer
 ) -> None:
-    node = node_factory("--mode", "sfu", "--redis-url", redis_server.url)
+    node = node_factory("--mode", "sfu", "--redis-url", own_redis_server.url)
     alice = await caller(node, "alice")
     bob = await caller(node, "bob")
     await alice.matched()
@@ -77,14 +70,14 @@ async def test_outage_keeps_calls_and_recovers(
         assert (await bob.wire.next("newMessage"))["message"] == "local"
 
     # A call living on one node never goes through Redis, even with Redis up.
-    assert await published(redis_server, chat) == []
+    assert await published(own_redis_server, chat) == []
 
     carol = await WireClient(node.url, timeout=10).connect()
     dave = await WireClient(node.url, timeout=10).connect()
     try:
         assert (await carol.request_room("carol"))["status"] == "waiting"
 
-        redis_server.stop()
+        own_redis_server.stop()
         assert alice.peer is not None and bob.peer is not None
         seen = len(bob.peer.video_log.counters), len(alice.peer.video_log.counters)
         began = time.monotonic()
@@ -92,17 +85,17 @@ async def test_outage_keeps_calls_and_recovers(
             await dave.request_room("dave")
         assert refused.value.code == "matchmaker-unavailable"
         assert time.monotonic() - began < 3.0
-        status, health = http(node, "/health")
+        status, health = get_status_and_json(node, "/health")
         assert (status, health["status"]) == (200, "degraded")  # liveness holds
-        assert http(node, "/readyz")[0] == 503
+        assert get_status_and_json(node, "/readyz")[0] == 503
         # The call goes on: chat is delivered, media keeps flowing and decoding.
         await chat()
         await bob.frames_from_partner(seen[0] + 30)
         await alice.frames_from_partner(seen[1] + 30)
         assert bob.peer.video_log.in_order() and alice.peer.video_log.in_order()
 
-        redis_server.start()  # same port, empty
-        await until(lambda: http(node, "/health")[1]["status"] == "ok", 15, "health ok")
+        own_redis_server.start()  # same port, empty
+        await until_healthy(node, "health ok")
         # Carol's queue entry died with Redis; the node queued her again by itself, so the next
         # caller meets her. (Until the node's next heartbeat, dave may be the one who waits.)
         ack = await dave.call_raw("request-room", {"userName": "dave"})
@@ -114,7 +107,7 @@ async def test_outage_keeps_calls_and_recovers(
         assert ack.get("ok") is True, ack
         assert (await carol.next("match-done", timeout=20))["peer"]["userName"] == "dave"
         assert (await dave.next("match-done", timeout=5))["peer"]["userName"] == "carol"
-        assert http(node, "/readyz")[0] == 200
+        assert get_status_and_json(node, "/readyz")[0] == 200
         # The call that lived through the outage is still up.
         await chat()
         assert not [event for event, _ in alice.events + bob.events if event == "partner-left"]
@@ -124,12 +117,12 @@ async def test_outage_keeps_calls_and_recovers(
 
 
 async def test_outage_keeps_a_call_across_nodes(
-    node_factory: NodeFactory, caller: Caller, redis_server: RedisServer
+    node_factory: NodeFactory, caller: Caller, own_redis_server: RedisServer
 ) -> None:
     """Media of a cross-node call flows browser ↔ host and needs no Redis; signaling between
     the nodes resumes by itself once Redis is back."""
-    node1 = node_factory("--mode", "sfu", "--redis-url", redis_server.url)
-    node2 = node_factory("--mode", "sfu", "--redis-url", redis_server.url)
+    node1 = node_factory("--mode", "sfu", "--redis-url", own_redis_server.url)
+    node2 = node_factory("--mode", "sfu", "--redis-url", own_redis_server.url)
     alice = await caller(node1, "alice")
     bob = await caller(node2, "bob")
     await alice.matched()
@@ -138,15 +131,15 @@ async def test_outage_keeps_a_call_across_nodes(
     await bob.frames_from_partner(10)
     assert alice.peer is not None and bob.peer is not None
 
-    redis_server.stop()
+    own_redis_server.stop()
     seen = len(alice.peer.video_log.counters), len(bob.peer.video_log.counters)
     await alice.frames_from_partner(seen[0] + 30)
     await bob.frames_from_partner(seen[1] + 30)
     assert alice.peer.video_log.in_order() and bob.peer.video_log.in_order()
 
-    redis_server.start()
-    await until(lambda: http(node1, "/health")[1]["status"] == "ok", 15, "node 1 healthy")
-    await until(lambda: http(node2, "/health")[1]["status"] == "ok", 15, "node 2 healthy")
+    own_redis_server.start()
+    await until_healthy(node1, "node 1 healthy")
+    await until_healthy(node2, "node 2 healthy")
     # The guest's chat travels node 1 → Redis → node 2 again (subscriptions came back).
     deadline = time.monotonic() + 15
     while (ack := await alice.wire.call_raw("newMessage", {"message": "back"})).get("ok") is None:

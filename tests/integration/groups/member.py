@@ -14,7 +14,7 @@ from typing import Any
 
 from aiortc.exceptions import InvalidStateError
 
-from benchmarks.synthetic import CounterLog, SyntheticPeer
+from benchmarks.media.synthetic import CounterLog, SyntheticPeer
 from liveloop_sfu.client import WireClient, WireError
 
 

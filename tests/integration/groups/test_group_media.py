@@ -10,11 +10,12 @@ from collections import Counter
 
 import pytest
 
-from benchmarks.synthetic import CounterVideoTrack
+from benchmarks.media.synthetic import CounterVideoTrack
 from liveloop_sfu.media.core.rewriter import AUDIO_LEVEL_URI
 from liveloop_sfu.media.sfu.session import SfuSession
+from tests.helpers import until
+from tests.integration.in_process import InProcessNode, StartNode
 
-from .conftest import InProcessNode, StartNode
 from .member import Member
 
 pytestmark = pytest.mark.slow
@@ -163,14 +164,6 @@ def frames_of(member: Member, owner: Member) -> int:
     return len(counters_of(member, owner))
 
 
-async def wait_for(condition: object, what: str, timeout: float = 15) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
-
-
 async def test_join_leave_churn_leaves_nothing_behind(start_node: StartNode) -> None:
     server = await start_node()
     rooms = server.node.rooms
@@ -185,7 +178,7 @@ async def test_join_leave_churn_leaves_nothing_behind(start_node: StartNode) -> 
                 {o: f for o, f in owners.items() if o != member.participant_id}, 5
             )
         session = session_of(server, "churn")
-        await wait_for(lambda: session.forwarded_streams == 12, "3 members: 12 streams")
+        await until(lambda: session.forwarded_streams == 12, what="3 members: 12 streams")
         tasks_before: Counter[str] = Counter()
         for cycle in range(4):
             if cycle == 1:
@@ -197,17 +190,17 @@ async def test_join_leave_churn_leaves_nothing_behind(start_node: StartNode) -> 
                 node_peers.add(session._participants[visitor.wire.sio.get_sid()].peer._pc)
                 await visitor.frames_from(owners, 5)
                 visitor_sid = visitor.wire.sio.get_sid()
-                await wait_for(
+                await until(
                     lambda s=visitor_sid: forwarding_video(session, s) == 3,
-                    "visitor's video forwarded to the three",
+                    what="visitor's video forwarded to the three",
                 )
                 # Every stayer decodes the visitor on the slot the previous visitor had (from the
                 # second cycle on), on the tile labelled with the visitor, in order from its
                 # first decoded frame: the previous visitor's frames all came before.
                 for member in stayers:
-                    await wait_for(
+                    await until(
                         lambda m=member, v=visitor: frames_of(m, v) >= 5,
-                        f"{member.name} decodes {visitor.name}",
+                        what=f"{member.name} decodes {visitor.name}",
                         timeout=AIORTC_STALL,
                     )
                     log = member.video_from(visitor.participant_id)
@@ -221,20 +214,20 @@ async def test_join_leave_churn_leaves_nothing_behind(start_node: StartNode) -> 
                 assert left == {"participantId": visitor.participant_id}
 
         # Back to the three: their links only, no visitor state, no leftover peer or task.
-        await wait_for(lambda: session.forwarded_streams == 12, "visitors' links removed")
+        await until(lambda: session.forwarded_streams == 12, what="visitors' links removed")
         room = rooms.room("churn")
         assert room is not None and len(room.members) == 3
         assert len(session._participants) == 3
-        await wait_for(lambda: (gc.collect(), len(node_peers))[1] == 0, "visitor peers released")
-        await wait_for(
-            lambda: not (long_lived_tasks() - tasks_before), "visitor tasks ended", timeout=30
+        await until(lambda: (gc.collect(), len(node_peers))[1] == 0, what="visitor peers released")
+        await until(
+            lambda: not (long_lived_tasks() - tasks_before), what="visitor tasks ended", timeout=30
         )
         # ...and the three still see each other (ana <- bo, bo <- ana, cy <- ana).
         pairs = [(m, stayers[1] if m is stayers[0] else stayers[0]) for m in stayers]
         before = {m.name: frames_of(m, other) for m, other in pairs}
-        await wait_for(
+        await until(
             lambda: all(frames_of(m, other) > before[m.name] + 5 for m, other in pairs),
-            "stayers' video continues",
+            what="stayers' video continues",
             timeout=AIORTC_STALL,
         )
 
@@ -287,8 +280,8 @@ async def test_a_screen_share_reaches_the_others_labelled_as_the_screen(
         assert ana.peer.video_track is not None
         camera_id = ana.peer.video_track.id
         for member in (bo, cy):
-            await wait_for(
-                lambda m=member: len(counters_on(m, screen.id)) >= 5, f"{member.name}: screen"
+            await until(
+                lambda m=member: len(counters_on(m, screen.id)) >= 5, what=f"{member.name}: screen"
             )
             # The screen and the camera each on the track labelled with their own track id.
             assert all(60_000 <= c < 61_000 for c in counters_on(member, screen.id))
@@ -303,13 +296,13 @@ async def test_a_screen_share_reaches_the_others_labelled_as_the_screen(
                 transceiver.direction = "inactive"
         await ana.offer()
         await ana.wire.call("media-state", {**state, "screenTrackId": None})
-        await wait_for(lambda: session.forwarded_streams == 12, "screen links removed")
+        await until(lambda: session.forwarded_streams == 12, what="screen links removed")
         for member in (bo, cy):
-            await wait_for(
+            await until(
                 lambda m=member: (
                     (ana.participant_id, screen.id) not in m.peer.remote_msids().values()
                 ),
-                f"{member.name}: screen slot released",
+                what=f"{member.name}: screen slot released",
             )
     finally:
         for member in members:

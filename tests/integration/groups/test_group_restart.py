@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hardening.conftest import until
+from tests.helpers import until
+from tests.integration.in_process import StartNode
 
-from .conftest import StartNode
 from .member import Member
 from .test_group_media import session_of
 

@@ -13,9 +13,8 @@ import aiohttp
 import pytest
 
 from liveloop_sfu.client import WireClient, WireError
+from tests.integration.in_process import InProcessNode, StartNode
 from tests.nodes import ROOT
-
-from .conftest import InProcessNode, StartNode
 
 pytestmark = pytest.mark.slow
 

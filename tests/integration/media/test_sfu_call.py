@@ -10,15 +10,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiortc.rtcrtpreceiver
-import aiortc.rtcrtpsender
 import pytest
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.core.rtp import is_rtcp
-
-from .conftest import Room
+from tests.integration.in_process import Room, count_codecs
 
 pytestmark = pytest.mark.slow
 
@@ -213,21 +210,7 @@ async def test_late_subscriber_sees_a_picture_quickly(room: Room) -> None:
 async def test_the_node_never_creates_an_encoder_or_a_decoder(
     room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    created: list[str] = []
-
-    def counting(factory: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
-        def make(codec: Any) -> Any:
-            created.append(f"{what}:{codec.mimeType}")
-            return factory(codec)
-
-        return make
-
-    monkeypatch.setattr(
-        aiortc.rtcrtpsender, "get_encoder", counting(aiortc.rtcrtpsender.get_encoder, "enc")
-    )
-    monkeypatch.setattr(
-        aiortc.rtcrtpreceiver, "get_decoder", counting(aiortc.rtcrtpreceiver.get_decoder, "dec")
-    )
+    created = count_codecs(monkeypatch)
     alice = await room.join("A", "alice")
     bob = await room.join("B", "bob")
     await room.connect("A")

@@ -12,8 +12,7 @@ import weakref
 import pytest
 
 from liveloop_sfu.media.settings import MediaSettings
-
-from .conftest import Room
+from tests.integration.in_process import Room
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import pytest
 
-from benchmarks.synthetic import paint_counter
+from benchmarks.media.synthetic import paint_counter
 from liveloop_sfu.media.recording.depacketizer import FrameAssembler
 from liveloop_sfu.media.recording.depacketizer_h264 import H264Parser, parameter_sets
 from liveloop_sfu.media.recording.writer import (

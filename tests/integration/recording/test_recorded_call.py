@@ -8,19 +8,15 @@ import asyncio
 import itertools
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiortc.rtcrtpreceiver
-import aiortc.rtcrtpsender
 import pytest
 
-from benchmarks.synthetic import SyntheticPeer
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.media.recording.recorder import RoomRecorder
+from tests.integration.in_process import Room, count_codecs
 from tests.recording_files import decoded_counters, ffprobe, packet_times, streams_by_type
-
-from .conftest import Room
 
 pytestmark = pytest.mark.slow
 
@@ -38,21 +34,7 @@ async def until_decoded(peer: SyntheticPeer, counter: int, timeout: float = 15.0
 async def test_a_recorded_call_holds_each_participants_frames_in_order(
     room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    created: list[str] = []
-
-    def counting(factory: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
-        def make(codec: Any) -> Any:
-            created.append(f"{what}:{codec.mimeType}")
-            return factory(codec)
-
-        return make
-
-    monkeypatch.setattr(
-        aiortc.rtcrtpsender, "get_encoder", counting(aiortc.rtcrtpsender.get_encoder, "enc")
-    )
-    monkeypatch.setattr(
-        aiortc.rtcrtpreceiver, "get_decoder", counting(aiortc.rtcrtpreceiver.get_decoder, "dec")
-    )
+    created = count_codecs(monkeypatch)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         await room.join("A", "alice", first_frame=1000)
@@ -119,7 +101,7 @@ async def test_a_recorded_call_holds_each_participants_frames_in_order(
             assert audio >= audio_produced - 5  # 20 ms Opus frames; a few may be in flight
             # Both tracks begin when the client connects: their first frames are together. How
             # sender reports align tracks to 40 ms and better is checked with exact values in
-            # tests/unit/media/test_recorder_timing.py; here the reference is loose, because
+            # tests/unit/media/recording/test_timing.py; here the reference is loose, because
             # aiortc's reports pair an RTP timestamp with the time its packet was *sent*, so a
             # client's encoding delay (large on a loaded machine) shifts its video.
             video, audio_times = packet_times(path, "video"), packet_times(path, "audio")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import until
 from tests.integration.calls.wire_call import WireCall
-from tests.integration.hardening.conftest import until
 from tests.integration.recording.test_recording_node import TOKEN, admin_json
 from tests.nodes import NodeFactory
 from tests.recording_files import decoded_counters, ffprobe, packet_times, streams_by_type

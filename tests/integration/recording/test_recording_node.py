@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.calls.wire_call import WireCall
-from tests.integration.conftest import Caller
+from tests.integration.conftest import Caller, call_pair
 from tests.nodes import Node, NodeFactory
 from tests.recording_files import decoded_counters, ffprobe, streams_by_type
 
@@ -46,14 +46,6 @@ async def admin_json(node: Node, method: str, path: str, body: Any = None) -> di
     assert status == 200, (status, raw)
     result: dict[str, Any] = json.loads(raw)
     return result
-
-
-async def call_pair(node: Node, caller: Caller) -> tuple[WireCall, WireCall]:
-    alice = await caller(node, "alice")
-    bob = await caller(node, "bob")
-    await alice.matched()
-    await bob.matched()
-    return alice, bob
 
 
 async def test_admin_api_starts_stops_lists_serves_and_deletes(

@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from liveloop_sfu.client import WireClient, WireError
-from tests.nodes import Node, NodeFactory
-from tests.redis_server import RedisServer
+from tests.nodes import Node, NodeFactory, get_json
 
 pytestmark = pytest.mark.slow
 
 ADMIN = "admin-token-for-safety-tests"
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server.url
-    server.stop()
-
-
 @pytest.fixture(params=["memory", "redis"])
 def node(request: pytest.FixtureRequest, node_factory: NodeFactory) -> Node:
     flags = ["--mode", "p2p", "--admin-token", ADMIN]
     if request.param == "redis":
-        flags += ["--redis-url", request.getfixturevalue("redis_url")]
+        flags += ["--redis-url", request.getfixturevalue("redis_server").url]
     return node_factory(*flags)
 
 
@@ -50,12 +40,7 @@ async def connect(node: Node) -> AsyncIterator[Any]:
 
 
 def admin_reports(node: Node, token: str | None = ADMIN) -> dict[str, Any]:
-    request = urllib.request.Request(node.url + "/api/admin/reports?limit=10")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
+    return get_json(node, "/api/admin/reports?limit=10", token)
 
 
 async def matched(a: WireClient, b: WireClient) -> bool:

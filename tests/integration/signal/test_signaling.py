@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from liveloop_sfu.client import WireClient, WireError
-from tests.nodes import Node, NodeFactory, start_node
+from tests.nodes import Node, NodeFactory, get_status_and_json, start_node
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +49,7 @@ async def connect(p2p_node: Node) -> AsyncIterator[Connect]:
         await client.close()
     # The module shares one node: wait until it has processed these disconnects.
     for _ in range(50):
-        _, status = await asyncio.to_thread(get_json, p2p_node, "/api/status")
+        _, status = await asyncio.to_thread(get_status_and_json, p2p_node, "/api/status")
         if status["connectedSockets"] == 0:
             break
         await asyncio.sleep(0.1)
@@ -63,15 +62,6 @@ async def matched_pair(
     assert (await alice.request_room("alice"))["status"] == "waiting"
     assert (await bob.request_room("bob"))["status"] == "matched"
     return alice, bob, await alice.next("match-done"), await bob.next("match-done")
-
-
-def get_json(node: Node, path: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(node.url + path, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.loads(exc.read())
 
 
 async def test_match_roles_profiles_and_relay(connect: Connect) -> None:
@@ -136,7 +126,7 @@ async def test_requeue_is_idempotent(connect: Connect, p2p_node: Node) -> None:
     alice = await connect()
     await alice.request_room("alice")
     await alice.request_room("alice")
-    _, status = get_json(p2p_node, "/api/status")
+    _, status = get_status_and_json(p2p_node, "/api/status")
     assert status["waitingUsers"] == 1
 
 
@@ -251,16 +241,16 @@ async def test_events_of_one_client_keep_their_order(connect: Connect) -> None:
 
 
 async def test_http_health_ready_status(connect: Connect, p2p_node: Node) -> None:
-    code, health = get_json(p2p_node, "/health")
+    code, health = get_status_and_json(p2p_node, "/health")
     assert code == 200 and health["status"] == "ok" and health["version"]
     assert health["uptime"] >= 0
-    code, ready = get_json(p2p_node, "/readyz")
+    code, ready = get_status_and_json(p2p_node, "/readyz")
     assert code == 200 and ready["ready"] is True
-    _, before = get_json(p2p_node, "/api/status")
+    _, before = get_status_and_json(p2p_node, "/api/status")
     await matched_pair(connect)
     waiting = await connect()
     await waiting.request_room("w")
-    _, status = get_json(p2p_node, "/api/status")
+    _, status = get_status_and_json(p2p_node, "/api/status")
     assert status["activeRooms"]["p2p"] == before["activeRooms"]["p2p"] + 1
     assert status["waitingUsers"] == before["waitingUsers"] + 1
     assert status["connectedSockets"] == before["connectedSockets"] + 3

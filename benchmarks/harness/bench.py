@@ -1,0 +1,498 @@
+"""``liveloop-sfu bench``: load a Live Loop service the way real users do and report what it costs.
+
+    liveloop-sfu bench                                   # steady 1:1, sfu/relay/p2p(/janus)
+    liveloop-sfu bench --scenario churn --clients 8 --duration 30
+    liveloop-sfu bench --targets sfu,janus --capacity 2,4,8,12
+    liveloop-sfu bench --url https://sfu.example.org --scenario group --clients 12
+
+For each target (a node it starts itself on loopback, Janus in its own network namespace, or a
+running service named by ``--url``) it runs the scenario (:mod:`benchmarks.harness.scenarios`) with
+synthetic clients spread over several processes (:mod:`benchmarks.clients.load_generator`),
+samples the node's CPU and memory, and prints a progress line, then a summary table; it writes JSON
+and PNG charts to ``--out``. Every process it starts is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import IO, Any
+
+from benchmarks.harness.processes import TICKS_PER_SECOND, process_ticks, stop_process
+from benchmarks.harness.progress import Progress, render
+from benchmarks.harness.scenarios import (
+    SCENARIOS,
+    ScenarioConfig,
+    ScenarioError,
+    by_process,
+    expected_streams,
+    plan,
+)
+from benchmarks.media.cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
+from benchmarks.nodes.targets import (
+    SUPPORTED,
+    TARGETS,
+    NodeProbe,
+    Target,
+    start_target,
+    unavailable,
+)
+from benchmarks.reports.bench import (
+    TargetSummary,
+    knee,
+    node_cpu,
+    node_series,
+    summarize_target,
+    table,
+    timeline,
+)
+from benchmarks.suites.forwarding import machine
+
+DEFAULT_OUT = Path("bench-out")
+START_LEAD = 1.0  # seconds between "everybody ready" and the run's start
+READY_TIMEOUT = 120.0  # starting Python + aiortc on a loaded machine can take a while
+SETTLE = 3.0  # seconds after the ramp-up before the steady window opens
+EXIT_GRACE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    scenario: ScenarioConfig
+    targets: tuple[str, ...]
+    url: str | None
+    processes: int
+    decode: int
+    spec: MediaSpec
+    capacity: tuple[int, ...]
+    out: Path
+    cache_dir: Path
+    charts: bool
+
+
+@dataclass
+class LoadProc:
+    process: subprocess.Popen[str]
+    ticks: list[dict[str, Any]]
+    result: dict[str, Any] | None
+    log: IO[bytes]
+    reader: threading.Thread
+    ready: threading.Event
+
+
+def _spawn(plan_path: Path, log_path: Path) -> LoadProc:
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.clients.load_generator", str(plan_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        bufsize=1,
+    )
+    proc = LoadProc(process, [], None, log, threading.Thread(daemon=True), threading.Event())
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if message.get("event") == "tick":
+                proc.ticks.append(message)
+            elif message.get("event") == "ready":
+                proc.ready.set()
+            elif message.get("event") == "result":
+                proc.result = message
+
+    proc.reader = threading.Thread(target=read, daemon=True)
+    proc.reader.start()
+    return proc
+
+
+def _window(config: ScenarioConfig) -> tuple[float, float]:
+    """The steady window, seconds since the start: after ramp-up and settling, before the end."""
+    low, high = config.ramp_up + SETTLE, config.duration - 1.0
+    if high - low < 2.0:
+        low, high = config.ramp_up, config.duration
+    return low, high
+
+
+def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[str, Any]:
+    """One scenario on one target: start it, load it, measure, stop everything."""
+    label = f"{kind}-{scenario.kind}-{scenario.clients}"
+    logs = config.out / "logs" / label
+    logs.mkdir(parents=True, exist_ok=True)
+    target = start_target(kind, logs, config.url)
+    procs: list[LoadProc] = []
+    probe = NodeProbe(target)
+    try:
+        users = plan(scenario, config.processes)
+        probe.start()  # from now on: the idle node until the clients start, then under load
+        for index, mine in sorted(by_process(users).items()):
+            plan_path = logs / f"plan-{index}.json"
+            plan_path.write_text(json.dumps(_plan_json(config, scenario, target, mine, index)))
+            procs.append(_spawn(plan_path, logs / f"clients-{index}.log"))
+        start_at = _start(procs)
+        clients_cpu = _drive(config, scenario, target, procs, probe, start_at, len(users), label)
+    finally:
+        for proc in procs:
+            stop_process(proc.process)
+            proc.reader.join(timeout=5)
+            proc.log.close()
+        probe.stop()
+        target.stop()
+    return _summarize(config, scenario, target, procs, probe, start_at, clients_cpu)
+
+
+def _start(procs: list[LoadProc]) -> float:
+    """Wait until every client process is ready, then give them one start time."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    for proc in procs:
+        if not proc.ready.wait(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f"client process {proc.process.pid} not ready in {READY_TIMEOUT} s")
+    start_at = time.monotonic() + START_LEAD
+    for proc in procs:
+        assert proc.process.stdin is not None
+        proc.process.stdin.write(f"{start_at}\n")
+        proc.process.stdin.flush()
+    return start_at
+
+
+def _plan_json(
+    config: BenchConfig,
+    scenario: ScenarioConfig,
+    target: Target,
+    users: list[Any],
+    index: int,
+) -> dict[str, Any]:
+    return {
+        "target": target.client_target,
+        "url": target.url,
+        "host_address": target.host_address,
+        "spec": asdict(config.spec),
+        "cache_dir": str(config.cache_dir),
+        "duration": scenario.duration,
+        "scenario": scenario.kind,
+        "decode": config.decode if index == 0 or config.decode > 1 else 0,
+        "users": [asdict(u) for u in users],
+    }
+
+
+def _drive(
+    config: BenchConfig,
+    scenario: ScenarioConfig,
+    target: Target,
+    procs: list[LoadProc],
+    probe: NodeProbe,
+    start_at: float,
+    users: int,
+    label: str,
+) -> float | None:
+    """Wait for the clients, showing progress; returns the clients' CPU % over the window."""
+    window = _window(scenario)
+    progress = Progress()
+    marks: dict[str, list[int]] = {}
+    deadline = start_at + scenario.duration + EXIT_GRACE
+    while time.monotonic() < deadline and any(p.process.poll() is None for p in procs):
+        now = time.monotonic()
+        for name, at in (("open", window[0]), ("close", window[1])):
+            if name not in marks and now >= start_at + at:
+                marks[name] = [_ticks(p) for p in procs]
+        progress.show(_progress_line(label, scenario, procs, probe, start_at, users), now)
+        time.sleep(0.5)
+    progress.done()
+    if "open" in marks and "close" in marks:
+        used = sum(b - a for a, b in zip(marks["open"], marks["close"], strict=True))
+        return 100.0 * used / TICKS_PER_SECOND / (window[1] - window[0])
+    return None
+
+
+def _ticks(proc: LoadProc) -> int:
+    try:
+        return process_ticks(proc.process.pid)
+    except (OSError, ValueError):
+        return 0
+
+
+def _progress_line(
+    label: str,
+    scenario: ScenarioConfig,
+    procs: list[LoadProc],
+    probe: NodeProbe,
+    start_at: float,
+    users: int,
+) -> str:
+    now = time.monotonic()
+    ticks = [p.ticks for p in procs]
+    recent = timeline(ticks, max(start_at, now - 3.0), 1.0) if any(ticks) else []
+    last = recent[-1] if recent else None
+    latest = [t[-1] for t in ticks if t]
+    return render(
+        label,
+        max(0.0, now - start_at),
+        scenario.duration,
+        matched=sum(int(t["matched"]) for t in latest),
+        users=users,
+        receiving=sum(int(t["receiving"]) for t in latest),
+        fps=last.fps if last else None,
+        loss_pct=last.loss_pct if last else None,
+        node_cpu_pct=node_cpu(probe.samples, now - 3.0, now),
+        errors=sum(int(t["errors"]) for t in latest),
+    )
+
+
+def _summarize(
+    config: BenchConfig,
+    scenario: ScenarioConfig,
+    target: Target,
+    procs: list[LoadProc],
+    probe: NodeProbe,
+    start_at: float,
+    clients_cpu: float | None,
+) -> dict[str, Any]:
+    window = _window(scenario)
+    records = [r for p in procs if p.result for r in p.result["records"]]
+    errors = [e for p in procs if p.result for e in p.result["errors"]]
+    missing = sum(1 for p in procs if p.result is None)
+    intervals = timeline([p.ticks for p in procs], start_at)
+    rss = [s[2] for s in probe.samples if s[2]]
+    summary = summarize_target(
+        target=target.kind,
+        scenario=scenario.kind,
+        clients=scenario.clients,
+        streams=expected_streams(scenario),
+        records=records,
+        errors=len(errors) + missing,
+        intervals=intervals,
+        window=window,
+        node_cpu_pct=node_cpu(probe.samples, start_at + window[0], start_at + window[1]),
+        node_rss_mb_max=max(rss) / 1e6 if rss else None,
+        node_idle_cpu_pct=node_cpu(probe.samples, 0.0, start_at),
+        clients_cpu_pct=clients_cpu,
+        cores=os.cpu_count() or 1,
+        published_fps=float(config.spec.fps),
+        forwards=target.forwards,
+        load_average=os.getloadavg()[0],
+    )
+    return {
+        "summary": summary,
+        "timeline": [asdict(i) for i in intervals],
+        "node": node_series(probe.samples, start_at),
+        "node_source": probe.source if probe.samples else "none",
+        "api_status": probe.status,
+        "load_average_at_end": os.getloadavg(),
+        "records": records,
+        "errors": errors[:50]
+        + ([f"{missing} client process(es) gave no result"] if missing else []),
+    }
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    cache = load_or_build(config.spec, config.cache_dir)  # encoded once, before any client
+    result: dict[str, Any] = {
+        "benchmark": "liveloop-sfu bench",
+        "machine": machine(),
+        "media": {**asdict(config.spec), "measured_video_kbps": cache.video_kbps},
+        "config": {
+            "scenario": asdict(config.scenario),
+            "targets": list(config.targets),
+            "url": config.url,
+            "processes": config.processes,
+            "decoded_streams": config.decode,
+            "capacity_steps": list(config.capacity),
+        },
+        "runs": [],
+        "skipped": {},
+        "failed": {},
+        "knees": [],
+    }
+    active: list[str] = []
+    for kind in config.targets:
+        why = _skip_reason(kind, config)
+        if why is None:
+            active.append(kind)
+        else:
+            result["skipped"][kind] = why
+            print(f"skipping {kind}: {why}", file=sys.stderr)
+    summaries: dict[str, list[TargetSummary]] = {kind: [] for kind in active}
+    # Step by step, every target at each step in turn: noise from a shared machine then hits
+    # all targets alike instead of whichever ran last.
+    for clients in config.capacity or (config.scenario.clients,):
+        for kind in list(active):
+            scenario = replace(config.scenario, clients=clients)
+            try:
+                outcome = run_once(config, scenario, kind)
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                # A target that cannot start or whose clients cannot start: say so, go on.
+                result["failed"][f"{kind}-{clients}"] = f"{type(exc).__name__}: {exc}"
+                print(f"{kind} with {clients} clients failed: {exc}", file=sys.stderr)
+                active.remove(kind)
+                continue
+            summaries[kind].append(outcome["summary"])
+            result["runs"].append({**outcome, "summary": outcome["summary"].to_json()})
+            if config.capacity and not outcome["summary"].healthy:
+                active.remove(kind)  # its knee is behind us
+    if config.capacity:
+        result["knees"] = [knee(kind, mine).to_json() for kind, mine in summaries.items()]
+    result["ratios"] = ratios(result)
+    return result
+
+
+def _skip_reason(kind: str, config: BenchConfig) -> str | None:
+    if config.scenario.kind not in SUPPORTED[kind]:
+        return f"scenario {config.scenario.kind!r} is not supported on {kind}"
+    return unavailable(kind)
+
+
+def ratios(result: dict[str, Any]) -> dict[str, Any]:
+    """ours ÷ Janus: µs per forwarded packet (goal < 1.0), from the capacity slopes when every
+    target has one, else from the whole-node figures of the first runs (never a mix)."""
+    by_target: dict[str, float] = {}
+    for knee_json in result["knees"]:
+        fit = knee_json.get("us_per_packet")
+        if fit and fit["slope"] > 0:
+            by_target[knee_json["target"]] = fit["slope"]
+    method = "slope across capacity steps"
+    if not by_target or len(by_target) < len(result["knees"]):
+        by_target = {}
+        method = "whole node at the run's load"
+        for run_json in result["runs"]:
+            us = run_json["summary"]["us_per_packet"]
+            if us is not None:
+                by_target.setdefault(run_json["summary"]["target"], us)
+    ours = by_target.get("sfu", by_target.get("remote"))
+    janus = by_target.get("janus")
+    return {
+        "us_per_packet": by_target,
+        "method": method,
+        "ours_over_janus": ours / janus if ours is not None and janus else None,
+    }
+
+
+def _argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liveloop-sfu bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--url", help="load this running service instead of local nodes")
+    parser.add_argument(
+        "--targets", default="sfu,relay,p2p,janus", help=f"subset of {','.join(TARGETS)}"
+    )
+    parser.add_argument("--scenario", choices=SCENARIOS, default="steady")
+    parser.add_argument("--clients", type=int, default=4, help="synthetic users")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per run")
+    parser.add_argument("--ramp-up", type=float, default=2.0, help="seconds to start all users")
+    parser.add_argument("--room-size", type=int, default=4, help="group scenario")
+    parser.add_argument("--call-min", type=float, default=5.0, help="churn: shortest call, s")
+    parser.add_argument("--call-max", type=float, default=15.0, help="churn: longest call, s")
+    parser.add_argument("--bitrate", type=int, default=1000, help="video kbps")
+    parser.add_argument("--resolution", default="640x480", help="WxH")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--decode", type=int, default=1, help="receivers that decode (sample)")
+    parser.add_argument(
+        "--capacity", default="", help="capacity search: client counts, e.g. 2,4,8,16"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON, charts and logs")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_ROOT)
+    parser.add_argument("--no-charts", action="store_true")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> BenchConfig:
+    parser = _argument_parser()
+    args = parser.parse_args(argv)
+    targets = (
+        ("remote",) if args.url else tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    )
+    if not targets or any(t not in (*TARGETS, "remote") for t in targets):
+        parser.error(f"--targets takes a comma-separated subset of {','.join(TARGETS)}")
+    try:
+        width, height = (int(v) for v in args.resolution.lower().split("x"))
+        capacity = tuple(int(v) for v in args.capacity.split(",") if v.strip())
+        scenario = ScenarioConfig(
+            args.scenario, args.clients, args.duration, args.ramp_up, args.room_size,
+            args.call_min, args.call_max, args.seed,
+        )  # fmt: skip
+        for clients in capacity or (args.clients,):
+            replace(scenario, clients=clients).validate()
+    except (ValueError, ScenarioError) as exc:
+        parser.error(str(exc))
+    if not (16 <= width <= 1920 and 16 <= height <= 1080 and width % 16 == 0 and height % 16 == 0):
+        parser.error("--resolution must be WxH, multiples of 16, at most 1920x1080")
+    if not 50 <= args.bitrate <= 8000 or not 5 <= args.fps <= 60:
+        parser.error("--bitrate must be within 50..8000 kbps and --fps within 5..60")
+    spec = MediaSpec(
+        width=width,
+        height=height,
+        fps=args.fps,
+        video_kbps=args.bitrate,
+        keyframe_interval=2 * args.fps,
+    )
+    return BenchConfig(
+        scenario=scenario,
+        targets=targets,
+        url=args.url,
+        processes=max(1, min(args.processes, 16)),
+        decode=max(0, args.decode),
+        spec=spec,
+        capacity=capacity,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        charts=not args.no_charts,
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so every started process is stopped on the way out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    config.out.mkdir(parents=True, exist_ok=True)
+    result = run(config)
+    summaries = [TargetSummary(**run_json["summary"]) for run_json in result["runs"]]
+    print(table(summaries))
+    for summary in summaries:
+        print(f"{summary.target} ({summary.clients} clients): bottleneck: {summary.bottleneck}")
+    for knee_json in result["knees"]:
+        print(_knee_line(knee_json))
+    ratio = result["ratios"]
+    if ratio["us_per_packet"]:
+        figures = ", ".join(f"{k} {v:.0f}" for k, v in ratio["us_per_packet"].items())
+        line = f"node CPU µs per forwarded packet ({ratio['method']}): {figures}"
+        if ratio["ours_over_janus"] is not None:
+            line += f"; ours ÷ Janus = {ratio['ours_over_janus']:.2f} (goal < 1.0)"
+        print(line)
+    path = config.out / "bench.json"
+    path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    print(f"JSON written to {path}")
+    if config.charts:
+        from benchmarks.reports.charts import write_charts
+
+        for chart in write_charts(result, config.out):
+            print(f"chart written to {chart}")
+    return 0 if result["runs"] else 1
+
+
+def _knee_line(knee_json: dict[str, Any]) -> str:
+    fit = knee_json.get("cpu_pct_per_stream")
+    slope = f"{fit['slope']:.2f} % of a core per stream" if fit else "no slope (one step)"
+    per_core = knee_json.get("streams_per_core")
+    return (
+        f"capacity {knee_json['target']}: healthy up to {knee_json['healthy_clients']} clients "
+        f"({knee_json['healthy_streams']} streams), first unhealthy at "
+        f"{knee_json['first_unhealthy_clients'] or 'none reached'}; {slope}"
+        + (f", ≈ {per_core:.0f} streams per core" if per_core else "")
+    )

@@ -1,0 +1,24 @@
+"""A client in its own process that joins the queue, prints its match, then waits; the test
+freezes it with SIGSTOP (its socket stays open but it answers nothing, like a laptop whose lid
+closed or a phone that lost its network) and kills it afterwards.
+``python -m tests.integration.faults.vanishing_client URL NAME``"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from liveloop_sfu.client import WireClient
+
+
+async def main(url: str, name: str) -> None:
+    client = await WireClient(url, timeout=10).connect()
+    await client.request_room(name)
+    match = await client.next("match-done", timeout=30)
+    print(json.dumps({"roomId": match["roomId"]}), flush=True)
+    await asyncio.sleep(120)  # bounded: the test stops it long before
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,48 @@
+"""--announced-ip and --rtc-min-port/--rtc-max-port reach the node's answers (through the CLI;
+tests/integration/network/test_node_peer.py covers the same settings on a NodePeer directly)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from benchmarks.media.synthetic import SyntheticPeer
+from liveloop_sfu.client import WireClient
+from tests.nodes import NodeFactory, free_port
+
+pytestmark = pytest.mark.slow
+
+CANDIDATE = re.compile(r"a=candidate:\S+ \d+ udp \d+ (\S+) (\d+) typ (\w+)")
+
+
+async def test_answers_carry_the_announced_address_and_range_ports(
+    node_factory: NodeFactory,
+) -> None:
+    low = free_port()
+    node = node_factory(
+        *("--mode", "sfu", "--announced-ip", "203.0.113.7"),
+        *("--rtc-min-port", str(low), "--rtc-max-port", str(low + 9)),
+    )
+    clients = [await WireClient(node.url).connect() for _ in range(2)]
+    peers = [SyntheticPeer(), SyntheticPeer()]
+    try:
+        for index, client in enumerate(clients):
+            await client.request_room(f"user{index}")
+        ports = set()
+        for client, peer in zip(clients, peers, strict=True):
+            await client.next("match-done")
+            offer = {"sdp": {"type": "offer", "sdp": await peer.create_offer()}}
+            await client.call("negotiation-call-offer", offer)
+            answer = (await client.next("negotiation-call-answer"))["sdp"]["sdp"]
+            candidates = CANDIDATE.findall(answer)
+            assert candidates and {(ip, kind) for ip, _, kind in candidates} == {
+                ("203.0.113.7", "host")
+            }
+            ports |= {int(port) for _, port, _ in candidates}
+        assert len(ports) == 2 and all(low <= port <= low + 9 for port in ports)
+    finally:
+        for peer in peers:
+            await peer.close()
+        for client in clients:
+            await client.close()
