@@ -36,8 +36,8 @@ from liveloop_sfu.cluster.base import (
 )
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError, MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.media.session import Emit
+from liveloop_sfu.modes import CALL_MODES, CallMode
 from liveloop_sfu.rooms.records import Participant
-from liveloop_sfu.signal.messages import ClientMode
 
 if TYPE_CHECKING:
     from liveloop_sfu.rooms.records import Room
@@ -110,7 +110,7 @@ class CrossNodeRooms:
             connected_at=self._clock(),
             user_name=str(reply.get("userName")),
             user_image=image if isinstance(image, str) else None,
-            mode=cast(ClientMode | None, mode if mode in _MODES else None),
+            mode=cast(CallMode | None, mode if mode in CALL_MODES else None),
             home=node,
         )
         self._guests[guest.sid] = guest
@@ -307,6 +307,3 @@ class CrossNodeRooms:
         """Leave the current room (of either kind) without touching the queue: for guests,
         whose queue entries belong to their home node."""
         return await self._leave_room(participant, reason)
-
-
-_MODES = ("sfu", "p2p")

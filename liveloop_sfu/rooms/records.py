@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from liveloop_sfu.media.session import MediaSession, Mode
-from liveloop_sfu.signal.messages import ClientMode
+from liveloop_sfu.media.session import MediaSession
+from liveloop_sfu.modes import CallMode
 
 
 @dataclass(slots=True)
@@ -24,7 +24,7 @@ class Participant:
     connected_at: float
     user_name: str | None = None
     user_image: str | None = None
-    mode: ClientMode | None = None
+    mode: CallMode | None = None
     room_id: str | None = None
     # Queued (or being matched) and not yet in a room.
     waiting: bool = False
@@ -78,7 +78,7 @@ RoomLeave = Callable[["Room", Participant, str], Awaitable[None]]
 @dataclass(slots=True)
 class Room:
     room_id: str
-    mode: Mode
+    mode: CallMode
     media: MediaSession
     created_at: float
     # Socket ids in join order; in p2p the first is the offerer.

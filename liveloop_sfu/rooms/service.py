@@ -42,7 +42,8 @@ from liveloop_sfu.errors import (
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.rules import Waiter
 from liveloop_sfu.media.p2p import P2PSession
-from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession, Mode
+from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
+from liveloop_sfu.modes import CallMode
 from liveloop_sfu.rooms.cross_node import CrossNodeRooms
 from liveloop_sfu.rooms.records import Participant, RecordingHooks, Room
 from liveloop_sfu.signal.messages import RequestRoom
@@ -354,7 +355,7 @@ class RoomService(CrossNodeRooms):
     def _at_capacity(self, extra_streams: int = 4) -> bool:
         return self.forwarded_streams() + extra_streams > self._settings.max_forwarded_streams
 
-    def _choose_mode(self, first: Participant, second: Participant) -> Mode:
+    def _choose_mode(self, first: Participant, second: Participant) -> CallMode:
         if self._settings.mode != "auto":
             return self._settings.mode
         if self._recordings is not None and self._recordings.records_all():
@@ -363,7 +364,7 @@ class RoomService(CrossNodeRooms):
             return "p2p"
         return "sfu"
 
-    def _new_media(self, room_id: str, mode: Mode) -> MediaSession:
+    def _new_media(self, room_id: str, mode: CallMode) -> MediaSession:
         if mode == "p2p":
             return P2PSession(self._emit)
         assert self._sfu_factory is not None  # checked in __init__ for non-p2p operator modes

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from liveloop_sfu.errors import InvalidPayload
+from liveloop_sfu.modes import CALL_MODES, CallMode
 
 USER_NAME_MAX = 32
 CHAT_MAX = 1000
@@ -29,8 +30,6 @@ REPORT_TEXT_MAX = 280
 # Why a user reports a partner (``report-partner``); the web client offers the same list.
 REPORT_REASONS = ("harassment", "nudity", "hate", "spam", "underage", "violence", "other")
 
-ClientMode = Literal["sfu", "p2p"]
-
 _IMAGE_PREFIX = re.compile(r"^data:image/(png|jpeg|webp);base64,")
 _BASE64_BODY = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 # Room ids appear in links (/room/<id>) and log lines: URL-safe characters only.
@@ -43,7 +42,7 @@ _TRACK_ID = re.compile(r"^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$")
 class RequestRoom:
     user_name: str
     user_image: str | None
-    mode: ClientMode | None
+    mode: CallMode | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +132,7 @@ def parse_user_image(value: Any) -> str | None:
 def parse_request_room(payload: Any) -> RequestRoom:
     body = _object(payload)
     mode = body.get("mode")
-    if mode is not None and mode not in ("sfu", "p2p"):
+    if mode is not None and mode not in CALL_MODES:
         raise InvalidPayload('mode must be "sfu" or "p2p"')
     return RequestRoom(
         user_name=parse_user_name(body.get("userName")),
