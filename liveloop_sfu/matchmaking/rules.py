@@ -26,7 +26,7 @@ class Waiter:
     joined_at: float
     mode: CallMode | None = None
     node: str | None = field(default=None, compare=False)
-    # The stable identity of the user's browser (liveloop_sfu/signal/client_keys.py), which reports
+    # The stable identity of the user's browser (signal/client_keys.py), which reports
     # block; None for a client without one. Like ``node`` it takes no part in equality.
     client_id: str | None = field(default=None, compare=False)
 

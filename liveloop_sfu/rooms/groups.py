@@ -44,15 +44,15 @@ from liveloop_sfu.errors import (
 )
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.rooms import tokens as room_tokens
-from liveloop_sfu.rooms.records import Participant, Room
-from liveloop_sfu.rooms.service import RoomService
-from liveloop_sfu.signal.messages import (
+from liveloop_sfu.rooms.commands import (
     CreateRoom,
     JoinRoom,
     MediaState,
     parse_join_room,
     parse_media_state,
 )
+from liveloop_sfu.rooms.records import Participant, Room
+from liveloop_sfu.rooms.service import RoomService
 
 log = logging.getLogger(__name__)
 

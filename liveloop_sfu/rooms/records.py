@@ -38,7 +38,7 @@ class Participant:
     audio: bool = True
     video: bool = True
     screen_track_id: str | None = None
-    # The browser's client key (liveloop_sfu/signal/client_keys.py) and its id, which reports block.
+    # The browser's client key (signal/client_keys.py) and its id, which reports block.
     client_id: str | None = None
     client_key: str | None = None
     last_room_id: str | None = None  # the latest 1:1 room, kept after it closed (reports)

@@ -1,7 +1,7 @@
 """Safety among strangers: reporting and skipping a partner (docs/protocol.md, "Safety").
 
 ``report-partner {reason, text?}`` stores a report (reporter, reported, reason, room, time) and
-keeps the two browsers apart for good (by client id, :mod:`liveloop_sfu.signal.client_keys`, for
+keeps the two browsers apart for good (by client id, ``signal/client_keys.py``, for
 ``--report-block-days``); ``skip-partner {}`` keeps the two connections apart for the rest of the
 session. Both act on the user's *last* partner as the matchmaker remembers it, so they work
 during the call and after it ended (the partner hung up first, even on another node), and the
@@ -30,8 +30,8 @@ from redis.exceptions import RedisError
 
 from liveloop_sfu.errors import MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.matchmaking.base import Matchmaker
+from liveloop_sfu.rooms.commands import ReportPartner
 from liveloop_sfu.rooms.service import RoomService
-from liveloop_sfu.signal.messages import ReportPartner
 
 __all__ = ["MAX_REPORTS", "MemoryReports", "RedisReports", "ReportStore", "SafetyService"]
 

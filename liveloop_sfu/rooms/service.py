@@ -44,9 +44,9 @@ from liveloop_sfu.matchmaking.rules import Waiter
 from liveloop_sfu.media.p2p import P2PSession
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.modes import CallMode
+from liveloop_sfu.rooms.commands import RequestRoom
 from liveloop_sfu.rooms.cross_node import CrossNodeRooms
 from liveloop_sfu.rooms.records import Participant, RecordingHooks, Room
-from liveloop_sfu.signal.messages import RequestRoom
 
 log = logging.getLogger(__name__)
 
