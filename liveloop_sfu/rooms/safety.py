@@ -101,7 +101,7 @@ class SafetyService:
         self._clock = clock
 
     async def report(self, sid: str, request: ReportPartner) -> dict[str, Any]:
-        reporter = self._rooms.require(sid)
+        reporter = self._rooms.table.require(sid)
         now = self._clock()
         partner = await self._matchmaker.avoid_last_partner(
             sid, for_good=True, ttl=self._block_ttl, now=now
@@ -134,7 +134,7 @@ class SafetyService:
         return {"ok": True, "reportId": report_id}
 
     async def skip(self, sid: str) -> dict[str, Any]:
-        self._rooms.require(sid)
+        self._rooms.table.require(sid)
         partner = await self._matchmaker.avoid_last_partner(
             sid, for_good=False, ttl=0.0, now=self._clock()
         )
