@@ -1,4 +1,4 @@
-"""The cross-node half of the room use cases: what one node asks of another (rooms.py).
+"""The cross-node half of the room use cases: what one node asks of another.
 
 A call is hosted by the node that made the match; a partner whose socket lives on another node,
 its *home*, joins the room as a *guest*. The requests between the two nodes, carried by the

@@ -2,9 +2,9 @@
 service as the rooms see it (:class:`RecordingHooks`).
 
 Apart from :mod:`liveloop_sfu.rooms.service` because they are plain data shared by every module that
-works on rooms — the local use cases (rooms.py), the cross-node requests (cross_node.py), group
-rooms (groups.py), resume (resume.py) and recording (recordings.py) — none of which needs the
-others to read them.
+works on rooms — the room table (table.py), the local use cases (service.py, pairing.py,
+calls.py), the cross-node requests (cross_node.py), group rooms (groups.py), resume (resume.py)
+and recording (recordings.py) — none of which needs the others to read them.
 """
 
 from __future__ import annotations
