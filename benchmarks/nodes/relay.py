@@ -34,9 +34,10 @@ from aiortc.contrib.media import MediaRelay
 from liveloop_sfu.__main__ import main as node_main
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
-from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession, Mode
+from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
+from liveloop_sfu.modes import CallMode
 from liveloop_sfu.rooms.service import SfuFactory
 
 log = logging.getLogger("benchmarks.nodes.relay")
@@ -85,7 +86,7 @@ class _RelayPeer:
 class RelaySession:
     """:class:`~liveloop_sfu.media.session.MediaSession` of one call on the relay baseline."""
 
-    mode: Mode = "sfu"
+    mode: CallMode = "sfu"
 
     def __init__(
         self, room_id: str, settings: MediaSettings, emit: Emit, on_failure: MediaFailure

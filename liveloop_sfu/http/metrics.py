@@ -28,9 +28,8 @@ from prometheus_client.registry import Collector
 
 from liveloop_sfu.media.session import Emit
 from liveloop_sfu.rooms.service import RoomService
-from liveloop_sfu.signal.limits import Limiter
 
-__all__ = ["CONTENT_TYPE", "NodeMetrics", "SessionMetrics"]
+__all__ = ["CONTENT_TYPE", "NodeMetrics", "Refusals", "SessionMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -53,6 +52,19 @@ _SFU_COUNTERS = {
 _DROP_PREFIX = "drop:"
 
 
+class Refusals(Protocol):
+    """The abuse limits' counters as a scrape reads them (signal/limits.py ``Limiter``): the
+    socket.io boundary is a sibling of this one, so metrics know it only by this shape."""
+
+    @property
+    def refused(self) -> Mapping[str, int]:
+        """Refused client events and connections, by kind."""
+
+    @property
+    def disconnected(self) -> int:
+        """Clients disconnected for flooding."""
+
+
 @runtime_checkable
 class SessionMetrics(Protocol):
     """What a media session exposes for scraping (SfuSession)."""
@@ -61,7 +73,7 @@ class SessionMetrics(Protocol):
 
 
 class NodeMetrics:
-    def __init__(self, limits: Limiter, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: Refusals, clock: Callable[[], float] = time.monotonic) -> None:
         self._rooms: RoomService | None = None
         self._limits = limits
         self._clock = clock

@@ -20,9 +20,9 @@ from liveloop_sfu.config import NetworkSettings, RoomSettings
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError
 from liveloop_sfu.http.metrics import CONTENT_TYPE, NodeMetrics
 from liveloop_sfu.matchmaking.base import Matchmaker
+from liveloop_sfu.rooms.commands import parse_create_room, parse_room_id
 from liveloop_sfu.rooms.groups import GroupRooms
 from liveloop_sfu.rooms.service import RoomService
-from liveloop_sfu.signal import messages
 
 # Files under web/ that are never served: npm's metadata and everything it installed, except
 # the socket.io browser build which has its own route.
@@ -114,14 +114,14 @@ class HttpApi:
         assert self._groups is not None  # routed only with groups
         try:
             body = await _json_body(request)
-            return web.json_response(self._groups.create(messages.parse_create_room(body)))
+            return web.json_response(self._groups.create(parse_create_room(body)))
         except LiveLoopError as exc:
             return web.json_response(exc.to_wire(), status=exc.http_status)
 
     async def room_page(self, request: web.Request) -> web.StreamResponse:
         """``GET /room/<id>``: the client, which reads the room id from the path."""
         try:
-            messages.parse_room_id(request.match_info["room_id"])
+            parse_room_id(request.match_info["room_id"])
         except InvalidPayload as exc:
             raise web.HTTPNotFound() from exc
         return self._file(self._web_root / "index.html")

@@ -36,13 +36,13 @@ from redis.exceptions import RedisError
 from liveloop_sfu.errors import MatchmakerUnavailable
 from liveloop_sfu.matchmaking import redis_scripts
 from liveloop_sfu.matchmaking.rules import Waiter
-from liveloop_sfu.signal.messages import ClientMode
+from liveloop_sfu.modes import CallMode
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_MODES: Mapping[str, ClientMode | None] = {"": None, "sfu": "sfu", "p2p": "p2p"}
+_MODES: Mapping[str, CallMode | None] = {"": None, "sfu": "sfu", "p2p": "p2p"}
 _HEARTBEAT_CHUNK = 500
 _MAX_HEARTBEAT_PAGES = 100_000  # a bound on the SSCAN walk; far above any real user count
 _MAX_SWEPT_NODES = 1_000  # per sweep() call

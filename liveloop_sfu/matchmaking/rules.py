@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
-from liveloop_sfu.signal.messages import ClientMode
+from liveloop_sfu.modes import CallMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +24,9 @@ class Waiter:
 
     user_id: str
     joined_at: float
-    mode: ClientMode | None = None
+    mode: CallMode | None = None
     node: str | None = field(default=None, compare=False)
-    # The stable identity of the user's browser (liveloop_sfu/signal/client_keys.py), which reports
+    # The stable identity of the user's browser (signal/client_keys.py), which reports
     # block; None for a client without one. Like ``node`` it takes no part in equality.
     client_id: str | None = field(default=None, compare=False)
 
@@ -38,7 +38,7 @@ def is_blocked(waiter: Waiter, blocked: Container[str]) -> bool:
     )
 
 
-def modes_compatible(a: ClientMode | None, b: ClientMode | None) -> bool:
+def modes_compatible(a: CallMode | None, b: CallMode | None) -> bool:
     """Two preferences can share a call when they agree or either has none."""
     return a is None or b is None or a == b
 

@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from liveloop_sfu.errors import NotInRoom
-from liveloop_sfu.media.session import Emit, Mode
+from liveloop_sfu.media.session import Emit
+from liveloop_sfu.modes import CallMode
 
 
 class P2PSession:
-    mode: Mode = "p2p"
+    mode: CallMode = "p2p"
 
     def __init__(self, emit: Emit) -> None:
         self._emit = emit

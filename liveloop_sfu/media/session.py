@@ -9,9 +9,9 @@ way whatever its mode, and one contract test suite can run against both.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-Mode = Literal["sfu", "p2p"]
+from liveloop_sfu.modes import CallMode
 
 # (sid, event, payload): deliver one socket.io event to one client. Provided by the signal layer.
 Emit = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
@@ -25,7 +25,7 @@ class MediaSession(Protocol):
     """Media of one room. Every method is called with the participant's socket id (``sid``),
     which the signal layer took from the socket.io session, never from a payload."""
 
-    mode: Mode
+    mode: CallMode
 
     async def add_participant(self, sid: str, participant_id: str) -> None:
         """Register a participant before any of its signaling arrives."""

@@ -1,4 +1,4 @@
-"""The cross-node half of the room use cases: what one node asks of another (rooms.py).
+"""The cross-node half of the room use cases: what one node asks of another.
 
 A call is hosted by the node that made the match; a partner whose socket lives on another node,
 its *home*, joins the room as a *guest*. The requests between the two nodes, carried by the
@@ -16,16 +16,17 @@ its *home*, joins the room as a *guest*. The requests between the two nodes, car
   ``signal`` requests like a 1:1 guest's, and a group room's host tells the home with ``release``
   when it drops the guest on its own (media failure, shutdown).
 
-:class:`CrossNodeRooms` is mixed into :class:`~liveloop_sfu.rooms.service.RoomService`,
-which owns the
-state it works on (participants, guests, rooms) and the local use cases it calls back.
+:class:`CrossNodeRooms` works on the node's :class:`~liveloop_sfu.rooms.table.RoomTable`
+(participants, guests, rooms) and runs a guest's forwarded events through the local use cases,
+which it knows only as :class:`LocalRooms` (implemented by
+:class:`~liveloop_sfu.rooms.service.RoomService`, which composes it).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from liveloop_sfu.cluster.base import (
     Cluster,
@@ -36,38 +37,48 @@ from liveloop_sfu.cluster.base import (
 )
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError, MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.media.session import Emit
-from liveloop_sfu.rooms.records import Participant
-from liveloop_sfu.signal.messages import ClientMode
-
-if TYPE_CHECKING:
-    from liveloop_sfu.rooms.records import Room
+from liveloop_sfu.modes import CALL_MODES, CallMode
+from liveloop_sfu.rooms.records import Participant, Room
+from liveloop_sfu.rooms.table import RoomTable
 
 log = logging.getLogger(__name__)
 
 
+class LocalRooms(Protocol):
+    """The local use cases a guest's forwarded events run through, as if the guest were local."""
+
+    async def chat(self, sid: str, message: str) -> dict[str, Any]: ...
+
+    async def offer(self, sid: str, sdp: str) -> None: ...
+
+    async def answer(self, sid: str, sdp: str) -> None: ...
+
+    async def candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None: ...
+
+    async def leave_room(self, participant: Participant, reason: str) -> bool:
+        """Leave the current room (of either kind) without touching the queue."""
+
+
 class CrossNodeRooms:
-    """Requests from and to the other nodes of the service (mixed into RoomService)."""
+    """Requests from and to the other nodes of the service."""
 
-    _participants: dict[str, Participant]
-    _guests: dict[str, Participant]
-    # Cross-node members the other node disowned once; dropped if it does so again.
-    _suspects: set[str]
-    _cluster: Cluster
-    _emit: Emit
-    _clock: Callable[[], float]
-    _group_requests: RequestHandler | None = None
-
-    if TYPE_CHECKING:  # implemented by RoomService
-
-        async def chat(self, sid: str, message: str) -> dict[str, Any]: ...
-
-        async def offer(self, sid: str, sdp: str) -> None: ...
-
-        async def answer(self, sid: str, sdp: str) -> None: ...
-
-        async def candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None: ...
-
-        async def _leave_room(self, participant: Participant, reason: str) -> bool: ...
+    def __init__(
+        self,
+        table: RoomTable,
+        local: LocalRooms,
+        cluster: Cluster,
+        emit: Emit,
+        clock: Callable[[], float],
+    ) -> None:
+        self._table = table
+        self._local = local
+        self._cluster = cluster
+        self._emit = emit
+        self._clock = clock
+        # Cross-node members the other node disowned once; dropped if it does so again.
+        self._suspects: set[str] = set()
+        self._group_requests: RequestHandler | None = None
+        cluster.serve(self.handle_remote)
 
     async def handle_remote(self, sender: str, request: Mapping[str, Any]) -> Reply:
         """A request from another node of the service (served through the Cluster)."""
@@ -97,7 +108,7 @@ class CrossNodeRooms:
             return None
         return reply if reply.get("ok") is True else None
 
-    async def _claim_guest(self, sid: str, node: str, room_id: str) -> Participant | None:
+    async def claim_guest(self, sid: str, node: str, room_id: str) -> Participant | None:
         """Claim ``node``'s waiting user ``sid`` for ``room_id`` hosted here: the guest it
         joins as, None when it is gone, busy or its node does not answer."""
         reply = await self._claim_remote(sid, node, room_id)
@@ -110,15 +121,15 @@ class CrossNodeRooms:
             connected_at=self._clock(),
             user_name=str(reply.get("userName")),
             user_image=image if isinstance(image, str) else None,
-            mode=cast(ClientMode | None, mode if mode in _MODES else None),
+            mode=cast(CallMode | None, mode if mode in CALL_MODES else None),
             home=node,
         )
-        self._guests[guest.sid] = guest
+        self._table.add_guest(guest)
         return guest
 
     def _on_claim(self, sender: str, request: Mapping[str, Any]) -> Reply:
         """Another node matched one of our waiting users and hosts the call."""
-        participant = self._participants.get(str(request.get("sid")))
+        participant = self._table.participant(str(request.get("sid")))
         if participant is None or not participant.waiting or participant.room_id is not None:
             return {"ok": False}
         participant.waiting = False
@@ -129,7 +140,7 @@ class CrossNodeRooms:
 
     async def _on_release(self, sender: str, request: Mapping[str, Any]) -> Reply:
         """The host ended the call of one of our participants."""
-        participant = self._participants.get(str(request.get("sid")))
+        participant = self._table.participant(str(request.get("sid")))
         if (
             participant is not None
             and participant.host == sender
@@ -142,29 +153,30 @@ class CrossNodeRooms:
     async def _on_guest_signal(self, sender: str, request: Mapping[str, Any]) -> Reply:
         """An event of a guest, forwarded by its home node: handled as if it were local."""
         sid = str(request.get("sid"))
-        guest = self._guests.get(sid)
+        guest = self._table.guest_of(sid)
         if guest is None or guest.home != sender or guest.room_id != request.get("roomId"):
             raise NotInRoom("you are not in a call")
         action, data = request.get("action"), request.get("data") or {}
         if action == "chat":
-            return await self.chat(sid, str(data["message"]))
+            return await self._local.chat(sid, str(data["message"]))
         if action == "leave":
-            return {"ok": True, "left": await self._leave_room(guest, str(data.get("reason")))}
+            left = await self._local.leave_room(guest, str(data.get("reason")))
+            return {"ok": True, "left": left}
         if action == "offer":
-            await self.offer(sid, str(data["sdp"]))
+            await self._local.offer(sid, str(data["sdp"]))
         elif action == "answer":
-            await self.answer(sid, str(data["sdp"]))
+            await self._local.answer(sid, str(data["sdp"]))
         elif action == "candidate":
-            await self.candidate(sid, data.get("candidate"))
+            await self._local.candidate(sid, data.get("candidate"))
         else:
             raise InvalidPayload(f"unknown action {action!r}")
         return {"ok": True}
 
-    async def _forwarded(
+    async def forward(
         self, sid: str, action: str, data: dict[str, Any], kind: str = "signal"
     ) -> Reply | None:
         """Send a participant's event to the node hosting its room; None when that is here."""
-        participant = self._participants.get(sid)
+        participant = self._table.participant(sid)
         if participant is None or participant.host is None:
             return None
         host, room_id = participant.host, participant.room_id
@@ -185,18 +197,18 @@ class CrossNodeRooms:
     def _knows(self, sender: str, request: Mapping[str, Any]) -> bool:
         """Whether ``sender``'s view of a cross-node call (sid in roomId) matches ours."""
         sid, room_id = str(request.get("sid")), request.get("roomId")
-        guest = self._guests.get(sid)
+        guest = self._table.guest_of(sid)
         if guest is not None and guest.home == sender and guest.room_id == room_id:
             return True
-        local = self._participants.get(sid)
+        local = self._table.participant(sid)
         return local is not None and local.host == sender and local.room_id == room_id
 
-    async def _check_cross_node_calls(self) -> None:
+    async def check_calls(self) -> None:
         """Ask the other node of every cross-node call whether it still has it. A member is
         dropped after two denials in a row (one check period apart), so a call whose claim
         reply is still in flight is never mistaken for a dead one."""
-        members = [p for p in self._participants.values() if p.host is not None]
-        members += list(self._guests.values())
+        members = [p for p in self._table.participants() if p.host is not None]
+        members += self._table.guests()
         for member in members:
             other, room_id = member.host or member.home, member.room_id
             assert other is not None
@@ -216,7 +228,7 @@ class CrossNodeRooms:
     async def _drop_cross_node_member(self, member: Participant, room_id: str | None) -> None:
         log.warning("room %s: node of %s no longer has the call; ending it", room_id, member.sid)
         if member.home is not None:  # a guest here: the room ends for its local member
-            await self._leave_room(member, reason="disconnected")
+            await self._local.leave_room(member, reason="disconnected")
         elif self._drop_remote_room(member, room_id):
             await self._emit(member.sid, "partner-left", {"reason": "node-unreachable"})
 
@@ -227,7 +239,8 @@ class CrossNodeRooms:
         participant.clear_remote()
         return True
 
-    async def _leave_remote_room(self, participant: Participant, reason: str) -> bool:
+    async def leave_remote_room(self, participant: Participant, reason: str) -> bool:
+        """Leave a room hosted by another node: clear it here and tell the host."""
         host, room_id = participant.host, participant.room_id
         assert host is not None
         participant.clear_remote()
@@ -239,20 +252,23 @@ class CrossNodeRooms:
                         participant.sid, exc)  # fmt: skip
         return True
 
-    async def _release_member(self, room: Room, sid: str, reason: str, notify: bool) -> None:
-        guest = self._guests.get(sid)
+    async def release_member(self, room: Room, sid: str, reason: str, notify: bool) -> None:
+        """``sid`` is out of ``room``, which closed: a guest's home node is told (it tells its
+        client), a local member is told directly; ``notify`` False spares the one who left."""
+        guest = self._table.guest_of(sid)
         if guest is not None and guest.room_id == room.room_id:
-            del self._guests[sid]
+            self._table.forget_guest(sid)
             if notify:
-                await self._notify_home(guest, room.room_id, reason)
+                await self.tell_home(guest, room.room_id, reason)
             return
-        member = self._participants.get(sid)
+        member = self._table.participant(sid)
         if member is not None and member.room_id == room.room_id:
             member.room_id = None
         if notify:
             await self._emit(sid, "partner-left", {"reason": reason})
 
-    async def _notify_home(self, guest: Participant, room_id: str, reason: str) -> None:
+    async def tell_home(self, guest: Participant, room_id: str, reason: str) -> None:
+        """The host dropped a guest: its home node clears it and tells its client."""
         assert guest.home is not None
         request = {"type": "release", "sid": guest.sid, "roomId": room_id, "reason": reason}
         try:
@@ -273,40 +289,3 @@ class CrossNodeRooms:
     def serve_groups(self, handler: RequestHandler) -> None:
         """``group`` requests from other nodes go to ``handler`` (GroupRooms)."""
         self._group_requests = handler
-
-    def person(self, sid: str) -> Participant | None:
-        """A participant of this node's rooms: local, or a guest from another node."""
-        return self._participants.get(sid) or self._guests.get(sid)
-
-    def guest(self, sender: str, sid: str, room_id: object) -> Participant:
-        """The guest ``sid`` of ``sender`` in ``room_id`` here, or NotInRoom."""
-        guest = self._guests.get(sid)
-        if guest is None or guest.home != sender or guest.room_id != room_id:
-            raise NotInRoom("you are not in that room")
-        return guest
-
-    def guest_of(self, sid: str) -> Participant | None:
-        return self._guests.get(sid)
-
-    def add_guest(self, guest: Participant) -> None:
-        self._guests[guest.sid] = guest
-
-    def forget_guest(self, sid: str) -> None:
-        self._guests.pop(sid, None)
-
-    async def forward(
-        self, sid: str, action: str, data: dict[str, Any], kind: str = "signal"
-    ) -> Reply | None:
-        return await self._forwarded(sid, action, data, kind)
-
-    async def tell_home(self, guest: Participant, room_id: str, reason: str) -> None:
-        """The host dropped a guest on its own: its home node clears it and tells its client."""
-        await self._notify_home(guest, room_id, reason)
-
-    async def leave_room(self, participant: Participant, reason: str) -> bool:
-        """Leave the current room (of either kind) without touching the queue: for guests,
-        whose queue entries belong to their home node."""
-        return await self._leave_room(participant, reason)
-
-
-_MODES = ("sfu", "p2p")

@@ -1,7 +1,8 @@
 """Group rooms: named rooms of up to ``--max-room-participants`` people, all through the node.
 
 The use cases behind ``join-room``, ``leave-room``, ``media-state`` and ``POST /api/rooms``. They
-share :class:`~liveloop_sfu.rooms.service.RoomService`'s registry of participants and rooms, so a
+share the node's :class:`~liveloop_sfu.rooms.table.RoomTable` of participants and rooms with the
+1:1 calls of :class:`~liveloop_sfu.rooms.service.RoomService`, so a
 participant is in at most one room of either kind: joining a group room first leaves the queue
 and any 1:1 call (its partner gets ``partner-left``), and ``request-room``, ``stop-call`` or a
 disconnect leave a group room through the room's own ``leave`` rule (:meth:`GroupRooms._leave`).
@@ -44,15 +45,15 @@ from liveloop_sfu.errors import (
 )
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.rooms import tokens as room_tokens
-from liveloop_sfu.rooms.records import Participant, Room
-from liveloop_sfu.rooms.service import RoomService
-from liveloop_sfu.signal.messages import (
+from liveloop_sfu.rooms.commands import (
     CreateRoom,
     JoinRoom,
     MediaState,
     parse_join_room,
     parse_media_state,
 )
+from liveloop_sfu.rooms.records import Participant, Room
+from liveloop_sfu.rooms.service import RoomService
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,13 @@ class GroupRooms:
     ) -> None:
         self._settings = settings
         self._rooms = rooms
+        self._table = rooms.table
+        self._nodes = rooms.nodes
         self._emit = emit
         self._media_factory = media_factory
         self._clock = clock
         self._names: OrderedDict[str, str] = OrderedDict()
-        rooms.serve_groups(self.handle_remote)
+        rooms.nodes.serve_groups(self.handle_remote)
 
     # ---- HTTP --------------------------------------------------------------------------------
     def create(self, request: CreateRoom) -> dict[str, Any]:
@@ -114,10 +117,10 @@ class GroupRooms:
         """Join the room here when it is pinned to this node (or free: then it is pinned here),
         else as a guest of the node it is pinned to. That node decides room-full, the token
         and capacity; its refusal reaches the client with its code."""
-        participant = self._rooms.require(sid)
+        participant = self._table.require(sid)
         for _ in range(_PLACEMENT_ATTEMPTS):
             owner = await self._owner(request.room_id)
-            if owner == self._rooms.node_id:
+            if owner == self._nodes.node_id:
                 return await self._join_claimed(participant, request)
             ack = await self._join_remote(participant, request, owner)
             if ack is not None:
@@ -125,11 +128,11 @@ class GroupRooms:
         raise MatchmakerUnavailable("the room is moving between nodes; try again in a moment")
 
     async def leave(self, sid: str) -> dict[str, Any]:
-        participant = self._rooms.require(sid)
+        participant = self._table.require(sid)
         if participant.host is not None and participant.remote_group:
             await self._rooms.leave_everything(participant, reason="left")
             return {"ok": True, "left": True}
-        room = self._rooms.room(participant.room_id or "")
+        room = self._table.room(participant.room_id or "")
         if room is None or not room.group:
             return {"ok": True, "left": False}
         await self._rooms.leave_everything(participant, reason="left")
@@ -138,11 +141,11 @@ class GroupRooms:
     async def media_state(self, sid: str, state: MediaState) -> dict[str, Any]:
         """Store what the participant sends and tell the others in its room (1:1 or group),
         through the node hosting the room when that is another one."""
-        participant = self._rooms.require(sid)
+        participant = self._table.require(sid)
         if participant.host is None:
             return await self._share_media_state(participant, state)
         _store(participant, state)
-        await self._rooms.forward(sid, "media-state", _state_wire(state), kind="group")
+        await self._nodes.forward(sid, "media-state", _state_wire(state), kind="group")
         return {"ok": True}
 
     # ---- requests from other nodes (``group``, see cross_node.py) -----------------------------
@@ -154,11 +157,11 @@ class GroupRooms:
                 return await self._join_guest(sender, sid, data)
             except LiveLoopError:
                 room_id = data.get("roomId") if isinstance(data, dict) else None
-                if isinstance(room_id, str) and self._rooms.room(room_id) is None:
+                if isinstance(room_id, str) and self._table.room(room_id) is None:
                     await self._release(room_id)  # as in _join_claimed
                 raise
         if action == "media-state":
-            guest = self._rooms.guest(sender, sid, request.get("roomId"))
+            guest = self._table.guest(sender, sid, request.get("roomId"))
             return await self._share_media_state(guest, parse_media_state(data))
         raise InvalidPayload(f"unknown group action {action!r}")
 
@@ -170,7 +173,7 @@ class GroupRooms:
         if not isinstance(participant_id, str) or not 1 <= len(participant_id) <= 64:
             raise InvalidPayload("participantId must be a string of 1-64 characters")
         owner = await self._owner(request.room_id)
-        if owner != self._rooms.node_id:
+        if owner != self._nodes.node_id:
             return {"ok": False, "host": owner}
         self._check_media(request)
         guest = Participant(
@@ -182,16 +185,16 @@ class GroupRooms:
         )
         _store(guest, state)
         self._check_room(guest, request.room_id)
-        existing = self._rooms.guest_of(sid)
+        existing = self._table.guest_of(sid)
         if existing is not None:  # in another room here (or joining this one again)
             await self._rooms.leave_room(existing, reason="stopped")
-            self._rooms.forget_guest(sid)
-        room = self._rooms.room(request.room_id) or await self._open(request.room_id)
-        self._rooms.add_guest(guest)
+            self._table.forget_guest(sid)
+        room = self._table.room(request.room_id) or await self._open(request.room_id)
+        self._table.add_guest(guest)
         try:
             return await self._enter(room, guest)
         except LiveLoopError:
-            self._rooms.forget_guest(sid)
+            self._table.forget_guest(sid)
             raise
 
     # ---- internals ---------------------------------------------------------------------------
@@ -199,16 +202,16 @@ class GroupRooms:
         """The node the room is pinned to, claiming it for this node when it is free. A room
         open here stays here (its claim refreshed when the shared state answers)."""
         try:
-            owner = await self._rooms.cluster.claim_room(room_id)
+            owner = await self._nodes.cluster.claim_room(room_id)
         except NodeUnreachable as exc:
-            if self._rooms.room(room_id) is not None:
-                return self._rooms.node_id
+            if self._table.room(room_id) is not None:
+                return self._nodes.node_id
             raise MatchmakerUnavailable(
                 "cannot tell which node hosts this room right now; try again shortly"
             ) from exc
-        if self._rooms.room(room_id) is not None and owner != self._rooms.node_id:
+        if self._table.room(room_id) is not None and owner != self._nodes.node_id:
             log.warning("group room %s is open here but claimed by node %s", room_id, owner)
-            return self._rooms.node_id
+            return self._nodes.node_id
         return owner
 
     async def _join_claimed(self, participant: Participant, request: JoinRoom) -> dict[str, Any]:
@@ -218,7 +221,7 @@ class GroupRooms:
         try:
             return await self._join_here(participant, request)
         except LiveLoopError:
-            if self._rooms.room(request.room_id) is None:
+            if self._table.room(request.room_id) is None:
                 await self._release(request.room_id)
             raise
 
@@ -228,7 +231,7 @@ class GroupRooms:
         # Checks passed: a refused join changed nothing; from here on the join happens.
         await self._rooms.leave_everything(participant, reason="stopped")
         participant.user_name = request.user_name
-        room = self._rooms.room(request.room_id) or await self._open(request.room_id)
+        room = self._table.room(request.room_id) or await self._open(request.room_id)
         return await self._enter(room, participant)
 
     async def _join_remote(
@@ -243,7 +246,7 @@ class GroupRooms:
         }
         body = {"type": "group", "action": "join", "sid": participant.sid, "data": data}
         try:
-            ack = raise_if_error(await self._rooms.cluster.call(owner, body))
+            ack = raise_if_error(await self._nodes.cluster.call(owner, body))
         except NodeUnreachable as exc:
             raise MatchmakerUnavailable(
                 "the node hosting this room cannot be reached right now; try again shortly"
@@ -285,7 +288,7 @@ class GroupRooms:
     ) -> dict[str, Any]:
         screen_changed = participant.screen_track_id != state.screen_track_id
         _store(participant, state)
-        room = self._rooms.room(participant.room_id or "")
+        room = self._table.room(participant.room_id or "")
         if room is None:
             return {"ok": True}
         if state.screen_track_id is None:
@@ -316,7 +319,7 @@ class GroupRooms:
         room_tokens.verify(secret.encode(), request.room_id, request.token, self._clock())
 
     def _check_room(self, participant: Participant, room_id: str) -> None:
-        room = self._rooms.room(room_id)
+        room = self._table.room(room_id)
         if room is not None and not room.group:
             raise Unauthorized("that id belongs to a private call, not a group room")
         others = [m for m in room.members if m != participant.sid] if room is not None else []
@@ -333,19 +336,19 @@ class GroupRooms:
         assert self._media_factory is not None  # join() checked
         media = self._media_factory(room_id, self._failure_handler(room_id))
         room = Room(room_id, "sfu", media, self._clock(), leave=self._leave)
-        self._rooms.add_room(room)
+        self._table.add_room(room)
         log.info("group room %s opened", room_id)
         # Claimed before the join's checks, but a rejoin by the last member closed the room
         # and released the claim since: claim it (again) for the room now open here.
         with contextlib.suppress(NodeUnreachable):
-            await self._rooms.cluster.claim_room(room_id)
+            await self._nodes.cluster.claim_room(room_id)
         return room
 
     def _welcome(self, room: Room, me: Participant, others: list[str]) -> dict[str, Any]:
         """The join-room ack: who I am in the room, how to connect, who is already there."""
         present = []
         for sid in others:
-            other = self._rooms.person(sid)
+            other = self._table.person(sid)
             if other is not None:
                 present.append({"userName": other.user_name, **other.media_state()})
         welcome: dict[str, Any] = {
@@ -371,7 +374,7 @@ class GroupRooms:
             room.members.remove(participant.sid)
         room.screen_shares.discard(participant.sid)
         if participant.home is not None:
-            self._rooms.forget_guest(participant.sid)
+            self._table.forget_guest(participant.sid)
         for other in room.members:
             await self._emit(
                 other, "participant-left", {"participantId": participant.participant_id}
@@ -380,29 +383,29 @@ class GroupRooms:
             await room.media.remove_participant(participant.sid)
         finally:
             if not room.members:
-                self._rooms.forget_room(room.room_id)
+                self._table.forget_room(room.room_id)
                 await room.media.close()
                 log.info("group room %s closed", room.room_id)
                 await self._release(room.room_id)
         log.info("group room %s: %s left (%s)", room.room_id, participant.sid, reason)
 
     async def _release(self, room_id: str) -> None:
-        await self._rooms.cluster.release_room(room_id)
-        if self._rooms.room(room_id) is not None:  # opened again while the release was under way
+        await self._nodes.cluster.release_room(room_id)
+        if self._table.room(room_id) is not None:  # opened again while the release was under way
             with contextlib.suppress(NodeUnreachable):
-                await self._rooms.cluster.claim_room(room_id)
+                await self._nodes.cluster.claim_room(room_id)
 
     def _failure_handler(self, room_id: str) -> MediaFailure:
         async def on_failure(sid: str, reason: str) -> None:
             """A member's media could not reach the node: it leaves the room (no p2p fallback
             for groups) and is told why (a guest through its home node)."""
-            participant = self._rooms.person(sid)
+            participant = self._table.person(sid)
             if participant is None or participant.room_id != room_id:
                 return
             log.info("group room %s: media of %s failed (%s)", room_id, sid, reason)
             if participant.home is not None:
                 await self._rooms.leave_room(participant, reason="media-failed")
-                await self._rooms.tell_home(participant, room_id, "media-failed")
+                await self._nodes.tell_home(participant, room_id, "media-failed")
                 return
             await self._rooms.leave_everything(participant, reason="media-failed")
             await self._emit(sid, "partner-left", {"reason": "media-failed"})

@@ -81,7 +81,7 @@ class RecordingService:
         self._task: asyncio.Task[None] | None = None
         self.stopped_by_disk_guard = 0
 
-    # -- RecordingHooks (rooms.py) -----------------------------------------------------------
+    # -- RecordingHooks (calls.py, service.py) ---------------------------------------------------
 
     def records_all(self) -> bool:
         return self._settings.record == "all"

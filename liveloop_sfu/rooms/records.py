@@ -2,9 +2,9 @@
 service as the rooms see it (:class:`RecordingHooks`).
 
 Apart from :mod:`liveloop_sfu.rooms.service` because they are plain data shared by every module that
-works on rooms — the local use cases (rooms.py), the cross-node requests (cross_node.py), group
-rooms (groups.py), resume (resume.py) and recording (recordings.py) — none of which needs the
-others to read them.
+works on rooms — the room table (table.py), the local use cases (service.py, pairing.py,
+calls.py), the cross-node requests (cross_node.py), group rooms (groups.py), resume (resume.py)
+and recording (recordings.py) — none of which needs the others to read them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from liveloop_sfu.media.session import MediaSession, Mode
-from liveloop_sfu.signal.messages import ClientMode
+from liveloop_sfu.media.session import MediaSession
+from liveloop_sfu.modes import CallMode
 
 
 @dataclass(slots=True)
@@ -24,7 +24,7 @@ class Participant:
     connected_at: float
     user_name: str | None = None
     user_image: str | None = None
-    mode: ClientMode | None = None
+    mode: CallMode | None = None
     room_id: str | None = None
     # Queued (or being matched) and not yet in a room.
     waiting: bool = False
@@ -38,7 +38,7 @@ class Participant:
     audio: bool = True
     video: bool = True
     screen_track_id: str | None = None
-    # The browser's client key (liveloop_sfu/signal/client_keys.py) and its id, which reports block.
+    # The browser's client key (signal/client_keys.py) and its id, which reports block.
     client_id: str | None = None
     client_key: str | None = None
     last_room_id: str | None = None  # the latest 1:1 room, kept after it closed (reports)
@@ -78,7 +78,7 @@ RoomLeave = Callable[["Room", Participant, str], Awaitable[None]]
 @dataclass(slots=True)
 class Room:
     room_id: str
-    mode: Mode
+    mode: CallMode
     media: MediaSession
     created_at: float
     # Socket ids in join order; in p2p the first is the offerer.

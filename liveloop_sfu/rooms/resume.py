@@ -153,7 +153,7 @@ class Resumption:
         already back on the new network with its token. The token proves it is the same
         client: the new socket takes the session over, and the old one is superseded and
         closed (its own close then cleans up nothing)."""
-        participant = self._rooms.holder_of(token)
+        participant = self._rooms.table.holder_of(token)
         room = self._resumable_room(participant)
         if room is None or participant is None:
             return None

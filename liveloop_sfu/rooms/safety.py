@@ -1,7 +1,7 @@
 """Safety among strangers: reporting and skipping a partner (docs/protocol.md, "Safety").
 
 ``report-partner {reason, text?}`` stores a report (reporter, reported, reason, room, time) and
-keeps the two browsers apart for good (by client id, :mod:`liveloop_sfu.signal.client_keys`, for
+keeps the two browsers apart for good (by client id, ``signal/client_keys.py``, for
 ``--report-block-days``); ``skip-partner {}`` keeps the two connections apart for the rest of the
 session. Both act on the user's *last* partner as the matchmaker remembers it, so they work
 during the call and after it ended (the partner hung up first, even on another node), and the
@@ -30,8 +30,8 @@ from redis.exceptions import RedisError
 
 from liveloop_sfu.errors import MatchmakerUnavailable, NotInRoom
 from liveloop_sfu.matchmaking.base import Matchmaker
+from liveloop_sfu.rooms.commands import ReportPartner
 from liveloop_sfu.rooms.service import RoomService
-from liveloop_sfu.signal.messages import ReportPartner
 
 __all__ = ["MAX_REPORTS", "MemoryReports", "RedisReports", "ReportStore", "SafetyService"]
 
@@ -101,7 +101,7 @@ class SafetyService:
         self._clock = clock
 
     async def report(self, sid: str, request: ReportPartner) -> dict[str, Any]:
-        reporter = self._rooms.require(sid)
+        reporter = self._rooms.table.require(sid)
         now = self._clock()
         partner = await self._matchmaker.avoid_last_partner(
             sid, for_good=True, ttl=self._block_ttl, now=now
@@ -134,7 +134,7 @@ class SafetyService:
         return {"ok": True, "reportId": report_id}
 
     async def skip(self, sid: str) -> dict[str, Any]:
-        self._rooms.require(sid)
+        self._rooms.table.require(sid)
         partner = await self._matchmaker.avoid_last_partner(
             sid, for_good=False, ttl=0.0, now=self._clock()
         )

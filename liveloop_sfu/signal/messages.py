@@ -3,47 +3,62 @@
 Each ``parse_*`` function takes the raw JSON value python-socketio handed us and returns a frozen
 dataclass, or raises :class:`~liveloop_sfu.errors.InvalidPayload` naming the field. Unknown fields
 are ignored and never trusted (DESIGN.md: a client's room, partner and identity come from its
-session, never from a payload). The limits of the wire contract live here and nowhere else.
+session, never from a payload). The limits of the wire contract live here and, for the commands
+of the room use cases, which HTTP and the other nodes validate too, in
+:mod:`liveloop_sfu.rooms.commands` (re-exported here, so this module still names every event's
+parser).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from liveloop_sfu.errors import InvalidPayload
+from liveloop_sfu.rooms.commands import (
+    REPORT_REASONS,
+    CreateRoom,
+    JoinRoom,
+    MediaState,
+    ReportPartner,
+    RequestRoom,
+    json_object,
+    parse_create_room,
+    parse_join_room,
+    parse_media_state,
+    parse_report_partner,
+    parse_request_room,
+    parse_room_id,
+)
 
-USER_NAME_MAX = 32
+# The commands' parsers are this module's too: every client event's parser is named here.
+__all__ = [
+    "REPORT_REASONS",
+    "ChatMessage",
+    "CreateRoom",
+    "IceCandidate",
+    "JoinRoom",
+    "MediaState",
+    "ReportPartner",
+    "RequestRoom",
+    "SessionDescription",
+    "parse_candidate",
+    "parse_chat",
+    "parse_create_room",
+    "parse_empty",
+    "parse_join_room",
+    "parse_media_state",
+    "parse_report_partner",
+    "parse_request_room",
+    "parse_resume",
+    "parse_room_id",
+    "parse_sdp",
+]
+
 CHAT_MAX = 1000
 SDP_MAX_BYTES = 64 * 1024
-USER_IMAGE_MAX_BYTES = 64 * 1024
 CANDIDATE_MAX = 1024
 MID_MAX = 64
-ROOM_ID_MAX = 64
-ROOM_NAME_MAX = 64
-ROOM_TOKEN_MAX = 256
-TRACK_ID_MAX = 128
-REPORT_TEXT_MAX = 280
-# Why a user reports a partner (``report-partner``); the web client offers the same list.
-REPORT_REASONS = ("harassment", "nudity", "hate", "spam", "underage", "violence", "other")
-
-ClientMode = Literal["sfu", "p2p"]
-
-_IMAGE_PREFIX = re.compile(r"^data:image/(png|jpeg|webp);base64,")
-_BASE64_BODY = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
-# Room ids appear in links (/room/<id>) and log lines: URL-safe characters only.
-_ROOM_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-# An msid track id (RFC 8830 §2: 1-64 "token" characters; browsers use UUIDs). We allow 128.
-_TRACK_ID = re.compile(r"^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$")
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRoom:
-    user_name: str
-    user_image: str | None
-    mode: ClientMode | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,86 +79,8 @@ class ChatMessage:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class JoinRoom:
-    room_id: str
-    user_name: str
-    token: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReportPartner:
-    reason: str
-    text: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MediaState:
-    """What a participant currently sends: microphone on, camera on, and the msid track id of
-    its screen share (``None`` when not sharing)."""
-
-    audio: bool
-    video: bool
-    screen_track_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CreateRoom:
-    """Body of ``POST /api/rooms``."""
-
-    name: str | None
-
-
-def _object(payload: Any) -> dict[str, Any]:
-    if payload is None:
-        return {}
-    if not isinstance(payload, dict):
-        raise InvalidPayload("the payload must be a JSON object")
-    return payload
-
-
-def _has_control_chars(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
-
-
-def parse_user_name(value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidPayload("userName must be a string")
-    name = value.strip()
-    if not 1 <= len(name) <= USER_NAME_MAX:
-        raise InvalidPayload(f"userName must be 1–{USER_NAME_MAX} characters")
-    if _has_control_chars(name):
-        raise InvalidPayload("userName must not contain control characters")
-    return name
-
-
-def parse_user_image(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidPayload("userImage must be a data URL string")
-    if len(value) > USER_IMAGE_MAX_BYTES:
-        raise InvalidPayload(f"userImage must be at most {USER_IMAGE_MAX_BYTES} bytes")
-    prefix = _IMAGE_PREFIX.match(value)
-    if prefix is None or not _BASE64_BODY.match(value[prefix.end() :]):
-        raise InvalidPayload("userImage must be a base64 PNG, JPEG or WebP data URL")
-    return value
-
-
-def parse_request_room(payload: Any) -> RequestRoom:
-    body = _object(payload)
-    mode = body.get("mode")
-    if mode is not None and mode not in ("sfu", "p2p"):
-        raise InvalidPayload('mode must be "sfu" or "p2p"')
-    return RequestRoom(
-        user_name=parse_user_name(body.get("userName")),
-        user_image=parse_user_image(body.get("userImage")),
-        mode=mode,
-    )
-
-
 def parse_sdp(payload: Any, expected: Literal["offer", "answer"]) -> SessionDescription:
-    body = _object(payload)
+    body = json_object(payload)
     sdp = body.get("sdp")
     if not isinstance(sdp, dict):
         raise InvalidPayload('sdp must be an object {"type", "sdp"}')
@@ -161,7 +98,7 @@ def parse_sdp(payload: Any, expected: Literal["offer", "answer"]) -> SessionDesc
 
 
 def parse_candidate(payload: Any) -> IceCandidate:
-    body = _object(payload)
+    body = json_object(payload)
     if "candidate" not in body:
         raise InvalidPayload("candidate is required (an RTCIceCandidateInit or null)")
     raw = body["candidate"]
@@ -194,7 +131,7 @@ def parse_candidate(payload: Any) -> IceCandidate:
 
 
 def parse_chat(payload: Any) -> ChatMessage:
-    body = _object(payload)
+    body = json_object(payload)
     message = body.get("message")
     if not isinstance(message, str):
         raise InvalidPayload("message must be a string")
@@ -207,77 +144,7 @@ def parse_chat(payload: Any) -> ChatMessage:
 
 def parse_empty(payload: Any) -> None:
     """Events without fields (``stop-call``, ``leave-room``) still insist on an object or null."""
-    _object(payload)
-
-
-def parse_room_id(value: Any) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= ROOM_ID_MAX:
-        raise InvalidPayload(f"roomId must be a string of 1–{ROOM_ID_MAX} characters")
-    if not _ROOM_ID.match(value):
-        raise InvalidPayload("roomId may only contain letters, digits, '-' and '_'")
-    return value
-
-
-def parse_join_room(payload: Any) -> JoinRoom:
-    body = _object(payload)
-    token = body.get("token")
-    if token not in (None, "") and (not isinstance(token, str) or len(token) > ROOM_TOKEN_MAX):
-        raise InvalidPayload(f"token must be a string of at most {ROOM_TOKEN_MAX} characters")
-    return JoinRoom(
-        room_id=parse_room_id(body.get("roomId")),
-        user_name=parse_user_name(body.get("userName")),
-        token=token or None,
-    )
-
-
-def parse_media_state(payload: Any) -> MediaState:
-    body = _object(payload)
-    audio, video = body.get("audio"), body.get("video")
-    if not isinstance(audio, bool) or not isinstance(video, bool):
-        raise InvalidPayload("audio and video must be booleans")
-    screen = body.get("screenTrackId")
-    if screen is not None and (
-        not isinstance(screen, str)
-        or not 1 <= len(screen) <= TRACK_ID_MAX
-        or not _TRACK_ID.match(screen)
-    ):
-        raise InvalidPayload(
-            f"screenTrackId must be null or an msid track id (1–{TRACK_ID_MAX} characters)"
-        )
-    return MediaState(audio=audio, video=video, screen_track_id=screen)
-
-
-def parse_create_room(payload: Any) -> CreateRoom:
-    body = _object(payload)
-    name = body.get("name")
-    if name is None or name == "":
-        return CreateRoom(name=None)
-    if not isinstance(name, str):
-        raise InvalidPayload("name must be a string")
-    name = name.strip()
-    if not 1 <= len(name) <= ROOM_NAME_MAX:
-        raise InvalidPayload(f"name must be 1–{ROOM_NAME_MAX} characters")
-    if _has_control_chars(name):
-        raise InvalidPayload("name must not contain control characters")
-    return CreateRoom(name=name)
-
-
-def parse_report_partner(payload: Any) -> ReportPartner:
-    body = _object(payload)
-    reason = body.get("reason")
-    if reason not in REPORT_REASONS:
-        raise InvalidPayload("reason must be one of " + ", ".join(REPORT_REASONS))
-    text = body.get("text")
-    if text is None or text == "":
-        return ReportPartner(reason=str(reason), text=None)
-    if not isinstance(text, str):
-        raise InvalidPayload("text must be a string")
-    text = text.strip()
-    if len(text) > REPORT_TEXT_MAX:
-        raise InvalidPayload(f"text must be at most {REPORT_TEXT_MAX} characters")
-    if _has_control_chars(text):
-        raise InvalidPayload("text must not contain control characters")
-    return ReportPartner(reason=str(reason), text=text or None)
+    json_object(payload)
 
 
 RESUME_TOKEN_MAX = 64
@@ -285,7 +152,7 @@ RESUME_TOKEN_MAX = 64
 
 def parse_resume(payload: Any) -> str:
     """``resume {token}``: the ``resumeToken`` of the call to resume."""
-    token = _object(payload).get("token")
+    token = json_object(payload).get("token")
     if not isinstance(token, str) or not 1 <= len(token) <= RESUME_TOKEN_MAX:
         raise InvalidPayload(f"token must be a string of 1–{RESUME_TOKEN_MAX} characters")
     return token

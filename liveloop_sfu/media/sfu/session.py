@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.core.drops import DropCounters
 from liveloop_sfu.media.core.forwarder import Forwarder
-from liveloop_sfu.media.session import Emit, MediaFailure, Mode
+from liveloop_sfu.media.session import Emit, MediaFailure
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.actions import ActionSender
 from liveloop_sfu.media.sfu.active_speaker import ActiveSpeakerDetector
@@ -62,6 +62,7 @@ from liveloop_sfu.media.sfu.renegotiation import Renegotiation
 from liveloop_sfu.media.sfu.slots import OfferedTrack
 from liveloop_sfu.media.sfu.speaker_announcer import SpeakerAnnouncer
 from liveloop_sfu.media.sfu.state import SessionState
+from liveloop_sfu.modes import CallMode
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.recording.recorder import RecorderTap
@@ -73,7 +74,7 @@ class SfuSession:
     """All media of one room on this node. Every public coroutine is safe to call in any order;
     ``close`` is idempotent and cascades to every participant."""
 
-    mode: Mode = "sfu"
+    mode: CallMode = "sfu"
 
     def __init__(
         self,
