@@ -54,9 +54,10 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in out.items() if not any(w in k.lower() for w in _SECRET_WORDS)}
 
 
-class _Masking(logging.Formatter):
+class _Masker:
+    """Replaces the configured secrets in a formatted line (composed into each formatter)."""
+
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
         # Short values would mask ordinary words; real secrets are long.
         self._secrets = tuple(s for s in secrets if len(s) >= 6)
 
@@ -66,7 +67,11 @@ class _Masking(logging.Formatter):
         return text
 
 
-class JsonFormatter(_Masking):
+class JsonFormatter(logging.Formatter):
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._masker = _Masker(secrets)
+
     def format(self, record: logging.LogRecord) -> str:
         body: dict[str, Any] = {
             "ts": round(record.created, 3),
@@ -77,10 +82,14 @@ class JsonFormatter(_Masking):
         body.update(_fields(record))
         if record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
-        return self.mask(json.dumps(body, default=str, ensure_ascii=False))
+        return self._masker.mask(json.dumps(body, default=str, ensure_ascii=False))
 
 
-class TextFormatter(_Masking):
+class TextFormatter(logging.Formatter):
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._masker = _Masker(secrets)
+
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         line = f"{stamp}.{int(record.msecs):03d} {record.levelname:<7} {record.name}: "
@@ -90,7 +99,7 @@ class TextFormatter(_Masking):
             line += " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return self.mask(line)
+        return self._masker.mask(line)
 
 
 def configure_logging(level: int, fmt: str, secrets: Iterable[str | None] = ()) -> None:
