@@ -2,7 +2,7 @@
 # Everything the test suite needs on a fresh Debian 12 machine, then the whole suite:
 # Debian packages (Chromium for browser tests, redis-server, ffmpeg/ffprobe, coturn for the TURN
 # relay test), the project with its test extras, the browser's socket.io build; then ruff, mypy
-# --strict and pytest (all markers, browser and slow tests included). Extra arguments go to pytest.
+# --strict, the import-linter layer contracts and pytest (all markers, browser and slow tests included). Extra arguments go to pytest.
 #   scripts/test.sh                  # what CI runs
 #   scripts/test.sh -m "not slow"    # the fast set, in seconds
 set -euo pipefail
@@ -22,4 +22,6 @@ scripts/install.sh --test
 .venv/bin/ruff check liveloop_sfu benchmarks tests
 .venv/bin/ruff format --check liveloop_sfu benchmarks tests
 .venv/bin/mypy
+# The layer order (pyproject.toml [tool.importlinter], docs/architecture.md).
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"
