@@ -167,7 +167,7 @@ def create_app(
     media_factory: MediaFactory | None = None,
 ) -> web.Application:
     """The node's application. ``media_factory`` replaces the sfu media plane (the
-    forwarding benchmark's decode/re-encode baseline, benchmarks/relay_node.py)."""
+    forwarding benchmark's decode/re-encode baseline, benchmarks/nodes/relay.py)."""
     node_id = new_node_id(settings.network)
     redis_url = settings.cluster.redis_url
     shared = RedisShared.connect(redis_url, node_id) if redis_url else None

@@ -36,7 +36,7 @@ from benchmarks.clients.janus import (
     subscribe,
 )
 
-# Re-exported: these lived here before bench_peer.py, and other benchmarks import them from here.
+# Re-exported: these lived here before clients/peer.py, and other benchmarks import them from here.
 from benchmarks.clients.peer import (
     BenchPeer,
     CachedAudioTrack,
@@ -284,7 +284,7 @@ def _reply(message: dict[str, Any]) -> None:
 
 
 class CommandedProcess(Protocol):
-    """A client process the harness drives over stdin/stdout (this one, fanout_client's)."""
+    """A client process the harness drives over stdin/stdout (this one, room_client's)."""
 
     async def setup(self) -> dict[str, Any]: ...
 

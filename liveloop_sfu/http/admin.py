@@ -11,7 +11,7 @@ Recording (docs/protocol.md, "Admin API"):
 Safety (:mod:`.safety`): ``GET /api/admin/reports?limit=N`` — the newest reports (default 100,
 at most 1000), newest first.
 
-Routes are registered before the static-file catch-all of :mod:`.httpapi`.
+Routes are registered before the static-file catch-all of :mod:`.public`.
 """
 
 from __future__ import annotations

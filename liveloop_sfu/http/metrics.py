@@ -225,7 +225,7 @@ def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:
         "publisher track -> subscriber links",
         status["forwardedStreams"],
     )
-    # Leak detection (benchmarks/soak.py): every task of the node's event loop.
+    # Leak detection (benchmarks/suites/soak.py): every task of the node's event loop.
     yield GaugeMetricFamily(
         "liveloop_asyncio_tasks", "asyncio tasks of the node's event loop", len(asyncio.all_tasks())
     )

@@ -2,7 +2,7 @@
 
 A call's media runs either through the node (``sfu``: the node answers each browser's offer and
 forwards encoded RTP) or directly between the browsers (``p2p``: the node only relays offer, answer
-and ICE candidates). Both implement :class:`MediaSession`, so ``rooms.py`` drives a call the same
+and ICE candidates). Both implement :class:`MediaSession`, so ``rooms/`` drives a call the same
 way whatever its mode, and one contract test suite can run against both.
 """
 
@@ -17,7 +17,8 @@ from liveloop_sfu.modes import CallMode
 Emit = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
 
 # (sid, reason): the media plane gave up on a participant's connection to the node
-# (ICE/DTLS failure or timeout). ``rooms.py`` decides whether the call falls back to p2p or ends.
+# (ICE/DTLS failure or timeout). ``rooms/calls.py`` decides whether the call falls back to p2p
+# or ends.
 MediaFailure = Callable[[str, str], Awaitable[None]]
 
 

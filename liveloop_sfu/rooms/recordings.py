@@ -1,9 +1,8 @@
 """The recording service: which rooms are recorded, their manifests, retention and the disk guard.
 
-Rooms call it through :class:`~liveloop_sfu.rooms.records.RecordingHooks`
- (a room opens or closes); the
-admin API (:mod:`.admin_api`) starts and stops recordings, lists, serves and deletes them. Each
-recording is one folder under ``--recordings-dir``::
+Rooms call it through :class:`~liveloop_sfu.rooms.records.RecordingHooks` (a room opens or
+closes); the admin API (:mod:`liveloop_sfu.http.admin`) starts and stops recordings, lists, serves
+and deletes them. Each recording is one folder under ``--recordings-dir``::
 
     20261127T215000Z-<roomId>/manifest.json   room, participants, files, codecs, start/stop
     20261127T215000Z-<roomId>/<participantId>.webm   (.mkv for H.264)

@@ -1,8 +1,8 @@
 """The aiortc/aioice private members the node relies on, in one list, and the one way it
 replaces one on an instance.
 
-Apart from the adapter (:mod:`.peer`) and the gatherer (:mod:`.ice_gathering`), which
-both hook internals, so that the version-pin check (``tests/unit/media/test_aiortc_hooks.py``
+Apart from the adapter (:mod:`.peer`) and the gatherer (:mod:`.ice_gathering`), which both hook
+internals, so that the version-pin check (``tests/unit/media/transport/test_aiortc_hooks.py``
 walks :data:`REQUIRED_HOOKS` against the installed aiortc/aioice/pylibsrtp) reads one list that
 covers every internal any of them touches, and an upgrade that moves one fails there, not in a
 call.

@@ -4,7 +4,7 @@ This is the ONLY module that touches aiortc/aioice internals, together with its 
 per-packet half :mod:`.packet_io` (SRTP, socket reads, sends), which only uses the objects this
 module hands it, and its candidate gatherer :mod:`.ice_gathering`
 (:data:`.hooks.REQUIRED_HOOKS` lists every internal any of them relies on, and
-``tests/unit/media/test_aiortc_hooks.py`` fails loudly when an upgrade moves one). aiortc has no
+``tests/unit/media/transport/test_aiortc_hooks.py`` fails when an upgrade moves one). aiortc has no
 raw-RTP API: its receiver always feeds a jitter buffer and a decoder thread, its sender always pulls
 frames from a track and encodes them. A forwarding node wants neither, so per connection we:
 

@@ -1,5 +1,5 @@
 """Rooms of several nodes joined in one process by the in-process Cluster (no Redis, no
-sockets): the cross-node rules of rooms.py driven directly, p2p so no media is involved.
+sockets): the cross-node rules of rooms/ driven directly, p2p so no media is involved.
 
 Each node is a RoomService with its own emit log; one MemoryMatchmaker stands for the shared
 queue (it returns each partner's node, as the Redis one does).

@@ -90,7 +90,7 @@ async def test_a_network_change_mid_recording_continues_the_files(
     assert sorted(p["userName"] for p in manifest["participants"]) == ["alice", "bob"]
     counters = manifest["counters"]
     assert not {k: v for k, v in counters.items() if "error" in k}, counters
-    # Alice's new connection: each of her tracks saw one new source (recorder_sources.py).
+    # Alice's new connection: each of her tracks saw one new source (media/recording/sources.py).
     assert counters["new-source:video"] == counters["new-source:audio"] == 1, counters
     files = {item["participantId"]: item for item in manifest["files"]}
     assert len(files) == 2
