@@ -99,7 +99,9 @@ class ReceptionStats:
             fraction = min(255, (lost_interval << 8) // expected_interval)
         dlsr = 0
         if self._sr_arrival is not None:
-            dlsr = min(0xFFFFFFFF, int((now - self._sr_arrival) * 65536))
+            # A delay is never negative (RFC 3550 §6.4.1): the session builds reports with its
+            # tick's time, and a sender report stamped later may arrive while that tick awaits.
+            dlsr = max(0, min(0xFFFFFFFF, int((now - self._sr_arrival) * 65536)))
         return ReportBlock(
             ssrc=self.ssrc,
             fraction_lost=fraction,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from liveloop_sfu.media.core.reception import ReceptionStats
-from liveloop_sfu.media.core.rtp import ntp_middle32
+from liveloop_sfu.media.core.rtp import build_rr, ntp_middle32
 
 SSRC = 0x1234
 CLOCK = 90_000
@@ -90,3 +90,17 @@ def test_lsr_and_dlsr_come_from_the_last_sender_report() -> None:
     assert block is not None
     assert block.lsr == ntp_middle32(ntp)
     assert block.dlsr == 32768  # 0.5 s in 1/65536 s units
+
+
+def test_dlsr_is_never_negative_when_the_sender_report_is_newer_than_now() -> None:
+    # The session builds receiver reports with the time its tick started, and a sender report
+    # may arrive (stamped with its own, later arrival time) while that tick awaits a send: the
+    # delay since that report is then 0, not negative (RFC 3550 §6.4.1: DLSR is a delay), and
+    # the report block must still pack into a receiver report.
+    stats = ReceptionStats(CLOCK)
+    stats.on_packet(0.0, SSRC, 1, 0)
+    stats.on_sender_report(10.2, SSRC, (3_900_000_000 << 32) | 0x80000000)
+    block = stats.report_block(10.0)
+    assert block is not None
+    assert block.dlsr == 0
+    assert len(build_rr(0x5678, [block])) == 32  # header 8 + one 24-byte report block
