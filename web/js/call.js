@@ -191,6 +191,10 @@ export class CallSession extends EventTarget {
     } finally {
       this.#makingOffer = false;
     }
+    // The answer comes as its own event and may be applied before this offer's ack resolves:
+    // a request made meanwhile (a `renegotiate`, an ICE restart's negotiationneeded) found
+    // #makingOffer still set and only raised #offerAgain, which no later answer would act on.
+    if (this.#offerAgain && pc === this.pc && pc.signalingState === "stable") await this.makeOffer();
   }
 
   /** An offer the other side refused or never answered (e.g. `rate-limited`, a timeout) must not
