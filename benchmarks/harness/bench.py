@@ -4,10 +4,14 @@
     liveloop-sfu bench --scenario churn --clients 8 --duration 30
     liveloop-sfu bench --targets sfu,janus --capacity 2,4,8,12
     liveloop-sfu bench --url https://sfu.example.org --scenario group --clients 12
+    liveloop-sfu bench --targets sfu --clients 32 --client aiortc      # the aiortc clients
 
 For each target (a node it starts itself on loopback, Janus in its own network namespace, or a
 running service named by ``--url``) it runs the scenario (:mod:`benchmarks.harness.scenarios`) with
-synthetic clients spread over several processes (:mod:`benchmarks.clients.load_generator`),
+synthetic clients spread over several processes (:mod:`benchmarks.clients.load_generator`):
+``--client cheap`` (the default, :mod:`benchmarks.clients.cheap_peer`: aiortc for the handshake,
+compiled code per packet) or ``--client aiortc`` (every packet through aiortc, for fidelity
+checks; p2p and Janus always use these),
 samples the node's CPU and memory, and prints a progress line, then a summary table; it writes JSON
 and PNG charts to ``--out``. Every process it starts is stopped by its PID.
 """
@@ -27,6 +31,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.clients.load_generator import CLIENT_KINDS
 from benchmarks.harness.processes import TICKS_PER_SECOND, process_ticks, stop_process
 from benchmarks.harness.progress import Progress, render
 from benchmarks.harness.scenarios import (
@@ -76,6 +81,7 @@ class BenchConfig:
     out: Path
     cache_dir: Path
     charts: bool
+    client: str = "cheap"
 
 
 @dataclass
@@ -168,6 +174,12 @@ def _start(procs: list[LoadProc]) -> float:
     return start_at
 
 
+def client_for(config: BenchConfig, target_kind: str) -> str:
+    """The client kind a target's run uses: the cheap one only offers (the node's wire
+    protocol), so p2p calls (one side answers) and Janus (which offers) use the aiortc one."""
+    return "aiortc" if target_kind in ("p2p", "janus") else config.client
+
+
 def _plan_json(
     config: BenchConfig,
     scenario: ScenarioConfig,
@@ -183,6 +195,7 @@ def _plan_json(
         "cache_dir": str(config.cache_dir),
         "duration": scenario.duration,
         "scenario": scenario.kind,
+        "client": client_for(config, target.kind),
         "decode": config.decode if index == 0 or config.decode > 1 else 0,
         "users": [asdict(u) for u in users],
     }
@@ -286,6 +299,7 @@ def _summarize(
     )
     return {
         "summary": summary,
+        "client": client_for(config, target.kind),
         "timeline": [asdict(i) for i in intervals],
         "node": node_series(probe.samples, start_at),
         "node_source": probe.source if probe.samples else "none",
@@ -308,6 +322,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
             "targets": list(config.targets),
             "url": config.url,
             "processes": config.processes,
+            "client": config.client,
             "decoded_streams": config.decode,
             "capacity_steps": list(config.capacity),
         },
@@ -398,6 +413,12 @@ def _argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resolution", default="640x480", help="WxH")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--client",
+        choices=CLIENT_KINDS,
+        default="cheap",
+        help="cheap: compiled media path (default); aiortc: every packet through aiortc",
+    )
     parser.add_argument("--decode", type=int, default=1, help="receivers that decode (sample)")
     parser.add_argument(
         "--capacity", default="", help="capacity search: client counts, e.g. 2,4,8,16"
@@ -450,6 +471,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         out=args.out,
         cache_dir=args.cache_dir,
         charts=not args.no_charts,
+        client=args.client,
     )
 
 

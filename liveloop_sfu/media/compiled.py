@@ -11,4 +11,8 @@ COMPILED_PACKAGES = (
     "liveloop_sfu/media/codecs",  # keyframe detection per codec
     "liveloop_sfu/media/sfu/dispatch",  # the session's per-packet RTP dispatch
     "liveloop_sfu/media/transport/srtp",  # SRTP in and out, socket reads and sends
+    # Not the node's: the cheap load client's per-packet half (benchmarks/clients/cheap_peer.py).
+    # Its generic part (SRTP protect, then the socket) is the node's own PeerIo above; what lives
+    # here is client-only (counting unauthenticated headers is something a node must never do).
+    "benchmarks/clients/native",
 )

@@ -1,0 +1,95 @@
+"""A publisher of pre-encoded media, one RTP stream: the cached frames are cut into payload
+chunks once, at start (:func:`packetize`); per frame, :meth:`StreamSender.send_frame` writes each
+packet's RTP header (RFC 3550 §5.1, plus the VP8 payload descriptor of RFC 7741 §4.2) and hands
+it to the node's own compiled packet path (:class:`~liveloop_sfu.media.transport.srtp.packet_io.
+PeerIo`: SRTP protect, then the socket). Python calls this once per frame, never per packet.
+
+A browser answers the node's NACKs with retransmissions (RFC 4588), so the last
+:data:`HISTORY` packets are kept for :meth:`StreamSender.packet`.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from liveloop_sfu.media.transport.srtp.packet_io import PeerIo
+
+_HEADER = struct.Struct("!BBHII")
+# X=1 (extended control bits follow), S on a frame's first packet; then I=1 (PictureID
+# present); then M=1 and a 15-bit PictureID, as libwebrtc sends it (RFC 7741 §4.2).
+_VP8_DESCRIPTOR = struct.Struct("!BBH")
+_VP8_FIRST = 0x90
+_VP8_NEXT = 0x80
+HISTORY = 1024  # packets kept for retransmission (a power of two); ~6 s of 1 Mbps video
+RTP_HEADER = 12
+
+
+def packetize(frame: bytes, max_payload: int) -> list[bytes]:
+    """One encoded frame as payload chunks of at most ``max_payload`` bytes, of even sizes
+    (as libwebrtc splits a frame: no small trailing packet)."""
+    if max_payload < 1:
+        raise ValueError("max_payload must be positive")
+    if not frame:
+        return [b""]
+    count = -(-len(frame) // max_payload)
+    size = -(-len(frame) // count)
+    return [frame[i : i + size] for i in range(0, len(frame), size)]
+
+
+class StreamSender:
+    """One outgoing RTP stream (SSRC) of a cheap publisher."""
+
+    def __init__(
+        self, io: PeerIo, pt: int, ssrc: int, extensions: bytes, *, vp8: bool, seq: int
+    ) -> None:
+        """``extensions``: the whole RTP header-extension block (profile, length, elements;
+        RFC 8285), or empty."""
+        self.io = io
+        self.pt = pt
+        self.ssrc = ssrc
+        self.vp8 = vp8
+        self.seq = seq & 0xFFFF
+        self.packets = 0  # RTP packets numbered (RFC 3550 SR sender's packet count)
+        self.octets = 0  # payload octets numbered (SR sender's octet count)
+        self.sent = 0  # packets the transport took
+        self.last_ts = 0
+        self.drop_every = 0  # tests: leave out every Nth packet, as a lossy link would
+        self._extensions = extensions
+        self._b0 = 0x90 if extensions else 0x80
+        self._history: list[bytes] = [b""] * HISTORY
+
+    def send_frame(self, chunks: list[bytes], ts: int, picture_id: int) -> int:
+        """The packets of one frame (the marker bit on the last one for video, RFC 7741 §4.1;
+        none for audio): numbered, protected and sent. Returns how many the transport took."""
+        last = len(chunks) - 1
+        ts &= 0xFFFFFFFF
+        sent = 0
+        overhead = RTP_HEADER + len(self._extensions)
+        for index, chunk in enumerate(chunks):
+            seq = self.seq
+            self.seq = (seq + 1) & 0xFFFF
+            second = self.pt | (0x80 if self.vp8 and index == last else 0)
+            header = _HEADER.pack(self._b0, second, seq, ts, self.ssrc) + self._extensions
+            if self.vp8:
+                first = _VP8_FIRST if index == 0 else _VP8_NEXT
+                descriptor = _VP8_DESCRIPTOR.pack(first, 0x80, 0x8000 | (picture_id & 0x7FFF))
+                packet = header + descriptor + chunk
+            else:
+                packet = header + chunk
+            self._history[seq & (HISTORY - 1)] = packet
+            self.packets += 1
+            self.octets += len(packet) - overhead
+            if self.drop_every > 0 and self.packets % self.drop_every == 0:
+                continue
+            if self.io.send(packet):
+                sent += 1
+        self.sent += sent
+        self.last_ts = ts
+        return sent
+
+    def packet(self, seq: int) -> bytes | None:
+        """The packet numbered ``seq`` if it is still kept."""
+        packet = self._history[seq & (HISTORY - 1)]
+        if len(packet) >= RTP_HEADER and (packet[2] << 8 | packet[3]) == seq:
+            return packet
+        return None

@@ -1,0 +1,94 @@
+"""The cheap load client end to end: two of them make a 1:1 call through a real node process.
+
+Structural facts, no figures: what the clients counted from clear RTP headers matches what the
+node says it forwarded; the sampled, decrypted frames are the publisher's cached frames, in
+order; the receivers' reports and NACKs reach the node (its own counters); the node's NACKs
+upstream are answered by the publisher's retransmissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from benchmarks.clients.cheap_peer import CheapPeer, Ticker, packetized
+from benchmarks.clients.peer import negotiate
+from benchmarks.harness.processes import LOAD_TEST_LIMITS
+from benchmarks.media.cache import MediaSpec, load_or_build
+from liveloop_sfu.client import WireClient
+from tests.helpers import scrape, until
+from tests.nodes import Node, NodeFactory
+
+pytestmark = pytest.mark.slow
+
+SPEC = MediaSpec(width=320, height=240, fps=30, video_kbps=300, seconds=2, keyframe_interval=30)
+CALL_SECONDS = 5.0
+DROP_EVERY = 97  # the first publisher leaves out every 97th packet: a lossy uplink
+
+
+async def _call(node: Node, peers: list[CheapPeer]) -> list[WireClient]:
+    wires = [WireClient(node.url, timeout=20) for _ in peers]
+    for index, wire in enumerate(wires):
+        await wire.connect()
+        await wire.request_room(f"cheap{index}")
+    for wire in wires:
+        await wire.next("match-done", timeout=20)
+    for wire, peer in zip(wires, peers, strict=True):
+        await negotiate(wire, peer)
+    return wires
+
+
+async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_path: Path) -> None:
+    node = node_factory("--mode", "sfu", *LOAD_TEST_LIMITS)
+    media = packetized(load_or_build(SPEC, tmp_path / "cache"))
+    ticker = Ticker()
+    peers = [CheapPeer(media, ticker, decode=True, frame_every=4) for _ in range(2)]
+    peers[0].drop_every = DROP_EVERY
+    peers[0].partner_sent_at = peers[1].video.sent_at
+    peers[1].partner_sent_at = peers[0].video.sent_at
+    wires: list[WireClient] = []
+    try:
+        wires = await _call(node, peers)
+        for peer in peers:
+            peer.window_open = True
+        await until(lambda: all(p.received.decoded >= 3 for p in peers), 30, "sampled frames")
+        await asyncio.sleep(CALL_SECONDS)
+        # Publishers stop; what is in flight arrives; then both sides' counts are final.
+        for peer in peers:
+            peer.senders.clear()
+        await asyncio.sleep(0.5)
+        received = sum(
+            p.received.totals(kind).packets for p in peers for kind in ("video", "audio")
+        )
+        metrics = await asyncio.to_thread(scrape, node)
+        forwarded = metrics["liveloop_forwarded_packets_total"]
+    finally:
+        for peer in peers:
+            with contextlib.suppress(Exception):
+                await peer.close()
+        await ticker.stop()
+        for wire in wires:
+            with contextlib.suppress(Exception):
+                await wire.close()
+
+    # Counted from clear headers = what the node says it forwarded (retransmissions aside).
+    assert forwarded > 500
+    assert abs(received - forwarded) <= 0.02 * forwarded, (received, forwarded)
+    for peer in peers:
+        log = peer.received
+        assert log.totals("video").frames > 100 and log.totals("audio").packets > 200
+        # Sampled frames decrypted whole are cached frames, byte for byte, in order.
+        assert log.decoded >= 10 and log.unreadable == 0 and log.out_of_order == 0
+        assert peer.receiver is not None and peer.receiver.srtp_errors == 0
+        assert log.latencies, "no frame latency measured"
+    # The node hears each receiver's reports and the NACKs for the lossy publisher's gaps...
+    assert metrics["liveloop_rtcp_receiver_reports_received_total"] >= 2 * CALL_SECONDS
+    assert metrics["liveloop_rtcp_sender_reports_received_total"] >= 2 * CALL_SECONDS
+    assert metrics["liveloop_rtcp_nacks_received_total"] >= 1
+    assert peers[1].sent_nacks >= 1
+    # ...and NACKs the gaps upstream itself, which the lossy publisher answers with RTX.
+    assert metrics["liveloop_nacks_sent_total"] >= 1
+    assert peers[0].answered_nacks >= 1
