@@ -20,9 +20,11 @@ over from aiortc:
   when a loss could not be repaired; the node's NACKs are answered from a packet history (RTX,
   RFC 4588, when negotiated) and its PLIs/FIRs by jumping to the next cached keyframe.
 
-One :class:`Ticker` per process runs every :data:`TICK` seconds and drives all its peers: Python
-runs once per tick per peer, whatever the packet rate. This client offers no transport-cc
-(aiortc does not), so the node does not negotiate transport-wide feedback with it.
+One :class:`Ticker` per process runs every :data:`TICK` seconds and drives all its peers in one
+call into compiled code (:func:`~benchmarks.clients.native.pump.run_all`: frames due, sockets
+drained); Python runs once per tick for the whole process, and for a peer only when it has RTCP,
+a sampled frame, NACKs or reports to handle — whatever the packet rate. This client offers no
+transport-cc (aiortc does not), so the node does not negotiate transport-wide feedback with it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from aiortc.rtcdtlstransport import State as DtlsState
 
 from benchmarks.clients.native.header_counter import MediaReceiver
 from benchmarks.clients.native.media_sender import StreamSender, packetize
-from benchmarks.media.cache import OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, MediaCache
+from benchmarks.clients.native.pump import MediaPump, run_all
+from benchmarks.media.cache import OPUS_SAMPLE_RATE, MediaCache
 from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
 from benchmarks.reports.stats import StreamSnapshot
 from liveloop_sfu.media.core.rtp import (
@@ -65,16 +68,14 @@ from liveloop_sfu.media.transport.hooks import override
 from liveloop_sfu.media.transport.ice_gathering import raw_socket, restrict_gathering
 from liveloop_sfu.media.transport.srtp.packet_io import PeerIo
 
-TICK = 0.01  # seconds between two runs of every peer's timer
+TICK = 0.02  # seconds between two runs of the timer: one Opus packet, 0.6 of a 30 fps frame
 # aiortc's VP8 packetizer fills 1300-byte payloads, descriptor included: the same packets per
 # frame as the aiortc clients, so both kinds compare at equal packets per second.
 VIDEO_MAX_PAYLOAD = 1300 - 4
 REPORT_INTERVAL = 1.0  # RTCP reports, as browsers send them about once a second
 PLI_INTERVAL = 1.0  # at most one PLI per second per stream
-DRAIN_LIMIT = 4096  # datagrams per socket per tick (a bound, never reached at sane rates)
 SAMPLE_EVERY = 64  # authenticate and decrypt one packet in this many
 FRAME_EVERY = 16  # and every packet of one video frame in this many (content and latency)
-LATE_RESET = 1.0  # seconds behind schedule after which a sender skips ahead, not bursts
 CONNECT_TIMEOUT = 20.0
 RTT_KEPT = 64
 
@@ -89,13 +90,6 @@ class PacketizedMedia:
     audio: list[list[bytes]]
     index_of: dict[bytes, int]  # a cached frame's bytes -> its number (painted in its picture)
 
-    def next_keyframe(self, index: int) -> int:
-        for offset in range(len(self.video)):
-            candidate = (index + offset) % len(self.video)
-            if self.keyframes[candidate]:
-                return candidate
-        return 0
-
 
 def packetized(cache: MediaCache) -> PacketizedMedia:
     return PacketizedMedia(
@@ -108,18 +102,18 @@ def packetized(cache: MediaCache) -> PacketizedMedia:
 
 
 class CheapVideoSource:
-    """The publisher's video schedule: which cached frame is next, when frames were sent."""
+    """The publisher's video as the load generator sees it: when each cached frame was last
+    sent, keyframe requests. The schedule itself is the compiled pump's."""
 
-    def __init__(self, media: PacketizedMedia) -> None:
-        self.media = media
-        self.index = 0
-        self.frames = 0
+    def __init__(self) -> None:
         self.keyframe_requests = 0
         self.sent_at: dict[int, float] = {}  # frame number -> wall clock of its sending
+        self.pump: MediaPump | None = None
 
     def request_keyframe(self) -> None:
         self.keyframe_requests += 1
-        self.index = self.media.next_keyframe(self.index)
+        if self.pump is not None:
+            self.pump.request_keyframe()
 
 
 @dataclass
@@ -127,13 +121,19 @@ class CheapReceiveLog:
     """What a cheap peer received, in the shape the load generator reads from ``BenchPeer``."""
 
     receiver: MediaReceiver | None = None
-    first_video_at: float | None = None  # time.monotonic() of the first complete video frame
     latencies: list[float] = field(default_factory=list)  # seconds, sampled frames
     counters: list[int] = field(default_factory=list)  # frame numbers of sampled frames
     decoded: int = 0  # sampled frames that matched a cached frame byte for byte
     unreadable: int = 0  # sampled frames that matched none
     incomplete: int = 0  # sampled frames with a packet missing (not checked)
     out_of_order: int = 0  # sampled frames whose number went backwards
+
+    @property
+    def first_video_at(self) -> float | None:
+        """time.monotonic() of the first complete video frame (to within one tick)."""
+        if self.receiver is None or self.receiver.first_video_at == 0.0:
+            return None
+        return self.receiver.first_video_at
 
     def totals(self, kind: str) -> StreamSnapshot:
         packets = octets = frames = expected = 0
@@ -163,34 +163,35 @@ class CheapReceiveLog:
 
 
 class Ticker:
-    """One timer per process driving every cheap peer (:meth:`CheapPeer.tick`)."""
+    """One timer per process driving every cheap peer's pump; :meth:`CheapPeer.attend` runs
+    only for the peers the pumps flag."""
 
     def __init__(self) -> None:
-        self.peers: list[CheapPeer] = []
+        self.pumps: list[MediaPump] = []
         self.ticks = 0
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, peer: CheapPeer) -> None:
-        self.peers.append(peer)
+    def add(self, pump: MediaPump) -> None:
+        self.pumps.append(pump)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def remove(self, peer: CheapPeer) -> None:
+    def remove(self, pump: MediaPump | None) -> None:
         with contextlib.suppress(ValueError):
-            self.peers.remove(peer)
+            self.pumps.remove(pump)  # type: ignore[arg-type]
 
     async def _run(self, limit: int = 1 << 40) -> None:
         for _ in range(limit):
-            if not self.peers:
+            if not self.pumps:
                 return
             now, wallclock = time.monotonic(), time.time()
-            for peer in list(self.peers):
-                peer.tick(now, wallclock)
+            for pump in run_all(self.pumps, now, wallclock):
+                pump.owner.attend(now, wallclock)
             self.ticks += 1
             await asyncio.sleep(max(0.0, TICK - (time.monotonic() - now)))
 
     async def stop(self) -> None:
-        self.peers.clear()
+        self.pumps.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -227,25 +228,24 @@ class CheapPeer:
         self.host_address = host_address
         self.sample_every = sample_every
         self.frame_every = frame_every if decode else 0
-        self.video = CheapVideoSource(media)
+        self.video = CheapVideoSource()
         self.received = CheapReceiveLog()
         self.partner_sent_at: dict[int, float] = {}
         self.window_open = False
         self.rtcp_ssrc = random.getrandbits(32)
         self.drop_every = 0  # tests: publishers leave out every Nth packet (a lossy link)
+        self.forget_dropped = False  # tests: and cannot retransmit them
         self.io: PeerIo | None = None
         self.receiver: MediaReceiver | None = None
+        self.pump: MediaPump | None = None
         self.senders: dict[str, StreamSender] = {}  # "video" / "audio"
         self.rtx: dict[str, tuple[int, int]] = {}  # kind -> (RTX payload type, RTX SSRC)
         self.rtt: list[float] = []  # seconds, from the node's reports about our streams
         self.sent_nacks = self.sent_plis = self.sent_reports = self.answered_nacks = 0
-        self.late_frames = 0
         self._rtx_seq = random.getrandbits(16)
         self._kinds: dict[int, str] = {}
         self._clock_rates: dict[int, int] = {}
         self._rtx_ssrcs: dict[int, int] = {}
-        self._next_video = self._next_audio = self._next_report = 0.0
-        self._audio_index = 0
         self._given_up = 0
         self._last_pli = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -315,10 +315,10 @@ class CheapPeer:
             if transport._rx_srtp is not None and transport._tx_srtp is not None:
                 break
             await asyncio.sleep(0.01)
-        self._take_over(transport)
-        self.ticker.add(self)
+        pump = self._take_over(transport)
+        self.ticker.add(pump)
 
-    def _take_over(self, transport: Any) -> None:
+    def _take_over(self, transport: Any) -> MediaPump:
         """From aiortc to the compiled path: sends through ``PeerIo``; the socket leaves
         asyncio's selector and is drained by the ticker (STUN and DTLS still reach aioice)."""
         connection = transport.transport._connection
@@ -344,8 +344,16 @@ class CheapPeer:
         receiver.enable_stamps()
         self._configure(receiver)
         self.io, self.receiver, self.received.receiver = io, receiver, receiver
+        media = self.media
+        pump = MediaPump(
+            self, receiver, media.fps, media.video, media.keyframes, media.audio, self.video.sent_at
+        )
+        self.pump = self.video.pump = pump
         if self.publish:
             self._make_senders(io)
+            pump.video_sender = self.senders.get("video")
+            pump.audio_sender = self.senders.get("audio")
+        return pump
 
     def _make_senders(self, io: PeerIo) -> None:
         for transceiver in self.pc.getTransceivers():
@@ -374,7 +382,7 @@ class CheapPeer:
                 vp8=kind == "video",
                 seq=random.getrandbits(16),
             )
-            sender.drop_every = self.drop_every
+            sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
             self.senders[kind] = sender
             rtx = next(
                 (
@@ -388,51 +396,22 @@ class CheapPeer:
             if rtx is not None and rtx.payloadType is not None:
                 self.rtx[kind] = (rtx.payloadType, transceiver.sender._rtx_ssrc)
 
-    # --- the timer ----------------------------------------------------------------------------
-    def tick(self, now: float, wallclock: float) -> None:
-        """Everything due: frames to send, datagrams to read, feedback to give."""
-        receiver = self.receiver
-        if receiver is None:
+    # --- what the pump flags -----------------------------------------------------------------
+    def attend(self, now: float, wallclock: float) -> None:
+        """Called by the ticker when this peer's pump has something for Python: RTCP from the
+        node, sampled frames to check, NACKs to send, reports due."""
+        receiver, pump = self.receiver, self.pump
+        if receiver is None or pump is None:
             return
-        if self.senders:
-            self._send_due(now, wallclock)
-        receiver.drain(now, wallclock, DRAIN_LIMIT)
-        if self.received.first_video_at is None and self.received.video_streams():
-            self.received.first_video_at = now  # call setup, to within one tick
         if receiver.rtcp:
             self._on_rtcp(now, wallclock)
         if receiver.frames:
             self._check_frames()
         if receiver.gaps:
             self._send_nacks(now)
-        if now >= self._next_report:
-            self._next_report = now + REPORT_INTERVAL
+        if now >= pump.next_report:
+            pump.next_report = now + REPORT_INTERVAL
             self._send_reports(now, wallclock)
-
-    def _send_due(self, now: float, wallclock: float) -> None:
-        video, audio = self.senders.get("video"), self.senders.get("audio")
-        if video is not None:
-            if now - self._next_video > LATE_RESET:
-                self._next_video = now
-                self.late_frames += 1
-            source = self.video
-            while self._next_video <= now:
-                index = source.index
-                chunks = self.media.video[index]
-                ts = source.frames * (VIDEO_CLOCK_RATE // self.media.fps)
-                video.send_frame(chunks, ts, source.frames)
-                source.sent_at[index] = wallclock
-                source.index = (index + 1) % len(self.media.video)
-                source.frames += 1
-                self._next_video += 1.0 / self.media.fps
-        if audio is not None:
-            if now - self._next_audio > LATE_RESET:
-                self._next_audio = now
-            while self._next_audio <= now:
-                packets = self.media.audio[self._audio_index % len(self.media.audio)]
-                audio.send_frame(packets, self._audio_index * OPUS_FRAME_SAMPLES, 0)
-                self._audio_index += 1
-                self._next_audio += OPUS_FRAME_SAMPLES / OPUS_SAMPLE_RATE
 
     def _send(self, packet: bytes) -> None:
         if self.io is not None:
@@ -462,8 +441,9 @@ class CheapPeer:
                 blocks.append(block)
         ntp = ntp_from_unix(wallclock)
         for kind, sender in self.senders.items():
+            assert self.pump is not None
             rate = VIDEO_CLOCK_RATE if kind == "video" else OPUS_SAMPLE_RATE
-            since = now - (self._next_video if kind == "video" else self._next_audio)
+            since = now - (self.pump.next_video if kind == "video" else self.pump.next_audio)
             rtp_ts = sender.last_ts + int(max(0.0, since) * rate)
             self._send(build_sr(sender.ssrc, ntp, rtp_ts, sender.packets, sender.octets))
             self.sent_reports += 1
@@ -550,7 +530,7 @@ class CheapPeer:
         return 1000 * max(self.rtt) if self.rtt else None
 
     async def close(self) -> None:
-        self.ticker.remove(self)
+        self.ticker.remove(self.pump)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -45,7 +45,7 @@ def per_stream(run: dict[str, Any]) -> dict[str, Any]:
         "node_cpu_pct": summary.node_cpu_pct,
         "packets_per_s": pps,
         "loss_pct": summary.loss_pct,
-        "fps": summary.fps.get("median"),
+        "fps": summary.fps.get("p50"),
         "latency_ms_p50": summary.latency_ms.get("p50"),
         "errors": summary.errors,
         "cpu_pct_per_stream": cpu / streams if cpu is not None and streams else None,

@@ -136,6 +136,7 @@ class MediaReceiver:
         self.rtx = 0
         self.gaps = False  # some stream has NACKs pending
         self.stamps = True  # kernel receive times (SIOCGSTAMP) work on this socket
+        self.first_video_at = 0.0  # monotonic time of the first video frame's end (0: none)
 
     def drain(self, now: float, wallclock: float, limit: int) -> int:
         """Read and handle every datagram already queued on the socket (at most ``limit``)."""
@@ -189,6 +190,8 @@ class MediaReceiver:
             stream.frames += 1
             if stream.first_frame_at == 0.0:
                 stream.first_frame_at = wallclock
+                if stream.kind == "video" and self.first_video_at == 0.0:
+                    self.first_video_at = now
         sampled = stream.kind == "video" and self.frame_every > 0
         if sampled and self._sample_frame(stream, data, clear, seq, ts, marker, wallclock):
             return

@@ -54,6 +54,7 @@ class StreamSender:
         self.sent = 0  # packets the transport took
         self.last_ts = 0
         self.drop_every = 0  # tests: leave out every Nth packet, as a lossy link would
+        self.forget_dropped = False  # tests: and keep no copy (lost for good, NACKs in vain)
         self._extensions = extensions
         self._b0 = 0x90 if extensions else 0x80
         self._history: list[bytes] = [b""] * HISTORY
@@ -76,10 +77,12 @@ class StreamSender:
                 packet = header + descriptor + chunk
             else:
                 packet = header + chunk
-            self._history[seq & (HISTORY - 1)] = packet
             self.packets += 1
             self.octets += len(packet) - overhead
-            if self.drop_every > 0 and self.packets % self.drop_every == 0:
+            dropped = self.drop_every > 0 and self.packets % self.drop_every == 0
+            if not (dropped and self.forget_dropped):
+                self._history[seq & (HISTORY - 1)] = packet
+            if dropped:
                 continue
             if self.io.send(packet):
                 sent += 1

@@ -2,8 +2,8 @@
 
 Structural facts, no figures: what the clients counted from clear RTP headers matches what the
 node says it forwarded; the sampled, decrypted frames are the publisher's cached frames, in
-order; the receivers' reports and NACKs reach the node (its own counters); the node's NACKs
-upstream are answered by the publisher's retransmissions.
+order; the receivers' reports, NACKs and PLIs reach the node (its own counters); the node's
+NACKs upstream are answered by the publisher's retransmissions.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ pytestmark = pytest.mark.slow
 
 SPEC = MediaSpec(width=320, height=240, fps=30, video_kbps=300, seconds=2, keyframe_interval=30)
 CALL_SECONDS = 5.0
-DROP_EVERY = 97  # the first publisher leaves out every 97th packet: a lossy uplink
+# Lossy uplinks: the first publisher leaves out every 97th packet but can retransmit it (the
+# node's NACK repairs it); the second leaves out every 89th for good, so its subscriber NACKs
+# the node in vain and then asks for a keyframe, as a browser does.
+DROP_EVERY = (97, 89)
 
 
 async def _call(node: Node, peers: list[CheapPeer]) -> list[WireClient]:
@@ -46,7 +49,8 @@ async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_
     media = packetized(load_or_build(SPEC, tmp_path / "cache"))
     ticker = Ticker()
     peers = [CheapPeer(media, ticker, decode=True, frame_every=4) for _ in range(2)]
-    peers[0].drop_every = DROP_EVERY
+    peers[0].drop_every, peers[1].drop_every = DROP_EVERY
+    peers[1].forget_dropped = True
     peers[0].partner_sent_at = peers[1].video.sent_at
     peers[1].partner_sent_at = peers[0].video.sent_at
     wires: list[WireClient] = []
@@ -58,7 +62,8 @@ async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_
         await asyncio.sleep(CALL_SECONDS)
         # Publishers stop; what is in flight arrives; then both sides' counts are final.
         for peer in peers:
-            peer.senders.clear()
+            assert peer.pump is not None
+            peer.pump.sending = False
         await asyncio.sleep(0.5)
         received = sum(
             p.received.totals(kind).packets for p in peers for kind in ("video", "audio")
@@ -84,11 +89,12 @@ async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_
         assert log.decoded >= 10 and log.unreadable == 0 and log.out_of_order == 0
         assert peer.receiver is not None and peer.receiver.srtp_errors == 0
         assert log.latencies, "no frame latency measured"
-    # The node hears each receiver's reports and the NACKs for the lossy publisher's gaps...
+    # The node hears each side's reports, and the NACKs and PLIs for the unrepairable gaps...
     assert metrics["liveloop_rtcp_receiver_reports_received_total"] >= 2 * CALL_SECONDS
     assert metrics["liveloop_rtcp_sender_reports_received_total"] >= 2 * CALL_SECONDS
-    assert metrics["liveloop_rtcp_nacks_received_total"] >= 1
-    assert peers[1].sent_nacks >= 1
-    # ...and NACKs the gaps upstream itself, which the lossy publisher answers with RTX.
+    assert peers[0].sent_nacks >= 1 and peers[0].sent_plis >= 1
+    assert metrics["liveloop_rtcp_nacks_received_total"] >= peers[0].sent_nacks
+    assert metrics["liveloop_rtcp_plis_received_total"] >= peers[0].sent_plis
+    # ...and NACKs the gaps upstream itself; the first publisher answers with RTX.
     assert metrics["liveloop_nacks_sent_total"] >= 1
     assert peers[0].answered_nacks >= 1

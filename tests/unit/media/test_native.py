@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[3]
 # VP8's payload descriptor), with "keyframes" left as the per-codec dispatch.
 TODAYS_COMPILED = {
     "drops", "forwarder", "h264", "header_counter", "history", "keyframe_requests", "keyframes",
-    "media_sender", "nack_generator", "packet_io", "reception", "remb", "rewriter", "rtcp", "rtp",
-    "rtp_common", "rtp_path", "sender_report", "seq", "subscription", "vp8", "vp9",
+    "media_sender", "nack_generator", "packet_io", "pump", "reception", "remb", "rewriter", "rtcp",
+    "rtp", "rtp_common", "rtp_path", "sender_report", "seq", "subscription", "vp8", "vp9",
 }  # fmt: skip
 
 
