@@ -78,6 +78,7 @@ SAMPLE_EVERY = 64  # authenticate and decrypt one packet in this many
 FRAME_EVERY = 16  # and every packet of one video frame in this many (content and latency)
 CONNECT_TIMEOUT = 20.0
 RTT_KEPT = 64
+BACKWARDS = 8  # sampled frames this close behind the previous one are out of order
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ class CheapReceiveLog:
     unreadable: int = 0  # sampled frames that matched none
     incomplete: int = 0  # sampled frames with a packet missing (not checked)
     out_of_order: int = 0  # sampled frames whose number went backwards
+    late: int = 0  # sampled frames older (by RTP timestamp) than one checked before
+    last_ts: int = -1  # RTP timestamp of the last sampled frame checked in order
 
     @property
     def first_video_at(self) -> float | None:
@@ -341,6 +344,7 @@ class CheapPeer:
             sample_every=self.sample_every,
             frame_every=self.frame_every,
         )
+        receiver.remote = pair.remote_addr
         receiver.enable_stamps()
         self._configure(receiver)
         self.io, self.receiver, self.received.receiver = io, receiver, receiver
@@ -519,9 +523,16 @@ class CheapPeer:
                 log.unreadable += 1
                 continue
             log.decoded += 1
+            if log.last_ts >= 0 and (frame.ts - log.last_ts) & 0xFFFFFFFF >= 0x80000000:
+                # An older frame than the last one checked: a retransmission completed it
+                # late (a one-packet frame is whole in its repair). Its content is checked,
+                # its place in the order is not the publisher's.
+                log.late += 1
+                continue
             if log.counters and not _follows(log.counters[-1], index, len(self.media.video)):
                 log.out_of_order += 1
             log.counters.append(index)
+            log.last_ts = frame.ts
             sent = self.partner_sent_at.get(index)
             if self.window_open and sent is not None and frame.arrival >= sent:
                 log.latencies.append(frame.arrival - sent)
@@ -539,9 +550,10 @@ class CheapPeer:
 
 
 def _follows(previous: int, index: int, loop: int) -> bool:
-    """``index`` comes after ``previous`` in the looping cache (within half a loop: a keyframe
-    request skips ahead, never back)."""
-    return 0 < (index - previous) % loop < loop // 2
+    """``index`` comes after ``previous`` in the looping cache: the same frame again, or one of
+    the :data:`BACKWARDS` before it, is out of order; any other is a step forward (a keyframe
+    request makes the publisher skip ahead to the next keyframe, never back)."""
+    return 0 < (index - previous) % loop <= loop - BACKWARDS
 
 
 def _locate(pair: Any) -> tuple[Any, Any, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import sys
@@ -449,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     plan["start_at"] = float(line)
     process = LoadProcess(plan, cache)
+    # The cache, its packetized copy and the imported modules live as long as the process:
+    # out of the collector's way (its full collections would walk them again and again).
+    gc.freeze()
     emit(asyncio.run(process.run()))
     return 0
 

@@ -137,30 +137,36 @@ class MediaReceiver:
         self.gaps = False  # some stream has NACKs pending
         self.stamps = True  # kernel receive times (SIOCGSTAMP) work on this socket
         self.first_video_at = 0.0  # monotonic time of the first video frame's end (0: none)
+        self.remote: Any = None  # the node's address (the nominated pair's remote one)
+        self._buf = bytearray(DATAGRAM_MAX)
 
     def drain(self, now: float, wallclock: float, limit: int) -> int:
-        """Read and handle every datagram already queued on the socket (at most ``limit``)."""
+        """Read and handle every datagram already queued on the socket (at most ``limit``).
+        Into one reused buffer, without the sender's address: a counted packet allocates
+        nothing; only what is decrypted or handed on is copied out."""
         sock = self._sock
+        buf = self._buf
         count = 0
         while count < limit:
             try:
-                data, addr = sock.recvfrom(DATAGRAM_MAX)
+                size = sock.recv_into(buf)
             except OSError:  # drained (EAGAIN), or an error the next read reports
                 break
             count += 1
-            self.receive(data, addr, now, wallclock)
+            self._handle(buf, size, now, wallclock)
         self.datagrams += count
         return count
 
-    def receive(self, data: bytes, addr: Any, now: float, wallclock: float) -> None:
-        size = len(data)
-        # RFC 7983 §7: 128..191 is RTP/RTCP; STUN and DTLS go to aioice.
+    def _handle(self, data: bytearray, size: int, now: float, wallclock: float) -> None:
+        # RFC 7983 §7: 128..191 is RTP/RTCP; STUN and DTLS go to aioice. After ICE completed,
+        # everything on this socket comes from the node, so its address is the nominated
+        # pair's remote one (not read per datagram: recvfrom would allocate two tuples).
         if size < 12 or not 127 < data[0] < 192:
-            self._stun_path(data, addr)
+            self._stun_path(bytes(data[:size]), self.remote)
             return
         second = data[1]
         if 191 < second < 209:  # RTCP (RFC 5761 §4)
-            rtcp = self._decrypt(data, True)
+            rtcp = self._decrypt(bytes(data[:size]), True)
             if rtcp is not None:
                 self.rtcp.append(rtcp)
             return
@@ -170,7 +176,7 @@ class MediaReceiver:
         ssrc = data[8] << 24 | data[9] << 16 | data[10] << 8 | data[11]
         media_ssrc = self.rtx_ssrcs.get(ssrc, -1)
         if media_ssrc >= 0 or self.kinds.get(pt, "") == "rtx":
-            self._retransmission(data, media_ssrc, now)
+            self._retransmission(bytes(data[:size]), media_ssrc, now)
             return
         stream = self.streams.get(ssrc)
         clear: bytes | None = None  # the packet decrypted, when it already was
@@ -182,7 +188,7 @@ class MediaReceiver:
             # (RFC 3711 §3.3.1: the rollover counter starts at 0 there), and every later guess
             # of the rollover counter from the last one: authenticate the very first, and the
             # sample's gaps stay far below 2^15, so no sampled packet is ever misnumbered.
-            clear = self._decrypt(data, False)
+            clear = self._decrypt(bytes(data[:size]), False)
         if stream.add(now, seq, ts, size):
             self.gaps = True
         marker = second > 127
@@ -193,15 +199,16 @@ class MediaReceiver:
                 if stream.kind == "video" and self.first_video_at == 0.0:
                     self.first_video_at = now
         sampled = stream.kind == "video" and self.frame_every > 0
-        if sampled and self._sample_frame(stream, data, clear, seq, ts, marker, wallclock):
+        if sampled and self._sample_frame(stream, data, size, clear, seq, ts, marker, wallclock):
             return
         if clear is None and self.sample_every > 0 and stream.packets % self.sample_every == 0:
-            self._decrypt(data, False)
+            self._decrypt(bytes(data[:size]), False)
 
     def _sample_frame(
         self,
         stream: StreamCount,
-        data: bytes,
+        data: bytearray,
+        size: int,
         clear: bytes | None,
         seq: int,
         ts: int,
@@ -218,7 +225,7 @@ class MediaReceiver:
         if not stream.sampling:
             return False
         # Never twice: libsrtp would reject the second as a replay (RFC 3711 §3.3.2).
-        packet = clear if clear is not None else self._decrypt(data, False)
+        packet = clear if clear is not None else self._decrypt(bytes(data[:size]), False)
         if packet is not None:
             start = _payload_start(packet)
             if start < len(packet):
@@ -235,10 +242,14 @@ class MediaReceiver:
     def _assemble(self, stream: StreamCount, ts: int, last: int, arrival: float) -> SampledFrame:
         parts = stream.parts
         stream.parts = {}
-        first = last - len(parts) + 1
-        complete = len(parts) > 0 and all(
-            ((first + i) & 0xFFFF) in parts for i in range(len(parts))
+        first = (last - len(parts) + 1) & 0xFFFF
+        # Whole: from the packet that starts the frame (S bit) to the marker, none missing.
+        complete = (
+            len(parts) > 0
+            and stream.frame_start == first
+            and all(((first + i) & 0xFFFF) in parts for i in range(len(parts)))
         )
+        stream.frame_start = -1
         data = b"".join(parts[(first + i) & 0xFFFF] for i in range(len(parts))) if complete else b""
         return SampledFrame(stream.ssrc, ts, data, complete, arrival)
 

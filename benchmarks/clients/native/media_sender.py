@@ -70,13 +70,13 @@ class StreamSender:
             seq = self.seq
             self.seq = (seq + 1) & 0xFFFF
             second = self.pt | (0x80 if self.vp8 and index == last else 0)
-            header = _HEADER.pack(self._b0, second, seq, ts, self.ssrc) + self._extensions
+            header = _HEADER.pack(self._b0, second, seq, ts, self.ssrc)
             if self.vp8:
                 first = _VP8_FIRST if index == 0 else _VP8_NEXT
                 descriptor = _VP8_DESCRIPTOR.pack(first, 0x80, 0x8000 | (picture_id & 0x7FFF))
-                packet = header + descriptor + chunk
+                packet = b"".join((header, self._extensions, descriptor, chunk))
             else:
-                packet = header + chunk
+                packet = b"".join((header, self._extensions, chunk))
             self.packets += 1
             self.octets += len(packet) - overhead
             dropped = self.drop_every > 0 and self.packets % self.drop_every == 0
