@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from benchmarks.clients.janus import JanusError, create_room_body, plugin_data, subscribe_body
-from benchmarks.harness.bench import parse_args, ratios
+from benchmarks.harness.bench import client_for, parse_args, ratios
 from benchmarks.harness.progress import render
 from benchmarks.nodes.janus import janus_config, netns_commands, netns_for
 from benchmarks.reports.stats import JitterEstimator, prometheus_value, rss_bytes, summarize_values
@@ -205,3 +205,14 @@ def test_ratios_from_single_runs_and_without_janus() -> None:
     result["runs"] = [_run("sfu", 150.0), _run("p2p", None)]
     assert ratios(result)["ours_over_janus"] is None
     assert ratios(result)["us_per_packet"] == {"sfu": 150.0}
+
+
+def test_client_kind_defaults_to_cheap_except_where_a_client_must_answer() -> None:
+    cheap = parse_args(["--targets", "sfu,p2p,janus"])
+    assert cheap.client == "cheap"
+    assert [client_for(cheap, kind) for kind in ("sfu", "remote", "relay", "p2p", "janus")] == [
+        "cheap", "cheap", "cheap", "aiortc", "aiortc",
+    ]  # fmt: skip
+    assert client_for(parse_args(["--client", "aiortc"]), "sfu") == "aiortc"
+    with pytest.raises(SystemExit):
+        parse_args(["--client", "browser"])
