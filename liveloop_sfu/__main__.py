@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from liveloop_sfu.app import MediaFactory, create_app, ssl_context
+from liveloop_sfu.app import MediaFactory, create_app, learn_announced_ip, ssl_context
 from liveloop_sfu.config import load_settings, log_level_number
 from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
@@ -99,10 +99,22 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
             "compiled modules older than their source (run `pip install -e .`): %s",
             ", ".join(stale),
         )
+    loop = new_event_loop(os.environ)
+    try:
+        # Before any session exists: every candidate the node writes carries this address.
+        settings = loop.run_until_complete(learn_announced_ip(settings))
+    except ConfigError as exc:
+        loop.close()
+        print(f"liveloop-sfu: configuration error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings, media_factory=media_factory)
     network = settings.network
     scheme = "https" if network.tls else "http"
     print(f"Live Loop SFU on {scheme}://{network.host}:{network.port} (mode {settings.rooms.mode})")
+    media = settings.media
+    if settings.rooms.mode != "p2p":
+        announced = f" announced as {media.announced_ip}" if media.announced_ip else ""
+        print(f"Media on {', '.join(media.addresses)}{announced}")
     web.run_app(
         app,
         host=network.host,
@@ -115,7 +127,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         # before cancelling them. Only websocket close handshakes are left by then, and
         # python-engineio's reader would otherwise sit until its ping timeout.
         shutdown_timeout=1.0,
-        loop=new_event_loop(os.environ),
+        loop=loop,
     )
     return 0
 

@@ -160,9 +160,24 @@ class RoomSettings:
         "(default {default}; 0 = off)",
         parse.number(600, zero=True),
     )
+    # Strangers in a p2p call learn each other's address from the ICE candidates (DESIGN.md,
+    # Networking facts). With a TURN server p2p calls are relay-only unless this is set; without
+    # one an auto node falls back to p2p only with it (rooms/p2p_policy.py).
+    allow_direct_p2p: bool = setting(
+        False,
+        "--allow-direct-p2p",
+        "let p2p calls connect the two browsers directly, so each learns the other's IP "
+        "address (off: with a TURN server p2p calls are relay-only, without one an auto node "
+        "ends a call it cannot carry instead of falling back to p2p)",
+        parse.boolean,
+        switch=True,
+    )
     # What browsers are handed: the same servers as media.ice_servers (load_settings copies
     # them; --ice-servers is declared there), not a setting of its own.
     ice_servers: tuple[IceServer, ...] = ()
+    # Browsers are given a TURN relay (--turn-urls or a turn: URL in --ice-servers); set by
+    # load_settings, not a setting of its own.
+    turn_configured: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,13 +38,13 @@ DENYING_ARGS: tuple[str, ...] = (
 MEDIA_TIMEOUT_MS = 20_000
 
 # Reads the page's RTCPeerConnection statistics: inbound audio/video counters, the selected
-# candidate pair, and this browser's own candidates.
+# candidate pair, this browser's own candidates and the ones it was given by the other side.
 STATS_JS = """
 async () => {
   const pc = window.liveloop.pc;
   if (!pc) return null;
   const stats = await pc.getStats();
-  const out = { video: null, audio: null, pair: null, localCandidates: [] };
+  const out = { video: null, audio: null, pair: null, localCandidates: [], remoteCandidates: [] };
   let pairId = null;
   const candidate = (id) => {
     const c = stats.get(id);
@@ -60,6 +60,7 @@ async () => {
     }
     if (r.type === "transport" && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
     if (r.type === "local-candidate") out.localCandidates.push(candidate(r.id));
+    if (r.type === "remote-candidate") out.remoteCandidates.push(candidate(r.id));
   });
   if (pairId) {
     const pair = stats.get(pairId);

@@ -1,12 +1,13 @@
 // Call: partner's and own video, partner's name and picture with mic/camera-off indicators,
 // status line, and the call menu (Next, Skip, Report, Stop, mute, camera off).
+import { privacyText } from "../connection-text.js";
 import { isSafeImageUrl } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
 import { mountMediaSwitches } from "./media-switches.js";
 
 // partner-left reasons (docs/protocol.md) that are not simply "the partner went away".
 const LEFT = {
-  "media-failed": "The video connection to the server failed and the call ended.",
+  "media-failed": "A video connection to the server failed and the call ended.",
   shutdown: "The server is restarting, so the call ended.",
 };
 
@@ -40,6 +41,7 @@ export function mountCallView({ store, localMedia, app }) {
     peerMedia: byId("peer-media"),
     error: byId("call-error"),
     notice: byId("call-notice"),
+    privacy: byId("call-privacy"),
     next: byId("btn-next"),
     stop: byId("btn-stop"),
     mute: byId("btn-mute"),
@@ -86,6 +88,10 @@ export function mountCallView({ store, localMedia, app }) {
     setText(el.peerMedia, off.filter(Boolean).join(" · "));
     setText(el.error, call.error ?? "");
     setText(el.notice, call.notice ?? "");
+    const live = ["connecting", "in-call"].includes(call.status);
+    setText(el.privacy, live ? privacyText(call.mode, call.iceTransportPolicy) : "");
+    const direct = live && call.mode === "p2p" && call.iceTransportPolicy !== "relay";
+    el.privacy.dataset.direct = String(direct);
     showStream(el.remote, call.remoteStream, {
       onMutedFallback: () => {
         el.unmuteRemote.hidden = false;
