@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from aioice import stun
 
@@ -37,8 +37,8 @@ class _StunClient(asyncio.DatagramProtocol):
         self.pending: dict[bytes, stun.Transaction] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # uvloop's UDP transport has sendto but is no asyncio.DatagramTransport subclass.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         try:
