@@ -110,15 +110,15 @@ class RoomSettings:
         "auto",
         "--mode",
         "auto: through the node, falling back to peer-to-peer when the node is full or "
-        "unreachable; sfu: always through the node; p2p: the node relays signaling only "
-        "(default {default})",
+        "unreachable (relay-only with TURN; without TURN only with --allow-direct-p2p); sfu: "
+        "always through the node; p2p: the node relays signaling only (default {default})",
         parse.choice(MODES),
     )
     max_forwarded_streams: int = setting(
         200,
         "--max-forwarded-streams",
-        "capacity of the node in forwarded streams; in auto mode calls beyond it go p2p "
-        "(default {default})",
+        "capacity of the node in forwarded streams; in auto mode calls beyond it go p2p where "
+        "p2p is allowed (see --allow-direct-p2p), else they are refused (default {default})",
         parse.integer(0, 1_000_000),
     )
     # Group rooms: participants per room, and private rooms (join only with a signed token).

@@ -252,6 +252,7 @@ export class App {
     const failed = reason === "media-failed" && session;
     const diagnosis = failed ? classifyIceFailure(await session.iceSummary(), location.hostname) : "";
     if (session !== this.#session || !LIVE.has(this.store.get().call.status)) return;
+    const { turnOffered } = session;
     this.#endSession();
     this.store.update("call", {
       status: "partner-left",
@@ -259,14 +260,16 @@ export class App {
       remoteStream: null,
       remoteStreams: 0,
       error:
-        diagnosis === "connected" ? CALL_TEXT.partnerMediaFailed : (iceFailureText(diagnosis) ?? ""),
+        diagnosis === "connected"
+          ? CALL_TEXT.partnerMediaFailed
+          : (iceFailureText(diagnosis, { turnOffered }) ?? ""),
     });
   }
 
   /** A connection that failed or never connected: tell why when the statistics say so. */
   async #explainFailure(session) {
     const diagnosis = classifyIceFailure(await session.iceSummary(), location.hostname);
-    const text = iceFailureText(diagnosis);
+    const text = iceFailureText(diagnosis, { turnOffered: session.turnOffered });
     if (text && session === this.#session) this.store.update("call", { error: text });
   }
 

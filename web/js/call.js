@@ -57,6 +57,13 @@ export class CallSession extends EventTarget {
     return this.mode === "p2p" && this.role === "answerer";
   }
 
+  /** The node gave this browser a TURN relay (a `turn:`/`turns:` URL in its iceServers). */
+  get turnOffered() {
+    return this.#iceServers.some((server) =>
+      [server?.urls].flat().some((url) => /^turns?:/.test(String(url))),
+    );
+  }
+
   /** A p2p call whose browsers may connect directly: each sees the other's addresses. */
   get direct() {
     return this.mode === "p2p" && this.iceTransportPolicy !== "relay";

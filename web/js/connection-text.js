@@ -62,19 +62,25 @@ export function mediaStatePatch(text, state, status) {
  * only loopback, or neither (null: keep the generic sentence).
  */
 export const ICE_FAILURE_TEXT = {
-  blocked:
-    "Your network seems to block video calls: your browser's connection got no answer, and no " +
-    "relay (TURN) server could be reached. Try another network, such as mobile data. The " +
-    "site's operator can fix this by offering a TURN server over TCP or TLS on port 443, " +
-    "which most firewalls let through, and by opening the server's UDP media ports.",
-  "loopback-only":
+  blocked: ({ turnOffered }) =>
+    "Your network seems to block video calls: your browser's media connection got no answer" +
+    (turnOffered
+      ? ", and the site's relay (TURN) server could not be reached either. "
+      : ", and this site offers no relay (TURN) server to get around it. ") +
+    "Try another network, such as mobile data. The site's operator can fix this by offering " +
+    `${turnOffered ? "its" : "a"} TURN server over TCP or TLS on port 443, which most ` +
+    "firewalls let through.",
+  "loopback-only": () =>
     "The server offers its video only on a local address (loopback) that your browser cannot " +
     "reach. The site's operator needs to set the server's public address (--media-addresses).",
 };
 
-/** The sentence for a failed or never-connected call, by diagnosis; null when none fits. */
-export function iceFailureText(diagnosis) {
-  return ICE_FAILURE_TEXT[diagnosis] ?? null;
+/**
+ * The sentence for a failed or never-connected call, by diagnosis; null when none fits.
+ * `turnOffered`: the node gave this browser a TURN server (match-done iceServers).
+ */
+export function iceFailureText(diagnosis, { turnOffered = false } = {}) {
+  return ICE_FAILURE_TEXT[diagnosis]?.({ turnOffered }) ?? null;
 }
 
 /** Who may see whose address in a 1:1 call (`iceTransportPolicy` from the node). */

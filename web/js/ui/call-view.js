@@ -31,6 +31,12 @@ function statusText(call) {
   }
 }
 
+/** Over the empty remote video. A failed media connection may be this browser's own. */
+function placeholderText(call) {
+  if (call.status !== "partner-left") return statusText(call);
+  return call.leftReason === "media-failed" ? "Call ended" : "Partner left";
+}
+
 export function mountCallView({ store, localMedia, app }) {
   const el = {
     remote: byId("remote-video"),
@@ -94,11 +100,16 @@ export function mountCallView({ store, localMedia, app }) {
     el.privacy.dataset.direct = String(direct);
     showStream(el.remote, call.remoteStream, {
       onMutedFallback: () => {
-        el.unmuteRemote.hidden = false;
+        // A play() refused after the stream went (the partner left meanwhile) needs no button.
+        el.unmuteRemote.hidden = !el.remote.srcObject;
       },
     });
+    // "Click to hear" only while there is a partner to hear (the <video> stays muted after an
+    // autoplay refusal, so a later partner needs it again).
+    if (!call.remoteStream) el.unmuteRemote.hidden = true;
+    else if (el.remote.muted) el.unmuteRemote.hidden = false;
     el.waiting.hidden = Boolean(call.remoteStream);
-    setText(el.waiting, call.status === "partner-left" ? "Partner left" : statusText(call));
+    setText(el.waiting, placeholderText(call));
     if (call.status === "partner-left") el.next.focus();
     // Skip and Report concern the partner of this call or the one who just left.
     const hasPartner = ["connecting", "in-call", "partner-left"].includes(call.status);
