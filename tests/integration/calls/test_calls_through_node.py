@@ -29,6 +29,9 @@ async def test_call_media_flows_both_ways(
         assert call.peer.video_log.in_order()
         assert call.peer.audio_frames > 0
     assert get_json(node, "/api/status")["activeRooms"][mode] == 1
+    # --mode p2p without TURN is the operator's choice; the node says what it means.
+    warned = "--mode p2p without TURN: the two browsers of every call connect directly"
+    assert (warned in node.log()) is (mode == "p2p")
 
 
 async def test_auto_mode_is_sfu_by_default(node_factory: NodeFactory, caller: Caller) -> None:
