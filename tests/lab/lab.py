@@ -59,6 +59,8 @@ class Lab:
         self.sockets: list[socket.socket] = []
         self.browsers: list[Browser] = []
         self.secure_origins: list[str] = []
+        # CAs every browser launched from now on trusts (coturn's, for TURN over TLS).
+        self.trusted_cas: list[Path] = []
         self._links = itertools.count(1)
         try:
             topology.build_router(self._namespace(self.router))
@@ -144,7 +146,10 @@ class Lab:
         return lab_node
 
     def coturn(self, name: str = "turn") -> Coturn:
-        return start_coturn(self.public(name))
+        """coturn in public network ``name``; browsers launched afterwards trust its CA."""
+        turn = start_coturn(self.public(name))
+        self.trusted_cas.append(turn.certificate.ca_cert)
+        return turn
 
     def track(self, process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
         self.processes.append(process)
