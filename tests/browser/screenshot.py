@@ -169,7 +169,7 @@ async def take_blocked(out: Path, folder: Path) -> None:
         camera = fake_camera(folder, *person)
         camera_args.append([f"--use-file-for-fake-video-capture={camera}"] if camera else [])
     async with async_playwright() as playwright, lab_network(folder / "lab") as lab:
-        node = lab.node("--media-connect-timeout", "4", host="0.0.0.0")
+        node = lab.node("--media-connect-timeout", "4", host="0.0.0.0", media_flags=False)
         nets = (lab.browser_net("udp_blocked"), lab.browser_net("cone_nat"))
         clients = []
         for net, person, args in zip(nets, PEOPLE, camera_args, strict=True):

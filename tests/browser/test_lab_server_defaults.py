@@ -43,7 +43,7 @@ async def node_candidates(client: ClientPage) -> set[tuple[str, str]]:
 async def test_a_node_on_0000_with_no_media_flags_is_called_from_two_networks(
     lab: Lab, playwright: Playwright
 ) -> None:
-    node = lab.node("--mode", "sfu", host="0.0.0.0")
+    node = lab.node("--mode", "sfu", host="0.0.0.0", media_flags=False)
     public = node.network.ipv4
     assert get_json(node.node, "/health")["problems"] == []
     cone, symmetric = lab.browser_net("cone_nat"), lab.browser_net("symmetric_nat")
@@ -94,7 +94,7 @@ async def test_a_network_that_drops_udp_is_explained(lab: Lab, playwright: Playw
     """No TURN, and Alice's firewall lets only TCP to port 443 out: her page loads and she is
     matched, but no media can reach the node. The call ends and her page says her network blocks
     calls, and what the operator can do; Bob's says it was his partner's connection."""
-    node = lab.node("--media-connect-timeout", "4", host="0.0.0.0")
+    node = lab.node("--media-connect-timeout", "4", host="0.0.0.0", media_flags=False)
     blocked, cone = lab.browser_net("udp_blocked"), lab.browser_net("cone_nat")
     browsers = (await blocked.chromium(playwright), await cone.chromium(playwright))
     alice = await ClientPage.open(browsers[0], node.url_for(blocked), "Alice")

@@ -59,6 +59,8 @@ class Lab:
         self.sockets: list[socket.socket] = []
         self.browsers: list[Browser] = []
         self.secure_origins: list[str] = []
+        # CAs every browser launched from now on trusts (coturn's, for TURN over TLS).
+        self.trusted_cas: list[Path] = []
         self._links = itertools.count(1)
         try:
             topology.build_router(self._namespace(self.router))
@@ -121,15 +123,17 @@ class Lab:
         netns.nft(self.router, rules.loss_ruleset(losses))
 
     # Servers ------------------------------------------------------------------------------------
-    def node(self, *flags: str, name: str = "node", host: str | None = None) -> LabNode:
-        """A node in public network ``name``, listening on all its addresses (IPv4 and IPv6) on
-        port 443. Unless ``flags`` name them, its media addresses are the network's addresses:
-        a node listening on one address offers only that one, and IPv6 browsers need the other.
-        ``host``: listen there instead (``0.0.0.0``: the node then chooses its media addresses
-        itself, as on a server)."""
+    def node(
+        self, *flags: str, name: str = "node", host: str | None = None, media_flags: bool = True
+    ) -> LabNode:
+        """A node in public network ``name`` on port 443, listening on ``host`` (default: the
+        network's IPv4 address; IPv6 reaches it through a forwarder). With ``media_flags`` and
+        unless ``flags`` name them, its media addresses are the network's addresses: the
+        node's default (loopback) offers browsers nothing they can reach. ``media_flags=False``
+        runs the node with its own defaults."""
         network = self.public(name)
         assert network.ipv4 and network.ipv6
-        if host is None and "--media-addresses" not in flags:
+        if media_flags and "--media-addresses" not in flags:
             flags = ("--media-addresses", f"{network.ipv4},{network.ipv6}", *flags)
         node = start_node(
             self.workdir,
@@ -151,7 +155,10 @@ class Lab:
         return lab_node
 
     def coturn(self, name: str = "turn") -> Coturn:
-        return start_coturn(self.public(name))
+        """coturn in public network ``name``; browsers launched afterwards trust its CA."""
+        turn = start_coturn(self.public(name))
+        self.trusted_cas.append(turn.certificate.ca_cert)
+        return turn
 
     def track(self, process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
         self.processes.append(process)
