@@ -250,9 +250,10 @@ export class App {
     // The node gave up on a media connection (ours or the partner's): say whose, and why if
     // this browser's own statistics tell (a network that blocks calls).
     const failed = reason === "media-failed" && session;
-    const diagnosis = failed ? classifyIceFailure(await session.iceSummary(), location.hostname) : "";
+    const summary = failed ? await session.iceSummary() : null;
+    const diagnosis = failed ? classifyIceFailure(summary, location.hostname) : "";
     if (session !== this.#session || !LIVE.has(this.store.get().call.status)) return;
-    const { turnOffered } = session;
+    const turnOffered = session?.turnOffered ?? false;
     this.#endSession();
     this.store.update("call", {
       status: "partner-left",
@@ -274,10 +275,10 @@ export class App {
   }
 
   #checkConnectingLater(session) {
+    const { pc } = session; // this connection: a mode change starts another, with its own check
     setTimeout(() => {
-      if (session === this.#session && this.store.get().call.status === "connecting") {
-        this.#explainFailure(session);
-      }
+      const current = session === this.#session && session.pc === pc;
+      if (current && this.store.get().call.status === "connecting") this.#explainFailure(session);
     }, CONNECT_CHECK_MS);
   }
 

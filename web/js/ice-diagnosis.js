@@ -9,10 +9,18 @@ const LOOPBACK = /^(127\.|::1$|0:0:0:0:0:0:0:1$)/;
 
 /** The few facts the diagnosis needs, from an RTCStatsReport. */
 export function summarizeStats(report) {
-  const summary = { localTypes: [], remoteAddresses: [], checksSent: 0, checksAnswered: 0, succeeded: false };
+  const summary = {
+    localTypes: [],
+    remoteAddresses: [],
+    checksSent: 0,
+    checksAnswered: 0,
+    succeeded: false,
+  };
   report.forEach((r) => {
     if (r.type === "local-candidate") summary.localTypes.push(r.candidateType);
-    if (r.type === "remote-candidate") summary.remoteAddresses.push(String(r.address ?? r.ip ?? ""));
+    if (r.type === "remote-candidate") {
+      summary.remoteAddresses.push(String(r.address ?? r.ip ?? ""));
+    }
     if (r.type === "candidate-pair") {
       summary.checksSent += r.requestsSent ?? 0;
       summary.checksAnswered += r.responsesReceived ?? 0;
