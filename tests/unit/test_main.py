@@ -1,10 +1,17 @@
-"""The mint-room-token command of liveloop_sfu/__main__.py."""
+"""The command line of liveloop_sfu/__main__.py: --help, --version, the commands it dispatches,
+mint-room-token."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
 import pytest
 
-from liveloop_sfu.__main__ import mint_room_token
+from liveloop_sfu.__main__ import COMMANDS, main, mint_room_token
 from liveloop_sfu.rooms import tokens as room_tokens
 
 SECRET = "0123456789abcdef-secret"
@@ -33,3 +40,34 @@ def test_mint_room_token_command() -> None:
 def test_mint_room_token_refusals(args: list[str], env: dict[str, str], fragment: str) -> None:
     status, text = mint_room_token(args, env, 0.0)
     assert status == 2 and fragment in text
+
+
+# The console script pip installed beside this interpreter: what an operator runs.
+CLI = Path(sys.executable).parent / "liveloop-sfu"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def test_help_lists_the_commands_and_the_node_flags() -> None:
+    done = subprocess.run([CLI, "--help"], capture_output=True, text=True, timeout=60, check=True)
+    listed = done.stdout.split("commands (instead of starting a node):", 1)[1].split()
+    for name, _ in COMMANDS:
+        assert name in listed
+    assert "--port PORT" in done.stdout and "[LIVELOOP_PORT]" in done.stdout
+    assert "--version" in done.stdout
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_each_listed_command_is_dispatched(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``COMMAND --help`` reaches that command's own usage, not the node's option parser."""
+    with contextlib.suppress(SystemExit):  # argparse's --help of the command exits
+        main([name, "--help"])
+    captured = capsys.readouterr()
+    assert f"usage: liveloop-sfu {name}" in captured.out + captured.err
+
+
+def test_version_is_the_package_version() -> None:
+    done = subprocess.run(
+        [CLI, "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+    assert done.stdout.strip() == f"liveloop-sfu {declared}"
