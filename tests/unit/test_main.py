@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import liveloop_sfu
 from liveloop_sfu.__main__ import COMMANDS, main, mint_room_token
 from liveloop_sfu.rooms import tokens as room_tokens
 
@@ -71,3 +72,5 @@ def test_version_is_the_package_version() -> None:
     )
     declared = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
     assert done.stdout.strip() == f"liveloop-sfu {declared}"
+    # /health reports liveloop_sfu.__version__: the same number.
+    assert liveloop_sfu.__version__ == declared
