@@ -46,6 +46,7 @@ def test_mint_room_token_refusals(args: list[str], env: dict[str, str], fragment
 # The console script pip installed beside this interpreter: what an operator runs.
 CLI = Path(sys.executable).parent / "liveloop-sfu"
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+README = PYPROJECT.parent / "README.md"
 
 
 def test_help_lists_the_commands_and_the_node_flags() -> None:
@@ -55,6 +56,11 @@ def test_help_lists_the_commands_and_the_node_flags() -> None:
         assert name in listed
     assert "--port PORT" in done.stdout and "[LIVELOOP_PORT]" in done.stdout
     assert "--version" in done.stdout
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_the_readme_names_each_command(name: str) -> None:
+    assert f"`liveloop-sfu {name}" in README.read_text()
 
 
 @pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
