@@ -49,13 +49,16 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 README = PYPROJECT.parent / "README.md"
 
 
-def test_help_lists_the_commands_and_the_node_flags() -> None:
-    done = subprocess.run([CLI, "--help"], capture_output=True, text=True, timeout=60, check=True)
-    listed = done.stdout.split("commands (instead of starting a node):", 1)[1].split()
+def test_help_lists_the_commands_and_the_node_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    listed = text.split("commands (instead of starting a node):", 1)[1].split()
     for name, _ in COMMANDS:
         assert name in listed
-    assert "--port PORT" in done.stdout and "[LIVELOOP_PORT]" in done.stdout
-    assert "--version" in done.stdout
+    assert "--port PORT" in text and "[LIVELOOP_PORT]" in text
+    assert "--version" in text
 
 
 @pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
@@ -73,6 +76,7 @@ def test_each_listed_command_is_dispatched(name: str, capsys: pytest.CaptureFixt
 
 
 def test_version_is_the_package_version() -> None:
+    """Through the console script pip installed: what an operator runs."""
     done = subprocess.run(
         [CLI, "--version"], capture_output=True, text=True, timeout=60, check=True
     )
