@@ -299,7 +299,7 @@ def _add_lifecycle(
             if node.settings.safety.client_key_secret is None:
                 # Each process then signs client keys with its own random secret: a browser
                 # that reconnects to another node becomes a new browser there, and the blocks
-                # of its reports (or against it) do not follow it (README, Safety).
+                # of its reports (or against it) do not follow it (docs/hardening.md, Safety).
                 log.warning(
                     "no --client-key-secret: the other nodes will not honour this node's "
                     "client keys; set one secret on every node"
