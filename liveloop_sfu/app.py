@@ -28,6 +28,7 @@ from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.redis import RedisMatchmaker, connect
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
+from liveloop_sfu.rooms.admin import CallAdmin
 from liveloop_sfu.rooms.groups import GroupMediaFactory, GroupRooms
 from liveloop_sfu.rooms.recordings import RecordingService
 from liveloop_sfu.rooms.resume import SessionAliases
@@ -218,7 +219,7 @@ def create_app(
     app = web.Application(middlewares=[origin_middleware(settings.network)])
     app[NODE_KEY] = node
     sio.attach(app)
-    _add_routes(app, settings, node, groups, (recordings, reports))
+    _add_routes(app, settings, node, groups, (CallAdmin(rooms, emit), recordings, reports))
     _add_lifecycle(app, node, shared, handlers, recordings)
     return app
 
@@ -268,10 +269,10 @@ def _add_routes(
     settings: Settings,
     node: Node,
     groups: GroupRooms,
-    admin: tuple[RecordingService, ReportStore],
+    admin: tuple[CallAdmin, RecordingService, ReportStore],
 ) -> None:
     # The admin routes go before the public catch-all.
-    AdminApi(settings.admin.token, node.rooms, *admin).add_routes(app)
+    AdminApi(settings.admin.token, *admin).add_routes(app)
     HttpApi(
         settings.rooms,
         node.rooms,
