@@ -5,6 +5,7 @@ to value, raising :class:`ConfigError`. An empty text never reaches them: it mea
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,12 @@ def networks(raw: str, flag: str) -> tuple[str, ...]:
         except ValueError as exc:
             raise ConfigError(f"{flag}: not an address or network: {part!r}") from exc
     return tuple(listed)
+
+
+def command(raw: str, flag: str) -> tuple[str, ...]:
+    """A command line split as a POSIX shell would split it (quotes, backslashes), never run by
+    one: ``rclone copy --config "/etc/my rclone.conf" remote:rec`` is five arguments."""
+    try:
+        return tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from exc

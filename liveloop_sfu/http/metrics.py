@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from liveloop_sfu.media.session import Emit
+from liveloop_sfu.rooms.handoff import RecordingHandOff
 from liveloop_sfu.rooms.service import RoomService
 
 __all__ = ["CONTENT_TYPE", "NodeMetrics", "Refusals", "SessionMetrics"]
@@ -50,6 +51,9 @@ _SFU_COUNTERS = {
     ),
 }
 _DROP_PREFIX = "drop:"
+# Outcomes of the recording hand-off (rooms/handoff.py), each exposed from the start at 0.
+_WEBHOOK_OUTCOMES = ("delivered", "retry", "gave-up")
+_COMMAND_OUTCOMES = ("ok", "failed", "timeout", "error")
 
 
 class Refusals(Protocol):
@@ -98,6 +102,8 @@ class NodeMetrics:
         # Garbage datagrams refused on the media sockets (GuardedStunProtocol.dropped); set by
         # app.py only on nodes that load aiortc, so a p2p node never imports it.
         self.refused_datagrams: Callable[[], int] = lambda: 0
+        # The recording hand-off's counters; set by app.py.
+        self.handoff: RecordingHandOff | None = None
         self.registry.register(_NodeCollector(self))
 
     def attach(self, rooms: RoomService) -> None:
@@ -207,6 +213,32 @@ class _NodeCollector(Collector):
             "datagrams on media ports that were neither STUN nor part of a call (dropped)",
             value=self._metrics.refused_datagrams(),
         )
+        if self._metrics.handoff is not None:
+            yield from _handoff(self._metrics.handoff)
+
+
+def _handoff(handoff: RecordingHandOff) -> Iterator[Metric]:
+    webhooks = CounterMetricFamily(
+        "liveloop_recording_webhooks",
+        "finished-recording webhook attempts, by outcome",
+        labels=["outcome"],
+    )
+    for outcome in _WEBHOOK_OUTCOMES:
+        webhooks.add_metric([outcome], handoff.webhook_outcomes[outcome])
+    yield webhooks
+    yield GaugeMetricFamily(
+        "liveloop_recording_webhooks_pending",
+        "finished-recording webhook deliveries not yet taken by the receiver",
+        handoff.pending_webhooks(),
+    )
+    commands = CounterMetricFamily(
+        "liveloop_recording_commands",
+        "finished-recording commands run, by outcome (ok, failed, timeout, error)",
+        labels=["outcome"],
+    )
+    for outcome in _COMMAND_OUTCOMES:
+        commands.add_metric([outcome], handoff.command_outcomes[outcome])
+    yield commands
 
 
 def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:

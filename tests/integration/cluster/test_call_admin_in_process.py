@@ -30,6 +30,8 @@ from liveloop_sfu.rooms.service import RoomService
 from liveloop_sfu.signal.messages import RequestRoom
 from tests.integration.cluster.test_rooms_in_process import Wire
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "in-process-admin-token-0123"
 
 
