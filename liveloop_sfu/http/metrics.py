@@ -218,27 +218,32 @@ class _NodeCollector(Collector):
 
 
 def _handoff(handoff: RecordingHandOff) -> Iterator[Metric]:
-    webhooks = CounterMetricFamily(
+    yield _by_outcome(
         "liveloop_recording_webhooks",
         "finished-recording webhook attempts, by outcome",
-        labels=["outcome"],
+        _WEBHOOK_OUTCOMES,
+        handoff.webhook_outcomes,
     )
-    for outcome in _WEBHOOK_OUTCOMES:
-        webhooks.add_metric([outcome], handoff.webhook_outcomes[outcome])
-    yield webhooks
     yield GaugeMetricFamily(
         "liveloop_recording_webhooks_pending",
         "finished-recording webhook deliveries not yet taken by the receiver",
         handoff.pending_webhooks(),
     )
-    commands = CounterMetricFamily(
+    yield _by_outcome(
         "liveloop_recording_commands",
         "finished-recording commands run, by outcome (ok, failed, timeout, error)",
-        labels=["outcome"],
+        _COMMAND_OUTCOMES,
+        handoff.command_outcomes,
     )
-    for outcome in _COMMAND_OUTCOMES:
-        commands.add_metric([outcome], handoff.command_outcomes[outcome])
-    yield commands
+
+
+def _by_outcome(
+    name: str, text: str, outcomes: tuple[str, ...], counts: Mapping[str, int]
+) -> Metric:
+    family = CounterMetricFamily(name, text, labels=["outcome"])
+    for outcome in outcomes:
+        family.add_metric([outcome], counts.get(outcome, 0))
+    return family
 
 
 def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:

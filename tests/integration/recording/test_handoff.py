@@ -5,6 +5,7 @@ out, one that does not exist). The node-process version is test_handoff_node.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
 from collections.abc import AsyncIterator
@@ -47,22 +48,29 @@ async def receiver() -> AsyncIterator[Receiver]:
     await made.stop()
 
 
-async def test_a_finished_recording_is_posted_once_signed(
-    tmp_path: Path, receiver: Receiver
-) -> None:
-    await receiver.start()
+@contextlib.asynccontextmanager
+async def webhook_hand_off(root: Path, receiver: Receiver) -> AsyncIterator[RecordingHandOff]:
+    """A started hand-off posting to ``receiver``; closed on the way out."""
     settings = RecordingSettings(
-        recordings_dir=tmp_path, webhook_url=receiver.url, webhook_secret=SECRET
+        recordings_dir=root, webhook_url=receiver.url, webhook_secret=SECRET
     )
     handoff = RecordingHandOff(settings)
     await handoff.start()
     try:
+        yield handoff
+    finally:
+        await handoff.close()
+
+
+async def test_a_finished_recording_is_posted_once_signed(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    await receiver.start()
+    async with webhook_hand_off(tmp_path, receiver) as handoff:
         folder, manifest = finished_recording(tmp_path)
         await handoff.recording_finished(folder, manifest)
         await until(lambda: receiver.accepted(), what="a delivery")
         await until(lambda: handoff.pending_webhooks() == 0, what="the job done")
-    finally:
-        await handoff.close()
     (delivery,) = receiver.deliveries
     assert delivery.signature_ok and delivery.event == "recording.finished"
     assert delivery.body == manifest and delivery.delivery_id
@@ -75,17 +83,12 @@ async def test_a_failing_receiver_gets_retries_with_the_same_delivery_id(
 ) -> None:
     receiver = Receiver(SECRET, fail_first=2)
     await receiver.start()
-    settings = RecordingSettings(
-        recordings_dir=tmp_path, webhook_url=receiver.url, webhook_secret=SECRET
-    )
-    handoff = RecordingHandOff(settings)
-    await handoff.start()
     try:
-        folder, manifest = finished_recording(tmp_path)
-        await handoff.recording_finished(folder, manifest)
-        await until(lambda: receiver.accepted(), timeout=20, what="the third attempt")
+        async with webhook_hand_off(tmp_path, receiver) as handoff:
+            folder, manifest = finished_recording(tmp_path)
+            await handoff.recording_finished(folder, manifest)
+            await until(lambda: receiver.accepted(), timeout=20, what="the third attempt")
     finally:
-        await handoff.close()
         await receiver.stop()
     assert [d.answered for d in receiver.deliveries] == [503, 503, 200]
     assert len({d.delivery_id for d in receiver.deliveries}) == 1
@@ -96,27 +99,18 @@ async def test_a_failing_receiver_gets_retries_with_the_same_delivery_id(
 async def test_a_pending_delivery_survives_a_restart_and_is_delivered_once(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    settings = RecordingSettings(
-        recordings_dir=tmp_path, webhook_url=receiver.url, webhook_secret=SECRET
-    )
-    first = RecordingHandOff(settings)
-    await first.start()
-    folder, manifest = finished_recording(tmp_path)
-    await first.recording_finished(folder, manifest)  # the receiver is down
     outbox = Outbox(tmp_path)
-    await until(lambda: first.webhook_outcomes["retry"] >= 1, what="a failed attempt")
-    await first.close()
+    async with webhook_hand_off(tmp_path, receiver) as first:
+        folder, manifest = finished_recording(tmp_path)
+        await first.recording_finished(folder, manifest)  # the receiver is down
+        await until(lambda: first.webhook_outcomes["retry"] >= 1, what="a failed attempt")
     (pending,) = outbox.load()
     assert pending.attempts >= 1
 
-    second = RecordingHandOff(settings)
-    await second.start()
-    try:
+    async with webhook_hand_off(tmp_path, receiver) as second:
         await receiver.start()
         await until(lambda: receiver.accepted(), timeout=20, what="the resumed delivery")
         await until(lambda: not outbox.load(), what="the job removed")
-    finally:
-        await second.close()
     (delivery,) = receiver.deliveries
     assert delivery.delivery_id == pending.id and delivery.body == manifest
     assert delivery.signature_ok and second.webhook_outcomes == {"delivered": 1}
