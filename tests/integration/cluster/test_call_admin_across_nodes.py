@@ -1,5 +1,6 @@
 """Call admin across two real node processes sharing a real Redis: a call hosted by node A is
-listed, recorded (start, stop) and ended through node B's admin API.
+listed, recorded (start, stop) and ended through node B's admin API, and a guest on B of a group
+room pinned to A is removed through B.
 
 The clients are the wire-contract test clients with real aiortc media (tests/integration/calls/
 wire_call.py). bob waits on B and alice asks on A, so A makes the match and hosts the call.
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from liveloop_sfu.client import WireClient
 from tests.integration.conftest import Caller
 from tests.integration.recording.test_recording_node import TOKEN, admin, admin_json
 from tests.nodes import NodeFactory, get_json
@@ -70,6 +72,29 @@ async def test_a_call_on_node_a_is_listed_recorded_and_ended_through_node_b(
     status, raw = await asyncio.to_thread(admin, node_b, "DELETE", f"/api/admin/calls/{room_id}")
     assert status == 404 and json.loads(raw)["error"]["code"] == "not-found"
 
+    # A group room pinned to A with a guest on B: B lists it and removes the guest, whose own
+    # node (B) is told by A and tells its client.
+    carol = await WireClient(node_a.url, timeout=10).connect()
+    dave = await WireClient(node_b.url, timeout=10).connect()
+    try:
+        await carol.call("join-room", {"roomId": "standup", "userName": "carol"})
+        joined = await dave.call("join-room", {"roomId": "standup", "userName": "dave"})
+        (group,) = (await admin_json(node_b, "GET", "/api/admin/rooms"))["rooms"]
+        assert group["id"] == "standup" and group["node"] == id_a and group["kind"] == "group"
+        assert {p["userName"]: p["node"] for p in group["participants"]} == {
+            "carol": id_a,
+            "dave": id_b,
+        }
+        pid = joined["participantId"]
+        await admin_json(node_b, "DELETE", f"/api/admin/rooms/standup/participants/{pid}")
+        assert (await dave.next("partner-left"))["reason"] == "removed"
+        assert (await carol.next("participant-left"))["participantId"] == pid
+        # dave's node let go of the room: he can join it again.
+        await dave.call("join-room", {"roomId": "standup", "userName": "dave"})
+    finally:
+        await carol.close()
+        await dave.close()
+
     # B's audit log names each action, the token's id and the outcome; never the token.
     audit = [line for line in _lines(node_b.log()) if "liveloop_sfu.audit" in line]
     assert [_field(line, "what") for line in audit] == [
@@ -77,8 +102,10 @@ async def test_a_call_on_node_a_is_listed_recorded_and_ended_through_node_b(
         "recording.stop",
         "room.end",
         "room.end",
+        "room.remove",
     ]
-    assert [_field(line, "outcome") for line in audit] == ["ok", "ok", "ok", "not-found"]
+    outcomes = [_field(line, "outcome") for line in audit]
+    assert outcomes == ["ok", "ok", "ok", "not-found", "ok"]
     assert len({_field(line, "who") for line in audit}) == 1
     assert TOKEN not in node_b.log() and TOKEN not in node_a.log()
 
