@@ -79,15 +79,19 @@ class AdminApi:
             app.router.add_route(method, path, admin_only(self._token, handler))
 
     async def _audited(
-        self, what: str, action: Awaitable[dict[str, Any]], **details: Any
+        self,
+        request: web.Request,
+        what: str,
+        action: Awaitable[dict[str, Any]],
+        **details: Any,
     ) -> web.StreamResponse:
         """Run an operator action and write its audit line, refused ones included."""
         try:
             result = await action
         except LiveLoopError as exc:
-            audit(self._who, what, outcome=exc.code, **details)
+            audit(request, self._who, what, outcome=exc.code, **details)
             raise
-        audit(self._who, what, outcome="ok", **details)
+        audit(request, self._who, what, outcome="ok", **details)
         return web.json_response(result)
 
     async def list_calls(self, request: web.Request) -> web.StreamResponse:
@@ -99,12 +103,13 @@ class AdminApi:
     async def end(self, request: web.Request) -> web.StreamResponse:
         room_id = request.match_info["room_id"]
         action = self._calls.act(room_id, "end", {})
-        return await self._audited("room.end", action, room_id=room_id)
+        return await self._audited(request, "room.end", action, room_id=room_id)
 
     async def remove(self, request: web.Request) -> web.StreamResponse:
         room_id, pid = request.match_info["room_id"], request.match_info["pid"]
         action = self._calls.act(room_id, "remove", {"participantId": pid})
-        return await self._audited("room.remove", action, room_id=room_id, participant_id=pid)
+        details = {"room_id": room_id, "participant_id": pid}
+        return await self._audited(request, "room.remove", action, **details)
 
     async def recording(self, request: web.Request) -> web.StreamResponse:
         room_id = request.match_info["room_id"]
@@ -113,10 +118,10 @@ class AdminApi:
             if action not in ACTIONS:
                 raise InvalidPayload("action must be 'start' or 'stop'")
         except InvalidPayload as exc:
-            audit(self._who, "recording", outcome=exc.code, room_id=room_id)
+            audit(request, self._who, "recording", outcome=exc.code, room_id=room_id)
             raise
         act = self._calls.act(room_id, "record", {"recording": action})
-        return await self._audited(f"recording.{action}", act, room_id=room_id)
+        return await self._audited(request, f"recording.{action}", act, room_id=room_id)
 
     async def list_recordings(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"recordings": await self._recordings.recordings()})
@@ -138,7 +143,7 @@ class AdminApi:
             await self._recordings.delete(rid)
             return {"ok": True, "deleted": rid}
 
-        return await self._audited("recording.delete", delete(), recording_id=rid)
+        return await self._audited(request, "recording.delete", delete(), recording_id=rid)
 
     async def list_reports(self, request: web.Request) -> web.StreamResponse:
         raw = request.query.get("limit", "100")

@@ -1,10 +1,10 @@
-"""The admin API's audit log: one line per operator action, saying who, what and when.
+"""The audit log of the admin API: one line per operator action, on the logger
+``liveloop_sfu.audit`` (route it apart with ordinary logging configuration).
 
-Lines go to the logger ``liveloop_sfu.audit`` (so an operator can route them apart) with three
-fields: ``who`` — the id of the admin token that authorised the action (a fingerprint, never the
-token: the log formatters drop fields named like secrets, and the fingerprint tells tokens apart
-without revealing one), ``what`` — the action (``recording.start``, ``call.end``, ...) and
-``when`` — Unix seconds. Details (room, participant, recording, outcome) ride along as fields.
+Each line carries three fields — ``who`` (the id of the bearer token that authorised the action,
+never the token), ``what`` (the action, e.g. ``drain``, ``recording.start``) and ``when`` (Unix
+seconds) — plus whatever the action names (a room id...). With ``--log-format json`` they are
+keys of the line's object; in text they follow the message in brackets (liveloop_sfu/logs.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
+
+from aiohttp import web
 
 __all__ = ["AUDIT_LOGGER", "audit", "token_id"]
 
@@ -21,14 +24,22 @@ _log = logging.getLogger(AUDIT_LOGGER)
 
 
 def token_id(token: str | None) -> str:
-    """A stable, non-secret id of an admin token: ``token-`` and 12 hex digits of its SHA-256."""
+    """A stable, public name for a bearer token: its SHA-256 prefix (the token itself must never
+    reach a log, and logs.py drops fields named like one)."""
     if not token:
-        return "none"
-    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+        return "anonymous"
+    return "admin-" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
-def audit(who: str, what: str, *, when: float | None = None, **details: Any) -> None:
-    """Write one audit line (``details``: extra fields, e.g. ``room_id``, ``outcome``)."""
-    stamp = time.time() if when is None else when
-    fields = {"who": who, "what": what, "when": round(stamp, 3), **details}
+def audit(
+    request: web.Request | None,
+    who: str,
+    what: str,
+    clock: Callable[[], float] = time.time,
+    **details: Any,
+) -> None:
+    """Log one admin action. ``request`` adds the client address (``client_ip``)."""
+    fields: dict[str, Any] = {"who": who, "what": what, "when": round(clock(), 3), **details}
+    if request is not None and request.remote:
+        fields["client_ip"] = request.remote
     _log.info("admin %s by %s", what, who, extra=fields)

@@ -15,16 +15,16 @@ TOKEN = "an-admin-token-0123456789"
 
 
 def test_the_token_id_is_a_stable_fingerprint_not_the_token() -> None:
-    assert token_id(TOKEN) == "token-" + hashlib.sha256(TOKEN.encode()).hexdigest()[:12]
+    assert token_id(TOKEN) == "admin-" + hashlib.sha256(TOKEN.encode()).hexdigest()[:12]
     assert token_id(TOKEN) == token_id(TOKEN) != token_id(TOKEN + "x")
-    assert TOKEN not in token_id(TOKEN) and token_id(None) == "none"
+    assert TOKEN not in token_id(TOKEN) and token_id(None) == "anonymous"
 
 
 def test_an_audit_line_carries_who_what_when_and_details(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
-    audit(token_id(TOKEN), "room.end", when=1765022400.1234, outcome="ok", room_id="r1")
+    audit(None, token_id(TOKEN), "room.end", lambda: 1765022400.1234, outcome="ok", room_id="r1")
     (record,) = caplog.records
     line = json.loads(JsonFormatter([TOKEN]).format(record))
     assert line["logger"] == AUDIT_LOGGER
