@@ -139,6 +139,15 @@ def url(schemes: tuple[str, ...]) -> Parse:
     return parse
 
 
+def command(raw: str, flag: str) -> tuple[str, ...]:
+    """A command line split as a POSIX shell would split it (quotes, backslashes), never run by
+    one: ``rclone copy --config "/etc/my rclone.conf" remote:rec`` is five arguments."""
+    try:
+        return tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from exc
+
+
 def ip_address(raw: str, flag: str) -> str:
     try:
         return str(ipaddress.ip_address(raw))
@@ -159,12 +168,3 @@ def networks(raw: str, flag: str) -> tuple[str, ...]:
         except ValueError as exc:
             raise ConfigError(f"{flag}: not an address or network: {part!r}") from exc
     return tuple(listed)
-
-
-def command(raw: str, flag: str) -> tuple[str, ...]:
-    """A command line split as a POSIX shell would split it (quotes, backslashes), never run by
-    one: ``rclone copy --config "/etc/my rclone.conf" remote:rec`` is five arguments."""
-    try:
-        return tuple(shlex.split(raw))
-    except ValueError as exc:
-        raise ConfigError(f"{flag}: {exc}") from exc
