@@ -13,9 +13,10 @@ requests:
   call then ends for the other side too, as it does whenever one side leaves);
 - ``record``: start or stop recording (a p2p call cannot be: its media never reaches the node).
 
-A listing asks every live node at once, each with a short timeout: a node that does not answer
-is named in ``unreachable`` instead of holding up the answer. An action goes to the node that
-the shared room record (``rooms:{roomId}``) names as the host.
+A listing asks every live node at once, each with a short timeout (3 s): a node that does not
+answer is named in ``unreachable`` instead of holding up the answer. An action goes to the node
+that the shared room record (``rooms:{roomId}``) names as the host, which has 10 s to carry it
+out.
 """
 
 from __future__ import annotations
@@ -33,23 +34,33 @@ from liveloop_sfu.rooms.service import RoomService
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACTIONS", "ADMIN_TIMEOUT", "REMOVED", "CallAdmin"]
+__all__ = ["ACTIONS", "ACTION_TIMEOUT", "ADMIN_TIMEOUT", "REMOVED", "CallAdmin"]
 
-# Seconds another node has to answer an admin request: an operator waits for the answer, and a
-# node that is gone must not hold up the listing of the others for the link's 10 s.
+# Seconds another node has to answer a listing: an operator waits for the answer, and a node
+# that is gone must not hold up the listing of the others for the link's 10 s.
 ADMIN_TIMEOUT = 3.0
+# Seconds the host has to carry out an action: stopping a recording finalizes its files, which a
+# busy disk may take a few seconds to do.
+ACTION_TIMEOUT = 10.0
 ACTIONS = ("end", "remove", "record")
 # partner-left reason of everyone an operator took out of a room (docs/protocol.md).
 REMOVED = "removed"
 
 
 class CallAdmin:
-    def __init__(self, rooms: RoomService, emit: Emit, timeout: float = ADMIN_TIMEOUT) -> None:
+    def __init__(
+        self,
+        rooms: RoomService,
+        emit: Emit,
+        timeout: float = ADMIN_TIMEOUT,
+        action_timeout: float = ACTION_TIMEOUT,
+    ) -> None:
         self._rooms = rooms
         self._table = rooms.table
         self._nodes = rooms.nodes
         self._emit = emit
         self._timeout = timeout
+        self._action_timeout = action_timeout
         rooms.nodes.serve("admin", self.handle_remote)
 
     # ---- the admin API's entry points --------------------------------------------------------
@@ -90,7 +101,7 @@ class CallAdmin:
             raise NotFound("no such call or room is live")
         request = {"type": "admin", "action": action, "roomId": room_id, "data": dict(data)}
         try:
-            reply = await self._nodes.cluster.call(host, request, timeout=self._timeout)
+            reply = await self._nodes.cluster.call(host, request, timeout=self._action_timeout)
         except NodeUnreachable as exc:
             raise MatchmakerUnavailable(
                 f"the node hosting this room ({host}) does not answer: {exc}"

@@ -166,8 +166,8 @@ async def test_actions_are_routed_to_the_host_and_a_silent_node_is_named() -> No
         RoomService(settings, matchmaker, wire.emit, None, cluster=hub.node(name))
         for name in ("n1", "n2")
     )
-    admin_one = CallAdmin(one, wire.emit, timeout=0.2)
-    CallAdmin(two, wire.emit, timeout=0.2)
+    admin_one = CallAdmin(one, wire.emit, timeout=0.2, action_timeout=0.2)
+    CallAdmin(two, wire.emit, timeout=0.2, action_timeout=0.2)
     stuck = asyncio.Event()
 
     async def never_answers(sender: str, request: dict[str, Any]) -> dict[str, Any]:
