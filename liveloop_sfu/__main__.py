@@ -124,6 +124,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
             settings.admin.token,
             settings.cluster.redis_url,
             settings.safety.client_key_secret,
+            settings.recording.webhook_secret,
         ],
     )
     if settings.rooms.mode != "p2p":
