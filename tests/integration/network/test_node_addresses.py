@@ -1,5 +1,6 @@
-"""--announced-ip, --rtc-min-port/--rtc-max-port and --rtc-udp-port reach the node's answers (through the CLI;
-tests/integration/network/test_node_peer.py covers the same settings on a NodePeer directly)."""
+"""--announced-ip, --rtc-min-port/--rtc-max-port and --rtc-udp-port reach the node's answers
+(through the CLI; tests/integration/network/test_node_peer.py and test_udp_mux.py cover the same
+settings on a NodePeer directly)."""
 
 from __future__ import annotations
 
