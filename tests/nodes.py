@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,7 @@ def start_node(
     log_dir: Path,
     *flags: str,
     env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
     netns: str | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
@@ -99,11 +100,14 @@ def start_node(
     """Starts a node listening on ``host``:``port`` (a free loopback port by default) and waits
     until ``/health`` answers. ``netns``: run it inside that network namespace (``ip netns
     exec``, which execs in place: the process is the node's own); ``url_host``: the address
-    ``Node.url`` names when ``host`` is a wildcard."""
+    ``Node.url`` names when ``host`` is a wildcard. ``wrapper``: a command the node runs under
+    (``strace -f -o FILE``); the node is then that command's child, which ``Node.stop`` does not
+    reach: the caller stops it."""
     port = port if port is not None else free_port()
     argv = [sys.executable, "-m", "liveloop_sfu", "--host", host, "--port", str(port), *flags]
     if netns is not None:
         argv = ["ip", "netns", "exec", netns, *argv]
+    argv = [*wrapper, *argv]
     log_path = log_dir / f"node-{netns + '-' if netns else ''}{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(

@@ -1,6 +1,7 @@
-"""--announced-ip and --rtc-min-port/--rtc-max-port reach the node's answers (through the CLI;
-tests/integration/network/test_node_peer.py covers the same settings on a NodePeer directly),
-and a node whose media addresses browsers elsewhere cannot reach says so."""
+"""--announced-ip, --rtc-min-port/--rtc-max-port and --rtc-udp-port reach the node's answers
+(through the CLI; tests/integration/network/test_node_peer.py and test_udp_mux.py cover the same
+settings on a NodePeer directly), and a node whose media addresses browsers elsewhere cannot
+reach says so."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.app import create_app
 from liveloop_sfu.client import WireClient
 from liveloop_sfu.config import load_settings
+from tests.helpers import until
 from tests.nodes import NodeFactory, free_port
 
 pytestmark = pytest.mark.slow
@@ -93,3 +95,34 @@ async def test_a_loopback_node_is_healthy() -> None:
     """The default node (loopback page, loopback media) has nothing to report."""
     status, health = await health_of(create_app(load_settings([], {})))
     assert (status, health["status"], health["problems"]) == (200, "ok", [])
+
+
+async def test_a_call_through_one_shared_udp_port(node_factory: NodeFactory) -> None:
+    """--rtc-udp-port: both participants' media reach the node on one port and each sees the
+    other's video (ICE, DTLS and SRTP of both peers demultiplexed on one socket)."""
+    port = free_port()
+    node = node_factory("--mode", "sfu", "--rtc-udp-port", str(port))
+    clients = [await WireClient(node.url).connect() for _ in range(2)]
+    peers = [SyntheticPeer(audio=False), SyntheticPeer(audio=False)]
+    try:
+        for index, client in enumerate(clients):
+            await client.request_room(f"user{index}")
+        for client, peer in zip(clients, peers, strict=True):
+            await client.next("match-done")
+            offer = {"sdp": {"type": "offer", "sdp": await peer.create_offer()}}
+            await client.call("negotiation-call-offer", offer)
+            answer = (await client.next("negotiation-call-answer"))["sdp"]["sdp"]
+            assert CANDIDATE.findall(answer) == [("127.0.0.1", str(port), "host")]
+            await peer.accept_answer(answer)
+        for peer in peers:
+            await peer.wait_connected(timeout=15)
+        await until(
+            lambda: all(len(peer.video_log.counters) > 20 for peer in peers),
+            timeout=20,
+            what="each peer receives the other's video",
+        )
+    finally:
+        for peer in peers:
+            await peer.close()
+        for client in clients:
+            await client.close()
