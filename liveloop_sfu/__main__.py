@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from liveloop_sfu.app import MediaFactory, create_app, ssl_context
+from liveloop_sfu.app import MediaFactory, create_app, drain_on_sigterm, ssl_context
 from liveloop_sfu.config import load_settings, log_level_number
 from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
@@ -100,6 +100,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
             ", ".join(stale),
         )
     app = create_app(settings, media_factory=media_factory)
+    drain_on_sigterm(app)
     network = settings.network
     scheme = "https" if network.tls else "http"
     print(f"Live Loop SFU on {scheme}://{network.host}:{network.port} (mode {settings.rooms.mode})")
@@ -110,10 +111,11 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         ssl_context=ssl_context(network),
         print=None,
         access_log=None,
-        # SIGTERM: the node drains (app.Node.close, on_shutdown) within drain_timeout, having told
-        # and disconnected every client; then aiohttp waits this long for handlers still running
-        # before cancelling them. Only websocket close handshakes are left by then, and
-        # python-engineio's reader would otherwise sit until its ping timeout.
+        # SIGTERM drains (liveloop_sfu/drain.py); once the drain is over, or on SIGINT, the node
+        # closes (app.Node.close, on_shutdown), having told and disconnected every client; then
+        # aiohttp waits this long for handlers still running before cancelling them. Only
+        # websocket close handshakes are left by then, and python-engineio's reader would
+        # otherwise sit until its ping timeout.
         shutdown_timeout=1.0,
         loop=new_event_loop(os.environ),
     )

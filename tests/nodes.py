@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# A node with no call left exits within this after SIGTERM; one still hosting calls is sent a
+# second SIGTERM then (signals sent back to back could merge into one).
+SECOND_SIGTERM_AFTER = 0.5
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -38,8 +41,14 @@ class Node:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        """SIGTERM, and a second one unless it exited within a moment: the first only drains
+        (the calls it hosts run on, liveloop_sfu/drain.py), the second ends them at once."""
         if self.process.poll() is None:
             self.process.terminate()
+            try:
+                self.process.wait(timeout=SECOND_SIGTERM_AFTER)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:

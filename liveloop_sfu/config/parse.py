@@ -158,3 +158,16 @@ def networks(raw: str, flag: str) -> tuple[str, ...]:
         except ValueError as exc:
             raise ConfigError(f"{flag}: not an address or network: {part!r}") from exc
     return tuple(listed)
+
+
+def host_port(raw: str, flag: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6); the host is an IP address or a name."""
+    value = raw.strip()
+    host, sep, port_text = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(f"{flag} must be HOST:PORT (port 1-65535), not {value!r}")
+    if ":" in host:  # an IPv6 address must be bracketed, and valid
+        ip_address(host, flag)
+    return host, int(port_text)
