@@ -164,10 +164,15 @@ def host_port(raw: str, flag: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:9100`` for IPv6); the host is an IP address or a name."""
     value = raw.strip()
     host, sep, port_text = value.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
         host = host[1:-1]
-    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ConfigError(f"{flag} must be HOST:PORT (port 1-65535), not {value!r}")
-    if ":" in host:  # an IPv6 address must be bracketed, and valid
-        ip_address(host, flag)
+    wrong = not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535
+    if wrong or (":" in host) != bracketed:  # an IPv6 address, and only one, is bracketed
+        raise ConfigError(f"{flag} must be HOST:PORT (port 1-65535, [IPv6]:PORT), not {value!r}")
+    if bracketed:
+        try:
+            ip_address(host, flag)
+        except ConfigError as exc:
+            raise ConfigError(f"{flag}: not an IPv6 address: {host!r}") from exc
     return host, int(port_text)
