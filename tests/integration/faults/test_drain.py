@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import socketio
 
-from liveloop_sfu.client import WireClient
+from liveloop_sfu.client import WireClient, WireError
 from liveloop_sfu.config import AdminSettings, NetworkSettings, Settings
 from liveloop_sfu.drain import DRAINING_EVENT
 from tests.integration.in_process import StartNode
@@ -116,8 +116,9 @@ async def test_drain_refuses_a_new_match_from_a_call_that_ended(start_node: Star
     alice, bob = await _matched_pair(node.url)
     try:
         assert drain.start("test")
-        with pytest.raises(Exception, match="capacity"):
+        with pytest.raises(WireError) as refused:
             await alice.request_room("alice")  # Next: leaves the call, is refused a new one
+        assert refused.value.code == "capacity"
         assert (await bob.next("partner-left"))["reason"] == "next"
         for client in (alice, bob):
             assert await client.next("server-shutdown") == DRAINING_EVENT
@@ -183,4 +184,41 @@ async def test_drained_node_exits_by_itself_when_its_last_call_ends(
         assert len(audit) == 1 and '"what": "drain"' in audit[0] and TOKEN not in audit[0]
     finally:
         for client in (alice, bob):
+            await client.close()
+
+
+async def test_a_group_room_runs_on_but_takes_no_new_member(start_node: StartNode) -> None:
+    node = await start_node(Settings(network=NetworkSettings(drain_timeout=60)))
+    drain = node.node.drain
+    assert drain is not None
+    done = asyncio.Event()
+    drain.on_done = done.set
+    alice = await WireClient(node.url).connect()
+    bob = await WireClient(node.url).connect()
+    carol = await WireClient(node.url).connect()
+    try:
+        for client, name in ((alice, "alice"), (bob, "bob")):
+            await client.call("join-room", {"roomId": "standup", "userName": name})
+        # Carol sits in a room of her own, so the drain does not send her away at once.
+        await carol.call("join-room", {"roomId": "lobby", "userName": "carol"})
+        assert drain.start("test")
+        with pytest.raises(WireError) as refused:
+            await carol.call("join-room", {"roomId": "standup", "userName": "carol"})
+        assert refused.value.code == "capacity"
+        # The rooms go on: nobody is told anything, and chat still passes.
+        await alice.call("newMessage", {"message": "still meeting"})
+        assert (await bob.next("newMessage"))["message"] == "still meeting"
+        assert alice.pending("server-shutdown") == bob.pending("server-shutdown") == 0
+        assert carol.pending("server-shutdown") == 0
+        # Members leave one by one (each then told to move on); the last one out ends the drain.
+        await carol.call("leave-room")
+        assert await carol.next("server-shutdown") == DRAINING_EVENT
+        await alice.call("leave-room")
+        assert await alice.next("server-shutdown") == DRAINING_EVENT
+        assert not done.is_set()
+        await bob.call("leave-room")
+        assert await bob.next("server-shutdown") == DRAINING_EVENT
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        for client in (alice, bob, carol):
             await client.close()
