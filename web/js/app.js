@@ -339,7 +339,13 @@ export class App {
       return;
     }
     if (status.state !== "connected" && this.#resuming) return; // still trying
-    if (this.#requeueOnMove) return; // moving to another node (#onShutdown)
+    if (this.#requeueOnMove) {
+      // Moving to another node (#onShutdown), unless none could be reached.
+      if (status.state !== "unreachable") return;
+      this.#requeueOnMove = false;
+      this.store.update("call", { status: "ended", notice: "", error: CALL_TEXT.serverLost });
+      return;
+    }
     if (status.state !== "connected" && LIVE.has(callStatus)) {
       // The node forgets a vanished socket's call and queue ticket; so do we.
       this.#endSession();

@@ -99,6 +99,10 @@ export class Signaling extends EventTarget {
 
   #reconnectSoon() {
     this.#shutdownAttempts -= 1;
+    if (this.#shutdownAttempts === 0) {
+      this.#setStatus("unreachable"); // no node took us: the page says so
+      return;
+    }
     const [low, high] = RECONNECT_DELAY_MS;
     setTimeout(() => {
       if (!this.socket.connected) this.socket.connect();
