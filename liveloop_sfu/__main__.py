@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import sys
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from liveloop_sfu.app import MediaFactory, create_app, drain_on_sigterm, ssl_context
-from liveloop_sfu.config import load_settings, log_level_number
+from liveloop_sfu.config import Settings, load_settings, log_level_number
 from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
 from liveloop_sfu.media.native import stale_modules
@@ -104,6 +105,23 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
     network = settings.network
     scheme = "https" if network.tls else "http"
     print(f"Live Loop SFU on {scheme}://{network.host}:{network.port} (mode {settings.rooms.mode})")
+    try:
+        _run(app, settings)
+    except OSError as exc:
+        if exc.errno not in _LISTEN_ERRORS:
+            raise
+        # The public port or --metrics-listen is taken (or not ours): say so, no traceback.
+        print(f"liveloop-sfu: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# bind() failures an operator can fix: address in use, not on this host, a privileged port.
+_LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+
+
+def _run(app: web.Application, settings: Settings) -> None:
+    network = settings.network
     web.run_app(
         app,
         host=network.host,
@@ -119,7 +137,6 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         shutdown_timeout=1.0,
         loop=new_event_loop(os.environ),
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ private address of its own with ``--metrics-listen`` (and then not on the public
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +18,7 @@ import pytest
 from benchmarks.harness.processes import TICKS_PER_SECOND, process_ticks
 from benchmarks.nodes.targets import NodeProbe, start_target
 from benchmarks.reports.stats import prometheus_value, rss_bytes
-from tests.nodes import NodeFactory, free_port
+from tests.nodes import ROOT, NodeFactory, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -81,3 +84,18 @@ def test_metrics_listen_serves_process_metrics_that_bench_reads(
     assert cpu > 0
     proc_rss = rss_bytes(Path(f"/proc/{pid}/status").read_text())
     assert rss == pytest.approx(proc_rss, rel=0.1)
+
+
+def test_a_taken_metrics_address_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "liveloop_sfu", "--port", str(free_port()), "--mode", "p2p",
+             "--metrics-listen", f"127.0.0.1:{port}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot listen" in done.stderr and "address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
