@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,12 +89,20 @@ def get_status_and_json(
             return error.code, json.loads(error.read())
 
 
-def start_node(log_dir: Path, *flags: str, env: dict[str, str] | None = None) -> Node:
+def start_node(
+    log_dir: Path,
+    *flags: str,
+    env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
+) -> Node:
+    """``wrapper``: a command the node runs under (``strace -f -o FILE``); the node is then that
+    command's child, which ``Node.stop`` does not reach: the caller stops it."""
     port = free_port()
     log_path = log_dir / f"node-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [
+                *wrapper,
                 sys.executable,
                 "-m",
                 "liveloop_sfu",

@@ -81,6 +81,12 @@ def _recording_needs_sfu(parsed: Parsed) -> None:
         raise ConfigError("--record all needs the media to pass the node: not with --mode p2p")
 
 
+def _webhook_needs_secret(parsed: Parsed) -> None:
+    recording = parsed["recording"]
+    if recording["webhook_url"] is not None and recording["webhook_secret"] is None:
+        raise ConfigError("--recording-webhook-url needs --recording-webhook-secret")
+
+
 def _turn_needs_secret(parsed: Parsed) -> None:
     if parsed["turn"]["urls"] and parsed["turn"]["secret"] is None:
         raise ConfigError("--turn-urls needs --turn-secret")
@@ -98,6 +104,7 @@ RULES: tuple[Callable[[Parsed], None], ...] = (
     _recording_needs_sfu,
     _turn_needs_secret,
     _room_token_needs_secret,
+    _webhook_needs_secret,
 )
 
 
