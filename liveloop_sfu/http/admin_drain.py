@@ -39,7 +39,7 @@ class AdminDrain:
 
     async def drain(self, request: web.Request) -> web.StreamResponse:
         started = self._drain.start("POST /api/admin/drain")
-        audit(request, token_id(self._token), "drain", started=started)
+        audit(request, token_id(self._token), "drain", outcome="ok", started=started)
         return web.json_response(
             {
                 "ok": True,
