@@ -73,6 +73,10 @@ def _port_range(parsed: Parsed) -> None:
     low, high = parsed["media"]["port_min"], parsed["media"]["port_max"]
     if (low is None) != (high is None) or (low is not None and low > high):
         raise ConfigError("--rtc-min-port and --rtc-max-port go together, min <= max")
+    if low is not None and parsed["media"]["udp_port"] is not None:
+        raise ConfigError(
+            "--rtc-udp-port replaces --rtc-min-port/--rtc-max-port: give one or the other"
+        )
 
 
 def _recording_needs_sfu(parsed: Parsed) -> None:

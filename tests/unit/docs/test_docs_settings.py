@@ -121,7 +121,7 @@ def test_every_flag_named_in_the_docs_exists() -> None:
 def test_the_example_environment_is_a_valid_configuration() -> None:
     env = env_assignments(ENV_FILE.read_text())
     settings = load_settings([], env)
-    assert settings.network.trusted_proxies and settings.media.port_min is not None
+    assert settings.network.trusted_proxies and settings.media.udp_port is not None
 
 
 def test_recordings_go_to_the_units_state_folder() -> None:
@@ -180,7 +180,7 @@ def test_the_firewall_opens_the_ports_the_node_and_coturn_use() -> None:
     udp = set(re.findall(r"udp dport \{?\s*([\d, -]+?)\s*\}? accept", rules))
     tcp = set(re.findall(r"tcp dport \{?\s*([\d, -]+?)\s*\}? accept", rules))
     assert udp == {
-        f"{media.port_min}-{media.port_max}",
+        str(media.udp_port),
         coturn["listening-port"],
         f"{coturn['min-port']}-{coturn['max-port']}",
     }
