@@ -402,6 +402,13 @@ export class GroupRoom {
       if (!this.#session) return;
       this.#endSession();
       this.#reset("ended");
+      if (p?.reason === "shutdown") {
+        // The node ended its rooms (drain over): join again once the socket reached another
+        // node, where the room opens anew.
+        this.#rejoinOnReconnect = true;
+        this.store.update("room", { notice: ROOM_TEXT.moving });
+        return;
+      }
       const failed = p?.reason === "media-failed";
       this.store.update("room", { error: failed ? ROOM_TEXT.mediaFailed : ROOM_TEXT.removed });
     });
