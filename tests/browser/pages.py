@@ -38,7 +38,8 @@ DENYING_ARGS: tuple[str, ...] = (
 MEDIA_TIMEOUT_MS = 20_000
 
 # Reads the page's RTCPeerConnection statistics: inbound audio/video counters, the selected
-# candidate pair, and this browser's own candidates.
+# candidate pair, and this browser's own candidates (address, port, type, protocol and, for a
+# relayed one, the transport to its TURN server: udp, tcp or tls).
 STATS_JS = """
 async () => {
   const pc = window.liveloop.pc;
@@ -48,7 +49,15 @@ async () => {
   let pairId = null;
   const candidate = (id) => {
     const c = stats.get(id);
-    return c ? { address: c.address ?? c.ip, port: c.port, type: c.candidateType } : null;
+    return c
+      ? {
+          address: c.address ?? c.ip,
+          port: c.port,
+          type: c.candidateType,
+          protocol: c.protocol,
+          relayProtocol: c.relayProtocol ?? null,
+        }
+      : null;
   };
   stats.forEach((r) => {
     if (r.type === "inbound-rtp" && (r.kind === "audio" || r.kind === "video")) {

@@ -21,13 +21,23 @@ LOSS_TABLE = "lab_loss"
 
 
 def nat_ruleset(wan: str, *, randomize: bool) -> str:
-    """Source NAT of everything leaving through ``wan`` (the gateway's side of the internet)."""
+    """Source NAT of everything leaving through ``wan`` (the gateway's side of the internet).
+
+    Unsolicited packets from the internet are dropped in the input hook, before conntrack
+    confirms an entry for them, as a home router drops them. Without that, a peer's early ICE
+    check would leave an entry on the NAT's port, and the browser's own packets to that peer
+    would then be mapped to another port (a collision), turning the cone NAT symmetric for
+    exactly the flows hole punching needs."""
     flags = " random,fully-random" if randomize else ""
     return f"""
 table ip {NAT_TABLE} {{
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
     oifname "{wan}" masquerade{flags}
+  }}
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    iifname "{wan}" ct state new drop
   }}
 }}
 """
