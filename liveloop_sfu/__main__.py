@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib.metadata
 import logging
 import os
@@ -15,8 +16,14 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from liveloop_sfu.app import MediaFactory, create_app, learn_announced_ip, ssl_context
-from liveloop_sfu.config import build_parser, load_settings, log_level_number
+from liveloop_sfu.app import (
+    MediaFactory,
+    create_app,
+    drain_on_sigterm,
+    learn_announced_ip,
+    ssl_context,
+)
+from liveloop_sfu.config import Settings, build_parser, load_settings, log_level_number
 from liveloop_sfu.config.load import settings_from_values
 from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
@@ -146,6 +153,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         print(f"liveloop-sfu: configuration error: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings, media_factory=media_factory)
+    drain_on_sigterm(app)
     network = settings.network
     scheme = "https" if network.tls else "http"
     print(f"Live Loop SFU on {scheme}://{network.host}:{network.port} (mode {settings.rooms.mode})")
@@ -153,6 +161,23 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
     if settings.rooms.mode != "p2p":
         announced = f" announced as {media.announced_ip}" if media.announced_ip else ""
         print(f"Media on {', '.join(media.addresses)}{announced}")
+    try:
+        _run(app, settings, loop)
+    except OSError as exc:
+        if exc.errno not in _LISTEN_ERRORS:
+            raise
+        # The public port or --metrics-listen is taken (or not ours): say so, no traceback.
+        print(f"liveloop-sfu: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# bind() failures an operator can fix: address in use, not on this host, a privileged port.
+_LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+
+
+def _run(app: web.Application, settings: Settings, loop: asyncio.AbstractEventLoop) -> None:
+    network = settings.network
     web.run_app(
         app,
         host=network.host,
@@ -160,14 +185,14 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         ssl_context=ssl_context(network),
         print=None,
         access_log=None,
-        # SIGTERM: the node drains (app.Node.close, on_shutdown) within drain_timeout, having told
-        # and disconnected every client; then aiohttp waits this long for handlers still running
-        # before cancelling them. Only websocket close handshakes are left by then, and
-        # python-engineio's reader would otherwise sit until its ping timeout.
+        # SIGTERM drains (liveloop_sfu/drain.py); once the drain is over, or on SIGINT, the node
+        # closes (app.Node.close, on_shutdown), having told and disconnected every client; then
+        # aiohttp waits this long for handlers still running before cancelling them. Only
+        # websocket close handshakes are left by then, and python-engineio's reader would
+        # otherwise sit until its ping timeout.
         shutdown_timeout=1.0,
         loop=loop,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# SIGTERM drains a node: calls it still hosts run for --drain-timeout (an hour by default)
+# before it ends them. Test nodes get this much unless the test sets its own (flag or env), so
+# a teardown stays fast. (Not a second SIGTERM: sent while a node that already finished its drain
+# is exiting, after aiohttp restored the default handler, it would kill it with -15.)
+TEST_DRAIN_TIMEOUT = "0.5"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -40,8 +45,18 @@ class Node:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        """SIGTERM: the node drains (liveloop_sfu/drain.py) for at most its --drain-timeout,
+        short for test nodes (:data:`TEST_DRAIN_TIMEOUT`), and exits."""
+        self.terminate()
+        self.wait_stopped()
+
+    def terminate(self) -> None:
+        """Send SIGTERM (several nodes drain side by side; then :meth:`wait_stopped` each)."""
         if self.process.poll() is None:
             self.process.terminate()
+
+    def wait_stopped(self) -> None:
+        if self.process.poll() is None:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -115,7 +130,7 @@ def start_node(
             cwd=ROOT,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={"LIVELOOP_DRAIN_TIMEOUT": TEST_DRAIN_TIMEOUT, **os.environ, **(env or {})},
         )
     url_address = url_host or host
     if ":" in url_address:

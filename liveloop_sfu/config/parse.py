@@ -179,3 +179,21 @@ def networks(raw: str, flag: str) -> tuple[str, ...]:
         except ValueError as exc:
             raise ConfigError(f"{flag}: not an address or network: {part!r}") from exc
     return tuple(listed)
+
+
+def host_port(raw: str, flag: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6); the host is an IP address or a name."""
+    value = raw.strip()
+    host, sep, port_text = value.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    wrong = not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535
+    if wrong or (":" in host) != bracketed:  # an IPv6 address, and only one, is bracketed
+        raise ConfigError(f"{flag} must be HOST:PORT (port 1-65535, [IPv6]:PORT), not {value!r}")
+    if bracketed:
+        try:
+            ip_address(host, flag)
+        except ConfigError as exc:
+            raise ConfigError(f"{flag}: not an IPv6 address: {host!r}") from exc
+    return host, int(port_text)

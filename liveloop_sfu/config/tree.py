@@ -73,12 +73,22 @@ class NetworkSettings:
         "folder holding the browser client (default: the checkout's web/)",
         parse.path,
     )
-    # Seconds SIGTERM waits for calls to be told and closed before the process exits.
+    # Seconds a draining node (SIGTERM, POST /api/admin/drain) lets its calls and rooms run
+    # before it ends them; long enough for a call, so a rolling deploy drops none (app_drain.py).
     drain_timeout: float = setting(
-        5.0,
+        3600.0,
         "--drain-timeout",
-        "seconds SIGTERM waits for calls to be told and closed (default {default})",
-        parse.number(),
+        "seconds a draining node (SIGTERM or POST /api/admin/drain) lets its calls run before "
+        "it ends them and exits; a second SIGTERM ends them at once (default {default})",
+        parse.number(7 * 86400),
+    )
+    # /metrics on an address of its own (then not on the public listener): http/metrics_server.py.
+    metrics_listen: tuple[str, int] | None = setting(
+        None,
+        "--metrics-listen",
+        "HOST:PORT serving /metrics alone (e.g. 127.0.0.1:9100); then the public listener "
+        "does not serve /metrics (default: /metrics on the public listener)",
+        parse.host_port,
     )
 
     @property

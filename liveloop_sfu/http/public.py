@@ -18,7 +18,8 @@ from aiohttp.typedefs import Middleware
 from liveloop_sfu import __version__
 from liveloop_sfu.config import NetworkSettings, RoomSettings
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError
-from liveloop_sfu.http.metrics import CONTENT_TYPE, NodeMetrics
+from liveloop_sfu.http.metrics import NodeMetrics
+from liveloop_sfu.http.metrics_server import exposition
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.rooms.commands import parse_create_room, parse_room_id
 from liveloop_sfu.rooms.groups import GroupRooms
@@ -114,10 +115,10 @@ class HttpApi:
         return web.json_response(body)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        """Prometheus text exposition (liveloop_sfu/http/metrics.py)."""
+        """Prometheus text exposition (liveloop_sfu/http/metrics.py); not routed when
+        ``--metrics-listen`` serves it elsewhere (metrics_server.py)."""
         assert self._metrics is not None  # the route exists only with metrics
-        body = await self._metrics.render()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        return await exposition(self._metrics)
 
     async def create_room(self, request: web.Request) -> web.Response:
         """``POST /api/rooms`` ``{"name"?}`` -> ``{"roomId", "link", "name"?, "token"?}``."""

@@ -9,7 +9,8 @@ way whatever its mode, and one contract test suite can run against both.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from liveloop_sfu.modes import CallMode
 
@@ -53,3 +54,25 @@ class MediaSession(Protocol):
 
     async def close(self) -> None:
         """Idempotent; cascades to every participant."""
+
+
+@dataclass(frozen=True, slots=True)
+class QualitySample:
+    """One RTCP report block about one stream of a call, for the call-quality histograms.
+
+    ``direction``: ``ingress`` — a publisher's stream as the node receives it (the node's own
+    reception statistics, RFC 3550 §6.4.2, which it also reports to the publisher); ``egress`` —
+    a stream the node forwards, as the subscriber's browser reports it (its receiver report
+    blocks). ``loss``: the fraction lost since the previous report (0..1); ``jitter``: the
+    interarrival jitter in seconds; ``rtt``: the round trip node ↔ browser from LSR/DLSR
+    (egress only, None when the block names no sender report of ours)."""
+
+    direction: Literal["ingress", "egress"]
+    kind: str  # "audio" | "video"
+    loss: float
+    jitter: float
+    rtt: float | None = None
+
+
+# Receives every QualitySample of a session (the node's metrics, http/metrics.py).
+QualitySink = Callable[[QualitySample], None]

@@ -137,6 +137,8 @@ class CrossNodeRooms:
         participant = self._table.participant(str(request.get("sid")))
         if participant is None or not participant.waiting or participant.room_id is not None:
             return {"ok": False}
+        if self._table.draining:  # its users are matched on other nodes once they reconnect
+            return {"ok": False}
         participant.waiting = False
         participant.room_id = participant.last_room_id = str(request["roomId"])
         participant.host = sender

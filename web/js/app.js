@@ -44,6 +44,10 @@ export class App {
   #resumeToken = null;
   #resuming = false;
   #restartWindowEnds = 0;
+  // The node drains (`server-shutdown` with `reconnect`) while this browser waits for a partner:
+  // queue again once the socket reached another node (docs/protocol.md, "Shutdown and drain").
+  #requeueOnMove = false;
+  #refusedByDrain = false;
 
   constructor({ store, signaling, router, localMedia, preferredMode }) {
     this.store = store;
@@ -86,8 +90,30 @@ export class App {
         this.store.update("call", { status: "waiting" });
       }
     } catch (err) {
+      // A draining node refuses with `capacity` and then tells this browser to move on.
+      this.#refusedByDrain = err?.code === "capacity";
       this.store.update("call", { status: "ended", error: readable(err) });
     }
+  }
+
+  /** `server-shutdown` with `reconnect`: a browser waiting for a partner (or just refused by the
+   * draining node) queues again on the node it reconnects to. A call in progress is not touched:
+   * the node lets it run, and ends it with `partner-left {reason: "shutdown"}` at the latest. */
+  #onShutdown() {
+    const { status } = this.store.get().call;
+    if (status === "requesting" || status === "waiting" || (status === "ended" && this.#refusedByDrain)) {
+      this.#requeueOnMove = true;
+      this.store.update("call", { status: "requesting", error: "", notice: CALL_TEXT.moving });
+    }
+  }
+
+  async #onMoved() {
+    if (!this.#requeueOnMove) return;
+    this.#requeueOnMove = false;
+    this.#refusedByDrain = false;
+    if (this.store.get().call.status !== "requesting") return; // the user stopped meanwhile
+    this.store.update("call", { notice: "" });
+    await this.#requestRoom();
   }
 
   /** Next: leave this call (or the queue) and queue again. */
@@ -339,6 +365,8 @@ export class App {
       }),
     );
     s.addEventListener("status", (e) => this.#onSignalingStatus(e.detail));
+    s.addEventListener("shutdown", () => this.#onShutdown());
+    s.addEventListener("moved", () => this.#onMoved());
     this.router.addEventListener("route", (e) => this.#onRoute(e.detail.path));
     this.localMedia.addEventListener("switched", () => {
       if (this.#session) this.#sendMediaState();
@@ -361,6 +389,13 @@ export class App {
       return;
     }
     if (status.state !== "connected" && this.#resuming) return; // still trying
+    if (this.#requeueOnMove) {
+      // Moving to another node (#onShutdown), unless none could be reached.
+      if (status.state !== "unreachable") return;
+      this.#requeueOnMove = false;
+      this.store.update("call", { status: "ended", notice: "", error: CALL_TEXT.serverLost });
+      return;
+    }
     if (status.state !== "connected" && LIVE.has(callStatus)) {
       // The node forgets a vanished socket's call and queue ticket; so do we.
       this.#endSession();

@@ -27,6 +27,7 @@ export const CALL_TEXT = {
   failed: "The video connection failed. Press Next to try again.",
   resuming: "Reconnecting to the server…",
   serverLost: "Lost the connection to the server. Press Next once it is back.",
+  moving: "The server is restarting — finding you a partner on another one…",
   resumeFailed: "Lost the connection to the server and the call ended. Press Next.",
   partnerMediaFailed: "Your partner's video connection to the server failed, so the call ended.",
 };
@@ -41,6 +42,7 @@ export const ROOM_TEXT = {
   serverLost: "Lost the connection to the server. Press Join again once it is back.",
   mediaFailed: "The video connection to the server failed, so you left the room. Press Join again.",
   removed: "You are no longer in the room. Press Join again.",
+  moving: "The server is restarting — moving the room to another one…",
 };
 
 /**

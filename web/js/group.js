@@ -408,6 +408,13 @@ export class GroupRoom {
       if (session !== this.#session) return;
       this.#endSession();
       this.#reset("ended");
+      if (p?.reason === "shutdown") {
+        // The node ended its rooms (drain over): join again once the socket reached another
+        // node, where the room opens anew.
+        this.#rejoinOnReconnect = true;
+        this.store.update("room", { notice: ROOM_TEXT.moving });
+        return;
+      }
       const why = failed
         ? iceFailureText(classifyIceFailure(summary, location.hostname), {
             turnOffered: session.turnOffered,

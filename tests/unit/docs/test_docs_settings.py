@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from liveloop_sfu.__main__ import node_parser
+from liveloop_sfu.app import CLOSE_TIMEOUT
 from liveloop_sfu.config import Settings, load_settings
 from liveloop_sfu.config.declare import declared
 from tests.deploy_files import (
@@ -135,11 +136,13 @@ def test_recordings_go_to_the_units_state_folder() -> None:
 
 
 def test_the_unit_waits_for_the_node_to_drain() -> None:
-    """systemd kills what is left after TimeoutStopSec; the node needs its drain timeout plus
-    aiohttp's 1 s shutdown_timeout (__main__.py) to tell every client and close."""
+    """systemd kills what is left after TimeoutStopSec; the node needs its drain timeout, then
+    up to CLOSE_TIMEOUT to end what is left and tell every client, plus aiohttp's 1 s
+    shutdown_timeout (__main__.py)."""
     unit = unit_values(UNIT_FILE.read_text())
     settings = load_settings([], env_assignments(ENV_FILE.read_text()))
-    assert float(unit["TimeoutStopSec"][0]) > settings.network.drain_timeout + 1.0
+    needed = settings.network.drain_timeout + CLOSE_TIMEOUT + 1.0
+    assert float(unit["TimeoutStopSec"][0]) > needed
     assert unit["Restart"] == ["on-failure"]
     assert int(unit["LimitNOFILE"][0]) >= 65536
     assert unit["EnvironmentFile"] == [f"/etc/liveloop-sfu/{ENV_FILE.name}"]
