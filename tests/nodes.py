@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,25 +74,25 @@ def get_status_and_json(
             return error.code, json.loads(error.read())
 
 
-def start_node(log_dir: Path, *flags: str, env: dict[str, str] | None = None) -> Node:
+def start_node(
+    log_dir: Path,
+    *flags: str,
+    env: dict[str, str] | None = None,
+    program: Sequence[str] = (sys.executable, "-m", "liveloop_sfu"),
+    cwd: Path = ROOT,
+    environ: Mapping[str, str] = os.environ,
+) -> Node:
+    """``program``: how to start the node (an installed ``liveloop-sfu`` in the wheel's test);
+    ``environ``: the environment that ``env`` adds to."""
     port = free_port()
     log_path = log_dir / f"node-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "liveloop_sfu",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                *flags,
-            ],
-            cwd=ROOT,
+            [*program, "--host", "127.0.0.1", "--port", str(port), *flags],
+            cwd=cwd,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**environ, **(env or {})},
         )
     node = Node(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path)
     deadline = time.monotonic() + 20
