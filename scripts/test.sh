@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the test suite needs on a fresh Debian 12 machine, then the whole suite:
 # Debian packages (Chromium for browser tests, redis-server, ffmpeg/ffprobe, coturn for the TURN
-# relay test), the project with its test extras, the browser's socket.io build; then ruff, mypy
+# relay test), the project with its test extras exactly as uv.lock pins them (scripts/install.sh),
+# the browser's socket.io build; then ruff, mypy
 # --strict, the import-linter layer contracts and pytest (all markers, browser and slow tests included). Extra arguments go to pytest.
 #   scripts/test.sh                  # what CI runs
 #   scripts/test.sh -m "not slow"    # the fast set, in seconds
