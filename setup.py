@@ -121,9 +121,14 @@ class BuildPyWithWeb(build_py):
     install, which serves the checkout's web/ as it is)."""
 
     def run(self) -> None:
+        package = Path(self.build_lib) / "liveloop_sfu"
+        if not self.editable_mode:
+            # install_lib copies all of build/lib into the wheel: a module deleted from the
+            # sources since an earlier build must not ride along (build_ext, next, rebuilds).
+            shutil.rmtree(package, ignore_errors=True)
         super().run()
         if not self.editable_mode:
-            _copy_web(Path(self.build_lib) / "liveloop_sfu" / "web")
+            _copy_web(package / "web")
 
 
 setup(ext_modules=_native_extensions(), cmdclass={"build_py": BuildPyWithWeb})
