@@ -22,7 +22,9 @@ import pytest
 from tests.integration.conftest import Caller, call_pair
 from tests.nodes import ROOT, get_json, start_node
 
-pytestmark = pytest.mark.slow
+# The first test also builds the wheel (mypyc's C compiled afresh: about 25 s of CPU, minutes
+# on a loaded machine) and installs the venv.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 UV = Path(sys.executable).parent / "uv"
 
@@ -74,7 +76,8 @@ def node_venv(tmp_path_factory: pytest.TempPathFactory) -> NodeVenv:
     work = tmp_path_factory.mktemp("wheel")
     dist = work / "dist"
     # --no-isolation: the build uses the venv's locked setuptools, wheel and mypy (mypyc).
-    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)], ROOT)
+    build = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)]
+    _run(build, ROOT, timeout=840)
     (wheel,) = dist.glob("liveloop_sfu-*.whl")
     folder = work / "empty"
     folder.mkdir()
