@@ -1,18 +1,23 @@
-"""``liveloop-sfu``: start a node (``python -m liveloop_sfu`` does the same)."""
+"""``liveloop-sfu``: start a node (``python -m liveloop_sfu`` does the same), or run one of its
+commands (:data:`COMMANDS`)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
 from liveloop_sfu.app import MediaFactory, create_app, ssl_context
-from liveloop_sfu.config import load_settings, log_level_number
+from liveloop_sfu.config import build_parser, load_settings, log_level_number
+from liveloop_sfu.config.load import settings_from_values
 from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
 from liveloop_sfu.media.native import stale_modules
@@ -22,6 +27,38 @@ from liveloop_sfu.signal.messages import parse_room_id
 MINT_USAGE = (
     "usage: liveloop-sfu mint-room-token ROOM_ID [--room-token-secret S] [--room-token-ttl T]"
 )
+
+# The commands main() dispatches on its first argument, as --help lists them (a test runs each).
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("bench", "load-test a node or a running service (liveloop-sfu bench --help)"),
+    ("mint-room-token", "print a token for a private group room (ROOM_ID, node flags)"),
+)
+DISTRIBUTION = "liveloop-sfu"
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), as pip sees it."""
+    return importlib.metadata.version(DISTRIBUTION)
+
+
+def node_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The node's command line (every setting, config/load.py) plus what only the program has:
+    ``--version`` and the list of commands after the options."""
+    parser = build_parser(env)
+    parser.usage = (
+        "liveloop-sfu [OPTIONS]\n"
+        "       liveloop-sfu COMMAND [ARGS] (commands are listed at the end)"
+    )
+    # Raw, so the commands stay one per line; the description is wrapped here instead.
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = textwrap.fill(parser.description or "", 78)
+    width = max(len(name) for name, _ in COMMANDS)
+    lines = [f"  {name.ljust(width)}  {summary}" for name, summary in COMMANDS]
+    parser.epilog = "commands (instead of starting a node):\n" + "\n".join(lines)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version()}", help="print the version"
+    )
+    return parser
 
 
 def new_event_loop(env: Mapping[str, str]) -> asyncio.AbstractEventLoop:
@@ -75,7 +112,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         print(text, file=sys.stdout if status == 0 else sys.stderr)
         return status
     try:
-        settings = load_settings(args, os.environ)
+        settings = settings_from_values(vars(node_parser(os.environ).parse_args(args)))
     except ConfigError as exc:
         print(f"liveloop-sfu: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -87,6 +124,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
             settings.admin.token,
             settings.cluster.redis_url,
             settings.safety.client_key_secret,
+            settings.recording.webhook_secret,
         ],
     )
     if settings.rooms.mode != "p2p":

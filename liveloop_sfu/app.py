@@ -28,7 +28,9 @@ from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.redis import RedisMatchmaker, connect
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
+from liveloop_sfu.rooms.admin import CallAdmin
 from liveloop_sfu.rooms.groups import GroupMediaFactory, GroupRooms
+from liveloop_sfu.rooms.handoff import RecordingHandOff
 from liveloop_sfu.rooms.recordings import RecordingService
 from liveloop_sfu.rooms.resume import SessionAliases
 from liveloop_sfu.rooms.safety import (
@@ -183,7 +185,13 @@ def create_app(
         from liveloop_sfu.media.transport.ice_gathering import GuardedStunProtocol
 
         metrics.refused_datagrams = lambda: GuardedStunProtocol.dropped
-    recordings = RecordingService(settings.recording, emit)
+    handoff = RecordingHandOff(settings.recording)
+    metrics.handoff = handoff
+    recordings = RecordingService(
+        settings.recording,
+        emit,
+        on_finished=handoff.recording_finished if handoff.enabled else None,
+    )
     rooms = RoomService(
         settings.rooms,
         matchmaker,
@@ -218,8 +226,8 @@ def create_app(
     app = web.Application(middlewares=[origin_middleware(settings.network)])
     app[NODE_KEY] = node
     sio.attach(app)
-    _add_routes(app, settings, node, groups, (recordings, reports))
-    _add_lifecycle(app, node, shared, handlers, recordings)
+    _add_routes(app, settings, node, groups, (CallAdmin(rooms, emit), recordings, reports))
+    _add_lifecycle(app, node, shared, handlers, (recordings, handoff))
     return app
 
 
@@ -268,10 +276,10 @@ def _add_routes(
     settings: Settings,
     node: Node,
     groups: GroupRooms,
-    admin: tuple[RecordingService, ReportStore],
+    admin: tuple[CallAdmin, RecordingService, ReportStore],
 ) -> None:
     # The admin routes go before the public catch-all.
-    AdminApi(settings.admin.token, node.rooms, *admin).add_routes(app)
+    AdminApi(settings.admin.token, *admin).add_routes(app)
     HttpApi(
         settings.rooms,
         node.rooms,
@@ -290,8 +298,10 @@ def _add_lifecycle(
     node: Node,
     shared: RedisShared | None,
     handlers: SignalHandlers,
-    recordings: RecordingService,
+    recording: tuple[RecordingService, RecordingHandOff],
 ) -> None:
+    recordings, handoff = recording
+
     async def on_startup(app: web.Application) -> None:
         if shared is not None:
             await shared.start(reconcile=node.rooms.resync)
@@ -299,16 +309,21 @@ def _add_lifecycle(
             if node.settings.safety.client_key_secret is None:
                 # Each process then signs client keys with its own random secret: a browser
                 # that reconnects to another node becomes a new browser there, and the blocks
-                # of its reports (or against it) do not follow it (README, Safety).
+                # of its reports (or against it) do not follow it (docs/hardening.md, Safety).
                 log.warning(
                     "no --client-key-secret: the other nodes will not honour this node's "
                     "client keys; set one secret on every node"
                 )
         recordings.start_background()
+        if handoff.enabled:
+            await handoff.start()
 
     async def on_shutdown(app: web.Application) -> None:
         await handlers.resumption.close()
-        await node.close()
+        try:
+            await node.close()  # stops the recordings: their hand-offs are queued on disk
+        finally:
+            await handoff.close()
 
     async def on_cleanup(app: web.Application) -> None:
         if node.close_shared is not None:

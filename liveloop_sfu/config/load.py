@@ -73,12 +73,22 @@ def _port_range(parsed: Parsed) -> None:
     low, high = parsed["media"]["port_min"], parsed["media"]["port_max"]
     if (low is None) != (high is None) or (low is not None and low > high):
         raise ConfigError("--rtc-min-port and --rtc-max-port go together, min <= max")
+    if low is not None and parsed["media"]["udp_port"] is not None:
+        raise ConfigError(
+            "--rtc-udp-port replaces --rtc-min-port/--rtc-max-port: give one or the other"
+        )
 
 
 def _recording_needs_sfu(parsed: Parsed) -> None:
     if parsed["recording"]["record"] != "none" and parsed["rooms"]["mode"] == "p2p":
         # DESIGN: a recorded room is always sfu; in p2p the media never passes the node.
         raise ConfigError("--record all needs the media to pass the node: not with --mode p2p")
+
+
+def _webhook_needs_secret(parsed: Parsed) -> None:
+    recording = parsed["recording"]
+    if recording["webhook_url"] is not None and recording["webhook_secret"] is None:
+        raise ConfigError("--recording-webhook-url needs --recording-webhook-secret")
 
 
 def _turn_needs_secret(parsed: Parsed) -> None:
@@ -98,6 +108,7 @@ RULES: tuple[Callable[[Parsed], None], ...] = (
     _recording_needs_sfu,
     _turn_needs_secret,
     _room_token_needs_secret,
+    _webhook_needs_secret,
 )
 
 

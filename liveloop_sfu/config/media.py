@@ -68,6 +68,16 @@ class MediaSettings:
         "highest UDP port for media sockets (with --rtc-min-port)",
         parse.integer(1, 65535),
     )
+    # One UDP port for every peer's media (ICE, DTLS, SRTP demultiplexed by STUN username, then
+    # remote address: media/transport/udp_mux.py), so a firewall needs one rule. Replaces the
+    # per-peer sockets (and the port range) when set.
+    udp_port: int | None = setting(
+        None,
+        "--rtc-udp-port",
+        "one UDP port shared by every peer's media, instead of a port per peer (firewalls, "
+        "Kubernetes services); replaces --rtc-min-port/--rtc-max-port",
+        parse.integer(1, 65535),
+    )
     # Seconds without any RTP/RTCP from a connected participant before its media counts as lost
     # (a vanished browser; aioice's own consent check, RFC 7675, would take 30 s). Browsers send
     # RTCP at least every few seconds even with every track muted.

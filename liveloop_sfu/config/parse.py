@@ -5,6 +5,7 @@ to value, raising :class:`ConfigError`. An empty text never reaches them: it mea
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,15 @@ def url(schemes: tuple[str, ...]) -> Parse:
         return value
 
     return parse
+
+
+def command(raw: str, flag: str) -> tuple[str, ...]:
+    """A command line split as a POSIX shell would split it (quotes, backslashes), never run by
+    one: ``rclone copy --config "/etc/my rclone.conf" remote:rec`` is five arguments."""
+    try:
+        return tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from exc
 
 
 def ip_address(raw: str, flag: str) -> str:

@@ -23,6 +23,7 @@ LOG_FORMATS = ("text", "json")
 ROOM_TOKEN_SECRET_MIN = 16
 ROOM_TOKEN_TTL_MAX = 366 * 24 * 3600.0
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+WEBHOOK_SCHEMES = ("http://", "https://")
 # Secrets that sign or authorise (admin token, client keys) are refused when shorter.
 SECRET_MIN = 16
 
@@ -249,6 +250,36 @@ class RecordingSettings:
         "free disk space (MB) below which recording stops and no new one starts "
         "(default {default})",
         parse.integer(0, 1 << 40),
+    )
+    # Hand-off of a finished recording (rooms/handoff.py): a signed webhook and/or a command.
+    webhook_url: str | None = setting(
+        None,
+        "--recording-webhook-url",
+        "http(s) URL that gets a signed POST of each finished recording's manifest, retried "
+        "until it answers 2xx (needs --recording-webhook-secret)",
+        parse.url(WEBHOOK_SCHEMES),
+    )
+    webhook_secret: str | None = setting(
+        None,
+        "--recording-webhook-secret",
+        f"secret (at least {SECRET_MIN} characters) that signs the webhook "
+        "(Liveloop-Signature: HMAC-SHA256); prefer the environment variable",
+        parse.secret(SECRET_MIN),
+        repr=False,
+    )
+    # Split like a shell would (never run by one); the recording's folder is appended.
+    finished_command: tuple[str, ...] = setting(
+        (),
+        "--recording-finished-command",
+        "command run (no shell) for each finished recording, with its folder as the last "
+        "argument, e.g. 'rclone copy --config /etc/rclone.conf remote:recordings'",
+        parse.command,
+    )
+    finished_command_timeout: float = setting(
+        3600.0,
+        "--recording-finished-command-timeout",
+        "seconds the finished-recording command may run before it is killed (default {default})",
+        parse.number(7 * 24 * 3600),
     )
 
 

@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from liveloop_sfu.media.session import Emit
+from liveloop_sfu.rooms.handoff import RecordingHandOff
 from liveloop_sfu.rooms.service import RoomService
 
 __all__ = ["CONTENT_TYPE", "NodeMetrics", "Refusals", "SessionMetrics"]
@@ -50,6 +51,9 @@ _SFU_COUNTERS = {
     ),
 }
 _DROP_PREFIX = "drop:"
+# Outcomes of the recording hand-off (rooms/handoff.py), each exposed from the start at 0.
+_WEBHOOK_OUTCOMES = ("delivered", "retry", "gave-up")
+_COMMAND_OUTCOMES = ("ok", "failed", "timeout", "error")
 
 
 class Refusals(Protocol):
@@ -98,6 +102,8 @@ class NodeMetrics:
         # Garbage datagrams refused on the media sockets (GuardedStunProtocol.dropped); set by
         # app.py only on nodes that load aiortc, so a p2p node never imports it.
         self.refused_datagrams: Callable[[], int] = lambda: 0
+        # The recording hand-off's counters; set by app.py.
+        self.handoff: RecordingHandOff | None = None
         self.registry.register(_NodeCollector(self))
 
     def attach(self, rooms: RoomService) -> None:
@@ -207,6 +213,37 @@ class _NodeCollector(Collector):
             "datagrams on media ports that were neither STUN nor part of a call (dropped)",
             value=self._metrics.refused_datagrams(),
         )
+        if self._metrics.handoff is not None:
+            yield from _handoff(self._metrics.handoff)
+
+
+def _handoff(handoff: RecordingHandOff) -> Iterator[Metric]:
+    yield _by_outcome(
+        "liveloop_recording_webhooks",
+        "finished-recording webhook attempts, by outcome",
+        _WEBHOOK_OUTCOMES,
+        handoff.webhook_outcomes,
+    )
+    yield GaugeMetricFamily(
+        "liveloop_recording_webhooks_pending",
+        "finished-recording webhook deliveries not yet taken by the receiver",
+        handoff.pending_webhooks(),
+    )
+    yield _by_outcome(
+        "liveloop_recording_commands",
+        "finished-recording commands run, by outcome (ok, failed, timeout, error)",
+        _COMMAND_OUTCOMES,
+        handoff.command_outcomes,
+    )
+
+
+def _by_outcome(
+    name: str, text: str, outcomes: tuple[str, ...], counts: Mapping[str, int]
+) -> Metric:
+    family = CounterMetricFamily(name, text, labels=["outcome"])
+    for outcome in outcomes:
+        family.add_metric([outcome], counts.get(outcome, 0))
+    return family
 
 
 def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:

@@ -86,7 +86,7 @@ class GroupRooms:
         self._media_factory = media_factory
         self._clock = clock
         self._names: OrderedDict[str, str] = OrderedDict()
-        rooms.nodes.serve_groups(self.handle_remote)
+        rooms.nodes.serve("group", self.handle_remote)
 
     # ---- HTTP --------------------------------------------------------------------------------
     def create(self, request: CreateRoom) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from aiortc.rtcicetransport import RTCIceTransport
 from liveloop_sfu.errors import Capacity, InternalError
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
+from liveloop_sfu.media.transport.udp_mux import MuxedStunProtocol, shared_mux
 
 # The adapter's logger: these lines were always the adapter's, and operators filter on it.
 logger = logging.getLogger("liveloop_sfu.media.transport.peer")
@@ -40,6 +41,12 @@ _SOCKETS: weakref.WeakKeyDictionary[ice.StunProtocol, socket.socket] = weakref.W
 def raw_socket(protocol: ice.StunProtocol) -> socket.socket | None:
     """Our own socket object under ``protocol``, if this module bound it (None otherwise)."""
     return _SOCKETS.get(protocol)
+
+
+def drained_socket(protocol: ice.StunProtocol) -> socket.socket | None:
+    """The socket a peer may drain itself: its own, never the shared one (``--rtc-udp-port``),
+    whose datagrams belong to every peer and which the mux drains."""
+    return None if isinstance(protocol, MuxedStunProtocol) else _SOCKETS.get(protocol)
 
 
 def restrict_gathering(pc: RTCPeerConnection, settings: MediaSettings) -> None:
@@ -78,7 +85,14 @@ async def _gather_component(
     candidates: list[Candidate] = []
     protocols: list[ice.StunProtocol] = []
     for address in settings.host_addresses:
-        protocol = await _bind(connection, address, settings)
+        protocol: ice.StunProtocol
+        if settings.udp_port is not None:
+            mux = await shared_mux(address, settings.udp_port)
+            protocol = mux.attach(connection, component)
+            if mux.sock is not None:
+                _SOCKETS[protocol] = mux.sock  # for sending only: the mux reads it
+        else:
+            protocol = await _bind(connection, address, settings)
         # Owned by the connection at once, so its close() releases it even if a later bind fails.
         connection._protocols.append(protocol)
         sockname = protocol.transport.get_extra_info("sockname")

@@ -1,5 +1,6 @@
-"""--announced-ip and --rtc-min-port/--rtc-max-port reach the node's answers (through the CLI;
-tests/integration/network/test_node_peer.py covers the same settings on a NodePeer directly)."""
+"""--announced-ip, --rtc-min-port/--rtc-max-port and --rtc-udp-port reach the node's answers
+(through the CLI; tests/integration/network/test_node_peer.py and test_udp_mux.py cover the same
+settings on a NodePeer directly)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.client import WireClient
+from tests.helpers import until
 from tests.nodes import NodeFactory, free_port
 
 pytestmark = pytest.mark.slow
@@ -41,6 +43,37 @@ async def test_answers_carry_the_announced_address_and_range_ports(
             }
             ports |= {int(port) for _, port, _ in candidates}
         assert len(ports) == 2 and all(low <= port <= low + 9 for port in ports)
+    finally:
+        for peer in peers:
+            await peer.close()
+        for client in clients:
+            await client.close()
+
+
+async def test_a_call_through_one_shared_udp_port(node_factory: NodeFactory) -> None:
+    """--rtc-udp-port: both participants' media reach the node on one port and each sees the
+    other's video (ICE, DTLS and SRTP of both peers demultiplexed on one socket)."""
+    port = free_port()
+    node = node_factory("--mode", "sfu", "--rtc-udp-port", str(port))
+    clients = [await WireClient(node.url).connect() for _ in range(2)]
+    peers = [SyntheticPeer(audio=False), SyntheticPeer(audio=False)]
+    try:
+        for index, client in enumerate(clients):
+            await client.request_room(f"user{index}")
+        for client, peer in zip(clients, peers, strict=True):
+            await client.next("match-done")
+            offer = {"sdp": {"type": "offer", "sdp": await peer.create_offer()}}
+            await client.call("negotiation-call-offer", offer)
+            answer = (await client.next("negotiation-call-answer"))["sdp"]["sdp"]
+            assert CANDIDATE.findall(answer) == [("127.0.0.1", str(port), "host")]
+            await peer.accept_answer(answer)
+        for peer in peers:
+            await peer.wait_connected(timeout=15)
+        await until(
+            lambda: all(len(peer.video_log.counters) > 20 for peer in peers),
+            timeout=20,
+            what="each peer receives the other's video",
+        )
     finally:
         for peer in peers:
             await peer.close()

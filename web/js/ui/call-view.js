@@ -8,6 +8,7 @@ import { mountMediaSwitches } from "./media-switches.js";
 const LEFT = {
   "media-failed": "The video connection to the server failed and the call ended.",
   shutdown: "The server is restarting, so the call ended.",
+  removed: "The service's operator ended the call.",
 };
 
 function statusText(call) {
