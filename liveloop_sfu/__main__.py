@@ -110,10 +110,10 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
     """Start a node. ``media_factory`` replaces the sfu media (the benchmark's relay baseline)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["bench"]:
-        # The load-testing harness lives in benchmarks/ (installed with the package).
-        from benchmarks.harness.bench import main as bench_main
+        # The load-testing harness lives in a checkout's benchmarks/ (liveloop_sfu/bench.py).
+        from liveloop_sfu.bench import run as run_bench
 
-        return bench_main(args[1:])
+        return run_bench(args[1:])
     if args and args[0] == "mint-room-token":
         status, text = mint_room_token(args[1:], os.environ, time.time())
         print(text, file=sys.stdout if status == 0 else sys.stderr)

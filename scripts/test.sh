@@ -3,7 +3,8 @@
 # Debian packages (Chromium for browser tests, redis-server, ffmpeg/ffprobe, coturn for the TURN
 # relay test; nginx, nftables, systemd's systemd-analyze and strace check the deploy files and
 # docs/deploy.md; nftables, iproute2 and certutil from libnss3-tools build the network lab,
-# tests/lab), the project with its test extras, the browser's socket.io build; then ruff, mypy
+# tests/lab), the project with its test extras exactly as uv.lock pins them (scripts/install.sh),
+# the browser's socket.io build; then ruff, mypy
 # --strict, the import-linter layer contracts and pytest (all markers, browser and slow tests included). Extra arguments go to pytest.
 #   scripts/test.sh                  # what CI runs
 #   scripts/test.sh -m "not slow"    # the fast set, in seconds

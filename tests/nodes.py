@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,15 +111,20 @@ def start_node(
     host: str = "127.0.0.1",
     port: int | None = None,
     url_host: str | None = None,
+    program: Sequence[str] = (sys.executable, "-m", "liveloop_sfu"),
+    cwd: Path = ROOT,
+    environ: Mapping[str, str] = os.environ,
 ) -> Node:
     """Starts a node listening on ``host``:``port`` (a free loopback port by default) and waits
     until ``/health`` answers. ``netns``: run it inside that network namespace (``ip netns
     exec``, which execs in place: the process is the node's own); ``url_host``: the address
     ``Node.url`` names when ``host`` is a wildcard. ``wrapper``: a command the node runs under
     (``strace -f -o FILE``); the node is then that command's child, which ``Node.stop`` does not
-    reach: the caller stops it."""
+    reach: the caller stops it. ``program``: how to start the node (an installed
+    ``liveloop-sfu`` in the wheel's test), in ``cwd``; ``environ``: the environment that ``env``
+    adds to."""
     port = port if port is not None else free_port()
-    argv = [sys.executable, "-m", "liveloop_sfu", "--host", host, "--port", str(port), *flags]
+    argv = [*program, "--host", host, "--port", str(port), *flags]
     if netns is not None:
         argv = ["ip", "netns", "exec", netns, *argv]
     argv = [*wrapper, *argv]
@@ -127,10 +132,10 @@ def start_node(
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env={"LIVELOOP_DRAIN_TIMEOUT": TEST_DRAIN_TIMEOUT, **os.environ, **(env or {})},
+            env={"LIVELOOP_DRAIN_TIMEOUT": TEST_DRAIN_TIMEOUT, **environ, **(env or {})},
         )
     url_address = url_host or host
     if ":" in url_address:

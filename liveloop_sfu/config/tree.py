@@ -12,6 +12,7 @@ from liveloop_sfu.config.declare import setting, setting_factory
 from liveloop_sfu.config.ice import IceServer
 from liveloop_sfu.config.limits import LimitSettings
 from liveloop_sfu.config.media import MediaSettings
+from liveloop_sfu.config.paths import default_web_root
 
 OperatorMode = Literal["auto", "sfu", "p2p"]
 MODES: tuple[OperatorMode, ...] = ("auto", "sfu", "p2p")
@@ -25,10 +26,6 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 WEBHOOK_SCHEMES = ("http://", "https://")
 # Secrets that sign or authorise (admin token, client keys) are refused when shorter.
 SECRET_MIN = 16
-
-
-def _checkout_web() -> Path:
-    return Path(__file__).resolve().parent.parent.parent / "web"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +65,10 @@ class NetworkSettings:
         parse.networks,
     )
     web_root: Path = setting_factory(
-        _checkout_web,
+        default_web_root,
         "--web-root",
-        "folder holding the browser client (default: the checkout's web/)",
+        "folder holding the browser client (default: the installed package's web/, or the "
+        "checkout's)",
         parse.path,
     )
     # Seconds a draining node (SIGTERM, POST /api/admin/drain) lets its calls and rooms run
