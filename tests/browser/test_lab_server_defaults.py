@@ -94,7 +94,9 @@ async def test_a_network_that_drops_udp_is_explained(lab: Lab, playwright: Playw
     """No TURN, and Alice's firewall lets only TCP to port 443 out: her page loads and she is
     matched, but no media can reach the node. The call ends and her page says her network blocks
     calls, and what the operator can do; Bob's says it was his partner's connection."""
-    node = lab.node("--media-connect-timeout", "4", host="0.0.0.0", media_flags=False)
+    # Long enough for Bob's own connection to be up on a loaded machine: his page then
+    # knows the failure was his partner's.
+    node = lab.node("--media-connect-timeout", "8", host="0.0.0.0", media_flags=False)
     blocked, cone = lab.browser_net("udp_blocked"), lab.browser_net("cone_nat")
     browsers = (await blocked.chromium(playwright), await cone.chromium(playwright))
     alice = await ClientPage.open(browsers[0], node.url_for(blocked), "Alice")

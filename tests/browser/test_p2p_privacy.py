@@ -148,7 +148,7 @@ async def test_auto_fallback_with_turn_is_relay_only(
 async def test_auto_without_turn_ends_the_call_and_the_pages_say_why(
     node_factory: NodeFactory, open_client: OpenClient
 ) -> None:
-    node = node_factory("--mode", "auto", "--media-connect-timeout", "3")
+    node = node_factory("--mode", "auto", "--media-connect-timeout", "5")
     alice, bob = await alice_blocked_from_the_node(open_client, node.url + "/")
 
     for client in (alice, bob):
