@@ -16,7 +16,13 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from liveloop_sfu.app import MediaFactory, create_app, drain_on_sigterm, ssl_context
+from liveloop_sfu.app import (
+    MediaFactory,
+    create_app,
+    drain_on_sigterm,
+    learn_announced_ip,
+    ssl_context,
+)
 from liveloop_sfu.config import Settings, build_parser, load_settings, log_level_number
 from liveloop_sfu.config.load import settings_from_values
 from liveloop_sfu.errors import ConfigError, InvalidPayload
@@ -138,13 +144,25 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
             "compiled modules older than their source (run `pip install -e .`): %s",
             ", ".join(stale),
         )
+    loop = new_event_loop(os.environ)
+    try:
+        # Before any session exists: every candidate the node writes carries this address.
+        settings = loop.run_until_complete(learn_announced_ip(settings))
+    except ConfigError as exc:
+        loop.close()
+        print(f"liveloop-sfu: configuration error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings, media_factory=media_factory)
     drain_on_sigterm(app)
     network = settings.network
     scheme = "https" if network.tls else "http"
     print(f"Live Loop SFU on {scheme}://{network.host}:{network.port} (mode {settings.rooms.mode})")
+    media = settings.media
+    if settings.rooms.mode != "p2p":
+        announced = f" announced as {media.announced_ip}" if media.announced_ip else ""
+        print(f"Media on {', '.join(media.addresses)}{announced}")
     try:
-        _run(app, settings)
+        _run(app, settings, loop)
     except OSError as exc:
         if exc.errno not in _LISTEN_ERRORS:
             raise
@@ -158,7 +176,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
 _LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
 
 
-def _run(app: web.Application, settings: Settings) -> None:
+def _run(app: web.Application, settings: Settings, loop: asyncio.AbstractEventLoop) -> None:
     network = settings.network
     web.run_app(
         app,
@@ -173,7 +191,7 @@ def _run(app: web.Application, settings: Settings) -> None:
         # websocket close handshakes are left by then, and python-engineio's reader would
         # otherwise sit until its ping timeout.
         shutdown_timeout=1.0,
-        loop=new_event_loop(os.environ),
+        loop=loop,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import signal
@@ -23,7 +24,12 @@ from liveloop_sfu.cluster.base import Cluster, InProcessCluster
 from liveloop_sfu.cluster.redis import RedisCluster
 from liveloop_sfu.cluster.socketio_manager import NodeLocalRedisManager
 from liveloop_sfu.config import MediaSettings, NetworkSettings, Settings, TurnSettings
+from liveloop_sfu.config.addresses import listen_addresses, loopback_only_problem
+from liveloop_sfu.config.ice import stun_endpoints, stun_urls
+from liveloop_sfu.config.machine import resolve_host
+from liveloop_sfu.config.parse import ANNOUNCE_AUTO
 from liveloop_sfu.drain import NodeDrain
+from liveloop_sfu.errors import ConfigError
 from liveloop_sfu.http.admin import AdminApi
 from liveloop_sfu.http.admin_drain import AdminDrain
 from liveloop_sfu.http.metrics import NodeMetrics, SessionMetrics
@@ -36,6 +42,7 @@ from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.rooms.admin import CallAdmin
 from liveloop_sfu.rooms.groups import GroupMediaFactory, GroupRooms
 from liveloop_sfu.rooms.handoff import RecordingHandOff
+from liveloop_sfu.rooms.p2p_policy import P2pPolicy
 from liveloop_sfu.rooms.recordings import RecordingService
 from liveloop_sfu.rooms.resume import SessionAliases
 from liveloop_sfu.rooms.safety import (
@@ -184,6 +191,60 @@ def ice_servers_for(media: MediaSettings, turn_settings: TurnSettings) -> IceSer
     return servers
 
 
+async def learn_announced_ip(settings: Settings) -> Settings:
+    """``--announced-ip auto``: the settings with the public address the node's STUN server
+    sees (media/transport/public_address.py); the same settings otherwise. Run once at start,
+    before :func:`create_app`. Raises ConfigError when no STUN server answers: a node that
+    announced a wrong address would match browsers whose calls never connect."""
+    media = settings.media
+    if media.announced_ip != ANNOUNCE_AUTO:
+        return settings
+    from liveloop_sfu.media.transport.public_address import PublicAddressUnknown, public_address
+
+    servers = stun_endpoints(stun_urls(media.ice_servers, settings.turn.urls))
+    try:
+        address = await public_address(servers, media.addresses)
+    except PublicAddressUnknown as exc:
+        raise ConfigError(
+            f"--announced-ip auto: {exc}; check that the STUN server is reachable over UDP "
+            "from this machine, or give the public address itself (--announced-ip 203.0.113.7)"
+        ) from exc
+    return dataclasses.replace(settings, media=dataclasses.replace(media, announced_ip=address))
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A misconfiguration the node runs with: logged at start, reported by ``/health``."""
+
+    code: str
+    message: str
+
+    def to_wire(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+def configuration_problems(settings: Settings) -> list[Problem]:
+    """What makes calls fail although the node serves (pure but for resolving a --host name)."""
+    problems = []
+    host = settings.network.host
+    listen = listen_addresses(host) or resolve_host(host)
+    if settings.rooms.mode != "p2p":
+        loopback = loopback_only_problem(listen, settings.media.addresses)
+        if loopback is not None:
+            problems.append(Problem("media-loopback-only", loopback))
+    return problems
+
+
+def _log_start_warnings(settings: Settings, problems: list[Problem]) -> None:
+    for problem in problems:
+        log.warning("%s", problem.message)
+    policy = P2pPolicy.from_settings(settings.rooms)
+    for warning in policy.start_warnings():
+        log.warning("%s", warning)
+    for note in policy.start_notes():
+        log.info("%s", note)
+
+
 def _tracked(factory: SfuFactory | None, metrics: NodeMetrics) -> SfuFactory | None:
     """Hand every sfu session to the metrics (read at scrape time, never on the hot path)."""
     if factory is None:
@@ -204,6 +265,10 @@ def create_app(
 ) -> web.Application:
     """The node's application. ``media_factory`` replaces the sfu media plane (the
     forwarding benchmark's decode/re-encode baseline, benchmarks/nodes/relay.py)."""
+    if settings.media.announced_ip == ANNOUNCE_AUTO:
+        raise ConfigError("--announced-ip auto must be learned first (app.learn_announced_ip)")
+    problems = configuration_problems(settings)
+    _log_start_warnings(settings, problems)
     node_id = new_node_id(settings.network)
     redis_url = settings.cluster.redis_url
     shared = RedisShared.connect(redis_url, node_id) if redis_url else None
@@ -264,7 +329,8 @@ def create_app(
     app = web.Application(middlewares=[origin_middleware(settings.network)])
     app[NODE_KEY] = node
     sio.attach(app)
-    _add_routes(app, settings, node, groups, (CallAdmin(rooms, emit), recordings, reports))
+    admin = (CallAdmin(rooms, emit), recordings, reports)
+    _add_routes(app, settings, node, groups, admin, problems)
     _add_lifecycle(app, node, shared, handlers, (recordings, handoff))
     return app
 
@@ -315,6 +381,7 @@ def _add_routes(
     node: Node,
     groups: GroupRooms,
     admin: tuple[CallAdmin, RecordingService, ReportStore],
+    problems: list[Problem],
 ) -> None:
     # The admin routes go before the public catch-all.
     AdminApi(settings.admin.token, *admin).add_routes(app)
@@ -331,6 +398,7 @@ def _add_routes(
         metrics=node.metrics if settings.network.metrics_listen is None else None,
         groups=groups,
         web_root=settings.network.web_root,
+        problems=[problem.to_wire() for problem in problems],
     ).add_routes(app)
 
 

@@ -155,6 +155,17 @@ def ip_address(raw: str, flag: str) -> str:
         raise ConfigError(f"not an IP address: {raw!r}") from exc
 
 
+# ``--announced-ip auto``: the node asks its STUN server for its public address at start.
+ANNOUNCE_AUTO = "auto"
+
+
+def announced_ip(raw: str, flag: str) -> str:
+    """An IP address, or ``auto``."""
+    if raw.strip().lower() == ANNOUNCE_AUTO:
+        return ANNOUNCE_AUTO
+    return ip_address(raw, flag)
+
+
 def ip_addresses(raw: str, flag: str) -> tuple[str, ...] | None:
     """Addresses; a list with none in it (``" , "``) leaves the default."""
     return tuple(ip_address(part, flag) for part in csv(raw)) or None

@@ -119,15 +119,15 @@ class RoomSettings:
         "auto",
         "--mode",
         "auto: through the node, falling back to peer-to-peer when the node is full or "
-        "unreachable; sfu: always through the node; p2p: the node relays signaling only "
-        "(default {default})",
+        "unreachable (relay-only with TURN; without TURN only with --allow-direct-p2p); sfu: "
+        "always through the node; p2p: the node relays signaling only (default {default})",
         parse.choice(MODES),
     )
     max_forwarded_streams: int = setting(
         200,
         "--max-forwarded-streams",
-        "capacity of the node in forwarded streams; in auto mode calls beyond it go p2p "
-        "(default {default})",
+        "capacity of the node in forwarded streams; in auto mode calls beyond it go p2p where "
+        "p2p is allowed (see --allow-direct-p2p), else they are refused (default {default})",
         parse.integer(0, 1_000_000),
     )
     # Group rooms: participants per room, and private rooms (join only with a signed token).
@@ -169,9 +169,24 @@ class RoomSettings:
         "(default {default}; 0 = off)",
         parse.number(600, zero=True),
     )
+    # Strangers in a p2p call learn each other's address from the ICE candidates (DESIGN.md,
+    # Networking facts). With a TURN server p2p calls are relay-only unless this is set; without
+    # one an auto node falls back to p2p only with it (rooms/p2p_policy.py).
+    allow_direct_p2p: bool = setting(
+        False,
+        "--allow-direct-p2p",
+        "let p2p calls connect the two browsers directly, so each learns the other's IP "
+        "address (off: with a TURN server p2p calls are relay-only, without one an auto node "
+        "ends a call it cannot carry instead of falling back to p2p)",
+        parse.boolean,
+        switch=True,
+    )
     # What browsers are handed: the same servers as media.ice_servers (load_settings copies
     # them; --ice-servers is declared there), not a setting of its own.
     ice_servers: tuple[IceServer, ...] = ()
+    # Browsers are given a TURN relay (--turn-urls or a turn: URL in --ice-servers); set by
+    # load_settings, not a setting of its own.
+    turn_configured: bool = False
 
 
 @dataclass(frozen=True, slots=True)

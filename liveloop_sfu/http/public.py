@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -47,6 +47,7 @@ class HttpApi:
         *,
         groups: GroupRooms | None = None,
         web_root: Path,
+        problems: Sequence[dict[str, str]] = (),
     ) -> None:
         self._settings = settings
         self._groups = groups
@@ -57,6 +58,8 @@ class HttpApi:
         self._node_id = node_id
         self._metrics = metrics
         self._web_root = web_root.resolve()
+        # Misconfigurations found at start ({code, message}; app.configuration_problems).
+        self._problems = list(problems)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
@@ -73,15 +76,22 @@ class HttpApi:
 
     async def health(self, request: web.Request) -> web.Response:
         healthy = await self._matchmaker.healthy()
+        problems = list(self._problems)
+        if not healthy:
+            problems.append(
+                {"code": "matchmaker-unavailable", "message": "the matchmaker's Redis is down"}
+            )
         return web.json_response(
             {
-                "status": "ok" if healthy else "degraded",
+                "status": "degraded" if problems else "ok",
                 "uptime": round(time.time() - self._started_at, 3),
                 "version": __version__,
                 "mode": self._settings.mode,
                 "matchmaker": "ok" if healthy else "unavailable",
                 # Which node answered (several nodes behind one load balancer).
                 "node": self._node_id,
+                # Why it is degraded: [{code, message}], empty when ok.
+                "problems": problems,
             }
         )
 

@@ -20,6 +20,7 @@ from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
 from liveloop_sfu.modes import CallMode
 from liveloop_sfu.rooms.bookkeeping import Bookkeeping
 from liveloop_sfu.rooms.cross_node import CrossNodeRooms
+from liveloop_sfu.rooms.p2p_policy import P2pPolicy
 from liveloop_sfu.rooms.records import Participant, RecordingHooks, Room
 from liveloop_sfu.rooms.table import RoomTable
 
@@ -64,6 +65,7 @@ class Calls:
         self._clock = clock
         self._recordings = recordings
         self._ice_servers_for = ice_servers_for
+        self.policy = P2pPolicy.from_settings(settings)
 
     def at_capacity(self, extra_streams: int = 4) -> bool:
         """Whether ``extra_streams`` more forwarded streams would exceed the node's budget."""
@@ -75,6 +77,7 @@ class Calls:
         """The room of a match: both members in, media ready, both told ``match-done``."""
         mode = self._choose_mode(first, second)
         room = Room(room_id, mode, self._new_media(room_id, mode), self._clock())
+        room.relay_only = mode == "p2p" and self.policy.ice_transport_policy == "relay"
         self._table.add_room(room)
         for participant in (first, second):
             room.members.append(participant.sid)
@@ -118,6 +121,8 @@ class Calls:
             return self._settings.mode
         if self._recordings is not None and self._recordings.records_all():
             return "sfu"  # DESIGN: a recorded room is always sfu (config forbids p2p + record)
+        if not self.policy.p2p_allowed:
+            return "sfu"  # no TURN to hide the strangers' addresses, no --allow-direct-p2p
         if "p2p" in (first.mode, second.mode) or self.at_capacity():
             return "p2p"
         return "sfu"
@@ -137,6 +142,7 @@ class Calls:
             "peer": peer.public_profile(),
             "iceServers": self._ice_servers(me),
             "recording": room.recording,
+            "iceTransportPolicy": room.ice_transport_policy,
         }
         if me.resume_token is not None and me.home is None:
             payload["resumeToken"] = me.resume_token
@@ -162,6 +168,18 @@ class Calls:
             log.warning("room %s: media of %s failed (%s); ending the call", room_id, sid, reason)
             await self.close(room, reason="media-failed")
             return
+        if not self.policy.p2p_allowed:
+            log.warning(
+                "room %s: media of %s failed (%s); ending the call: without TURN the fallback "
+                "would be direct p2p, which shows each stranger the other's address "
+                "(--turn-urls for relayed p2p, or --allow-direct-p2p)",
+                room_id,
+                sid,
+                reason,
+                extra={"room_id": room_id},
+            )
+            await self.close(room, reason="media-failed")
+            return
         log.info("room %s: media of %s failed (%s); falling back to p2p", room_id, sid, reason)
         await self._fall_back_to_p2p(room, reason)
 
@@ -169,11 +187,17 @@ class Calls:
         """The call goes on peer to peer: new media, and both told their new role."""
         await room.media.close()
         room.mode = "p2p"
+        room.relay_only = self.policy.ice_transport_policy == "relay"
         room.media = P2PSession(self._emit)
         for member in room.members:
             person = self._table.person(member)
             if person is not None:
                 await room.media.add_participant(member, person.participant_id)
         for member in room.members:
-            payload = {"mode": "p2p", "role": role(room, member), "reason": reason}
+            payload = {
+                "mode": "p2p",
+                "role": role(room, member),
+                "reason": reason,
+                "iceTransportPolicy": room.ice_transport_policy,
+            }
             await self._emit(member, "mode-changed", payload)

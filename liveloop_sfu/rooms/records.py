@@ -86,6 +86,14 @@ class Room:
     recording: bool = False  # set by the recording service; a recorded room never goes p2p
     leave: RoomLeave | None = None  # set for group rooms
     screen_shares: set[str] = field(default_factory=set)  # sids publishing a screen track
+    # A p2p call whose browsers may only use TURN relays, so neither learns the other's address
+    # (rooms/p2p_policy.py). Never set in sfu: the node is the peer.
+    relay_only: bool = False
+
+    @property
+    def ice_transport_policy(self) -> str:
+        """The browsers' RTCConfiguration.iceTransportPolicy for this room's connection."""
+        return "relay" if self.mode == "p2p" and self.relay_only else "all"
 
     @property
     def group(self) -> bool:

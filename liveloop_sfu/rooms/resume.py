@@ -193,6 +193,7 @@ class Resumption:
             ack["mode"] = room.mode
             offerer = room.mode == "sfu" or room.members[0] == session
             ack["role"] = "offerer" if offerer else "answerer"
+            ack["iceTransportPolicy"] = room.ice_transport_policy
             ack["participantId"] = participant.participant_id
             room.media.release(session)
         return ack

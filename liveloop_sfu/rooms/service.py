@@ -115,10 +115,13 @@ class RoomService:
         participant.user_name = request.user_name
         participant.user_image = request.user_image
         # The operator's mode decides whether a client's preference counts at all.
-        participant.mode = request.mode if self._settings.mode == "auto" else None
+        # Under auto, only when p2p is allowed at all (rooms/p2p_policy.py).
+        p2p_allowed = self._calls.policy.p2p_allowed
+        auto = self._settings.mode == "auto"
+        participant.mode = request.mode if auto and p2p_allowed else None
         if self.table.draining:
             raise Capacity("the node is shutting down; reconnect to be matched on another node")
-        if self._settings.mode == "sfu" and self.at_capacity():
+        if not p2p_allowed and self.at_capacity():
             raise Capacity("the node is at capacity; try again in a moment")
         # Waiting before the match is asked for: another node may claim this user as soon as the
         # queue holds it, possibly before this coroutine resumes.

@@ -38,14 +38,15 @@ DENYING_ARGS: tuple[str, ...] = (
 MEDIA_TIMEOUT_MS = 20_000
 
 # Reads the page's RTCPeerConnection statistics: inbound audio/video counters, the selected
-# candidate pair, and this browser's own candidates (address, port, type, protocol and, for a
-# relayed one, the transport to its TURN server: udp, tcp or tls).
+# candidate pair, this browser's own candidates and the ones it was given by the other side
+# (address, port, type, protocol and, for a relayed one, the transport to its TURN server: udp,
+# tcp or tls).
 STATS_JS = """
 async () => {
   const pc = window.liveloop.pc;
   if (!pc) return null;
   const stats = await pc.getStats();
-  const out = { video: null, audio: null, pair: null, localCandidates: [] };
+  const out = { video: null, audio: null, pair: null, localCandidates: [], remoteCandidates: [] };
   let pairId = null;
   const candidate = (id) => {
     const c = stats.get(id);
@@ -69,6 +70,7 @@ async () => {
     }
     if (r.type === "transport" && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
     if (r.type === "local-candidate") out.localCandidates.push(candidate(r.id));
+    if (r.type === "remote-candidate") out.remoteCandidates.push(candidate(r.id));
   });
   if (pairId) {
     const pair = stats.get(pairId);

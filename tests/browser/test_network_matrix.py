@@ -86,7 +86,7 @@ class Cell:
 
 
 CELLS = [
-    # First: it waits for a call that never connects, while the other cells run.
+    # The node an operator starts on a server: --host 0.0.0.0, no media flags.
     Cell("sfu", "cone_nat", "cone_nat", node="defaults"),
     *(Cell("sfu", net, net) for net in ("cone_nat", "symmetric_nat", "udp_blocked", "ipv6_only")),
     Cell("sfu", "udp_blocked", "udp_blocked", node="tls"),
@@ -243,7 +243,9 @@ async def outcomes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[di
     async with async_playwright() as playwright, lab_network(workdir / "lab") as lab:
         turn = lab.coturn()
         nodes = {
-            "lab": lab.node("--mode", "auto", *turn.node_flags()),
+            # The matrix measures which networks need TURN for p2p, so p2p may go direct here;
+            # by default a node with TURN makes p2p relay-only (tests/browser/test_p2p_privacy.py).
+            "lab": lab.node("--mode", "auto", "--allow-direct-p2p", *turn.node_flags()),
             "tls": lab.node("--mode", "sfu", *turn.node_flags("tls"), name="node_tls"),
             "defaults": lab.node(
                 "--mode", "sfu", name="node_defaults", host="0.0.0.0", media_flags=False
@@ -267,13 +269,9 @@ class Unreachable(AssertionError):
     """The node offered browsers candidate addresses that are not its lab addresses."""
 
 
-EXPECTED_TO_FAIL = {
-    "sfu-cone_nat-cone_nat-defaults-node": (
-        "product defect (issue 16 item 3): --media-addresses defaults to 127.0.0.1, so a node on "
-        "--host 0.0.0.0 without media flags offers browsers only loopback candidates and ICE "
-        "never connects"
-    ),
-}
+# Cells known to fail, with why (xfail, strict, for that reason only). Empty since a node on
+# 0.0.0.0 without media flags offers its real addresses (issue 16 item 3).
+EXPECTED_TO_FAIL: dict[str, str] = {}
 
 
 def _param(cell: Cell) -> Any:

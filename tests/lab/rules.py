@@ -43,6 +43,20 @@ table ip {NAT_TABLE} {{
 """
 
 
+def one_to_one_ruleset(wan: str, host: str) -> str:
+    """Added to a ``cone`` NAT: everything arriving on ``wan`` that starts a connection goes to
+    ``host``, so the host is reachable on the NAT's public address as a cloud VM is on its
+    elastic one (a 1:1 NAT; answers to the host's own packets take conntrack's way back)."""
+    return f"""
+table ip lab_one_to_one {{
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "{wan}" dnat to {host}
+  }}
+}}
+"""
+
+
 def tcp443_only_ruleset(lan: str) -> str:
     """The corporate firewall: from the LAN only new TCP connections to port 443 pass; answers to
     them come back; every UDP packet and every connection from outside is dropped."""

@@ -1,7 +1,7 @@
 """ICE candidate gathering on the operator's addresses, and the guarded media sockets.
 
 aioice picks its own addresses and ports; the node must offer the operator's
-(``settings.host_addresses``, loopback included), in the operator's UDP port range, under the
+(``settings.addresses``, loopback included), in the operator's UDP port range, under the
 announced address, and its media sockets must not hand a stranger's datagrams to DTLS
 (:class:`GuardedStunProtocol`). Apart from the adapter (:mod:`.peer`) because it has
 one job of its own, used by the node's peers and by ordinary aiortc peers alike (test and
@@ -51,7 +51,7 @@ def drained_socket(protocol: ice.StunProtocol) -> socket.socket | None:
 
 def restrict_gathering(pc: RTCPeerConnection, settings: MediaSettings) -> None:
     """Make an ordinary aiortc peer (a test or benchmark client) gather only on
-    ``settings.host_addresses``. Call it after adding tracks and before ``setLocalDescription``;
+    ``settings.addresses``. Call it after adding tracks and before ``setLocalDescription``;
     give the peer ``RTCConfiguration(iceServers=[])`` so it asks no STUN server either."""
     seen: set[int] = set()
     for transceiver in pc.getTransceivers():
@@ -84,7 +84,7 @@ async def _gather_component(
 ) -> list[Candidate]:
     candidates: list[Candidate] = []
     protocols: list[ice.StunProtocol] = []
-    for address in settings.host_addresses:
+    for address in settings.addresses:
         protocol: ice.StunProtocol
         if settings.udp_port is not None:
             mux = await shared_mux(address, settings.udp_port)
