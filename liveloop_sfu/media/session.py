@@ -22,6 +22,11 @@ Emit = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
 # or ends.
 MediaFailure = Callable[[str, str], Awaitable[None]]
 
+# The failure reason of a browser whose media stopped arriving after it had connected: a
+# vanished browser, or one whose network just changed and that is about to resume on a new
+# socket (rooms/resume.py), which rooms/calls.py waits for within the vanish budget.
+MEDIA_SILENT = "no media from the browser"
+
 
 class MediaSession(Protocol):
     """Media of one room. Every method is called with the participant's socket id (``sid``),
@@ -48,6 +53,14 @@ class MediaSession(Protocol):
 
     def release(self, sid: str) -> None:
         """``sid`` resumed: its media is watched again, from now on."""
+
+    def media_lost(self, sid: str) -> bool:
+        """Whether ``sid``'s media is (still) lost since its failure was reported: neither held
+        for a resume nor connected again (e.g. by an ICE restart)."""
+
+    def last_heard(self, sid: str) -> float | None:
+        """When (``time.monotonic()``) the node last received media or RTCP from ``sid``; None
+        when its media does not pass the node (p2p) or never arrived."""
 
     async def remove_participant(self, sid: str) -> None:
         """Release everything the participant holds (peer connection, tasks, forwarding state)."""

@@ -10,18 +10,26 @@ an ``auto`` node moves the call to p2p (``mode-changed``), any other ends it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from liveloop_sfu.config import RoomSettings
 from liveloop_sfu.media.p2p import P2PSession
-from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
+from liveloop_sfu.media.session import MEDIA_SILENT, Emit, MediaFailure, MediaSession
 from liveloop_sfu.modes import CallMode
 from liveloop_sfu.rooms.bookkeeping import Bookkeeping
 from liveloop_sfu.rooms.cross_node import CrossNodeRooms
 from liveloop_sfu.rooms.p2p_policy import P2pPolicy
-from liveloop_sfu.rooms.records import Participant, RecordingHooks, Room
+from liveloop_sfu.rooms.records import (
+    VANISH_BUDGET,
+    VANISH_MARGIN,
+    Participant,
+    RecordingHooks,
+    Room,
+)
 from liveloop_sfu.rooms.table import RoomTable
 
 # The log lines keep the name they had when this lived in the room service.
@@ -164,6 +172,29 @@ class Calls:
         room = self._table.room(room_id)
         if room is None or room.mode != "sfu":
             return
+        if reason == MEDIA_SILENT:
+            # Decided in the background: the media plane's timer awaits this handler.
+            self._bookkeeping.run(self._unless_back(room, sid, reason))
+            return
+        await self._give_up(room, sid, reason)
+
+    async def _unless_back(self, room: Room, sid: str, reason: str) -> None:
+        """A browser's media went silent: the same silence as a network switch, whose client
+        reconnects and resumes (rooms/resume.py) a moment after its media stopped. It gets
+        what is left of the vanish budget to come back (resumed, or its media reconnected by
+        an ICE restart) before the call ends or falls back."""
+        last = room.media.last_heard(sid)
+        if last is not None:
+            await asyncio.sleep(max(0.0, last + VANISH_BUDGET - VANISH_MARGIN - time.monotonic()))
+        if self._table.room(room.room_id) is not room or room.mode != "sfu":
+            return
+        if sid not in room.members or not room.media.media_lost(sid):
+            log.info("room %s: media of %s came back", room.room_id, sid)
+            return
+        await self._give_up(room, sid, reason)
+
+    async def _give_up(self, room: Room, sid: str, reason: str) -> None:
+        room_id = room.room_id
         if self._settings.mode != "auto" or room.recording:
             log.warning("room %s: media of %s failed (%s); ending the call", room_id, sid, reason)
             await self.close(room, reason="media-failed")

@@ -16,6 +16,13 @@ from typing import Any, Protocol
 from liveloop_sfu.media.session import MediaSession
 from liveloop_sfu.modes import CallMode
 
+# Issue 8: a partner who vanished ends the call for the other side within this many seconds of
+# its last sign of life. Until then the node holds the call for a resume (rooms/resume.py): a
+# browser whose network changed looks exactly like a vanished one until it comes back.
+VANISH_BUDGET = 10.0
+# What the node keeps of that budget for deciding and telling the partner.
+VANISH_MARGIN = 1.0
+
 
 @dataclass(slots=True)
 class Participant:

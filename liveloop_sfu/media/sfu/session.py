@@ -184,6 +184,16 @@ class SfuSession:
         if participant is not None and participant.held:
             self._peers.release(participant)
 
+    def media_lost(self, sid: str) -> bool:
+        participant = self._participants.get(sid)
+        return participant is not None and not participant.held and not participant.connected
+
+    def last_heard(self, sid: str) -> float | None:
+        participant = self._participants.get(sid)
+        return (
+            participant.last_heard if participant is not None and participant.last_heard else None
+        )
+
     async def remove_participant(self, sid: str) -> None:
         participant = self._participants.get(sid)
         if participant is None:
