@@ -65,7 +65,9 @@ class AdminNode:
 
 @pytest.fixture
 async def node() -> AsyncIterator[AdminNode]:
-    settings = Settings(rooms=RoomSettings(mode="auto"), admin=AdminSettings(token=TOKEN))
+    # --allow-direct-p2p: without TURN an auto node otherwise ignores a p2p preference.
+    rooms = RoomSettings(mode="auto", allow_direct_p2p=True)
+    settings = Settings(rooms=rooms, admin=AdminSettings(token=TOKEN))
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
