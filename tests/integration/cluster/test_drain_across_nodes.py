@@ -71,7 +71,10 @@ async def test_draining_node_keeps_its_call_and_new_calls_start_on_the_other(
             labels = f'{{direction="{direction}",kind="video"}}'
             assert samples[f"liveloop_rtcp_fraction_lost_count{labels}"] > 0
             assert samples[f"liveloop_rtcp_jitter_seconds_count{labels}"] > 0
-        assert samples['liveloop_rtcp_rtt_seconds_count{direction="egress",kind="video"}'] > 0
+        # Round-trip time needs a receiver report that answers one of the node's sender
+        # reports (RFC 3550 §6.4.1 LSR/DLSR), which may take another report interval.
+        rtt = 'liveloop_rtcp_rtt_seconds_count{direction="egress",kind="video"}'
+        await until(lambda: scrape(node1).get(rtt, 0) > 0, what="an egress RTT sample")
         assert samples["process_resident_memory_bytes"] > 0
 
         # The call ends: the node has nothing left and exits by itself.
