@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 
 import pytest
@@ -13,17 +12,9 @@ from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.peer import NodePeer
 from liveloop_sfu.media.transport.udp_mux import shared_mux
 from tests.helpers import until
+from tests.integration.network.test_node_peer import CANDIDATE, free_udp_port
 
 pytestmark = pytest.mark.slow
-
-CANDIDATE = re.compile(r"a=candidate:\S+ 1 udp \d+ (\S+) (\d+) typ (\w+)")
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Call:
