@@ -66,7 +66,7 @@ from liveloop_sfu.media.core.rtp_common import ntp_from_unix, ntp_middle32
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
 from liveloop_sfu.media.transport.ice_gathering import raw_socket, restrict_gathering
-from liveloop_sfu.media.transport.srtp.packet_io import PeerIo
+from liveloop_sfu.media.transport.srtp.packet_io import PeerIo, SrtpContext
 
 TICK = 0.02  # seconds between two runs of the timer: one Opus packet, 0.6 of a 30 fps frame
 # aiortc's VP8 packetizer fills 1300-byte payloads, descriptor included: the same packets per
@@ -238,6 +238,7 @@ class CheapPeer:
         self.rtcp_ssrc = random.getrandbits(32)
         self.drop_every = 0  # tests: publishers leave out every Nth packet (a lossy link)
         self.forget_dropped = False  # tests: and cannot retransmit them
+        self.batch_frames = True  # a frame's packets in one system call (UDP GSO) where it works
         self.io: PeerIo | None = None
         self.receiver: MediaReceiver | None = None
         self.pump: MediaPump | None = None
@@ -387,6 +388,10 @@ class CheapPeer:
                 seq=random.getrandbits(16),
             )
             sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
+            if self.batch_frames:
+                sock, datagrams, addr = _locate(io.nominated[1])
+                srtp = SrtpContext(io.transport._tx_srtp)
+                sender.batch_through(srtp, sock, datagrams, addr, DtlsState.CONNECTED)
             self.senders[kind] = sender
             rtx = next(
                 (

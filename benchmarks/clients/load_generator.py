@@ -17,6 +17,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -453,7 +454,16 @@ def main(argv: list[str] | None = None) -> int:
     # The cache, its packetized copy and the imported modules live as long as the process:
     # out of the collector's way (its full collections would walk them again and again).
     gc.freeze()
-    emit(asyncio.run(process.run()))
+    profile_to = os.environ.get("LIVELOOP_BENCH_PROFILE")  # a developer's look at what runs
+    if profile_to:
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            result = asyncio.run(process.run())
+        profile.dump_stats(f"{profile_to}.{os.getpid()}")
+    else:
+        result = asyncio.run(process.run())
+    emit(result)
     return 0
 
 

@@ -4,6 +4,11 @@ packet's RTP header (RFC 3550 §5.1, plus the VP8 payload descriptor of RFC 7741
 it to the node's own compiled packet path (:class:`~liveloop_sfu.media.transport.srtp.packet_io.
 PeerIo`: SRTP protect, then the socket). Python calls this once per frame, never per packet.
 
+A frame of several packets goes to the kernel in one system call when it can (Linux UDP GSO,
+``UDP_SEGMENT``: the packets of a frame are all of one size but the last, which may be shorter,
+exactly what GSO requires); the kernel cuts it into the same datagrams a packet-by-packet send
+gives, so the node sees no difference. :meth:`StreamSender.batch_through` turns it on.
+
 A browser answers the node's NACKs with retransmissions (RFC 4588), so the last
 :data:`HISTORY` packets are kept for :meth:`StreamSender.packet`.
 """
@@ -11,8 +16,11 @@ A browser answers the node's NACKs with retransmissions (RFC 4588), so the last
 from __future__ import annotations
 
 import struct
+from typing import Any
 
-from liveloop_sfu.media.transport.srtp.packet_io import PeerIo
+from pylibsrtp import Error as SrtpError
+
+from liveloop_sfu.media.transport.srtp.packet_io import PeerIo, SrtpContext
 
 _HEADER = struct.Struct("!BBHII")
 # X=1 (extended control bits follow), S on a frame's first packet; then I=1 (PictureID
@@ -22,6 +30,9 @@ _VP8_FIRST = 0x90
 _VP8_NEXT = 0x80
 HISTORY = 1024  # packets kept for retransmission (a power of two); ~6 s of 1 Mbps video
 RTP_HEADER = 12
+SOL_UDP = 17
+UDP_SEGMENT = 103  # linux/udp.h; not in Python's socket module
+GSO_MAX_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS
 
 
 def packetize(frame: bytes, max_payload: int) -> list[bytes]:
@@ -58,6 +69,61 @@ class StreamSender:
         self._extensions = extensions
         self._b0 = 0x90 if extensions else 0x80
         self._history: list[bytes] = [b""] * HISTORY
+        # One-call frames (batch_through): the SRTP session, raw socket and node address.
+        self._gso_srtp: SrtpContext | None = None
+        self._gso_sock: Any = None
+        self._gso_datagrams: Any = None  # asyncio's transport of the socket, for a fallback
+        self._gso_connected: object = None
+        self._gso_addr: Any = None
+        self.batched = 0  # frames sent in one system call
+
+    def batch_through(
+        self, srtp: SrtpContext, sock: Any, datagrams: Any, addr: Any, connected: object
+    ) -> None:
+        """Send whole frames with one ``sendmsg`` (UDP GSO) on ``sock`` to ``addr``, protected
+        with ``srtp`` (the session ``PeerIo`` protects with), while the DTLS transport's state
+        is ``connected``; turned off by the first refusal."""
+        self._gso_srtp, self._gso_sock, self._gso_addr = srtp, sock, addr
+        self._gso_datagrams = datagrams
+        self._gso_connected = connected
+
+    def _send_batch(self, packets: list[bytes]) -> bool:
+        """The packets of one frame in one system call; False (nothing sent, nothing
+        protected) when this frame cannot go that way."""
+        srtp = self._gso_srtp
+        transport = self.io.transport
+        # As PeerIo.send: nothing once the transport closed (its socket may be gone); the
+        # per-packet path then says so.
+        if srtp is None or transport is None or transport._state is not self._gso_connected:
+            return False
+        if len(packets) > GSO_MAX_SEGMENTS:
+            return False
+        size = len(packets[0])
+        for packet in packets:
+            if len(packet) > size:
+                return False  # GSO: every segment but the last of one size, the last no longer
+        try:
+            protected = [srtp.protect(packet) for packet in packets]
+        except (SrtpError, ValueError, IndexError):
+            return False
+        segment = struct.pack("=H", len(protected[0]))
+        try:
+            self._gso_sock.sendmsg(
+                [b"".join(protected)], [(SOL_UDP, UDP_SEGMENT, segment)], 0, self._gso_addr
+            )
+        except (BlockingIOError, InterruptedError):
+            # A full socket buffer: the packets are protected already, so they go one by one
+            # through asyncio's transport, which queues them in order.
+            if not self._gso_datagrams.is_closing():
+                for packet in protected:
+                    self._gso_datagrams.sendto(packet, self._gso_addr)
+            return True
+        except OSError:
+            # No GSO here (or the socket failed): this frame is lost, later ones go one by one.
+            self._gso_srtp = None
+            return True
+        self.batched += 1
+        return True
 
     def send_frame(self, chunks: list[bytes], ts: int, picture_id: int) -> int:
         """The packets of one frame (the marker bit on the last one for video, RFC 7741 §4.1;
@@ -66,6 +132,7 @@ class StreamSender:
         ts &= 0xFFFFFFFF
         sent = 0
         overhead = RTP_HEADER + len(self._extensions)
+        batch: list[bytes] | None = [] if self._gso_srtp is not None and last > 0 else None
         for index, chunk in enumerate(chunks):
             seq = self.seq
             self.seq = (seq + 1) & 0xFFFF
@@ -84,8 +151,17 @@ class StreamSender:
                 self._history[seq & (HISTORY - 1)] = packet
             if dropped:
                 continue
-            if self.io.send(packet):
+            if batch is not None:
+                batch.append(packet)
+            elif self.io.send(packet):
                 sent += 1
+        if batch is not None:
+            if self._send_batch(batch):
+                sent = len(batch)
+            else:
+                for packet in batch:
+                    if self.io.send(packet):
+                        sent += 1
         self.sent += sent
         self.last_ts = ts
         return sent
