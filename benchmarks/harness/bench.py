@@ -5,6 +5,7 @@
     liveloop-sfu bench --targets sfu,janus --capacity 2,4,8,12
     liveloop-sfu bench --url https://sfu.example.org --scenario group --clients 12
     liveloop-sfu bench --targets sfu --clients 32 --client aiortc      # the aiortc clients
+    liveloop-sfu bench compare before/bench.json after/bench.json --fail-if us_per_packet>10
 
 For each target (a node it starts itself on loopback, Janus in its own network namespace, or a
 running service named by ``--url``) it runs the scenario (:mod:`benchmarks.harness.scenarios`) with
@@ -60,6 +61,7 @@ from benchmarks.reports.bench import (
     table,
     timeline,
 )
+from benchmarks.reports.csv_rows import bench_rows, to_csv
 from benchmarks.suites.forwarding import machine
 
 DEFAULT_OUT = Path("bench-out")
@@ -490,7 +492,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["compare"]:  # liveloop-sfu bench compare a.json b.json
+        from benchmarks.reports.compare import main as compare_main
+
+        return compare_main(args[1:])
+    config = parse_args(args)
     signal.signal(signal.SIGTERM, _interrupt)
     config.out.mkdir(parents=True, exist_ok=True)
     result = run(config)
@@ -509,7 +516,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     path = config.out / "bench.json"
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    print(f"JSON written to {path}")
+    csv_path = path.with_suffix(".csv")
+    csv_path.write_text(to_csv(bench_rows(result)))
+    print(f"JSON written to {path}, CSV to {csv_path}")
     if config.charts:
         from benchmarks.reports.charts import write_charts
 

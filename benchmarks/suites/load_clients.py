@@ -25,6 +25,7 @@ from typing import Any
 
 from benchmarks.harness.bench import BenchConfig, parse_args, run_once
 from benchmarks.media.cache import load_or_build
+from benchmarks.reports.csv_rows import to_csv
 from benchmarks.suites.forwarding import machine
 
 KINDS = ("aiortc", "cheap")
@@ -140,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": runs,
     }
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    print(f"JSON written to {path}")
+    path.with_suffix(".csv").write_text(to_csv(rows))
+    print(f"JSON written to {path}, CSV beside it")
     return 0
 
 
