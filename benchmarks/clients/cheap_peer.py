@@ -36,12 +36,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc import sdp as aiortc_sdp
 from aiortc.rtcdtlstransport import State as DtlsState
 
 from benchmarks.clients.native.header_counter import MediaReceiver
-from benchmarks.clients.native.media_sender import StreamSender, packetize
+from benchmarks.clients.native.media_sender import (
+    StreamSender,
+    annexb_reference,
+    packetize,
+    packetize_h264,
+)
 from benchmarks.clients.native.pump import MediaPump, run_all
 from benchmarks.media.cache import OPUS_SAMPLE_RATE, MediaCache
 from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
@@ -90,15 +101,24 @@ class PacketizedMedia:
     keyframes: list[bool]
     audio: list[list[bytes]]
     index_of: dict[bytes, int]  # a cached frame's bytes -> its number (painted in its picture)
+    codec: str = "vp8"  # vp8: chunks get a VP8 descriptor; h264: RFC 6184 payloads already
 
 
 def packetized(cache: MediaCache) -> PacketizedMedia:
+    if cache.spec.codec == "h264":
+        video = [packetize_h264(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video]
+        # What the receiver rebuilds from the payloads (start codes made uniform).
+        reference = [annexb_reference(frame.data) for frame in cache.video]
+    else:
+        video = [packetize(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video]
+        reference = [frame.data for frame in cache.video]
     return PacketizedMedia(
         fps=cache.spec.fps,
-        video=[packetize(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video],
+        video=video,
         keyframes=[frame.keyframe for frame in cache.video],
         audio=[[packet] for packet in cache.audio],
-        index_of={frame.data: index for index, frame in enumerate(cache.video)},
+        index_of={data: index for index, data in enumerate(reference)},
+        codec=cache.spec.codec,
     )
 
 
@@ -249,6 +269,7 @@ class CheapPeer:
         self._rtx_seq = random.getrandbits(16)
         self._kinds: dict[int, str] = {}
         self._clock_rates: dict[int, int] = {}
+        self._codecs: dict[int, str] = {}
         self._rtx_ssrcs: dict[int, int] = {}
         self._given_up = 0
         self._last_pli = 0.0
@@ -257,6 +278,19 @@ class CheapPeer:
         if publish:
             self.pc.addTransceiver("audio", direction="sendrecv")
             self.pc.addTransceiver("video", direction="sendrecv")
+
+    def _prefer_codec(self) -> None:
+        """Offer only the cached media's video codec (and its RTX), as a browser told to
+        prefer one does (setCodecPreferences)."""
+        wanted = f"video/{self.media.codec}"
+        codecs = [
+            c
+            for c in RTCRtpSender.getCapabilities("video").codecs
+            if c.mimeType.lower() in (wanted, "video/rtx")
+        ]
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "video":
+                transceiver.setCodecPreferences(codecs)
 
     # --- negotiation (aiortc) -----------------------------------------------------------------
     def ensure_receivers(self, others: int) -> None:
@@ -275,6 +309,7 @@ class CheapPeer:
                 self._hooked.add(id(transceiver))
                 override(transceiver.sender, "send", _noop_start)
                 override(transceiver.receiver, "receive", _noop_start)
+        self._prefer_codec()
         restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return str(self.pc.localDescription.sdp)
@@ -294,6 +329,7 @@ class CheapPeer:
                 rtx = codec.mimeType.lower().endswith("/rtx")
                 self._kinds[codec.payloadType] = "rtx" if rtx else media.kind
                 self._clock_rates[codec.payloadType] = codec.clockRate
+                self._codecs[codec.payloadType] = codec.mimeType.split("/")[-1].lower()
             for group in media.ssrc_group:
                 if group.semantic == "FID" and len(group.items) == 2:
                     self._rtx_ssrcs[int(group.items[1])] = int(group.items[0])
@@ -303,6 +339,7 @@ class CheapPeer:
     def _configure(self, receiver: MediaReceiver) -> None:
         receiver.kinds.update(self._kinds)
         receiver.clock_rates.update(self._clock_rates)
+        receiver.codecs.update(self._codecs)
         receiver.rtx_ssrcs.update(self._rtx_ssrcs)
 
     async def connected(self, timeout: float) -> None:
@@ -384,8 +421,9 @@ class CheapPeer:
                 codec.payloadType,
                 transceiver.sender._ssrc,
                 extensions,
-                vp8=kind == "video",
+                vp8=codec.mimeType.lower() == "video/vp8",
                 seq=random.getrandbits(16),
+                marker=kind == "video",
             )
             sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
             if self.batch_frames:

@@ -43,7 +43,7 @@ from benchmarks.harness.scenarios import (
     expected_streams,
     plan,
 )
-from benchmarks.media.cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
+from benchmarks.media.cache import DEFAULT_CACHE_ROOT, VIDEO_CODECS, MediaSpec, load_or_build
 from benchmarks.nodes.targets import (
     SUPPORTED,
     TARGETS,
@@ -428,6 +428,12 @@ def _argument_parser() -> argparse.ArgumentParser:
         default="cheap",
         help="cheap: compiled media path (default); aiortc: every packet through aiortc",
     )
+    parser.add_argument(
+        "--codec",
+        choices=VIDEO_CODECS,
+        default="vp8",
+        help="publishers' video codec (h264: constrained baseline; cheap clients, sfu or --url)",
+    )
     parser.add_argument("--decode", type=int, default=1, help="receivers that decode (sample)")
     parser.add_argument(
         "--capacity", default="", help="capacity search: client counts, e.g. 2,4,8,16"
@@ -464,12 +470,16 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         parser.error("--resolution must be WxH, multiples of 16, at most 1920x1080")
     if not 50 <= args.bitrate <= 8000 or not 5 <= args.fps <= 60:
         parser.error("--bitrate must be within 50..8000 kbps and --fps within 5..60")
+    # The aiortc clients, the relay, p2p and Janus runs send the cached VP8 only.
+    if args.codec != "vp8" and (args.client != "cheap" or set(targets) - {"sfu", "remote"}):
+        parser.error(f"--codec {args.codec} needs --client cheap and --targets sfu (or --url)")
     spec = MediaSpec(
         width=width,
         height=height,
         fps=args.fps,
         video_kbps=args.bitrate,
         keyframe_interval=2 * args.fps,
+        codec=args.codec,
     )
     return BenchConfig(
         scenario=scenario,

@@ -30,10 +30,13 @@ from liveloop_sfu.media.codecs.vp8 import descriptor_size, starts_frame
 from liveloop_sfu.media.core.nack_generator import NackGenerator
 from liveloop_sfu.media.core.reception import ReceptionStats
 from liveloop_sfu.media.core.seq import Unwrapper
+from liveloop_sfu.media.recording.depacketizer import DepacketizeError
+from liveloop_sfu.media.recording.depacketizer_h264 import H264Parser
 from liveloop_sfu.media.transport.srtp.packet_io import DATAGRAM_MAX, SrtpContext
 
 SIOCGSTAMP = 0x8906  # Linux: the kernel's receive time of the last datagram read (struct timeval)
 _TIMEVAL = struct.Struct("@qq")
+_H264 = H264Parser()  # sampled frames only: RFC 6184 payloads back to Annex B
 StunPath = Callable[[bytes, Any], None]
 
 
@@ -52,9 +55,10 @@ class SampledFrame:
 class StreamCount:
     """What arrived of one incoming RTP stream (one SSRC)."""
 
-    def __init__(self, ssrc: int, kind: str, clock_rate: int) -> None:
+    def __init__(self, ssrc: int, kind: str, clock_rate: int, codec: str = "") -> None:
         self.ssrc = ssrc
         self.kind = kind  # video | audio | rtx | other
+        self.h264 = codec == "h264"
         self.clock_rate = clock_rate
         self.jitter = 0  # RFC 3550 interarrival jitter of the last report, in timestamp units
         self.packets = 0
@@ -74,6 +78,7 @@ class StreamCount:
         self.sampling = False
         self.parts: dict[int, bytes] = {}
         self.frame_start = -1  # sequence number of the sampled frame's first packet (S bit)
+        self.next_start = -1  # the packet after the last marker: the next frame's first
 
     def expected(self) -> int:
         return self.highest - self.first + 1 if self.first >= 0 else 0
@@ -126,6 +131,7 @@ class MediaReceiver:
         self.frame_every = frame_every
         self.kinds: dict[int, str] = {}  # payload type -> video | audio | rtx
         self.clock_rates: dict[int, int] = {}  # payload type -> RTP clock rate
+        self.codecs: dict[int, str] = {}  # payload type -> codec name, lower case (vp8, h264)
         self.rtx_ssrcs: dict[int, int] = {}  # RTX SSRC -> media SSRC (a=ssrc-group:FID)
         self.streams: dict[int, StreamCount] = {}  # media SSRC -> counts
         self.rtcp: list[bytes] = []  # decrypted RTCP compounds, for the client's timer
@@ -182,7 +188,9 @@ class MediaReceiver:
         clear: bytes | None = None  # the packet decrypted, when it already was
         if stream is None:
             kind = self.kinds.get(pt, "other")
-            stream = StreamCount(ssrc, kind, self.clock_rates.get(pt, 90000))
+            stream = StreamCount(
+                ssrc, kind, self.clock_rates.get(pt, 90000), self.codecs.get(pt, "")
+            )
             self.streams[ssrc] = stream
             # libsrtp numbers a new stream's packets from the first one it authenticates
             # (RFC 3711 §3.3.1: the rollover counter starts at 0 there), and every later guess
@@ -192,14 +200,18 @@ class MediaReceiver:
         if stream.add(now, seq, ts, size):
             self.gaps = True
         marker = second > 127
+        first = seq == stream.next_start  # follows the last frame's marker packet
         if marker:
+            stream.next_start = (seq + 1) & 0xFFFF
             stream.frames += 1
             if stream.first_frame_at == 0.0:
                 stream.first_frame_at = wallclock
                 if stream.kind == "video" and self.first_video_at == 0.0:
                     self.first_video_at = now
         sampled = stream.kind == "video" and self.frame_every > 0
-        if sampled and self._sample_frame(stream, data, size, clear, seq, ts, marker, wallclock):
+        if sampled and self._sample_frame(
+            stream, data, size, clear, seq, ts, marker, first, wallclock
+        ):
             return
         if clear is None and self.sample_every > 0 and stream.packets % self.sample_every == 0:
             self._decrypt(bytes(data[:size]), False)
@@ -213,6 +225,7 @@ class MediaReceiver:
         seq: int,
         ts: int,
         marker: bool,
+        first: bool,
         wallclock: float,
     ) -> bool:
         """Collect every packet of one frame in ``frame_every``; True if this one was taken."""
@@ -226,7 +239,16 @@ class MediaReceiver:
             return False
         # Never twice: libsrtp would reject the second as a replay (RFC 3711 §3.3.2).
         packet = clear if clear is not None else self._decrypt(bytes(data[:size]), False)
-        if packet is not None:
+        if packet is not None and stream.h264:
+            # RFC 6184 has no frame-start flag: the first packet is the one after the last
+            # frame's marker.
+            try:
+                stream.parts[seq] = _H264.parse(packet[_payload_start(packet) :]).data
+                if first:
+                    stream.frame_start = seq
+            except (DepacketizeError, IndexError):
+                pass
+        elif packet is not None:
             start = _payload_start(packet)
             if start < len(packet):
                 skip = descriptor_size(packet, start, len(packet))

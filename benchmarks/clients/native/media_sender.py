@@ -47,18 +47,77 @@ def packetize(frame: bytes, max_payload: int) -> list[bytes]:
     return [frame[i : i + size] for i in range(0, len(frame), size)]
 
 
+FU_A = 28  # RFC 6184 §5.8 fragmentation unit
+_START = b"\x00\x00\x01"
+
+
+def annexb_nals(frame: bytes) -> list[bytes]:
+    """The NAL units of an Annex B access unit (3- or 4-byte start codes, H.264 Annex B.1)."""
+    nals: list[bytes] = []
+    at = frame.find(_START)
+    while at >= 0:
+        begin = at + 3
+        at = frame.find(_START, begin)
+        end = len(frame) if at < 0 else (at - 1 if at > begin and frame[at - 1] == 0 else at)
+        if end > begin:
+            nals.append(frame[begin:end])
+    return nals
+
+
+def packetize_h264(frame: bytes, max_payload: int) -> list[bytes]:
+    """One Annex B access unit as RFC 6184 packetization-mode 1 payloads: a NAL unit that fits
+    is a single NAL unit packet (§5.6), a larger one FU-A fragments of even sizes (§5.8: FU
+    indicator with the NAL's F and NRI, FU header with S on the first, E on the last)."""
+    if max_payload < 3:
+        raise ValueError("max_payload must leave room for the FU-A headers")
+    payloads: list[bytes] = []
+    for nal in annexb_nals(frame):
+        if len(nal) <= max_payload:
+            payloads.append(nal)
+            continue
+        indicator = (nal[0] & 0xE0) | FU_A
+        body = nal[1:]
+        count = -(-len(body) // (max_payload - 2))
+        size = -(-len(body) // count)
+        for offset in range(0, len(body), size):
+            header = nal[0] & 0x1F
+            if offset == 0:
+                header |= 0x80
+            if offset + size >= len(body):
+                header |= 0x40
+            payloads.append(bytes((indicator, header)) + body[offset : offset + size])
+    return payloads
+
+
+def annexb_reference(frame: bytes) -> bytes:
+    """An access unit as a receiver rebuilds it from RFC 6184 payloads (4-byte start codes,
+    as the recorder's depacketizer writes them): what sampled frames are compared with."""
+    return b"".join(b"\x00" + _START + nal for nal in annexb_nals(frame))
+
+
 class StreamSender:
     """One outgoing RTP stream (SSRC) of a cheap publisher."""
 
     def __init__(
-        self, io: PeerIo, pt: int, ssrc: int, extensions: bytes, *, vp8: bool, seq: int
+        self,
+        io: PeerIo,
+        pt: int,
+        ssrc: int,
+        extensions: bytes,
+        *,
+        vp8: bool,
+        seq: int,
+        marker: bool | None = None,
     ) -> None:
         """``extensions``: the whole RTP header-extension block (profile, length, elements;
-        RFC 8285), or empty."""
+        RFC 8285), or empty. ``vp8``: write the VP8 payload descriptor before each chunk (other
+        codecs' chunks are whole payloads already); ``marker``: set the marker bit on a frame's
+        last packet, as video does (default: ``vp8``)."""
         self.io = io
         self.pt = pt
         self.ssrc = ssrc
         self.vp8 = vp8
+        self.marker = vp8 if marker is None else marker
         self.seq = seq & 0xFFFF
         self.packets = 0  # RTP packets numbered (RFC 3550 SR sender's packet count)
         self.octets = 0  # payload octets numbered (SR sender's octet count)
@@ -126,8 +185,9 @@ class StreamSender:
         return True
 
     def send_frame(self, chunks: list[bytes], ts: int, picture_id: int) -> int:
-        """The packets of one frame (the marker bit on the last one for video, RFC 7741 §4.1;
-        none for audio): numbered, protected and sent. Returns how many the transport took."""
+        """The packets of one frame (the marker bit on the last one for video, RFC 7741 §4.1,
+        RFC 6184 §5.1; none for audio): numbered, protected and sent. Returns how many the
+        transport took."""
         last = len(chunks) - 1
         ts &= 0xFFFFFFFF
         sent = 0
@@ -136,7 +196,7 @@ class StreamSender:
         for index, chunk in enumerate(chunks):
             seq = self.seq
             self.seq = (seq + 1) & 0xFFFF
-            second = self.pt | (0x80 if self.vp8 and index == last else 0)
+            second = self.pt | (0x80 if self.marker and index == last else 0)
             header = _HEADER.pack(self._b0, second, seq, ts, self.ssrc)
             if self.vp8:
                 first = _VP8_FIRST if index == 0 else _VP8_NEXT

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,43 @@ async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_
     # ...and NACKs the gaps upstream itself; the first publisher answers with RTX.
     assert metrics["liveloop_nacks_sent_total"] >= 1
     assert peers[0].answered_nacks >= 1
+
+
+async def test_cheap_clients_publish_h264(node_factory: NodeFactory, tmp_path: Path) -> None:
+    # --codec h264: the clients offer only H.264, send RFC 6184 payloads (single NAL units and
+    # FU-A fragments), and the sampled frames rebuilt from them are the cached access units.
+    node = node_factory("--mode", "sfu", *LOAD_TEST_LIMITS)
+    spec = replace(SPEC, codec="h264")
+    media = packetized(load_or_build(spec, tmp_path / "cache"))
+    ticker = Ticker()
+    peers = [CheapPeer(media, ticker, decode=True, frame_every=4) for _ in range(2)]
+    wires: list[WireClient] = []
+    try:
+        wires = await _call(node, peers)
+        await until(lambda: all(p.received.decoded >= 10 for p in peers), 30, "sampled frames")
+        await asyncio.sleep(3)  # packets enough that the first ones (aiortc's) do not count
+        for peer in peers:
+            assert peer.pump is not None
+            peer.pump.sending = False
+        await asyncio.sleep(0.5)
+        received = sum(
+            p.received.totals(kind).packets for p in peers for kind in ("video", "audio")
+        )
+        metrics = await asyncio.to_thread(scrape, node)
+        forwarded = metrics["liveloop_forwarded_packets_total"]
+        answers = [p.pc.remoteDescription.sdp for p in peers]
+    finally:
+        for peer in peers:
+            with contextlib.suppress(Exception):
+                await peer.close()
+        await ticker.stop()
+        for wire in wires:
+            with contextlib.suppress(Exception):
+                await wire.close()
+    assert all("H264/90000" in sdp and "VP8/90000" not in sdp for sdp in answers)
+    assert forwarded > 500 and abs(received - forwarded) <= 0.02 * forwarded
+    for peer in peers:
+        log = peer.received
+        assert log.unreadable == 0 and log.out_of_order == 0
+        assert peer.receiver is not None and peer.receiver.srtp_errors == 0
+        assert not peer.senders["video"].vp8 and peer.senders["video"].marker

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from benchmarks.clients.janus import JanusError, create_room_body, plugin_data, subscribe_body
-from benchmarks.harness.bench import client_for, parse_args, ratios
+from benchmarks.harness.bench import _plan_json, client_for, parse_args, ratios
 from benchmarks.harness.progress import render
+from benchmarks.media.cache import MediaSpec
 from benchmarks.nodes.janus import janus_config, netns_commands, netns_for
+from benchmarks.nodes.targets import Target
 from benchmarks.reports.stats import JitterEstimator, prometheus_value, rss_bytes, summarize_values
 
 STATUS = "Name:\tpython\nVmPeak:\t  200 kB\nVmRSS:\t   51200 kB\nThreads:\t4\n"
@@ -152,6 +154,19 @@ def test_command_line() -> None:
     assert config.spec.keyframe_interval == 60
     remote = parse_args(["--url", "http://10.0.0.5:8080", "--capacity", "2,4"])
     assert remote.targets == ("remote",) and remote.capacity == (2, 4)
+    assert config.spec.codec == "vp8"
+
+
+def test_publisher_options_reach_the_cheap_clients_plan() -> None:
+    argv = ["--targets", "sfu", "--codec", "h264", "--resolution", "320x240", "--bitrate", "300"]
+    config = parse_args(argv)
+    target = Target("sfu", "http://127.0.0.1:1", None, "127.0.0.1", "liveloop", True)
+    plan = _plan_json(config, config.scenario, target, [], 0)
+    assert plan["client"] == "cheap"
+    # What the client process builds its media from (load_generator: MediaSpec(**plan["spec"])).
+    assert MediaSpec(**plan["spec"]) == MediaSpec(
+        width=320, height=240, fps=30, video_kbps=300, keyframe_interval=60, codec="h264"
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,6 +179,9 @@ def test_command_line() -> None:
         ["--clients", "1"],
         ["--capacity", "2,1000"],
         ["--scenario", "group", "--clients", "3", "--room-size", "4"],
+        ["--codec", "vp9"],
+        ["--targets", "sfu", "--codec", "h264", "--client", "aiortc"],
+        ["--targets", "sfu,janus", "--codec", "h264"],
     ],
 )
 def test_command_line_errors(argv: list[str]) -> None:
