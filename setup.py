@@ -72,23 +72,17 @@ def _native_extensions() -> list[object]:
         print("liveloop-sfu: mypyc not available, installing pure Python", file=sys.stderr)
         return []
     listing = runpy.run_path(str(ROOT / "liveloop_sfu/media/compiled.py"))
-    # One shared library inside the package (not a top-level module), so an editable install,
-    # which exposes only the listed packages, finds it.
-    extensions: list[object] = mypycify(
-        _compiled_modules(listing["COMPILED_PACKAGES"]),
-        opt_level="3",
-        group_name=listing["NODE_GROUP"],
-    )
-    # The load client's folders, in a checkout only, as a shared library of their own, so that
-    # BuildExtForCheckout can leave them out of a wheel whole.
+    node = _compiled_modules(listing["COMPILED_PACKAGES"])
     benchmarks = _compiled_modules(listing["BENCHMARK_COMPILED_PACKAGES"])
+    # One shared library per group inside its package (not a top-level module), so an editable
+    # install, which exposes only the listed packages, finds it. The load client's folders (in a
+    # checkout only) are a group of their own, so that BuildExtForCheckout can leave them out of
+    # a wheel whole; compiled together ("separate" groups), the client's per-packet calls into
+    # the node's core stay native calls instead of going through Python objects.
+    groups = [(node, listing["NODE_GROUP"])]
     if benchmarks:
-        extensions += mypycify(
-            benchmarks,
-            opt_level="3",
-            group_name=listing["BENCHMARK_GROUP"],
-            target_dir="build/benchmarks",
-        )
+        groups.append((benchmarks, listing["BENCHMARK_GROUP"]))
+    extensions: list[object] = mypycify(node + benchmarks, opt_level="3", separate=groups)
     return extensions
 
 

@@ -50,7 +50,10 @@ def parser_flags() -> dict[str, set[str]]:
     command (the flags its argparse declares, read from its source)."""
     node = {flag for action in node_parser({})._actions for flag in action.option_strings}
     programs = {"liveloop-sfu": node}
-    sources = {"liveloop-sfu bench": ROOT / "benchmarks" / "harness" / "bench.py"}
+    sources = {
+        "liveloop-sfu bench": ROOT / "benchmarks" / "harness" / "bench.py",
+        "liveloop-sfu bench compare": ROOT / "benchmarks" / "reports" / "compare.py",
+    }
     for suite in (ROOT / "benchmarks" / "suites").glob("*.py"):
         sources[f"python -m benchmarks.suites.{suite.stem}"] = suite
     for program, source in sources.items():
