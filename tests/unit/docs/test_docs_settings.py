@@ -38,9 +38,11 @@ FOREIGN_BLOCKS = {"nginx", "nft", "coturn", "redis"}
 
 def code_variables() -> set[str]:
     """Variables the code reads: every declared setting's, and the few read by name
-    (``LIVELOOP_EVENT_LOOP`` in __main__.py, ``LIVELOOP_PURE`` in setup.py at install)."""
+    (``LIVELOOP_EVENT_LOOP`` in __main__.py, ``LIVELOOP_PURE`` in setup.py at install,
+    ``LIVELOOP_BENCH_PROFILE`` in the benchmarks' client processes)."""
     names = {item.spec.env for item in declared(Settings)}
-    for source in [*(ROOT / "liveloop_sfu").rglob("*.py"), ROOT / "setup.py"]:
+    sources = [*(ROOT / "liveloop_sfu").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
+    for source in [*sources, ROOT / "setup.py"]:
         names |= set(re.findall(r"[\"'](LIVELOOP_[A-Z0-9_]+)[\"']", source.read_text()))
     return names
 
