@@ -133,12 +133,7 @@ def encode_video(spec: MediaSpec) -> Iterator[EncodedFrame]:
     if spec.codec == "h264":
         yield from _encode_h264(spec)
         return
-    codec = av.CodecContext.create("libvpx", "w")
-    codec.width, codec.height = spec.width, spec.height
-    codec.pix_fmt = "yuv420p"
-    codec.time_base = fractions.Fraction(1, spec.fps)
-    codec.framerate = fractions.Fraction(spec.fps, 1)
-    codec.bit_rate = spec.video_kbps * 1000
+    codec = _video_encoder(av.CodecContext.create("libvpx", "w"), spec)
     codec.gop_size = spec.keyframe_interval
     # Real-time settings as a WebRTC sender uses them: no look-ahead (every input frame yields
     # exactly one output packet, so frame i carries counter i) and error resilience.
@@ -152,28 +147,14 @@ def encode_video(spec: MediaSpec) -> Iterator[EncodedFrame]:
         "max-intra-rate": "300",
         "kf-max-dist": str(spec.keyframe_interval),
     }
-    for index in range(spec.frames):
-        frame = noisy_counter_frame(index, spec.width, spec.height)
-        frame.pts = index
-        frame.time_base = codec.time_base
-        packets = codec.encode(frame)
-        if len(packets) != 1:
-            raise RuntimeError(f"VP8 frame {index}: {len(packets)} packets, expected 1")
-        packet = packets[0]
-        keyframe = index == 0 or bool(packet.is_keyframe)
-        yield EncodedFrame(bytes(packet), keyframe)
+    yield from _encoded_frames(codec, spec)
 
 
 def _encode_h264(spec: MediaSpec) -> Iterator[EncodedFrame]:
     """H.264 as a WebRTC sender makes it: constrained baseline (no B-frames: every input frame
     yields one access unit at once), Annex B, SPS and PPS before every IDR (RFC 6184 receivers
     joining late need them), a keyframe every ``keyframe_interval`` frames."""
-    codec = av.CodecContext.create("libx264", "w")
-    codec.width, codec.height = spec.width, spec.height
-    codec.pix_fmt = "yuv420p"
-    codec.time_base = fractions.Fraction(1, spec.fps)
-    codec.framerate = fractions.Fraction(spec.fps, 1)
-    codec.bit_rate = spec.video_kbps * 1000
+    codec = _video_encoder(av.CodecContext.create("libx264", "w"), spec)
     interval = spec.keyframe_interval
     codec.options = {
         "preset": "veryfast",
@@ -182,13 +163,29 @@ def _encode_h264(spec: MediaSpec) -> Iterator[EncodedFrame]:
         "x264-params": f"keyint={interval}:min-keyint={interval}:scenecut=0:repeat-headers=1:"
         f"bframes=0:vbv-maxrate={spec.video_kbps}:vbv-bufsize={spec.video_kbps // 2}",
     }
+    yield from _encoded_frames(codec, spec)
+
+
+def _video_encoder(codec: av.VideoCodecContext, spec: MediaSpec) -> av.VideoCodecContext:
+    """What every video encoder here is set to: the spec's size, frame rate and bitrate."""
+    codec.width, codec.height = spec.width, spec.height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = fractions.Fraction(1, spec.fps)
+    codec.framerate = fractions.Fraction(spec.fps, 1)
+    codec.bit_rate = spec.video_kbps * 1000
+    return codec
+
+
+def _encoded_frames(codec: av.VideoCodecContext, spec: MediaSpec) -> Iterator[EncodedFrame]:
+    """Frame i of the counter pictures in, exactly one encoded frame out (no look-ahead, so
+    frame i carries counter i)."""
     for index in range(spec.frames):
         frame = noisy_counter_frame(index, spec.width, spec.height)
         frame.pts = index
         frame.time_base = codec.time_base
         packets = codec.encode(frame)
         if len(packets) != 1:
-            raise RuntimeError(f"H.264 frame {index}: {len(packets)} packets, expected 1")
+            raise RuntimeError(f"{spec.codec} frame {index}: {len(packets)} packets, expected 1")
         packet = packets[0]
         yield EncodedFrame(bytes(packet), index == 0 or bool(packet.is_keyframe))
 

@@ -45,6 +45,27 @@ async def _call(node: Node, peers: list[CheapPeer]) -> list[WireClient]:
     return wires
 
 
+async def _stop_and_count(node: Node, peers: list[CheapPeer]) -> tuple[int, dict[str, float]]:
+    """Publishers stop; what is in flight arrives; then both sides' counts are final: the
+    packets the receivers counted from clear headers, and the node's metrics."""
+    for peer in peers:
+        assert peer.pump is not None
+        peer.pump.sending = False
+    await asyncio.sleep(0.5)
+    received = sum(p.received.totals(kind).packets for p in peers for kind in ("video", "audio"))
+    return received, await asyncio.to_thread(scrape, node)
+
+
+async def _close(peers: list[CheapPeer], ticker: Ticker, wires: list[WireClient]) -> None:
+    for peer in peers:
+        with contextlib.suppress(Exception):
+            await peer.close()
+    await ticker.stop()
+    for wire in wires:
+        with contextlib.suppress(Exception):
+            await wire.close()
+
+
 async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_path: Path) -> None:
     node = node_factory("--mode", "sfu", *LOAD_TEST_LIMITS)
     media = packetized(load_or_build(SPEC, tmp_path / "cache"))
@@ -61,24 +82,10 @@ async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_
             peer.window_open = True
         await until(lambda: all(p.received.decoded >= 3 for p in peers), 30, "sampled frames")
         await asyncio.sleep(CALL_SECONDS)
-        # Publishers stop; what is in flight arrives; then both sides' counts are final.
-        for peer in peers:
-            assert peer.pump is not None
-            peer.pump.sending = False
-        await asyncio.sleep(0.5)
-        received = sum(
-            p.received.totals(kind).packets for p in peers for kind in ("video", "audio")
-        )
-        metrics = await asyncio.to_thread(scrape, node)
+        received, metrics = await _stop_and_count(node, peers)
         forwarded = metrics["liveloop_forwarded_packets_total"]
     finally:
-        for peer in peers:
-            with contextlib.suppress(Exception):
-                await peer.close()
-        await ticker.stop()
-        for wire in wires:
-            with contextlib.suppress(Exception):
-                await wire.close()
+        await _close(peers, ticker, wires)
 
     # Counted from clear headers = what the node says it forwarded (retransmissions aside).
     assert forwarded > 500
@@ -117,24 +124,11 @@ async def test_cheap_clients_publish_h264(node_factory: NodeFactory, tmp_path: P
         wires = await _call(node, peers)
         await until(lambda: all(p.received.decoded >= 10 for p in peers), 30, "sampled frames")
         await asyncio.sleep(3)  # packets enough that the first ones (aiortc's) do not count
-        for peer in peers:
-            assert peer.pump is not None
-            peer.pump.sending = False
-        await asyncio.sleep(0.5)
-        received = sum(
-            p.received.totals(kind).packets for p in peers for kind in ("video", "audio")
-        )
-        metrics = await asyncio.to_thread(scrape, node)
+        received, metrics = await _stop_and_count(node, peers)
         forwarded = metrics["liveloop_forwarded_packets_total"]
         answers = [p.pc.remoteDescription.sdp for p in peers]
     finally:
-        for peer in peers:
-            with contextlib.suppress(Exception):
-                await peer.close()
-        await ticker.stop()
-        for wire in wires:
-            with contextlib.suppress(Exception):
-                await wire.close()
+        await _close(peers, ticker, wires)
     assert all("H264/90000" in sdp and "VP8/90000" not in sdp for sdp in answers)
     assert forwarded > 500 and abs(received - forwarded) <= 0.02 * forwarded
     for peer in peers:
