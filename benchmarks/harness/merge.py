@@ -1,0 +1,170 @@
+"""What the coordinator of a several-machine ``liveloop-sfu bench`` run knows of each worker, and
+how the workers' results become one run. Pure: messages and ``now`` in, state and figures out.
+
+A worker is alive while it keeps talking (``waiting`` before the start, a ``tick`` every second
+during the run); one silent for longer than the timeout, or one that says it is ``gone``, is
+dead. A dead worker is not dropped: it stays in the report with what its last tick said it had
+done (users matched, frames and packets received), its ticks stay in the timeline, and it counts
+as an error of the run, so the run is not healthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+ALIVE = ("registered", "assigned", "ready", "running")
+COUNTS = ("matched", "frames", "packets", "expected", "receiving", "errors")
+
+
+@dataclass
+class WorkerState:
+    name: str
+    host: str
+    pid: int
+    processes: int  # its client processes: its weight when the run is dealt out
+    last_seen: float  # coordinator's clock
+    state: str = "registered"  # … "done" | "dead"
+    address: str = ""  # where its clients gather ICE candidates
+    users: list[str] = field(default_factory=list)
+    ticks: list[dict[str, Any]] = field(default_factory=list)  # t: seconds since the start
+    result: dict[str, Any] | None = None
+    reason: str = ""  # why it is dead
+    last_heard_s: float | None = None  # seconds since the start, when it was last heard from
+
+
+def registration(message: dict[str, Any], now: float) -> WorkerState:
+    """A worker from its ``hello``; raises ``ValueError`` on a malformed one."""
+    name, host, pid = message.get("worker"), message.get("host"), message.get("pid")
+    processes = message.get("processes")
+    if not isinstance(name, str) or not name or not isinstance(host, str):
+        raise ValueError("hello without a worker name and host")
+    if not isinstance(pid, int) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"hello from {name} without a pid and a process count")
+    return WorkerState(name, host, pid, processes, now)
+
+
+def apply(worker: WorkerState, message: dict[str, Any], now: float, start: float | None) -> None:
+    """One message from ``worker`` (already matched to this run); ``start``: the run's start on
+    the coordinator's clock once it is known."""
+    if worker.state not in ALIVE:
+        return  # a dead worker stays dead: its results arrived too late to count
+    worker.last_seen = now
+    if start is not None:
+        worker.last_heard_s = round(now - start, 3)
+    kind = message["kind"]
+    if kind == "ready":
+        worker.state = "ready"
+        worker.address = str(message.get("address", ""))
+    elif kind == "tick":
+        worker.state = "running"
+        tick = {"t": float(message["t"]), **{k: int(message.get(k, 0)) for k in COUNTS}}
+        worker.ticks.append(tick)
+    elif kind == "result":
+        worker.state = "done"
+        worker.result = {
+            "records": list(message.get("records", [])),
+            "errors": [str(e) for e in message.get("errors", [])],
+            "clients_cpu_pct": message.get("clients_cpu_pct"),
+        }
+    elif kind == "gone":
+        mark_dead(worker, f"it stopped: {message.get('reason', 'no reason given')}")
+
+
+def mark_dead(worker: WorkerState, reason: str) -> None:
+    if worker.state in ALIVE:
+        worker.state = "dead"
+        worker.reason = reason
+
+
+def overdue(worker: WorkerState, now: float, timeout: float) -> bool:
+    return worker.state in ALIVE and now - worker.last_seen > timeout
+
+
+def done_so_far(worker: WorkerState) -> dict[str, int]:
+    """Its last tick's cumulative counts (zeros before its first)."""
+    last = worker.ticks[-1] if worker.ticks else {}
+    counts = {k: int(last.get(k, 0)) for k in COUNTS}
+    counts["calls_recorded"] = len(worker.result["records"]) if worker.result else 0
+    return counts
+
+
+def worker_json(worker: WorkerState) -> dict[str, Any]:
+    return {
+        "name": worker.name,
+        "host": worker.host,
+        "pid": worker.pid,
+        "address": worker.address,
+        "processes": worker.processes,
+        "clients": len(worker.users),
+        "users": worker.users,
+        "state": worker.state,
+        "reason": worker.reason,
+        "last_heard_s": worker.last_heard_s,
+        "done": done_so_far(worker),
+        "clients_cpu_pct": worker.result["clients_cpu_pct"] if worker.result else None,
+    }
+
+
+def worker_line(report: dict[str, Any]) -> str:
+    done = report["done"]
+    head = (
+        f"worker {report['name']} ({report['host']} pid {report['pid']}, "
+        f"{report['clients']} clients)"
+    )
+    what = (
+        f"{done['matched']} users joined, {done['frames']} video frames and {done['packets']} "
+        f"of {done['expected']} packets received, {done['errors']} errors"
+    )
+    if report["state"] == "dead":
+        when = report["last_heard_s"]
+        at = f"last heard at {when:.1f} s" if when is not None else "before the start"
+        return f"{head}: DEAD ({report['reason']}; {at}); had done: {what}"
+    if report["state"] == "done":
+        return f"{head}: done, {done['calls_recorded']} calls recorded; {what}"
+    return f"{head}: {report['state']}; {what}"
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    records: list[dict[str, Any]]
+    errors: list[str]
+    failed_workers: int
+    ticks_by_worker: list[list[dict[str, Any]]]
+    clients_cpu_pct: float | None  # of the workers that finished (a dead one's is unknown)
+
+
+def _final_ticks(worker: WorkerState) -> list[dict[str, Any]]:
+    """A dead worker's ticks end with one more, a tick after its last, that receives nothing:
+    its streams stopped counting when it died, and the survivors' fps per received stream must
+    not be diluted by streams nobody counts any more (its cumulative counts stay as they were)."""
+    if worker.state != "dead":
+        return worker.ticks
+    last = worker.ticks[-1]
+    return [*worker.ticks, {**last, "t": last["t"] + 1.0, "receiving": 0}]
+
+
+def merge(workers: Sequence[WorkerState]) -> Merged:
+    """The workers' results as one run's: every call record and error of the finished workers,
+    each dead worker as one error naming it, everybody's ticks for the timeline."""
+    records: list[dict[str, Any]] = []
+    errors: list[str] = []
+    failed = 0
+    cpu: list[float] = []
+    for worker in workers:
+        if worker.result is not None:
+            records += worker.result["records"]
+            errors += [f"{worker.name}: {e}" for e in worker.result["errors"]]
+            if isinstance(worker.result["clients_cpu_pct"], int | float):
+                cpu.append(float(worker.result["clients_cpu_pct"]))
+        elif worker.users:
+            failed += 1
+            errors.append(worker_line(worker_json(worker)))
+    return Merged(
+        records=records,
+        errors=errors,
+        failed_workers=failed,
+        ticks_by_worker=[_final_ticks(w) for w in workers if w.ticks],
+        clients_cpu_pct=sum(cpu) if cpu else None,
+    )
