@@ -36,6 +36,7 @@ from benchmarks.harness.fleet import BEAT_EVERY, REDIS_ERRORS, Bus, SharedClock
 from benchmarks.harness.merge import (
     WorkerState,
     apply,
+    final_ticks,
     mark_dead,
     merge,
     overdue,
@@ -163,12 +164,14 @@ class Coordinator:
         workers = list(self.workers.values())
         shares = split_shares(users, [w.processes for w in workers])
         window = _window(scenario)
-        for index, (worker, share) in enumerate(zip(workers, shares, strict=True)):
+        for worker, share in zip(workers, shares, strict=True):
             worker.users = [u.name for u in share]
             worker.state = "assigned"
             body = {
                 "run_id": self.run_id,
-                "plan": _plan_json(self.config, scenario, target, share, index),
+                # Each worker's first client process decodes --decode receivers (as process 0
+                # of a one-machine run does): every machine's path gets its latency samples.
+                "plan": _plan_json(self.config, scenario, target, share, 0),
                 "window": list(window),
                 "start_timeout": READY_TIMEOUT + 30.0,
             }
@@ -208,7 +211,7 @@ class Coordinator:
     def _line(self, label: str, duration: float, probe: NodeProbe) -> str:
         assert self.start is not None
         now = time.monotonic()
-        ticks = [w.ticks for w in self.workers.values() if w.ticks]
+        ticks = [final_ticks(w) for w in self.workers.values() if w.ticks]
         recent = timeline(ticks, max(0.0, now - self.start - 3.0)) if ticks else []
         latest = [t[-1] for t in ticks]
         dead = sum(1 for w in self.workers.values() if w.state == "dead")

@@ -135,7 +135,7 @@ class Merged:
     clients_cpu_pct: float | None  # of the workers that finished (a dead one's is unknown)
 
 
-def _final_ticks(worker: WorkerState) -> list[dict[str, Any]]:
+def final_ticks(worker: WorkerState) -> list[dict[str, Any]]:
     """A dead worker's ticks end with one more, a tick after its last, that receives nothing:
     its streams stopped counting when it died, and the survivors' fps per received stream must
     not be diluted by streams nobody counts any more (its cumulative counts stay as they were)."""
@@ -165,6 +165,6 @@ def merge(workers: Sequence[WorkerState]) -> Merged:
         records=records,
         errors=errors,
         failed_workers=failed,
-        ticks_by_worker=[_final_ticks(w) for w in workers if w.ticks],
+        ticks_by_worker=[final_ticks(w) for w in workers if w.ticks],
         clients_cpu_pct=sum(cpu) if cpu else None,
     )
