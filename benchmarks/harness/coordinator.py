@@ -19,8 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from benchmarks.harness.bench import (
@@ -35,12 +34,12 @@ from benchmarks.harness.bench import (
 from benchmarks.harness.fleet import BEAT_EVERY, REDIS_ERRORS, Bus, SharedClock
 from benchmarks.harness.merge import (
     WorkerState,
+    admit,
     apply,
     final_ticks,
     mark_dead,
     merge,
     overdue,
-    registration,
     worker_json,
 )
 from benchmarks.harness.progress import Progress, render
@@ -98,46 +97,53 @@ class Coordinator:
         self.after = "0-0"
         self.workers: dict[str, WorkerState] = {}
         self.start: float | None = None  # the run's start on this machine's monotonic clock
+        self.read_at = time.monotonic()  # the last successful read of the workers' stream
+        self.redis_trouble: str | None = None  # the error while Redis is unreachable
 
     # Messages ---------------------------------------------------------------------------------
-    def _pump(self, on_hello: Callable[[dict[str, Any]], None] | None = None) -> None:
-        """Reads the workers' messages for up to ``READ_BLOCK`` s and applies them."""
-        self.after, messages = self.bus.read(self.bus.up_key, self.after, READ_BLOCK)
-        now = time.monotonic()
-        for message in messages:
-            if message["kind"] == "invalid":
-                print(f"skipping a message: {message['error']}", file=sys.stderr)
-            elif message["kind"] == "hello":
-                if on_hello is not None:
-                    on_hello(message)
-                elif str(message.get("worker")) not in self.workers:
-                    self.bus.send_down(str(message.get("worker")), "full", {})
-            elif message.get("run_id") == self.run_id:
-                worker = self.workers.get(str(message.get("worker")))
-                if worker is not None:
-                    apply(worker, message, now, self.start)
-
-    def _hello(self, message: dict[str, Any]) -> None:
-        name = str(message.get("worker"))
-        if name in self.workers:
-            return  # it says hello every second until it gets its share
-        if len(self.workers) >= self.options.workers:
-            self.bus.send_down(name, "full", {})
-            return
+    def _pump(self) -> None:
+        """Reads the workers' messages for up to ``READ_BLOCK`` s and applies them; a malformed
+        one is skipped with a warning, never fatal to the run."""
         try:
-            self.workers[name] = registration(message, time.monotonic())
-        except ValueError as exc:
-            print(f"ignoring a hello: {exc}", file=sys.stderr)
+            self.after, messages = self.bus.read(self.bus.up_key, self.after, READ_BLOCK)
+        except REDIS_ERRORS as exc:
+            if self.redis_trouble is None:
+                print(f"Redis: {exc} (retrying)", file=sys.stderr)
+            self.redis_trouble = str(exc)
+            time.sleep(READ_BLOCK)
             return
-        print(
-            f"worker {name} registered ({len(self.workers)}/{self.options.workers})",
-            file=sys.stderr,
-        )
+        if self.redis_trouble is not None:
+            print("Redis: reachable again", file=sys.stderr)
+            self.redis_trouble = None
+        now = self.read_at = time.monotonic()
+        for message in messages:
+            try:
+                if message["kind"] == "invalid":
+                    raise ValueError(message["error"])
+                if message["kind"] == "hello":
+                    self._hello(message, now)
+                elif message.get("run_id") == self.run_id:
+                    worker = self.workers.get(str(message.get("worker")))
+                    if worker is not None:
+                        apply(worker, message, now, self.start)
+            except ValueError as exc:
+                print(f"skipping a message of {message.get('worker')}: {exc}", file=sys.stderr)
+
+    def _hello(self, message: dict[str, Any], now: float) -> None:
+        verdict, worker = admit(self.workers, message, self.options.workers, now)
+        name, instance = str(message["worker"]), message["instance"]
+        if verdict in ("full", "taken"):
+            self.bus.send_down(name, verdict, {"instance": instance})
+        elif worker is not None:
+            self.workers[name] = worker
+            count = f"{len(self.workers)}/{self.options.workers}"
+            print(f"worker {name} registered ({count})", file=sys.stderr)
 
     def _declare_overdue(self) -> None:
-        now = time.monotonic()
+        # Silence counts up to the last successful read: while Redis is unreachable nobody is
+        # heard, and that is not the workers' death (the run's deadline still bounds it).
         for worker in self.workers.values():
-            if overdue(worker, now, self.options.worker_timeout):
+            if overdue(worker, self.read_at, self.options.worker_timeout):
                 mark_dead(worker, f"silent for more than {self.options.worker_timeout:g} s")
                 print(f"worker {worker.name} is dead: {worker.reason}", file=sys.stderr)
 
@@ -156,7 +162,7 @@ class Coordinator:
                     f"{len(self.workers)} of {self.options.workers} workers registered in "
                     f"{self.options.register_timeout:g} s"
                 )
-            self._pump(self._hello)
+            self._pump()
 
     def assign(self, target: Target) -> None:
         scenario = self.config.scenario
@@ -169,6 +175,7 @@ class Coordinator:
             worker.state = "assigned"
             body = {
                 "run_id": self.run_id,
+                "instance": worker.instance,
                 # Each worker's first client process decodes --decode receivers (as process 0
                 # of a one-machine run does): every machine's path gets its latency samples.
                 "plan": _plan_json(self.config, scenario, target, share, 0),
@@ -255,6 +262,10 @@ class Coordinator:
             forwards=target.forwards,
             load_average=os.getloadavg()[0],
         )
+        if merged.failed_workers:
+            # The run is unhealthy because load workers died, whatever the node did.
+            why = f"{merged.failed_workers} load worker(s) died (see the worker lines)"
+            summary = replace(summary, bottleneck=f"unclear: {why}; {summary.bottleneck}")
         return {
             "summary": summary,
             "timeline": [asdict(i) for i in intervals],

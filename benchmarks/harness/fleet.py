@@ -6,7 +6,7 @@ Keys, all under the run's name in a hash tag (one slot: ``{bench:<run>}``):
 
 * ``…:up`` — a stream every worker appends to (hello, waiting, ready, tick, result, gone);
 * ``…:down:<worker>`` — a stream per worker the coordinator appends to (assign, start, end,
-  full, abort);
+  full, taken, abort);
 * ``…:coordinator`` — the coordinator's heartbeat: its run id, with a TTL it renews every second.
   A worker whose coordinator's key is gone for good stops its clients and exits.
 

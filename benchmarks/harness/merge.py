@@ -10,7 +10,7 @@ as an error of the run, so the run is not healthy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,23 +31,43 @@ class WorkerState:
     ticks: list[dict[str, Any]] = field(default_factory=list)  # t: seconds since the start
     result: dict[str, Any] | None = None
     reason: str = ""  # why it is dead
+    instance: str = ""  # the worker process's random id (names can collide, this cannot)
     last_heard_s: float | None = None  # seconds since the start, when it was last heard from
 
 
 def registration(message: dict[str, Any], now: float) -> WorkerState:
     """A worker from its ``hello``; raises ``ValueError`` on a malformed one."""
     name, host, pid = message.get("worker"), message.get("host"), message.get("pid")
-    processes = message.get("processes")
+    processes, instance = message.get("processes"), message.get("instance")
     if not isinstance(name, str) or not name or not isinstance(host, str):
         raise ValueError("hello without a worker name and host")
     if not isinstance(pid, int) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"hello from {name} without a pid and a process count")
-    return WorkerState(name, host, pid, processes, now)
+    if not isinstance(instance, str) or not instance:
+        raise ValueError(f"hello from {name} without an instance id")
+    return WorkerState(name, host, pid, processes, now, instance=instance)
+
+
+def admit(
+    workers: Mapping[str, WorkerState], message: dict[str, Any], limit: int, now: float
+) -> tuple[str, WorkerState | None]:
+    """What a ``hello`` means: ``known`` (a registered worker repeating it until it gets its
+    share), ``new`` (with the worker to register), ``full`` (the run has its ``limit`` workers)
+    or ``taken`` (another process already registered under this name: two workers answering to
+    one name would both run its share). Raises ``ValueError`` on a malformed hello."""
+    worker = registration(message, now)
+    known = workers.get(worker.name)
+    if known is not None:
+        return ("known", None) if known.instance == worker.instance else ("taken", None)
+    if len(workers) >= limit:
+        return "full", None
+    return "new", worker
 
 
 def apply(worker: WorkerState, message: dict[str, Any], now: float, start: float | None) -> None:
     """One message from ``worker`` (already matched to this run); ``start``: the run's start on
-    the coordinator's clock once it is known."""
+    the coordinator's clock once it is known. Raises ``ValueError`` on a malformed message (the
+    worker's ticks and result are then unchanged)."""
     if worker.state not in ALIVE:
         return  # a dead worker stays dead: its results arrived too late to count
     worker.last_seen = now
@@ -58,18 +78,38 @@ def apply(worker: WorkerState, message: dict[str, Any], now: float, start: float
         worker.state = "ready"
         worker.address = str(message.get("address", ""))
     elif kind == "tick":
+        worker.ticks.append(_tick(message))
         worker.state = "running"
-        tick = {"t": float(message["t"]), **{k: int(message.get(k, 0)) for k in COUNTS}}
-        worker.ticks.append(tick)
     elif kind == "result":
+        worker.result = _result(message)
         worker.state = "done"
-        worker.result = {
-            "records": list(message.get("records", [])),
-            "errors": [str(e) for e in message.get("errors", [])],
-            "clients_cpu_pct": message.get("clients_cpu_pct"),
-        }
     elif kind == "gone":
         mark_dead(worker, f"it stopped: {message.get('reason', 'no reason given')}")
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} is not a number: {value!r}")
+    return float(value)
+
+
+def _tick(message: dict[str, Any]) -> dict[str, Any]:
+    counts = {k: int(_number(message.get(k, 0), k)) for k in COUNTS}
+    return {"t": _number(message.get("t"), "t"), **counts}
+
+
+def _result(message: dict[str, Any]) -> dict[str, Any]:
+    records, errors = message.get("records", []), message.get("errors", [])
+    cpu = message.get("clients_cpu_pct")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError("result records are not a list of objects")
+    if not isinstance(errors, list):
+        raise ValueError("result errors are not a list")
+    return {
+        "records": records,
+        "errors": [str(e) for e in errors],
+        "clients_cpu_pct": None if cpu is None else _number(cpu, "clients_cpu_pct"),
+    }
 
 
 def mark_dead(worker: WorkerState, reason: str) -> None:

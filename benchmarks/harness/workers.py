@@ -20,7 +20,10 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,7 @@ class Worker:
         self.procs: list[LoadProc] = []
         self.users = 0
         self.coordinator_seen = time.monotonic()
+        self.instance = uuid.uuid4().hex  # tells apart two workers started with one name
 
     # Messages ---------------------------------------------------------------------------------
     def _send(self, kind: str, body: dict[str, Any]) -> None:
@@ -127,23 +131,29 @@ class Worker:
     # Phases ---------------------------------------------------------------------------------------
     def wait_for_share(self) -> dict[str, Any] | None:
         """Says hello every second until the coordinator assigns a share (None: it has enough
-        workers); raises ``TimeoutError`` when no coordinator answers in time."""
+        workers); raises ``TimeoutError`` when no coordinator answers in time, :class:`Stop`
+        when another worker has this one's name."""
         self.bus.forget(self.inbox)  # whatever a previous worker of this name left there
         hello = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "processes": self.options.processes,
+            "instance": self.instance,
         }
         deadline = time.monotonic() + self.options.register_timeout
         while time.monotonic() < deadline:
             self._send("hello", hello)
             for message in self._receive(BEAT_EVERY):
+                if message.get("instance") != self.instance:
+                    continue  # for another process with our name
                 if message["kind"] == "assign":
                     self.run_id = str(message["run_id"])
                     self.coordinator_seen = time.monotonic()
                     return message
                 if message["kind"] == "full":
                     return None
+                if message["kind"] == "taken":
+                    raise Stop(f"another worker of this run is named {self.options.name!r}")
                 if message["kind"] == "abort":
                     raise Stop(f"the coordinator aborted the run: {message.get('reason', '')}")
         raise TimeoutError(f"no coordinator assigned a share in {self.options.register_timeout} s")
@@ -155,7 +165,8 @@ class Worker:
         self.users = len(users)
         address = route_address(plan["url"])
         self.clock = self.bus.clock()
-        load_or_build(MediaSpec(**plan["spec"]), self.options.cache_dir)
+        spec = MediaSpec(**plan["spec"])
+        self._saying_waiting(lambda: load_or_build(spec, self.options.cache_dir))
         logs = self.options.out / "logs" / f"worker-{self.options.name}"
         logs.mkdir(parents=True, exist_ok=True)
         decode = int(plan.get("decode", 0))
@@ -183,6 +194,32 @@ class Worker:
         print(
             f"worker {self.options.name}: {len(users)} clients ready on {address}", file=sys.stderr
         )
+
+    def _saying_waiting(self, work: Callable[[], object]) -> None:
+        """Runs ``work`` (encoding the media cache the first time can take a minute) while a
+        thread of its own says ``waiting`` every second: the coordinator must not take this
+        silence for the worker's death."""
+        stop = threading.Event()
+        body = {"worker": self.options.name, "run_id": self.run_id}
+
+        def beat() -> None:
+            bus = Bus(self.options.redis_url, self.options.run)  # redis-py clients are per thread
+            try:
+                while True:
+                    with contextlib.suppress(*REDIS_ERRORS):
+                        bus.send_up("waiting", body)
+                    if stop.wait(BEAT_EVERY):
+                        return
+            finally:
+                bus.close()
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            work()
+        finally:
+            stop.set()
+            thread.join(timeout=10)
 
     def wait_for_start(self, timeout: float) -> float:
         """The shared start time, on this machine's monotonic clock."""
@@ -219,14 +256,20 @@ class Worker:
                 if name not in marks and now >= start_at + at:
                     marks[name] = sum(_ticks(p) for p in self.procs)
             tick = self._tick(start_at)
-            self._send("tick", tick)
             progress.show(self._line(tick, start_at, duration), now)
+            try:
+                self._send("tick", tick)
+                self._handle_control(self._receive(BEAT_EVERY))
+            except REDIS_ERRORS as exc:
+                # A blip must not end this machine's part of the run: the clients go on, and
+                # an outage longer than the coordinator's timeout ends it below.
+                log.warning("Redis: %s", exc)
+                time.sleep(BEAT_EVERY)
             self._check_coordinator()
-            self._handle_control(self._receive(BEAT_EVERY))
         progress.done()
         for proc in self.procs:
             proc.reader.join(timeout=10)
-        self._send("tick", self._tick(start_at))
+        self._post("tick", self._tick(start_at))
         if "open" in marks and "close" in marks:
             used = (marks["close"] - marks["open"]) / TICKS_PER_SECOND
             return 100.0 * used / (window[1] - window[0])
@@ -254,7 +297,20 @@ class Worker:
         missing = sum(1 for p in self.procs if p.result is None)
         if missing:
             errors.append(f"{missing} client process(es) gave no result")
-        self._send("result", {"records": records, "errors": errors, "clients_cpu_pct": clients_cpu})
+        body = {"records": records, "errors": errors, "clients_cpu_pct": clients_cpu}
+        self._post("result", body)
+
+    def _post(self, kind: str, body: dict[str, Any]) -> None:
+        """``_send`` that retries through a Redis blip, for at most the coordinator's timeout."""
+        deadline = time.monotonic() + self.options.coordinator_timeout
+        while True:
+            try:
+                self._send(kind, body)
+                return
+            except REDIS_ERRORS:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -283,7 +339,7 @@ def run_worker(options: WorkerOptions) -> int:
     try:
         assignment = worker.wait_for_share()
         if assignment is None:
-            print(f"worker {options.name}: the run has all its workers", file=sys.stderr)
+            print(f"worker {options.name}: not needed, the run has its workers", file=sys.stderr)
             return 0
         worker.prepare(assignment)
         start_at = worker.wait_for_start(float(assignment["start_timeout"]))
@@ -292,7 +348,12 @@ def run_worker(options: WorkerOptions) -> int:
         worker.report(cpu)
         print(f"worker {options.name}: result posted", file=sys.stderr)
         return 0
-    except (Stop, TimeoutError, RuntimeError, ValueError, OSError, *REDIS_ERRORS) as exc:
+    except (Stop, TimeoutError, RuntimeError, OSError, *REDIS_ERRORS) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    except (KeyError, TypeError, ValueError) as exc:  # a malformed assignment
+        reason = f"bad assignment: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug: still tell the coordinator, with the traceback in the log
+        log.exception("worker failed")
         reason = f"{type(exc).__name__}: {exc}"
     except KeyboardInterrupt:
         reason = "interrupted (SIGTERM or Ctrl-C)"

@@ -119,6 +119,7 @@ async def test_two_workers_one_killed_mid_run(lab: Lab, tmp_path: Path) -> None:
     summary = run["summary"]
     assert summary["target"] == "remote" and summary["calls"] == 2
     assert summary["errors"] == 1 and not summary["healthy"]  # the dead worker, nothing else
+    assert "1 load worker(s) died" in summary["bottleneck"]
     assert any("worker w2" in e and "DEAD" in e for e in run["errors"])
     # Both workers' streams were counted at once (they started together), then w1's alone.
     receiving = [i["receiving"] for i in run["timeline"]]

@@ -17,6 +17,7 @@ from benchmarks.harness.fleet import prefix as run_prefix
 from benchmarks.harness.fleet_cli import any_dead, fleet_role
 from benchmarks.harness.merge import (
     WorkerState,
+    admit,
     apply,
     done_so_far,
     mark_dead,
@@ -123,13 +124,14 @@ def test_clock_offset_uses_the_shortest_round_trip() -> None:
 
 
 # --- tracking workers and merging ---------------------------------------------------------------
-def _hello(name: str, processes: int = 1) -> dict[str, Any]:
+def _hello(name: str, processes: int = 1, instance: str = "i1") -> dict[str, Any]:
     return {
         "kind": "hello",
         "worker": name,
         "host": f"{name}.lab",
         "pid": 42,
         "processes": processes,
+        "instance": instance,
     }
 
 
@@ -154,9 +156,48 @@ def test_a_hello_must_name_the_worker() -> None:
         {**_hello("w1"), "worker": ""},
         {**_hello("w1"), "pid": "x"},
         {**_hello("w1"), "processes": 0},
+        {**_hello("w1"), "instance": None},
     ):
         with pytest.raises(ValueError, match="hello"):
             registration(bad, now=0.0)
+
+
+def test_admission_registers_n_workers_and_refuses_the_rest() -> None:
+    workers: dict[str, WorkerState] = {}
+    verdict, first = admit(workers, _hello("w1", instance="a"), limit=2, now=0.0)
+    assert verdict == "new" and first is not None and first.instance == "a"
+    workers["w1"] = first
+    # It repeats its hello every second until it gets its share: nothing new.
+    assert admit(workers, _hello("w1", instance="a"), limit=2, now=1.0) == ("known", None)
+    # Another process started with the same name would run the same share twice.
+    assert admit(workers, _hello("w1", instance="b"), limit=2, now=1.0) == ("taken", None)
+    verdict, second = admit(workers, _hello("w2", instance="c"), limit=2, now=1.0)
+    assert verdict == "new" and second is not None
+    workers["w2"] = second
+    assert admit(workers, _hello("w3", instance="d"), limit=2, now=2.0) == ("full", None)
+    with pytest.raises(ValueError, match="hello"):
+        admit(workers, {"kind": "hello"}, limit=2, now=2.0)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"kind": "tick"},  # no time
+        {"kind": "tick", "t": "soon"},
+        {"kind": "tick", "t": 1.0, "packets": "many"},
+        {"kind": "tick", "t": 1.0, "frames": True},
+        {"kind": "result", "records": "none"},
+        {"kind": "result", "records": [1, 2]},
+        {"kind": "result", "errors": {}},
+        {"kind": "result", "clients_cpu_pct": "high"},
+    ],
+)
+def test_a_malformed_message_is_refused_and_changes_nothing(message: dict[str, Any]) -> None:
+    worker = registration(_hello("w1"), now=0.0)
+    apply(worker, _tick(1.0, frames=30), now=1.0, start=0.0)
+    with pytest.raises(ValueError, match="not"):
+        apply(worker, message, now=2.0, start=0.0)
+    assert worker.state == "running" and len(worker.ticks) == 1 and worker.result is None
 
 
 def test_a_silent_worker_is_dead_and_keeps_what_it_had_done() -> None:
