@@ -99,6 +99,7 @@ class Coordinator:
         self.start: float | None = None  # the run's start on this machine's monotonic clock
         self.read_at = time.monotonic()  # the last successful read of the workers' stream
         self.redis_trouble: str | None = None  # the error while Redis is unreachable
+        self.listening_since = float("-inf")  # when reading worked again after an outage
 
     # Messages ---------------------------------------------------------------------------------
     def _pump(self) -> None:
@@ -112,10 +113,11 @@ class Coordinator:
             self.redis_trouble = str(exc)
             time.sleep(READ_BLOCK)
             return
+        now = self.read_at = time.monotonic()
         if self.redis_trouble is not None:
             print("Redis: reachable again", file=sys.stderr)
             self.redis_trouble = None
-        now = self.read_at = time.monotonic()
+            self.listening_since = now
         for message in messages:
             try:
                 if message["kind"] == "invalid":
@@ -140,10 +142,11 @@ class Coordinator:
             print(f"worker {name} registered ({count})", file=sys.stderr)
 
     def _declare_overdue(self) -> None:
-        # Silence counts up to the last successful read: while Redis is unreachable nobody is
+        # Silence counts only while the stream can be read: during a Redis outage nobody is
         # heard, and that is not the workers' death (the run's deadline still bounds it).
         for worker in self.workers.values():
-            if overdue(worker, self.read_at, self.options.worker_timeout):
+            timeout = self.options.worker_timeout
+            if overdue(worker, self.read_at, timeout, self.listening_since):
                 mark_dead(worker, f"silent for more than {self.options.worker_timeout:g} s")
                 print(f"worker {worker.name} is dead: {worker.reason}", file=sys.stderr)
 

@@ -118,8 +118,13 @@ def mark_dead(worker: WorkerState, reason: str) -> None:
         worker.reason = reason
 
 
-def overdue(worker: WorkerState, now: float, timeout: float) -> bool:
-    return worker.state in ALIVE and now - worker.last_seen > timeout
+def overdue(
+    worker: WorkerState, now: float, timeout: float, listening_since: float = float("-inf")
+) -> bool:
+    """Silent for longer than ``timeout``, counted from when the coordinator could last hear it:
+    ``listening_since`` is when reading the workers' stream works again after a Redis outage
+    (during which nobody could be heard, which is not the workers' death)."""
+    return worker.state in ALIVE and now - max(worker.last_seen, listening_since) > timeout
 
 
 def done_so_far(worker: WorkerState) -> dict[str, int]:

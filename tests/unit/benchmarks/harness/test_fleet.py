@@ -223,6 +223,15 @@ def test_a_silent_worker_is_dead_and_keeps_what_it_had_done() -> None:
     assert "last heard at 2.0 s" in line and "60 video frames and 340 of 342 packets" in line
 
 
+def test_silence_during_a_redis_outage_is_not_death() -> None:
+    worker = registration(_hello("w1"), now=0.0)
+    apply(worker, _tick(1.0), now=10.0, start=9.0)
+    # Redis was unreachable from 11 to 20: silence counts again from 20 on.
+    assert not overdue(worker, now=21.0, timeout=3.0, listening_since=20.0)
+    assert overdue(worker, now=23.5, timeout=3.0, listening_since=20.0)
+    assert overdue(worker, now=21.0, timeout=3.0)  # no outage: 11 s of silence
+
+
 def test_a_worker_that_says_it_is_gone_is_dead_at_once() -> None:
     worker = registration(_hello("w1"), now=0.0)
     apply(worker, {"kind": "gone", "reason": "interrupted"}, now=1.0, start=None)
