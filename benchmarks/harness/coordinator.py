@@ -154,7 +154,8 @@ class Coordinator:
         for worker in self.workers.values():
             if worker.state in states:
                 with contextlib.suppress(*REDIS_ERRORS):
-                    self.bus.send_down(worker.name, kind, {"run_id": self.run_id, **body})
+                    ids = {"run_id": self.run_id, "instance": worker.instance}
+                    self.bus.send_down(worker.name, kind, {**ids, **body})
 
     # Phases ---------------------------------------------------------------------------------------
     def register(self) -> None:

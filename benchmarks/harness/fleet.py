@@ -140,6 +140,12 @@ class Bus:
                     messages.append({"kind": "invalid", "error": str(exc)})
         return after, messages
 
+    def position_now(self) -> str:
+        """A stream position just before anything appended from now on (entry ids are Redis's
+        clock in milliseconds): reading from it skips what an earlier run left in a stream."""
+        seconds, micros = self.redis.time()
+        return f"{seconds * 1000 + micros // 1000}-0"
+
     def forget(self, *keys: str) -> None:
         if keys:
             self.redis.delete(*keys)

@@ -133,7 +133,7 @@ class Worker:
         """Says hello every second until the coordinator assigns a share (None: it has enough
         workers); raises ``TimeoutError`` when no coordinator answers in time, :class:`Stop`
         when another worker has this one's name."""
-        self.bus.forget(self.inbox)  # whatever a previous worker of this name left there
+        self.after = self.bus.position_now()  # not what a previous worker of this name got
         hello = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
