@@ -6,6 +6,8 @@
     liveloop-sfu bench --url https://sfu.example.org --scenario group --clients 12
     liveloop-sfu bench --targets sfu --clients 32 --client aiortc      # the aiortc clients
     liveloop-sfu bench compare before/bench.json after/bench.json --fail-if us_per_packet>10
+    liveloop-sfu bench --worker --redis-url redis://R:6379/0   # one of several load machines
+    liveloop-sfu bench --workers 2 --redis-url redis://R:6379/0 --url https://sfu.example.org
 
 For each target (a node it starts itself on loopback, Janus in its own network namespace, or a
 running service named by ``--url``) it runs the scenario (:mod:`benchmarks.harness.scenarios`) with
@@ -14,7 +16,8 @@ synthetic clients spread over several processes (:mod:`benchmarks.clients.load_g
 compiled code per packet) or ``--client aiortc`` (every packet through aiortc, for fidelity
 checks; p2p and Janus always use these),
 samples the node's CPU and memory, and prints a progress line, then a summary table; it writes JSON
-and PNG charts to ``--out``. Every process it starts is stopped by its PID.
+and PNG charts to ``--out``. Every process it starts is stopped by its PID. With ``--workers N``
+it coordinates N ``--worker`` machines instead (:mod:`benchmarks.harness.coordinator`).
 """
 
 from __future__ import annotations
@@ -442,6 +445,9 @@ def _argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON, charts and logs")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_ROOT)
     parser.add_argument("--no-charts", action="store_true")
+    from benchmarks.harness.fleet_cli import add_arguments  # here: it imports this module
+
+    add_arguments(parser)
     return parser
 
 
@@ -508,15 +514,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return compare_main(args[1:])
     config = parse_args(args)
+    from benchmarks.harness import fleet_cli  # here: it imports this module
+
+    role = fleet_cli.fleet_role(_argument_parser(), args)
+    if isinstance(role, fleet_cli.WorkerOptions):
+        from benchmarks.harness.workers import run_worker
+
+        return run_worker(role)
     signal.signal(signal.SIGTERM, _interrupt)
     config.out.mkdir(parents=True, exist_ok=True)
-    result = run(config)
+    if role is None:
+        result = run(config)
+    else:
+        from benchmarks.harness.coordinator import run_coordinated
+
+        result = run_coordinated(config, role)
     summaries = [TargetSummary(**run_json["summary"]) for run_json in result["runs"]]
     print(table(summaries))
     for summary in summaries:
         print(f"{summary.target} ({summary.clients} clients): bottleneck: {summary.bottleneck}")
     for knee_json in result["knees"]:
         print(_knee_line(knee_json))
+    fleet_cli.print_workers(result)
     ratio = result["ratios"]
     if ratio["us_per_packet"]:
         figures = ", ".join(f"{k} {v:.0f}" for k, v in ratio["us_per_packet"].items())
@@ -534,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for chart in write_charts(result, config.out):
             print(f"chart written to {chart}")
-    return 0 if result["runs"] else 1
+    return 0 if result["runs"] and not fleet_cli.any_dead(result) else 1
 
 
 def _knee_line(knee_json: dict[str, Any]) -> str:

@@ -73,7 +73,7 @@ def source_address(url: str) -> str:
             probe.connect(address)
             local: str = probe.getsockname()[0]
     except OSError as exc:
-        raise RuntimeError(f"no route to {parsed.hostname}: {exc}") from exc
+        raise OSError(f"no route to {parsed.hostname}: {exc}") from exc
     return local
 
 

@@ -52,14 +52,17 @@ def parser_flags() -> dict[str, set[str]]:
     command (the flags its argparse declares, read from its source)."""
     node = {flag for action in node_parser({})._actions for flag in action.option_strings}
     programs = {"liveloop-sfu": node}
+    harness = ROOT / "benchmarks" / "harness"
     sources = {
-        "liveloop-sfu bench": ROOT / "benchmarks" / "harness" / "bench.py",
-        "liveloop-sfu bench compare": ROOT / "benchmarks" / "reports" / "compare.py",
+        # bench's own flags and those of a run over several load machines (fleet_cli adds them)
+        "liveloop-sfu bench": [harness / "bench.py", harness / "fleet_cli.py"],
+        "liveloop-sfu bench compare": [ROOT / "benchmarks" / "reports" / "compare.py"],
     }
     for suite in (ROOT / "benchmarks" / "suites").glob("*.py"):
-        sources[f"python -m benchmarks.suites.{suite.stem}"] = suite
-    for program, source in sources.items():
-        programs[program] = set(re.findall(r"\"(--[a-z0-9][a-z0-9-]*)\"", source.read_text()))
+        sources[f"python -m benchmarks.suites.{suite.stem}"] = [suite]
+    for program, paths in sources.items():
+        text = "".join(path.read_text() for path in paths)
+        programs[program] = set(re.findall(r"\"(--[a-z0-9][a-z0-9-]*)\"", text))
     return programs
 
 
