@@ -169,10 +169,10 @@ class Resumption:
     def _take_over(self, token: str) -> str | None:
         """The session of ``token`` whose socket still looks alive. After a network switch the
         node is often not told that the old socket died — its packets went to the old network
-        — and would notice only at the ping timeout, which gets no grace, while the client is
-        already back on the new network with its token. The token proves it is the same
-        client: the new socket takes the session over, and the old one is superseded and
-        closed (its own close then cleans up nothing)."""
+        — and would notice only at the ping timeout, which leaves only what is left of the
+        vanish budget, while the client is already back on the new network with its token.
+        The token proves it is the same client: the new socket takes the session over, and the
+        old one is superseded and closed (its own close then cleans up nothing)."""
         participant = self._rooms.table.holder_of(token)
         room = self._resumable_room(participant)
         if room is None or participant is None:
