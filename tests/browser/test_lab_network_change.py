@@ -90,6 +90,10 @@ async def frames_grew(clients: tuple[ClientPage, ...], before: list[int]) -> boo
     return all([await frames_decoded(c) > n for c, n in zip(clients, before, strict=True)])
 
 
+# The page tells its user that the call's media is interrupted (and that it is recovering).
+INTERRUPTED_JS = """() =>
+  window.liveloop.state.call.error.startsWith("The video connection is interrupted")"""
+
 # Why the page's socket dropped, from now on ("forced close": the page's own probe found it dead;
 # "ping timeout": socket.io's heartbeat did).
 WATCH_DROPS_JS = """() => {
@@ -130,6 +134,8 @@ async def test_a_browser_that_changes_networks_keeps_its_call(
     # What both had decoded when the media stopped (what was on its way has arrived by now).
     await asyncio.sleep(1.0)
     frames_before = [await frames_decoded(client) for client in (alice, bob)]
+    # Bob's page waits, saying what happens (web/js/connection-text.js), with no partner-left.
+    await bob.page.wait_for_function(INTERRUPTED_JS, timeout=10_000)
     # Alice's page notices on its own: her media stopped, so she probes her socket, finds it
     # dead (or socket.io's ping timeout does), reconnects and resumes, and restarts ICE from the
     # new network; Bob's page follows (a new offer or answer: from the node in sfu, from Bob in
@@ -152,6 +158,7 @@ async def test_a_browser_that_changes_networks_keeps_its_call(
     # The same call, not a new match; Bob was never told his partner left.
     bob_call, alice_call = (await bob.state())["call"], (await alice.state())["call"]
     assert (bob_call["roomId"], bob_call["status"]) == (room_before, "in-call")
+    assert bob_call["error"] == ""  # the interruption notice went with the interruption
     assert (alice_call["roomId"], alice_call["status"]) == (room_before, "in-call")
     assert alice_call["mode"] == mode
     stats = await alice.stats()

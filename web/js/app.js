@@ -210,6 +210,7 @@ export class App {
     session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
     session.addEventListener("ice", (e) => this.#onIceState(session, e.detail.state));
     session.addEventListener("stalled", () => this.#onStalled(session));
+    session.addEventListener("flowing", () => this.#onFlowing(session));
     session.addEventListener("remote-track", (e) => this.#onRemoteTrack(session, e.detail));
     session.addEventListener("error", (e) => {
       if (session === this.#session) this.store.update("call", { error: e.detail.message });
@@ -264,12 +265,21 @@ export class App {
     }
   }
 
-  /** The partner's media stopped arriving (media-watch.js), seconds before ICE says so: this
-   * browser's network may have changed, and its socket died with it (see #onIceState). If it
-   * did, the probe reconnects and the resume restarts ICE; if not, it is the partner's network,
-   * and the partner restarts. */
+  /** The call's inbound media (from the partner in p2p, the node in sfu) stopped arriving
+   * (media-watch.js), seconds before ICE says so: say so, as for ICE `disconnected`. This browser's network may have changed, and its socket died
+   * with it (see #onIceState): if so, the probe reconnects and the resume restarts ICE; if not,
+   * it is the partner's network, and the partner restarts (this page waits and answers). */
   #onStalled(session) {
-    if (session === this.#session && !this.#resuming) this.signaling.probe();
+    if (session !== this.#session) return;
+    if (this.store.get().call.status === "in-call") {
+      this.store.update("call", { error: CALL_TEXT.disconnected });
+    }
+    if (!this.#resuming) this.signaling.probe();
+  }
+
+  #onFlowing(session) {
+    if (session !== this.#session) return;
+    if (this.store.get().call.error === CALL_TEXT.disconnected) this.store.update("call", { error: "" });
   }
 
   /** The browser says its network changed (`online`, `navigator.connection` `change`): the

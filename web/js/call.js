@@ -113,7 +113,7 @@ export class CallSession extends EventTarget {
   }
 
   /** Samples the inbound packet count of `pc` while it is the current connection; emits
-   * `stalled` once when media that was arriving stops (again after it flowed once more). */
+   * `stalled` once when media that was arriving stops, and `flowing` when it comes back. */
   #watchMedia(pc) {
     clearInterval(this.#watchTimer);
     this.#watch = null;
@@ -133,7 +133,7 @@ export class CallSession extends EventTarget {
       const now = performance.now();
       this.#watch = watchInbound(this.#watch, inboundPackets(report), now);
       const stopped = stalled(this.#watch, now);
-      if (stopped && !reported) this.#emit("stalled", {});
+      if (stopped !== reported) this.#emit(stopped ? "stalled" : "flowing", {});
       reported = stopped;
     }, WATCH_MS);
     this.#watchTimer = timer;
