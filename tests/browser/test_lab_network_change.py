@@ -8,9 +8,13 @@ restart (docs/protocol.md) without a new match, with the node's default settings
   rooms/resume.py).
 - p2p: the browsers restart ICE between themselves through the node's relay. The node sees no
   media, so it measures the same budget from the last pong of the moved browser's old socket
-  (signal/liveness.py), and the browser does not wait for its own ping timeout: when its media
-  path dies it probes its socket (web/js/signaling.js, ``probe``) and reconnects at once when no
-  answer comes (docs/networks.md, "Network changes").
+  (signal/liveness.py).
+
+In both, the moved browser does not wait for socket.io's ping timeout: when its inbound media
+stops (web/js/media-watch.js) it probes its socket (web/js/signaling.js, ``probe``) and
+reconnects at once when no answer comes; its partner's page says the video is interrupted and
+waits (docs/networks.md, "Network changes"). Run repeatedly under load, both modes recovered in
+every run (the times are in docs/networks.md).
 """
 
 from __future__ import annotations
