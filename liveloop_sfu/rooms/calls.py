@@ -23,13 +23,7 @@ from liveloop_sfu.modes import CallMode
 from liveloop_sfu.rooms.bookkeeping import Bookkeeping
 from liveloop_sfu.rooms.cross_node import CrossNodeRooms
 from liveloop_sfu.rooms.p2p_policy import P2pPolicy
-from liveloop_sfu.rooms.records import (
-    VANISH_BUDGET,
-    VANISH_MARGIN,
-    Participant,
-    RecordingHooks,
-    Room,
-)
+from liveloop_sfu.rooms.records import Participant, RecordingHooks, Room, vanish_wait
 from liveloop_sfu.rooms.table import RoomTable
 
 # The log lines keep the name they had when this lived in the room service.
@@ -183,9 +177,7 @@ class Calls:
         reconnects and resumes (rooms/resume.py) a moment after its media stopped. It gets
         what is left of the vanish budget to come back (resumed, or its media reconnected by
         an ICE restart) before the call ends or falls back."""
-        last = room.media.last_heard(sid)
-        if last is not None:
-            await asyncio.sleep(max(0.0, last + VANISH_BUDGET - VANISH_MARGIN - time.monotonic()))
+        await asyncio.sleep(vanish_wait((room.media.last_heard(sid),), time.monotonic()))
         if self._table.room(room.room_id) is not room or room.mode != "sfu":
             return
         if sid not in room.members or not room.media.media_lost(sid):

@@ -9,7 +9,7 @@ and recording (recordings.py) — none of which needs the others to read them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +22,17 @@ from liveloop_sfu.modes import CallMode
 VANISH_BUDGET = 10.0
 # What the node keeps of that budget for deciding and telling the partner.
 VANISH_MARGIN = 1.0
+
+
+def vanish_wait(signs_of_life: Iterable[float | None], now: float) -> float:
+    """Seconds the node may still wait for a participant to come back before it decides, given
+    the times (``time.monotonic()``) it last heard from them in any way it can tell (media, a
+    socket's pong; None: never or unknown): what is left of the vanish budget since the latest,
+    0 when none is known or the budget is spent."""
+    known = [t for t in signs_of_life if t is not None]
+    if not known:
+        return 0.0
+    return max(0.0, max(known) + VANISH_BUDGET - VANISH_MARGIN - now)
 
 
 @dataclass(slots=True)

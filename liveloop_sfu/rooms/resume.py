@@ -19,8 +19,9 @@ only what is left of the vanish budget (``VANISH_BUDGET``): a vanished client mu
 partner's call within 10 s of its last sign of life (issue 8), and a silent one cannot be told
 apart from a vanished one — nor from one whose network just changed, whose old socket the node
 usually only loses at the ping timeout (its close was sent on the old network) while the client
-is on its way back. In an sfu call the last sign of life is the browser's last media packet;
-elsewhere the node knows none and gives no grace.
+is on its way back. The last sign of life is the later of the browser's last media packet (sfu)
+and the last pong of the socket that timed out (the signal layer reads it,
+signal/liveness.py): in a p2p call, whose media never passes the node, the pong is all there is.
 
 After a network switch the old socket's close usually never reaches the node (it was sent on
 the old network), so the client is back on a new socket while the old one still looks alive.
@@ -49,7 +50,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liveloop_sfu.errors import NotInRoom
-from liveloop_sfu.rooms.records import VANISH_BUDGET, VANISH_MARGIN, Participant, Room
+from liveloop_sfu.rooms.records import Participant, Room, vanish_wait
 from liveloop_sfu.rooms.service import RoomService
 
 __all__ = ["GRACE_REASONS", "Resumption", "SessionAliases"]
@@ -123,15 +124,19 @@ class Resumption:
             participant.resume_token = token
         return token
 
-    def detach(self, socket_id: str, reason: str) -> bool:
-        """Keep the session of a dropped socket for the grace; False when it gets none."""
+    def detach(self, socket_id: str, reason: str, last_pong: float | None = None) -> bool:
+        """Keep the session of a dropped socket for the grace; False when it gets none.
+        ``last_pong``: when (``time.monotonic()``) that socket last answered a ping, if known."""
         session = self._aliases.session(socket_id)
         self._aliases.unbind(socket_id)
         participant = self._rooms.participant(session)
         room = self._resumable_room(participant)
         if room is None or participant is None:
             return False
-        grace = self._grace if reason in GRACE_REASONS else self._budget_left(room, session)
+        if reason in GRACE_REASONS:
+            grace = self._grace
+        else:
+            grace = self._budget_left(room, session, last_pong)
         if grace <= 0:
             return False
         assert participant.resume_token is not None  # checked by _resumable_room
@@ -143,12 +148,10 @@ class Resumption:
         log.info("socket dropped (%s); holding the call for %.1f s", reason, grace)
         return True
 
-    def _budget_left(self, room: Room, session: str) -> float:
-        """Seconds of the vanish budget left since the participant's last media, 0 if unknown."""
-        last = room.media.last_heard(session)
-        if last is None:
-            return 0.0
-        left = last + VANISH_BUDGET - VANISH_MARGIN - time.monotonic()
+    def _budget_left(self, room: Room, session: str, last_pong: float | None) -> float:
+        """Seconds of the vanish budget left since the participant's last sign of life (its
+        last media or its socket's last pong), 0 if neither is known."""
+        left = vanish_wait((room.media.last_heard(session), last_pong), time.monotonic())
         return min(left, self._grace)
 
     def _resumable_room(self, participant: Participant | None) -> Room | None:
@@ -166,10 +169,10 @@ class Resumption:
     def _take_over(self, token: str) -> str | None:
         """The session of ``token`` whose socket still looks alive. After a network switch the
         node is often not told that the old socket died — its packets went to the old network
-        — and would notice only at the ping timeout, which gets no grace, while the client is
-        already back on the new network with its token. The token proves it is the same
-        client: the new socket takes the session over, and the old one is superseded and
-        closed (its own close then cleans up nothing)."""
+        — and would notice only at the ping timeout, which leaves only what is left of the
+        vanish budget, while the client is already back on the new network with its token.
+        The token proves it is the same client: the new socket takes the session over, and the
+        old one is superseded and closed (its own close then cleans up nothing)."""
         participant = self._rooms.table.holder_of(token)
         room = self._resumable_room(participant)
         if room is None or participant is None:

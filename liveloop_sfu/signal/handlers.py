@@ -34,10 +34,13 @@ from liveloop_sfu.rooms.service import RoomService
 from liveloop_sfu.signal import messages
 from liveloop_sfu.signal.client_keys import ClientKeys
 from liveloop_sfu.signal.limits import Limiter, LimitSettings, Verdict, client_ip
+from liveloop_sfu.signal.liveness import last_pong
 
 log = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
+# python-socketio's disconnect reason for a socket that stopped answering pings.
+PING_TIMEOUT = "ping timeout"
 Handler = Callable[[str, Any], Awaitable[Ack]]
 
 
@@ -103,6 +106,7 @@ class SignalHandlers:
             "report-partner": self._report_partner,
             "skip-partner": self._skip_partner,
             "resume": self._resume,
+            "probe": self._probe,
         }
 
     def register(self) -> None:
@@ -145,12 +149,15 @@ class SignalHandlers:
 
     async def _on_disconnect(self, sid: str, *reason: Any) -> None:
         lock = self._locks.get(sid)
+        why = str(reason[0]) if reason else ""
+        # Read before anything awaits: engine.io forgets the socket soon after this handler.
+        pong = last_pong(self._sio, sid) if why == PING_TIMEOUT else None
         try:
             if lock is None:
-                await self._gone(sid, reason)
+                await self._gone(sid, why, pong)
                 return
             async with lock:
-                await self._gone(sid, reason)
+                await self._gone(sid, why, pong)
         except Exception:
             log.exception("cleanup after %s disconnected failed", sid)
         finally:
@@ -159,12 +166,11 @@ class SignalHandlers:
             if self._on_event is not None:
                 self._on_event(sid, "disconnect")
 
-    async def _gone(self, sid: str, reason: tuple[Any, ...]) -> None:
+    async def _gone(self, sid: str, why: str, last_pong: float | None) -> None:
         """A socket closed: its session leaves, or waits for a resume (rooms/resume.py)."""
         session = self._aliases.session(sid)
-        why = str(reason[0]) if reason else ""
         log.debug("socket closed (%s)", why, extra={"sid": sid})
-        if not self.resumption.detach(sid, why):
+        if not self.resumption.detach(sid, why, last_pong):
             await self._rooms.disconnect(session)
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> Ack:
@@ -291,6 +297,14 @@ class SignalHandlers:
         return await self._safety_service().skip(sid)
 
     # ---- resume -----------------------------------------------------------------------------
+    async def _probe(self, sid: str, payload: Any) -> Ack:
+        """Is this socket still alive? The browser asks when its media path died, which after
+        a network change its socket usually did too (docs/protocol.md, "probe"): an answer
+        says the socket lives; none in time, and the client reconnects and resumes at once
+        instead of waiting for its own ping timeout."""
+        messages.parse_empty(payload)
+        return {"ok": True}
+
     async def _resume(self, sid: str, payload: Any) -> Ack:
         token = messages.parse_resume(payload)
         own = self._rooms.participant(self._aliases.session(sid))

@@ -8,6 +8,9 @@ import { validateChatMessage } from "./limits.js";
 import { initialState } from "./store.js";
 
 const LIVE = new Set(["requesting", "waiting", "connecting", "in-call"]);
+// Disconnect reasons of a socket that died under the page (signaling.js adds "probe timeout"):
+// a call in progress resumes after them.
+const DROPPED = ["transport close", "transport error", "ping timeout", "probe timeout"];
 // After a resume, ICE that turns `disconnected` this soon is the network change showing late
 // (Chromium notices a dead path within a few seconds): restart ICE then, too.
 const RESTART_WINDOW_MS = 10_000;
@@ -206,6 +209,8 @@ export class App {
     });
     session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
     session.addEventListener("ice", (e) => this.#onIceState(session, e.detail.state));
+    session.addEventListener("stalled", () => this.#onStalled(session));
+    session.addEventListener("flowing", () => this.#onFlowing(session));
     session.addEventListener("remote-track", (e) => this.#onRemoteTrack(session, e.detail));
     session.addEventListener("error", (e) => {
       if (session === this.#session) this.store.update("call", { error: e.detail.message });
@@ -240,16 +245,48 @@ export class App {
     if (patch) this.store.update("call", patch);
   }
 
-  /** ICE restart while the socket is up: on `failed` at any time, on `disconnected` shortly
-   * after a resume. While the socket is away the resume decides (#resume). */
-  #onIceState(session, state) {
+  /** The media path died (ICE `disconnected` or `failed`). After a network change the socket
+   * died with it but looks connected until socket.io's ping timeout, while the node holds the
+   * call only until 10 s after this browser's last sign of life: probe the socket first
+   * (signaling.js), which on no answer reconnects at once, and the resume restarts ICE
+   * (#resume). With the socket up: ICE restart on `failed` at any time, on `disconnected`
+   * shortly after a resume. */
+  async #onIceState(session, state) {
     if (session !== this.#session) return;
     if (state === "failed") this.#explainFailure(session);
+    if (state !== "failed" && state !== "disconnected") return;
     if (this.#resuming || !this.signaling.connected) return;
-    if (state === "failed" || (state === "disconnected" && Date.now() < this.#restartWindowEnds)) {
+    const alive = await this.signaling.probe();
+    if (!alive || session !== this.#session || this.#resuming || !this.signaling.connected) return;
+    const now = session.pc?.iceConnectionState;
+    if (now === "failed" || (now === "disconnected" && Date.now() < this.#restartWindowEnds)) {
       this.#restartWindowEnds = 0;
       session.recoverMedia();
     }
+  }
+
+  /** The call's inbound media (from the partner in p2p, the node in sfu) stopped arriving
+   * (media-watch.js), seconds before ICE says so: say so, as for ICE `disconnected`. This browser's network may have changed, and its socket died
+   * with it (see #onIceState): if so, the probe reconnects and the resume restarts ICE; if not,
+   * it is the partner's network, and the partner restarts (this page waits and answers). */
+  #onStalled(session) {
+    if (session !== this.#session) return;
+    if (this.store.get().call.status === "in-call") {
+      this.store.update("call", { error: CALL_TEXT.disconnected });
+    }
+    if (!this.#resuming) this.signaling.probe();
+  }
+
+  #onFlowing(session) {
+    if (session !== this.#session) return;
+    if (this.store.get().call.error === CALL_TEXT.disconnected) this.store.update("call", { error: "" });
+  }
+
+  /** The browser says its network changed (`online`, `navigator.connection` `change`): the
+   * socket may be dead already (see #onIceState). */
+  #onNetworkChange() {
+    const { status } = this.store.get().call;
+    if (this.#session && (status === "connecting" || status === "in-call")) this.signaling.probe();
   }
 
   #onModeChanged(change) {
@@ -371,6 +408,8 @@ export class App {
     this.localMedia.addEventListener("switched", () => {
       if (this.#session) this.#sendMediaState();
     });
+    window.addEventListener("online", () => this.#onNetworkChange());
+    navigator.connection?.addEventListener?.("change", () => this.#onNetworkChange());
   }
 
   #onSignalingStatus(status) {
@@ -381,7 +420,7 @@ export class App {
       this.#resume();
       return;
     }
-    const dropped = ["transport close", "transport error", "ping timeout"].includes(status.reason);
+    const dropped = DROPPED.includes(status.reason);
     if (dropped && inCall && this.#session && this.#resumeToken) {
       // The node holds the call for a while (--resume-grace); the media may well go on.
       this.#resuming = true;
@@ -417,7 +456,7 @@ export class App {
       // mode-changed may have been sent while the socket was away.
       if (ack.mode !== this.store.get().call.mode) {
         this.#onModeChanged(ack);
-      } else if (this.#session?.mediaBroken) {
+      } else if (this.#session?.mediaBroken || this.#session?.mediaStalled) {
         this.#session.recoverMedia(); // the network changed: ICE restart
       } else {
         this.#restartWindowEnds = Date.now() + RESTART_WINDOW_MS;

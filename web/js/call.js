@@ -14,8 +14,11 @@
 // relay candidates, so the partner never learns its address.
 
 import { iceSummary } from "./ice-diagnosis.js";
+import { inboundPackets, stalled, watchInbound } from "./media-watch.js";
 
 const KINDS = ["audio", "video"];
+// How often the inbound media is looked at (media-watch.js): a stall shows within STALL_MS + this.
+const WATCH_MS = 500;
 const RECEIVING = new Set(["sendrecv", "recvonly"]);
 
 /** mid → {streamId, trackId} from an SDP's `a=mid` / `a=msid` lines (RFC 8830 §2). */
@@ -39,6 +42,9 @@ export class CallSession extends EventTarget {
   #settingRemoteAnswer = false;
   #offerAgain = false;
   #closed = false;
+  // The inbound media of the current connection (media-watch.js) and its sampling timer.
+  #watch = null;
+  #watchTimer = null;
 
   constructor({ signaling, localStream, iceServers, mode, role, iceTransportPolicy }) {
     super();
@@ -90,6 +96,7 @@ export class CallSession extends EventTarget {
     pc.addEventListener("iceconnectionstatechange", () => {
       if (pc === this.pc) this.#emit("ice", { state: pc.iceConnectionState });
     });
+    this.#watchMedia(pc);
   }
 
   /** ICE lost its path (`disconnected`, `failed`) or the connection is gone: no media now. */
@@ -97,6 +104,39 @@ export class CallSession extends EventTarget {
     const pc = this.pc;
     if (!pc || pc.signalingState === "closed") return true;
     return ["disconnected", "failed", "closed"].includes(pc.iceConnectionState);
+  }
+
+  /** The media that was arriving stopped (media-watch.js): after a network change, the path
+   * died before ICE noticed. */
+  get mediaStalled() {
+    return stalled(this.#watch, performance.now());
+  }
+
+  /** Samples the inbound packet count of `pc` while it is the current connection; emits
+   * `stalled` once when media that was arriving stops, and `flowing` when it comes back. */
+  #watchMedia(pc) {
+    clearInterval(this.#watchTimer);
+    this.#watch = null;
+    let reported = false;
+    const timer = setInterval(async () => {
+      if (pc !== this.pc || this.#closed) {
+        clearInterval(timer);
+        return;
+      }
+      let report;
+      try {
+        report = await pc.getStats();
+      } catch {
+        return; // closed meanwhile
+      }
+      if (pc !== this.pc) return;
+      const now = performance.now();
+      this.#watch = watchInbound(this.#watch, inboundPackets(report), now);
+      const stopped = stalled(this.#watch, now);
+      if (stopped !== reported) this.#emit(stopped ? "stalled" : "flowing", {});
+      reported = stopped;
+    }, WATCH_MS);
+    this.#watchTimer = timer;
   }
 
   /**
@@ -366,6 +406,8 @@ export class CallSession extends EventTarget {
   #teardown() {
     const pc = this.pc;
     this.pc = null;
+    clearInterval(this.#watchTimer);
+    this.#watch = null;
     this.participants.clear();
     // Local tracks belong to the page (Studio keeps them), so only the connection is closed.
     pc?.close();

@@ -10,6 +10,9 @@ const ACK_TIMEOUT_MS = 10_000;
 // so a refused one is tried again, a bounded number of times.
 const RECONNECT_DELAY_MS = [300, 1500];
 const RECONNECT_ATTEMPTS = 30;
+// How long a `probe` may take before this socket is taken for dead (docs/protocol.md, "probe"):
+// an answer comes back in one round trip; a loaded node still answers well within this.
+const PROBE_TIMEOUT_MS = 2000;
 // The node's signed key for this browser (docs/protocol.md, "Safety"): presented on every
 // (re)connection so that a reported partner is kept apart from this browser for good.
 const CLIENT_KEY = "liveloop.clientKey";
@@ -73,6 +76,41 @@ export class Signaling extends EventTarget {
 
   // Attempts left to reconnect after the node said it shuts down (0: not reconnecting).
   #shutdownAttempts = 0;
+  // The probe that is out (callers meanwhile share it); the engine closed because one went
+  // unanswered.
+  #probing = null;
+  #deadEngine = null;
+
+  /**
+   * Whether the socket still reaches the node: a `probe` that must be answered within
+   * PROBE_TIMEOUT_MS. After a network change the socket's TCP connection is dead but looks
+   * connected until socket.io's own ping timeout (the node's pingInterval + pingTimeout, 6 s by
+   * default); the call is first to notice (its media stops), and asks here. Unanswered: the
+   * engine is closed, socket.io reconnects at once, and the disconnect's reason is
+   * "probe timeout" (the page resumes its call as after any dropped socket). Resolves true when
+   * the node answered (or nothing was to be probed), false when the socket was given up.
+   */
+  probe() {
+    const engine = this.socket.io.engine;
+    if (!this.socket.connected || !engine) return Promise.resolve(true);
+    this.#probing ??= this.#probeEngine(engine).finally(() => {
+      this.#probing = null;
+    });
+    return this.#probing;
+  }
+
+  async #probeEngine(engine) {
+    try {
+      await this.socket.timeout(PROBE_TIMEOUT_MS).emitWithAck("probe", {});
+      return true;
+    } catch {
+      // Only the engine probed: one that closed or was replaced meanwhile is not ours to close.
+      if (this.socket.io.engine !== engine || !this.socket.connected) return true;
+      this.#deadEngine = engine;
+      engine.close(); // socket.io sees "forced close" and reconnects (its reconnection is on)
+      return false;
+    }
+  }
 
   /** The node sends `server-shutdown` and then closes the socket itself, which socket.io never
    * reconnects on its own: connect again (to another node), and say so with a "moved" status
@@ -129,7 +167,10 @@ export class Signaling extends EventTarget {
     this.socket.on("connect", () => this.#setStatus("connected"));
     this.socket.on("disconnect", (reason) => {
       // "io client disconnect" is our own close(); everything else is a lost connection.
-      if (reason !== "io client disconnect") this.#setStatus("reconnecting", { reason });
+      const probed = this.#deadEngine !== null && reason === "forced close";
+      this.#deadEngine = null;
+      if (probed) this.#setStatus("reconnecting", { reason: "probe timeout" });
+      else if (reason !== "io client disconnect") this.#setStatus("reconnecting", { reason });
     });
     this.socket.on("connect_error", () => {
       if (this.status.state !== "reconnecting") this.#setStatus("unreachable");

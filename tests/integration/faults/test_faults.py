@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -25,21 +25,32 @@ pytestmark = pytest.mark.slow
 VANISH_BUDGET = 10.0
 
 
-async def test_frozen_client_ends_the_call_within_ten_seconds(node_factory: NodeFactory) -> None:
-    """Its socket stays open but nothing answers: only the ping timeout can tell."""
-    node = node_factory("--mode", "p2p")  # defaults: ping interval 3 s, ping timeout 3 s
-    frozen = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tests.integration.faults.vanishing_client", node.url, "zed"),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
+def start_vanishing_client(node_url: str, resume: bool) -> Awaitable[asyncio.subprocess.Process]:
+    """tests/integration/faults/vanishing_client.py in its own process, to be frozen."""
+    argv = [sys.executable, "-m", "tests.integration.faults.vanishing_client", node_url, "zed"]
+    return asyncio.create_subprocess_exec(
+        *argv, *(["resume"] if resume else []), cwd=ROOT, stdout=asyncio.subprocess.PIPE
     )
+
+
+@pytest.mark.parametrize("resumable", [False, True], ids=["plain", "resumable"])
+async def test_frozen_client_ends_the_call_within_ten_seconds(
+    node_factory: NodeFactory, resumable: bool
+) -> None:
+    """Its socket stays open but nothing answers: only the ping timeout can tell. A client that
+    can resume (the browser client) is held for its resume after the ping timeout (it may be a
+    browser whose network changed, rooms/resume.py), within the same 10 s of its last pong."""
+    node = node_factory("--mode", "p2p")  # defaults: ping interval 3 s, ping timeout 3 s
+    frozen = await start_vanishing_client(node.url, resumable)
     bob = await WireClient(node.url).connect()
     try:
         await until(lambda: get_json(node, "/api/status")["waitingUsers"] == 1, 20)
         await bob.request_room("bob")
         match = await bob.next("match-done")
         assert frozen.stdout is not None
-        assert json.loads(await frozen.stdout.readline())["roomId"] == match["roomId"]
+        printed = json.loads(await frozen.stdout.readline())
+        assert printed["roomId"] == match["roomId"]
+        assert (printed["token"] is not None) == resumable
         os.kill(frozen.pid, signal.SIGSTOP)
         frozen_at = time.monotonic()
         left = await bob.next("partner-left", timeout=VANISH_BUDGET + 5)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
+import re
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +18,8 @@ from liveloop_sfu.client import WireClient, WireError
 from tests.helpers import scrape, until
 from tests.integration.calls.wire_call import WireCall
 from tests.integration.conftest import Caller
-from tests.nodes import Node, NodeFactory
+from tests.integration.faults.test_faults import start_vanishing_client
+from tests.nodes import Node, NodeFactory, get_json
 
 pytestmark = pytest.mark.slow
 
@@ -203,3 +207,47 @@ async def test_a_network_change_restarts_ice_through_the_node(
     # The connection the restart replaced is gone: no UDP socket more than before.
     await until(lambda: udp_sockets(node) == sockets, 10)
     assert "Traceback" not in node.log()
+
+
+async def test_a_p2p_client_back_after_its_ping_timeout_keeps_its_call(
+    node_factory: NodeFactory,
+) -> None:
+    """A browser whose network changed: its old socket goes silent (frozen here), and the node's
+    ping timeout fires before the client is back on a new socket. A p2p call's media never
+    passes the node, so the node holds the call for what is left of the vanish budget since
+    that socket's last pong (signal/liveness.py), and the resume that comes within it keeps the
+    call: the partner is never told."""
+    node = node_factory("--mode", "p2p", "--ping-interval", "1", "--ping-timeout", "1")
+    frozen = await start_vanishing_client(node.url, resume=True)
+    bob = await WireClient(node.url, timeout=5).connect()
+    back = WireClient(node.url, timeout=5)
+    try:
+        await until(lambda: get_json(node, "/api/status")["waitingUsers"] == 1, 20)
+        await bob.request_room("bob")
+        match = await bob.next("match-done")
+        assert frozen.stdout is not None
+        printed = json.loads(await frozen.stdout.readline())
+        assert printed["roomId"] == match["roomId"]
+        os.kill(frozen.pid, signal.SIGSTOP)
+        # The node notices the silence (after 1 s + 2 × 1 s at most) and holds the call.
+        await until(lambda: "socket dropped (ping timeout)" in node.log(), 10)
+        held = float(re.findall(r"ping timeout\); holding the call for ([\d.]+) s", node.log())[0])
+        # Until 9 s after the last pong, which came at least ping interval + ping timeout (2 s)
+        # before the node could tell.
+        assert 0 < held < 7
+        await back.connect(auth={"resume": True})
+        ack = await back.call("resume", {"token": printed["token"]})
+        assert ack["roomId"] == match["roomId"] and ack["mode"] == "p2p"
+        assert ack["role"] == "offerer"  # the frozen client joined the queue first
+        # The same call: signaling reaches the partner, who never heard that anyone left.
+        await back.call("newMessage", {"message": "back"})
+        assert (await bob.next("newMessage"))["message"] == "back"
+        with pytest.raises(asyncio.TimeoutError):
+            await bob.next("partner-left", timeout=9)  # past the end of the budget
+        assert get_json(node, "/api/status")["activeRooms"] == {"sfu": 0, "p2p": 1}
+    finally:
+        if frozen.returncode is None:
+            frozen.kill()  # SIGKILL works on a stopped process
+            await frozen.wait()
+        await back.close()
+        await bob.close()

@@ -1,7 +1,9 @@
-"""Session aliases of resumed clients (liveloop_sfu/rooms/resume.py): pure."""
+"""Session aliases of resumed clients (liveloop_sfu/rooms/resume.py) and the vanish budget a
+silent client's resume gets (liveloop_sfu/rooms/records.py): pure."""
 
 from __future__ import annotations
 
+from liveloop_sfu.rooms.records import VANISH_BUDGET, VANISH_MARGIN, vanish_wait
 from liveloop_sfu.rooms.resume import SessionAliases
 
 
@@ -34,3 +36,17 @@ def test_a_resume_supersedes_a_socket_that_still_looks_alive() -> None:
     aliases.unbind("s2")
     aliases.unbind("s3")
     assert len(aliases) == 0
+
+
+def test_the_vanish_budget_runs_from_the_latest_sign_of_life() -> None:
+    # Budget 10 s, of which the node keeps 1 s to decide: it may wait until 9 s after the last
+    # sign of life, whichever kind (media in sfu, the socket's last pong in p2p) came last.
+    assert VANISH_BUDGET - VANISH_MARGIN == 9.0
+    assert vanish_wait([100.0], now=106.0) == 3.0
+    assert vanish_wait([100.0, 104.0], now=106.0) == 7.0  # a later pong than the last media
+    assert vanish_wait([None, 104.0], now=106.0) == 7.0  # p2p: no media, the pong alone
+    assert vanish_wait([104.0, None], now=106.0) == 7.0  # sfu: a socket with no ping out
+    # Spent, or nothing known: no wait at all (the call ends at once, as before issue 16).
+    assert vanish_wait([100.0], now=109.5) == 0.0
+    assert vanish_wait([None, None], now=106.0) == 0.0
+    assert vanish_wait([], now=106.0) == 0.0
