@@ -2,9 +2,10 @@
 ahead of time, from the same mypy --strict source. ``pip install -e .`` (scripts/install.sh) on a
 machine with a C compiler and the Python headers then imports native modules; everything else is
 in pyproject.toml. Which modules: every module of the folders listed in
-liveloop_sfu/media/compiled.py. The session glue (media/sfu/session.py) and the aiortc adapter
-stay interpreted: compiled, they crashed the process in the garbage collector during media tests
-(mypyc 2.4.1).
+liveloop_sfu/media/compiled.py; those of the cheap load client (benchmarks/clients/native, in a
+checkout only) go into a library of their own that only an editable install builds. The session
+glue (media/sfu/session.py) and the aiortc adapter stay interpreted: compiled, they crashed the
+process in the garbage collector during media tests (mypyc 2.4.1).
 
 A wheel (``python -m build --wheel``) also carries the browser client: build_py copies web/ and
 the socket.io browser build that ``npm ci --prefix web`` fetched into ``liveloop_sfu/web/``, where
@@ -28,6 +29,7 @@ import sysconfig
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
@@ -37,15 +39,15 @@ WEB = ROOT / "web"
 WEB_HIDDEN = {"node_modules", "package.json", "package-lock.json"}
 SOCKETIO = Path("node_modules") / "socket.io-client"
 SOCKETIO_FILES = ("dist", "LICENSE", "package.json")
+BENCHMARKS_PREFIX = "benchmarks."  # dotted names of the load client's compiled modules
 
 
-def _compiled_modules() -> list[str]:
-    """Every module of the compiled folders (liveloop_sfu/media/compiled.py, shared with the
-    stale-build check in liveloop_sfu/media/native.py)."""
-    listing = runpy.run_path(str(Path(__file__).parent / "liveloop_sfu/media/compiled.py"))
+def _compiled_modules(folders: tuple[str, ...]) -> list[str]:
+    """Every module of ``folders`` (compiled folders of liveloop_sfu/media/compiled.py), as paths
+    relative to the checkout, where the build runs."""
     return [
         str(path)
-        for folder in listing["COMPILED_PACKAGES"]
+        for folder in folders
         for path in sorted(Path(folder).glob("*.py"))
         if path.name != "__init__.py"
     ]
@@ -69,12 +71,32 @@ def _native_extensions() -> list[object]:
     except ImportError:  # no mypy in the build environment: a pure-Python install
         print("liveloop-sfu: mypyc not available, installing pure Python", file=sys.stderr)
         return []
-    # One shared library inside the package (not a top-level module), so an editable install,
-    # which exposes only the listed packages, finds it.
-    extensions: list[object] = mypycify(
-        _compiled_modules(), opt_level="3", group_name="liveloop_sfu.media._native"
-    )
+    listing = runpy.run_path(str(ROOT / "liveloop_sfu/media/compiled.py"))
+    node = _compiled_modules(listing["COMPILED_PACKAGES"])
+    benchmarks = _compiled_modules(listing["BENCHMARK_COMPILED_PACKAGES"])
+    # One shared library per group inside its package (not a top-level module), so an editable
+    # install, which exposes only the listed packages, finds it. The load client's folders (in a
+    # checkout only) are a group of their own, so that BuildExtForCheckout can leave them out of
+    # a wheel whole; compiled together ("separate" groups), the client's per-packet calls into
+    # the node's core stay native calls instead of going through Python objects.
+    groups = [(node, listing["NODE_GROUP"])]
+    if benchmarks:
+        groups.append((benchmarks, listing["BENCHMARK_GROUP"]))
+    extensions: list[object] = mypycify(node + benchmarks, opt_level="3", separate=groups)
     return extensions
+
+
+class BuildExtForCheckout(build_ext):
+    """build_ext, but the benchmarks' extensions only in an editable install: the wheel holds
+    the node alone (benchmarks/ is not one of its packages, and install_lib would otherwise copy
+    their built libraries into it)."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.editable_mode:
+            self.extensions = [
+                ext for ext in self.extensions if not ext.name.startswith(BENCHMARKS_PREFIX)
+            ]
 
 
 def _socketio_ready() -> bool:
@@ -131,4 +153,7 @@ class BuildPyWithWeb(build_py):
             _copy_web(package / "web")
 
 
-setup(ext_modules=_native_extensions(), cmdclass={"build_py": BuildPyWithWeb})
+setup(
+    ext_modules=_native_extensions(),
+    cmdclass={"build_py": BuildPyWithWeb, "build_ext": BuildExtForCheckout},
+)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.clients.cheap_peer import CheapPeer, PacketizedMedia, Ticker, packetized
 from benchmarks.clients.janus import (
     JanusSession,
     create_room_body,
@@ -36,6 +39,11 @@ from benchmarks.media.cache import MediaCache, MediaSpec, load_or_build
 from liveloop_sfu.client import WireClient
 
 log = logging.getLogger("benchmarks.clients.load_generator")
+
+# ``--client``: cheap (benchmarks.clients.cheap_peer: compiled media path) or aiortc
+# (benchmarks.clients.peer: aiortc handles every packet, for fidelity checks).
+CLIENT_KINDS = ("cheap", "aiortc")
+LoadPeer = BenchPeer | CheapPeer
 
 STEP_TIMEOUT = 20.0
 END_GRACE = 30.0
@@ -70,7 +78,7 @@ class Totals:
     packets: int = 0
     expected: int = 0
 
-    def add_peer(self, peer: BenchPeer) -> None:
+    def add_peer(self, peer: LoadPeer) -> None:
         for kind in ("video", "audio"):
             snap = peer.received.totals(kind)
             self.packets += snap.packets
@@ -89,13 +97,18 @@ class LoadProcess:
         self.decode_left = int(plan.get("decode", 1))
         self.records: list[CallRecord] = []
         self.errors: list[str] = []
-        self.peers: dict[str, BenchPeer] = {}  # user name -> current receiving peer
+        self.peers: dict[str, LoadPeer] = {}  # user name -> current receiving peer
         self.publishers: dict[str, BenchPeer] = {}  # user name -> publishing peer
         self.closed = Totals()
         self.matched = 0
         self.rooms: dict[str, asyncio.Event] = {}
         self.feeds: dict[str, dict[str, int]] = {}  # room -> user -> Janus feed id
         self.http: aiohttp.ClientSession | None = None
+        # Janus's subscribers answer the node's offers, which the cheap peer does not do.
+        self.client = str(plan.get("client", "aiortc"))
+        self.cheap = self.client == "cheap" and plan["target"] != "janus"
+        self.media: PacketizedMedia | None = packetized(cache) if self.cheap else None
+        self.ticker = Ticker()
 
     # --- bookkeeping -------------------------------------------------------------------------
     def _decode(self) -> bool:
@@ -104,7 +117,18 @@ class LoadProcess:
             return True
         return False
 
-    def _peer(self, publish: bool = True, receive: bool = True) -> BenchPeer:
+    def _peer(self, publish: bool = True, receive: bool = True) -> LoadPeer:
+        if self.media is not None:
+            return CheapPeer(
+                self.media,
+                self.ticker,
+                decode=receive and self._decode(),
+                publish=publish,
+                host_address=str(self.plan.get("host_address", "127.0.0.1")),
+            )
+        return self._aiortc_peer(publish, receive)
+
+    def _aiortc_peer(self, publish: bool = True, receive: bool = True) -> BenchPeer:
         return BenchPeer(
             self.cache,
             decode=receive and self._decode(),
@@ -112,14 +136,14 @@ class LoadProcess:
             host_address=str(self.plan.get("host_address", "127.0.0.1")),
         )
 
-    async def _retire(self, name: str, peer: BenchPeer) -> None:
+    async def _retire(self, name: str, peer: LoadPeer) -> None:
         if self.peers.get(name) is peer:
             del self.peers[name]
         self.closed.add_peer(peer)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(peer.close(), 10)
 
-    def _record(self, record: CallRecord, peer: BenchPeer, started: float) -> None:
+    def _record(self, record: CallRecord, peer: LoadPeer, started: float) -> None:
         received = peer.received
         first = received.first_video_at
         if first is not None:
@@ -216,11 +240,13 @@ class LoadProcess:
             await self._retire(user.name, peer)
 
     @staticmethod
-    async def _p2pnegotiate(wire: WireClient, peer: BenchPeer, role: str) -> None:
+    async def _p2pnegotiate(wire: WireClient, peer: LoadPeer, role: str) -> None:
         if role == "offerer":
             await negotiate(wire, peer)
             return
         offer = await wire.next("negotiation-call-offer", timeout=STEP_TIMEOUT)
+        if not isinstance(peer, BenchPeer):
+            raise RuntimeError("the cheap client does not answer offers (p2p): use --client aiortc")
         answer = await peer.answer(offer["sdp"]["sdp"])
         await wire.call("negotiation-call-answer", {"sdp": {"type": "answer", "sdp": answer}})
 
@@ -302,7 +328,7 @@ class LoadProcess:
                 if self.remaining() <= 0:
                     return
                 await asyncio.sleep(0.05)
-            peer = self._peer(publish=False)
+            peer = self._aiortc_peer(publish=False)
             self.peers[user.name] = peer
             if len(others) == 1 and others[0] in self.publishers:
                 peer.partner_sent_at = self.publishers[others[0]].video.sent_at
@@ -329,7 +355,7 @@ class LoadProcess:
     ) -> None:
         """Publish ``name``'s cached media into the VideoRoom; its feed id goes to ``self.feeds``
         so that the room's subscribers find it."""
-        publisher = self._peer(receive=False)
+        publisher = self._aiortc_peer(receive=False)
         self.publishers[name] = publisher
         offer = await publisher.create_offer()
         jsep = {"type": "offer", "sdp": offer, "trickle": False}
@@ -360,6 +386,7 @@ class LoadProcess:
                 await self._retire(name, peer)
             if self.http is not None:
                 await self.http.close()
+            await self.ticker.stop()
         emit(self.tick())
         return {
             "event": "result",
@@ -385,9 +412,11 @@ async def _next_of(wire: WireClient, events: tuple[str, ...], timeout: float) ->
     return None
 
 
-async def rtt_ms(peer: BenchPeer) -> float | None:
+async def rtt_ms(peer: LoadPeer) -> float | None:
     """Round-trip time from the receiver reports the far end sent about our published streams
     (aiortc's ``remote-inbound-rtp`` stats, RFC 3550 §6.4.1 LSR/DLSR)."""
+    if isinstance(peer, CheapPeer):
+        return peer.rtt_ms()
     try:
         report = await asyncio.wait_for(peer.pc.getStats(), 5)
     except Exception:
@@ -422,7 +451,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     plan["start_at"] = float(line)
     process = LoadProcess(plan, cache)
-    emit(asyncio.run(process.run()))
+    # The cache, its packetized copy and the imported modules live as long as the process:
+    # out of the collector's way (its full collections would walk them again and again).
+    gc.freeze()
+    profile_to = os.environ.get("LIVELOOP_BENCH_PROFILE")  # a developer's look at what runs
+    if profile_to:
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            result = asyncio.run(process.run())
+        profile.dump_stats(f"{profile_to}.{os.getpid()}")
+    else:
+        result = asyncio.run(process.run())
+    emit(result)
     return 0
 
 

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import av
 from aiortc import (
@@ -358,7 +358,15 @@ class BenchPeer:
         await self.pc.close()
 
 
-async def negotiate(wire: WireClient, peer: BenchPeer) -> None:
+class Offerer(Protocol):
+    """A client peer that offers and applies the node's answer (BenchPeer, CheapPeer)."""
+
+    async def create_offer(self) -> str: ...
+
+    async def accept_answer(self, sdp: str) -> None: ...
+
+
+async def negotiate(wire: WireClient, peer: Offerer) -> None:
     offer = await peer.create_offer()
     payload = {"sdp": {"type": "offer", "sdp": offer}}
     await wire.call("negotiation-call-offer", payload)

@@ -4,12 +4,17 @@
     liveloop-sfu bench --scenario churn --clients 8 --duration 30
     liveloop-sfu bench --targets sfu,janus --capacity 2,4,8,12
     liveloop-sfu bench --url https://sfu.example.org --scenario group --clients 12
+    liveloop-sfu bench --targets sfu --clients 32 --client aiortc      # the aiortc clients
+    liveloop-sfu bench compare before/bench.json after/bench.json --fail-if us_per_packet>10
     liveloop-sfu bench --worker --redis-url redis://R:6379/0   # one of several load machines
     liveloop-sfu bench --workers 2 --redis-url redis://R:6379/0 --url https://sfu.example.org
 
 For each target (a node it starts itself on loopback, Janus in its own network namespace, or a
 running service named by ``--url``) it runs the scenario (:mod:`benchmarks.harness.scenarios`) with
-synthetic clients spread over several processes (:mod:`benchmarks.clients.load_generator`),
+synthetic clients spread over several processes (:mod:`benchmarks.clients.load_generator`):
+``--client cheap`` (the default, :mod:`benchmarks.clients.cheap_peer`: aiortc for the handshake,
+compiled code per packet) or ``--client aiortc`` (every packet through aiortc, for fidelity
+checks; p2p and Janus always use these),
 samples the node's CPU and memory, and prints a progress line, then a summary table; it writes JSON
 and PNG charts to ``--out``. Every process it starts is stopped by its PID. With ``--workers N``
 it coordinates N ``--worker`` machines instead (:mod:`benchmarks.harness.coordinator`).
@@ -30,6 +35,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.clients.load_generator import CLIENT_KINDS
 from benchmarks.harness.processes import TICKS_PER_SECOND, process_ticks, stop_process
 from benchmarks.harness.progress import Progress, render
 from benchmarks.harness.scenarios import (
@@ -40,7 +46,7 @@ from benchmarks.harness.scenarios import (
     expected_streams,
     plan,
 )
-from benchmarks.media.cache import DEFAULT_CACHE_ROOT, MediaSpec, load_or_build
+from benchmarks.media.cache import DEFAULT_CACHE_ROOT, VIDEO_CODECS, MediaSpec, load_or_build
 from benchmarks.nodes.targets import (
     SUPPORTED,
     TARGETS,
@@ -58,6 +64,7 @@ from benchmarks.reports.bench import (
     table,
     timeline,
 )
+from benchmarks.reports.csv_rows import bench_rows, to_csv
 from benchmarks.suites.forwarding import machine
 
 DEFAULT_OUT = Path("bench-out")
@@ -79,6 +86,7 @@ class BenchConfig:
     out: Path
     cache_dir: Path
     charts: bool
+    client: str = "cheap"
     # --url's Prometheus /metrics when the node serves it elsewhere (its --metrics-listen).
     metrics_url: str | None = None
 
@@ -173,6 +181,12 @@ def _start(procs: list[LoadProc]) -> float:
     return start_at
 
 
+def client_for(config: BenchConfig, target_kind: str) -> str:
+    """The client kind a target's run uses: the cheap one only offers (the node's wire
+    protocol), so p2p calls (one side answers) and Janus (which offers) use the aiortc one."""
+    return "aiortc" if target_kind in ("p2p", "janus") else config.client
+
+
 def _plan_json(
     config: BenchConfig,
     scenario: ScenarioConfig,
@@ -188,6 +202,7 @@ def _plan_json(
         "cache_dir": str(config.cache_dir),
         "duration": scenario.duration,
         "scenario": scenario.kind,
+        "client": client_for(config, target.kind),
         "decode": config.decode if index == 0 or config.decode > 1 else 0,
         "users": [asdict(u) for u in users],
     }
@@ -291,6 +306,7 @@ def _summarize(
     )
     return {
         "summary": summary,
+        "client": client_for(config, target.kind),
         "timeline": [asdict(i) for i in intervals],
         "node": node_series(probe.samples, start_at),
         "node_source": probe.source if probe.samples else "none",
@@ -313,6 +329,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
             "targets": list(config.targets),
             "url": config.url,
             "processes": config.processes,
+            "client": config.client,
             "decoded_streams": config.decode,
             "capacity_steps": list(config.capacity),
         },
@@ -408,6 +425,18 @@ def _argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resolution", default="640x480", help="WxH")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--client",
+        choices=CLIENT_KINDS,
+        default="cheap",
+        help="cheap: compiled media path (default); aiortc: every packet through aiortc",
+    )
+    parser.add_argument(
+        "--codec",
+        choices=VIDEO_CODECS,
+        default="vp8",
+        help="publishers' video codec (h264: constrained baseline; cheap clients, sfu or --url)",
+    )
     parser.add_argument("--decode", type=int, default=1, help="receivers that decode (sample)")
     parser.add_argument(
         "--capacity", default="", help="capacity search: client counts, e.g. 2,4,8,16"
@@ -447,12 +476,16 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         parser.error("--resolution must be WxH, multiples of 16, at most 1920x1080")
     if not 50 <= args.bitrate <= 8000 or not 5 <= args.fps <= 60:
         parser.error("--bitrate must be within 50..8000 kbps and --fps within 5..60")
+    # The aiortc clients, the relay, p2p and Janus runs send the cached VP8 only.
+    if args.codec != "vp8" and (args.client != "cheap" or set(targets) - {"sfu", "remote"}):
+        parser.error(f"--codec {args.codec} needs --client cheap and --targets sfu (or --url)")
     spec = MediaSpec(
         width=width,
         height=height,
         fps=args.fps,
         video_kbps=args.bitrate,
         keyframe_interval=2 * args.fps,
+        codec=args.codec,
     )
     return BenchConfig(
         scenario=scenario,
@@ -465,6 +498,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         out=args.out,
         cache_dir=args.cache_dir,
         charts=not args.no_charts,
+        client=args.client,
         metrics_url=args.metrics_url,
     )
 
@@ -474,10 +508,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["compare"]:  # liveloop-sfu bench compare a.json b.json
+        from benchmarks.reports.compare import main as compare_main
+
+        return compare_main(args[1:])
+    config = parse_args(args)
     from benchmarks.harness import fleet_cli  # here: it imports this module
 
-    role = fleet_cli.fleet_role(_argument_parser(), argv)
+    role = fleet_cli.fleet_role(_argument_parser(), args)
     if isinstance(role, fleet_cli.WorkerOptions):
         from benchmarks.harness.workers import run_worker
 
@@ -506,7 +545,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     path = config.out / "bench.json"
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    print(f"JSON written to {path}")
+    csv_path = path.with_suffix(".csv")
+    csv_path.write_text(to_csv(bench_rows(result)))
+    print(f"JSON written to {path}, CSV to {csv_path}")
     if config.charts:
         from benchmarks.reports.charts import write_charts
 

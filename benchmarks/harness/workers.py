@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from benchmarks.harness.bench import EXIT_GRACE, READY_TIMEOUT, LoadProc, _spawn
 from benchmarks.harness.fleet import BEAT_EVERY, REDIS_ERRORS, Bus, SharedClock
@@ -36,6 +35,7 @@ from benchmarks.harness.progress import Progress, render
 from benchmarks.harness.scenarios import UserPlan
 from benchmarks.harness.shares import by_local_process
 from benchmarks.media.cache import MediaSpec, load_or_build
+from benchmarks.nodes.targets import source_address
 from benchmarks.reports.bench import timeline
 
 log = logging.getLogger("benchmarks.harness.workers")
@@ -59,19 +59,6 @@ class Stop(Exception):
 
 def default_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def route_address(url: str) -> str:
-    """This machine's address on the interface that routes to ``url``'s host: where the clients
-    gather ICE candidates (a connected UDP socket sends nothing; the kernel picks the source)."""
-    parts = urlsplit(url)
-    if parts.hostname is None:
-        raise ValueError(f"no host in {url!r}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    family, _, _, _, address = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_DGRAM)[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        probe.connect(address)
-        return str(probe.getsockname()[0])
 
 
 def users_of(plan: dict[str, Any]) -> list[UserPlan]:
@@ -163,7 +150,7 @@ class Worker:
         plan = assignment["plan"]
         users = users_of(plan)
         self.users = len(users)
-        address = route_address(plan["url"])
+        address = source_address(plan["url"])
         self.clock = self.bus.clock()
         spec = MediaSpec(**plan["spec"])
         self._saying_waiting(lambda: load_or_build(spec, self.options.cache_dir))

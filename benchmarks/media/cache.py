@@ -1,4 +1,5 @@
-"""Pre-encoded benchmark media: VP8 video and Opus audio, encoded once with ``av`` and reused.
+"""Pre-encoded benchmark media: VP8 (or H.264) video and Opus audio, encoded once with ``av`` and
+reused.
 
 Benchmark clients must stay cheap so that the node, not the clients, is what a run measures: they
 send these packets as they are (aiortc's sender only packetizes an ``av.Packet``) and never run an
@@ -57,6 +58,7 @@ class MediaSpec:
     seconds: int = 10
     keyframe_interval: int = 60  # frames
     audio_kbps: int = 32
+    codec: str = "vp8"  # vp8 | h264 (constrained baseline, as browsers offer it first)
 
     @property
     def frames(self) -> int:
@@ -64,7 +66,7 @@ class MediaSpec:
 
     def key(self) -> str:
         return (
-            f"v{CACHE_VERSION}-vp8-{self.width}x{self.height}-{self.fps}fps-{self.video_kbps}k-"
+            f"v{CACHE_VERSION}-{self.codec}-{self.width}x{self.height}-{self.fps}fps-{self.video_kbps}k-"
             f"g{self.keyframe_interval}-{self.seconds}s-opus{self.audio_kbps}k"
         )
 
@@ -122,13 +124,16 @@ def noisy_counter_frame(index: int, width: int, height: int) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(planes, format="yuv420p")
 
 
+VIDEO_CODECS = ("vp8", "h264")
+
+
 def encode_video(spec: MediaSpec) -> Iterator[EncodedFrame]:
-    codec = av.CodecContext.create("libvpx", "w")
-    codec.width, codec.height = spec.width, spec.height
-    codec.pix_fmt = "yuv420p"
-    codec.time_base = fractions.Fraction(1, spec.fps)
-    codec.framerate = fractions.Fraction(spec.fps, 1)
-    codec.bit_rate = spec.video_kbps * 1000
+    if spec.codec not in VIDEO_CODECS:
+        raise ValueError(f"video codec {spec.codec!r}: one of {', '.join(VIDEO_CODECS)}")
+    if spec.codec == "h264":
+        yield from _encode_h264(spec)
+        return
+    codec = _video_encoder(av.CodecContext.create("libvpx", "w"), spec)
     codec.gop_size = spec.keyframe_interval
     # Real-time settings as a WebRTC sender uses them: no look-ahead (every input frame yields
     # exactly one output packet, so frame i carries counter i) and error resilience.
@@ -142,16 +147,47 @@ def encode_video(spec: MediaSpec) -> Iterator[EncodedFrame]:
         "max-intra-rate": "300",
         "kf-max-dist": str(spec.keyframe_interval),
     }
+    yield from _encoded_frames(codec, spec)
+
+
+def _encode_h264(spec: MediaSpec) -> Iterator[EncodedFrame]:
+    """H.264 as a WebRTC sender makes it: constrained baseline (no B-frames: every input frame
+    yields one access unit at once), Annex B, SPS and PPS before every IDR (RFC 6184 receivers
+    joining late need them), a keyframe every ``keyframe_interval`` frames."""
+    codec = _video_encoder(av.CodecContext.create("libx264", "w"), spec)
+    interval = spec.keyframe_interval
+    codec.options = {
+        "preset": "veryfast",
+        "tune": "zerolatency",
+        "profile": "baseline",
+        "x264-params": f"keyint={interval}:min-keyint={interval}:scenecut=0:repeat-headers=1:"
+        f"bframes=0:vbv-maxrate={spec.video_kbps}:vbv-bufsize={spec.video_kbps // 2}",
+    }
+    yield from _encoded_frames(codec, spec)
+
+
+def _video_encoder(codec: av.VideoCodecContext, spec: MediaSpec) -> av.VideoCodecContext:
+    """What every video encoder here is set to: the spec's size, frame rate and bitrate."""
+    codec.width, codec.height = spec.width, spec.height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = fractions.Fraction(1, spec.fps)
+    codec.framerate = fractions.Fraction(spec.fps, 1)
+    codec.bit_rate = spec.video_kbps * 1000
+    return codec
+
+
+def _encoded_frames(codec: av.VideoCodecContext, spec: MediaSpec) -> Iterator[EncodedFrame]:
+    """Frame i of the counter pictures in, exactly one encoded frame out (no look-ahead, so
+    frame i carries counter i)."""
     for index in range(spec.frames):
         frame = noisy_counter_frame(index, spec.width, spec.height)
         frame.pts = index
         frame.time_base = codec.time_base
         packets = codec.encode(frame)
         if len(packets) != 1:
-            raise RuntimeError(f"VP8 frame {index}: {len(packets)} packets, expected 1")
+            raise RuntimeError(f"{spec.codec} frame {index}: {len(packets)} packets, expected 1")
         packet = packets[0]
-        keyframe = index == 0 or bool(packet.is_keyframe)
-        yield EncodedFrame(bytes(packet), keyframe)
+        yield EncodedFrame(bytes(packet), index == 0 or bool(packet.is_keyframe))
 
 
 def encode_audio(spec: MediaSpec) -> Iterator[bytes]:
@@ -177,13 +213,19 @@ def encode_audio(spec: MediaSpec) -> Iterator[bytes]:
 
 def verify(cache: MediaCache) -> None:
     """Decode every cached video frame once: each must show its own index."""
-    decoder = av.CodecContext.create("vp8", "r")
+    name = cache.spec.codec
+    decoder = (
+        av.CodecContext.create("h264", "r")
+        if name == "h264"
+        else av.CodecContext.create("vp8", "r")
+    )
+    decoder.thread_count = 1  # frame threads would hold frames back: one in, one out
     for index, encoded in enumerate(cache.video):
         frames = decoder.decode(av.Packet(encoded.data))
         if len(frames) != 1 or read_counter(frames[0]) != index & 0xFFFF:
-            raise RuntimeError(f"cached VP8 frame {index} does not decode to its counter")
+            raise RuntimeError(f"cached {name} frame {index} does not decode to its counter")
     if not cache.video[0].keyframe:
-        raise RuntimeError("cached VP8 stream must start with a keyframe")
+        raise RuntimeError(f"cached {name} stream must start with a keyframe")
     if not cache.audio:
         raise RuntimeError("no Opus packets were produced")
 

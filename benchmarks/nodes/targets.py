@@ -9,9 +9,11 @@ own (``--metrics-listen``)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,26 @@ class Target:
             self._node = None
 
 
+def source_address(url: str) -> str:
+    """The local address of the interface that routes to ``url``'s host: where the clients
+    gather their ICE candidates, so that the node can reach them back. Asked of the kernel's
+    routing table by connecting a UDP socket, which sends nothing."""
+    parsed = urllib.parse.urlsplit(url)
+    if not parsed.hostname:
+        raise ValueError(f"no host in {url!r}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            parsed.hostname, port, type=socket.SOCK_DGRAM
+        )[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(address)
+            local: str = probe.getsockname()[0]
+    except OSError as exc:
+        raise OSError(f"no route to {parsed.hostname}: {exc}") from exc
+    return local
+
+
 def start_target(
     kind: str, log_dir: Path, url: str | None = None, metrics_url: str | None = None
 ) -> Target:
@@ -62,7 +84,7 @@ def start_target(
         if url is None:
             raise ValueError("a remote target needs a URL")
         base = url.rstrip("/")
-        target = Target("remote", base, None, "127.0.0.1", "liveloop", True)
+        target = Target("remote", base, None, source_address(base), "liveloop", True)
         target.metrics_url = metrics_url or f"{base}/metrics"
         return target
     log = log_dir / f"{kind}-node.log"

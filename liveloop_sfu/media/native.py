@@ -8,15 +8,34 @@ import pkgutil
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
-from liveloop_sfu.media.compiled import COMPILED_PACKAGES
+from liveloop_sfu.media.compiled import (
+    BENCHMARK_COMPILED_PACKAGES,
+    BENCHMARK_GROUP,
+    COMPILED_PACKAGES,
+    NODE_GROUP,
+)
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding ``liveloop_sfu/``
 
 
+def _folders() -> tuple[str, ...]:
+    """The node's compiled folders, and the load client's where a checkout has them (an
+    installed wheel has no ``benchmarks/``)."""
+    present = tuple(f for f in BENCHMARK_COMPILED_PACKAGES if (_PACKAGE_ROOT / f).is_dir())
+    return COMPILED_PACKAGES + present
+
+
+def _group_of(module: str) -> str:
+    """The shared library (``<group>__mypyc``) holding a compiled module's code."""
+    benchmark = tuple(folder.replace("/", ".") + "." for folder in BENCHMARK_COMPILED_PACKAGES)
+    return BENCHMARK_GROUP if module.startswith(benchmark) else NODE_GROUP
+
+
 def native_modules() -> tuple[str, ...]:
-    """Dotted names of every module of the compiled folders (``COMPILED_PACKAGES``)."""
+    """Dotted names of every module of the compiled folders (``COMPILED_PACKAGES``, and
+    ``BENCHMARK_COMPILED_PACKAGES`` in a checkout)."""
     names: set[str] = set()
-    for folder in COMPILED_PACKAGES:
+    for folder in _folders():
         package = folder.replace("/", ".")
         for info in pkgutil.iter_modules([str(_PACKAGE_ROOT / folder)]):
             if not info.ispkg:
@@ -47,14 +66,15 @@ def stale_modules() -> list[str]:
     if not (_PACKAGE_ROOT / "setup.py").is_file():
         return []
     # Paths come from the package root, not from the compiled modules' ``__file__``: mypyc gives
-    # a module imported from inside its shared library a wrong one. That shared library (beside
-    # this module) holds the code of all of them and a rebuild may rewrite only it, leaving each
-    # module's small loader (beside its source) with its old time.
-    shared = _built_at(Path(__file__).resolve().parent, "_native__mypyc")
+    # a module imported from inside its shared library a wrong one. The shared library of a
+    # module's group holds the code of all of them and a rebuild may rewrite only it, leaving
+    # each module's small loader (beside its source) with its old time.
     stale = []
     for name, is_compiled in compiled_modules().items():
         if not is_compiled:
             continue
+        *group_package, library = _group_of(name).split(".")
+        shared = _built_at(_PACKAGE_ROOT.joinpath(*group_package), f"{library}__mypyc")
         source = _PACKAGE_ROOT.joinpath(*name.split(".")).with_suffix(".py")
         built_at = max(shared, _built_at(source.parent, source.stem))
         if source.is_file() and source.stat().st_mtime > built_at:

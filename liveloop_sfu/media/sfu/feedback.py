@@ -11,11 +11,14 @@ it), taps it for the recorder, merges keyframe requests, and sends the sender re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from liveloop_sfu.media.core.forwarder import Forwarder
 from liveloop_sfu.media.core.rtp import (
+    Fir,
+    Nack,
+    Pli,
     ReceiverReport,
     RtcpPacket,
     RtpParseError,
@@ -57,6 +60,7 @@ class FeedbackRelay:
             self._counters["rtcp-malformed"] += 1
             return
         self._counters["rtcp-in"] += 1
+        self._count_kinds(packets)
         if self.recorder is not None:
             self.recorder.on_rtcp(sender.sid, packets, now)
         for own in sender.publications.values():
@@ -71,6 +75,23 @@ class FeedbackRelay:
             self._actions.send(publication, actions)
             if publication.forwarder.timer_changed:
                 self._rearm(publication.forwarder)
+
+    def _count_kinds(self, packets: Iterable[object]) -> None:
+        """Participants' reports and feedback by kind (``rtcp-in-sr``, ``-rr``, ``-nack``,
+        ``-pli``, ``-fir``): whether each browser (or load client) gives the feedback a
+        browser gives (RFC 3550 §6.4, RFC 4585 §6.2.1 and §6.3.1, RFC 5104 §4.3.1)."""
+        counters = self._counters
+        for packet in packets:
+            if isinstance(packet, SenderReport):
+                counters["rtcp-in-sr"] += 1
+            elif isinstance(packet, ReceiverReport):
+                counters["rtcp-in-rr"] += 1
+            elif isinstance(packet, Nack):
+                counters["rtcp-in-nack"] += 1
+            elif isinstance(packet, Pli):
+                counters["rtcp-in-pli"] += 1
+            elif isinstance(packet, Fir):
+                counters["rtcp-in-fir"] += 1
 
     @staticmethod
     def _egress_quality(

@@ -38,9 +38,11 @@ FOREIGN_BLOCKS = {"nginx", "nft", "coturn", "redis"}
 
 def code_variables() -> set[str]:
     """Variables the code reads: every declared setting's, and the few read by name
-    (``LIVELOOP_EVENT_LOOP`` in __main__.py, ``LIVELOOP_PURE`` in setup.py at install)."""
+    (``LIVELOOP_EVENT_LOOP`` in __main__.py, ``LIVELOOP_PURE`` in setup.py at install,
+    ``LIVELOOP_BENCH_PROFILE`` in the benchmarks' client processes)."""
     names = {item.spec.env for item in declared(Settings)}
-    for source in [*(ROOT / "liveloop_sfu").rglob("*.py"), ROOT / "setup.py"]:
+    sources = [*(ROOT / "liveloop_sfu").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
+    for source in [*sources, ROOT / "setup.py"]:
         names |= set(re.findall(r"[\"'](LIVELOOP_[A-Z0-9_]+)[\"']", source.read_text()))
     return names
 
@@ -50,11 +52,17 @@ def parser_flags() -> dict[str, set[str]]:
     command (the flags its argparse declares, read from its source)."""
     node = {flag for action in node_parser({})._actions for flag in action.option_strings}
     programs = {"liveloop-sfu": node}
-    sources = {"liveloop-sfu bench": ROOT / "benchmarks" / "harness" / "bench.py"}
+    harness = ROOT / "benchmarks" / "harness"
+    sources = {
+        # bench's own flags and those of a run over several load machines (fleet_cli adds them)
+        "liveloop-sfu bench": [harness / "bench.py", harness / "fleet_cli.py"],
+        "liveloop-sfu bench compare": [ROOT / "benchmarks" / "reports" / "compare.py"],
+    }
     for suite in (ROOT / "benchmarks" / "suites").glob("*.py"):
-        sources[f"python -m benchmarks.suites.{suite.stem}"] = suite
-    for program, source in sources.items():
-        programs[program] = set(re.findall(r"\"(--[a-z0-9][a-z0-9-]*)\"", source.read_text()))
+        sources[f"python -m benchmarks.suites.{suite.stem}"] = [suite]
+    for program, paths in sources.items():
+        text = "".join(path.read_text() for path in paths)
+        programs[program] = set(re.findall(r"\"(--[a-z0-9][a-z0-9-]*)\"", text))
     return programs
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from liveloop_sfu.media import native
-from liveloop_sfu.media.compiled import COMPILED_PACKAGES
+from liveloop_sfu.media.compiled import BENCHMARK_COMPILED_PACKAGES, COMPILED_PACKAGES
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -22,14 +22,15 @@ ROOT = Path(__file__).resolve().parents[3]
 # and "keyframes" in one compiled module per codec, "vp8", "vp9", "h264" (their detectors, and
 # VP8's payload descriptor), with "keyframes" left as the per-codec dispatch.
 TODAYS_COMPILED = {
-    "drops", "forwarder", "h264", "history", "keyframe_requests", "keyframes", "nack_generator",
-    "packet_io", "reception", "remb", "rewriter", "rtcp", "rtp", "rtp_common", "rtp_path",
-    "sender_report", "seq", "subscription", "vp8", "vp9",
+    "drops", "forwarder", "h264", "header_counter", "history", "keyframe_requests", "keyframes",
+    "media_sender", "nack_generator", "packet_io", "pump", "reception", "remb", "rewriter", "rtcp",
+    "rtp", "rtp_common", "rtp_path", "sender_report", "seq", "subscription", "vp8", "vp9",
 }  # fmt: skip
 
 
-def _setup_modules() -> list[str]:
-    """What setup.py hands mypycify: its ``_compiled_modules()``, run from its own source."""
+def _setup_modules(folders: tuple[str, ...]) -> list[str]:
+    """What setup.py hands mypycify for ``folders``: its ``_compiled_modules()``, run from its
+    own source."""
     tree = ast.parse((ROOT / "setup.py").read_text())
     keep = [
         node
@@ -39,20 +40,30 @@ def _setup_modules() -> list[str]:
     ]
     namespace: dict[str, Any] = {"__file__": str(ROOT / "setup.py")}
     exec(compile(ast.Module(body=keep, type_ignores=[]), "setup.py", "exec"), namespace)
-    modules: list[str] = namespace["_compiled_modules"]()
+    modules: list[str] = namespace["_compiled_modules"](folders)
     return modules
 
 
 def test_setup_compiles_exactly_the_reported_modules() -> None:
-    paths = _setup_modules()
+    # In a checkout (this test's), the load client's folders are compiled and reported too.
+    paths = _setup_modules(COMPILED_PACKAGES + BENCHMARK_COMPILED_PACKAGES)
     dotted = sorted(p.removesuffix(".py").replace("/", ".") for p in paths)
     assert dotted == list(native.native_modules())
     assert all((ROOT / p).is_file() for p in paths)
     assert {name.rsplit(".", 1)[1] for name in dotted} == TODAYS_COMPILED
 
 
+def test_benchmark_modules_are_a_group_of_their_own() -> None:
+    # setup.py leaves the load client's group out of a wheel as a whole (BuildExtForCheckout).
+    node = {p.removesuffix(".py") for p in _setup_modules(COMPILED_PACKAGES)}
+    bench = {p.removesuffix(".py") for p in _setup_modules(BENCHMARK_COMPILED_PACKAGES)}
+    assert node and bench and not node & bench
+    assert all(p.startswith("liveloop_sfu/") for p in node)
+    assert all(p.startswith("benchmarks/") for p in bench)
+
+
 def test_every_compiled_folder_exists_and_holds_sources() -> None:
-    for folder in COMPILED_PACKAGES:
+    for folder in COMPILED_PACKAGES + BENCHMARK_COMPILED_PACKAGES:
         assert (ROOT / folder / "__init__.py").is_file(), folder
         assert any(p.name != "__init__.py" for p in (ROOT / folder).glob("*.py")), folder
 

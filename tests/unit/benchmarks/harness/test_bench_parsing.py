@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from benchmarks.clients.janus import JanusError, create_room_body, plugin_data, subscribe_body
-from benchmarks.harness.bench import parse_args, ratios
+from benchmarks.harness.bench import _plan_json, client_for, parse_args, ratios
 from benchmarks.harness.progress import render
+from benchmarks.media.cache import MediaSpec
 from benchmarks.nodes.janus import janus_config, netns_commands, netns_for
+from benchmarks.nodes.targets import Target
 from benchmarks.reports.stats import JitterEstimator, prometheus_value, rss_bytes, summarize_values
 
 STATUS = "Name:\tpython\nVmPeak:\t  200 kB\nVmRSS:\t   51200 kB\nThreads:\t4\n"
@@ -152,6 +154,19 @@ def test_command_line() -> None:
     assert config.spec.keyframe_interval == 60
     remote = parse_args(["--url", "http://10.0.0.5:8080", "--capacity", "2,4"])
     assert remote.targets == ("remote",) and remote.capacity == (2, 4)
+    assert config.spec.codec == "vp8"
+
+
+def test_publisher_options_reach_the_cheap_clients_plan() -> None:
+    argv = ["--targets", "sfu", "--codec", "h264", "--resolution", "320x240", "--bitrate", "300"]
+    config = parse_args(argv)
+    target = Target("sfu", "http://127.0.0.1:1", None, "127.0.0.1", "liveloop", True)
+    plan = _plan_json(config, config.scenario, target, [], 0)
+    assert plan["client"] == "cheap"
+    # What the client process builds its media from (load_generator: MediaSpec(**plan["spec"])).
+    assert MediaSpec(**plan["spec"]) == MediaSpec(
+        width=320, height=240, fps=30, video_kbps=300, keyframe_interval=60, codec="h264"
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,6 +179,9 @@ def test_command_line() -> None:
         ["--clients", "1"],
         ["--capacity", "2,1000"],
         ["--scenario", "group", "--clients", "3", "--room-size", "4"],
+        ["--codec", "vp9"],
+        ["--targets", "sfu", "--codec", "h264", "--client", "aiortc"],
+        ["--targets", "sfu,janus", "--codec", "h264"],
     ],
 )
 def test_command_line_errors(argv: list[str]) -> None:
@@ -205,3 +223,14 @@ def test_ratios_from_single_runs_and_without_janus() -> None:
     result["runs"] = [_run("sfu", 150.0), _run("p2p", None)]
     assert ratios(result)["ours_over_janus"] is None
     assert ratios(result)["us_per_packet"] == {"sfu": 150.0}
+
+
+def test_client_kind_defaults_to_cheap_except_where_a_client_must_answer() -> None:
+    cheap = parse_args(["--targets", "sfu,p2p,janus"])
+    assert cheap.client == "cheap"
+    assert [client_for(cheap, kind) for kind in ("sfu", "remote", "relay", "p2p", "janus")] == [
+        "cheap", "cheap", "cheap", "aiortc", "aiortc",
+    ]  # fmt: skip
+    assert client_for(parse_args(["--client", "aiortc"]), "sfu") == "aiortc"
+    with pytest.raises(SystemExit):
+        parse_args(["--client", "browser"])

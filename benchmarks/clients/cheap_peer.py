@@ -1,0 +1,605 @@
+"""The cheap load client: a real WebRTC handshake, then no Python per packet.
+
+:class:`CheapPeer` negotiates with the node like :class:`benchmarks.clients.peer.BenchPeer` does
+(the wire protocol through :class:`~liveloop_sfu.client.WireClient`, aiortc's ICE and DTLS), so
+ICE credentials and SRTP keys come from a real handshake. Once DTLS is up it takes the media
+over from aiortc:
+
+* publishing: the cached encoded frames were cut into RTP payloads once per process
+  (:func:`packetized`); per frame, one call into compiled code
+  (:class:`~benchmarks.clients.native.media_sender.StreamSender`) numbers, SRTP-protects and
+  sends the frame's packets through the node's own packet path
+  (:class:`~liveloop_sfu.media.transport.srtp.packet_io.PeerIo`);
+* receiving: the socket is taken off asyncio's selector and drained from the same timer by
+  compiled code (:class:`~benchmarks.clients.native.header_counter.MediaReceiver`) that counts
+  from the clear RTP header and decrypts only a sample; sampled video frames are matched byte
+  for byte against the cached frames (whose pictures carry their frame number, verified when
+  the cache was built), which names the frame for the order and latency checks;
+* feedback, as a browser sends it: receiver reports (RFC 3550 §6.4.2) and sender reports
+  (§6.4.1) once a second, generic NACKs for sequence gaps (RFC 4585 §6.2.1), a PLI (§6.3.1)
+  when a loss could not be repaired; the node's NACKs are answered from a packet history (RTX,
+  RFC 4588, when negotiated) and its PLIs/FIRs by jumping to the next cached keyframe.
+
+One :class:`Ticker` per process runs every :data:`TICK` seconds and drives all its peers in one
+call into compiled code (:func:`~benchmarks.clients.native.pump.run_all`: frames due, sockets
+drained); Python runs once per tick for the whole process, and for a peer only when it has RTCP,
+a sampled frame, NACKs or reports to handle — whatever the packet rate. This client offers no
+transport-cc (aiortc does not), so the node does not negotiate transport-wide feedback with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc import sdp as aiortc_sdp
+from aiortc.rtcdtlstransport import State as DtlsState
+
+from benchmarks.clients.native.header_counter import MediaReceiver
+from benchmarks.clients.native.media_sender import (
+    StreamSender,
+    annexb_reference,
+    packetize,
+    packetize_h264,
+)
+from benchmarks.clients.native.pump import MediaPump, run_all
+from benchmarks.media.cache import OPUS_SAMPLE_RATE, MediaCache
+from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
+from benchmarks.reports.stats import StreamSnapshot
+from liveloop_sfu.media.core.rtp import (
+    Fir,
+    Nack,
+    Pli,
+    ReceiverReport,
+    RtpParseError,
+    RtpView,
+    SenderReport,
+    build_extension_block,
+    build_nack,
+    build_pli,
+    build_rr,
+    build_sr,
+    parse_rtcp,
+    rtx_wrap,
+)
+from liveloop_sfu.media.core.rtp_common import ntp_from_unix, ntp_middle32
+from liveloop_sfu.media.settings import MediaSettings
+from liveloop_sfu.media.transport.hooks import override
+from liveloop_sfu.media.transport.ice_gathering import raw_socket, restrict_gathering
+from liveloop_sfu.media.transport.srtp.packet_io import PeerIo, SrtpContext
+
+TICK = 0.02  # seconds between two runs of the timer: one Opus packet, 0.6 of a 30 fps frame
+# aiortc's VP8 packetizer fills 1300-byte payloads, descriptor included: the same packets per
+# frame as the aiortc clients, so both kinds compare at equal packets per second.
+VIDEO_MAX_PAYLOAD = 1300 - 4
+REPORT_INTERVAL = 1.0  # RTCP reports, as browsers send them about once a second
+PLI_INTERVAL = 1.0  # at most one PLI per second per stream
+SAMPLE_EVERY = 64  # authenticate and decrypt one packet in this many
+FRAME_EVERY = 16  # and every packet of one video frame in this many (content and latency)
+CONNECT_TIMEOUT = 20.0
+RTT_KEPT = 64
+BACKWARDS = 8  # sampled frames this close behind the previous one are out of order
+
+
+@dataclass(frozen=True)
+class PacketizedMedia:
+    """The cached media cut into RTP payloads once: ``video[i]`` are frame i's chunks."""
+
+    fps: int
+    video: list[list[bytes]]
+    keyframes: list[bool]
+    audio: list[list[bytes]]
+    index_of: dict[bytes, int]  # a cached frame's bytes -> its number (painted in its picture)
+    codec: str = "vp8"  # vp8: chunks get a VP8 descriptor; h264: RFC 6184 payloads already
+
+
+def packetized(cache: MediaCache) -> PacketizedMedia:
+    if cache.spec.codec == "h264":
+        video = [packetize_h264(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video]
+        # What the receiver rebuilds from the payloads (start codes made uniform).
+        reference = [annexb_reference(frame.data) for frame in cache.video]
+    else:
+        video = [packetize(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video]
+        reference = [frame.data for frame in cache.video]
+    return PacketizedMedia(
+        fps=cache.spec.fps,
+        video=video,
+        keyframes=[frame.keyframe for frame in cache.video],
+        audio=[[packet] for packet in cache.audio],
+        index_of={data: index for index, data in enumerate(reference)},
+        codec=cache.spec.codec,
+    )
+
+
+class CheapVideoSource:
+    """The publisher's video as the load generator sees it: when each cached frame was last
+    sent, keyframe requests. The schedule itself is the compiled pump's."""
+
+    def __init__(self) -> None:
+        self.keyframe_requests = 0
+        self.sent_at: dict[int, float] = {}  # frame number -> wall clock of its sending
+        self.pump: MediaPump | None = None
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
+        if self.pump is not None:
+            self.pump.request_keyframe()
+
+
+@dataclass
+class CheapReceiveLog:
+    """What a cheap peer received, in the shape the load generator reads from ``BenchPeer``."""
+
+    receiver: MediaReceiver | None = None
+    latencies: list[float] = field(default_factory=list)  # seconds, sampled frames
+    counters: list[int] = field(default_factory=list)  # frame numbers of sampled frames
+    decoded: int = 0  # sampled frames that matched a cached frame byte for byte
+    unreadable: int = 0  # sampled frames that matched none
+    incomplete: int = 0  # sampled frames with a packet missing (not checked)
+    out_of_order: int = 0  # sampled frames whose number went backwards
+    late: int = 0  # sampled frames older (by RTP timestamp) than one checked before
+    last_ts: int = -1  # RTP timestamp of the last sampled frame checked in order
+
+    @property
+    def first_video_at(self) -> float | None:
+        """time.monotonic() of the first complete video frame (to within one tick)."""
+        if self.receiver is None or self.receiver.first_video_at == 0.0:
+            return None
+        return self.receiver.first_video_at
+
+    def totals(self, kind: str) -> StreamSnapshot:
+        packets = octets = frames = expected = 0
+        if self.receiver is not None:
+            for stream in self.receiver.streams.values():
+                if stream.kind == kind:
+                    packets += stream.packets + stream.repaired
+                    octets += stream.octets
+                    frames += stream.frames
+                    expected += stream.expected()
+        return StreamSnapshot(packets, octets, frames, expected)
+
+    def video_streams(self) -> int:
+        if self.receiver is None:
+            return 0
+        return sum(1 for s in self.receiver.streams.values() if s.kind == "video" and s.frames)
+
+    def jitter_ms(self, kind: str) -> float | None:
+        if self.receiver is None:
+            return None
+        values = [
+            1000 * s.jitter / s.clock_rate
+            for s in self.receiver.streams.values()
+            if s.kind == kind and s.packets
+        ]
+        return max(values) if values else None
+
+
+class Ticker:
+    """One timer per process driving every cheap peer's pump; :meth:`CheapPeer.attend` runs
+    only for the peers the pumps flag."""
+
+    def __init__(self) -> None:
+        self.pumps: list[MediaPump] = []
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, pump: MediaPump) -> None:
+        self.pumps.append(pump)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def remove(self, pump: MediaPump | None) -> None:
+        with contextlib.suppress(ValueError):
+            self.pumps.remove(pump)  # type: ignore[arg-type]
+
+    async def _run(self, limit: int = 1 << 40) -> None:
+        for _ in range(limit):
+            if not self.pumps:
+                return
+            now, wallclock = time.monotonic(), time.time()
+            for pump in run_all(self.pumps, now, wallclock):
+                pump.owner.attend(now, wallclock)
+            self.ticks += 1
+            await asyncio.sleep(max(0.0, TICK - (time.monotonic() - now)))
+
+    async def stop(self) -> None:
+        self.pumps.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def _noop_start(parameters: object) -> None:
+    """Stands in for aiortc's RTCRtpSender.send / RTCRtpReceiver.receive: no encoder, decoder
+    or RTCP tasks — the cheap peer sends and reports itself."""
+
+
+class CheapPeer:
+    """A load client's peer connection: aiortc for the handshake, compiled code for media."""
+
+    def __init__(
+        self,
+        media: PacketizedMedia,
+        ticker: Ticker,
+        *,
+        decode: bool,
+        publish: bool = True,
+        host_address: str = "127.0.0.1",
+        sample_every: int = SAMPLE_EVERY,
+        frame_every: int = FRAME_EVERY,
+    ) -> None:
+        """``decode``: check sampled frames' content (and latency); all receivers count."""
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.media = media
+        self.ticker = ticker
+        self.decode = decode
+        self.publish = publish
+        self.host_address = host_address
+        self.sample_every = sample_every
+        self.frame_every = frame_every if decode else 0
+        self.video = CheapVideoSource()
+        self.received = CheapReceiveLog()
+        self.partner_sent_at: dict[int, float] = {}
+        self.window_open = False
+        self.rtcp_ssrc = random.getrandbits(32)
+        self.drop_every = 0  # tests: publishers leave out every Nth packet (a lossy link)
+        self.forget_dropped = False  # tests: and cannot retransmit them
+        self.batch_frames = True  # a frame's packets in one system call (UDP GSO) where it works
+        self.io: PeerIo | None = None
+        self.receiver: MediaReceiver | None = None
+        self.pump: MediaPump | None = None
+        self.senders: dict[str, StreamSender] = {}  # "video" / "audio"
+        self.rtx: dict[str, tuple[int, int]] = {}  # kind -> (RTX payload type, RTX SSRC)
+        self.rtt: list[float] = []  # seconds, from the node's reports about our streams
+        self.sent_nacks = self.sent_plis = self.sent_reports = self.answered_nacks = 0
+        self._rtx_seq = random.getrandbits(16)
+        self._kinds: dict[int, str] = {}
+        self._clock_rates: dict[int, int] = {}
+        self._codecs: dict[int, str] = {}
+        self._rtx_ssrcs: dict[int, int] = {}
+        self._given_up = 0
+        self._last_pli = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._hooked: set[int] = set()
+        if publish:
+            self.pc.addTransceiver("audio", direction="sendrecv")
+            self.pc.addTransceiver("video", direction="sendrecv")
+
+    def _prefer_codec(self) -> None:
+        """Offer only the cached media's video codec (and its RTX), as a browser told to
+        prefer one does (setCodecPreferences)."""
+        wanted = f"video/{self.media.codec}"
+        codecs = [
+            c
+            for c in RTCRtpSender.getCapabilities("video").codecs
+            if c.mimeType.lower() in (wanted, "video/rtx")
+        ]
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "video":
+                transceiver.setCodecPreferences(codecs)
+
+    # --- negotiation (aiortc) -----------------------------------------------------------------
+    def ensure_receivers(self, others: int) -> None:
+        """One receive-only audio + video pair per other participant of a group room."""
+        have = sum(1 for t in self.pc.getTransceivers() if t.direction == "recvonly") // 2
+        for _ in range(max(0, others - have)):
+            self.pc.addTransceiver("audio", direction="recvonly")
+            self.pc.addTransceiver("video", direction="recvonly")
+
+    async def create_offer(self) -> str:
+        if not self.pc.getTransceivers():  # receive-only (fan-out audience)
+            self.pc.addTransceiver("audio", direction="recvonly")
+            self.pc.addTransceiver("video", direction="recvonly")
+        for transceiver in self.pc.getTransceivers():
+            if id(transceiver) not in self._hooked:
+                self._hooked.add(id(transceiver))
+                override(transceiver.sender, "send", _noop_start)
+                override(transceiver.receiver, "receive", _noop_start)
+        self._prefer_codec()
+        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def accept_answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        self._learn(sdp)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._start_when_connected())
+
+    def _learn(self, sdp: str) -> None:
+        """Payload types, clock rates and RTX SSRCs of what the node sends (its answer)."""
+        for media in aiortc_sdp.SessionDescription.parse(sdp).media:
+            for codec in media.rtp.codecs:
+                if codec.payloadType is None:
+                    continue
+                rtx = codec.mimeType.lower().endswith("/rtx")
+                self._kinds[codec.payloadType] = "rtx" if rtx else media.kind
+                self._clock_rates[codec.payloadType] = codec.clockRate
+                self._codecs[codec.payloadType] = codec.mimeType.split("/")[-1].lower()
+            for group in media.ssrc_group:
+                if group.semantic == "FID" and len(group.items) == 2:
+                    self._rtx_ssrcs[int(group.items[1])] = int(group.items[0])
+        if self.receiver is not None:
+            self._configure(self.receiver)
+
+    def _configure(self, receiver: MediaReceiver) -> None:
+        receiver.kinds.update(self._kinds)
+        receiver.clock_rates.update(self._clock_rates)
+        receiver.codecs.update(self._codecs)
+        receiver.rtx_ssrcs.update(self._rtx_ssrcs)
+
+    async def connected(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.pc.connectionState != "connected":
+            if self.pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
+                raise RuntimeError(f"peer connection {self.pc.connectionState}, not connected")
+            await asyncio.sleep(0.02)
+
+    async def _start_when_connected(self) -> None:
+        await self.connected(CONNECT_TIMEOUT)
+        transport = self.pc.getTransceivers()[0].receiver.transport
+        for _ in range(int(CONNECT_TIMEOUT / 0.01)):  # the keys follow DTLS "connected"
+            if transport._rx_srtp is not None and transport._tx_srtp is not None:
+                break
+            await asyncio.sleep(0.01)
+        pump = self._take_over(transport)
+        self.ticker.add(pump)
+
+    def _take_over(self, transport: Any) -> MediaPump:
+        """From aiortc to the compiled path: sends through ``PeerIo``; the socket leaves
+        asyncio's selector and is drained by the ticker (STUN and DTLS still reach aioice)."""
+        connection = transport.transport._connection
+        pair = connection._nominated[1]
+        sock = raw_socket(pair.protocol)
+        if sock is None:
+            raise RuntimeError("the nominated pair's socket is not one restrict_gathering bound")
+        io = PeerIo(f"cheap {id(self):x}", DtlsState.CONNECTED, _locate)
+        io.transport, io.nominated = transport, connection._nominated
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, asyncio.SelectorEventLoop):
+            raise RuntimeError("the cheap client needs asyncio's selector event loop")
+        # The private variant: the public remove_reader refuses an fd a transport owns. The
+        # transport stays (aioice sends with it); only its reads move to the ticker.
+        cast(Any, loop)._remove_reader(sock.fileno())
+        receiver = MediaReceiver(
+            sock,
+            transport._rx_srtp,
+            pair.protocol.datagram_received,
+            sample_every=self.sample_every,
+            frame_every=self.frame_every,
+        )
+        receiver.remote = pair.remote_addr
+        receiver.enable_stamps()
+        self._configure(receiver)
+        self.io, self.receiver, self.received.receiver = io, receiver, receiver
+        media = self.media
+        pump = MediaPump(
+            self, receiver, media.fps, media.video, media.keyframes, media.audio, self.video.sent_at
+        )
+        self.pump = self.video.pump = pump
+        if self.publish:
+            self._make_senders(io)
+            pump.video_sender = self.senders.get("video")
+            pump.audio_sender = self.senders.get("audio")
+        return pump
+
+    def _make_senders(self, io: PeerIo) -> None:
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.currentDirection not in ("sendrecv", "sendonly"):
+                continue
+            kind = transceiver.kind
+            if kind in self.senders or not transceiver._codecs:
+                continue
+            codecs = transceiver._codecs
+            codec = next(c for c in codecs if not c.mimeType.lower().endswith("/rtx"))
+            if codec.payloadType is None:
+                continue
+            mid_id = next(
+                (e.id for e in transceiver._headerExtensions if e.uri.endswith("sdes:mid")), None
+            )
+            extensions = b""
+            if mid_id is not None:
+                profile, block = build_extension_block([(mid_id, str(transceiver.mid).encode())])
+                extensions = profile.to_bytes(2, "big") + (len(block) // 4).to_bytes(2, "big")
+                extensions += block
+            sender = StreamSender(
+                io,
+                codec.payloadType,
+                transceiver.sender._ssrc,
+                extensions,
+                vp8=codec.mimeType.lower() == "video/vp8",
+                seq=random.getrandbits(16),
+                marker=kind == "video",
+            )
+            sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
+            if self.batch_frames:
+                sock, datagrams, addr = _locate(io.nominated[1])
+                srtp = SrtpContext(io.transport._tx_srtp)
+                sender.batch_through(srtp, sock, datagrams, addr, DtlsState.CONNECTED)
+            self.senders[kind] = sender
+            rtx = next(
+                (
+                    c
+                    for c in codecs
+                    if c.mimeType.lower().endswith("/rtx")
+                    and c.parameters.get("apt") == codec.payloadType
+                ),
+                None,
+            )
+            if rtx is not None and rtx.payloadType is not None:
+                self.rtx[kind] = (rtx.payloadType, transceiver.sender._rtx_ssrc)
+
+    # --- what the pump flags -----------------------------------------------------------------
+    def attend(self, now: float, wallclock: float) -> None:
+        """Called by the ticker when this peer's pump has something for Python: RTCP from the
+        node, sampled frames to check, NACKs to send, reports due."""
+        receiver, pump = self.receiver, self.pump
+        if receiver is None or pump is None:
+            return
+        if receiver.rtcp:
+            self._on_rtcp(now, wallclock)
+        if receiver.frames:
+            self._check_frames()
+        if receiver.gaps:
+            self._send_nacks(now)
+        if now >= pump.next_report:
+            pump.next_report = now + REPORT_INTERVAL
+            self._send_reports(now, wallclock)
+
+    def _send(self, packet: bytes) -> None:
+        if self.io is not None:
+            self.io.send(packet)
+
+    def _send_nacks(self, now: float) -> None:
+        assert self.receiver is not None
+        for ssrc, seqs in self.receiver.due_nacks(now):
+            self._send(build_nack(self.rtcp_ssrc, ssrc, seqs))
+            self.sent_nacks += 1
+        given_up = sum(s.given_up for s in self.receiver.streams.values() if s.kind == "video")
+        if given_up > self._given_up and now - self._last_pli >= PLI_INTERVAL:
+            # A loss NACKs could not repair: the decoder would stall until a keyframe.
+            self._given_up, self._last_pli = given_up, now
+            for stream in self.receiver.streams.values():
+                if stream.kind == "video":
+                    self._send(build_pli(self.rtcp_ssrc, stream.ssrc))
+                    self.sent_plis += 1
+
+    def _send_reports(self, now: float, wallclock: float) -> None:
+        assert self.receiver is not None
+        blocks = []
+        for stream in list(self.receiver.streams.values())[:31]:
+            block = stream.reception.report_block(now)
+            if block is not None and stream.kind in ("video", "audio"):
+                stream.jitter = block.jitter
+                blocks.append(block)
+        ntp = ntp_from_unix(wallclock)
+        for kind, sender in self.senders.items():
+            assert self.pump is not None
+            rate = VIDEO_CLOCK_RATE if kind == "video" else OPUS_SAMPLE_RATE
+            since = now - (self.pump.next_video if kind == "video" else self.pump.next_audio)
+            rtp_ts = sender.last_ts + int(max(0.0, since) * rate)
+            self._send(build_sr(sender.ssrc, ntp, rtp_ts, sender.packets, sender.octets))
+            self.sent_reports += 1
+        if blocks or not self.senders:
+            self._send(build_rr(self.rtcp_ssrc, blocks))
+            self.sent_reports += 1
+
+    def _on_rtcp(self, now: float, wallclock: float) -> None:
+        assert self.receiver is not None
+        compounds, self.receiver.rtcp = self.receiver.rtcp, []
+        for data in compounds:
+            try:
+                packets = parse_rtcp(data)
+            except RtpParseError:
+                continue
+            for packet in packets:
+                self._on_rtcp_packet(packet, now, wallclock)
+
+    def _on_rtcp_packet(self, packet: object, now: float, wallclock: float) -> None:
+        assert self.receiver is not None
+        if isinstance(packet, SenderReport):
+            stream = self.receiver.streams.get(packet.ssrc)
+            if stream is not None:
+                stream.reception.on_sender_report(now, packet.ssrc, packet.ntp)
+        if isinstance(packet, SenderReport | ReceiverReport):
+            ours = {s.ssrc for s in self.senders.values()}
+            for block in packet.reports:
+                if block.ssrc in ours and block.lsr:
+                    # RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s.
+                    middle = ntp_middle32(ntp_from_unix(wallclock))
+                    rtt = ((middle - block.lsr - block.dlsr) & 0xFFFFFFFF) / 65536
+                    if rtt < 60:
+                        self.rtt = [*self.rtt[-RTT_KEPT:], rtt]
+        elif isinstance(packet, Nack):
+            self._retransmit(packet)
+        elif isinstance(packet, Pli):
+            if self._video_ssrc() == packet.media_ssrc:
+                self.video.request_keyframe()
+        elif isinstance(packet, Fir) and any(
+            ssrc == self._video_ssrc() for ssrc, _ in packet.entries
+        ):
+            self.video.request_keyframe()
+
+    def _video_ssrc(self) -> int | None:
+        sender = self.senders.get("video")
+        return sender.ssrc if sender is not None else None
+
+    def _retransmit(self, nack: Nack) -> None:
+        for kind, sender in self.senders.items():
+            if sender.ssrc != nack.media_ssrc:
+                continue
+            rtx = self.rtx.get(kind)
+            for seq in nack.seqs:
+                packet = sender.packet(seq)
+                if packet is None:
+                    continue
+                if rtx is not None:
+                    self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+                    packet = rtx_wrap(RtpView(packet), rtx[0], rtx[1], self._rtx_seq)
+                self._send(packet)
+                self.answered_nacks += 1
+
+    def _check_frames(self) -> None:
+        assert self.receiver is not None
+        frames, self.receiver.frames = self.receiver.frames, []
+        log = self.received
+        for frame in frames:
+            if not frame.complete:
+                log.incomplete += 1
+                continue
+            index = self.media.index_of.get(frame.data)
+            if index is None:
+                log.unreadable += 1
+                continue
+            log.decoded += 1
+            if log.last_ts >= 0 and (frame.ts - log.last_ts) & 0xFFFFFFFF >= 0x80000000:
+                # An older frame than the last one checked: a retransmission completed it
+                # late (a one-packet frame is whole in its repair). Its content is checked,
+                # its place in the order is not the publisher's.
+                log.late += 1
+                continue
+            if log.counters and not _follows(log.counters[-1], index, len(self.media.video)):
+                log.out_of_order += 1
+            log.counters.append(index)
+            log.last_ts = frame.ts
+            sent = self.partner_sent_at.get(index)
+            if self.window_open and sent is not None and frame.arrival >= sent:
+                log.latencies.append(frame.arrival - sent)
+
+    def rtt_ms(self) -> float | None:
+        return 1000 * max(self.rtt) if self.rtt else None
+
+    async def close(self) -> None:
+        self.ticker.remove(self.pump)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.pc.close()
+
+
+def _follows(previous: int, index: int, loop: int) -> bool:
+    """``index`` comes after ``previous`` in the looping cache: the same frame again, or one of
+    the :data:`BACKWARDS` before it, is out of order; any other is a step forward (a keyframe
+    request makes the publisher skip ahead to the next keyframe, never back)."""
+    return 0 < (index - previous) % loop <= loop - BACKWARDS
+
+
+def _locate(pair: Any) -> tuple[Any, Any, Any]:
+    """Where ``PeerIo`` sends: our raw socket, asyncio's datagram transport, the node."""
+    protocol = pair.protocol
+    return raw_socket(protocol), protocol.transport, pair.remote_addr
