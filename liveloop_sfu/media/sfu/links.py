@@ -18,10 +18,12 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from liveloop_sfu.media.core.bandwidth_estimator import SubscriberEstimator
 from liveloop_sfu.media.core.drops import DropCounters
 from liveloop_sfu.media.core.forwarder import Action, Forwarder
 from liveloop_sfu.media.core.reception import ReceptionStats
 from liveloop_sfu.media.core.rewriter import AUDIO_LEVEL_URI
+from liveloop_sfu.media.core.sent_packets import TransportSequence
 from liveloop_sfu.media.core.subscription import Subscription
 from liveloop_sfu.media.sfu.slots import OfferedTrack, TrackRef, placeholder_tracks
 from liveloop_sfu.media.transport.negotiated import MediaLine, subscriber_config, track_config
@@ -90,6 +92,12 @@ class MediaParticipant:
     # While an ICE restart is being answered: the tracks it published before, still offered to
     # the others (a renegotiation of theirs meanwhile must not free the slots that carry them).
     restarting: list[OfferedTrack] | None = None
+    # Its connection's transport-wide sequence (one for every stream the node sends it) with the
+    # ring of sent packets, and the estimate of its downlink made from its transport feedback
+    # (media/sfu/bandwidth.py; None until its first feedback). A new connection (ICE restart)
+    # gets both afresh: another path.
+    transport_seq: TransportSequence = field(default_factory=TransportSequence)
+    estimator: SubscriberEstimator | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +287,9 @@ class LinkTable:
             previous = None
         self.links.add(link)
         # Video waits for a keyframe (and asks the publisher for one) in add_subscriber.
-        actions = publication.forwarder.add_subscriber(now, config, continue_from=previous)
+        actions = publication.forwarder.add_subscriber(
+            now, config, transport_seq=subscriber.transport_seq, continue_from=previous
+        )
         self._execute(publication, actions)
 
     def unlink(self, link: Link) -> None:
