@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.lab import Lab, lab_network
 from tests.nodes import Node, NodeFactory, start_node
 from tests.redis_server import RedisServer
 
@@ -44,3 +45,10 @@ def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+    """A network lab (tests/lab) removed at teardown, failed test or not. Needs root."""
+    async with lab_network(tmp_path / "lab") as instance:
+        yield instance

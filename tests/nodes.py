@@ -33,6 +33,8 @@ class Node:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    # The network namespace the node runs in (tests/lab); None: the test's own.
+    netns: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -54,9 +56,20 @@ def _request(node: Node, path: str, token: str | None) -> urllib.request.Request
     return request
 
 
+def _urlopen(node: Node, request: urllib.request.Request | str, timeout: float) -> Any:
+    """``urlopen`` from inside the node's namespace when it has one (a lab node is not reachable
+    from the test's own network)."""
+    if node.netns is None:
+        return urllib.request.urlopen(request, timeout=timeout)
+    # Imported here: tests.lab imports this module.
+    from tests.lab.netns import call_in
+
+    return call_in(node.netns, lambda: urllib.request.urlopen(request, timeout=timeout))
+
+
 def get_json(node: Node, path: str, token: str | None = None) -> dict[str, Any]:
     """GET a node's JSON endpoint (``token``: the admin bearer token); raises on an HTTP error."""
-    with urllib.request.urlopen(_request(node, path, token), timeout=5) as response:
+    with _urlopen(node, _request(node, path, token), timeout=5) as response:
         result: dict[str, Any] = json.loads(response.read())
         return result
 
@@ -67,40 +80,55 @@ def get_status_and_json(
     """GET a node's JSON endpoint; an error status comes back with its JSON body (the tests of
     refusals read both), not raised."""
     try:
-        with urllib.request.urlopen(_request(node, path, token), timeout=5) as response:
+        with _urlopen(node, _request(node, path, token), timeout=5) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         with error:
             return error.code, json.loads(error.read())
 
 
-def start_node(log_dir: Path, *flags: str, env: dict[str, str] | None = None) -> Node:
-    port = free_port()
-    log_path = log_dir / f"node-{port}.log"
+def start_node(
+    log_dir: Path,
+    *flags: str,
+    env: dict[str, str] | None = None,
+    netns: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    url_host: str | None = None,
+) -> Node:
+    """Starts a node listening on ``host``:``port`` (a free loopback port by default) and waits
+    until ``/health`` answers. ``netns``: run it inside that network namespace (``ip netns
+    exec``, which execs in place: the process is the node's own); ``url_host``: the address
+    ``Node.url`` names when ``host`` is a wildcard."""
+    port = port if port is not None else free_port()
+    argv = [sys.executable, "-m", "liveloop_sfu", "--host", host, "--port", str(port), *flags]
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    log_path = log_dir / f"node-{netns + '-' if netns else ''}{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "liveloop_sfu",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                *flags,
-            ],
+            argv,
             cwd=ROOT,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-    node = Node(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path)
+    url_address = url_host or host
+    if ":" in url_address:
+        url_address = f"[{url_address}]"
+    node = Node(
+        url=f"http://{url_address}:{port}",
+        port=port,
+        process=process,
+        log_path=log_path,
+        netns=netns,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"node exited with {process.returncode}:\n{node.log()}")
         try:
-            with urllib.request.urlopen(node.url + "/health", timeout=1) as response:
+            with _urlopen(node, node.url + "/health", timeout=1) as response:
                 if response.status == 200:
                     return node
         except OSError:
