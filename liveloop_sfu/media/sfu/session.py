@@ -101,7 +101,7 @@ class SfuSession:
         # Who forwards what to whom (media/sfu/links.py), over the same participants.
         self._table = LinkTable(participants, self._actions.queue, audio_levels=group)
         state = SessionState(room_id, participants, self._table, self._actions, counters, wake)
-        self._feedback = FeedbackRelay(state, self._rearm)
+        self._feedback = FeedbackRelay(state, self._rearm, emit)
         self._renegotiation = Renegotiation(state, emit, group=group)
         detector = ActiveSpeakerDetector() if group else None
         self._speakers = SpeakerAnnouncer(state, detector, emit)
@@ -192,6 +192,7 @@ class SfuSession:
         # track on the same slot continues them).
         self._table.unlink_participant(sid)
         del self._participants[sid]
+        self._feedback.bandwidth.forget(sid)
         for publication in participant.publications.values():
             self._table.retire(publication.forwarder)
         self._speakers.remove(participant.participant_id)
@@ -249,6 +250,12 @@ class SfuSession:
         # Datagrams that looked like SRTP but failed authentication (forged, replayed, garbage).
         out["srtp-errors"] = sum(p.peer.srtp_errors for p in self._participants.values())
         return out
+
+    def take_estimate_samples(self) -> list[tuple[str, int]]:
+        """Bandwidth samples since the last call, for the /metrics histograms: once a second,
+        ``("publisher", bit/s)`` per published video track (the target the node last sent it)
+        and ``("subscriber", bit/s)`` per subscriber connection whose estimate is a limit."""
+        return self._feedback.bandwidth.take_samples()
 
     # -- internals -------------------------------------------------------------------------------
 
