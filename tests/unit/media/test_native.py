@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[3]
 TODAYS_COMPILED = {
     "drops", "forwarder", "h264", "history", "keyframe_requests", "keyframes", "nack_generator",
     "packet_io", "reception", "remb", "rewriter", "rtcp", "rtp", "rtp_common", "rtp_path",
-    "sender_report", "seq", "subscription", "vp8", "vp9",
+    "sender_report", "seq", "subscription", "transport_feedback", "vp8", "vp9",
 }  # fmt: skip
 
 
