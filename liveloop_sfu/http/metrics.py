@@ -42,6 +42,14 @@ _SFU_COUNTERS = {
     "rtcp-out-nack": ("liveloop_nacks_sent", "NACKs sent to publishers for lost packets"),
     "retransmitted": ("liveloop_rtx_sent", "retransmissions (RTX) sent to subscribers"),
     "rtcp-out-remb": ("liveloop_remb_sent", "REMB bandwidth estimates sent to publishers"),
+    "rtcp-out-transport-feedback": (
+        "liveloop_transport_feedback_sent",
+        "transport-wide congestion control feedback packets sent to publishers",
+    ),
+    "rtcp-in-transport-feedback": (
+        "liveloop_transport_feedback_received",
+        "transport-wide congestion control feedback packets received from subscribers",
+    ),
     "failures": ("liveloop_media_failures", "browsers whose media connection to the node failed"),
     "send-failed": ("liveloop_send_failures", "packets the transport refused to send"),
     "ice-restarts": (

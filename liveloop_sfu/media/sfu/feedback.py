@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from liveloop_sfu.media.core.forwarder import Forwarder
 from liveloop_sfu.media.core.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
+from liveloop_sfu.media.core.transport_feedback import TransportFeedback
 from liveloop_sfu.media.sfu.links import MediaParticipant
 from liveloop_sfu.media.sfu.state import SessionState
 
@@ -48,6 +49,10 @@ class FeedbackRelay:
             self._counters["rtcp-malformed"] += 1
             return
         self._counters["rtcp-in"] += 1
+        transport_feedback = sum(isinstance(p, TransportFeedback) for p in packets)
+        if transport_feedback:
+            # About what the node sent this browser (media/transport/peer.py negotiates it).
+            self._counters["rtcp-in-transport-feedback"] += transport_feedback
         if self.recorder is not None:
             self.recorder.on_rtcp(sender.sid, packets, now)
         for own in sender.publications.values():
