@@ -51,9 +51,13 @@ _SFU_COUNTERS = {
     "rtcp-out-nack": ("liveloop_nacks_sent", "NACKs sent to publishers for lost packets"),
     "retransmitted": ("liveloop_rtx_sent", "retransmissions (RTX) sent to subscribers"),
     "rtcp-out-remb": ("liveloop_remb_sent", "REMB bandwidth estimates sent to publishers"),
-    "transport-feedback-in": (
+    "rtcp-out-transport-feedback": (
+        "liveloop_transport_feedback_sent",
+        "transport-wide congestion control feedback packets sent to publishers",
+    ),
+    "rtcp-in-transport-feedback": (
         "liveloop_transport_feedback_received",
-        "transport-wide feedback packets received from subscribers' browsers",
+        "transport-wide congestion control feedback packets received from subscribers",
     ),
     "subscriber-estimate-unlimited": (
         "liveloop_subscriber_estimate_unlimited",

@@ -62,10 +62,9 @@ class SubscriberBandwidth:
         self, subscriber: MediaParticipant, now: float, base_sequence: int, arrivals: list[int]
     ) -> None:
         """One transport feedback from ``subscriber``'s browser (about what the node sent it)."""
-        self._counters["transport-feedback-in"] += 1
         estimator = subscriber.estimator
         if estimator is None:
-            estimator = subscriber.estimator = SubscriberEstimator(subscriber.transport_seq)
+            estimator = subscriber.estimator = SubscriberEstimator(subscriber.egress_sequence)
         estimator.on_feedback(now, base_sequence, arrivals)
         feeding = self._table.feeding(subscriber.sid)
         videos = sum(1 for p in feeding if p.line.kind == "video")

@@ -55,6 +55,12 @@ class FeedbackRelay:
             self._counters["rtcp-malformed"] += 1
             return
         self._counters["rtcp-in"] += 1
+        for packet in packets:
+            if isinstance(packet, TransportFeedback):
+                # About what the node sent this browser (media/transport/peer.py negotiates it):
+                # its downlink estimate, and the targets of the publishers it receives.
+                self._counters["rtcp-in-transport-feedback"] += 1
+                self.bandwidth.on_feedback(sender, now, packet.base_sequence, packet.arrivals)
         if self.recorder is not None:
             self.recorder.on_rtcp(sender.sid, packets, now)
         for own in sender.publications.values():
@@ -62,9 +68,6 @@ class FeedbackRelay:
             for packet in packets:
                 if isinstance(packet, SenderReport):
                     own.reception.on_sender_report(now, packet.ssrc, packet.ntp)
-        for packet in packets:
-            if isinstance(packet, TransportFeedback):
-                self.bandwidth.on_feedback(sender, now, packet.base_sequence, packet.arrivals)
         for publication in self._table.feeding(sender.sid):
             actions = publication.forwarder.on_subscriber_rtcp(now, sender.sid, packets)
             self._actions.send(publication, actions)

@@ -86,7 +86,7 @@ class PeerLifecycle:
         ssrcs = {line.mid: (line.local_ssrc, line.local_rtx_ssrc) for line in old.media}
         participant.peer = NodePeer(self._settings, label=old.label, sender_ssrcs=ssrcs)
         # Another connection, maybe another path: its own transport-wide numbers and estimate.
-        participant.transport_seq = TransportSequence()
+        participant.egress_sequence = TransportSequence()
         participant.estimator = None
         self._attach(participant)
         participant.connected = False

@@ -8,12 +8,14 @@ import random
 import pytest
 
 from liveloop_sfu.media.core.rtcp import Pli, ReceiverReport, build_pli, build_rr, parse_rtcp
+from liveloop_sfu.media.core.rtp import build_rtp
 from liveloop_sfu.media.core.rtp_common import RtpParseError
 from liveloop_sfu.media.core.transport_feedback import (
     REFERENCE_TICK_US,
     TransportFeedback,
     TransportFeedbackBuilder,
     parse_transport_feedback,
+    read_transport_sequence,
 )
 
 # --- exact bytes -----------------------------------------------------------------------------
@@ -241,3 +243,48 @@ def test_malformed_feedback_raises_rtp_parse_error(data: bytes, message: str | N
     if len(data) >= 4 and data[1] == 205 and data[0] & 0x1F == 15:
         with pytest.raises(RtpParseError):
             parse_rtcp(data)
+
+
+# --- the transport-wide sequence number on an RTP packet ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extensions", "ext_id", "expected"),
+    [
+        ([(1, b"0"), (3, b"\x12\x34"), (5, b"\xab\xcd")], 5, 0xABCD),  # one-byte form
+        ([(1, b"0"), (5, b"\xab\xcd")], 3, -1),  # not there
+        ([(5, b"\xab\xcd\xef")], 5, -1),  # wrong length for a 16-bit number
+        ([(15, b"x"), (5, b"\x00\x07")], 5, 7),  # id 15: the two-byte form is used
+        ([(20, b"\x00\x01\x02"), (21, b"\x01\x02")], 21, 0x0102),  # two-byte form
+        ([], 5, -1),  # no extension block
+    ],
+)
+def test_read_transport_sequence(
+    extensions: list[tuple[int, bytes]], ext_id: int, expected: int
+) -> None:
+    packet = build_rtp(pt=96, seq=1, ts=2, ssrc=3, payload=b"payload", extensions=extensions)
+    assert read_transport_sequence(packet, ext_id) == expected
+
+
+@pytest.mark.parametrize(
+    ("packet", "why"),
+    [
+        (bytes.fromhex("9060000100000002000000 03"), "extension word missing"),
+        (bytes.fromhex("906000010000000200000003 bede0002 5112"), "block longer than packet"),
+        (
+            bytes.fromhex("906000010000000200000003 bede0001 000051ff"),
+            "element runs past the block",
+        ),
+        (bytes.fromhex("906000010000000200000003 bede0001 f0511234"), "id 15 stops the block"),
+        (bytes.fromhex("906000010000000200000003 10000001 00000500"), "two-byte, truncated"),
+        (bytes.fromhex("906000010000000200000003 12340001 51123400"), "unknown profile"),
+    ],
+)
+def test_read_transport_sequence_on_broken_headers(packet: bytes, why: str) -> None:
+    assert read_transport_sequence(packet, 5) == -1, why
+
+
+def test_read_transport_sequence_skips_padding_and_csrcs() -> None:
+    # CC=1 (one CSRC), one-byte block: two padding bytes, then id 5 length 2.
+    packet = bytes.fromhex("91600001 00000002 00000003 00000009 bede0002 00005112 34000000")
+    assert read_transport_sequence(packet, 5) == 0x1234
