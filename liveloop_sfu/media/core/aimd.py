@@ -33,8 +33,14 @@ MAX_RATE_BPS = 50_000_000
 PACKET_BITS = 1200 * 8
 RESPONSE_TIME_US = 200_000  # ~ RTT + 100 ms (draft §5.5): on a LAN call the RTT is small
 # While a decrease's effect has not reached the receiver, another overuse signal is the same
-# congestion, not a new one: decrease at most once per this interval.
-DECREASE_INTERVAL_US = 200_000
+# congestion, not a new one: decrease at most once per this interval. Through the node it is
+# longer than a sender's own round trip: the new target goes upstream as REMB, the publisher's
+# encoder adapts, and only then does the subscriber's link see less.
+DECREASE_INTERVAL_US = 500_000
+# Within this long of a decrease, another needs the throughput to have collapsed (under half the
+# rate): the publisher's encoder undershoots for a moment after its target drops, and 0.85 x that
+# dip would cascade towards nothing.
+SETTLE_US = 1_000_000
 CAPACITY_SMOOTHING = 0.95
 # Far from the capacity estimate = beyond this many standard deviations: multiplicative again.
 CAPACITY_STDDEVS = 3.0
@@ -69,9 +75,11 @@ class AimdRateControl:
             self._last_change_us = now_us
         elapsed_us = min(max(now_us - self._last_change_us, 0), 1_000_000)
         if signal == OVERUSE:
+            since = now_us - self._last_decrease_us
             if (
                 self._last_decrease_us < 0
-                or now_us - self._last_decrease_us >= DECREASE_INTERVAL_US
+                or since >= SETTLE_US
+                or (since >= DECREASE_INTERVAL_US and acked_bps < 0.5 * self.rate)
             ):
                 self._decrease(acked_bps, now_us)
         elif signal == UNDERUSE:

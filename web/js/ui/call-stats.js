@@ -34,7 +34,7 @@ export function mountCallStats({ store, app }) {
     setText(
       el.received,
       r ? `${r.width}×${r.height} · ${r.fps} fps · ${rate(r.kbps == null ? null : r.kbps * 1e3)}` +
-        ` · ${r.freezes} freezes (${r.freezeSeconds.toFixed(1)} s)` : "—",
+        ` · ${r.freezes} freeze${r.freezes === 1 ? "" : "s"} (${r.freezeSeconds.toFixed(1)} s)` : "—",
     );
     const s = summary.sent;
     setText(

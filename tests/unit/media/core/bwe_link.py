@@ -26,6 +26,7 @@ class Link:
     reorder: float = 0.0
     schedule: list[tuple[float, float | None]] = field(default_factory=list)
     base_delay: float = 0.02
+    jitter: float = 0.0  # each arrival delayed by up to this much more (a busy receiver)
     _free_at: float = 0.0
 
     def rate_at(self, t: float) -> float | None:
@@ -48,7 +49,7 @@ class Link:
             arrival = self._free_at
         if rng.random() < self.loss:
             return None
-        return arrival + self.base_delay
+        return arrival + self.base_delay + rng.uniform(0.0, self.jitter)
 
 
 @dataclass

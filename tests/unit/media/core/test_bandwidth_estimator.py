@@ -89,6 +89,11 @@ def test_low_random_loss_is_not_congestion() -> None:
     assert not estimator.congested
 
 
+def test_a_jittery_receiver_on_a_good_link_is_not_congestion() -> None:
+    run, _ = simulate(Link(5_000_000, jitter=0.03), 30, max_bps=2_000_000)
+    assert all(e is None for e in run.estimates)
+
+
 def test_reordering_on_a_good_link_is_not_congestion() -> None:
     run, _ = simulate(Link(5_000_000, reorder=0.2), 20, max_bps=2_000_000)
     assert all(e is None for e in run.estimates)
