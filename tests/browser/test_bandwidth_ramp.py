@@ -48,7 +48,10 @@ async () => {
                    limitation: r.qualityLimitationReason ?? "none" };
     }
     if (r.type === "inbound-rtp" && r.kind === "video") {
-      out.received = { t: r.timestamp, bytes: r.bytesReceived ?? 0, width: r.frameWidth ?? 0 };
+      // One stream per 1:1 call; counted over all of them should the browser list more.
+      const seen = out.received ?? { t: r.timestamp, bytes: 0, width: 0, streams: 0 };
+      out.received = { t: r.timestamp, bytes: seen.bytes + (r.bytesReceived ?? 0),
+                       width: Math.max(seen.width, r.frameWidth ?? 0), streams: seen.streams + 1 };
     }
     if (r.type === "candidate-pair" && r.nominated && r.availableOutgoingBitrate) {
       out.available = r.availableOutgoingBitrate;
@@ -72,6 +75,7 @@ class Ramp:
     sent: list[tuple[float, int, int]] = field(default_factory=list)
     received: list[tuple[float, int, int]] = field(default_factory=list)
     limitations: set[str] = field(default_factory=set)
+    streams: int = 0  # most inbound video streams Bob listed at once (1 expected)
 
     def sent_kbps(self, second: int) -> float:
         """Alice's sending rate over the second before ``second``."""
@@ -96,7 +100,7 @@ class Ramp:
             f"{self.mode:4}  sent at 5/10/20 s: {rates} kbps  "
             f"received mean {self.received_mean_kbps():6.0f} kbps  "
             f"full width after {self.full_width_after():5.1f} s  "
-            f"limitations {sorted(self.limitations)}"
+            f"limitations {sorted(self.limitations)}  inbound video streams {self.streams}"
         )
 
 
@@ -171,6 +175,7 @@ async def measure_call(node_url: str, mode: str, browser: Any) -> Ramp:
             sent, received = mine["sent"], theirs["received"] or {"t": 0, "bytes": 0, "width": 0}
             ramp.sent.append((sent["t"], sent["bytes"], sent["width"]))
             ramp.received.append((received["t"], received["bytes"], received["width"]))
+            ramp.streams = max(ramp.streams, received.get("streams", 0))
             for stats in (mine, theirs):
                 if stats["sent"]:
                     ramp.limitations.add(stats["sent"]["limitation"])
