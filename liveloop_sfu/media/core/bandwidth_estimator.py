@@ -78,6 +78,15 @@ QUIET_UNCAP_S = 8.0
 # An overuse signal is congestion only if the path also delivered less than was sent: a busy
 # receiver's jitter makes delay trends too, but a bottleneck is what loses throughput.
 DELIVERED_RATIO = 0.9
+# One congestion episode (congestion signals less than EPISODE_GAP_S apart) never takes the
+# estimate under EPISODE_FLOOR x the throughput measured at its start: once its target drops, the
+# publisher's encoder undershoots for a while (a noisy picture at a low target skips frames), the
+# throughput collapses with it, and decreases aimed under that collapse would cascade.
+# The throughput at the start is an over-estimate of the bottleneck (its half-second window still
+# holds traffic from before the queue overflowed), hence the low factor, and a feedback that
+# reports loss bounds it by the send rate less that loss.
+EPISODE_GAP_S = 2.0
+EPISODE_FLOOR = 0.35
 ACKED_WINDOW_US = 500_000
 ACKED_MAX_PACKETS = 8192
 MAX_FEEDBACK_PACKETS = 4096  # more numbers than the ring holds cannot be ours
@@ -209,6 +218,8 @@ class SubscriberEstimator:
         "_aimd",
         "_congestion_acked",
         "_detector",
+        "_episode_floor",
+        "_feedback_loss",
         "_groups",
         "_last_congestion",
         "_loss",
@@ -231,6 +242,8 @@ class SubscriberEstimator:
         self.acked = AckedRate()
         self.sent_rate = AckedRate()  # the same, by send time, of every packet reported
         self._last_congestion = 0.0
+        self._episode_floor = 0.0
+        self._feedback_loss = 0.0  # loss fraction in the latest feedback
         self.congested = False  # the path has shown congestion: a cap until it clearly lifts
         self._congestion_acked = 0.0  # acknowledged bit/s at the last congestion
         self.signal = NORMAL  # the delay-based detector's latest state
@@ -281,6 +294,7 @@ class SubscriberEstimator:
                 expected += 1
                 lost += 1
         self._loss.count(expected, lost)
+        self._feedback_loss = max(lost, 0) / expected if expected >= 5 else 0.0
         received.sort()
         signal = -2  # no new delay measurement in this feedback
         for arrival, send_us, size in received:
@@ -308,6 +322,11 @@ class SubscriberEstimator:
             signal = NORMAL  # everything sent got through: jitter, not a queue
         congestion = signal == OVERUSE or loss_high
         if congestion:
+            if not self.congested or now - self._last_congestion >= EPISODE_GAP_S:
+                base = acked
+                if self._feedback_loss > 0:
+                    base = min(base, self.sent_rate.bps * (1.0 - self._feedback_loss))
+                self._episode_floor = EPISODE_FLOOR * base
             self._congestion_acked = acked
             self._last_congestion = now
         if not self.congested:
@@ -318,6 +337,7 @@ class SubscriberEstimator:
             # to 0.85 x acknowledged (a loss-only start keeps it there, the loss half decides).
             self._aimd.reset_to(acked if acked > 0 else 300_000)
         self._aimd.update(signal, acked, int(now * 1_000_000.0))
+        self._hold_floor()
         estimate = self.estimate
         if not congestion and (
             now - self._last_congestion >= QUIET_UNCAP_S
@@ -329,3 +349,11 @@ class SubscriberEstimator:
         ):
             self.congested = False
             self._loss.rate = None
+
+    def _hold_floor(self) -> None:
+        floor = self._episode_floor
+        if floor <= 0:
+            return
+        self._aimd.rate = max(self._aimd.rate, floor)
+        if self._loss.rate is not None:
+            self._loss.rate = max(self._loss.rate, floor)
