@@ -2,8 +2,14 @@
 ahead of time, from the same mypy --strict source. ``pip install -e .`` (scripts/install.sh) on a
 machine with a C compiler and the Python headers then imports native modules; everything else is
 in pyproject.toml. Which modules: every module of the folders listed in
-liveloop_sfu/media/compiled.py. The session glue (media/sfu/session.py) and the aiortc adapter stay interpreted:
-compiled, they crashed the process in the garbage collector during media tests (mypyc 2.4.1).
+liveloop_sfu/media/compiled.py. The session glue (media/sfu/session.py) and the aiortc adapter
+stay interpreted: compiled, they crashed the process in the garbage collector during media tests
+(mypyc 2.4.1).
+
+A wheel (``python -m build --wheel``) also carries the browser client: build_py copies web/ and
+the socket.io browser build that ``npm ci --prefix web`` fetched into ``liveloop_sfu/web/``, where
+the installed node finds it (liveloop_sfu/config/paths.py). An editable install leaves web/ where
+it is; the node then serves it from the checkout.
 
 The modules stay plain Python as well: without a compiler (or with ``LIVELOOP_PURE=1``) the
 install is pure Python and behaves the same, only slower; the test suite runs against whichever
@@ -12,14 +18,25 @@ is imported (``liveloop_sfu.media.native.compiled()`` says which).
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import shutil
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).parent
+WEB = ROOT / "web"
+# What the node serves of web/ (liveloop_sfu/http/public.py): everything but npm's metadata and
+# node_modules, where only the socket.io browser build (and its licence) is needed.
+WEB_HIDDEN = {"node_modules", "package.json", "package-lock.json"}
+SOCKETIO = Path("node_modules") / "socket.io-client"
+SOCKETIO_FILES = ("dist", "LICENSE", "package.json")
 
 
 def _compiled_modules() -> list[str]:
@@ -60,4 +77,58 @@ def _native_extensions() -> list[object]:
     return extensions
 
 
-setup(ext_modules=_native_extensions())
+def _socketio_ready() -> bool:
+    """The installed socket.io-client is the one web/package-lock.json names."""
+    installed = WEB / SOCKETIO / "package.json"
+    if not (WEB / SOCKETIO / "dist").is_dir() or not installed.is_file():
+        return False
+    locked = json.loads((WEB / "package-lock.json").read_text())["packages"]
+    wanted = locked[SOCKETIO.as_posix()]["version"]
+    return bool(json.loads(installed.read_text())["version"] == wanted)
+
+
+def _copy_web(target: Path) -> None:
+    """web/ and the socket.io browser build into the built package (fetched now, at build time,
+    from the npm registry if web/node_modules does not hold the locked version)."""
+    if not _socketio_ready():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit("liveloop-sfu: a wheel needs npm, for web/'s socket.io build")
+        subprocess.run(
+            [npm, "ci", "--prefix", str(WEB), "--no-audit", "--no-fund", "--loglevel=error"],
+            check=True,
+        )
+    if target.exists():
+        shutil.rmtree(target)
+    for path in sorted(WEB.rglob("*")):
+        relative = path.relative_to(WEB)
+        if path.is_file() and not (
+            WEB_HIDDEN & set(relative.parts) or any(part.startswith(".") for part in relative.parts)
+        ):
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / relative)
+    for name in SOCKETIO_FILES:
+        source = WEB / SOCKETIO / name
+        if source.is_dir():
+            shutil.copytree(source, target / SOCKETIO / name)
+        else:
+            (target / SOCKETIO).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / SOCKETIO / name)
+
+
+class BuildPyWithWeb(build_py):
+    """build_py, plus the browser client as package data of a wheel (not of an editable
+    install, which serves the checkout's web/ as it is)."""
+
+    def run(self) -> None:
+        package = Path(self.build_lib) / "liveloop_sfu"
+        if not self.editable_mode:
+            # install_lib copies all of build/lib into the wheel: a module deleted from the
+            # sources since an earlier build must not ride along (build_ext, next, rebuilds).
+            shutil.rmtree(package, ignore_errors=True)
+        super().run()
+        if not self.editable_mode:
+            _copy_web(package / "web")
+
+
+setup(ext_modules=_native_extensions(), cmdclass={"build_py": BuildPyWithWeb})

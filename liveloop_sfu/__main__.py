@@ -1,18 +1,30 @@
-"""``liveloop-sfu``: start a node (``python -m liveloop_sfu`` does the same)."""
+"""``liveloop-sfu``: start a node (``python -m liveloop_sfu`` does the same), or run one of its
+commands (:data:`COMMANDS`)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import errno
+import importlib.metadata
 import logging
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from liveloop_sfu.app import MediaFactory, create_app, ssl_context
-from liveloop_sfu.config import load_settings, log_level_number
+from liveloop_sfu.app import (
+    MediaFactory,
+    create_app,
+    drain_on_sigterm,
+    learn_announced_ip,
+    ssl_context,
+)
+from liveloop_sfu.config import Settings, build_parser, load_settings, log_level_number
+from liveloop_sfu.config.load import settings_from_values
 from liveloop_sfu.errors import ConfigError, InvalidPayload
 from liveloop_sfu.logs import configure_logging
 from liveloop_sfu.media.native import stale_modules
@@ -22,6 +34,38 @@ from liveloop_sfu.signal.messages import parse_room_id
 MINT_USAGE = (
     "usage: liveloop-sfu mint-room-token ROOM_ID [--room-token-secret S] [--room-token-ttl T]"
 )
+
+# The commands main() dispatches on its first argument, as --help lists them (a test runs each).
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("bench", "load-test a node or a running service (liveloop-sfu bench --help)"),
+    ("mint-room-token", "print a token for a private group room (ROOM_ID, node flags)"),
+)
+DISTRIBUTION = "liveloop-sfu"
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), as pip sees it."""
+    return importlib.metadata.version(DISTRIBUTION)
+
+
+def node_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The node's command line (every setting, config/load.py) plus what only the program has:
+    ``--version`` and the list of commands after the options."""
+    parser = build_parser(env)
+    parser.usage = (
+        "liveloop-sfu [OPTIONS]\n"
+        "       liveloop-sfu COMMAND [ARGS] (commands are listed at the end)"
+    )
+    # Raw, so the commands stay one per line; the description is wrapped here instead.
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = textwrap.fill(parser.description or "", 78)
+    width = max(len(name) for name, _ in COMMANDS)
+    lines = [f"  {name.ljust(width)}  {summary}" for name, summary in COMMANDS]
+    parser.epilog = "commands (instead of starting a node):\n" + "\n".join(lines)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version()}", help="print the version"
+    )
+    return parser
 
 
 def new_event_loop(env: Mapping[str, str]) -> asyncio.AbstractEventLoop:
@@ -66,16 +110,16 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
     """Start a node. ``media_factory`` replaces the sfu media (the benchmark's relay baseline)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["bench"]:
-        # The load-testing harness lives in benchmarks/ (installed with the package).
-        from benchmarks.harness.bench import main as bench_main
+        # The load-testing harness lives in a checkout's benchmarks/ (liveloop_sfu/bench.py).
+        from liveloop_sfu.bench import run as run_bench
 
-        return bench_main(args[1:])
+        return run_bench(args[1:])
     if args and args[0] == "mint-room-token":
         status, text = mint_room_token(args[1:], os.environ, time.time())
         print(text, file=sys.stdout if status == 0 else sys.stderr)
         return status
     try:
-        settings = load_settings(args, os.environ)
+        settings = settings_from_values(vars(node_parser(os.environ).parse_args(args)))
     except ConfigError as exc:
         print(f"liveloop-sfu: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -87,6 +131,7 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
             settings.admin.token,
             settings.cluster.redis_url,
             settings.safety.client_key_secret,
+            settings.recording.webhook_secret,
         ],
     )
     if settings.rooms.mode != "p2p":
@@ -99,10 +144,40 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
             "compiled modules older than their source (run `pip install -e .`): %s",
             ", ".join(stale),
         )
+    loop = new_event_loop(os.environ)
+    try:
+        # Before any session exists: every candidate the node writes carries this address.
+        settings = loop.run_until_complete(learn_announced_ip(settings))
+    except ConfigError as exc:
+        loop.close()
+        print(f"liveloop-sfu: configuration error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings, media_factory=media_factory)
+    drain_on_sigterm(app)
     network = settings.network
     scheme = "https" if network.tls else "http"
     print(f"Live Loop SFU on {scheme}://{network.host}:{network.port} (mode {settings.rooms.mode})")
+    media = settings.media
+    if settings.rooms.mode != "p2p":
+        announced = f" announced as {media.announced_ip}" if media.announced_ip else ""
+        print(f"Media on {', '.join(media.addresses)}{announced}")
+    try:
+        _run(app, settings, loop)
+    except OSError as exc:
+        if exc.errno not in _LISTEN_ERRORS:
+            raise
+        # The public port or --metrics-listen is taken (or not ours): say so, no traceback.
+        print(f"liveloop-sfu: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# bind() failures an operator can fix: address in use, not on this host, a privileged port.
+_LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+
+
+def _run(app: web.Application, settings: Settings, loop: asyncio.AbstractEventLoop) -> None:
+    network = settings.network
     web.run_app(
         app,
         host=network.host,
@@ -110,14 +185,14 @@ def main(argv: Sequence[str] | None = None, media_factory: MediaFactory | None =
         ssl_context=ssl_context(network),
         print=None,
         access_log=None,
-        # SIGTERM: the node drains (app.Node.close, on_shutdown) within drain_timeout, having told
-        # and disconnected every client; then aiohttp waits this long for handlers still running
-        # before cancelling them. Only websocket close handshakes are left by then, and
-        # python-engineio's reader would otherwise sit until its ping timeout.
+        # SIGTERM drains (liveloop_sfu/drain.py); once the drain is over, or on SIGINT, the node
+        # closes (app.Node.close, on_shutdown), having told and disconnected every client; then
+        # aiohttp waits this long for handlers still running before cancelling them. Only
+        # websocket close handshakes are left by then, and python-engineio's reader would
+        # otherwise sit until its ping timeout.
         shutdown_timeout=1.0,
-        loop=new_event_loop(os.environ),
+        loop=loop,
     )
-    return 0
 
 
 if __name__ == "__main__":

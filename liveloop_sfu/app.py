@@ -4,31 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
+import signal
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 from aiohttp import web
+from aiohttp.web_runner import GracefulExit
 from redis.asyncio import Redis
 
 from liveloop_sfu.cluster.base import Cluster, InProcessCluster
 from liveloop_sfu.cluster.redis import RedisCluster
 from liveloop_sfu.cluster.socketio_manager import NodeLocalRedisManager
 from liveloop_sfu.config import MediaSettings, NetworkSettings, Settings, TurnSettings
+from liveloop_sfu.config.addresses import listen_addresses, loopback_only_problem
+from liveloop_sfu.config.ice import stun_endpoints, stun_urls
+from liveloop_sfu.config.machine import resolve_host
+from liveloop_sfu.config.parse import ANNOUNCE_AUTO
+from liveloop_sfu.drain import NodeDrain
+from liveloop_sfu.errors import ConfigError
 from liveloop_sfu.http.admin import AdminApi
+from liveloop_sfu.http.admin_drain import AdminDrain
 from liveloop_sfu.http.metrics import NodeMetrics, SessionMetrics
+from liveloop_sfu.http.metrics_server import MetricsListener
 from liveloop_sfu.http.public import HttpApi, origin_middleware
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.matchmaking.memory import MemoryMatchmaker
 from liveloop_sfu.matchmaking.redis import RedisMatchmaker, connect
 from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
+from liveloop_sfu.rooms.admin import CallAdmin
 from liveloop_sfu.rooms.groups import GroupMediaFactory, GroupRooms
+from liveloop_sfu.rooms.handoff import RecordingHandOff
+from liveloop_sfu.rooms.p2p_policy import P2pPolicy
 from liveloop_sfu.rooms.recordings import RecordingService
 from liveloop_sfu.rooms.resume import SessionAliases
 from liveloop_sfu.rooms.safety import (
@@ -44,6 +58,13 @@ from liveloop_sfu.signal.handlers import SignalHandlers, make_emit
 from liveloop_sfu.signal.limits import Limiter
 
 log = logging.getLogger(__name__)
+
+
+# How long closing the application (after a drain, or at once on SIGINT) may spend ending calls
+# and telling clients before the process goes on exiting.
+CLOSE_TIMEOUT = 5.0
+# What every client left is told when the node ends its calls (drain over, or closing at once).
+SHUTDOWN_EVENT = {"reason": "shutdown", "reconnect": True}
 
 
 @dataclass
@@ -63,35 +84,57 @@ class Node:
     # cleanup (after the last socket's disconnect handler, which may still use them).
     close_shared: Callable[[], Awaitable[None]] | None = None
     started_at: float = field(default_factory=time.time)
-    draining: bool = False
+    # The rolling-deploy drain (SIGTERM, POST /api/admin/drain); set by create_app.
+    drain: NodeDrain | None = None
+    # Session id -> the socket that carries it now (resumed clients).
+    socket_of: Callable[[str], str] = str
+
+    @property
+    def draining(self) -> bool:
+        return self.drain is not None and self.drain.draining
 
     async def close(self) -> None:
-        """Drain (SIGTERM): refuse new clients, end every call (``partner-left`` with reason
-        ``shutdown``, peer connections closed), tell every client ``server-shutdown``, then
-        disconnect them — all within ``drain_timeout`` — and release the matchmaker."""
-        self.draining = True
+        """Closing the application (after a drain, or at once: SIGINT, tests): finalize the
+        recordings, end every call left and tell every client ``server-shutdown`` within
+        :data:`CLOSE_TIMEOUT`, and release the matchmaker."""
         try:
+            if self.drain is not None:
+                await self.drain.close()
             if self.recordings is not None:
                 await self.recordings.close()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drain(), self.settings.network.drain_timeout)
+                await asyncio.wait_for(self.end_everything(), CLOSE_TIMEOUT)
         finally:
             await self.matchmaker.close()
 
-    async def _drain(self) -> None:
+    async def end_everything(self) -> None:
+        """End every call (``partner-left`` with reason ``shutdown``, peer connections closed),
+        tell every client ``server-shutdown``, then disconnect them."""
+        self.rooms.begin_drain()  # nothing new starts meanwhile
         try:
             await self.rooms.close()
         finally:
             sids = list(self.sio.manager.get_participants("/", None))
             for sid, _ in sids:
                 with contextlib.suppress(Exception):
-                    await self.sio.emit("server-shutdown", {"reason": "shutdown"}, to=sid)
+                    await self.sio.emit("server-shutdown", SHUTDOWN_EVENT, to=sid)
             for sid, _ in sids:
                 with contextlib.suppress(Exception):
                     await self.sio.disconnect(sid)
 
+    async def tell_to_leave(self, sid: str, payload: Mapping[str, Any]) -> None:
+        """``server-shutdown`` to one client (by session id), then its socket is closed."""
+        socket_id = self.socket_of(sid)
+        with contextlib.suppress(Exception):
+            await self.sio.emit("server-shutdown", dict(payload), to=socket_id)
+            await self.sio.disconnect(socket_id)
+
 
 NODE_KEY: web.AppKey[Node] = web.AppKey("liveloop_node", Node)
+# The --metrics-listen listener, when there is one (tests read its port).
+METRICS_LISTENER_KEY: web.AppKey[MetricsListener] = web.AppKey(
+    "liveloop_metrics_listener", MetricsListener
+)
 
 
 def _cors(settings: NetworkSettings) -> str | list[str] | None:
@@ -148,6 +191,60 @@ def ice_servers_for(media: MediaSettings, turn_settings: TurnSettings) -> IceSer
     return servers
 
 
+async def learn_announced_ip(settings: Settings) -> Settings:
+    """``--announced-ip auto``: the settings with the public address the node's STUN server
+    sees (media/transport/public_address.py); the same settings otherwise. Run once at start,
+    before :func:`create_app`. Raises ConfigError when no STUN server answers: a node that
+    announced a wrong address would match browsers whose calls never connect."""
+    media = settings.media
+    if media.announced_ip != ANNOUNCE_AUTO:
+        return settings
+    from liveloop_sfu.media.transport.public_address import PublicAddressUnknown, public_address
+
+    servers = stun_endpoints(stun_urls(media.ice_servers, settings.turn.urls))
+    try:
+        address = await public_address(servers, media.addresses)
+    except PublicAddressUnknown as exc:
+        raise ConfigError(
+            f"--announced-ip auto: {exc}; check that the STUN server is reachable over UDP "
+            "from this machine, or give the public address itself (--announced-ip 203.0.113.7)"
+        ) from exc
+    return dataclasses.replace(settings, media=dataclasses.replace(media, announced_ip=address))
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A misconfiguration the node runs with: logged at start, reported by ``/health``."""
+
+    code: str
+    message: str
+
+    def to_wire(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+def configuration_problems(settings: Settings) -> list[Problem]:
+    """What makes calls fail although the node serves (pure but for resolving a --host name)."""
+    problems = []
+    host = settings.network.host
+    listen = listen_addresses(host) or resolve_host(host)
+    if settings.rooms.mode != "p2p":
+        loopback = loopback_only_problem(listen, settings.media.addresses)
+        if loopback is not None:
+            problems.append(Problem("media-loopback-only", loopback))
+    return problems
+
+
+def _log_start_warnings(settings: Settings, problems: list[Problem]) -> None:
+    for problem in problems:
+        log.warning("%s", problem.message)
+    policy = P2pPolicy.from_settings(settings.rooms)
+    for warning in policy.start_warnings():
+        log.warning("%s", warning)
+    for note in policy.start_notes():
+        log.info("%s", note)
+
+
 def _tracked(factory: SfuFactory | None, metrics: NodeMetrics) -> SfuFactory | None:
     """Hand every sfu session to the metrics (read at scrape time, never on the hot path)."""
     if factory is None:
@@ -168,6 +265,10 @@ def create_app(
 ) -> web.Application:
     """The node's application. ``media_factory`` replaces the sfu media plane (the
     forwarding benchmark's decode/re-encode baseline, benchmarks/nodes/relay.py)."""
+    if settings.media.announced_ip == ANNOUNCE_AUTO:
+        raise ConfigError("--announced-ip auto must be learned first (app.learn_announced_ip)")
+    problems = configuration_problems(settings)
+    _log_start_warnings(settings, problems)
     node_id = new_node_id(settings.network)
     redis_url = settings.cluster.redis_url
     shared = RedisShared.connect(redis_url, node_id) if redis_url else None
@@ -183,7 +284,13 @@ def create_app(
         from liveloop_sfu.media.transport.ice_gathering import GuardedStunProtocol
 
         metrics.refused_datagrams = lambda: GuardedStunProtocol.dropped
-    recordings = RecordingService(settings.recording, emit)
+    handoff = RecordingHandOff(settings.recording)
+    metrics.handoff = handoff
+    recordings = RecordingService(
+        settings.recording,
+        emit,
+        on_finished=handoff.recording_finished if handoff.enabled else None,
+    )
     rooms = RoomService(
         settings.rooms,
         matchmaker,
@@ -208,6 +315,10 @@ def create_app(
         cluster=cluster,
         close_shared=shared.close if shared is not None else None,
         recordings=recordings,
+        socket_of=aliases.socket,
+    )
+    node.drain = NodeDrain(
+        rooms, node.tell_to_leave, node.end_everything, settings.network.drain_timeout
     )
     reports: ReportStore = (
         RedisReports(shared.client, shared.matchmaker.keys.prefix + "reports")
@@ -218,8 +329,9 @@ def create_app(
     app = web.Application(middlewares=[origin_middleware(settings.network)])
     app[NODE_KEY] = node
     sio.attach(app)
-    _add_routes(app, settings, node, groups, (recordings, reports))
-    _add_lifecycle(app, node, shared, handlers, recordings)
+    admin = (CallAdmin(rooms, emit), recordings, reports)
+    _add_routes(app, settings, node, groups, admin, problems)
+    _add_lifecycle(app, node, shared, handlers, (recordings, handoff))
     return app
 
 
@@ -268,10 +380,13 @@ def _add_routes(
     settings: Settings,
     node: Node,
     groups: GroupRooms,
-    admin: tuple[RecordingService, ReportStore],
+    admin: tuple[CallAdmin, RecordingService, ReportStore],
+    problems: list[Problem],
 ) -> None:
     # The admin routes go before the public catch-all.
-    AdminApi(settings.admin.token, node.rooms, *admin).add_routes(app)
+    AdminApi(settings.admin.token, *admin).add_routes(app)
+    assert node.drain is not None  # create_app made it
+    AdminDrain(settings.admin.token, node.drain).add_routes(app)
     HttpApi(
         settings.rooms,
         node.rooms,
@@ -279,9 +394,11 @@ def _add_routes(
         node.started_at,
         lambda: node.draining,
         node_id=node.node_id,
-        metrics=node.metrics,
+        # With --metrics-listen, /metrics is served there only (http/metrics_server.py).
+        metrics=node.metrics if settings.network.metrics_listen is None else None,
         groups=groups,
         web_root=settings.network.web_root,
+        problems=[problem.to_wire() for problem in problems],
     ).add_routes(app)
 
 
@@ -290,33 +407,74 @@ def _add_lifecycle(
     node: Node,
     shared: RedisShared | None,
     handlers: SignalHandlers,
-    recordings: RecordingService,
+    recording: tuple[RecordingService, RecordingHandOff],
 ) -> None:
+    recordings, handoff = recording
+    listen = node.settings.network.metrics_listen
+    metrics_listener = MetricsListener(node.metrics, *listen) if listen is not None else None
+    if metrics_listener is not None:
+        app[METRICS_LISTENER_KEY] = metrics_listener
+
     async def on_startup(app: web.Application) -> None:
+        if metrics_listener is not None:
+            await metrics_listener.start()
+            log.info("/metrics on http://%s:%d/metrics", *metrics_listener.addresses[0])
         if shared is not None:
             await shared.start(reconcile=node.rooms.resync)
             log.info("node %s shares Redis with the other nodes", node.node_id)
             if node.settings.safety.client_key_secret is None:
                 # Each process then signs client keys with its own random secret: a browser
                 # that reconnects to another node becomes a new browser there, and the blocks
-                # of its reports (or against it) do not follow it (README, Safety).
+                # of its reports (or against it) do not follow it (docs/hardening.md, Safety).
                 log.warning(
                     "no --client-key-secret: the other nodes will not honour this node's "
                     "client keys; set one secret on every node"
                 )
         recordings.start_background()
+        if handoff.enabled:
+            await handoff.start()
 
     async def on_shutdown(app: web.Application) -> None:
         await handlers.resumption.close()
-        await node.close()
+        try:
+            await node.close()  # stops the recordings: their hand-offs are queued on disk
+        finally:
+            await handoff.close()
 
     async def on_cleanup(app: web.Application) -> None:
+        if metrics_listener is not None:
+            await metrics_listener.close()
         if node.close_shared is not None:
             await node.close_shared()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
+
+
+def drain_on_sigterm(app: web.Application) -> None:
+    """SIGTERM drains the node (liveloop_sfu/drain.py) instead of stopping it, and the process
+    exits once the drain is over. For ``__main__`` only: a test's event loop keeps its signals.
+    Installed at start-up, after aiohttp's own SIGTERM handler, which it replaces (SIGINT still
+    stops the node at once)."""
+
+    async def install(app: web.Application) -> None:
+        drain = app[NODE_KEY].drain
+        assert drain is not None  # create_app made it
+        loop = asyncio.get_running_loop()
+
+        def exit_soon() -> None:
+            loop.call_soon(_exit)
+
+        drain.on_done = exit_soon
+        loop.add_signal_handler(signal.SIGTERM, drain.on_signal)
+
+    app.on_startup.append(install)
+
+
+def _exit() -> None:
+    # aiohttp's way out of run_app: the application's shutdown and cleanup still run.
+    raise GracefulExit()
 
 
 def new_node_id(settings: NetworkSettings) -> str:

@@ -41,11 +41,19 @@ class WireClient:
         "active-speaker",
     )
 
-    def __init__(self, url: str, *, timeout: float = 10.0, transports: list[str] | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        transports: list[str] | None = None,
+        ssl_verify: bool = True,
+    ):
         self.url = url
         self.timeout = timeout
         self._transports = transports or ["websocket"]
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # ssl_verify=False: an https node or proxy with a certificate made for a test.
+        self.sio = socketio.AsyncClient(reconnection=False, ssl_verify=ssl_verify)
         self._queues: defaultdict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
         self.disconnected = asyncio.Event()
         for event in self.EVENTS:

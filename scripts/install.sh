@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Install Live Loop SFU from this checkout on Debian 12 (or any machine with Python >= 3.11,
-# venv and npm): a virtual environment in .venv (Debian's Python refuses pip outside one, PEP 668),
-# the project in editable mode (so the node finds web/ and benchmarks/ beside it), and the
-# browser's socket.io build from the npm registry into web/node_modules.
+# venv and npm): a virtual environment in .venv (Debian's Python refuses pip outside one, PEP 668)
+# holding exactly what uv.lock says (versions and hashes: runtime, the chosen extras, and the
+# build tools pip, setuptools, wheel, mypy, build, uv), the project in editable mode (so the node
+# finds web/ and benchmarks/ beside it), and the browser's socket.io build from the npm registry
+# into web/node_modules (web/package-lock.json).
 #   scripts/install.sh          # the service
 #   scripts/install.sh --test   # the service plus what the test suite needs (Python side)
-# The editable install compiles the packet path with mypyc (setup.py); after editing one of those
-# modules, run `.venv/bin/pip install -e .` again (or delete liveloop_sfu/media/*.so to run pure).
+#   scripts/install.sh --bench  # the service plus what `liveloop-sfu bench` needs
+# The editable install compiles the packet path with mypyc (setup.py) using the locked setuptools
+# and mypy (no build isolation); after editing one of those modules, run
+# `.venv/bin/pip install --no-deps --no-build-isolation -e .` (or delete liveloop_sfu/media/*.so
+# to run pure). Running this script again brings .venv back to exactly the locked set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+extras=()
+case "${1:-}" in
+  "") ;;
+  --test) extras=(--extra test) ;;
+  --bench) extras=(--extra bench) ;;
+  *) echo "usage: scripts/install.sh [--test | --bench]" >&2; exit 2 ;;
+esac
 
 need_debs=()
 command -v npm >/dev/null 2>&1 || need_debs+=(nodejs npm)
@@ -28,8 +38,13 @@ if [ ${#need_debs[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".${extras}"
+# uv, pinned with hashes, by the venv's own pip; then uv installs the locked set (--locked: it
+# stops if uv.lock no longer matches pyproject.toml; every file's hash is checked). The project
+# itself is left to pip below, so that it builds from the venv's locked setuptools and mypy.
+.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+  -r requirements/uv.txt
+.venv/bin/uv sync --quiet --locked --no-install-project "${extras[@]}"
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 .venv/bin/python -c 'from liveloop_sfu.media.native import compiled; print("packet path compiled (mypyc):", compiled())'
 npm ci --prefix web --no-audit --no-fund --loglevel=error
 

@@ -23,8 +23,10 @@ def node_factory(tmp_path: Path) -> Iterator[NodeFactory]:
         return node
 
     yield factory
+    for node in nodes:  # all drain at once
+        node.terminate()
     for node in nodes:
-        node.stop()
+        node.wait_stopped()
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# SIGTERM drains a node: calls it still hosts run for --drain-timeout (an hour by default)
+# before it ends them. Test nodes get this much unless the test sets its own (flag or env), so
+# a teardown stays fast. (Not a second SIGTERM: sent while a node that already finished its drain
+# is exiting, after aiohttp restored the default handler, it would kill it with -15.)
+TEST_DRAIN_TIMEOUT = "0.5"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -40,8 +45,18 @@ class Node:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        """SIGTERM: the node drains (liveloop_sfu/drain.py) for at most its --drain-timeout,
+        short for test nodes (:data:`TEST_DRAIN_TIMEOUT`), and exits."""
+        self.terminate()
+        self.wait_stopped()
+
+    def terminate(self) -> None:
+        """Send SIGTERM (several nodes drain side by side; then :meth:`wait_stopped` each)."""
         if self.process.poll() is None:
             self.process.terminate()
+
+    def wait_stopped(self) -> None:
+        if self.process.poll() is None:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -91,27 +106,36 @@ def start_node(
     log_dir: Path,
     *flags: str,
     env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
     netns: str | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
     url_host: str | None = None,
+    program: Sequence[str] = (sys.executable, "-m", "liveloop_sfu"),
+    cwd: Path = ROOT,
+    environ: Mapping[str, str] = os.environ,
 ) -> Node:
     """Starts a node listening on ``host``:``port`` (a free loopback port by default) and waits
     until ``/health`` answers. ``netns``: run it inside that network namespace (``ip netns
     exec``, which execs in place: the process is the node's own); ``url_host``: the address
-    ``Node.url`` names when ``host`` is a wildcard."""
+    ``Node.url`` names when ``host`` is a wildcard. ``wrapper``: a command the node runs under
+    (``strace -f -o FILE``); the node is then that command's child, which ``Node.stop`` does not
+    reach: the caller stops it. ``program``: how to start the node (an installed
+    ``liveloop-sfu`` in the wheel's test), in ``cwd``; ``environ``: the environment that ``env``
+    adds to."""
     port = port if port is not None else free_port()
-    argv = [sys.executable, "-m", "liveloop_sfu", "--host", host, "--port", str(port), *flags]
+    argv = [*program, "--host", host, "--port", str(port), *flags]
     if netns is not None:
         argv = ["ip", "netns", "exec", netns, *argv]
+    argv = [*wrapper, *argv]
     log_path = log_dir / f"node-{netns + '-' if netns else ''}{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={"LIVELOOP_DRAIN_TIMEOUT": TEST_DRAIN_TIMEOUT, **environ, **(env or {})},
         )
     url_address = url_host or host
     if ":" in url_address:

@@ -76,6 +76,8 @@ class BenchConfig:
     out: Path
     cache_dir: Path
     charts: bool
+    # --url's Prometheus /metrics when the node serves it elsewhere (its --metrics-listen).
+    metrics_url: str | None = None
 
 
 @dataclass
@@ -132,7 +134,7 @@ def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[s
     label = f"{kind}-{scenario.kind}-{scenario.clients}"
     logs = config.out / "logs" / label
     logs.mkdir(parents=True, exist_ok=True)
-    target = start_target(kind, logs, config.url)
+    target = start_target(kind, logs, config.url, config.metrics_url)
     procs: list[LoadProc] = []
     probe = NodeProbe(target)
     try:
@@ -385,6 +387,11 @@ def _argument_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--url", help="load this running service instead of local nodes")
     parser.add_argument(
+        "--metrics-url",
+        help="with --url: where its Prometheus text is (its --metrics-listen address, e.g. "
+        "http://10.0.0.5:9100/metrics); default URL/metrics",
+    )
+    parser.add_argument(
         "--targets", default="sfu,relay,p2p,janus", help=f"subset of {','.join(TARGETS)}"
     )
     parser.add_argument("--scenario", choices=SCENARIOS, default="steady")
@@ -428,6 +435,8 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
             replace(scenario, clients=clients).validate()
     except (ValueError, ScenarioError) as exc:
         parser.error(str(exc))
+    if args.metrics_url and not args.url:
+        parser.error("--metrics-url goes with --url")
     if not (16 <= width <= 1920 and 16 <= height <= 1080 and width % 16 == 0 and height % 16 == 0):
         parser.error("--resolution must be WxH, multiples of 16, at most 1920x1080")
     if not 50 <= args.bitrate <= 8000 or not 5 <= args.fps <= 60:
@@ -450,6 +459,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         out=args.out,
         cache_dir=args.cache_dir,
         charts=not args.no_charts,
+        metrics_url=args.metrics_url,
     )
 
 

@@ -60,6 +60,11 @@ LOAD_TEST_LIMITS = (
 )  # fmt: skip
 
 
+# SIGTERM drains a node: its calls may run for --drain-timeout (an hour by default) before it
+# exits. A benchmark stops its node after its clients, so a second is plenty.
+STOP_FAST = ("--drain-timeout", "1")
+
+
 class Node:
     """A node process (``sfu``: the product; ``relay``: the decode/re-encode baseline)."""
 
@@ -74,7 +79,7 @@ class Node:
         command = [
             sys.executable, "-m", NODE_MODULES[kind], "--host", "127.0.0.1",
             "--port", str(self.port), "--mode", mode, "--log-level", "warning",
-            *LOAD_TEST_LIMITS, *extra,
+            *LOAD_TEST_LIMITS, *STOP_FAST, *extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT

@@ -15,8 +15,9 @@ from __future__ import annotations
 import fractions
 import json
 import math
+import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +27,18 @@ import numpy as np
 from benchmarks.media.synthetic import paint_counter, read_counter
 
 CACHE_VERSION = 1
-DEFAULT_CACHE_ROOT = Path(__file__).resolve().parents[1] / "out" / "cache"
+
+
+def user_cache_root(env: Mapping[str, str] = os.environ) -> Path:
+    """The user's cache folder (XDG Base Directory: ``$XDG_CACHE_HOME``, else ``~/.cache``), so
+    that nothing is written beside the sources or into an installed package."""
+    base = env.get("XDG_CACHE_HOME") or ""
+    # The spec ignores a relative XDG_CACHE_HOME.
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "liveloop-sfu" / "media"
+
+
+DEFAULT_CACHE_ROOT = user_cache_root()
 OPUS_SAMPLE_RATE = 48_000
 OPUS_FRAME_SAMPLES = 960  # 20 ms
 NOISE_AMPLITUDE = 40

@@ -154,6 +154,14 @@ class RelaySession:
     def release(self, sid: str) -> None:
         """See :meth:`hold`."""
 
+    def media_lost(self, sid: str) -> bool:
+        """The baseline reports no media failure."""
+        return False
+
+    def last_heard(self, sid: str) -> float | None:
+        """The baseline watches no media timing."""
+        return None
+
     async def remove_participant(self, sid: str) -> None:
         peer = self._peers.pop(sid, None)
         if peer is None:

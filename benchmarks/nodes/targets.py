@@ -2,7 +2,9 @@
 baseline, ``janus``) or a running service named by URL (``remote``), and the probe that samples
 the node's CPU time and memory while it runs — from ``/proc/<pid>`` when the node is a local
 process, else from its Prometheus ``/metrics`` (``process_cpu_seconds_total``,
-``process_resident_memory_bytes``)."""
+``process_resident_memory_bytes``, which every node exports: liveloop_sfu/http/metrics.py) — at
+``URL/metrics``, or at ``--metrics-url`` for a node that serves them on a private address of its
+own (``--metrics-listen``)."""
 
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ class Target:
     client_target: str  # "liveloop" (wire protocol) or "janus" (VideoRoom API)
     forwards: bool  # media goes through the node (False: p2p)
     _node: Node | JanusNode | None = None
+    metrics_url: str | None = None  # remote: its /metrics (default URL/metrics)
 
     def stop(self) -> None:
         if self._node is not None:
@@ -52,11 +55,16 @@ class Target:
             self._node = None
 
 
-def start_target(kind: str, log_dir: Path, url: str | None = None) -> Target:
+def start_target(
+    kind: str, log_dir: Path, url: str | None = None, metrics_url: str | None = None
+) -> Target:
     if kind == "remote":
         if url is None:
             raise ValueError("a remote target needs a URL")
-        return Target("remote", url.rstrip("/"), None, "127.0.0.1", "liveloop", True)
+        base = url.rstrip("/")
+        target = Target("remote", base, None, "127.0.0.1", "liveloop", True)
+        target.metrics_url = metrics_url or f"{base}/metrics"
+        return target
     log = log_dir / f"{kind}-node.log"
     if kind == "janus":
         janus = JanusNode(log)
@@ -97,8 +105,9 @@ class NodeProbe:
             except (OSError, ValueError):
                 return None
             return now, ticks / TICKS_PER_SECOND, rss
+        metrics_url = self.target.metrics_url or f"{self.target.url}/metrics"
         try:
-            with urllib.request.urlopen(f"{self.target.url}/metrics", timeout=2) as response:
+            with urllib.request.urlopen(metrics_url, timeout=2) as response:
                 text = response.read().decode("utf-8", "replace")
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return None

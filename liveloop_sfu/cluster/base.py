@@ -21,6 +21,7 @@ with the host's stable code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -46,9 +47,19 @@ class Cluster(Protocol):
     def serve(self, handler: RequestHandler) -> None:
         """Requests from other nodes go to ``handler`` from now on."""
 
-    async def call(self, node: str, request: Request) -> Reply:
+    async def call(self, node: str, request: Request, timeout: float | None = None) -> Reply:
         """Deliver ``request`` to ``node`` and return its reply; raise :class:`NodeUnreachable`
-        when it cannot be reached or does not answer in time."""
+        when it cannot be reached or does not answer within ``timeout`` seconds (None: the
+        link's own timeout)."""
+
+    async def nodes(self) -> list[str]:
+        """The ids of the nodes alive now, this one included (the admin API asks each of them
+        what it hosts). Raises :class:`NodeUnreachable` when the shared state cannot be
+        reached."""
+
+    async def room_host(self, room_id: str) -> str | None:
+        """The node a room or call is pinned to, from the shared record (``rooms:{roomId}``),
+        or None when no node has published it."""
 
     async def room_opened(self, room_id: str, record: Mapping[str, str]) -> None:
         """Publish where a room lives and who is in it (the seed's ``rooms:{roomId}``)."""
@@ -76,6 +87,7 @@ _ERRORS: Mapping[str, type[LiveLoopError]] = {
         errors.Unauthorized,
         errors.MatchmakerUnavailable,
         errors.Capacity,
+        errors.NotFound,
         errors.InternalError,
     )
 }
@@ -117,11 +129,20 @@ class ClusterHub:
         if self.rooms.get(room_id) == {"host": node_id, "kind": "group"}:
             del self.rooms[room_id]
 
-    async def deliver(self, sender: str, node: str, request: Request) -> Reply:
+    def running(self) -> list[str]:
+        return sorted(self._handlers)
+
+    async def deliver(
+        self, sender: str, node: str, request: Request, timeout: float | None = None
+    ) -> Reply:
         handler = self._handlers.get(node)
         if handler is None:
             raise NodeUnreachable(f"node {node!r} is not running")
-        reply = await handler(sender, json.loads(json.dumps(request)))
+        try:
+            copied = json.loads(json.dumps(request))
+            reply = await asyncio.wait_for(handler(sender, copied), timeout)
+        except TimeoutError as exc:
+            raise NodeUnreachable(f"node {node!r} did not answer within {timeout:g} s") from exc
         result: Reply = json.loads(json.dumps(reply))
         return result
 
@@ -136,8 +157,14 @@ class InProcessCluster:
     def serve(self, handler: RequestHandler) -> None:
         self._hub.register(self.node_id, handler)
 
-    async def call(self, node: str, request: Request) -> Reply:
-        return await self._hub.deliver(self.node_id, node, request)
+    async def call(self, node: str, request: Request, timeout: float | None = None) -> Reply:
+        return await self._hub.deliver(self.node_id, node, request, timeout)
+
+    async def nodes(self) -> list[str]:
+        return sorted({self.node_id, *self._hub.running()})
+
+    async def room_host(self, room_id: str) -> str | None:
+        return self._hub.rooms.get(room_id, {}).get("host")
 
     async def room_opened(self, room_id: str, record: Mapping[str, str]) -> None:
         self._hub.rooms[room_id] = dict(record)

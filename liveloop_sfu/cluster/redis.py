@@ -107,6 +107,10 @@ async def subscription(
             await close()
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RedisCluster:
     """:class:`~liveloop_sfu.cluster.base.Cluster` between node processes sharing one Redis.
     ``client`` is made by :func:`liveloop_sfu.matchmaking.redis.connect` and owned by the
@@ -148,24 +152,46 @@ class RedisCluster:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.subscribed.wait(), wait)
 
-    async def call(self, node: str, request: Request) -> Reply:
+    async def call(self, node: str, request: Request, timeout: float | None = None) -> Reply:
+        limit = self._timeout if timeout is None else timeout
         request_id = uuid.uuid4().hex
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         message = {"kind": "request", "id": request_id, "from": self.node_id, "body": request}
         try:
             receivers = await asyncio.wait_for(
-                self._client.publish(self.inbox(node), json.dumps(message)), self._timeout
+                self._client.publish(self.inbox(node), json.dumps(message)), limit
             )
             if int(receivers) == 0:
                 raise NodeUnreachable(f"node {node} is not listening")
-            return await asyncio.wait_for(future, self._timeout)
+            return await asyncio.wait_for(future, limit)
         except TimeoutError as exc:
-            raise NodeUnreachable(f"node {node} did not answer within {self._timeout:g} s") from exc
+            raise NodeUnreachable(f"node {node} did not answer within {limit:g} s") from exc
         except (RedisError, OSError) as exc:
             raise NodeUnreachable(f"cannot reach node {node}: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
+
+    async def nodes(self) -> list[str]:
+        """The nodes whose heartbeat deadline in the matchmaker's ``nodes`` set lies ahead (the
+        same liveness the room claims use), this one always among them."""
+        key, now = self._prefix + "nodes", self._clock()
+        try:
+            alive = await asyncio.wait_for(
+                self._client.zrangebyscore(key, now, "+inf"), self._timeout
+            )
+        except (*_REDIS_ERRORS,) as exc:
+            raise NodeUnreachable(f"cannot list the nodes: {exc}") from exc
+        return sorted({self.node_id, *(_text(node) for node in alive)})
+
+    async def room_host(self, room_id: str) -> str | None:
+        try:
+            host = await asyncio.wait_for(
+                self._client.hget(self.room_key(room_id), "host"), self._timeout
+            )
+        except (*_REDIS_ERRORS,) as exc:
+            raise NodeUnreachable(f"cannot find the node of room {room_id}: {exc}") from exc
+        return None if host is None else _text(host)
 
     def room_key(self, room_id: str) -> str:
         return f"{self._prefix}rooms:{room_id}"

@@ -7,7 +7,7 @@ variable is derived from the flag (``--max-forwarded-streams`` ↔
 ``LIVELOOP_MAX_FORWARDED_STREAMS``), and the default is the field's own default, so each of them
 is written exactly once.
 ``load.py`` builds the command line, the environment lookup and the validation from these;
-the README's table is checked against them (tests/unit/config/test_readme_table.py).
+docs/configuration.md's table is checked against them (tests/unit/config/test_declarations.py).
 """
 
 from __future__ import annotations

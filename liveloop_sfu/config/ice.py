@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,3 +61,47 @@ def _ice_server(item: Any) -> IceServer:
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"ICE server {name} must be a string")
     return IceServer(urls=tuple(url_list), username=username, credential=credential)
+
+
+STUN_DEFAULT_PORT = 3478
+
+
+def stun_endpoint(url: str) -> tuple[str, int] | None:
+    """(host, port) a plain STUN Binding request can go to, from a ``stun:`` or ``turn:`` URL
+    (RFC 7064 §3.1, RFC 7065 §3.1: ``scheme:host[:port][?transport=udp|tcp]``, port 3478 by
+    default); None for TLS (``stuns:``/``turns:``) and TCP-only TURN URLs. A TURN server answers
+    STUN Binding on its port without credentials (RFC 8656 §2, coturn does)."""
+    scheme, _, rest = url.partition(":")
+    rest, _, query = rest.partition("?")
+    if scheme not in ("stun", "turn") or "transport=tcp" in query.lower():
+        return None
+    if rest.startswith("["):  # an IPv6 literal: [2001:db8::1]:3478
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail.removeprefix(":")
+    else:
+        host, _, port_text = rest.partition(":")
+    if not host:
+        return None
+    try:
+        port = int(port_text) if port_text else STUN_DEFAULT_PORT
+    except ValueError:
+        return None
+    return (host, port) if 0 < port < 65536 else None
+
+
+def stun_endpoints(urls: Iterable[str]) -> tuple[tuple[str, int], ...]:
+    """Every usable STUN endpoint of ``urls``, ``stun:`` ones first, in order."""
+    ordered = sorted(urls, key=lambda url: not url.startswith("stun:"))
+    found = (stun_endpoint(url) for url in ordered)
+    return tuple(dict.fromkeys(endpoint for endpoint in found if endpoint is not None))
+
+
+def stun_urls(servers: Iterable[IceServer], turn_urls: Iterable[str] = ()) -> list[str]:
+    """Every URL of ``--ice-servers`` and ``--turn-urls``."""
+    return [url for server in servers for url in server.urls] + list(turn_urls)
+
+
+def has_turn(servers: Iterable[IceServer], turn_urls: Iterable[str] = ()) -> bool:
+    """Whether browsers are given a TURN server (a relay), in ``--ice-servers`` or
+    ``--turn-urls``."""
+    return any(url.startswith(("turn:", "turns:")) for url in stun_urls(servers, turn_urls))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from liveloop_sfu.config import parse
 from liveloop_sfu.config.declare import setting
 from liveloop_sfu.config.ice import IceServer, parse_ice_servers
+from liveloop_sfu.config.parse import ANNOUNCE_AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +40,26 @@ class MediaSettings:
         parse.number(),
     )
     # Local addresses the node binds its media sockets to and offers as host candidates.
-    # Loopback is allowed on purpose (aioice leaves it out; tests and single-machine setups
-    # need it).
+    # Empty = chosen from the listen address (config/addresses.py, by load_settings): every
+    # reachable address of the machine for a wildcard --host, else --host itself. Loopback is
+    # allowed on purpose (aioice leaves it out; tests and single-machine setups need it), and a
+    # MediaSettings built directly with none offers loopback (``addresses``).
     host_addresses: tuple[str, ...] = setting(
-        ("127.0.0.1",),
+        (),
         "--media-addresses",
-        "comma-separated local addresses the node gathers media candidates on (default {default})",
+        "comma-separated local addresses the node offers media on (default: where it listens: "
+        "every non-loopback address of the machine for --host 0.0.0.0 or ::, else --host)",
         parse.ip_addresses,
     )
     # Address written into the node's candidates instead of the bound one (node behind 1:1 NAT,
-    # like mediasoup's announcedIp). Sockets still bind to ``host_addresses``.
+    # like mediasoup's announcedIp). Sockets still bind to ``host_addresses``. ``auto``: asked
+    # of the configured STUN server once at start (app.learn_announced_ip), before any session.
     announced_ip: str | None = setting(
         None,
         "--announced-ip",
-        "address put in the node's ICE candidates (node behind 1:1 NAT)",
-        parse.ip_address,
+        "address put in the node's ICE candidates (node behind 1:1 NAT); auto: learn it at "
+        "start from the STUN server of --ice-servers",
+        parse.announced_ip,
     )
     # Inclusive UDP port range for media sockets (firewalls); ``None`` = any free port.
     port_min: int | None = setting(
@@ -68,6 +74,16 @@ class MediaSettings:
         "highest UDP port for media sockets (with --rtc-min-port)",
         parse.integer(1, 65535),
     )
+    # One UDP port for every peer's media (ICE, DTLS, SRTP demultiplexed by STUN username, then
+    # remote address: media/transport/udp_mux.py), so a firewall needs one rule. Replaces the
+    # per-peer sockets (and the port range) when set.
+    udp_port: int | None = setting(
+        None,
+        "--rtc-udp-port",
+        "one UDP port shared by every peer's media, instead of a port per peer (firewalls, "
+        "Kubernetes services); replaces --rtc-min-port/--rtc-max-port",
+        parse.integer(1, 65535),
+    )
     # Seconds without any RTP/RTCP from a connected participant before its media counts as lost
     # (a vanished browser; aioice's own consent check, RFC 7675, would take 30 s). Browsers send
     # RTCP at least every few seconds even with every track muted.
@@ -79,12 +95,16 @@ class MediaSettings:
         parse.number(),
     )
 
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The addresses media sockets bind to: ``host_addresses``, or loopback when none were
+        chosen (settings built directly, not by load_settings)."""
+        return self.host_addresses or ("127.0.0.1",)
+
     def __post_init__(self) -> None:
-        if not self.host_addresses:
-            raise ValueError("host_addresses must name at least one address")
         for address in self.host_addresses:
             ipaddress.ip_address(address)
-        if self.announced_ip is not None:
+        if self.announced_ip is not None and self.announced_ip != ANNOUNCE_AUTO:
             ipaddress.ip_address(self.announced_ip)
         if (self.port_min is None) != (self.port_max is None):
             raise ValueError("port_min and port_max go together")

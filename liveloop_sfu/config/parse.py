@@ -5,6 +5,7 @@ to value, raising :class:`ConfigError`. An empty text never reaches them: it mea
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -138,11 +139,31 @@ def url(schemes: tuple[str, ...]) -> Parse:
     return parse
 
 
+def command(raw: str, flag: str) -> tuple[str, ...]:
+    """A command line split as a POSIX shell would split it (quotes, backslashes), never run by
+    one: ``rclone copy --config "/etc/my rclone.conf" remote:rec`` is five arguments."""
+    try:
+        return tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from exc
+
+
 def ip_address(raw: str, flag: str) -> str:
     try:
         return str(ipaddress.ip_address(raw))
     except ValueError as exc:
         raise ConfigError(f"not an IP address: {raw!r}") from exc
+
+
+# ``--announced-ip auto``: the node asks its STUN server for its public address at start.
+ANNOUNCE_AUTO = "auto"
+
+
+def announced_ip(raw: str, flag: str) -> str:
+    """An IP address, or ``auto``."""
+    if raw.strip().lower() == ANNOUNCE_AUTO:
+        return ANNOUNCE_AUTO
+    return ip_address(raw, flag)
 
 
 def ip_addresses(raw: str, flag: str) -> tuple[str, ...] | None:
@@ -158,3 +179,21 @@ def networks(raw: str, flag: str) -> tuple[str, ...]:
         except ValueError as exc:
             raise ConfigError(f"{flag}: not an address or network: {part!r}") from exc
     return tuple(listed)
+
+
+def host_port(raw: str, flag: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6); the host is an IP address or a name."""
+    value = raw.strip()
+    host, sep, port_text = value.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    wrong = not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535
+    if wrong or (":" in host) != bracketed:  # an IPv6 address, and only one, is bracketed
+        raise ConfigError(f"{flag} must be HOST:PORT (port 1-65535, [IPv6]:PORT), not {value!r}")
+    if bracketed:
+        try:
+            ip_address(host, flag)
+        except ConfigError as exc:
+            raise ConfigError(f"{flag}: not an IPv6 address: {host!r}") from exc
+    return host, int(port_text)

@@ -12,6 +12,7 @@ from liveloop_sfu.config.declare import setting, setting_factory
 from liveloop_sfu.config.ice import IceServer
 from liveloop_sfu.config.limits import LimitSettings
 from liveloop_sfu.config.media import MediaSettings
+from liveloop_sfu.config.paths import default_web_root
 
 OperatorMode = Literal["auto", "sfu", "p2p"]
 MODES: tuple[OperatorMode, ...] = ("auto", "sfu", "p2p")
@@ -22,12 +23,9 @@ LOG_FORMATS = ("text", "json")
 ROOM_TOKEN_SECRET_MIN = 16
 ROOM_TOKEN_TTL_MAX = 366 * 24 * 3600.0
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+WEBHOOK_SCHEMES = ("http://", "https://")
 # Secrets that sign or authorise (admin token, client keys) are refused when shorter.
 SECRET_MIN = 16
-
-
-def _checkout_web() -> Path:
-    return Path(__file__).resolve().parent.parent.parent / "web"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +65,28 @@ class NetworkSettings:
         parse.networks,
     )
     web_root: Path = setting_factory(
-        _checkout_web,
+        default_web_root,
         "--web-root",
-        "folder holding the browser client (default: the checkout's web/)",
+        "folder holding the browser client (default: the installed package's web/, or the "
+        "checkout's)",
         parse.path,
     )
-    # Seconds SIGTERM waits for calls to be told and closed before the process exits.
+    # Seconds a draining node (SIGTERM, POST /api/admin/drain) lets its calls and rooms run
+    # before it ends them; long enough for a call, so a rolling deploy drops none (app_drain.py).
     drain_timeout: float = setting(
-        5.0,
+        3600.0,
         "--drain-timeout",
-        "seconds SIGTERM waits for calls to be told and closed (default {default})",
-        parse.number(),
+        "seconds a draining node (SIGTERM or POST /api/admin/drain) lets its calls run before "
+        "it ends them and exits; a second SIGTERM ends them at once (default {default})",
+        parse.number(7 * 86400),
+    )
+    # /metrics on an address of its own (then not on the public listener): http/metrics_server.py.
+    metrics_listen: tuple[str, int] | None = setting(
+        None,
+        "--metrics-listen",
+        "HOST:PORT serving /metrics alone (e.g. 127.0.0.1:9100); then the public listener "
+        "does not serve /metrics (default: /metrics on the public listener)",
+        parse.host_port,
     )
 
     @property
@@ -110,15 +119,15 @@ class RoomSettings:
         "auto",
         "--mode",
         "auto: through the node, falling back to peer-to-peer when the node is full or "
-        "unreachable; sfu: always through the node; p2p: the node relays signaling only "
-        "(default {default})",
+        "unreachable (relay-only with TURN; without TURN only with --allow-direct-p2p); sfu: "
+        "always through the node; p2p: the node relays signaling only (default {default})",
         parse.choice(MODES),
     )
     max_forwarded_streams: int = setting(
         200,
         "--max-forwarded-streams",
-        "capacity of the node in forwarded streams; in auto mode calls beyond it go p2p "
-        "(default {default})",
+        "capacity of the node in forwarded streams; in auto mode calls beyond it go p2p where "
+        "p2p is allowed (see --allow-direct-p2p), else they are refused (default {default})",
         parse.integer(0, 1_000_000),
     )
     # Group rooms: participants per room, and private rooms (join only with a signed token).
@@ -160,9 +169,24 @@ class RoomSettings:
         "(default {default}; 0 = off)",
         parse.number(600, zero=True),
     )
+    # Strangers in a p2p call learn each other's address from the ICE candidates (DESIGN.md,
+    # Networking facts). With a TURN server p2p calls are relay-only unless this is set; without
+    # one an auto node falls back to p2p only with it (rooms/p2p_policy.py).
+    allow_direct_p2p: bool = setting(
+        False,
+        "--allow-direct-p2p",
+        "let p2p calls connect the two browsers directly, so each learns the other's IP "
+        "address (off: with a TURN server p2p calls are relay-only, without one an auto node "
+        "ends a call it cannot carry instead of falling back to p2p)",
+        parse.boolean,
+        switch=True,
+    )
     # What browsers are handed: the same servers as media.ice_servers (load_settings copies
     # them; --ice-servers is declared there), not a setting of its own.
     ice_servers: tuple[IceServer, ...] = ()
+    # Browsers are given a TURN relay (--turn-urls or a turn: URL in --ice-servers); set by
+    # load_settings, not a setting of its own.
+    turn_configured: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +275,36 @@ class RecordingSettings:
         "free disk space (MB) below which recording stops and no new one starts "
         "(default {default})",
         parse.integer(0, 1 << 40),
+    )
+    # Hand-off of a finished recording (rooms/handoff.py): a signed webhook and/or a command.
+    webhook_url: str | None = setting(
+        None,
+        "--recording-webhook-url",
+        "http(s) URL that gets a signed POST of each finished recording's manifest, retried "
+        "until it answers 2xx (needs --recording-webhook-secret)",
+        parse.url(WEBHOOK_SCHEMES),
+    )
+    webhook_secret: str | None = setting(
+        None,
+        "--recording-webhook-secret",
+        f"secret (at least {SECRET_MIN} characters) that signs the webhook "
+        "(Liveloop-Signature: HMAC-SHA256); prefer the environment variable",
+        parse.secret(SECRET_MIN),
+        repr=False,
+    )
+    # Split like a shell would (never run by one); the recording's folder is appended.
+    finished_command: tuple[str, ...] = setting(
+        (),
+        "--recording-finished-command",
+        "command run (no shell) for each finished recording, with its folder as the last "
+        "argument, e.g. 'rclone copy --config /etc/rclone.conf remote:recordings'",
+        parse.command,
+    )
+    finished_command_timeout: float = setting(
+        3600.0,
+        "--recording-finished-command-timeout",
+        "seconds the finished-recording command may run before it is killed (default {default})",
+        parse.number(7 * 24 * 3600),
     )
 
 

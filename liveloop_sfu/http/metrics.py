@@ -18,6 +18,17 @@ Two more are observed from the SFU sessions' once-a-second samples, taken at eac
 node asks of each published video track (REMB upstream), and ``liveloop_subscriber_estimate_bps``
 — the node's estimate of each subscriber connection's downlink, while it is a limit (an
 unlimited estimate counts in ``liveloop_subscriber_estimate_unlimited``).
+Call quality from RTCP (sfu calls and rooms), one observation per report block — about one per
+stream per second — labelled ``direction`` and ``kind``: ``liveloop_rtcp_fraction_lost``,
+``liveloop_rtcp_jitter_seconds`` and ``liveloop_rtcp_rtt_seconds``. ``ingress`` is a publisher's
+stream as the node receives it (the node's own receiver-report statistics), ``egress`` a
+forwarded stream as the subscriber's browser reports it; the round trip is known for egress
+only (from LSR/DLSR against the node's sender reports). Labels never name a call or a person,
+so the series count stays fixed however many calls run.
+
+The process itself: prometheus_client's ``process_*`` metrics (CPU seconds, resident memory,
+open file descriptors, start time; Linux ``/proc``), on the node's registry —
+``liveloop-sfu bench --url`` reads a remote node's CPU and memory from them.
 """
 
 from __future__ import annotations
@@ -28,20 +39,27 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from liveloop_sfu.media.session import Emit
+from liveloop_sfu.media.session import Emit, QualitySample, QualitySink
+from liveloop_sfu.rooms.handoff import RecordingHandOff
 from liveloop_sfu.rooms.service import RoomService
 
-__all__ = ["CONTENT_TYPE", "NodeMetrics", "Refusals", "SessionMetrics"]
+__all__ = ["CONTENT_TYPE", "CallQuality", "NodeMetrics", "Refusals", "SessionMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _BITRATE_BUCKETS = (
     100e3, 200e3, 300e3, 500e3, 750e3, 1e6, 1.5e6, 2e6, 3e6, 5e6, 10e6, 20e6
 )  # fmt: skip
+# Call quality: loss as a fraction (RFC 3550's 8-bit field, so 1/256 steps), jitter and RTT in
+# seconds, with buckets around what people notice (a few % loss, tens of ms jitter, 300 ms RTT).
+_LOSS_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+_JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5)
+_RTT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+_QUALITY_LABELS = ("direction", "kind")
 
 # SfuSession.metrics() key -> (metric name, help).
 _SFU_COUNTERS = {
@@ -71,6 +89,9 @@ _SFU_COUNTERS = {
     ),
 }
 _DROP_PREFIX = "drop:"
+# Outcomes of the recording hand-off (rooms/handoff.py), each exposed from the start at 0.
+_WEBHOOK_OUTCOMES = ("delivered", "retry", "gave-up")
+_COMMAND_OUTCOMES = ("ok", "failed", "timeout", "error")
 
 
 class Refusals(Protocol):
@@ -93,6 +114,47 @@ class SessionMetrics(Protocol):
     def metrics(self) -> dict[str, int]: ...
 
     def take_estimate_samples(self) -> list[tuple[str, int]]: ...
+
+
+@runtime_checkable
+class QualityReporter(Protocol):
+    """A media session that hands out its RTCP report blocks (SfuSession)."""
+
+    def report_quality(self, sink: QualitySink) -> None: ...
+
+
+class CallQuality:
+    """The call-quality histograms (see the module's docstring)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.loss = Histogram(
+            "liveloop_rtcp_fraction_lost",
+            "fraction of a stream's packets lost, per RTCP report block",
+            _QUALITY_LABELS,
+            buckets=_LOSS_BUCKETS,
+            registry=registry,
+        )
+        self.jitter = Histogram(
+            "liveloop_rtcp_jitter_seconds",
+            "interarrival jitter of a stream, per RTCP report block",
+            _QUALITY_LABELS,
+            buckets=_JITTER_BUCKETS,
+            registry=registry,
+        )
+        self.rtt = Histogram(
+            "liveloop_rtcp_rtt_seconds",
+            "round trip node <-> browser from a receiver report's LSR/DLSR (egress)",
+            _QUALITY_LABELS,
+            buckets=_RTT_BUCKETS,
+            registry=registry,
+        )
+
+    def observe(self, sample: QualitySample) -> None:
+        labels = (sample.direction, sample.kind)
+        self.loss.labels(*labels).observe(sample.loss)
+        self.jitter.labels(*labels).observe(sample.jitter)
+        if sample.rtt is not None:
+            self.rtt.labels(*labels).observe(sample.rtt)
 
 
 class NodeMetrics:
@@ -125,6 +187,9 @@ class NodeMetrics:
             buckets=_BITRATE_BUCKETS,
             registry=self.registry,
         )
+        self.quality = CallQuality(self.registry)
+        # process_* (CPU, memory, file descriptors, start time) of this process.
+        ProcessCollector(registry=self.registry)
         self._sessions: list[SessionMetrics] = []
         self._retired: Counter[str] = Counter()
         self._requested: dict[str, float] = {}  # sid -> request-room time
@@ -133,6 +198,8 @@ class NodeMetrics:
         # Garbage datagrams refused on the media sockets (GuardedStunProtocol.dropped); set by
         # app.py only on nodes that load aiortc, so a p2p node never imports it.
         self.refused_datagrams: Callable[[], int] = lambda: 0
+        # The recording hand-off's counters; set by app.py.
+        self.handoff: RecordingHandOff | None = None
         self.registry.register(_NodeCollector(self))
 
     def attach(self, rooms: RoomService) -> None:
@@ -149,6 +216,8 @@ class NodeMetrics:
 
     def track_session(self, session: SessionMetrics) -> None:
         self._sessions.append(session)
+        if isinstance(session, QualityReporter):
+            session.report_quality(self.quality.observe)
 
     def on_event(self, sid: str, event: str) -> None:
         """A client event was admitted (signal/handlers.py) or the client left."""
@@ -249,6 +318,37 @@ class _NodeCollector(Collector):
             "datagrams on media ports that were neither STUN nor part of a call (dropped)",
             value=self._metrics.refused_datagrams(),
         )
+        if self._metrics.handoff is not None:
+            yield from _handoff(self._metrics.handoff)
+
+
+def _handoff(handoff: RecordingHandOff) -> Iterator[Metric]:
+    yield _by_outcome(
+        "liveloop_recording_webhooks",
+        "finished-recording webhook attempts, by outcome",
+        _WEBHOOK_OUTCOMES,
+        handoff.webhook_outcomes,
+    )
+    yield GaugeMetricFamily(
+        "liveloop_recording_webhooks_pending",
+        "finished-recording webhook deliveries not yet taken by the receiver",
+        handoff.pending_webhooks(),
+    )
+    yield _by_outcome(
+        "liveloop_recording_commands",
+        "finished-recording commands run, by outcome (ok, failed, timeout, error)",
+        _COMMAND_OUTCOMES,
+        handoff.command_outcomes,
+    )
+
+
+def _by_outcome(
+    name: str, text: str, outcomes: tuple[str, ...], counts: Mapping[str, int]
+) -> Metric:
+    family = CounterMetricFamily(name, text, labels=["outcome"])
+    for outcome in outcomes:
+        family.add_metric([outcome], counts.get(outcome, 0))
+    return family
 
 
 def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -18,7 +18,8 @@ from aiohttp.typedefs import Middleware
 from liveloop_sfu import __version__
 from liveloop_sfu.config import NetworkSettings, RoomSettings
 from liveloop_sfu.errors import InvalidPayload, LiveLoopError
-from liveloop_sfu.http.metrics import CONTENT_TYPE, NodeMetrics
+from liveloop_sfu.http.metrics import NodeMetrics
+from liveloop_sfu.http.metrics_server import exposition
 from liveloop_sfu.matchmaking.base import Matchmaker
 from liveloop_sfu.rooms.commands import parse_create_room, parse_room_id
 from liveloop_sfu.rooms.groups import GroupRooms
@@ -46,6 +47,7 @@ class HttpApi:
         *,
         groups: GroupRooms | None = None,
         web_root: Path,
+        problems: Sequence[dict[str, str]] = (),
     ) -> None:
         self._settings = settings
         self._groups = groups
@@ -56,6 +58,8 @@ class HttpApi:
         self._node_id = node_id
         self._metrics = metrics
         self._web_root = web_root.resolve()
+        # Misconfigurations found at start ({code, message}; app.configuration_problems).
+        self._problems = list(problems)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
@@ -72,15 +76,22 @@ class HttpApi:
 
     async def health(self, request: web.Request) -> web.Response:
         healthy = await self._matchmaker.healthy()
+        problems = list(self._problems)
+        if not healthy:
+            problems.append(
+                {"code": "matchmaker-unavailable", "message": "the matchmaker's Redis is down"}
+            )
         return web.json_response(
             {
-                "status": "ok" if healthy else "degraded",
+                "status": "degraded" if problems else "ok",
                 "uptime": round(time.time() - self._started_at, 3),
                 "version": __version__,
                 "mode": self._settings.mode,
                 "matchmaker": "ok" if healthy else "unavailable",
                 # Which node answered (several nodes behind one load balancer).
                 "node": self._node_id,
+                # Why it is degraded: [{code, message}], empty when ok.
+                "problems": problems,
             }
         )
 
@@ -104,10 +115,10 @@ class HttpApi:
         return web.json_response(body)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        """Prometheus text exposition (liveloop_sfu/http/metrics.py)."""
+        """Prometheus text exposition (liveloop_sfu/http/metrics.py); not routed when
+        ``--metrics-listen`` serves it elsewhere (metrics_server.py)."""
         assert self._metrics is not None  # the route exists only with metrics
-        body = await self._metrics.render()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        return await exposition(self._metrics)
 
     async def create_room(self, request: web.Request) -> web.Response:
         """``POST /api/rooms`` ``{"name"?}`` -> ``{"roomId", "link", "name"?, "token"?}``."""

@@ -41,7 +41,11 @@ def compiled() -> bool:
 
 def stale_modules() -> list[str]:
     """Compiled modules whose ``.py`` source was edited after they were built: the extension
-    still runs the old code until ``pip install -e .`` rebuilds it (the node warns at start)."""
+    still runs the old code until ``pip install -e .`` rebuilds it (the node warns at start).
+    Only a checkout (``setup.py`` beside the package) is edited after a build: an installed
+    wheel's files carry the times its installer wrote them, in any order, so none is stale."""
+    if not (_PACKAGE_ROOT / "setup.py").is_file():
+        return []
     # Paths come from the package root, not from the compiled modules' ``__file__``: mypyc gives
     # a module imported from inside its shared library a wrong one. That shared library (beside
     # this module) holds the code of all of them and a rebuild may rewrite only it, leaving each

@@ -42,6 +42,14 @@ class P2PSession:
     def release(self, sid: str) -> None:
         """See :meth:`hold`."""
 
+    def media_lost(self, sid: str) -> bool:
+        """Never: the node sees no media here, so reports no failure."""
+        return False
+
+    def last_heard(self, sid: str) -> float | None:
+        """The media never passes the node."""
+        return None
+
     async def remove_participant(self, sid: str) -> None:
         if sid in self._members:
             self._members.remove(sid)

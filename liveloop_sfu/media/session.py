@@ -9,7 +9,8 @@ way whatever its mode, and one contract test suite can run against both.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from liveloop_sfu.modes import CallMode
 
@@ -20,6 +21,11 @@ Emit = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
 # (ICE/DTLS failure or timeout). ``rooms/calls.py`` decides whether the call falls back to p2p
 # or ends.
 MediaFailure = Callable[[str, str], Awaitable[None]]
+
+# The failure reason of a browser whose media stopped arriving after it had connected: a
+# vanished browser, or one whose network just changed and that is about to resume on a new
+# socket (rooms/resume.py), which rooms/calls.py waits for within the vanish budget.
+MEDIA_SILENT = "no media from the browser"
 
 
 class MediaSession(Protocol):
@@ -48,8 +54,38 @@ class MediaSession(Protocol):
     def release(self, sid: str) -> None:
         """``sid`` resumed: its media is watched again, from now on."""
 
+    def media_lost(self, sid: str) -> bool:
+        """Whether ``sid``'s media is (still) lost since its failure was reported: neither held
+        for a resume nor connected again (e.g. by an ICE restart)."""
+
+    def last_heard(self, sid: str) -> float | None:
+        """When (``time.monotonic()``) the node last received media or RTCP from ``sid``; None
+        when its media does not pass the node (p2p) or never arrived."""
+
     async def remove_participant(self, sid: str) -> None:
         """Release everything the participant holds (peer connection, tasks, forwarding state)."""
 
     async def close(self) -> None:
         """Idempotent; cascades to every participant."""
+
+
+@dataclass(frozen=True, slots=True)
+class QualitySample:
+    """One RTCP report block about one stream of a call, for the call-quality histograms.
+
+    ``direction``: ``ingress`` — a publisher's stream as the node receives it (the node's own
+    reception statistics, RFC 3550 §6.4.2, which it also reports to the publisher); ``egress`` —
+    a stream the node forwards, as the subscriber's browser reports it (its receiver report
+    blocks). ``loss``: the fraction lost since the previous report (0..1); ``jitter``: the
+    interarrival jitter in seconds; ``rtt``: the round trip node ↔ browser from LSR/DLSR
+    (egress only, None when the block names no sender report of ours)."""
+
+    direction: Literal["ingress", "egress"]
+    kind: str  # "audio" | "video"
+    loss: float
+    jitter: float
+    rtt: float | None = None
+
+
+# Receives every QualitySample of a session (the node's metrics, http/metrics.py).
+QualitySink = Callable[[QualitySample], None]

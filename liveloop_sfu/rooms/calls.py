@@ -10,17 +10,26 @@ an ``auto`` node moves the call to p2p (``mode-changed``), any other ends it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from liveloop_sfu.config import RoomSettings
 from liveloop_sfu.media.p2p import P2PSession
-from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
+from liveloop_sfu.media.session import MEDIA_SILENT, Emit, MediaFailure, MediaSession
 from liveloop_sfu.modes import CallMode
 from liveloop_sfu.rooms.bookkeeping import Bookkeeping
 from liveloop_sfu.rooms.cross_node import CrossNodeRooms
-from liveloop_sfu.rooms.records import Participant, RecordingHooks, Room
+from liveloop_sfu.rooms.p2p_policy import P2pPolicy
+from liveloop_sfu.rooms.records import (
+    VANISH_BUDGET,
+    VANISH_MARGIN,
+    Participant,
+    RecordingHooks,
+    Room,
+)
 from liveloop_sfu.rooms.table import RoomTable
 
 # The log lines keep the name they had when this lived in the room service.
@@ -64,6 +73,7 @@ class Calls:
         self._clock = clock
         self._recordings = recordings
         self._ice_servers_for = ice_servers_for
+        self.policy = P2pPolicy.from_settings(settings)
 
     def at_capacity(self, extra_streams: int = 4) -> bool:
         """Whether ``extra_streams`` more forwarded streams would exceed the node's budget."""
@@ -75,6 +85,7 @@ class Calls:
         """The room of a match: both members in, media ready, both told ``match-done``."""
         mode = self._choose_mode(first, second)
         room = Room(room_id, mode, self._new_media(room_id, mode), self._clock())
+        room.relay_only = mode == "p2p" and self.policy.ice_transport_policy == "relay"
         self._table.add_room(room)
         for participant in (first, second):
             room.members.append(participant.sid)
@@ -118,6 +129,8 @@ class Calls:
             return self._settings.mode
         if self._recordings is not None and self._recordings.records_all():
             return "sfu"  # DESIGN: a recorded room is always sfu (config forbids p2p + record)
+        if not self.policy.p2p_allowed:
+            return "sfu"  # no TURN to hide the strangers' addresses, no --allow-direct-p2p
         if "p2p" in (first.mode, second.mode) or self.at_capacity():
             return "p2p"
         return "sfu"
@@ -137,6 +150,7 @@ class Calls:
             "peer": peer.public_profile(),
             "iceServers": self._ice_servers(me),
             "recording": room.recording,
+            "iceTransportPolicy": room.ice_transport_policy,
         }
         if me.resume_token is not None and me.home is None:
             payload["resumeToken"] = me.resume_token
@@ -158,8 +172,43 @@ class Calls:
         room = self._table.room(room_id)
         if room is None or room.mode != "sfu":
             return
+        if reason == MEDIA_SILENT:
+            # Decided in the background: the media plane's timer awaits this handler.
+            self._bookkeeping.run(self._unless_back(room, sid, reason))
+            return
+        await self._give_up(room, sid, reason)
+
+    async def _unless_back(self, room: Room, sid: str, reason: str) -> None:
+        """A browser's media went silent: the same silence as a network switch, whose client
+        reconnects and resumes (rooms/resume.py) a moment after its media stopped. It gets
+        what is left of the vanish budget to come back (resumed, or its media reconnected by
+        an ICE restart) before the call ends or falls back."""
+        last = room.media.last_heard(sid)
+        if last is not None:
+            await asyncio.sleep(max(0.0, last + VANISH_BUDGET - VANISH_MARGIN - time.monotonic()))
+        if self._table.room(room.room_id) is not room or room.mode != "sfu":
+            return
+        if sid not in room.members or not room.media.media_lost(sid):
+            log.info("room %s: media of %s came back", room.room_id, sid)
+            return
+        await self._give_up(room, sid, reason)
+
+    async def _give_up(self, room: Room, sid: str, reason: str) -> None:
+        room_id = room.room_id
         if self._settings.mode != "auto" or room.recording:
             log.warning("room %s: media of %s failed (%s); ending the call", room_id, sid, reason)
+            await self.close(room, reason="media-failed")
+            return
+        if not self.policy.p2p_allowed:
+            log.warning(
+                "room %s: media of %s failed (%s); ending the call: without TURN the fallback "
+                "would be direct p2p, which shows each stranger the other's address "
+                "(--turn-urls for relayed p2p, or --allow-direct-p2p)",
+                room_id,
+                sid,
+                reason,
+                extra={"room_id": room_id},
+            )
             await self.close(room, reason="media-failed")
             return
         log.info("room %s: media of %s failed (%s); falling back to p2p", room_id, sid, reason)
@@ -169,11 +218,17 @@ class Calls:
         """The call goes on peer to peer: new media, and both told their new role."""
         await room.media.close()
         room.mode = "p2p"
+        room.relay_only = self.policy.ice_transport_policy == "relay"
         room.media = P2PSession(self._emit)
         for member in room.members:
             person = self._table.person(member)
             if person is not None:
                 await room.media.add_participant(member, person.participant_id)
         for member in room.members:
-            payload = {"mode": "p2p", "role": role(room, member), "reason": reason}
+            payload = {
+                "mode": "p2p",
+                "role": role(room, member),
+                "reason": reason,
+                "iceTransportPolicy": room.ice_transport_policy,
+            }
             await self._emit(member, "mode-changed", payload)

@@ -12,9 +12,11 @@ its *home*, joins the room as a *guest*. The requests between the two nodes, car
   node denies twice in a row ends, so a node that died leaves nobody in half a room.
 - ``group`` (home → host of a group room): ``join`` a room pinned to the host, or report the
   guest's ``media-state``; served by :class:`~liveloop_sfu.rooms.groups.GroupRooms` (registered with
-  :meth:`CrossNodeRooms.serve_groups`). A group guest's offer, candidates, chat and leaving are
+  :meth:`CrossNodeRooms.serve`). A group guest's offer, candidates, chat and leaving are
   ``signal`` requests like a 1:1 guest's, and a group room's host tells the home with ``release``
   when it drops the guest on its own (media failure, shutdown).
+- ``admin`` (any node → the host of a room): the operator's listing and actions, served by
+  :class:`~liveloop_sfu.rooms.admin.CallAdmin` (registered with :meth:`CrossNodeRooms.serve`).
 
 :class:`CrossNodeRooms` works on the node's :class:`~liveloop_sfu.rooms.table.RoomTable`
 (participants, guests, rooms) and runs a guest's forwarded events through the local use cases,
@@ -77,7 +79,9 @@ class CrossNodeRooms:
         self._clock = clock
         # Cross-node members the other node disowned once; dropped if it does so again.
         self._suspects: set[str] = set()
-        self._group_requests: RequestHandler | None = None
+        # Requests of other kinds served by other use cases: "group" (GroupRooms), "admin"
+        # (CallAdmin).
+        self._services: dict[str, RequestHandler] = {}
         cluster.serve(self.handle_remote)
 
     async def handle_remote(self, sender: str, request: Mapping[str, Any]) -> Reply:
@@ -92,8 +96,9 @@ class CrossNodeRooms:
                 return await self._on_guest_signal(sender, request)
             if kind == "check":
                 return {"ok": self._knows(sender, request)}
-            if kind == "group" and self._group_requests is not None:
-                return await self._group_requests(sender, dict(request))
+            service = self._services.get(str(kind))
+            if service is not None:
+                return await service(sender, dict(request))
             raise InvalidPayload(f"unknown cluster request {kind!r}")
         except LiveLoopError as exc:
             return exc.to_wire()
@@ -131,6 +136,8 @@ class CrossNodeRooms:
         """Another node matched one of our waiting users and hosts the call."""
         participant = self._table.participant(str(request.get("sid")))
         if participant is None or not participant.waiting or participant.room_id is not None:
+            return {"ok": False}
+        if self._table.draining:  # its users are matched on other nodes once they reconnect
             return {"ok": False}
         participant.waiting = False
         participant.room_id = participant.last_room_id = str(request["roomId"])
@@ -286,6 +293,7 @@ class CrossNodeRooms:
     def cluster(self) -> Cluster:
         return self._cluster
 
-    def serve_groups(self, handler: RequestHandler) -> None:
-        """``group`` requests from other nodes go to ``handler`` (GroupRooms)."""
-        self._group_requests = handler
+    def serve(self, kind: str, handler: RequestHandler) -> None:
+        """Requests of ``kind`` from other nodes go to ``handler``: ``group`` (GroupRooms),
+        ``admin`` (CallAdmin)."""
+        self._services[kind] = handler

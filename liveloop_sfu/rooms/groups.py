@@ -86,7 +86,7 @@ class GroupRooms:
         self._media_factory = media_factory
         self._clock = clock
         self._names: OrderedDict[str, str] = OrderedDict()
-        rooms.nodes.serve_groups(self.handle_remote)
+        rooms.nodes.serve("group", self.handle_remote)
 
     # ---- HTTP --------------------------------------------------------------------------------
     def create(self, request: CreateRoom) -> dict[str, Any]:
@@ -319,6 +319,8 @@ class GroupRooms:
         room_tokens.verify(secret.encode(), request.room_id, request.token, self._clock())
 
     def _check_room(self, participant: Participant, room_id: str) -> None:
+        if self._table.draining:
+            raise Capacity("this node is shutting down; the room takes no new members here")
         room = self._table.room(room_id)
         if room is not None and not room.group:
             raise Unauthorized("that id belongs to a private call, not a group room")

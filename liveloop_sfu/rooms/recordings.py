@@ -7,7 +7,8 @@ and deletes them. Each recording is one folder under ``--recordings-dir``::
     20261127T215000Z-<roomId>/manifest.json   room, participants, files, codecs, start/stop
     20261127T215000Z-<roomId>/<participantId>.webm   (.mkv for H.264)
 
-The manifest is written when recording starts and rewritten when it stops. Participants of a
+The manifest is written when recording starts and rewritten when it stops; the finished
+recording then goes to the hand-off (``on_finished``: webhook, command). Participants of a
 recorded room are told: ``match-done.recording`` and ``recording {active, reason}`` events.
 One background task (owned here, cancelled by :meth:`close`) runs the disk guard and retention.
 """
@@ -20,7 +21,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["RecordingService", "disk_free_bytes"]
+
+# A recording is complete: (its folder, its final manifest). The hand-off (rooms/handoff.py).
+OnFinished = Callable[[Path, Mapping[str, Any]], Awaitable[None]]
 
 CHECK_INTERVAL = 5.0  # seconds between disk-guard checks
 RETENTION_INTERVAL = 60.0  # seconds between retention sweeps
@@ -70,8 +74,10 @@ class RecordingService:
         emit: Emit,
         disk_free: Callable[[Path], int] = disk_free_bytes,
         check_interval: float = CHECK_INTERVAL,
+        on_finished: OnFinished | None = None,
     ) -> None:
         self._settings = settings
+        self._on_finished = on_finished
         self._emit = emit
         self._disk_free = disk_free
         self._check_interval = check_interval
@@ -171,9 +177,20 @@ class RecordingService:
             )
             await _write_manifest(active.folder, active.manifest)
             log.info("recording %s stopped (%s)", active.manifest["recordingId"], reason)
+        await self._hand_off(active)
         if notify:
             await self.notify(active.room, active=False, reason=reason)
         return active.manifest
+
+    async def _hand_off(self, active: _Active) -> None:
+        """Its files closed and its manifest final, the recording goes to the hand-off; a
+        failure there (a full disk) is logged, and the call goes on."""
+        if self._on_finished is None:
+            return
+        try:
+            await self._on_finished(active.folder, active.manifest)
+        except OSError as exc:
+            log.error("recording %s: hand-off not queued: %s", active.manifest["recordingId"], exc)
 
     async def notify(self, room: Room, active: bool, reason: str) -> None:
         for sid in room.members:

@@ -16,6 +16,13 @@ from typing import Any, Protocol
 from liveloop_sfu.media.session import MediaSession
 from liveloop_sfu.modes import CallMode
 
+# Issue 8: a partner who vanished ends the call for the other side within this many seconds of
+# its last sign of life. Until then the node holds the call for a resume (rooms/resume.py): a
+# browser whose network changed looks exactly like a vanished one until it comes back.
+VANISH_BUDGET = 10.0
+# What the node keeps of that budget for deciding and telling the partner.
+VANISH_MARGIN = 1.0
+
 
 @dataclass(slots=True)
 class Participant:
@@ -86,6 +93,14 @@ class Room:
     recording: bool = False  # set by the recording service; a recorded room never goes p2p
     leave: RoomLeave | None = None  # set for group rooms
     screen_shares: set[str] = field(default_factory=set)  # sids publishing a screen track
+    # A p2p call whose browsers may only use TURN relays, so neither learns the other's address
+    # (rooms/p2p_policy.py). Never set in sfu: the node is the peer.
+    relay_only: bool = False
+
+    @property
+    def ice_transport_policy(self) -> str:
+        """The browsers' RTCConfiguration.iceTransportPolicy for this room's connection."""
+        return "relay" if self.mode == "p2p" and self.relay_only else "all"
 
     @property
     def group(self) -> bool:

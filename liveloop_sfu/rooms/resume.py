@@ -15,8 +15,12 @@ instead of removed: the partner is told nothing, and
 token came in ``match-done`` (``resumeToken``), is unguessable and bound to that participant, and
 is replaced on every resume. After the grace the participant leaves as any disconnected client
 does (``partner-left {"reason": "disconnected"}``). A client that freezes (``ping timeout``) gets
-no grace: a vanished client must end its partner's call within
-10 s (issue 8), and a silent one cannot be told apart from a vanished one.
+only what is left of the vanish budget (``VANISH_BUDGET``): a vanished client must end its
+partner's call within 10 s of its last sign of life (issue 8), and a silent one cannot be told
+apart from a vanished one — nor from one whose network just changed, whose old socket the node
+usually only loses at the ping timeout (its close was sent on the old network) while the client
+is on its way back. In an sfu call the last sign of life is the browser's last media packet;
+elsewhere the node knows none and gives no grace.
 
 After a network switch the old socket's close usually never reaches the node (it was sent on
 the old network), so the client is back on a new socket while the old one still looks alive.
@@ -40,11 +44,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liveloop_sfu.errors import NotInRoom
-from liveloop_sfu.rooms.records import Participant, Room
+from liveloop_sfu.rooms.records import VANISH_BUDGET, VANISH_MARGIN, Participant, Room
 from liveloop_sfu.rooms.service import RoomService
 
 __all__ = ["GRACE_REASONS", "Resumption", "SessionAliases"]
@@ -124,15 +129,27 @@ class Resumption:
         self._aliases.unbind(socket_id)
         participant = self._rooms.participant(session)
         room = self._resumable_room(participant)
-        if room is None or participant is None or reason not in GRACE_REASONS:
+        if room is None or participant is None:
+            return False
+        grace = self._grace if reason in GRACE_REASONS else self._budget_left(room, session)
+        if grace <= 0:
             return False
         assert participant.resume_token is not None  # checked by _resumable_room
         self._detached[participant.resume_token] = session
         # Its media may have lost its path too (a network switch): not a failure yet.
         room.media.hold(session)
-        self._timers[session] = asyncio.get_running_loop().create_task(self._expire(session))
-        log.info("socket dropped; holding the call for %.0f s", self._grace)
+        loop = asyncio.get_running_loop()
+        self._timers[session] = loop.create_task(self._expire(session, grace))
+        log.info("socket dropped (%s); holding the call for %.1f s", reason, grace)
         return True
+
+    def _budget_left(self, room: Room, session: str) -> float:
+        """Seconds of the vanish budget left since the participant's last media, 0 if unknown."""
+        last = room.media.last_heard(session)
+        if last is None:
+            return 0.0
+        left = last + VANISH_BUDGET - VANISH_MARGIN - time.monotonic()
+        return min(left, self._grace)
 
     def _resumable_room(self, participant: Participant | None) -> Room | None:
         """The 1:1 room hosted here that ``participant`` may resume, if any."""
@@ -164,8 +181,8 @@ class Resumption:
         log.info("resumed on a new socket while the old one looked alive; closing the old one")
         return participant.sid
 
-    async def _expire(self, session: str) -> None:
-        await asyncio.sleep(self._grace)
+    async def _expire(self, session: str, grace: float) -> None:
+        await asyncio.sleep(grace)
         self._timers.pop(session, None)
         for token in [t for t, s in self._detached.items() if s == session]:
             del self._detached[token]
@@ -193,6 +210,7 @@ class Resumption:
             ack["mode"] = room.mode
             offerer = room.mode == "sfu" or room.members[0] == session
             ack["role"] = "offerer" if offerer else "answerer"
+            ack["iceTransportPolicy"] = room.ice_transport_policy
             ack["participantId"] = participant.participant_id
             room.media.release(session)
         return ack

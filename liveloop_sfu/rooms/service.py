@@ -115,8 +115,13 @@ class RoomService:
         participant.user_name = request.user_name
         participant.user_image = request.user_image
         # The operator's mode decides whether a client's preference counts at all.
-        participant.mode = request.mode if self._settings.mode == "auto" else None
-        if self._settings.mode == "sfu" and self.at_capacity():
+        # Under auto, only when p2p is allowed at all (rooms/p2p_policy.py).
+        p2p_allowed = self._calls.policy.p2p_allowed
+        auto = self._settings.mode == "auto"
+        participant.mode = request.mode if auto and p2p_allowed else None
+        if self.table.draining:
+            raise Capacity("the node is shutting down; reconnect to be matched on another node")
+        if not p2p_allowed and self.at_capacity():
             raise Capacity("the node is at capacity; try again in a moment")
         # Waiting before the match is asked for: another node may claim this user as soon as the
         # queue holds it, possibly before this coroutine resumes.
@@ -256,6 +261,30 @@ class RoomService:
         manifest = await self._recordings.stop(room_id, reason="admin")
         recording_id = manifest["recordingId"] if manifest else None
         return {"ok": True, "roomId": room_id, "recordingId": recording_id, "recording": False}
+
+    # ---- draining (liveloop_sfu/drain.py) -------------------------------------------------
+    def begin_drain(self) -> None:
+        """From now on no new call or room member on this node; the live ones run on."""
+        self.table.draining = True
+
+    async def release_idle(self) -> list[str]:
+        """While draining: every participant of this node that is in no call leaves the queue;
+        their sids, to be told to reconnect (and be matched on another node)."""
+        idle = []
+        for participant in self.table.participants():
+            if participant.room_id is None and participant.host is None:
+                if participant.waiting:
+                    participant.waiting = False
+                    await self._pairing.cancel(participant.sid)
+                idle.append(participant.sid)
+        return idle
+
+    def hosts_calls(self) -> bool:
+        """Whether a call or room still runs here, or a participant of this node is in a call
+        hosted by another node (its signaling passes through this node)."""
+        if self.table.rooms() or self.table.guests():
+            return True
+        return any(p.room_id is not None for p in self.table.participants())
 
     async def close(self) -> None:
         """Close every room (their media first) and leave rooms hosted elsewhere; used at

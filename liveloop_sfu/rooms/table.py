@@ -26,6 +26,9 @@ class RoomTable:
         self._rooms: dict[str, Room] = {}
         # Participants of rooms hosted here whose sockets live on other nodes.
         self._guests: dict[str, Participant] = {}
+        # The node drains (a rolling deploy): no new call or room member here, the live ones
+        # run on (liveloop_sfu/drain.py). Every use case sharing the table reads it.
+        self.draining = False
 
     # ---- local participants -----------------------------------------------------------------
     def add(self, participant: Participant) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS: tuple[str, ...] = (
@@ -36,19 +37,31 @@ DENYING_ARGS: tuple[str, ...] = (
 
 # How long a call may take to connect and show video on this (2-core) machine.
 MEDIA_TIMEOUT_MS = 20_000
+# How long the page's script may take to start (window.liveloop exists) after the load event.
+APP_READY_MS = 15_000
 
 # Reads the page's RTCPeerConnection statistics: inbound audio/video counters, the selected
-# candidate pair, and this browser's own candidates.
+# candidate pair, this browser's own candidates and the ones it was given by the other side
+# (address, port, type, protocol and, for a relayed one, the transport to its TURN server: udp,
+# tcp or tls).
 STATS_JS = """
 async () => {
   const pc = window.liveloop.pc;
   if (!pc) return null;
   const stats = await pc.getStats();
-  const out = { video: null, audio: null, pair: null, localCandidates: [] };
+  const out = { video: null, audio: null, pair: null, localCandidates: [], remoteCandidates: [] };
   let pairId = null;
   const candidate = (id) => {
     const c = stats.get(id);
-    return c ? { address: c.address ?? c.ip, port: c.port, type: c.candidateType } : null;
+    return c
+      ? {
+          address: c.address ?? c.ip,
+          port: c.port,
+          type: c.candidateType,
+          protocol: c.protocol,
+          relayProtocol: c.relayProtocol ?? null,
+        }
+      : null;
   };
   stats.forEach((r) => {
     if (r.type === "inbound-rtp" && (r.kind === "audio" || r.kind === "video")) {
@@ -60,6 +73,7 @@ async () => {
     }
     if (r.type === "transport" && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
     if (r.type === "local-candidate") out.localCandidates.push(candidate(r.id));
+    if (r.type === "remote-candidate") out.remoteCandidates.push(candidate(r.id));
   });
   if (pairId) {
     const pair = stats.get(pairId);
@@ -125,7 +139,20 @@ class ClientPage:
         page = await context.new_page()
         client = cls(context=context, page=page, name=name)
         page.on("pageerror", lambda exc: client.errors.append(f"{name}: {exc}"))
+        failed: list[str] = []
+        page.on("requestfailed", lambda request: failed.append(f"{request.url} {request.failure}"))
         await page.goto(url)
+        try:
+            await page.wait_for_function("window.liveloop !== undefined", timeout=APP_READY_MS)
+        except PlaywrightTimeoutError as exc:
+            # The document loaded but the app never started. In the network lab that was a
+            # network change seen by Chromium while a fresh link settled (tests/lab/netns.py:
+            # no DAD now); a person would reload, and only that case does so here.
+            if not any("ERR_NETWORK_CHANGED" in entry for entry in failed):
+                message = f"{name}: the app did not start; failed requests: {failed}"
+                raise AssertionError(message) from exc
+            print(f"{name}: network changed while the page loaded ({failed}); reloading")
+            await page.reload()
         return client
 
     async def enter_studio(self) -> None:

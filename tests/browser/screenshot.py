@@ -1,8 +1,11 @@
 """Writes docs/screenshot-call.png: two real Chromium pages in a call through a real node
-(or, with ``--group``, docs/screenshot-group.png: four pages in a group room, one sharing).
+(or, with ``--group``, docs/screenshot-group.png: four pages in a group room, one sharing; or,
+with ``--blocked``, docs/screenshot-blocked.png: in the network lab, as root, a page behind a
+firewall that drops all UDP, its call ended and the page explaining why).
 
     .venv/bin/python -m tests.browser.screenshot [--mode sfu|p2p] [--out docs/screenshot-call.png]
     .venv/bin/python -m tests.browser.screenshot --group [--out docs/screenshot-group.png]
+    .venv/bin/python -m tests.browser.screenshot --blocked [--out docs/screenshot-blocked.png]
 
 Each person gets their own camera picture (a gradient with their name, made locally by ffmpeg
 and played by Chromium's fake capture device) so the two videos can be told apart; without
@@ -155,14 +158,57 @@ async def take_group(url: str, out: Path, folder: Path) -> None:
                 await browser.close()
 
 
+async def take_blocked(out: Path, folder: Path) -> None:
+    """Alice behind a firewall that lets only TCP to port 443 out (tests/lab ``udp_blocked``),
+    Bob behind a NAT, a node on a public lab address with no TURN: Alice's view once the call
+    ended."""
+    from tests.lab import lab_network
+
+    camera_args = []
+    for person in PEOPLE:
+        camera = fake_camera(folder, *person)
+        camera_args.append([f"--use-file-for-fake-video-capture={camera}"] if camera else [])
+    async with async_playwright() as playwright, lab_network(folder / "lab") as lab:
+        node = lab.node("--media-connect-timeout", "4", host="0.0.0.0", media_flags=False)
+        nets = (lab.browser_net("udp_blocked"), lab.browser_net("cone_nat"))
+        clients = []
+        for net, person, args in zip(nets, PEOPLE, camera_args, strict=True):
+            browser = await net.chromium(playwright, *args)
+            clients.append(
+                await ClientPage.open(
+                    browser, node.url_for(net), person[0], viewport=VIEWPORT, color_scheme="dark"
+                )
+            )
+        alice, bob = clients
+        for client in clients:
+            await client.enter_studio()
+            await client.page.get_by_role("button", name="Take a snapshot").click()
+            await client.find_partner()
+        await alice.wait_status("partner-left", timeout_ms=30_000)
+        await expect(alice.page.locator("#call-error")).to_contain_text("block video calls")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        await alice.page.screenshot(path=str(out))
+        assert not alice.errors and not bob.errors, alice.errors + bob.errors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--mode", default="sfu", choices=("p2p", "sfu", "auto"))
     parser.add_argument("--group", action="store_true", help="a group room of four people")
+    parser.add_argument(
+        "--blocked", action="store_true", help="a page behind a UDP-blocking firewall (lab, root)"
+    )
     parser.add_argument("--out", type=Path)
     options = parser.parse_args()
     name = "screenshot-group.png" if options.group else "screenshot-call.png"
+    if options.blocked:
+        name = "screenshot-blocked.png"
     out: Path = options.out or ROOT / "docs" / name
+    if options.blocked:
+        with tempfile.TemporaryDirectory(prefix="liveloop-shot-") as tmp:
+            asyncio.run(take_blocked(out, Path(tmp)))
+        print(f"wrote {out}")
+        return
     with tempfile.TemporaryDirectory(prefix="liveloop-shot-") as tmp:
         mode = "sfu" if options.group else options.mode
         node = start_node(Path(tmp), "--mode", mode)

@@ -221,7 +221,8 @@ BLOCK_FIRST_CONNECTION_JS = """
 async def test_auto_mode_falls_back_to_p2p_without_leaving_the_call(
     node_factory: NodeFactory, open_client: OpenClient
 ) -> None:
-    node = node_factory("--mode", "auto", "--media-connect-timeout", "3")
+    # No TURN: the fallback is direct only because the operator allows it (rooms/p2p_policy.py).
+    node = node_factory("--mode", "auto", "--media-connect-timeout", "3", "--allow-direct-p2p")
     alice = await open_client(node.url + "/", "Alice")
     bob = await open_client(node.url + "/", "Bob")
     await alice.page.add_init_script(BLOCK_FIRST_CONNECTION_JS)
@@ -243,6 +244,10 @@ async def test_auto_mode_falls_back_to_p2p_without_leaving_the_call(
         assert (state["call"]["mode"], state["call"]["roomId"]) == ("p2p", room)
         await expect(me.page.locator("#call-notice")).to_have_text(
             "Switched to a direct connection between you and your partner."
+        )
+        # The page tells the user the call is direct: the partner sees their address.
+        await expect(me.page.locator("#call-privacy")).to_have_text(
+            "Direct connection: your partner's browser can see your IP address."
         )
         await assert_media_flows(me)
     alice_stats, bob_stats = await alice.stats(), await bob.stats()

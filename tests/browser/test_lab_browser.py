@@ -25,6 +25,7 @@ async def test_lab_chromium_loads_the_node_and_opens_the_camera(
         browser = await net.chromium(playwright)
         client = await ClientPage.open(browser, node.url_for(net), kind)
         assert await client.page.evaluate("window.isSecureContext")
+        assert client.errors == []
         await client.enter_studio()  # the preview plays: the camera opened
         assert client.errors == []
 

@@ -66,8 +66,11 @@ async def start_node() -> AsyncIterator[StartNode]:
     port (:class:`InProcessNode`); all are stopped at teardown."""
     runners: list[web.AppRunner] = []
 
-    async def start(**overrides: Any) -> InProcessNode:
-        settings = Settings(rooms=dataclasses.replace(RoomSettings(mode="sfu"), **overrides))
+    async def start(base: Settings | None = None, **overrides: Any) -> InProcessNode:
+        """``base``: the other subtrees (admin token, network...); ``overrides``: room settings
+        (mode ``sfu`` unless given)."""
+        rooms = dataclasses.replace(RoomSettings(mode="sfu"), **overrides)
+        settings = dataclasses.replace(base or Settings(), rooms=rooms)
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -123,16 +123,25 @@ class Lab:
         netns.nft(self.router, rules.loss_ruleset(losses))
 
     # Servers ------------------------------------------------------------------------------------
-    def node(self, *flags: str, name: str = "node") -> LabNode:
-        """A node in public network ``name``, listening on all its addresses (IPv4 and IPv6) on
-        port 443. Unless ``flags`` name them, its media addresses are the network's addresses:
-        the node's default (loopback) would offer browsers nothing they can reach."""
+    def node(
+        self, *flags: str, name: str = "node", host: str | None = None, media_flags: bool = True
+    ) -> LabNode:
+        """A node in public network ``name`` on port 443, listening on ``host`` (default: the
+        network's IPv4 address; IPv6 reaches it through a forwarder). With ``media_flags`` and
+        unless ``flags`` name them, its media addresses are the network's addresses: the
+        node's default (loopback) offers browsers nothing they can reach. ``media_flags=False``
+        runs the node with its own defaults."""
         network = self.public(name)
         assert network.ipv4 and network.ipv6
-        if "--media-addresses" not in flags:
+        if media_flags and "--media-addresses" not in flags:
             flags = ("--media-addresses", f"{network.ipv4},{network.ipv6}", *flags)
         node = start_node(
-            self.workdir, *flags, netns=network.namespace, host=network.ipv4, port=NODE_PORT
+            self.workdir,
+            *flags,
+            netns=network.namespace,
+            host=host or network.ipv4,
+            port=NODE_PORT,
+            url_host=network.ipv4,
         )
         self.processes.append(node.process)
         # --host takes one address: IPv6 browsers reach the page through a forwarder.

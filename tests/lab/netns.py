@@ -49,6 +49,12 @@ def list_namespaces() -> list[str]:
 
 def add_namespace(name: str) -> None:
     run("ip", "netns", "add", name)
+    # No IPv6 duplicate address detection on the lab's links (set before any link exists, so
+    # every one inherits it): otherwise each new link's fe80:: address turns from tentative to
+    # valid a second or two after the link comes up, Chromium sees a network change
+    # (NetworkChangeNotifier) and fails the page's requests in flight with ERR_NETWORK_CHANGED.
+    ns_run(name, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0",
+           "net.ipv6.conf.all.accept_dad=0")  # fmt: skip
     ns_run(name, "ip", "link", "set", "lo", "up")
 
 

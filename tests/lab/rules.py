@@ -21,13 +21,37 @@ LOSS_TABLE = "lab_loss"
 
 
 def nat_ruleset(wan: str, *, randomize: bool) -> str:
-    """Source NAT of everything leaving through ``wan`` (the gateway's side of the internet)."""
+    """Source NAT of everything leaving through ``wan`` (the gateway's side of the internet).
+
+    Unsolicited packets from the internet are dropped in the input hook, before conntrack
+    confirms an entry for them, as a home router drops them. Without that, a peer's early ICE
+    check would leave an entry on the NAT's port, and the browser's own packets to that peer
+    would then be mapped to another port (a collision), turning the cone NAT symmetric for
+    exactly the flows hole punching needs."""
     flags = " random,fully-random" if randomize else ""
     return f"""
 table ip {NAT_TABLE} {{
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
     oifname "{wan}" masquerade{flags}
+  }}
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    iifname "{wan}" ct state new drop
+  }}
+}}
+"""
+
+
+def one_to_one_ruleset(wan: str, host: str) -> str:
+    """Added to a ``cone`` NAT: everything arriving on ``wan`` that starts a connection goes to
+    ``host``, so the host is reachable on the NAT's public address as a cloud VM is on its
+    elastic one (a 1:1 NAT; answers to the host's own packets take conntrack's way back)."""
+    return f"""
+table ip lab_one_to_one {{
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "{wan}" dnat to {host}
   }}
 }}
 """

@@ -2,7 +2,8 @@
 // methods and render the store; the signaling and call modules do the talking, LocalMedia holds
 // the camera and microphone.
 import { CallSession } from "./call.js";
-import { CALL_TEXT, mediaStatePatch } from "./connection-text.js";
+import { CALL_TEXT, iceFailureText, mediaStatePatch } from "./connection-text.js";
+import { classifyIceFailure } from "./ice-diagnosis.js";
 import { validateChatMessage } from "./limits.js";
 import { initialState } from "./store.js";
 
@@ -10,6 +11,14 @@ const LIVE = new Set(["requesting", "waiting", "connecting", "in-call"]);
 // After a resume, ICE that turns `disconnected` this soon is the network change showing late
 // (Chromium notices a dead path within a few seconds): restart ICE then, too.
 const RESTART_WINDOW_MS = 10_000;
+// A connection still not up this long after it started is looked at (ice-diagnosis.js): a
+// network that blocks calls says so here rather than leaving "Connecting…" forever.
+const CONNECT_CHECK_MS = 15_000;
+
+/** The node's word for a p2p call's ICE: "relay" (strangers' addresses hidden) or "all". */
+function policyOf(message) {
+  return message?.iceTransportPolicy === "relay" ? "relay" : "all";
+}
 
 function readable(err) {
   return err?.readable ?? err?.message ?? String(err);
@@ -21,12 +30,24 @@ function millis(timestamp) {
   return t < 1e12 ? t * 1000 : t; // the node may send seconds
 }
 
+/** The notice when a call changes mode (`mode-changed`). */
+function switchedText(mode, iceTransportPolicy) {
+  if (mode !== "p2p") return "Switched to a connection through the server.";
+  return iceTransportPolicy === "relay"
+    ? "Switched to a connection between you and your partner through a relay server."
+    : "Switched to a direct connection between you and your partner.";
+}
+
 export class App {
   #session = null;
   // match-done's resumeToken: sent in `resume` when the socket comes back (docs/protocol.md).
   #resumeToken = null;
   #resuming = false;
   #restartWindowEnds = 0;
+  // The node drains (`server-shutdown` with `reconnect`) while this browser waits for a partner:
+  // queue again once the socket reached another node (docs/protocol.md, "Shutdown and drain").
+  #requeueOnMove = false;
+  #refusedByDrain = false;
 
   constructor({ store, signaling, router, localMedia, preferredMode }) {
     this.store = store;
@@ -69,8 +90,30 @@ export class App {
         this.store.update("call", { status: "waiting" });
       }
     } catch (err) {
+      // A draining node refuses with `capacity` and then tells this browser to move on.
+      this.#refusedByDrain = err?.code === "capacity";
       this.store.update("call", { status: "ended", error: readable(err) });
     }
+  }
+
+  /** `server-shutdown` with `reconnect`: a browser waiting for a partner (or just refused by the
+   * draining node) queues again on the node it reconnects to. A call in progress is not touched:
+   * the node lets it run, and ends it with `partner-left {reason: "shutdown"}` at the latest. */
+  #onShutdown() {
+    const { status } = this.store.get().call;
+    if (status === "requesting" || status === "waiting" || (status === "ended" && this.#refusedByDrain)) {
+      this.#requeueOnMove = true;
+      this.store.update("call", { status: "requesting", error: "", notice: CALL_TEXT.moving });
+    }
+  }
+
+  async #onMoved() {
+    if (!this.#requeueOnMove) return;
+    this.#requeueOnMove = false;
+    this.#refusedByDrain = false;
+    if (this.store.get().call.status !== "requesting") return; // the user stopped meanwhile
+    this.store.update("call", { notice: "" });
+    await this.#requestRoom();
   }
 
   /** Next: leave this call (or the queue) and queue again. */
@@ -146,18 +189,20 @@ export class App {
         video: true,
       },
       recording: Boolean(match?.recording),
+      iceTransportPolicy: policyOf(match),
     });
     if (this.router.path !== "/call") this.router.go("/call");
-    this.#startSession(match?.mode, match?.role, match?.iceServers);
+    this.#startSession(match?.mode, match?.role, match?.iceServers, policyOf(match));
   }
 
-  #startSession(mode, role, iceServers) {
+  #startSession(mode, role, iceServers, iceTransportPolicy) {
     const session = new CallSession({
       signaling: this.signaling,
       localStream: this.localMedia.stream,
       iceServers,
       mode,
       role,
+      iceTransportPolicy,
     });
     session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
     session.addEventListener("ice", (e) => this.#onIceState(session, e.detail.state));
@@ -167,6 +212,7 @@ export class App {
     });
     this.#session = session;
     session.start();
+    this.#checkConnectingLater(session);
     const { audioEnabled, videoEnabled } = this.store.get().media;
     if (!audioEnabled || !videoEnabled) this.#sendMediaState(); // the partner assumes both on
   }
@@ -205,7 +251,9 @@ export class App {
   /** ICE restart while the socket is up: on `failed` at any time, on `disconnected` shortly
    * after a resume. While the socket is away the resume decides (#resume). */
   #onIceState(session, state) {
-    if (session !== this.#session || this.#resuming || !this.signaling.connected) return;
+    if (session !== this.#session) return;
+    if (state === "failed") this.#explainFailure(session);
+    if (this.#resuming || !this.signaling.connected) return;
     if (state === "failed" || (state === "disconnected" && Date.now() < this.#restartWindowEnds)) {
       this.#restartWindowEnds = 0;
       session.recoverMedia();
@@ -214,30 +262,58 @@ export class App {
 
   #onModeChanged(change) {
     if (!this.#session) return;
+    const iceTransportPolicy = policyOf(change);
     this.store.update("call", {
       status: "connecting",
       mode: change?.mode,
       role: change?.role,
+      iceTransportPolicy,
       remoteStream: null,
       remoteStreams: 0,
       error: "",
-      notice:
-        change?.mode === "p2p"
-          ? "Switched to a direct connection between you and your partner."
-          : "Switched to a connection through the server.",
+      notice: switchedText(change?.mode, iceTransportPolicy),
     });
-    this.#session.restart({ mode: change?.mode, role: change?.role });
+    this.#session.restart({ mode: change?.mode, role: change?.role, iceTransportPolicy });
+    this.#checkConnectingLater(this.#session);
   }
 
-  #onPartnerLeft(left) {
+  async #onPartnerLeft(left) {
     if (!LIVE.has(this.store.get().call.status)) return;
+    const session = this.#session;
+    const reason = String(left?.reason ?? "");
+    // The node gave up on a media connection (ours or the partner's): say whose, and why if
+    // this browser's own statistics tell (a network that blocks calls).
+    const failed = reason === "media-failed" && session;
+    const summary = failed ? await session.iceSummary() : null;
+    const diagnosis = failed ? classifyIceFailure(summary, location.hostname) : "";
+    if (session !== this.#session || !LIVE.has(this.store.get().call.status)) return;
+    const turnOffered = session?.turnOffered ?? false;
     this.#endSession();
     this.store.update("call", {
       status: "partner-left",
-      leftReason: String(left?.reason ?? ""),
+      leftReason: reason,
       remoteStream: null,
       remoteStreams: 0,
+      error:
+        diagnosis === "connected"
+          ? CALL_TEXT.partnerMediaFailed
+          : (iceFailureText(diagnosis, { turnOffered }) ?? ""),
     });
+  }
+
+  /** A connection that failed or never connected: tell why when the statistics say so. */
+  async #explainFailure(session) {
+    const diagnosis = classifyIceFailure(await session.iceSummary(), location.hostname);
+    const text = iceFailureText(diagnosis, { turnOffered: session.turnOffered });
+    if (text && session === this.#session) this.store.update("call", { error: text });
+  }
+
+  #checkConnectingLater(session) {
+    const { pc } = session; // this connection: a mode change starts another, with its own check
+    setTimeout(() => {
+      const current = session === this.#session && session.pc === pc;
+      if (current && this.store.get().call.status === "connecting") this.#explainFailure(session);
+    }, CONNECT_CHECK_MS);
   }
 
   #endSession() {
@@ -298,6 +374,8 @@ export class App {
       }),
     );
     s.addEventListener("status", (e) => this.#onSignalingStatus(e.detail));
+    s.addEventListener("shutdown", () => this.#onShutdown());
+    s.addEventListener("moved", () => this.#onMoved());
     this.router.addEventListener("route", (e) => this.#onRoute(e.detail.path));
     this.localMedia.addEventListener("switched", () => {
       if (this.#session) this.#sendMediaState();
@@ -320,6 +398,13 @@ export class App {
       return;
     }
     if (status.state !== "connected" && this.#resuming) return; // still trying
+    if (this.#requeueOnMove) {
+      // Moving to another node (#onShutdown), unless none could be reached.
+      if (status.state !== "unreachable") return;
+      this.#requeueOnMove = false;
+      this.store.update("call", { status: "ended", notice: "", error: CALL_TEXT.serverLost });
+      return;
+    }
     if (status.state !== "connected" && LIVE.has(callStatus)) {
       // The node forgets a vanished socket's call and queue ticket; so do we.
       this.#endSession();
@@ -340,7 +425,7 @@ export class App {
       this.store.update("call", { notice: "", error: "" });
       // mode-changed may have been sent while the socket was away.
       if (ack.mode !== this.store.get().call.mode) {
-        this.#onModeChanged({ mode: ack.mode, role: ack.role });
+        this.#onModeChanged(ack);
       } else if (this.#session?.mediaBroken) {
         this.#session.recoverMedia(); // the network changed: ICE restart
       } else {

@@ -9,6 +9,11 @@
 // Group rooms (docs/protocol.md "M-lines of a browser's offer") also add recvonly m-lines for
 // the others' tracks and a sendonly m-line for a shared screen; after every answer the session
 // reports each receiving m-line's owner and track id, read from the answer's msid by mid.
+// A p2p call between strangers may be relay-only (`iceTransportPolicy: "relay"` from the node,
+// docs/protocol.md "Strangers' addresses"): the browser then gathers and offers only TURN
+// relay candidates, so the partner never learns its address.
+
+import { iceSummary } from "./ice-diagnosis.js";
 
 const KINDS = ["audio", "video"];
 const RECEIVING = new Set(["sendrecv", "recvonly"]);
@@ -35,13 +40,14 @@ export class CallSession extends EventTarget {
   #offerAgain = false;
   #closed = false;
 
-  constructor({ signaling, localStream, iceServers, mode, role }) {
+  constructor({ signaling, localStream, iceServers, mode, role, iceTransportPolicy }) {
     super();
     this.#signaling = signaling;
     this.#localStream = localStream;
     this.#iceServers = Array.isArray(iceServers) ? iceServers : [];
     this.mode = mode;
     this.role = role;
+    this.iceTransportPolicy = iceTransportPolicy === "relay" ? "relay" : "all";
     /** participant (msid stream id) → MediaStream of that participant's tracks */
     this.participants = new Map();
     this.pc = null;
@@ -51,8 +57,25 @@ export class CallSession extends EventTarget {
     return this.mode === "p2p" && this.role === "answerer";
   }
 
+  /** The node gave this browser a TURN relay (a `turn:`/`turns:` URL in its iceServers). */
+  get turnOffered() {
+    return this.#iceServers.some((server) =>
+      [server?.urls].flat().some((url) => /^turns?:/.test(String(url))),
+    );
+  }
+
+  /** A p2p call whose browsers may connect directly: each sees the other's addresses. */
+  get direct() {
+    return this.mode === "p2p" && this.iceTransportPolicy !== "relay";
+  }
+
   start() {
-    const pc = new RTCPeerConnection({ iceServers: this.#iceServers, bundlePolicy: "max-bundle" });
+    const pc = new RTCPeerConnection({
+      iceServers: this.#iceServers,
+      bundlePolicy: "max-bundle",
+      // In sfu the node is the peer, and its address is no secret.
+      iceTransportPolicy: this.mode === "p2p" ? this.iceTransportPolicy : "all",
+    });
     this.pc = pc;
     this.#addLocalMedia(pc);
     pc.addEventListener("negotiationneeded", () => this.#onNegotiationNeeded(pc));
@@ -91,15 +114,22 @@ export class CallSession extends EventTarget {
     if (pc && pc.signalingState !== "closed") {
       pc.restartIce();
     } else if (this.mode === "sfu") {
-      this.restart({ mode: this.mode, role: this.role });
+      const { mode, role, iceTransportPolicy } = this;
+      this.restart({ mode, role, iceTransportPolicy });
     }
   }
 
+  /** What the current connection's statistics say about its ICE (ice-diagnosis.js). */
+  async iceSummary() {
+    return iceSummary(this.pc);
+  }
+
   /** `mode-changed`: drop this connection and negotiate again in the new mode, same call. */
-  restart({ mode, role }) {
+  restart({ mode, role, iceTransportPolicy }) {
     this.#teardown();
     this.mode = mode;
     this.role = role;
+    this.iceTransportPolicy = iceTransportPolicy === "relay" ? "relay" : "all";
     this.#closed = false;
     this.#resetNegotiation();
     this.start();

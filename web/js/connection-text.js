@@ -27,7 +27,9 @@ export const CALL_TEXT = {
   failed: "The video connection failed. Press Next to try again.",
   resuming: "Reconnecting to the server…",
   serverLost: "Lost the connection to the server. Press Next once it is back.",
+  moving: "The server is restarting — finding you a partner on another one…",
   resumeFailed: "Lost the connection to the server and the call ended. Press Next.",
+  partnerMediaFailed: "Your partner's video connection to the server failed, so the call ended.",
 };
 
 /** A group room: likewise; ICE restarts are the room's own (group.js). */
@@ -40,6 +42,7 @@ export const ROOM_TEXT = {
   serverLost: "Lost the connection to the server. Press Join again once it is back.",
   mediaFailed: "The video connection to the server failed, so you left the room. Press Join again.",
   removed: "You are no longer in the room. Press Join again.",
+  moving: "The server is restarting — moving the room to another one…",
 };
 
 /**
@@ -53,4 +56,39 @@ export function mediaStatePatch(text, state, status) {
   }
   if (state === "disconnected" || state === "failed") return { error: text[state] };
   return null;
+}
+
+/**
+ * Media that never connected, explained from the browser's own ICE statistics
+ * (ice-diagnosis.js `classifyIceFailure`): a network that blocks calls, a server that offers
+ * only loopback, or neither (null: keep the generic sentence).
+ */
+export const ICE_FAILURE_TEXT = {
+  blocked: ({ turnOffered }) =>
+    "Your network seems to block video calls: your browser's media connection got no answer" +
+    (turnOffered
+      ? ", and the site's relay (TURN) server could not be reached either. "
+      : ", and this site offers no relay (TURN) server to get around it. ") +
+    "Try another network, such as mobile data. The site's operator can fix this by offering " +
+    `${turnOffered ? "its" : "a"} TURN server over TCP or TLS on port 443, which most ` +
+    "firewalls let through.",
+  "loopback-only": () =>
+    "The server offers its video only on a local address (loopback) that your browser cannot " +
+    "reach. The site's operator needs to set the server's public address (--media-addresses).",
+};
+
+/**
+ * The sentence for a failed or never-connected call, by diagnosis; null when none fits.
+ * `turnOffered`: the node gave this browser a TURN server (match-done iceServers).
+ */
+export function iceFailureText(diagnosis, { turnOffered = false } = {}) {
+  return ICE_FAILURE_TEXT[diagnosis]?.({ turnOffered }) ?? null;
+}
+
+/** Who may see whose address in a 1:1 call (`iceTransportPolicy` from the node). */
+export function privacyText(mode, iceTransportPolicy) {
+  if (mode !== "p2p") return "";
+  return iceTransportPolicy === "relay"
+    ? "Relayed connection: your partner cannot see your IP address."
+    : "Direct connection: your partner's browser can see your IP address.";
 }

@@ -2,7 +2,8 @@
 // microphone and optionally a screen to the node, and keep one tile per participant. The media
 // connection is the same CallSession as a 1:1 sfu call; this module adds the room's people.
 import { CallSession } from "./call.js";
-import { ROOM_TEXT, mediaStatePatch } from "./connection-text.js";
+import { ROOM_TEXT, iceFailureText, mediaStatePatch } from "./connection-text.js";
+import { classifyIceFailure } from "./ice-diagnosis.js";
 import { createRoomLink, roomLink } from "./room-links.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
@@ -398,12 +399,29 @@ export class GroupRoom {
       if (this.#session) this.store.update("room", { activeSpeaker: String(p?.participantId ?? "") });
     });
     // The node gave up on this browser's media connection: it left the room (no p2p fallback).
-    s.on("partner-left", (p) => {
-      if (!this.#session) return;
+    // Its own statistics may tell why (a network that blocks calls: ice-diagnosis.js).
+    s.on("partner-left", async (p) => {
+      const session = this.#session;
+      if (!session) return;
+      const failed = p?.reason === "media-failed";
+      const summary = failed ? await session.iceSummary() : null;
+      if (session !== this.#session) return;
       this.#endSession();
       this.#reset("ended");
-      const failed = p?.reason === "media-failed";
-      this.store.update("room", { error: failed ? ROOM_TEXT.mediaFailed : ROOM_TEXT.removed });
+      if (p?.reason === "shutdown") {
+        // The node ended its rooms (drain over): join again once the socket reached another
+        // node, where the room opens anew.
+        this.#rejoinOnReconnect = true;
+        this.store.update("room", { notice: ROOM_TEXT.moving });
+        return;
+      }
+      const why = failed
+        ? iceFailureText(classifyIceFailure(summary, location.hostname), {
+            turnOffered: session.turnOffered,
+          })
+        : null;
+      const said = failed ? [ROOM_TEXT.mediaFailed, why] : [ROOM_TEXT.removed];
+      this.store.update("room", { error: said.filter(Boolean).join(" ") });
     });
     s.on("recording", (r) => {
       if (this.#session) this.store.update("room", { recording: Boolean(r?.active) });

@@ -4,6 +4,12 @@
 import { io } from "/vendor/socket.io/socket.io.esm.min.js";
 
 const ACK_TIMEOUT_MS = 10_000;
+// `server-shutdown` with `reconnect` (docs/protocol.md): the node drains for a deploy and closes
+// this socket; a new connection reaches another node behind the load balancer. Spread out so a
+// node's clients do not all come back in the same instant; a draining node refuses connections,
+// so a refused one is tried again, a bounded number of times.
+const RECONNECT_DELAY_MS = [300, 1500];
+const RECONNECT_ATTEMPTS = 30;
 // The node's signed key for this browser (docs/protocol.md, "Safety"): presented on every
 // (re)connection so that a reported partner is kept apart from this browser for good.
 const CLIENT_KEY = "liveloop.clientKey";
@@ -61,7 +67,46 @@ export class Signaling extends EventTarget {
     });
     this.status = { state: "connecting", attempt: 0 };
     this.#watchConnection();
+    this.#followShutdown();
     this.#leaveOnPagehide();
+  }
+
+  // Attempts left to reconnect after the node said it shuts down (0: not reconnecting).
+  #shutdownAttempts = 0;
+
+  /** The node sends `server-shutdown` and then closes the socket itself, which socket.io never
+   * reconnects on its own: connect again (to another node), and say so with a "moved" status
+   * the use cases act on (the 1:1 page queues again). */
+  #followShutdown() {
+    this.socket.on("server-shutdown", (payload) => {
+      if (payload?.reconnect !== true) return;
+      this.#shutdownAttempts = RECONNECT_ATTEMPTS;
+      this.dispatchEvent(new CustomEvent("shutdown", { detail: { reason: String(payload?.reason ?? "") } }));
+    });
+    this.socket.on("disconnect", (reason) => {
+      if (reason === "io server disconnect" && this.#shutdownAttempts > 0) this.#reconnectSoon();
+    });
+    this.socket.on("connect_error", () => {
+      if (this.#shutdownAttempts > 0 && !this.socket.active) this.#reconnectSoon();
+    });
+    this.socket.on("connect", () => {
+      if (this.#shutdownAttempts > 0) {
+        this.#shutdownAttempts = 0;
+        this.dispatchEvent(new CustomEvent("moved"));
+      }
+    });
+  }
+
+  #reconnectSoon() {
+    this.#shutdownAttempts -= 1;
+    if (this.#shutdownAttempts === 0) {
+      this.#setStatus("unreachable"); // no node took us: the page says so
+      return;
+    }
+    const [low, high] = RECONNECT_DELAY_MS;
+    setTimeout(() => {
+      if (!this.socket.connected) this.socket.connect();
+    }, low + Math.random() * (high - low));
   }
 
   /** Closing or leaving the page ends the call at once (`stop-call`), instead of looking like a

@@ -29,6 +29,9 @@ export const initialState = () => ({
     roomId: "",
     mode: "",
     role: "",
+    // p2p: "relay" hides the strangers' addresses from each other, "all" lets them connect
+    // directly (docs/protocol.md "Strangers' addresses").
+    iceTransportPolicy: "all",
     peer: null,
     recording: false,
     error: "",

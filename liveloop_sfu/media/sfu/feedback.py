@@ -17,11 +17,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from liveloop_sfu.media.core.forwarder import Forwarder
-from liveloop_sfu.media.core.rtp import RtpParseError, SenderReport, build_rr, parse_rtcp
+from liveloop_sfu.media.core.rtp import (
+    ReceiverReport,
+    RtcpPacket,
+    RtpParseError,
+    SenderReport,
+    build_rr,
+    parse_rtcp,
+)
 from liveloop_sfu.media.core.transport_feedback import TransportFeedback
-from liveloop_sfu.media.session import Emit
+from liveloop_sfu.media.session import Emit, QualitySample, QualitySink
 from liveloop_sfu.media.sfu.bandwidth import SubscriberBandwidth
-from liveloop_sfu.media.sfu.links import MediaParticipant
+from liveloop_sfu.media.sfu.links import MediaParticipant, Publication
 from liveloop_sfu.media.sfu.state import SessionState
 
 if TYPE_CHECKING:
@@ -44,6 +51,7 @@ class FeedbackRelay:
         self.bandwidth = SubscriberBandwidth(state)
         self._emit = emit
         self.recorder: RecorderTap | None = None  # recording hook (media/recording/recorder.py)
+        self.quality: QualitySink | None = None  # call-quality metrics (http/metrics.py)
         self.next_reports = 0.0  # when the next sender and receiver reports are due (monotonic)
 
     def on_rtcp(self, sender: MediaParticipant, data: bytes, now: float) -> None:
@@ -69,10 +77,36 @@ class FeedbackRelay:
                 if isinstance(packet, SenderReport):
                     own.reception.on_sender_report(now, packet.ssrc, packet.ntp)
         for publication in self._table.feeding(sender.sid):
+            if self.quality is not None:
+                self._egress_quality(publication, sender.sid, packets, now, self.quality)
             actions = publication.forwarder.on_subscriber_rtcp(now, sender.sid, packets)
             self._actions.send(publication, actions)
             if publication.forwarder.timer_changed:
                 self._rearm(publication.forwarder)
+
+    @staticmethod
+    def _egress_quality(
+        publication: Publication,
+        sid: str,
+        packets: list[RtcpPacket],
+        now: float,
+        sink: QualitySink,
+    ) -> None:
+        """The subscriber's report blocks about the stream the node forwards it (RFC 3550
+        §6.4.1-2): loss, jitter, and the round trip from LSR/DLSR against our sender reports."""
+        try:
+            sub = publication.forwarder.subscriber(sid)
+        except KeyError:
+            return
+        track = publication.forwarder.track
+        for packet in packets:
+            if not isinstance(packet, ReceiverReport | SenderReport):
+                continue
+            for block in packet.reports:
+                if block.ssrc == sub.ssrc:
+                    rtt = sub.sender_report_state.rtt(now, block.lsr, block.dlsr)
+                    loss, jitter = block.fraction_lost / 256, block.jitter / track.clock_rate
+                    sink(QualitySample("egress", track.kind, loss, jitter, rtt))
 
     def request_keyframe(self, sid: str, mid: str) -> None:
         """Ask the publisher of ``sid``'s track on ``mid`` for a keyframe, merged with every
@@ -113,4 +147,8 @@ class FeedbackRelay:
                 block = publication.reception.report_block(now)
                 if block is not None:
                     self._counters["rtcp-out-rr"] += 1
+                    if self.quality is not None:
+                        track = publication.forwarder.track
+                        loss, jitter = block.fraction_lost / 256, block.jitter / track.clock_rate
+                        self.quality(QualitySample("ingress", track.kind, loss, jitter))
                     await participant.peer.send(build_rr(publication.line.local_ssrc, [block]))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from liveloop_sfu.media.core.sent_packets import TransportSequence
 from liveloop_sfu.media.session import MediaFailure
+from liveloop_sfu.media.session import MEDIA_SILENT, MediaFailure
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.links import MediaParticipant
 from liveloop_sfu.media.sfu.state import SessionState
@@ -170,7 +171,7 @@ class PeerLifecycle:
                 # A vanished browser (network gone, ICE consent lost): end its media now rather
                 # than after aioice's 30 s consent expiry. Once: it no longer counts as connected.
                 participant.connected = False
-                await self.fail(participant, "no media from the browser")
+                await self.fail(participant, MEDIA_SILENT)
 
     async def fail(self, participant: MediaParticipant, reason: str) -> None:
         if self.closed or self._participants.get(participant.sid) is not participant:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.core.drops import DropCounters
 from liveloop_sfu.media.core.forwarder import Forwarder
-from liveloop_sfu.media.session import Emit, MediaFailure
+from liveloop_sfu.media.session import Emit, MediaFailure, QualitySink
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.actions import ActionSender
 from liveloop_sfu.media.sfu.active_speaker import ActiveSpeakerDetector
@@ -188,6 +188,16 @@ class SfuSession:
         if participant is not None and participant.held:
             self._peers.release(participant)
 
+    def media_lost(self, sid: str) -> bool:
+        participant = self._participants.get(sid)
+        return participant is not None and not participant.held and not participant.connected
+
+    def last_heard(self, sid: str) -> float | None:
+        participant = self._participants.get(sid)
+        return (
+            participant.last_heard if participant is not None and participant.last_heard else None
+        )
+
     async def remove_participant(self, sid: str) -> None:
         participant = self._participants.get(sid)
         if participant is None:
@@ -243,6 +253,10 @@ class SfuSession:
     def drops(self) -> DropCounters:
         """Dropped packets by reason, over every track this session ever forwarded."""
         return self._table.drops()
+
+    def report_quality(self, sink: QualitySink) -> None:
+        """Hand every RTCP report block of this session to ``sink`` (call-quality metrics)."""
+        self._feedback.quality = sink
 
     def metrics(self) -> dict[str, int]:
         """Flat counters for /metrics and /api/status: ``forwarded-packets``, ``forwarded-bytes``,

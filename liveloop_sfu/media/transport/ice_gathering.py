@@ -1,7 +1,7 @@
 """ICE candidate gathering on the operator's addresses, and the guarded media sockets.
 
 aioice picks its own addresses and ports; the node must offer the operator's
-(``settings.host_addresses``, loopback included), in the operator's UDP port range, under the
+(``settings.addresses``, loopback included), in the operator's UDP port range, under the
 announced address, and its media sockets must not hand a stranger's datagrams to DTLS
 (:class:`GuardedStunProtocol`). Apart from the adapter (:mod:`.peer`) because it has
 one job of its own, used by the node's peers and by ordinary aiortc peers alike (test and
@@ -27,6 +27,7 @@ from aiortc.rtcicetransport import RTCIceTransport
 from liveloop_sfu.errors import Capacity, InternalError
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
+from liveloop_sfu.media.transport.udp_mux import MuxedStunProtocol, shared_mux
 
 # The adapter's logger: these lines were always the adapter's, and operators filter on it.
 logger = logging.getLogger("liveloop_sfu.media.transport.peer")
@@ -42,9 +43,15 @@ def raw_socket(protocol: ice.StunProtocol) -> socket.socket | None:
     return _SOCKETS.get(protocol)
 
 
+def drained_socket(protocol: ice.StunProtocol) -> socket.socket | None:
+    """The socket a peer may drain itself: its own, never the shared one (``--rtc-udp-port``),
+    whose datagrams belong to every peer and which the mux drains."""
+    return None if isinstance(protocol, MuxedStunProtocol) else _SOCKETS.get(protocol)
+
+
 def restrict_gathering(pc: RTCPeerConnection, settings: MediaSettings) -> None:
     """Make an ordinary aiortc peer (a test or benchmark client) gather only on
-    ``settings.host_addresses``. Call it after adding tracks and before ``setLocalDescription``;
+    ``settings.addresses``. Call it after adding tracks and before ``setLocalDescription``;
     give the peer ``RTCConfiguration(iceServers=[])`` so it asks no STUN server either."""
     seen: set[int] = set()
     for transceiver in pc.getTransceivers():
@@ -77,8 +84,15 @@ async def _gather_component(
 ) -> list[Candidate]:
     candidates: list[Candidate] = []
     protocols: list[ice.StunProtocol] = []
-    for address in settings.host_addresses:
-        protocol = await _bind(connection, address, settings)
+    for address in settings.addresses:
+        protocol: ice.StunProtocol
+        if settings.udp_port is not None:
+            mux = await shared_mux(address, settings.udp_port)
+            protocol = mux.attach(connection, component)
+            if mux.sock is not None:
+                _SOCKETS[protocol] = mux.sock  # for sending only: the mux reads it
+        else:
+            protocol = await _bind(connection, address, settings)
         # Owned by the connection at once, so its close() releases it even if a later bind fails.
         connection._protocols.append(protocol)
         sockname = protocol.transport.get_extra_info("sockname")

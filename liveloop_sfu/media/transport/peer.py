@@ -65,7 +65,7 @@ from liveloop_sfu.errors import InvalidPayload
 from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
-from liveloop_sfu.media.transport.ice_gathering import install_gatherer, raw_socket
+from liveloop_sfu.media.transport.ice_gathering import drained_socket, install_gatherer, raw_socket
 from liveloop_sfu.media.transport.negotiated import Codec, MediaLine
 from liveloop_sfu.media.transport.srtp.packet_io import PacketHandler, PeerIo, SocketReader
 
@@ -306,7 +306,7 @@ class NodePeer:
         # transport hands over one datagram per wake-up; uvloop's (libuv) already reads up to 32
         # per wake-up in C, where running dry costs no Python exception.
         loop = asyncio.get_running_loop()
-        sock = raw_socket(protocol) if isinstance(loop, asyncio.SelectorEventLoop) else None
+        sock = drained_socket(protocol) if isinstance(loop, asyncio.SelectorEventLoop) else None
         reader = SocketReader(self._io, transport, protocol.datagram_received, sock)
         override(protocol, "datagram_received", reader.datagram_received)
 

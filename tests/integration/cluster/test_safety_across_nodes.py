@@ -28,7 +28,7 @@ from tests.redis_server import RedisServer
 pytestmark = pytest.mark.slow
 
 ADMIN = "admin-token-for-cross-node-safety"
-# README: one --client-key-secret on every node of a cluster, so either node honours a key.
+# docs/hardening.md: one --client-key-secret on every node of a cluster, so either honours a key.
 SECRET = "client-key-secret-shared-by-both-nodes"
 
 Connect = Callable[..., Awaitable[WireClient]]

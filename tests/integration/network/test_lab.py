@@ -210,7 +210,7 @@ def tcp_rate_kbps(browser: Network, server: Network, *, down: bool) -> float:
     payload = b"x" * 16384
     started = time.monotonic()
     with accepted:
-        while time.monotonic() - started < 3.5:
+        while time.monotonic() - started < 2.5:
             sender.sendall(payload)
         sender.shutdown(socket.SHUT_WR)
         reader.join(timeout=30)

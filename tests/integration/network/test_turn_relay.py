@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,72 +29,19 @@ from aiortc.mediastreams import MediaStreamTrack
 from benchmarks.media.synthetic import CounterLog, CounterVideoTrack, SyntheticPeer, ToneAudioTrack
 from benchmarks.media.synthetic import read_frames as read_counter_frames
 from liveloop_sfu.client import WireClient
+from tests.coturn import SECRET, loopback_coturn
 from tests.helpers import until
-from tests.nodes import NodeFactory, free_port
+from tests.nodes import NodeFactory
 
 pytestmark = pytest.mark.slow
 
-SECRET = "coturn-shared-secret-for-tests"
 CANDIDATE_TYPES = re.compile(r"a=candidate:\S+ \d+ udp \d+ \S+ \d+ typ (\w+)")
 
 
 @pytest.fixture
 def coturn(tmp_path: Path) -> Iterator[int]:
-    binary = shutil.which("turnserver")
-    assert binary, "Debian package coturn (scripts/test.sh installs it)"
-    port = free_port()
-    relay_low = free_port()
-    log = (tmp_path / "turn.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            "-n",  # no configuration file: everything is on this line
-            "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
-            f"--listening-port={port}",
-            f"--min-port={relay_low}",
-            f"--max-port={relay_low + 50}",
-            "--allow-loopback-peers",  # the node's media address in this test
-            "--use-auth-secret",
-            f"--static-auth-secret={SECRET}",
-            "--realm=liveloop.test",
-            "--fingerprint",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            f"--userdb={tmp_path / 'turndb'}",
-            f"--pidfile={tmp_path / 'turn.pid'}",
-            "--log-file=stdout",
-            "--simple-log",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_listening(port, process)
+    with loopback_coturn(tmp_path) as port:
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "turnserver exited"
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError("turnserver did not listen")
 
 
 class RelayOnlyPeer:

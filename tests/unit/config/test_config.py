@@ -41,6 +41,11 @@ def test_flags_win_over_environment() -> None:
         (["--tls-cert", "c.pem"], "go together"),
         (["--rtc-min-port", "50000"], "go together"),
         (["--rtc-min-port", "50010", "--rtc-max-port", "50000"], "min <= max"),
+        (["--rtc-udp-port", "0"], "between"),
+        (
+            ["--rtc-udp-port", "50000", "--rtc-min-port", "50000", "--rtc-max-port", "50010"],
+            "one or the other",
+        ),
         (["--announced-ip", "example.org"], "not an IP"),
         (["--media-connect-timeout", "0"], "between"),
         (["--ice-servers", "[{"], "JSON"),

@@ -59,3 +59,49 @@ def test_max_age_units(value: str, seconds: float) -> None:
 def test_invalid_recording_configuration(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(argv, {})
+
+
+WEBHOOK_SECRET = "webhook-secret-0123456789"
+
+
+def test_hand_off_settings_from_flags_and_environment() -> None:
+    settings = load_settings(
+        [
+            "--recording-webhook-url",
+            "https://hooks.example.org/rec",
+            "--recording-finished-command",
+            "rclone copy --config '/etc/my rclone.conf' remote:recordings",
+            "--recording-finished-command-timeout",
+            "120",
+        ],
+        {"LIVELOOP_RECORDING_WEBHOOK_SECRET": WEBHOOK_SECRET},
+    )
+    recording = settings.recording
+    assert recording.webhook_url == "https://hooks.example.org/rec"
+    assert recording.webhook_secret == WEBHOOK_SECRET
+    assert WEBHOOK_SECRET not in repr(settings)
+    assert recording.finished_command == (
+        "rclone",
+        "copy",
+        "--config",
+        "/etc/my rclone.conf",
+        "remote:recordings",
+    )
+    assert recording.finished_command_timeout == 120.0
+    defaults = load_settings([], {}).recording
+    assert defaults.webhook_url is None and defaults.finished_command == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--recording-webhook-url", "http://x/"], "needs --recording-webhook-secret"),
+        (["--recording-webhook-url", "ftp://x/"], "must start with http://, https://"),
+        (["--recording-webhook-secret", "short"], "at least 16"),
+        (["--recording-finished-command", "rclone 'copy"], "No closing quotation"),
+        (["--recording-finished-command-timeout", "0"], "between 0 and"),
+    ],
+)
+def test_hand_off_settings_refused(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(argv, {})

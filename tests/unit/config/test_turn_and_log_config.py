@@ -27,7 +27,7 @@ def test_fault_and_logging_settings() -> None:
     # A frozen client is dropped within ping_interval + 2 x ping_timeout: under 10 s.
     assert defaults.socketio.ping_interval + 2 * defaults.socketio.ping_timeout < 10
     assert defaults.media.media_timeout < 10
-    assert (defaults.logging.format, defaults.network.drain_timeout) == ("text", 5.0)
+    assert (defaults.logging.format, defaults.network.drain_timeout) == ("text", 3600.0)
     settings = load_settings(
         ["--media-timeout", "4", "--drain-timeout", "2", "--log-format", "JSON"],
         {"LIVELOOP_TURN_TTL": "120", "LIVELOOP_TURN_SECRET": "s"},

@@ -1,13 +1,15 @@
 // Call: partner's and own video, partner's name and picture with mic/camera-off indicators,
 // status line, and the call menu (Next, Skip, Report, Stop, mute, camera off).
+import { privacyText } from "../connection-text.js";
 import { isSafeImageUrl } from "../limits.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
 import { mountMediaSwitches } from "./media-switches.js";
 
 // partner-left reasons (docs/protocol.md) that are not simply "the partner went away".
 const LEFT = {
-  "media-failed": "The video connection to the server failed and the call ended.",
+  "media-failed": "A video connection to the server failed and the call ended.",
   shutdown: "The server is restarting, so the call ended.",
+  removed: "The service's operator ended the call.",
 };
 
 function statusText(call) {
@@ -30,6 +32,12 @@ function statusText(call) {
   }
 }
 
+/** Over the empty remote video. A failed media connection may be this browser's own. */
+function placeholderText(call) {
+  if (call.status !== "partner-left") return statusText(call);
+  return call.leftReason === "media-failed" ? "Call ended" : "Partner left";
+}
+
 export function mountCallView({ store, localMedia, app }) {
   const el = {
     remote: byId("remote-video"),
@@ -40,6 +48,7 @@ export function mountCallView({ store, localMedia, app }) {
     peerMedia: byId("peer-media"),
     error: byId("call-error"),
     notice: byId("call-notice"),
+    privacy: byId("call-privacy"),
     next: byId("btn-next"),
     stop: byId("btn-stop"),
     mute: byId("btn-mute"),
@@ -86,13 +95,22 @@ export function mountCallView({ store, localMedia, app }) {
     setText(el.peerMedia, off.filter(Boolean).join(" · "));
     setText(el.error, call.error ?? "");
     setText(el.notice, call.notice ?? "");
+    const live = ["connecting", "in-call"].includes(call.status);
+    setText(el.privacy, live ? privacyText(call.mode, call.iceTransportPolicy) : "");
+    const direct = live && call.mode === "p2p" && call.iceTransportPolicy !== "relay";
+    el.privacy.dataset.direct = String(direct);
     showStream(el.remote, call.remoteStream, {
       onMutedFallback: () => {
-        el.unmuteRemote.hidden = false;
+        // A play() refused after the stream went (the partner left meanwhile) needs no button.
+        el.unmuteRemote.hidden = !el.remote.srcObject;
       },
     });
+    // "Click to hear" only while there is a partner to hear (the <video> stays muted after an
+    // autoplay refusal, so a later partner needs it again).
+    if (!call.remoteStream) el.unmuteRemote.hidden = true;
+    else if (el.remote.muted) el.unmuteRemote.hidden = false;
     el.waiting.hidden = Boolean(call.remoteStream);
-    setText(el.waiting, call.status === "partner-left" ? "Partner left" : statusText(call));
+    setText(el.waiting, placeholderText(call));
     if (call.status === "partner-left") el.next.focus();
     // Skip and Report concern the partner of this call or the one who just left.
     const hasPartner = ["connecting", "in-call", "partner-left"].includes(call.status);

@@ -219,3 +219,66 @@ class SocketReader:
         except Exception:
             # Never let it reach asyncio's datagram transport: it would close the socket.
             logger.exception("%s: packet handler failed", io.label)
+
+
+class Demultiplexer:
+    """The datagram protocol of one UDP socket that every peer shares (``--rtc-udp-port``,
+    :mod:`liveloop_sfu.media.transport.udp_mux`): each datagram goes to the ICE protocol of the
+    peer that its remote address belongs to.
+
+    ``routes`` maps a remote ``(host, port)`` to that peer's protocol (whose
+    ``datagram_received`` is the peer's :class:`SocketReader` once hooked); the mux fills it.
+    STUN (RFC 7983 §7: first byte 0..3) always goes to ``stun``, which routes by the USERNAME
+    of a request (RFC 8445 §7.2.2: the node's own ufrag comes first) and by transaction for a
+    response: a known address may start a new ICE session (a restart), and a new address is
+    only ever learnt from STUN that names a peer. Anything else from an unknown address is
+    dropped and counted. Like :class:`SocketReader`, drains up to :data:`DRAIN_LIMIT` queued
+    datagrams per wake-up when given the raw socket (asyncio's selector loop)."""
+
+    def __init__(self, stun: Callable[[bytes, Any], None], sock: Any) -> None:
+        self.routes: dict[Any, Any] = {}
+        self.dropped = 0  # datagrams from no known peer
+        self.transport: Any = None
+        self.on_lost: Callable[[], None] | None = None
+        self._stun = stun
+        self._sock = sock
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        on_lost = self.on_lost
+        if on_lost is not None:
+            on_lost()
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors (a peer that went away) concern one peer, never the shared socket.
+        pass
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._one(data, addr)
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(DRAIN_LIMIT):
+            try:
+                data, addr = sock.recvfrom(DATAGRAM_MAX)
+            except OSError:
+                return
+            self._one(data, addr)
+
+    def _one(self, data: bytes, addr: Any) -> None:
+        if len(addr) != 2:  # IPv6: (host, port, flowinfo, scope_id)
+            addr = (addr[0], addr[1])
+        try:
+            if data and data[0] < 4:
+                self._stun(data, addr)
+                return
+            protocol = self.routes.get(addr)
+            if protocol is None:
+                self.dropped += 1
+                return
+            protocol.datagram_received(data, addr)
+        except Exception:
+            # Never let it reach asyncio's datagram transport: it would close every peer's socket.
+            logger.exception("shared media socket: datagram from %s failed", addr)
