@@ -36,7 +36,7 @@ What counts as congestion, and when the cap goes away again:
   jitter makes delay trends too, but only a bottleneck loses throughput;
 - *loss* over 10 %, or 2-10 % lasting (see :class:`LossBasedControl`);
 - the cap is lifted (back to ``None``) after :data:`QUIET_UNCAP_S` without congestion, or once the
-  estimate has doubled the throughput of the last congestion: a limited path shows congestion
+  estimate has doubled what the last congestion left it at: a limited path shows congestion
   again within seconds (the rate control keeps probing upwards), a path whose limit went away
   never does, and a publisher held at a few hundred kbit/s by a cap would otherwise need most of
   a minute at 8 % per second to grow back (its encoder, held low, is not a probe any more).
@@ -254,7 +254,7 @@ class SubscriberEstimator:
         self._feedback_loss = 0.0  # loss fraction in the latest feedback
         self._feedback_delivered = 0.0  # bit/s its received packets arrived at (0: unknown)
         self.congested = False  # the path has shown congestion: a cap until it clearly lifts
-        self._congestion_acked = 0.0  # acknowledged bit/s at the last congestion
+        self._congestion_acked = 0.0  # bit/s the last congestion left (estimate or throughput)
         self.signal = NORMAL  # the delay-based detector's latest state
         self.feedbacks = 0
 
@@ -351,6 +351,12 @@ class SubscriberEstimator:
         self._aimd.update(signal, acked, int(now * 1_000_000.0))
         self._hold_floor()
         estimate = self.estimate
+        if congestion and estimate is not None:
+            # What the congestion left the estimate at, not the throughput then: a publisher
+            # whose encoder undershoots its new target (a noisy picture at a low rate skips
+            # frames) delivers far less for a while, and doubling *that* lifted the cap two
+            # seconds into a limit that was still there (lab: a 5 s freeze after the overshoot).
+            self._congestion_acked = max(acked, estimate)
         if not congestion and (
             now - self._last_congestion >= QUIET_UNCAP_S
             or (
