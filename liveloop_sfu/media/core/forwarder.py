@@ -396,8 +396,6 @@ class Forwarder:
                     actions.extend(
                         SendToSubscriber(subscriber_id, p) for p in sub.retransmit(now, packet.seqs)
                     )
-                    if sub.unrepaired:
-                        actions.extend(self._repair_with_keyframe(now, sub))
             elif isinstance(packet, Pli):
                 if packet.media_ssrc == sub.ssrc and sub.count_keyframe_request(None):
                     actions.extend(self._request_keyframe(now))
@@ -430,19 +428,6 @@ class Forwarder:
             return []
         self.timer_changed = True
         return [self._pli()]
-
-    def _repair_with_keyframe(self, now: float, sub: Subscription) -> list[Action]:
-        """A loss the node will not resend (over the subscriber's resend budget): rather than
-        leave the subscriber's decoder waiting for it (Chrome asks for a keyframe itself only
-        after ~3 s without a decodable frame: the freeze after a downlink was cut), ask the
-        publisher for a keyframe now, and send this subscriber nothing of the video until it
-        comes (the frames between would not decode, and on a congested link they only delay
-        the keyframe)."""
-        sub.unrepaired = False
-        if self.track.kind != "video":
-            return []
-        sub.gated = True
-        return self._request_keyframe(now)
 
     def request_keyframe(self, now: float) -> list[Action]:
         """Someone beside the subscribers (the recorder) needs a keyframe: merged with every other

@@ -110,10 +110,6 @@ class Subscription:
         self.ssrc = config.ssrc
         self.gated = gated
         self.paused = False
-        # A NACKed packet the node will not resend (over the transport's resend budget): the
-        # subscriber's decoder waits for it. Read and cleared by the forwarder, which asks for a
-        # keyframe instead (see Forwarder.on_subscriber_rtcp).
-        self.unrepaired = False
         self.egress_ready = config.egress_ready
         self.drops = DropCounters()
         self.last_drop = DropReason.MALFORMED
@@ -255,8 +251,6 @@ class Subscription:
                 if self.history.last_miss_throttled:
                     stats.nack_throttled += 1
                 else:
-                    # Not resent, but not given up on: a packet lost before the node is still
-                    # on its way from the publisher's own repair.
                     stats.nack_misses += 1
                 continue
             if rtx_ssrc is not None:
@@ -271,7 +265,6 @@ class Subscription:
             if self._stamps_transport_seq:
                 if not self._transport_seq.allow_resend(now, len(packet)):
                     stats.resend_over_budget += 1
-                    self.unrepaired = True
                     continue
                 packet = self._renumber(now, packet)
             stats.retransmitted += 1
