@@ -13,6 +13,11 @@ Two histograms are observed as events go out (a wrapper around ``emit``):
 (sfu: the node's answer; p2p: the partner's answer relayed to the offerer), i.e. until the
 client can start ICE/DTLS.
 
+Two more are observed from the SFU sessions' once-a-second samples, taken at each scrape
+(:meth:`SfuSession.take_estimate_samples`): ``liveloop_publisher_target_bps`` — the bit rate the
+node asks of each published video track (REMB upstream), and ``liveloop_subscriber_estimate_bps``
+— the node's estimate of each subscriber connection's downlink, while it is a limit (an
+unlimited estimate counts in ``liveloop_subscriber_estimate_unlimited``).
 Call quality from RTCP (sfu calls and rooms), one observation per report block — about one per
 stream per second — labelled ``direction`` and ``kind``: ``liveloop_rtcp_fraction_lost``,
 ``liveloop_rtcp_jitter_seconds`` and ``liveloop_rtcp_rtt_seconds``. ``ingress`` is a publisher's
@@ -46,6 +51,9 @@ __all__ = ["CONTENT_TYPE", "CallQuality", "NodeMetrics", "Refusals", "SessionMet
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_BITRATE_BUCKETS = (
+    100e3, 200e3, 300e3, 500e3, 750e3, 1e6, 1.5e6, 2e6, 3e6, 5e6, 10e6, 20e6
+)  # fmt: skip
 # Call quality: loss as a fraction (RFC 3550's 8-bit field, so 1/256 steps), jitter and RTT in
 # seconds, with buckets around what people notice (a few % loss, tens of ms jitter, 300 ms RTT).
 _LOSS_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
@@ -67,6 +75,18 @@ _SFU_COUNTERS = {
     "rtcp-in-fir": ("liveloop_rtcp_firs_received", "full intra requests from subscribers"),
     "retransmitted": ("liveloop_rtx_sent", "retransmissions (RTX) sent to subscribers"),
     "rtcp-out-remb": ("liveloop_remb_sent", "REMB bandwidth estimates sent to publishers"),
+    "rtcp-out-transport-feedback": (
+        "liveloop_transport_feedback_sent",
+        "transport-wide congestion control feedback packets sent to publishers",
+    ),
+    "rtcp-in-transport-feedback": (
+        "liveloop_transport_feedback_received",
+        "transport-wide congestion control feedback packets received from subscribers",
+    ),
+    "subscriber-estimate-unlimited": (
+        "liveloop_subscriber_estimate_unlimited",
+        "once-a-second samples of subscriber connections whose path showed no congestion",
+    ),
     "failures": ("liveloop_media_failures", "browsers whose media connection to the node failed"),
     "send-failed": ("liveloop_send_failures", "packets the transport refused to send"),
     "ice-restarts": (
@@ -98,6 +118,8 @@ class SessionMetrics(Protocol):
     """What a media session exposes for scraping (SfuSession)."""
 
     def metrics(self) -> dict[str, int]: ...
+
+    def take_estimate_samples(self) -> list[tuple[str, int]]: ...
 
 
 @runtime_checkable
@@ -157,6 +179,18 @@ class NodeMetrics:
             "liveloop_call_setup_seconds",
             "match-done to the SDP answer reaching the client",
             buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.publisher_target = Histogram(
+            "liveloop_publisher_target_bps",
+            "bit rate the node asks of a published video track (REMB), sampled once a second",
+            buckets=_BITRATE_BUCKETS,
+            registry=self.registry,
+        )
+        self.subscriber_estimate = Histogram(
+            "liveloop_subscriber_estimate_bps",
+            "the node's estimate of a subscriber's downlink while it limits, once a second",
+            buckets=_BITRATE_BUCKETS,
             registry=self.registry,
         )
         self.quality = CallQuality(self.registry)
@@ -225,6 +259,8 @@ class NodeMetrics:
     async def render(self) -> bytes:
         """The exposition text; reads the node's status first (it may await the matchmaker)."""
         self._status = await self.rooms.status()
+        for session in self._sessions:  # before the histograms are read, ended calls too
+            self._observe_estimates(session)
         return generate_latest(self.registry)
 
     def media_totals(self) -> Counter[str]:
@@ -244,6 +280,11 @@ class NodeMetrics:
         self._sessions = keep
         totals.pop("forwarded-streams", None)
         return totals
+
+    def _observe_estimates(self, session: SessionMetrics) -> None:
+        for side, bps in session.take_estimate_samples():
+            histogram = self.publisher_target if side == "publisher" else self.subscriber_estimate
+            histogram.observe(bps)
 
 
 class _NodeCollector(Collector):

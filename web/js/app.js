@@ -222,6 +222,14 @@ export class App {
     if (!audioEnabled || !videoEnabled) this.#sendMediaState(); // the partner assumes both on
   }
 
+  /** `bandwidth-estimate` (docs/protocol.md): shown by the stats panel; bit/s or null. */
+  #onBandwidthEstimate(estimate) {
+    const bps = (v) => (Number.isFinite(v) && v >= 0 ? v : null);
+    this.store.update("call", {
+      nodeEstimate: { downlink: bps(estimate?.downlink), uplinkTarget: bps(estimate?.uplinkTarget) },
+    });
+  }
+
   /** `participant-updated` from the partner: mute indicators on their video. */
   #onPeerUpdated(update) {
     const { peer } = this.store.get().call;
@@ -393,6 +401,7 @@ export class App {
     s.on("partner-left", (p) => this.#onPartnerLeft(p));
     s.on("participant-updated", (p) => this.#onPeerUpdated(p));
     s.on("recording", (r) => this.store.update("call", { recording: Boolean(r?.active) }));
+    s.on("bandwidth-estimate", (b) => this.#onBandwidthEstimate(b));
     s.on("newMessage", (m) =>
       this.#appendChat({
         own: false,

@@ -8,6 +8,7 @@ import { roomTarget } from "./room-links.js";
 import { Router } from "./router.js";
 import { Signaling } from "./signaling.js";
 import { createStore, initialState } from "./store.js";
+import { mountCallStats } from "./ui/call-stats.js";
 import { mountCallView } from "./ui/call-view.js";
 import { mountChat } from "./ui/chat.js";
 import { mountConnectionBanner } from "./ui/connection.js";
@@ -50,6 +51,7 @@ function main() {
   mountHome({ store, router, group });
   mountStudio({ store, localMedia, app, group });
   mountCallView({ store, localMedia, app });
+  mountCallStats({ store, app });
   mountRoomView({ store, localMedia, group });
   mountChat({ store, app });
   // One chat, shown in the 1:1 call page or the room page.

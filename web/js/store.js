@@ -38,6 +38,7 @@ export const initialState = () => ({
     leftReason: "",
     notice: "",
     remoteStreams: 0,
+    nodeEstimate: null, // the node's last `bandwidth-estimate` {downlink, uplinkTarget}, sfu only
   },
   chat: { messages: [], error: "" },
   // Creating a group room from Home (POST /api/rooms).

@@ -32,8 +32,10 @@ What the forwarder does, per packet and per subscriber (see :mod:`.subscription`
 - keeps the rewritten packets for about 2 s to answer NACKs, as RTX when negotiated
   (:class:`~.history.RetransmissionHistory`);
 - keeps truthful sender-report state (:class:`~.sender_report.SenderReportState`);
-- optionally NACKs upstream losses (:class:`~.nack_generator.NackGenerator`) and forwards the
-  minimum REMB of the subscribers upstream (:class:`~.remb.RembAggregator`).
+- optionally NACKs upstream losses (:class:`~.nack_generator.NackGenerator`) and sends the
+  publisher its target upstream as REMB: the minimum over the subscribers of the node's own
+  estimate of their downlink (:meth:`Forwarder.on_subscriber_estimate`) or, for subscribers
+  without transport feedback, their REMB (:class:`~.remb.RembAggregator`).
 
 Every packet not sent is counted under a :class:`~.drops.DropReason`, in :attr:`Forwarder.drops`
 and in the subscriber's :attr:`~.subscription.Subscription.drops`.
@@ -50,7 +52,6 @@ from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
 from liveloop_sfu.media.core.nack_generator import NackGenerator
 from liveloop_sfu.media.core.remb import RembAggregator
-from liveloop_sfu.media.core.rewriter import TransportSequence
 from liveloop_sfu.media.core.rtp import (
     Fir,
     Nack,
@@ -66,6 +67,7 @@ from liveloop_sfu.media.core.rtp import (
     build_remb,
     rtx_unwrap,
 )
+from liveloop_sfu.media.core.sent_packets import TransportSequence
 from liveloop_sfu.media.core.seq import add16, wrap16
 from liveloop_sfu.media.core.subscription import SubscriberConfig, SubscriberStats, Subscription
 
@@ -441,8 +443,25 @@ class Forwarder:
     def _pli(self) -> SendToPublisher:
         return SendToPublisher(build_pli(self.track.feedback_ssrc, self._ssrc or 0), "pli")
 
+    def on_subscriber_estimate(
+        self, now: float, subscriber_id: str, bitrate: int | None
+    ) -> list[Action]:
+        """The node's own estimate of what this track may take on the subscriber's downlink
+        (``None``: no limit; see :mod:`.bandwidth_estimator`). From then on it replaces the
+        subscriber's REMB in the target sent upstream (:class:`~.remb.RembAggregator`)."""
+        if subscriber_id not in self._subs:
+            return []
+        return self._send_remb(self._remb.update_estimate(now, subscriber_id, bitrate))
+
+    @property
+    def publisher_target(self) -> int | None:
+        """The bit rate last asked of the publisher (REMB), ``None`` before the first."""
+        return self._remb.last_sent
+
     def _on_remb(self, now: float, subscriber_id: str, bitrate: int) -> list[Action]:
-        value = self._remb.update(now, subscriber_id, bitrate)
+        return self._send_remb(self._remb.update(now, subscriber_id, bitrate))
+
+    def _send_remb(self, value: int | None) -> list[Action]:
         if value is None or self._ssrc is None:
             return []
         return [SendToPublisher(build_remb(self.track.feedback_ssrc, value, [self._ssrc]), "remb")]

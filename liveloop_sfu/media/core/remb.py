@@ -1,9 +1,19 @@
-"""Subscribers' REMB towards the publisher: the minimum, throttled.
+"""The publisher's target from its subscribers, sent upstream as REMB: the minimum, throttled.
 
 A publisher sends one encoding to every subscriber, so it must fit the tightest downlink: the
-estimate upstream is the minimum of the subscribers' latest REMB values (draft-alvestrand-rmcat-
-remb), each of which expires after ``expiry`` (5 s) without an update (a subscriber whose
-browser stopped sending REMB no longer holds everyone down).
+value upstream (draft-alvestrand-rmcat-remb) is the minimum over the subscribers of
+
+- the node's own estimate of the subscriber's downlink share
+  (:meth:`RembAggregator.update_estimate`, from its transport feedback,
+  :mod:`.bandwidth_estimator`) when the subscriber sends transport
+  feedback; ``None`` there means *no limit* (no congestion seen), and a subscriber with an
+  estimate has its own REMB ignored (browsers send one or the other; the estimate wins);
+- otherwise its latest raw REMB (aiortc peers, load clients: no transport-cc).
+
+Each value expires after ``expiry`` (5 s) without an update (a subscriber whose browser stopped
+sending feedback no longer holds everyone down). When every subscriber is unlimited the value
+sent is ``unlimited`` (20 Mbit/s): a REMB only ever caps the sender's own estimate, so this lifts
+an earlier cap and otherwise changes nothing.
 
 Emission: the first estimate goes out at once; afterwards a *decrease* of more than 3 % goes out
 if ``min_interval`` (200 ms) passed since the last one (congestion must be acted on quickly), and
@@ -13,14 +23,16 @@ second; the publisher's estimate otherwise goes stale).
 
 from __future__ import annotations
 
-__all__ = ["RembAggregator"]
+__all__ = ["UNLIMITED", "RembAggregator"]
 
 _DECREASE = 0.97
+UNLIMITED = 20_000_000
 
 
 class RembAggregator:
     __slots__ = (
         "_entries",
+        "_estimated",
         "_last_sent",
         "_last_value",
         "expiry",
@@ -35,6 +47,7 @@ class RembAggregator:
         self.min_interval = min_interval
         self.refresh_interval = refresh_interval
         self._entries: dict[str, tuple[float, int]] = {}
+        self._estimated: set[str] = set()  # subscribers whose value is the node's estimate
         self._last_sent: float | None = None
         self._last_value = 0
 
@@ -47,8 +60,20 @@ class RembAggregator:
         return min(value for _, value in self._entries.values())
 
     def update(self, now: float, subscriber_id: str, bitrate: int) -> int | None:
-        """Record a subscriber's REMB; returns the value to send upstream now, or ``None``."""
-        self._entries[subscriber_id] = (now, bitrate)
+        """Record a subscriber's REMB; returns the value to send upstream now, or ``None``.
+        Ignored for a subscriber the node estimates itself."""
+        if subscriber_id in self._estimated:
+            return None
+        return self._record(now, subscriber_id, bitrate)
+
+    def update_estimate(self, now: float, subscriber_id: str, bitrate: int | None) -> int | None:
+        """Record the node's estimate of what this publisher may send for the subscriber
+        (``None``: no limit); returns the value to send upstream now, or ``None``."""
+        self._estimated.add(subscriber_id)
+        return self._record(now, subscriber_id, UNLIMITED if bitrate is None else bitrate)
+
+    def _record(self, now: float, subscriber_id: str, bitrate: int) -> int | None:
+        self._entries[subscriber_id] = (now, min(bitrate, UNLIMITED))
         value = self.estimate(now)
         if value is None:
             return None
@@ -63,5 +88,11 @@ class RembAggregator:
             return value
         return None
 
+    @property
+    def last_sent(self) -> int | None:
+        """The value last sent upstream (``None`` before the first)."""
+        return None if self._last_sent is None else self._last_value
+
     def remove(self, subscriber_id: str) -> None:
         self._entries.pop(subscriber_id, None)
+        self._estimated.discard(subscriber_id)

@@ -19,7 +19,9 @@ they would have had in order. Drops older than the reorder window are folded int
 - ``abs-send-time`` is *restamped* with the node's send time (the subscriber's bandwidth estimator
   must measure the node→subscriber path, not the publisher's jitter);
 - transport-wide-cc sequence numbers are *restamped* from the subscriber transport's counter
-  (:class:`TransportSequence`), since they number packets per transport;
+  (:class:`~.sent_packets.TransportSequence`, which also keeps when each number left and how
+  big the packet was, for the subscriber's bandwidth estimate), since they number packets per
+  transport;
 - rtp-stream-id / repaired-rtp-stream-id are *removed* (simulcast identifiers of the publisher's
   stream mean nothing on the subscriber's);
 - any other extension the subscriber negotiated (same URI) is *copied* with its id remapped
@@ -34,7 +36,8 @@ import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 
-from liveloop_sfu.media.core.seq import add16, wrap16
+from liveloop_sfu.media.core.sent_packets import TransportSequence
+from liveloop_sfu.media.core.seq import wrap16
 
 __all__ = [
     "ABS_SEND_TIME_URI",
@@ -123,25 +126,18 @@ class SeqRewriter:
             self._base -= k
 
 
-class TransportSequence:
-    """Transport-wide sequence counter (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2):
-    one per subscriber transport, shared by all its subscriptions."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, start: int = 0) -> None:
-        self.value = wrap16(start)
-
-    def next(self) -> int:
-        value = self.value
-        self.value = add16(value, 1)
-        return value
-
-
 class ExtensionPlan:
     """What to do with each header extension for one subscriber (see the module docstring)."""
 
-    __slots__ = ("_abs_header", "_copy", "_fixed", "_one_byte", "_tcc_header", "empty")
+    __slots__ = (
+        "_abs_header",
+        "_copy",
+        "_fixed",
+        "_one_byte",
+        "_tcc_header",
+        "empty",
+        "transport_seq_offset",
+    )
 
     def __init__(
         self,
@@ -171,6 +167,17 @@ class ExtensionPlan:
         self._abs_header = self._element_header(abs_id, 3) if abs_id is not None else b""
         self._tcc_header = self._element_header(tcc_id, 2) if tcc_id is not None else b""
         self.empty = not (self._copy or self._fixed or self._abs_header or self._tcc_header)
+        # Where the 2-byte transport-wide number sits in every packet, counted from the end of
+        # the CSRC list (4-byte profile word, fixed elements, abs-send-time element, element
+        # header), so a retransmission can be renumbered in place; -1 when not stamped.
+        self.transport_seq_offset = (
+            4
+            + len(self._fixed)
+            + (len(self._abs_header) + 3 if self._abs_header else 0)
+            + len(self._tcc_header)
+            if self._tcc_header
+            else -1
+        )
 
     def _element_header(self, ext_id: int, length: int) -> bytes:
         if self._one_byte:

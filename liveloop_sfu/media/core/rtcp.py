@@ -1,9 +1,10 @@
 """RTCP on bytes (RFC 3550 §6): compound parsing into small frozen values, and builders.
 
 Parsed: sender and receiver reports, BYE, generic NACK (RFC 4585 §6.2.1), PLI (§6.3.1), FIR
-(RFC 5104 §4.3.1) and REMB (draft-alvestrand-rmcat-remb §2.2). SDES, APP, XR, transport-cc and
-other feedback are skipped. Built: SR, RR, PLI, FIR, NACK, REMB. Truncated or garbage input
-raises :class:`~.rtp_common.RtpParseError` and nothing else.
+(RFC 5104 §4.3.1), REMB (draft-alvestrand-rmcat-remb §2.2) and transport-wide feedback
+(draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1, in :mod:`.transport_feedback`). SDES,
+APP, XR and other feedback are skipped. Built: SR, RR, PLI, FIR, NACK, REMB. Truncated or
+garbage input raises :class:`~.rtp_common.RtpParseError` and nothing else.
 
 Everything here is re-exported by :mod:`.rtp`, so ``from .rtp import parse_rtcp`` works too.
 """
@@ -16,6 +17,11 @@ from dataclasses import dataclass
 
 from liveloop_sfu.media.core.rtp_common import RtpParseError
 from liveloop_sfu.media.core.seq import add16, wrap16, wrap32
+from liveloop_sfu.media.core.transport_feedback import (
+    TRANSPORT_FEEDBACK_FMT,
+    TransportFeedback,
+    transport_feedback_from_fci,
+)
 
 __all__ = [
     "RTCP_BYE",
@@ -33,6 +39,7 @@ __all__ = [
     "ReportBlock",
     "RtcpPacket",
     "SenderReport",
+    "TransportFeedback",
     "build_fir",
     "build_nack",
     "build_pli",
@@ -133,7 +140,7 @@ class Remb:
     ssrcs: tuple[int, ...]
 
 
-RtcpPacket = SenderReport | ReceiverReport | Bye | Nack | Pli | Fir | Remb
+RtcpPacket = SenderReport | ReceiverReport | Bye | Nack | Pli | Fir | Remb | TransportFeedback
 
 _REPORT_BLOCK = struct.Struct("!IB3sIIII")
 _SR_INFO = struct.Struct("!IQIII")
@@ -203,7 +210,11 @@ def _parse_one(pt: int, count: int, body: bytes) -> RtcpPacket | None:
     sender, media = _FB_HEAD.unpack_from(body)
     fci = body[8:]
     if pt == RTCP_RTPFB:
-        return _parse_nack(sender, media, fci) if count == _RTPFB_NACK else None
+        if count == _RTPFB_NACK:
+            return _parse_nack(sender, media, fci)
+        if count == TRANSPORT_FEEDBACK_FMT:
+            return transport_feedback_from_fci(sender, media, fci)
+        return None
     if count == _PSFB_PLI:
         return Pli(sender, media)
     if count == _PSFB_FIR:
@@ -217,7 +228,7 @@ def _parse_one(pt: int, count: int, body: bytes) -> RtcpPacket | None:
 def parse_rtcp(data: bytes) -> list[RtcpPacket]:
     """Parse a compound RTCP packet (RFC 3550 §6.1) into the packets the forwarder acts on.
 
-    SDES, APP, XR, transport-cc and other feedback types are skipped. Raises :class:`RtpParseError`
+    SDES, APP, XR and other feedback types are skipped. Raises :class:`RtpParseError`
     when a header is not version 2 or a length runs past the data.
     """
     packets: list[RtcpPacket] = []

@@ -13,7 +13,8 @@ offsets rather than on object trees:
   here, so one ``from .rtp import ...`` serves the forwarder and the adapter.
 - :func:`parse_rtcp` splits a compound RTCP packet (RFC 3550 §6) into small frozen values: sender
   and receiver reports, BYE, generic NACK (RFC 4585 §6.2.1), PLI (§6.3.1), FIR (RFC 5104 §4.3.1) and
-  REMB (draft-alvestrand-rmcat-remb §2.2). SDES, APP and unknown feedback are skipped.
+  REMB (draft-alvestrand-rmcat-remb §2.2), transport-wide feedback (draft-holmer-rmcat-transport-
+  wide-cc-extensions-01 §3.1). SDES, APP and unknown feedback are skipped.
 - :func:`rewrite_header` rewrites PT/seq/ts/SSRC of a ``bytearray`` in place; the forwarder
   itself builds each subscriber's copy with one ``b"".join`` of header, extensions and payload
   (a copy per subscriber is needed anyway, since the numbers differ).

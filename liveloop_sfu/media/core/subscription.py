@@ -87,6 +87,7 @@ class SubscriberStats:
     retransmitted: int = 0
     nack_misses: int = 0
     nack_throttled: int = 0
+    resend_over_budget: int = 0  # NACKed packets not resent: the transport's resend budget
     keyframe_requests: int = 0
     rtt: float | None = None
 
@@ -125,6 +126,7 @@ class Subscription:
         self._ts_offset = 0
         self._plan = ExtensionPlan(publisher_extensions, config.header_extensions, config.mid)
         self._transport_seq = transport_seq or TransportSequence()
+        self._stamps_transport_seq = self._plan.transport_seq_offset >= 0
         self.history = RetransmissionHistory(
             settings.history_max_age, settings.history_max_packets, settings.resend_interval
         )
@@ -185,6 +187,8 @@ class Subscription:
         self.gated = False
         out_ts = (view.ts + self._ts_offset) & 0xFFFFFFFF  # = add32(...), inlined: per packet
         packet = self._build(now, view, out_pt, out_seq, out_ts, elements)
+        if self._stamps_transport_seq:
+            self._transport_seq.record_last(now, len(packet))
         self.history.store(now, out_seq, packet)
         payload_size = view.payload_end - view.payload_start
         self.sender_report_state.on_sent(now, out_ts, payload_size)
@@ -258,9 +262,28 @@ class Subscription:
                 if rtx_pt is not None:
                     packet = rtx_wrap(view, rtx_pt, rtx_ssrc, self._rtx_seq)
                     self._rtx_seq = add16(self._rtx_seq, 1)
+            if self._stamps_transport_seq:
+                if not self._transport_seq.allow_resend(now, len(packet)):
+                    stats.resend_over_budget += 1
+                    continue
+                packet = self._renumber(now, packet)
             stats.retransmitted += 1
             out.append(packet)
         return out
+
+    def _renumber(self, now: float, packet: bytes) -> bytes:
+        """A resent packet (plain or RTX: same header layout) takes a new transport-wide
+        number: every packet on the transport has its own (draft-holmer-rmcat-transport-wide-cc-
+        extensions-01 §2), and the feedback about it then tells the estimator about the resend."""
+        buf = bytearray(packet)
+        at = 12 + 4 * (buf[0] & 0x0F) + self._plan.transport_seq_offset
+        if at + 2 > len(buf):  # pragma: no cover - we built it ourselves
+            return packet
+        seq = self._transport_seq.next()
+        buf[at] = seq >> 8
+        buf[at + 1] = seq & 0xFF
+        self._transport_seq.record(seq, now, len(buf))
+        return bytes(buf)
 
     def count_keyframe_request(self, fir_seq: int | None) -> bool:
         """Count a PLI (``fir_seq=None``) or FIR; ``False`` for a repeated FIR (RFC 5104 §4.3.1.2:

@@ -5,7 +5,9 @@
 participant's RTCP to the forwarders it concerns (its own publications, and those forwarded to
 it), taps it for the recorder, merges keyframe requests, and sends the sender reports (RFC 3550
 §6.4.1) and receiver reports (§6.4.2) once a second. What the forwarders decide in return
-(PLI, NACK, REMB, RTX) goes out through :class:`~.actions.ActionSender`.
+(PLI, NACK, REMB, RTX) goes out through :class:`~.actions.ActionSender`. A subscriber's transport
+feedback (about what the node sent it) goes to its bandwidth estimate
+(:class:`~.bandwidth.SubscriberBandwidth`), which sets the targets of the publishers it receives.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from liveloop_sfu.media.core.rtp import (
     build_rr,
     parse_rtcp,
 )
-from liveloop_sfu.media.session import QualitySample, QualitySink
+from liveloop_sfu.media.core.transport_feedback import TransportFeedback
+from liveloop_sfu.media.session import Emit, QualitySample, QualitySink
+from liveloop_sfu.media.sfu.bandwidth import SubscriberBandwidth
 from liveloop_sfu.media.sfu.links import MediaParticipant, Publication
 from liveloop_sfu.media.sfu.state import SessionState
 
@@ -41,12 +45,14 @@ class FeedbackRelay:
     """The RTCP of one session: participants' RTCP in, reports out. ``rearm`` is told when a
     forwarder's earliest deadline may have moved."""
 
-    def __init__(self, state: SessionState, rearm: Callable[[Forwarder], None]) -> None:
+    def __init__(self, state: SessionState, rearm: Callable[[Forwarder], None], emit: Emit) -> None:
         self._participants = state.participants
         self._table = state.table
         self._actions = state.actions
         self._counters = state.counters
         self._rearm = rearm
+        self.bandwidth = SubscriberBandwidth(state)
+        self._emit = emit
         self.recorder: RecorderTap | None = None  # recording hook (media/recording/recorder.py)
         self.quality: QualitySink | None = None  # call-quality metrics (http/metrics.py)
         self.next_reports = 0.0  # when the next sender and receiver reports are due (monotonic)
@@ -61,6 +67,12 @@ class FeedbackRelay:
             return
         self._counters["rtcp-in"] += 1
         self._count_kinds(packets)
+        for packet in packets:
+            if isinstance(packet, TransportFeedback):
+                # About what the node sent this browser (media/transport/peer.py negotiates it):
+                # its downlink estimate, and the targets of the publishers it receives.
+                self._counters["rtcp-in-transport-feedback"] += 1
+                self.bandwidth.on_feedback(sender, now, packet.base_sequence, packet.arrivals)
         if self.recorder is not None:
             self.recorder.on_rtcp(sender.sid, packets, now)
         for own in sender.publications.values():
@@ -130,8 +142,12 @@ class FeedbackRelay:
         """Sender and receiver reports, once every :data:`SENDER_REPORT_INTERVAL`."""
         if now >= self.next_reports:
             self.next_reports = now + SENDER_REPORT_INTERVAL
+            participants = list(self._participants.values())
+            self.bandwidth.sample(participants)
             await self._send_sender_reports(now)
             await self._send_receiver_reports(now)
+            for sid, payload in self.bandwidth.changed_reports(participants):
+                await self._emit(sid, "bandwidth-estimate", payload)
 
     async def _send_sender_reports(self, now: float) -> None:
         wallclock = time.time()

@@ -18,11 +18,13 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from liveloop_sfu.media.core.bandwidth_estimator import SubscriberEstimator
 from liveloop_sfu.media.core.drops import DropCounters
 from liveloop_sfu.media.core.forwarder import Action, Forwarder
 from liveloop_sfu.media.core.reception import ReceptionStats
-from liveloop_sfu.media.core.rewriter import AUDIO_LEVEL_URI
+from liveloop_sfu.media.core.rewriter import AUDIO_LEVEL_URI, TransportSequence
 from liveloop_sfu.media.core.subscription import Subscription
+from liveloop_sfu.media.core.transport_feedback import TransportFeedbackBuilder
 from liveloop_sfu.media.sfu.slots import OfferedTrack, TrackRef, placeholder_tracks
 from liveloop_sfu.media.transport.negotiated import MediaLine, subscriber_config, track_config
 from liveloop_sfu.media.transport.peer import NodePeer
@@ -90,6 +92,18 @@ class MediaParticipant:
     # While an ICE restart is being answered: the tracks it published before, still offered to
     # the others (a renegotiation of theirs meanwhile must not free the slots that carry them).
     restarting: list[OfferedTrack] | None = None
+    # Transport-wide congestion control from this browser (media/sfu/transport_cc.py): the
+    # arrivals of its packets that the node's transport feedback reports (recorded by its peer's
+    # packet path, media/transport/srtp/packet_io.py; None = not negotiated).
+    transport_feedback: TransportFeedbackBuilder | None = None
+    # The node's own transport-wide sequence numbers on what it sends this browser: one counter
+    # per transport, shared by all its m-lines (draft-holmer-rmcat-transport-wide-cc-
+    # extensions-01 §2), stamped where the browser negotiated the extension.
+    egress_sequence: TransportSequence = field(default_factory=TransportSequence)
+    # The estimate of its downlink, made from its transport feedback about what the node sent
+    # it, joined with egress_sequence's ring of sent packets (media/sfu/bandwidth.py; None until
+    # its first feedback). A new connection (ICE restart) starts both afresh: another path.
+    estimator: SubscriberEstimator | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +293,9 @@ class LinkTable:
             previous = None
         self.links.add(link)
         # Video waits for a keyframe (and asks the publisher for one) in add_subscriber.
-        actions = publication.forwarder.add_subscriber(now, config, continue_from=previous)
+        actions = publication.forwarder.add_subscriber(
+            now, config, transport_seq=subscriber.egress_sequence, continue_from=previous
+        )
         self._execute(publication, actions)
 
     def unlink(self, link: Link) -> None:

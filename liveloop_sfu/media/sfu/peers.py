@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from liveloop_sfu.media.core.sent_packets import TransportSequence
 from liveloop_sfu.media.session import MEDIA_SILENT, MediaFailure
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.links import MediaParticipant
@@ -84,6 +85,9 @@ class PeerLifecycle:
         # (restartIce) keeps its receive streams, which the retired subscriptions continue.
         ssrcs = {line.mid: (line.local_ssrc, line.local_rtx_ssrc) for line in old.media}
         participant.peer = NodePeer(self._settings, label=old.label, sender_ssrcs=ssrcs)
+        # Another connection, maybe another path: its own transport-wide numbers and estimate.
+        participant.egress_sequence = TransportSequence()
+        participant.estimator = None
         self._attach(participant)
         participant.connected = False
         # The new connection's connect deadline, from now: also if this offer turns out unusable.

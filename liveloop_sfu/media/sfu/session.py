@@ -11,7 +11,8 @@ live in :mod:`.links` (plain state, no coroutines); each other responsibility is
 of its own that the session composes (sharing :class:`~.state.SessionState`) and its task
 drives: :mod:`.peers` (each participant's connection, ICE restart, connect and silence
 deadlines), :mod:`.actions` (what the forwarders decide, sent), :mod:`.feedback`
-(participants' RTCP, sender and receiver reports), :mod:`.renegotiation` (slot plans,
+(participants' RTCP, sender and receiver reports), :mod:`.transport_cc` (transport-wide
+feedback to publishers), :mod:`.renegotiation` (slot plans,
 ``renegotiate``), :mod:`.speaker_announcer` (``active-speaker``). The per-packet path is
 compiled (:mod:`.dispatch.rtp_path`). This module is the use of them: the
 :class:`~liveloop_sfu.media.session.MediaSession` API and the one task.
@@ -62,6 +63,7 @@ from liveloop_sfu.media.sfu.renegotiation import Renegotiation
 from liveloop_sfu.media.sfu.slots import OfferedTrack
 from liveloop_sfu.media.sfu.speaker_announcer import SpeakerAnnouncer
 from liveloop_sfu.media.sfu.state import SessionState
+from liveloop_sfu.media.sfu.transport_cc import TransportCcFeedback
 from liveloop_sfu.modes import CallMode
 
 if TYPE_CHECKING:
@@ -101,7 +103,8 @@ class SfuSession:
         # Who forwards what to whom (media/sfu/links.py), over the same participants.
         self._table = LinkTable(participants, self._actions.queue, audio_levels=group)
         state = SessionState(room_id, participants, self._table, self._actions, counters, wake)
-        self._feedback = FeedbackRelay(state, self._rearm)
+        self._feedback = FeedbackRelay(state, self._rearm, emit)
+        self._transport_cc = TransportCcFeedback(state)
         self._renegotiation = Renegotiation(state, emit, group=group)
         detector = ActiveSpeakerDetector() if group else None
         self._speakers = SpeakerAnnouncer(state, detector, emit)
@@ -153,6 +156,7 @@ class SfuSession:
         self._peers.answered(participant)
         participant.slots = {mid: track.ref for mid, track in assigned.items()}
         published = self._table.publish(participant)
+        self._transport_cc.configure(participant)
         if restarted:
             # The restart rebuilt every publication, but the others' slots still carry the same
             # tracks (a browser's restartIce() keeps them): the links link_all makes below
@@ -202,6 +206,7 @@ class SfuSession:
         # track on the same slot continues them).
         self._table.unlink_participant(sid)
         del self._participants[sid]
+        self._feedback.bandwidth.forget(sid)
         for publication in participant.publications.values():
             self._table.retire(publication.forwarder)
         self._speakers.remove(participant.participant_id)
@@ -264,6 +269,12 @@ class SfuSession:
         out["srtp-errors"] = sum(p.peer.srtp_errors for p in self._participants.values())
         return out
 
+    def take_estimate_samples(self) -> list[tuple[str, int]]:
+        """Bandwidth samples since the last call, for the /metrics histograms: once a second,
+        ``("publisher", bit/s)`` per published video track (the target the node last sent it)
+        and ``("subscriber", bit/s)`` per subscriber connection whose estimate is a limit."""
+        return self._feedback.bandwidth.take_samples()
+
     # -- internals -------------------------------------------------------------------------------
 
     def _member(self, sid: str) -> MediaParticipant:
@@ -313,12 +324,16 @@ class SfuSession:
             timer = publication.forwarder.get_timer()
             if timer is not None and timer <= now:
                 self._actions.send(publication, publication.forwarder.handle_timer(now))
+        self._transport_cc.send_due(now)
         await self._feedback.send_reports(now)
         await self._peers.check_deadlines(now)
 
     def _next_deadline(self, now: float) -> float:
         deadlines = [self._feedback.next_reports, *self._renegotiation.deadlines()]
         deadlines += self._peers.deadlines()
+        transport_cc = self._transport_cc.deadline()
+        if transport_cc is not None:
+            deadlines.append(transport_cc)
         for publication in self._table.publications():
             timer = publication.forwarder.get_timer()
             if timer is not None:

@@ -36,6 +36,7 @@ keep their normal behaviour.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpHeaderExtensionParameters,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
@@ -56,9 +58,12 @@ from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcicetransport import RTCIceTransport
+from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from liveloop_sfu.errors import InvalidPayload
+from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
+from liveloop_sfu.media.core.transport_feedback import TransportFeedbackBuilder
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
 from liveloop_sfu.media.transport.ice_gathering import drained_socket, install_gatherer, raw_socket
@@ -130,6 +135,13 @@ class NodePeer:
         description = self._pc.remoteDescription
         return None if description is None else str(description.sdp)
 
+    def record_transport_wide(self, ext_id: int, builder: TransportFeedbackBuilder | None) -> None:
+        """Record every RTP packet's transport-wide sequence number (header extension
+        ``ext_id``, 0 = none) and kernel arrival time into ``builder``, for the transport
+        feedback the session sends (media/sfu/transport_cc.py)."""
+        self._io.transport_cc_id = ext_id if builder is not None else 0
+        self._io.transport_feedback = builder
+
     @property
     def on_rtp(self) -> PacketHandler | None:
         """Called synchronously with each decrypted RTP packet and its arrival time."""
@@ -167,6 +179,7 @@ class NodePeer:
         # __connect was scheduled by setRemoteDescription but has not run yet: install the hooks
         # now, before any await, so no encoder/decoder can start.
         self._install_hooks(plan, {m.rtp.muxId: m.direction for m in offer.media})
+        self._accept_transport_cc(offer)
         try:
             answer = await self._pc.createAnswer()
             await self._pc.setLocalDescription(answer)
@@ -250,6 +263,23 @@ class NodePeer:
             override(sender, "_stream_id", label[0])
             override(sender, "_track_id", label[1])
 
+    def _accept_transport_cc(self, offer: aiortc_sdp.SessionDescription) -> None:
+        """Answer transport-wide congestion control where the browser offers it
+        (draft-holmer-rmcat-transport-wide-cc-extensions-01): its header extension, with the
+        browser's id, and ``a=rtcp-fb:<pt> transport-cc`` on the codecs it was offered for.
+
+        aiortc 1.16 knows neither, and its global ``CODECS`` / ``HEADER_EXTENSIONS`` stay as they
+        are: only this connection's transceivers (what setRemoteDescription just negotiated, what
+        createAnswer writes) get them, so aiortc clients in the same process are unchanged. With
+        it the browser's sender estimates its uplink from the node's transport feedback
+        (media/sfu/transport_cc.py), and the browser sends transport feedback about what the
+        node sends it, whose packets carry the node's own transport-wide sequence numbers."""
+        remote_by_mid = {m.rtp.muxId: m for m in offer.media}
+        for transceiver in self._pc.getTransceivers():
+            remote = remote_by_mid.get(str(transceiver.mid))
+            if remote is not None:
+                _accept_transport_cc(transceiver, remote)
+
     def _hook_transport(self, transport: RTCDtlsTransport) -> None:
         self._transport = transport
 
@@ -285,7 +315,9 @@ class NodePeer:
         # per wake-up in C, where running dry costs no Python exception.
         loop = asyncio.get_running_loop()
         sock = drained_socket(protocol) if isinstance(loop, asyncio.SelectorEventLoop) else None
-        reader = SocketReader(self._io, transport, protocol.datagram_received, sock)
+        reader = SocketReader(
+            self._io, transport, protocol.datagram_received, sock, _socket_fd(protocol)
+        )
         override(protocol, "datagram_received", reader.datagram_received)
 
     def _on_connection_state(self) -> None:
@@ -347,6 +379,38 @@ class NodePeer:
                 )
             )
         return tuple(lines)
+
+
+def _accept_transport_cc(transceiver: RTCRtpTransceiver, remote: Any) -> None:
+    """Add transport-cc to one transceiver's negotiated extensions and codecs, as far as the
+    browser's m-line ``remote`` offers it (see :meth:`NodePeer._accept_transport_cc`)."""
+    offered = next((e for e in remote.rtp.headerExtensions if e.uri == TRANSPORT_CC_URI), None)
+    extensions: list[RTCRtpHeaderExtensionParameters] = transceiver._headerExtensions
+    if offered is not None and all(e.uri != TRANSPORT_CC_URI for e in extensions):
+        extension = RTCRtpHeaderExtensionParameters(id=offered.id, uri=TRANSPORT_CC_URI)
+        transceiver._headerExtensions = [*extensions, extension]
+    with_feedback = {
+        c.payloadType
+        for c in remote.rtp.codecs
+        if any(f.type == "transport-cc" for f in c.rtcpFeedback)
+    }
+    transceiver._codecs = [
+        dataclasses.replace(c, rtcpFeedback=[*c.rtcpFeedback, RTCRtcpFeedback("transport-cc")])
+        if c.payloadType in with_feedback and all(f.type != "transport-cc" for f in c.rtcpFeedback)
+        else c
+        for c in transceiver._codecs
+    ]
+
+
+def _socket_fd(protocol: ice.StunProtocol) -> int:
+    """The file descriptor the protocol's datagrams are read from (its own socket, or the
+    shared one of ``--rtc-udp-port``), for their kernel receive times; -1 if unknown."""
+    transport = protocol.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (OSError, ValueError):
+        return -1
 
 
 def _locate(pair: Any) -> tuple[Any, Any, Any]:

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 # and "keyframes" in one compiled module per codec, "vp8", "vp9", "h264" (their detectors, and
 # VP8's payload descriptor), with "keyframes" left as the per-codec dispatch.
 TODAYS_COMPILED = {
+    "aimd", "bandwidth_estimator", "delay_based", "sent_packets", "transport_feedback",
     "drops", "forwarder", "h264", "header_counter", "history", "keyframe_requests", "keyframes",
     "media_sender", "nack_generator", "packet_io", "pump", "reception", "remb", "rewriter", "rtcp",
     "rtp", "rtp_common", "rtp_path", "sender_report", "seq", "subscription", "vp8", "vp9",

@@ -13,7 +13,13 @@ from liveloop_sfu.media.core.forwarder import (
     SubscriberConfig,
     TrackConfig,
 )
-from liveloop_sfu.media.core.rewriter import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI
+from liveloop_sfu.media.core.remb import UNLIMITED
+from liveloop_sfu.media.core.rewriter import (
+    ABS_SEND_TIME_URI,
+    AUDIO_LEVEL_URI,
+    MID_URI,
+    TRANSPORT_CC_URI,
+)
 from liveloop_sfu.media.core.rtp import (
     Fir,
     Nack,
@@ -32,6 +38,7 @@ from liveloop_sfu.media.core.rtp import (
     parse_rtcp,
     rtx_wrap,
 )
+from liveloop_sfu.media.core.sent_packets import TransportSequence
 from liveloop_sfu.media.core.subscription import SOURCE_SWITCH_SEQ_GAP
 
 PUB = 0x1111
@@ -587,3 +594,75 @@ def test_continuation_needs_the_same_ssrc() -> None:
     assert previous is not None
     with pytest.raises(ValueError, match="SSRC"):
         second.add_subscriber(0.0, sub(ssrc=5), continue_from=previous)
+
+
+def _transport_seq_of(packet: bytes, ext_id: int) -> int:
+    view = RtpView(packet)
+    for element_id, start, end in view.extensions():
+        if element_id == ext_id:
+            assert end - start == 2
+            return int.from_bytes(packet[start:end], "big")
+    raise AssertionError("no transport-wide sequence number")
+
+
+def test_transport_wide_numbers_are_recorded_per_transport_with_send_time_and_size() -> None:
+    transport = TransportSequence(100)
+    fwd_video, fwd_audio = video(), audio()
+    tcc = {MID_URI: 1, ABS_SEND_TIME_URI: 2, TRANSPORT_CC_URI: 5}
+    fwd_video.add_subscriber(0.0, sub(header_extensions=tcc, mid="1"), transport_seq=transport)
+    fwd_audio.add_subscriber(0.0, sub(header_extensions=tcc, mid="0"), transport_seq=transport)
+    sent = [p for _, p in feed(fwd_video, [rtp(1, KEY)], now=1.0)]
+    sent += [p for _, p in fwd_audio.on_rtp(1.25, rtp(1, b"\x01\x02", pt=111))]
+    assert [_transport_seq_of(p, 5) for p in sent] == [100, 101]
+    assert [transport.send_us(100), transport.send_us(101)] == [1_000_000, 1_250_000]
+    assert [transport.size(100), transport.size(101)] == [len(sent[0]), len(sent[1])]
+
+
+def test_a_retransmission_takes_a_new_transport_wide_number() -> None:
+    transport = TransportSequence(7)
+    fwd = video()
+    tcc = {MID_URI: 1, ABS_SEND_TIME_URI: 2, TRANSPORT_CC_URI: 5}
+    fwd.add_subscriber(
+        0.0,
+        sub(header_extensions=tcc, mid="1", rtx_ssrc=0x3333, rtx_payload_types={100: 101}),
+        transport_seq=transport,
+    )
+    feed(fwd, [rtp(1, KEY), rtp(2)])
+    actions = fwd.on_subscriber_rtcp(0.5, "bob", [Nack(9, 0x2222, (1001,))])
+    (resend,) = [a.packet for a in actions if isinstance(a, SendToSubscriber)]
+    assert RtpView(resend).ssrc == 0x3333
+    assert _transport_seq_of(resend, 5) == 9
+    assert (transport.send_us(9), transport.size(9)) == (500_000, len(resend))
+
+
+def test_retransmissions_to_a_limited_transport_stay_within_its_resend_budget() -> None:
+    transport = TransportSequence(7)
+    fwd = video()
+    tcc = {MID_URI: 1, ABS_SEND_TIME_URI: 2, TRANSPORT_CC_URI: 5}
+    fwd.add_subscriber(0.0, sub(header_extensions=tcc, mid="1"), transport_seq=transport)
+    feed(fwd, [rtp(1, KEY)] + [rtp(seq) for seq in range(2, 12)])
+    size = len(fwd.on_subscriber_rtcp(0.5, "bob", [Nack(9, 0x2222, (1000,))])[0].packet)
+    # Budget of 4 packets a second, a quarter second saved up: one packet answered.
+    transport.resend_rate = 4 * 8 * size
+    transport.allow_resend(1.0, 0)
+    nack = Nack(9, 0x2222, tuple(range(1001, 1011)))
+    assert len(fwd.on_subscriber_rtcp(1.5, "bob", [nack])) == 1
+    stats = fwd.subscriber("bob").stats
+    assert stats.resend_over_budget == 9
+    transport.resend_rate = 0  # the estimate no longer limits
+    assert len(fwd.on_subscriber_rtcp(1.8, "bob", [nack])) == 10
+
+
+def test_estimates_replace_remb_and_none_lifts_the_cap() -> None:
+    fwd = video()
+    fwd.add_subscriber(0.0, sub("a"))
+    feed(fwd, [rtp(1, KEY)])
+    assert fwd.on_subscriber_estimate(0.0, "a", 600_000) == [
+        SendToPublisher(build_remb(FEEDBACK, 600_000, [PUB]), "remb")
+    ]
+    assert fwd.publisher_target == 600_000
+    assert fwd.on_subscriber_rtcp(1.5, "a", [Remb(9, 90_000, (0x2222,))]) == []
+    assert fwd.on_subscriber_estimate(2.0, "a", None) == [
+        SendToPublisher(build_remb(FEEDBACK, UNLIMITED, [PUB]), "remb")
+    ]
+    assert fwd.on_subscriber_estimate(2.0, "nobody", 1) == []

@@ -122,10 +122,10 @@ def test_remb_rejects_bad_bitrate(bitrate: int) -> None:
 def test_compound_skips_sdes_app_and_unknown_feedback() -> None:
     sdes = bytes.fromhex("81ca0003 00000001 0104 6162 63640000")
     app = bytes.fromhex("80cc0002 00000001 41424344")
-    tcc = bytes.fromhex("8fcd0002 00000001 00000002")  # transport-cc (RTPFB 15)
+    tmmbr = bytes.fromhex("83cd0002 00000001 00000002")  # RTPFB 3 (TMMBR): not read
     afb_other = bytes.fromhex("8fce0003 00000001 00000000 41424344")  # AFB that is not REMB
     bye = bytes.fromhex("81cb0001 00000007")
-    compound = build_rr(1) + sdes + app + tcc + afb_other + build_pli(1, 2) + bye
+    compound = build_rr(1) + sdes + app + tmmbr + afb_other + build_pli(1, 2) + bye
     assert parse_rtcp(compound) == [ReceiverReport(1, ()), Pli(1, 2), Bye((7,))]
 
 

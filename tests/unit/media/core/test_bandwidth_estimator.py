@@ -1,0 +1,169 @@
+"""The subscriber bandwidth estimator on simulated links (tests/unit/media/core/bwe_link.py):
+a sender that follows the estimate through a fixed-rate bottleneck with a drop-tail queue."""
+
+from __future__ import annotations
+
+import statistics
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from liveloop_sfu.media.core.aimd import MIN_RATE_BPS
+from liveloop_sfu.media.core.bandwidth_estimator import SubscriberEstimator
+from liveloop_sfu.media.core.sent_packets import TransportSequence
+from tests.unit.media.core.bwe_link import Link, Run, simulate
+
+
+def _window(run: Run, start: float, end: float) -> list[int | None]:
+    return [e for t, e in zip(run.times, run.estimates, strict=True) if start <= t < end]
+
+
+def _capped(values: list[int | None]) -> list[int]:
+    return [v for v in values if v is not None]
+
+
+def test_a_good_link_is_never_capped() -> None:
+    run, estimator = simulate(Link(5_000_000), 30, max_bps=2_000_000)
+    assert run.estimates and all(e is None for e in run.estimates)
+    assert not estimator.congested
+    assert estimator.feedbacks >= 290
+
+
+def test_a_link_without_any_bottleneck_is_never_capped() -> None:
+    run, _ = simulate(Link(None), 20, max_bps=3_000_000)
+    assert all(e is None for e in run.estimates)
+
+
+def _assert_converges(rate: float, seed: int = 1) -> None:
+    run, estimator = simulate(Link(rate), 40, max_bps=4 * rate, seed=seed)
+    assert estimator.congested
+    settled = _window(run, 15, 40)
+    capped = _capped(settled)
+    assert len(capped) == len(settled), "a limited link is capped throughout"
+    assert 0.7 * rate <= statistics.mean(capped) <= 1.1 * rate
+    assert min(capped) >= 0.45 * rate
+    assert max(capped) <= 1.4 * rate
+
+
+def test_converges_to_a_500k_link() -> None:
+    _assert_converges(500_000)
+
+
+def test_converges_to_a_1m_link() -> None:
+    _assert_converges(1_000_000)
+
+
+def test_converges_to_a_2500k_link() -> None:
+    _assert_converges(2_500_000)
+
+
+@settings(max_examples=8, deadline=None)
+@given(rate=st.integers(300_000, 3_000_000), seed=st.integers(0, 2**16))
+def test_converges_to_any_link_rate(rate: int, seed: int) -> None:
+    _assert_converges(rate, seed)
+
+
+def test_follows_a_rate_drop_and_recovers_when_it_lifts() -> None:
+    top = 1_700_000
+    link = Link(None, schedule=[(10.0, 500_000), (30.0, None)])
+    run, _ = simulate(link, 55, max_bps=top)
+    assert all(e is None for e in _window(run, 0, 10))  # unlimited: no cap
+    limited = _capped(_window(run, 14, 30))
+    assert len(limited) == len(_window(run, 14, 30))
+    assert statistics.mean(limited) <= 1.1 * 500_000
+    # Within 20 s of the limit lifting, the sender is back to >= 0.9 x its unlimited rate.
+    back = [s for t, s in zip(run.times, run.sent_bps, strict=True) if 45.0 <= t < 50.0]
+    assert back and min(back) >= 0.9 * top
+
+
+def test_a_cut_is_met_with_one_decrease_to_what_the_link_delivers() -> None:
+    """Cut from 1.7 Mbit/s to 500 kbit/s behind a 100 ms drop-tail queue (the lab's tbf): the
+    first capped estimate is already near the link's rate, from the lossy feedback's arrival
+    spacing, not from a half-second window that still holds the traffic before the cut."""
+    link = Link(None, schedule=[(10.0, 500_000)], queue_s=0.1)
+    run, _ = simulate(link, 14, max_bps=1_700_000)
+    first = next(e for t, e in zip(run.times, run.estimates, strict=True) if e is not None)
+    assert first <= 600_000, first
+    assert min(_capped(_window(run, 10, 14))) >= 0.35 * 500_000
+
+
+def test_high_random_loss_lowers_the_estimate() -> None:
+    run, estimator = simulate(Link(None, loss=0.2), 15, max_bps=2_000_000)
+    assert estimator.congested
+    late = _capped(_window(run, 10, 15))
+    assert late and max(late) < 0.5 * 2_000_000
+
+
+def test_low_random_loss_is_not_congestion() -> None:
+    run, estimator = simulate(Link(None, loss=0.01), 20, max_bps=2_000_000)
+    assert all(e is None for e in run.estimates)
+    assert not estimator.congested
+
+
+def test_a_jittery_receiver_on_a_good_link_is_not_congestion() -> None:
+    run, _ = simulate(Link(5_000_000, jitter=0.03), 30, max_bps=2_000_000)
+    assert all(e is None for e in run.estimates)
+
+
+def test_reordering_on_a_good_link_is_not_congestion() -> None:
+    run, _ = simulate(Link(5_000_000, reorder=0.2), 20, max_bps=2_000_000)
+    assert all(e is None for e in run.estimates)
+
+
+def test_reordering_on_a_limited_link_still_converges() -> None:
+    run, _ = simulate(Link(1_000_000, reorder=0.2), 40, max_bps=3_000_000)
+    capped = _capped(_window(run, 15, 40))
+    assert 0.7 * 1_000_000 <= statistics.mean(capped) <= 1.1 * 1_000_000
+
+
+def test_empty_and_unknown_feedback_changes_nothing() -> None:
+    estimator = SubscriberEstimator(TransportSequence())
+    estimator.on_feedback(0.1, 0, [])
+    estimator.on_feedback(0.2, 1000, [-1] * 500)  # numbers never sent: not loss
+    assert estimator.estimate is None
+    assert not estimator.congested
+
+
+def test_duplicated_feedback_is_counted_once() -> None:
+    sent = TransportSequence()
+    estimator = SubscriberEstimator(sent)
+    for i in range(40):
+        sent.record(sent.next(), i * 0.01, 1000)
+    lost = [-1 if i % 5 == 0 else 1_000_000 + i * 10_000 for i in range(40)]
+    estimator.on_feedback(0.5, 0, lost)
+    first = estimator.loss_fraction
+    assert 0.15 < first < 0.25
+    estimator.on_feedback(0.6, 0, lost)  # the same again: nothing new to count
+    assert estimator.loss_fraction == first
+
+
+def test_a_packet_reported_lost_then_received_is_not_lost() -> None:
+    sent = TransportSequence()
+    estimator = SubscriberEstimator(sent)
+    for i in range(30):
+        sent.record(sent.next(), i * 0.01, 1000)
+    arrivals = [1_000_000 + i * 10_000 for i in range(30)]
+    estimator.on_feedback(0.2, 0, [-1] * 10)  # the first ten "lost"...
+    estimator.on_feedback(0.4, 0, arrivals)  # ...arrived after all
+    assert estimator.loss_fraction == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    feedbacks=st.lists(
+        st.tuples(
+            st.integers(0, 0xFFFF),
+            st.lists(st.one_of(st.just(-1), st.integers(0, 2**40)), min_size=0, max_size=300),
+        ),
+        max_size=20,
+    )
+)
+def test_garbage_feedback_never_raises(feedbacks: list[tuple[int, list[int]]]) -> None:
+    sent = TransportSequence()
+    estimator = SubscriberEstimator(sent)
+    for i in range(600):
+        sent.record(sent.next(), i * 0.002, 1200)
+    for n, (base, arrivals) in enumerate(feedbacks):
+        estimator.on_feedback(1.0 + n * 0.1, base, arrivals)
+        estimate = estimator.estimate
+        assert estimate is None or estimate >= MIN_RATE_BPS
