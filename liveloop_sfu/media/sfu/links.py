@@ -58,6 +58,7 @@ def same_track(old: MediaLine, new: MediaLine) -> bool:
     return (
         track_config(old) == track_config(new)
         and old.remote_rtx_ssrc == new.remote_rtx_ssrc
+        and old.rids == new.rids
         and track_id(old) == track_id(new)
     )
 

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 
 from liveloop_sfu.media.core.sent_packets import TransportSequence
-from liveloop_sfu.media.session import MediaFailure
 from liveloop_sfu.media.session import MEDIA_SILENT, MediaFailure
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.links import MediaParticipant
