@@ -90,6 +90,7 @@ def track_config(line: MediaLine) -> TrackConfig:
             if c.rtx_payload_type is not None
         },
         feedback_ssrc=line.local_ssrc,
+        rids=line.rids if line.kind == "video" else (),
     )
 
 

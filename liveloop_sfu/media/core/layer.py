@@ -1,0 +1,119 @@
+"""One incoming RTP stream of a published track: the whole track, or one simulcast layer.
+
+A track sent without simulcast is one stream; a simulcast track is one stream per encoding
+(RFC 8853), each with its own SSRC, sequence numbers, timestamps, losses, keyframes and sender
+reports. Everything the forwarder keeps per incoming stream lives here, so a
+:class:`~.forwarder.Forwarder` holds one :class:`Layer` per stream and moves its subscribers
+between them (:mod:`.forwarder`, "layers"):
+
+- the input stage: sequence unwrap, duplicate and reorder-window filter, RFC 3550 A.1 restart
+  detection (:meth:`Layer.accept`);
+- upstream NACKs (:class:`~.nack_generator.NackGenerator`) and keyframe requests
+  (:class:`~.keyframe_requests.KeyframeRequestManager`), both about this SSRC;
+- the publisher's last sender report of this SSRC (the node's own SRs, and the timestamp mapping
+  between layers at a switch);
+- the subscriptions it feeds now, and those that join it at its next keyframe;
+- :class:`~.simulcast.LayerStats` for simulcast layers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from liveloop_sfu.media.core.drops import DropCounters, DropReason
+from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
+from liveloop_sfu.media.core.nack_generator import NackGenerator
+from liveloop_sfu.media.core.rtp import RtpView
+from liveloop_sfu.media.core.seq import add16, wrap16
+from liveloop_sfu.media.core.simulcast import LayerStats
+from liveloop_sfu.media.core.subscription import Subscription
+
+if TYPE_CHECKING:
+    from liveloop_sfu.media.core.forwarder import ForwarderSettings
+
+__all__ = ["Layer"]
+
+
+class Layer:
+    """One incoming stream. ``rid`` is its simulcast name ("" without simulcast); ``ssrc`` is
+    ``None`` until known: latched from the first packet without simulcast, learnt from the RID
+    extension with it (:meth:`~.forwarder.Forwarder.learn_layer`)."""
+
+    def __init__(
+        self,
+        index: int,
+        rid: str,
+        ssrc: int | None,
+        settings: ForwarderSettings,
+        *,
+        simulcast: bool,
+    ) -> None:
+        self.index = index
+        self.rid = rid
+        self.ssrc = ssrc
+        self.rtx_ssrc: int | None = None
+        self.subs: list[Subscription] = []
+        self.joining: list[Subscription] = []  # switch to this layer at its next keyframe
+        self.stats: LayerStats | None = LayerStats() if simulcast else None
+        self.keyframes = KeyframeRequestManager(
+            settings.keyframe_min_interval,
+            settings.keyframe_retry_interval,
+            settings.keyframe_max_attempts,
+        )
+        self.nacks = NackGenerator() if settings.generate_nacks else None
+        # (now at arrival, RTP ts) and (NTP seconds, RTP ts) of the publisher's last SR.
+        self.publisher_sr: tuple[float, int] | None = None
+        self.publisher_ntp: tuple[float, int] | None = None
+        # Input stage: extended (unwrapped) sequence numbers and a ring of recently seen ones.
+        self.max_ext = -1
+        self.shift = 0  # added to input seqs after a publisher restarted its sequence
+        self._probation = -1  # RFC 3550 A.1: a far-off seq, confirmed if the next one follows it
+        self._window = settings.reorder_window
+        self._seen = [-1] * settings.reorder_window
+
+    def accept(self, view: RtpView, drops: DropCounters) -> int:
+        """Input stage: sequence unwrap, duplicate and reorder-window filter. Returns the
+        extended sequence number, or -1 when the packet is dropped (counted in ``drops``)."""
+        seq = (view.seq + self.shift) & 0xFFFF  # = add16(view.seq, self.shift), inlined
+        max_ext = self.max_ext
+        if max_ext < 0:
+            # One cycle up, so packets sent just before the first one to arrive (reordered
+            # across the 16-bit wrap, e.g. a keyframe at 65535 behind a packet at 0) still get a
+            # non-negative extended number instead of being dropped as too old.
+            ext = seq + 0x10000
+        else:
+            # Unwrap relative to the newest: the nearest extended value with these low 16 bits.
+            # = extend16(max_ext, seq), inlined: this runs per packet.
+            ext = max_ext + (((seq - max_ext + 0x8000) & 0xFFFF) - 0x8000)
+            if ext <= max_ext - self._window or ext < 0:
+                ext = self._far_off(view.seq)
+                if ext < 0:
+                    drops.add(DropReason.TOO_OLD)
+                    return -1
+        slot = ext % self._window
+        if self._seen[slot] == ext:
+            drops.add(DropReason.DUPLICATE)
+            return -1
+        self._seen[slot] = ext
+        if ext > max_ext:
+            self.max_ext = ext
+        return ext
+
+    def _far_off(self, seq: int) -> int:
+        """A sequence number far outside the window: RFC 3550 A.1 treats two consecutive ones as
+        a restarted sequence (a publisher that reset its encoder keeps its SSRC). Then input is
+        re-based so the new sequence continues the old one and subscribers see no jump."""
+        if seq != self._probation:
+            self._probation = add16(seq, 1)
+            return -1
+        self._probation = -1
+        # The previous far-off packet (seq - 1) was dropped: it becomes the missing max_ext + 1.
+        self.shift = wrap16(self.max_ext + 2 - seq)
+        if self.nacks is not None:
+            self.nacks.reset()
+        return self.max_ext + 2
+
+    def drop_for_all(self, ext: int, reason: DropReason) -> None:
+        """No subscriber of this layer gets this packet: close their sequence gaps."""
+        for sub in self.subs:
+            sub.skip(ext, reason)
