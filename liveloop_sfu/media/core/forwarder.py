@@ -199,6 +199,7 @@ class Forwarder:
         self._main = self.layers[0]
         self._by_ssrc: dict[int, Layer] = {}
         self._by_rtx_ssrc: dict[int, Layer] = {}
+        self._recorded: Layer | None = None  # the layer a recording takes (see records())
         self._vp8_pts = frozenset(
             pt for pt, name in track.codecs.items() if self.simulcast and name.lower() == "vp8"
         )
@@ -334,6 +335,21 @@ class Forwarder:
         target.joining.append(sub)
         sub.target_layer = index
         return self._request_keyframe(now, target) if sub.egress_ready else []
+
+    def records(self, ssrc: int) -> bool:
+        """Does a recording of a simulcast track take the packets of ``ssrc`` (a layer's media or
+        RTX SSRC)? A file holds one stream, so the recorder gets one layer, the largest, for
+        the whole track: chosen once every layer the publisher sends (two at least) has shown a
+        keyframe, nothing before. Without simulcast, every packet."""
+        if not self.simulcast:
+            return True
+        layer = self._recorded
+        if layer is None:
+            known = [x for x in self.layers if x.ssrc is not None and x.stats is not None]
+            if len(known) < 2 or any(x.stats is None or x.stats.keyframe_at < 0 for x in known):
+                return False
+            layer = self._recorded = max(known, key=lambda x: x.stats.rank() if x.stats else (0, 0))
+        return ssrc == layer.ssrc or ssrc == layer.rtx_ssrc
 
     def _cancel_switch(self, sub: Subscription) -> None:
         if sub.target_layer >= 0:

@@ -63,15 +63,15 @@ class Layer:
     tl0: int
     sent: list[bytes] = field(default_factory=list)
 
-    def frame(self, key: bool, packets: int = 2) -> list[bytes]:
-        """One frame (3000 ticks, 30 fps) of ``packets`` packets."""
+    def frame(self, key: bool, packets: int = 2, fill: int = 0) -> list[bytes]:
+        """One frame (3000 ticks, 30 fps) of ``packets`` packets, each ``fill`` bytes longer."""
         self.ts = (self.ts + 3000) & 0xFFFFFFFF
         self.picture_id = (self.picture_id + 1) & 0x7FFF
         self.tl0 = (self.tl0 + 1) & 0xFF
         out = []
         for i in range(packets):
             payload = vp8_payload(self.picture_id, self.tl0, key, i == 0, SIZES[self.rid])
-            payload += self.rid.encode()  # the last byte tells the tests which layer it came from
+            payload += bytes(fill) + self.rid.encode()  # the last byte: the layer it came from
             out.append(
                 build_rtp(
                     pt=VP8,

@@ -7,7 +7,12 @@ import pytest
 
 from liveloop_sfu.media.codecs.vp8 import keyframe_size
 from liveloop_sfu.media.core.drops import DropReason
-from liveloop_sfu.media.core.forwarder import Forwarder, SendToPublisher, SubscriberConfig
+from liveloop_sfu.media.core.forwarder import (
+    Forwarder,
+    SendToPublisher,
+    SubscriberConfig,
+    TrackConfig,
+)
 from liveloop_sfu.media.core.rtp import Pli, SenderReport, build_rtp, parse_rtcp
 from liveloop_sfu.media.core.simulcast import LayerStats, read_rid
 from tests.unit.media.core.simulcast_publisher import (
@@ -156,3 +161,18 @@ def test_a_simulcast_track_sends_no_remb() -> None:
     learn_all(forwarder, publisher())
     forwarder.add_subscriber(0.0, SubscriberConfig("bob", ssrc=7, payload_types={VP8: 100}))
     assert forwarder.on_subscriber_estimate(0.0, "bob", 300_000) == []
+
+
+def test_a_recording_takes_the_largest_layer_once_every_layer_showed_a_keyframe() -> None:
+    forwarder = Forwarder(track())
+    layers = publisher()
+    learn_all(forwarder, layers)
+    for packet in layers["f"].frame(key=True) + layers["q"].frame(key=True):
+        forwarder.on_rtp(0.0, packet)
+    assert not any(forwarder.records(x.ssrc) for x in layers.values())  # h not seen yet
+    for packet in layers["h"].frame(key=True):
+        forwarder.on_rtp(0.0, packet)
+    assert [forwarder.records(x.ssrc) for x in layers.values()] == [False, False, True]
+    assert forwarder.records(layers["f"].rtx_ssrc) and not forwarder.records(layers["q"].rtx_ssrc)
+    plain = Forwarder(TrackConfig(kind="video", ssrc=None, clock_rate=90000, codecs={VP8: "VP8"}))
+    assert plain.records(1234)
