@@ -23,9 +23,13 @@ from tests.unit.media.sfu.test_simulcast_routes import line
 SHAPE = {"q": (1, 500), "h": (2, 1000), "f": (5, 1100)}
 
 
+COUNTERS: Counter[str] = Counter()
+
+
 def session() -> tuple[LayerAllocator, Forwarder, MediaParticipant]:
     participants: dict[str, MediaParticipant] = {}
-    counters: Counter[str] = Counter()
+    counters = COUNTERS
+    counters.clear()
     actions = ActionSender(participants, counters, lambda: None)
     table = LinkTable(participants, actions.queue, audio_levels=True)
     state = SessionState("room", participants, table, actions, counters, lambda: None)
@@ -64,6 +68,8 @@ def test_no_congestion_the_largest_layer_then_what_fits_the_estimate() -> None:
     assert forwarder.layer_of("s") == (1, 2)
     allocator.run(1.3)
     assert forwarder.layer_of("s") == (1, 0)  # q is what fits
+    assert COUNTERS["simulcast-layer-switches"] == 2
+    assert COUNTERS["rtcp-out-pli"] >= 1  # the target's keyframe, asked of the publisher
 
 
 def test_sessions_without_simulcast_are_not_woken_for_it() -> None:
