@@ -62,6 +62,10 @@ class Layer:
     picture_id: int
     tl0: int
     sent: list[bytes] = field(default_factory=list)
+    pt: int = VP8
+    mid_id: int = MID_ID
+    mid: bytes = b"1"
+    rid_id: int = RID_ID
 
     def frame(self, key: bool, packets: int = 2, fill: int = 0) -> list[bytes]:
         """One frame (3000 ticks, 30 fps) of ``packets`` packets, each ``fill`` bytes longer."""
@@ -74,13 +78,13 @@ class Layer:
             payload += bytes(fill) + self.rid.encode()  # the last byte: the layer it came from
             out.append(
                 build_rtp(
-                    pt=VP8,
+                    pt=self.pt,
                     seq=self.seq,
                     ts=self.ts,
                     ssrc=self.ssrc,
                     payload=payload,
                     marker=i == packets - 1,
-                    extensions=[(MID_ID, b"1"), (RID_ID, self.rid.encode())],
+                    extensions=[(self.mid_id, self.mid), (self.rid_id, self.rid.encode())],
                 )
             )
             self.seq = (self.seq + 1) & 0xFFFF
