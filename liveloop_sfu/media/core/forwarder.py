@@ -72,6 +72,7 @@ from liveloop_sfu.media.core.rtp import (
     Pli,
     ReceiverReport,
     Remb,
+    ReportBlock,
     RtcpPacket,
     RtpParseError,
     RtpView,
@@ -192,7 +193,8 @@ class Forwarder:
         self.simulcast = track.kind == "video" and len(track.rids) > 1
         if self.simulcast:
             self.layers = [
-                Layer(i, rid, None, settings, simulcast=True) for i, rid in enumerate(track.rids)
+                Layer(i, rid, None, settings, simulcast=True, clock_rate=track.clock_rate)
+                for i, rid in enumerate(track.rids)
             ]
         else:
             self.layers = [Layer(0, "", track.ssrc, settings, simulcast=False)]
@@ -402,6 +404,9 @@ class Forwarder:
                     self.drops.add(DropReason.WRONG_SSRC)
                     return []
                 layer = found
+        reception = layer.reception
+        if reception is not None:  # a simulcast layer's (see Layer)
+            reception.on_packet(now, view.ssrc, view.seq, view.ts)
         return self._forward(now, layer, view, elements)
 
     def on_rtx(self, now: float, data: bytes) -> list[OutPacket]:
@@ -511,8 +516,21 @@ class Forwarder:
                 continue
             layer.publisher_sr = (now, packet.rtp_ts)
             layer.publisher_ntp = (packet.ntp / 4294967296.0, packet.rtp_ts)
+            if layer.reception is not None:
+                layer.reception.on_sender_report(now, packet.ssrc, packet.ntp)
             for sub in layer.subs:
                 sub.sender_report_state.on_publisher_sr(now, packet.rtp_ts)
+
+    def layer_report_blocks(self, now: float) -> list[ReportBlock]:
+        """A simulcast track's receiver report blocks, one per layer heard from (RFC 3550
+        §6.4.2: one block per source); [] without simulcast (the session reports that stream)."""
+        blocks: list[ReportBlock] = []
+        for layer in self.layers:
+            reception = layer.reception
+            block = reception.report_block(now) if reception is not None else None
+            if block is not None:
+                blocks.append(block)
+        return blocks
 
     def publisher_ready(self, now: float) -> list[Action]:
         """The publisher's DTLS/SRTP is up: a keyframe request made before (a subscriber linked

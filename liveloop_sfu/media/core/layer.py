@@ -13,7 +13,9 @@ between them (:mod:`.forwarder`, "layers"):
 - the publisher's last sender report of this SSRC (the node's own SRs, and the timestamp mapping
   between layers at a switch);
 - the subscriptions it feeds now, and those that join it at its next keyframe;
-- :class:`~.simulcast.LayerStats` for simulcast layers.
+- for simulcast layers, :class:`~.simulcast.LayerStats` and the reception statistics of the
+  receiver reports the node owes the publisher about this SSRC (RFC 3550 §6.4.2; a track
+  without simulcast has them in the session's publication).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
 from liveloop_sfu.media.core.nack_generator import NackGenerator
+from liveloop_sfu.media.core.reception import ReceptionStats
 from liveloop_sfu.media.core.rtp import RtpView
 from liveloop_sfu.media.core.seq import add16, wrap16
 from liveloop_sfu.media.core.simulcast import LayerStats
@@ -47,6 +50,7 @@ class Layer:
         settings: ForwarderSettings,
         *,
         simulcast: bool,
+        clock_rate: int = 90000,
     ) -> None:
         self.index = index
         self.rid = rid
@@ -55,6 +59,7 @@ class Layer:
         self.subs: list[Subscription] = []
         self.joining: list[Subscription] = []  # switch to this layer at its next keyframe
         self.stats: LayerStats | None = LayerStats() if simulcast else None
+        self.reception: ReceptionStats | None = ReceptionStats(clock_rate) if simulcast else None
         self.keyframes = KeyframeRequestManager(
             settings.keyframe_min_interval,
             settings.keyframe_retry_interval,

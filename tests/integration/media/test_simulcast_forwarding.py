@@ -21,7 +21,7 @@ import pytest
 
 from liveloop_sfu.media.core.rewriter import REPAIRED_RID_URI, RID_URI
 from liveloop_sfu.media.core.rtcp import parse_rtcp
-from liveloop_sfu.media.core.rtp import Pli, RtpView, is_rtcp
+from liveloop_sfu.media.core.rtp import Pli, ReceiverReport, RtpView, is_rtcp
 from liveloop_sfu.media.core.seq import diff16, diff32
 from tests.integration.in_process import Room
 from tests.unit.media.core.bwe_link import Link, simulate
@@ -153,6 +153,16 @@ async def test_layers_are_learnt_and_a_low_estimate_switches_to_the_smallest(roo
     await asyncio.sleep(0.2)
     assert forwarder.layer_of("B") == (0, -1)
     assert room.session.counters["simulcast-layer-switches"] == 1
+    # Alice's receiver reports from the node cover every layer (RFC 3550 §6.4.2).
+    reported = {
+        block.ssrc
+        for d in alice_rtcp
+        if is_rtcp(d)
+        for p in parse_rtcp(d)
+        if isinstance(p, ReceiverReport)
+        for block in p.reports
+    }
+    assert {x.ssrc for x in layers.values()} <= reported
 
     views = bob_video()
     layer_tags = tags()

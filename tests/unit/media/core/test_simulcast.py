@@ -176,3 +176,23 @@ def test_a_recording_takes_the_largest_layer_once_every_layer_showed_a_keyframe(
     assert forwarder.records(layers["f"].rtx_ssrc) and not forwarder.records(layers["q"].rtx_ssrc)
     plain = Forwarder(TrackConfig(kind="video", ssrc=None, clock_rate=90000, codecs={VP8: "VP8"}))
     assert plain.records(1234)
+
+
+def test_each_layer_gets_its_own_receiver_report_block() -> None:
+    forwarder = Forwarder(track())
+    layers = publisher()
+    learn_all(forwarder, layers)
+    for rid, layer in layers.items():
+        packets = layer.frame(key=True, packets=4)
+        for i, packet in enumerate(packets):
+            if not (rid == "h" and i == 2):  # one of h's packets lost upstream
+                forwarder.on_rtp(0.0, packet)
+    report = SenderReport(
+        layers["f"].ssrc, ntp=0x1234_5678_9ABC_0000, rtp_ts=1, packet_count=1, octet_count=1
+    )
+    forwarder.on_publisher_rtcp(0.5, [report])
+    blocks = {block.ssrc: block for block in forwarder.layer_report_blocks(1.0)}
+    assert set(blocks) == {x.ssrc for x in layers.values()}
+    assert blocks[layers["h"].ssrc].packets_lost == 1
+    assert blocks[layers["q"].ssrc].packets_lost == 0
+    assert blocks[layers["f"].ssrc].lsr == 0x5678_9ABC and blocks[layers["q"].ssrc].lsr == 0
