@@ -64,7 +64,13 @@ from liveloop_sfu.media.codecs.keyframes import KeyframeDetector, keyframe_detec
 from liveloop_sfu.media.codecs.vp8 import keyframe_size
 from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
-from liveloop_sfu.media.core.layer import Layer
+from liveloop_sfu.media.core.layer import (
+    Layer,
+    largest_layer,
+    recording_layer,
+    report_blocks,
+    switch_layer,
+)
 from liveloop_sfu.media.core.remb import RembAggregator
 from liveloop_sfu.media.core.rtp import (
     Fir,
@@ -247,7 +253,7 @@ class Forwarder:
         )
         if continue_from is not None:
             sub.continue_from(continue_from)
-        start = self.layers[layer] if 0 <= layer < len(self.layers) else self._largest_layer()
+        start = self.layers[layer] if 0 <= layer < len(self.layers) else largest_layer(self.layers)
         sub.layer = start.index
         if start.publisher_sr is not None:
             sub.sender_report_state.on_publisher_sr(*start.publisher_sr)
@@ -347,10 +353,9 @@ class Forwarder:
             return True
         layer = self._recorded
         if layer is None:
-            known = [x for x in self.layers if x.ssrc is not None and x.stats is not None]
-            if len(known) < 2 or any(x.stats is None or x.stats.keyframe_at < 0 for x in known):
+            layer = self._recorded = recording_layer(self.layers)
+            if layer is None:
                 return False
-            layer = self._recorded = max(known, key=lambda x: x.stats.rank() if x.stats else (0, 0))
         return ssrc == layer.ssrc or ssrc == layer.rtx_ssrc
 
     def _cancel_switch(self, sub: Subscription) -> None:
@@ -358,30 +363,11 @@ class Forwarder:
             self.layers[sub.target_layer].joining.remove(sub)
             sub.target_layer = -1
 
-    def _largest_layer(self) -> Layer:
-        """The layer a new subscriber starts on: the largest seen (keyframe size, bit rate);
-        before any is seen, the last one the publisher listed."""
-        best = self.layers[-1]
-        for layer in self.layers:
-            stats = layer.stats
-            best_stats = best.stats
-            if stats is not None and best_stats is not None and stats.rank() > best_stats.rank():
-                best = layer
-        return best
-
     def _admit(self, now: float, layer: Layer, view: RtpView) -> None:
         """``view`` begins a keyframe of ``layer``: the subscriptions waiting for it switch now,
         before the packet is forwarded, so it is the first they get of this layer."""
         for sub in layer.joining:
-            old = self.layers[sub.layer]
-            old.subs.remove(sub)
-            sub.switch_source(now, view.ts, _timestamp_delta(old, layer, self.track.clock_rate))
-            sub.sender_report_state.forget_publisher()
-            if layer.publisher_sr is not None:
-                sub.sender_report_state.on_publisher_sr(*layer.publisher_sr)
-            sub.layer = layer.index
-            sub.target_layer = -1
-            layer.subs.append(sub)
+            switch_layer(sub, self.layers[sub.layer], layer, now, view.ts, self.track.clock_rate)
         layer.joining.clear()
 
     # --- media from the publisher (hot path) ---------------------------------------------------
@@ -524,13 +510,7 @@ class Forwarder:
     def layer_report_blocks(self, now: float) -> list[ReportBlock]:
         """A simulcast track's receiver report blocks, one per layer heard from (RFC 3550
         §6.4.2: one block per source); [] without simulcast (the session reports that stream)."""
-        blocks: list[ReportBlock] = []
-        for layer in self.layers:
-            reception = layer.reception
-            block = reception.report_block(now) if reception is not None else None
-            if block is not None:
-                blocks.append(block)
-        return blocks
+        return report_blocks(self.layers, now)
 
     def publisher_ready(self, now: float) -> list[Action]:
         """The publisher's DTLS/SRTP is up: a keyframe request made before (a subscriber linked
@@ -635,15 +615,3 @@ class Forwarder:
     def keyframe_requests(self) -> KeyframeRequestManager:
         """The keyframe requests of the track's (first) stream."""
         return self._main.keyframes
-
-
-def _timestamp_delta(old: Layer, new: Layer, clock_rate: int) -> int | None:
-    """What to add to a timestamp of ``new`` to put it on ``old``'s timeline, from both layers'
-    last sender reports (RFC 3550 §6.4.1: an SR pairs the stream's RTP timestamp with the
-    sender's NTP time, the same wallclock for every layer of one encoder); ``None`` without
-    both."""
-    if old.publisher_ntp is None or new.publisher_ntp is None:
-        return None
-    old_ntp, old_ts = old.publisher_ntp
-    new_ntp, new_ts = new.publisher_ntp
-    return old_ts + round((new_ntp - old_ntp) * clock_rate) - new_ts

@@ -26,7 +26,7 @@ from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
 from liveloop_sfu.media.core.nack_generator import NackGenerator
 from liveloop_sfu.media.core.reception import ReceptionStats
-from liveloop_sfu.media.core.rtp import RtpView
+from liveloop_sfu.media.core.rtp import ReportBlock, RtpView
 from liveloop_sfu.media.core.seq import add16, wrap16
 from liveloop_sfu.media.core.simulcast import LayerStats
 from liveloop_sfu.media.core.subscription import Subscription
@@ -34,7 +34,7 @@ from liveloop_sfu.media.core.subscription import Subscription
 if TYPE_CHECKING:
     from liveloop_sfu.media.core.forwarder import ForwarderSettings
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "largest_layer", "recording_layer", "report_blocks", "switch_layer"]
 
 
 class Layer:
@@ -122,3 +122,62 @@ class Layer:
         """No subscriber of this layer gets this packet: close their sequence gaps."""
         for sub in self.subs:
             sub.skip(ext, reason)
+
+
+def largest_layer(layers: list[Layer]) -> Layer:
+    """The layer a new subscriber starts on: the largest seen (keyframe size, bit rate); before
+    any is seen, the last one the publisher listed."""
+    best = layers[-1]
+    for layer in layers:
+        stats, best_stats = layer.stats, best.stats
+        if stats is not None and best_stats is not None and stats.rank() > best_stats.rank():
+            best = layer
+    return best
+
+
+def recording_layer(layers: list[Layer]) -> Layer | None:
+    """The layer a recording takes (one stream per file): the largest, once every layer the
+    publisher sends (two at least) has shown a keyframe; ``None`` before."""
+    known = [x for x in layers if x.ssrc is not None and x.stats is not None]
+    if len(known) < 2 or any(x.stats is None or x.stats.keyframe_at < 0 for x in known):
+        return None
+    return max(known, key=lambda x: x.stats.rank() if x.stats is not None else (0, 0))
+
+
+def report_blocks(layers: list[Layer], now: float) -> list[ReportBlock]:
+    """One receiver report block per simulcast layer heard from (RFC 3550 §6.4.2)."""
+    blocks: list[ReportBlock] = []
+    for layer in layers:
+        reception = layer.reception
+        block = reception.report_block(now) if reception is not None else None
+        if block is not None:
+            blocks.append(block)
+    return blocks
+
+
+def switch_layer(
+    sub: Subscription, old: Layer, new: Layer, now: float, ts: int, clock_rate: int
+) -> None:
+    """Move ``sub`` from ``old`` to ``new``, whose keyframe (timestamp ``ts``) it gets next:
+    its output continues seamlessly (:meth:`.Subscription.switch_source`), and its sender
+    reports follow the new layer's."""
+    old.subs.remove(sub)
+    sub.switch_source(now, ts, timestamp_delta(old, new, clock_rate))
+    sub.sender_report_state.forget_publisher()
+    if new.publisher_sr is not None:
+        sub.sender_report_state.on_publisher_sr(*new.publisher_sr)
+    sub.layer = new.index
+    sub.target_layer = -1
+    new.subs.append(sub)
+
+
+def timestamp_delta(old: Layer, new: Layer, clock_rate: int) -> int | None:
+    """What to add to a timestamp of ``new`` to put it on ``old``'s timeline, from both layers'
+    last sender reports (RFC 3550 §6.4.1: an SR pairs the stream's RTP timestamp with the
+    sender's NTP time, the same wallclock for every layer of one encoder); ``None`` without
+    both."""
+    if old.publisher_ntp is None or new.publisher_ntp is None:
+        return None
+    old_ntp, old_ts = old.publisher_ntp
+    new_ntp, new_ts = new.publisher_ntp
+    return old_ts + round((new_ntp - old_ntp) * clock_rate) - new_ts
