@@ -519,7 +519,10 @@ class Forwarder:
             return []
         actions: list[Action] = []
         for layer in self.layers:
-            if layer.ssrc is not None and layer.keyframes.upstream_ready(now):
+            # A simulcast layer not heard from yet cannot be asked (no SSRC); a plain track's
+            # PLI goes out as it always did.
+            askable = layer.ssrc is not None or not self.simulcast
+            if askable and layer.keyframes.upstream_ready(now):
                 self.timer_changed = True
                 actions.append(self._pli(layer))
         return actions
