@@ -36,7 +36,7 @@ What counts as congestion, and when the cap goes away again:
   jitter makes delay trends too, but only a bottleneck loses throughput;
 - *loss* over 10 %, or 2-10 % lasting (see :class:`LossBasedControl`);
 - the cap is lifted (back to ``None``) after :data:`QUIET_UNCAP_S` without congestion, or once the
-  estimate has doubled the throughput of the last congestion: a limited path shows congestion
+  estimate has doubled what the last congestion left it at: a limited path shows congestion
   again within seconds (the rate control keeps probing upwards), a path whose limit went away
   never does, and a publisher held at a few hundred kbit/s by a cap would otherwise need most of
   a minute at 8 % per second to grow back (its encoder, held low, is not a probe any more).
@@ -88,6 +88,13 @@ DELIVERED_RATIO = 0.9
 EPISODE_GAP_S = 2.0
 EPISODE_FLOOR = 0.35
 ACKED_WINDOW_US = 500_000
+# A feedback that reports high loss also says what the bottleneck delivers: its received packets
+# arrived back to back from a full queue, so their bytes over their arrival span are the link's
+# rate, where the half-second window still holds the traffic from before the queue overflowed
+# (a 1.7 Mbit/s call cut to 500 kbit/s measured ~1.3 Mbit/s there, and came down in three steps
+# over two seconds while the picture froze). Measured over at least this many packets and span.
+DELIVERED_MIN_PACKETS = 5
+DELIVERED_MIN_SPAN_US = 20_000
 ACKED_MAX_PACKETS = 8192
 MAX_FEEDBACK_PACKETS = 4096  # more numbers than the ring holds cannot be ours
 
@@ -219,6 +226,7 @@ class SubscriberEstimator:
         "_congestion_acked",
         "_detector",
         "_episode_floor",
+        "_feedback_delivered",
         "_feedback_loss",
         "_groups",
         "_last_congestion",
@@ -244,8 +252,9 @@ class SubscriberEstimator:
         self._last_congestion = 0.0
         self._episode_floor = 0.0
         self._feedback_loss = 0.0  # loss fraction in the latest feedback
+        self._feedback_delivered = 0.0  # bit/s its received packets arrived at (0: unknown)
         self.congested = False  # the path has shown congestion: a cap until it clearly lifts
-        self._congestion_acked = 0.0  # acknowledged bit/s at the last congestion
+        self._congestion_acked = 0.0  # bit/s the last congestion left (estimate or throughput)
         self.signal = NORMAL  # the delay-based detector's latest state
         self.feedbacks = 0
 
@@ -296,6 +305,7 @@ class SubscriberEstimator:
         self._loss.count(expected, lost)
         self._feedback_loss = max(lost, 0) / expected if expected >= 5 else 0.0
         received.sort()
+        self._feedback_delivered = _delivered_bps(received)
         signal = -2  # no new delay measurement in this feedback
         for arrival, send_us, size in received:
             self.acked.add(arrival, size)
@@ -317,6 +327,8 @@ class SubscriberEstimator:
         else:
             signal = NORMAL if self.signal == OVERUSE else self.signal
         acked = self.acked.bps
+        if self._feedback_loss > LOSS_HIGH and self._feedback_delivered > 0:
+            acked = min(acked, self._feedback_delivered)
         loss_high = self._loss.update(now, acked)
         if signal == OVERUSE and acked >= DELIVERED_RATIO * self.sent_rate.bps:
             signal = NORMAL  # everything sent got through: jitter, not a queue
@@ -339,6 +351,12 @@ class SubscriberEstimator:
         self._aimd.update(signal, acked, int(now * 1_000_000.0))
         self._hold_floor()
         estimate = self.estimate
+        if congestion and estimate is not None:
+            # What the congestion left the estimate at, not the throughput then: a publisher
+            # whose encoder undershoots its new target (a noisy picture at a low rate skips
+            # frames) delivers far less for a while, and doubling *that* lifted the cap two
+            # seconds into a limit that was still there (lab: a 5 s freeze after the overshoot).
+            self._congestion_acked = max(acked, estimate)
         if not congestion and (
             now - self._last_congestion >= QUIET_UNCAP_S
             or (
@@ -357,3 +375,18 @@ class SubscriberEstimator:
         self._aimd.rate = max(self._aimd.rate, floor)
         if self._loss.rate is not None:
             self._loss.rate = max(self._loss.rate, floor)
+
+
+def _delivered_bps(received: list[tuple[int, int, int]]) -> float:
+    """Bit/s at which the ``(arrival µs, send µs, size)`` packets of one feedback (sorted by
+    arrival) arrived: the bytes after the first over the span from first to last; 0 when too
+    few or too close together to tell."""
+    if len(received) < DELIVERED_MIN_PACKETS:
+        return 0.0
+    span = received[-1][0] - received[0][0]
+    if span < DELIVERED_MIN_SPAN_US:
+        return 0.0
+    size = 0
+    for i in range(1, len(received)):
+        size += received[i][2]
+    return size * 8 * 1_000_000 / span

@@ -88,6 +88,7 @@ class SubscriberStats:
     retransmitted: int = 0
     nack_misses: int = 0
     nack_throttled: int = 0
+    resend_over_budget: int = 0  # NACKed packets not resent: the transport's resend budget
     keyframe_requests: int = 0
     rtt: float | None = None
 
@@ -299,6 +300,9 @@ class Subscription:
                     packet = rtx_wrap(view, rtx_pt, rtx_ssrc, self._rtx_seq)
                     self._rtx_seq = add16(self._rtx_seq, 1)
             if self._stamps_transport_seq:
+                if not self._transport_seq.allow_resend(now, len(packet)):
+                    stats.resend_over_budget += 1
+                    continue
                 packet = self._renumber(now, packet)
             stats.retransmitted += 1
             out.append(packet)

@@ -32,6 +32,10 @@ __all__ = ["AUDIO_RESERVE_BPS", "SubscriberBandwidth", "publisher_share"]
 # 50 packets a second. Audio is not rate-controlled by the node: it is set aside first.
 AUDIO_RESERVE_BPS = 50_000
 MIN_VIDEO_BPS = 50_000
+# Retransmissions to a subscriber whose estimate is a limit may take up to this share of it (a
+# lost keyframe must still be repaired; libwebrtc lets them take the whole target) on top of
+# the media (media/core/sent_packets.py: the resend budget); unlimited while it is not.
+RESEND_SHARE = 0.5
 MAX_SAMPLES = 10_000
 
 Sample = tuple[str, int]  # ("publisher" | "subscriber", bit/s)
@@ -66,10 +70,14 @@ class SubscriberBandwidth:
         if estimator is None:
             estimator = subscriber.estimator = SubscriberEstimator(subscriber.egress_sequence)
         estimator.on_feedback(now, base_sequence, arrivals)
+        estimate = estimator.estimate
+        subscriber.egress_sequence.resend_rate = (
+            0 if estimate is None else int(estimate * RESEND_SHARE)
+        )
         feeding = self._table.feeding(subscriber.sid)
         videos = sum(1 for p in feeding if p.line.kind == "video")
         audios = len(feeding) - videos
-        share = publisher_share(estimator.estimate, videos, audios)
+        share = publisher_share(estimate, videos, audios)
         for publication in feeding:
             if publication.line.kind == "video":
                 forwarder = publication.forwarder

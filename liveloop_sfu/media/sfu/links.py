@@ -100,10 +100,9 @@ class MediaParticipant:
     # While an ICE restart is being answered: the tracks it published before, still offered to
     # the others (a renegotiation of theirs meanwhile must not free the slots that carry them).
     restarting: list[OfferedTrack] | None = None
-    # Transport-wide congestion control from this browser (media/sfu/transport_cc.py): the id of
-    # its transport-wide sequence number extension (0 = not negotiated), and the arrivals of its
-    # packets that the node's transport feedback reports (recorded by dispatch/rtp_path.py).
-    transport_cc_id: int = 0
+    # Transport-wide congestion control from this browser (media/sfu/transport_cc.py): the
+    # arrivals of its packets that the node's transport feedback reports (recorded by its peer's
+    # packet path, media/transport/srtp/packet_io.py; None = not negotiated).
     transport_feedback: TransportFeedbackBuilder | None = None
     # The node's own transport-wide sequence numbers on what it sends this browser: one counter
     # per transport, shared by all its m-lines (draft-holmer-rmcat-transport-wide-cc-

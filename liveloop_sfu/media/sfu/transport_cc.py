@@ -42,11 +42,12 @@ class TransportCcFeedback:
             if found:
                 ext_id = found
                 break
-        participant.transport_cc_id = ext_id
         if not ext_id:
             participant.transport_feedback = None
         elif participant.transport_feedback is None:
             participant.transport_feedback = TransportFeedbackBuilder()
+        # The packet path records each arrival as it leaves the socket (srtp/packet_io.py).
+        participant.peer.record_transport_wide(ext_id, participant.transport_feedback)
 
     def deadline(self) -> float | None:
         """When the session task must run :meth:`send_due` next; None while nobody needs it."""

@@ -63,6 +63,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from liveloop_sfu.errors import InvalidPayload
 from liveloop_sfu.media.core.rewriter import REPAIRED_RID_URI, RID_URI, TRANSPORT_CC_URI
+from liveloop_sfu.media.core.transport_feedback import TransportFeedbackBuilder
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
 from liveloop_sfu.media.transport.ice_gathering import drained_socket, install_gatherer, raw_socket
@@ -138,6 +139,13 @@ class NodePeer:
         """The browser's offer this connection last applied (None before the first)."""
         description = self._pc.remoteDescription
         return None if description is None else str(description.sdp)
+
+    def record_transport_wide(self, ext_id: int, builder: TransportFeedbackBuilder | None) -> None:
+        """Record every RTP packet's transport-wide sequence number (header extension
+        ``ext_id``, 0 = none) and kernel arrival time into ``builder``, for the transport
+        feedback the session sends (media/sfu/transport_cc.py)."""
+        self._io.transport_cc_id = ext_id if builder is not None else 0
+        self._io.transport_feedback = builder
 
     @property
     def on_rtp(self) -> PacketHandler | None:
@@ -347,7 +355,9 @@ class NodePeer:
         # per wake-up in C, where running dry costs no Python exception.
         loop = asyncio.get_running_loop()
         sock = drained_socket(protocol) if isinstance(loop, asyncio.SelectorEventLoop) else None
-        reader = SocketReader(self._io, transport, protocol.datagram_received, sock)
+        reader = SocketReader(
+            self._io, transport, protocol.datagram_received, sock, _socket_fd(protocol)
+        )
         override(protocol, "datagram_received", reader.datagram_received)
 
     def _on_connection_state(self) -> None:
@@ -434,6 +444,17 @@ def _accept_transport_cc(transceiver: RTCRtpTransceiver, remote: Any) -> None:
         else c
         for c in transceiver._codecs
     ]
+
+
+def _socket_fd(protocol: ice.StunProtocol) -> int:
+    """The file descriptor the protocol's datagrams are read from (its own socket, or the
+    shared one of ``--rtc-udp-port``), for their kernel receive times; -1 if unknown."""
+    transport = protocol.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (OSError, ValueError):
+        return -1
 
 
 def _locate(pair: Any) -> tuple[Any, Any, Any]:

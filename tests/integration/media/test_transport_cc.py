@@ -10,6 +10,7 @@ stamps are sent through her own DTLS/SRTP transport as a browser's would be.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 from typing import Any
@@ -134,3 +135,43 @@ async def test_transport_feedback_reports_each_stamped_packet(room: Room) -> Non
     assert len(numbers) == len(stamped) > 100 and len(set(numbers)) == len(numbers)
     unwrapped = sorted((n - numbers[0]) & 0xFFFF for n in numbers)
     assert unwrapped[-1] - unwrapped[0] + 1 - len(unwrapped) <= 0.05 * len(unwrapped)
+
+
+async def test_arrivals_are_the_kernels_when_the_node_reads_late(room: Room) -> None:
+    """A burst that waits in the socket while the node's event loop is busy keeps the spacing it
+    arrived with (srtp/packet_io.py reads each datagram's kernel receive time): stamped with
+    the time the loop got to it, it would look like a queue building on the path, and the
+    browser's delay-based estimator would back off from a link that is idle."""
+    alice = await room.join("A", "alice")
+    await room.join("B", "bob")
+    await room.session.on_offer("A", offer_transport_cc(await alice.create_offer()))
+    await alice.accept_answer(room.answers["A"])
+    await room.connect("B")
+    await alice.wait_connected()
+    transport = alice.pc.getTransceivers()[0].receiver.transport
+    rtcp: list[bytes] = []
+    capture(transport, rtcp, [])
+
+    # Sent from inside the event loop with blocking sleeps between them: the node (the same
+    # loop) reads all twenty only afterwards, in one go.
+    spacing, first = 0.005, 1000
+    for i in range(20):
+        packet = build_rtp(
+            pt=96, seq=i, ts=90 * i, ssrc=UNROUTED_SSRC, payload=bytes(200),
+            extensions=[(TCC_ID, (first + i).to_bytes(2, "big"))],
+        )  # fmt: skip
+        await transport._send_rtp(packet)
+        time.sleep(spacing)  # noqa: ASYNC251 - blocking the loop is the point
+    await asyncio.sleep(0.5)
+
+    reports: dict[int, int] = {}
+    for data in rtcp:
+        for packet in parse_rtcp(data) if is_rtcp(data) else []:
+            if isinstance(packet, TransportFeedback):
+                for i, arrival in enumerate(packet.arrivals):
+                    reports[packet.base_sequence + i] = arrival
+    arrivals = [reports.get(first + i, -1) for i in range(20)]
+    assert -1 not in arrivals, arrivals
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    # Each gap is at least most of the blocking sleep (loopback adds nothing), never ~0.
+    assert min(gaps) >= 0.6 * spacing * 1e6, gaps

@@ -20,10 +20,6 @@ from typing import Any
 
 from liveloop_sfu.media.core.forwarder import Forwarder
 from liveloop_sfu.media.core.reception import ReceptionStats
-from liveloop_sfu.media.core.transport_feedback import (
-    TransportFeedbackBuilder,
-    read_transport_sequence,
-)
 
 _SEQ_TS_SSRC = struct.Struct("!HII")  # RTP header bytes 2..12 (RFC 3550 §5.1)
 
@@ -60,14 +56,6 @@ class RtpPath:
         if len(data) < 12:
             self._counters["rtp-malformed"] += 1
             return
-        tcc_id: int = publisher.transport_cc_id
-        if tcc_id:
-            # Transport-wide congestion control (sfu/transport_cc.py): every packet of the
-            # transport counts, RTX and padding probes included, routable or not.
-            transport_seq = read_transport_sequence(data, tcc_id)
-            if transport_seq >= 0:
-                builder: TransportFeedbackBuilder = publisher.transport_feedback
-                builder.record(transport_seq, int(now * 1_000_000.0))
         seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
         route = publisher.ssrc_routes.get(ssrc)
         if route is None:

@@ -12,13 +12,21 @@ per packet (``RTCDtlsTransport._state`` and ``._tx_srtp``) are in the adapter's
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import logging
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
 
 from pylibsrtp import Error as SrtpError
+
+from liveloop_sfu.media.core.transport_feedback import (
+    TransportFeedbackBuilder,
+    read_transport_sequence,
+)
 
 logger = logging.getLogger("liveloop_sfu.media.transport.peer")
 
@@ -32,6 +40,13 @@ Locate = Callable[[Any], tuple[Any, Any, Any]]
 # instead of one per packet.
 DRAIN_LIMIT = 32
 DATAGRAM_MAX = 9216  # bytes read per datagram when draining; media datagrams are MTU-sized
+
+# socket(7): SIOCGSTAMP (linux/sockios.h) returns the kernel's receive time of the datagram last
+# read from a socket, as a struct timeval in CLOCK_REALTIME. Read right after each datagram (by
+# asyncio's or uvloop's read, then ours when draining), it is that datagram's arrival however
+# late the event loop got to it.
+_SIOCGSTAMP = 0x8906
+_TIMEVAL = struct.Struct("@qq")
 
 # pylibsrtp's C binding (no type stubs): Session.protect/unprotect allocate an ``int *`` and
 # re-check types on every packet; SrtpContext calls the same libsrtp functions without that.
@@ -96,6 +111,15 @@ class PeerIo:
         self.on_rtp: PacketHandler | None = None
         self.on_rtcp: PacketHandler | None = None
         self.srtp_errors = 0  # datagrams that failed SRTP authentication / decryption
+        # Transport-wide congestion control (media/sfu/transport_cc.py): the header extension id
+        # of the transport-wide sequence number (0: not negotiated) and where each RTP packet's
+        # (sequence, arrival) goes. Recorded here, as the datagram leaves the socket, with the
+        # kernel's receive time: the sender's delay-based estimator reads queueing from these
+        # arrivals, and a busy event loop that reads a burst late must not look like a queue
+        # building up on the path (it did on a loaded machine: the browser's estimate fell to
+        # half while the link was idle).
+        self.transport_cc_id = 0
+        self.transport_feedback: TransportFeedbackBuilder | None = None
         self.transport: Any = None
         self.nominated: dict[int, Any] = {}
         self._connected = connected  # aiortc's DtlsState.CONNECTED
@@ -171,13 +195,26 @@ class SocketReader:
     handler as bytes; STUN and DTLS (and media before the keys exist) go ``stun_path``."""
 
     def __init__(
-        self, io: PeerIo, transport: Any, stun_path: Callable[[Any, Any], None], sock: Any
+        self,
+        io: PeerIo,
+        transport: Any,
+        stun_path: Callable[[Any, Any], None],
+        sock: Any,
+        stamp_fd: int = -1,
     ) -> None:
         self._io = io
         self._transport = transport
         self._stun_path = stun_path
         self._sock = sock  # our raw socket under the protocol, for draining; None if not ours
         self._rx: SrtpContext | None = None  # the transport's receiving context, once it exists
+        # The socket each datagram handed to this reader was last read from (its own, or the
+        # shared one of --rtc-udp-port), for the kernel's receive time; -1: none.
+        self._stamp_fd = stamp_fd
+        self._stamp = bytearray(_TIMEVAL.size)
+        if stamp_fd >= 0:
+            # The first SIOCGSTAMP switches the socket's timestamps on (ENOENT until then).
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(stamp_fd, _SIOCGSTAMP, self._stamp, True)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self._receive(data, addr)
@@ -204,8 +241,9 @@ class SocketReader:
             rx = self._rx = SrtpContext(session)
         now = time.monotonic()
         io = self._io
+        rtcp = 191 < data[1] < 209  # RFC 5761 §4
         try:
-            if 191 < data[1] < 209:  # RTCP (RFC 5761 §4)
+            if rtcp:
                 packet, handler = rx.unprotect_rtcp(data), io.on_rtcp
             else:
                 packet, handler = rx.unprotect_rtp(data), io.on_rtp
@@ -214,11 +252,35 @@ class SocketReader:
             return
         if handler is None:
             return
+        tcc_id = io.transport_cc_id
+        if tcc_id and not rtcp:
+            # Every RTP packet of the transport counts, RTX and padding probes included,
+            # routable or not (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2).
+            transport_seq = read_transport_sequence(packet, tcc_id)
+            builder = io.transport_feedback
+            if transport_seq >= 0 and builder is not None:
+                builder.record(transport_seq, int(self._arrival(now) * 1_000_000.0))
         try:
             handler(packet, now)
         except Exception:
             # Never let it reach asyncio's datagram transport: it would close the socket.
             logger.exception("%s: packet handler failed", io.label)
+
+    def _arrival(self, now: float) -> float:
+        """The kernel's receive time of the datagram just read, on the monotonic clock of
+        ``now`` (never after it); ``now`` when the kernel has none (the first datagram since
+        the socket's timestamps were switched on: SIOCGSTAMP switches them on)."""
+        fd = self._stamp_fd
+        if fd < 0:
+            return now
+        stamp = self._stamp
+        try:
+            fcntl.ioctl(fd, _SIOCGSTAMP, stamp, True)
+        except OSError:
+            return now
+        seconds, micros = _TIMEVAL.unpack_from(stamp)
+        arrival = seconds + micros * 1e-6 - (time.time() - now)
+        return arrival if arrival < now else now
 
 
 class Demultiplexer:

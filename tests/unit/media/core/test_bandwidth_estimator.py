@@ -76,6 +76,17 @@ def test_follows_a_rate_drop_and_recovers_when_it_lifts() -> None:
     assert back and min(back) >= 0.9 * top
 
 
+def test_a_cut_is_met_with_one_decrease_to_what_the_link_delivers() -> None:
+    """Cut from 1.7 Mbit/s to 500 kbit/s behind a 100 ms drop-tail queue (the lab's tbf): the
+    first capped estimate is already near the link's rate, from the lossy feedback's arrival
+    spacing, not from a half-second window that still holds the traffic before the cut."""
+    link = Link(None, schedule=[(10.0, 500_000)], queue_s=0.1)
+    run, _ = simulate(link, 14, max_bps=1_700_000)
+    first = next(e for t, e in zip(run.times, run.estimates, strict=True) if e is not None)
+    assert first <= 600_000, first
+    assert min(_capped(_window(run, 10, 14))) >= 0.35 * 500_000
+
+
 def test_high_random_loss_lowers_the_estimate() -> None:
     run, estimator = simulate(Link(None, loss=0.2), 15, max_bps=2_000_000)
     assert estimator.congested

@@ -635,6 +635,24 @@ def test_a_retransmission_takes_a_new_transport_wide_number() -> None:
     assert (transport.send_us(9), transport.size(9)) == (500_000, len(resend))
 
 
+def test_retransmissions_to_a_limited_transport_stay_within_its_resend_budget() -> None:
+    transport = TransportSequence(7)
+    fwd = video()
+    tcc = {MID_URI: 1, ABS_SEND_TIME_URI: 2, TRANSPORT_CC_URI: 5}
+    fwd.add_subscriber(0.0, sub(header_extensions=tcc, mid="1"), transport_seq=transport)
+    feed(fwd, [rtp(1, KEY)] + [rtp(seq) for seq in range(2, 12)])
+    size = len(fwd.on_subscriber_rtcp(0.5, "bob", [Nack(9, 0x2222, (1000,))])[0].packet)
+    # Budget of 4 packets a second, a quarter second saved up: one packet answered.
+    transport.resend_rate = 4 * 8 * size
+    transport.allow_resend(1.0, 0)
+    nack = Nack(9, 0x2222, tuple(range(1001, 1011)))
+    assert len(fwd.on_subscriber_rtcp(1.5, "bob", [nack])) == 1
+    stats = fwd.subscriber("bob").stats
+    assert stats.resend_over_budget == 9
+    transport.resend_rate = 0  # the estimate no longer limits
+    assert len(fwd.on_subscriber_rtcp(1.8, "bob", [nack])) == 10
+
+
 def test_estimates_replace_remb_and_none_lifts_the_cap() -> None:
     fwd = video()
     fwd.add_subscriber(0.0, sub("a"))

@@ -48,3 +48,21 @@ def test_report_remembers_what_feedback_said() -> None:
     assert sent.report(5, True) == REPORTED_RECEIVED
     sent.record(5, 1.0, 100)  # the number came round again: a new packet
     assert sent.report(5, True) == NOT_REPORTED
+
+
+def test_resends_are_unlimited_until_a_rate_is_set() -> None:
+    sequence = TransportSequence()
+    assert all(sequence.allow_resend(0.0, 1200) for _ in range(1000))
+
+
+def test_resend_budget_fills_at_its_rate_and_saves_up_a_quarter_second() -> None:
+    sequence = TransportSequence()
+    sequence.resend_rate = 96_000  # 12,000 bytes a second
+    assert not sequence.allow_resend(0.0, 1000)  # nothing saved yet
+    # After a long pause the bucket holds a quarter of a second's worth, not more.
+    assert [sequence.allow_resend(10.0, 1000) for _ in range(4)] == [True, True, True, False]
+    # Then it refills at 12 bytes a millisecond.
+    assert not sequence.allow_resend(10.05, 1000)  # 600 + ~0 bytes
+    assert sequence.allow_resend(10.1, 1000)  # ~1,200 bytes
+    sequence.resend_rate = 0
+    assert sequence.allow_resend(10.1, 1_000_000)
