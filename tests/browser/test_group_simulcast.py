@@ -63,8 +63,10 @@ async def test_a_member_sends_two_layers_and_the_other_gets_the_largest(
     )
     layers = {layer["rid"]: layer for layer in await outbound(alice)}
     assert set(layers) == {"h", "f"}, layers
-    # Bob receives the largest layer: no congestion on loopback, so no limit.
+    assert layers["f"]["width"] == 640 and layers["h"]["width"] == 320
+    # Bob gets the largest layer (no congestion on loopback: no limit). Later he may get
+    # another: on a loaded machine Chromium's own estimate can pause its top encoding, and the
+    # node then moves Bob to a layer that is being sent.
     await bob.page.wait_for_function(
-        f"({INBOUND_WIDTH_JS})().then((w) => w >= 640)", timeout=MEDIA_TIMEOUT_MS
+        f"({INBOUND_WIDTH_JS})().then((w) => w === 640)", timeout=MEDIA_TIMEOUT_MS
     )
-    assert await bob.page.evaluate(INBOUND_WIDTH_JS) == layers["f"]["width"] == 640
