@@ -23,6 +23,7 @@ __all__ = ["LayerStats", "read_rid"]
 # reported at zero (its encoding was paused, or the publisher's uplink dropped it).
 RATE_WINDOW = 1.0
 STALE_AFTER = 2.0
+FIRST_ESTIMATE = 0.2
 
 
 def read_rid(data: bytes, ext_id: int) -> str:
@@ -55,6 +56,7 @@ class LayerStats:
         "_last_ts",
         "_window_start",
         "bitrate",
+        "first_packet",
         "frame_rate",
         "height",
         "keyframe_at",
@@ -67,6 +69,7 @@ class LayerStats:
         self.keyframe_at = -1.0  # ``now`` of the last keyframe's first packet, -1 before one
         self.width = 0  # picture size of the last keyframe (0: unknown, e.g. not VP8)
         self.height = 0
+        self.first_packet = -1.0  # ``now`` of the layer's first packet, -1 before it
         self._window_start = -1.0
         self._bytes = 0
         self._frames = 0
@@ -76,7 +79,7 @@ class LayerStats:
     def on_packet(self, now: float, ts: int, size: int) -> None:
         """A packet of this layer (``size``: its RTP bytes); a new RTP timestamp is a new frame."""
         if self._window_start < 0:
-            self._window_start = now
+            self._window_start = self.first_packet = now
         elif now - self._window_start >= RATE_WINDOW:
             elapsed = now - self._window_start
             self.bitrate = int(self._bytes * 8 / elapsed)
@@ -99,8 +102,15 @@ class LayerStats:
         return self._last_packet >= 0 and now - self._last_packet < STALE_AFTER
 
     def current_bitrate(self, now: float) -> int:
-        """:attr:`bitrate`, or 0 for a layer that went silent."""
-        return self.bitrate if self.active(now) else 0
+        """:attr:`bitrate`, or 0 for a layer that went silent. A layer younger than its first
+        complete window is measured over what it has sent so far (from :data:`FIRST_ESTIMATE`
+        on): browsers start their layers one after the other, and a layer taken for silent in
+        its first second would make the allocation move its subscribers away and back."""
+        if not self.active(now):
+            return 0
+        if self.bitrate == 0 and now - self._window_start >= FIRST_ESTIMATE:
+            return int(self._bytes * 8 / (now - self._window_start))
+        return self.bitrate
 
     def rank(self) -> tuple[int, int]:
         """Orders layers from the smallest to the largest: by keyframe picture area, then by bit

@@ -22,6 +22,10 @@ from liveloop_sfu.media.sfu.state import SessionState
 __all__ = ["ALLOCATION_INTERVAL", "LayerAllocator"]
 
 ALLOCATION_INTERVAL = 0.1
+# A track's layers start one after the other (browsers ramp their encodings up with their own
+# estimate): its subscribers keep the layer they have until it has been heard for this long,
+# instead of being moved off a layer that merely has not started yet, and back.
+WARM_UP = 1.0
 
 
 class LayerAllocator:
@@ -53,7 +57,7 @@ class LayerAllocator:
 
     def _allocate(self, now: float, subscriber: MediaParticipant, speaker: str | None) -> None:
         feeding = self._table.feeding(subscriber.sid)
-        simulcast = [p for p in feeding if p.forwarder.simulcast]
+        simulcast = [p for p in feeding if p.forwarder.simulcast and _warm(now, p.forwarder)]
         if not simulcast:
             return
         estimate = subscriber.estimator.estimate if subscriber.estimator is not None else None
@@ -87,3 +91,10 @@ class LayerAllocator:
         return VideoLayers(
             tuple(bitrates), order, target if target >= 0 else layer, 0 if first else 1
         )
+
+
+def _warm(now: float, forwarder: Forwarder) -> bool:
+    """Has the track been heard for :data:`WARM_UP`?"""
+    starts = [x.stats.first_packet for x in forwarder.layers if x.stats is not None]
+    heard = [t for t in starts if t >= 0]
+    return bool(heard) and now - min(heard) >= WARM_UP

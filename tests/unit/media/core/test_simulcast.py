@@ -67,6 +67,15 @@ def test_layer_stats_rates_over_a_second_and_silence() -> None:
     assert stats.current_bitrate(3.1) == 0 and not stats.active(3.1)
 
 
+def test_a_young_layer_is_measured_before_its_first_window_ends() -> None:
+    stats = LayerStats()
+    for frame in range(10):  # 30 fps, 1000 bytes per frame, for a third of a second
+        stats.on_packet(frame / 30, 3000 * frame, 1000)
+    assert stats.bitrate == 0  # no complete window yet
+    assert stats.current_bitrate(0.1) == 0  # too young to tell
+    assert stats.current_bitrate(10 / 30) == pytest.approx(240_000, rel=0.01)
+
+
 def test_layer_stats_rank_by_keyframe_size_then_bitrate() -> None:
     small, large = LayerStats(), LayerStats()
     small.on_keyframe(0.0, 320, 180)

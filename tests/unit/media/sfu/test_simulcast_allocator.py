@@ -87,3 +87,11 @@ def test_sessions_without_simulcast_are_not_woken_for_it() -> None:
         lambda: None,
     )
     assert plain.deadline() is None
+
+
+def test_a_track_heard_for_less_than_a_second_keeps_its_layers() -> None:
+    allocator, forwarder, _ = session()
+    publish(forwarder, 0.5)  # h's rate is known (young-layer estimate), f is there too
+    allocator.run(0.5)
+    assert forwarder.layer_of("s") == (1, -1)  # no decision yet: the layers are starting
+    assert COUNTERS["simulcast-layer-switches"] == 0
