@@ -15,7 +15,6 @@
 
 import { iceSummary } from "./ice-diagnosis.js";
 import { inboundPackets, stalled, watchInbound } from "./media-watch.js";
-import { cameraEncodings } from "./simulcast.js";
 
 const KINDS = ["audio", "video"];
 // How often the inbound media is looked at (media-watch.js): a stall shows within STALL_MS + this.
@@ -47,10 +46,8 @@ export class CallSession extends EventTarget {
   #watch = null;
   #watchTimer = null;
 
-  constructor({ signaling, localStream, iceServers, mode, role, iceTransportPolicy, simulcast }) {
+  constructor({ signaling, localStream, iceServers, mode, role, iceTransportPolicy }) {
     super();
-    /** Group rooms: the camera goes to the node as up to three encodings (simulcast.js). */
-    this.simulcast = Boolean(simulcast);
     this.#signaling = signaling;
     this.#localStream = localStream;
     this.#iceServers = Array.isArray(iceServers) ? iceServers : [];
@@ -191,11 +188,7 @@ export class CallSession extends EventTarget {
       const track = stream?.getTracks().find((t) => t.kind === kind) ?? null;
       if (this.mode === "sfu") {
         // The contract: the browser's offer to the node is sendrecv audio + video.
-        const init = { direction: "sendrecv", streams: stream ? [stream] : [] };
-        const height = track?.getSettings().height ?? 0;
-        const encodings = this.simulcast && kind === "video" ? cameraEncodings(height) : null;
-        if (encodings) init.sendEncodings = encodings;
-        pc.addTransceiver(track ?? kind, init);
+        pc.addTransceiver(track ?? kind, { direction: "sendrecv", streams: stream ? [stream] : [] });
       } else if (track) {
         // addTrack, not addTransceiver: only addTrack's transceivers can be reused by an
         // incoming offer's m-lines (JSEP RFC 8829 §5.10), which the p2p answerer relies on.
