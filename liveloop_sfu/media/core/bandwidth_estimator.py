@@ -35,7 +35,8 @@ What counts as congestion, and when the cap goes away again:
   under :data:`DELIVERED_RATIO` of the send rate over the same half second): a busy receiver's
   jitter makes delay trends too, but only a bottleneck loses throughput;
 - *loss* over 10 %, or 2-10 % lasting (see :class:`LossBasedControl`);
-- the cap is lifted (back to ``None``) after :data:`QUIET_UNCAP_S` without congestion, or once the
+- the cap is lifted (back to ``None``) after :data:`QUIET_UNCAP_S` without congestion while the
+  node sent at least :data:`PROBED_RATIO` of the estimate, or once the
   estimate has doubled what the last congestion left it at: a limited path shows congestion
   again within seconds (the rate control keeps probing upwards), a path whose limit went away
   never does, and a publisher held at a few hundred kbit/s by a cap would otherwise need most of
@@ -72,9 +73,16 @@ LOSS_MODERATE_INTERVAL = 1.0  # s
 # without a new one: the path clearly changed (the limit was lifted), and growing 8 % per second
 # from a poor link's rate to a good one's would take most of a minute.
 UNCAP_FACTOR = 2.0
-# ...and once this long passed without any congestion: a limited path shows congestion again
-# within seconds (the rate control probes upwards), one whose limit went away never does.
+# ...and once this long passed without any congestion while the sender used the estimate: a
+# limited path shows congestion again within seconds (the rate control probes upwards), one whose
+# limit went away never does.
 QUIET_UNCAP_S = 8.0
+# The path counts as probed only while the node sends at least this share of the estimate: a
+# publisher's encoder undershoots its target for seconds after it dropped (a noisy picture at a
+# low rate skips frames), and a quiet path that carried half the estimate says nothing about the
+# rest of it (in the lab the cap lifted into a still-limited downlink, and the overshoot froze
+# the picture for 1.6 s).
+PROBED_RATIO = 0.8
 # An overuse signal is congestion only if the path also delivered less than was sent: a busy
 # receiver's jitter makes delay trends too, but a bottleneck is what loses throughput.
 DELIVERED_RATIO = 0.9
@@ -231,6 +239,7 @@ class SubscriberEstimator:
         "_groups",
         "_last_congestion",
         "_loss",
+        "_quiet_since",
         "_sent",
         "_trendline",
         "acked",
@@ -250,6 +259,7 @@ class SubscriberEstimator:
         self.acked = AckedRate()
         self.sent_rate = AckedRate()  # the same, by send time, of every packet reported
         self._last_congestion = 0.0
+        self._quiet_since = 0.0  # since when no congestion, with the estimate in use
         self._episode_floor = 0.0
         self._feedback_loss = 0.0  # loss fraction in the latest feedback
         self._feedback_delivered = 0.0  # bit/s its received packets arrived at (0: unknown)
@@ -357,8 +367,10 @@ class SubscriberEstimator:
             # frames) delivers far less for a while, and doubling *that* lifted the cap two
             # seconds into a limit that was still there (lab: a 5 s freeze after the overshoot).
             self._congestion_acked = max(acked, estimate)
+        if congestion or (estimate is not None and self.sent_rate.bps < PROBED_RATIO * estimate):
+            self._quiet_since = now
         if not congestion and (
-            now - self._last_congestion >= QUIET_UNCAP_S
+            now - self._quiet_since >= QUIET_UNCAP_S
             or (
                 estimate is not None
                 and self._congestion_acked > 0

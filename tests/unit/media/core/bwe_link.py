@@ -5,6 +5,7 @@ transport feedback every 100 ms. Deterministic (seeded); time is simulated, noth
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from liveloop_sfu.media.core.bandwidth_estimator import SubscriberEstimator
@@ -60,10 +61,16 @@ class Run:
 
 
 def simulate(
-    link: Link, seconds: float, max_bps: float = 2_000_000, seed: int = 1
+    link: Link,
+    seconds: float,
+    max_bps: float = 2_000_000,
+    seed: int = 1,
+    fill: Callable[[float], float] = lambda t: 1.0,
 ) -> tuple[Run, SubscriberEstimator]:
     """The sender sends ``min(estimate or max_bps, max_bps)`` as 30 frames/s, each frame one burst
-    of <= MTU-byte packets; feedback every 100 ms reports every number since the previous one."""
+    of <= MTU-byte packets; feedback every 100 ms reports every number since the previous one.
+    ``fill(t)``: the share of that rate an encoder actually produces at ``t`` (1: all of it;
+    less: an encoder undershooting its target after it dropped)."""
     rng = random.Random(seed)
     sent = TransportSequence(rng.randrange(65536))
     estimator = SubscriberEstimator(sent)
@@ -74,7 +81,7 @@ def simulate(
     frame = 0
     while t < seconds:
         estimate = estimator.estimate
-        rate = min(max_bps, estimate if estimate is not None else max_bps)
+        rate = min(max_bps, estimate if estimate is not None else max_bps) * fill(t)
         frame_bytes = int(rate / 8 / FPS)
         while frame_bytes > 0:
             size = min(MTU, frame_bytes)

@@ -87,6 +87,15 @@ def test_a_cut_is_met_with_one_decrease_to_what_the_link_delivers() -> None:
     assert min(_capped(_window(run, 10, 14))) >= 0.35 * 500_000
 
 
+def test_an_encoder_using_half_its_allowance_does_not_lift_the_cap() -> None:
+    """No congestion while the publisher sends far less than it may says nothing about the
+    link: the cap stays (lifted, the next ramp would overshoot the 500 kbit/s link again)."""
+    link = Link(500_000, queue_s=0.1)
+    run, _ = simulate(link, 30, max_bps=1_700_000, fill=lambda t: 0.5 if t >= 12 else 1.0)
+    undershooting = _window(run, 12, 30)
+    assert undershooting and all(e is not None for e in undershooting)
+
+
 def test_high_random_loss_lowers_the_estimate() -> None:
     run, estimator = simulate(Link(None, loss=0.2), 15, max_bps=2_000_000)
     assert estimator.congested
