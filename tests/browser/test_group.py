@@ -117,6 +117,20 @@ async def assert_tiles_decode(client: ClientPage, names: set[str]) -> None:
         assert tile["advanced"] > 0, (client.name, tile)
 
 
+async def room_of_two(url: str, open_client: OpenClient) -> tuple[ClientPage, ClientPage, str]:
+    """Alice creates a room on the node at ``url``, Bob opens its link, both join and see each
+    other's video; returns (Alice, Bob, the room's link)."""
+    alice = await open_client(url + "/", "Alice")
+    link = await create_room(alice)
+    await alice.page.goto(link)
+    bob = await open_client(link, "Bob")
+    for client in (alice, bob):
+        await join_room(client)
+        assert await room_state(client) == "in-room"
+    await asyncio.gather(assert_tiles_decode(alice, {"Bob"}), assert_tiles_decode(bob, {"Alice"}))
+    return alice, bob, link
+
+
 async def test_three_people_in_a_room_see_each_other_share_and_leave(
     node_factory: NodeFactory, open_client: OpenClient
 ) -> None:

@@ -35,6 +35,7 @@ from tests.browser.test_group import (
     assert_tiles_decode,
     create_room,
     join_room,
+    room_of_two,
     room_state,
 )
 from tests.browser.test_ice_restart import credentials, remote_ssrcs, until_restarted
@@ -77,14 +78,7 @@ async def test_group_ice_restart_during_renegotiation_and_rejoin_after_socket_dr
     node_factory: NodeFactory, open_client: OpenClient
 ) -> None:
     node = node_factory("--mode", "sfu")
-    alice = await open_client(node.url + "/", "Alice")
-    link = await create_room(alice)
-    await alice.page.goto(link)
-    bob = await open_client(link, "Bob")
-    for client in (alice, bob):
-        await join_room(client)
-        assert await room_state(client) == "in-room"
-    await asyncio.gather(assert_tiles_decode(alice, {"Bob"}), assert_tiles_decode(bob, {"Alice"}))
+    alice, bob, link = await room_of_two(node.url, open_client)
 
     # 1. Alice restarts ICE the moment the node asks her to renegotiate for Carol (her group
     # client's own handler runs first and has its offer in flight).

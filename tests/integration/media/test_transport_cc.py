@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiortc.codecs import CODECS, HEADER_EXTENSIONS
 
+from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
 from liveloop_sfu.media.core.rtcp import parse_rtcp
 from liveloop_sfu.media.core.rtp import build_rtp, is_rtcp
@@ -59,13 +60,20 @@ def capture(transport: Any, rtcp: list[bytes], rtp: list[bytes]) -> None:
     transport._handle_rtcp_data, transport._handle_rtp_data = on_rtcp, on_rtp
 
 
-async def test_transport_feedback_reports_each_stamped_packet(room: Room) -> None:
+async def call_offering_transport_cc(room: Room) -> SyntheticPeer:
+    """Alice (offering transport-cc as a browser does) and Bob (an aiortc peer, not offering
+    it), both connected through the node; returns Alice's client."""
     alice = await room.join("A", "alice")
     await room.join("B", "bob")
     await room.session.on_offer("A", offer_transport_cc(await alice.create_offer()))
     await alice.accept_answer(room.answers["A"])
     await room.connect("B")
     await alice.wait_connected()
+    return alice
+
+
+async def test_transport_feedback_reports_each_stamped_packet(room: Room) -> None:
+    alice = await call_offering_transport_cc(room)
 
     # Answered where offered, with the browser's id; never to Bob, who did not offer it; and
     # aiortc's own tables (what every aiortc client in this process negotiates) are untouched.
@@ -142,12 +150,7 @@ async def test_arrivals_are_the_kernels_when_the_node_reads_late(room: Room) -> 
     arrived with (srtp/packet_io.py reads each datagram's kernel receive time): stamped with
     the time the loop got to it, it would look like a queue building on the path, and the
     browser's delay-based estimator would back off from a link that is idle."""
-    alice = await room.join("A", "alice")
-    await room.join("B", "bob")
-    await room.session.on_offer("A", offer_transport_cc(await alice.create_offer()))
-    await alice.accept_answer(room.answers["A"])
-    await room.connect("B")
-    await alice.wait_connected()
+    alice = await call_offering_transport_cc(room)
     transport = alice.pc.getTransceivers()[0].receiver.transport
     rtcp: list[bytes] = []
     capture(transport, rtcp, [])
