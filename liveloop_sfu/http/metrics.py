@@ -87,6 +87,10 @@ _SFU_COUNTERS = {
         "liveloop_subscriber_estimate_unlimited",
         "once-a-second samples of subscriber connections whose path showed no congestion",
     ),
+    "simulcast-layer-switches": (
+        "liveloop_simulcast_layer_switches",
+        "simulcast layer changes decided for a subscriber (made at the target layer's keyframe)",
+    ),
     "failures": ("liveloop_media_failures", "browsers whose media connection to the node failed"),
     "send-failed": ("liveloop_send_failures", "packets the transport refused to send"),
     "ice-restarts": (

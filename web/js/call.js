@@ -15,6 +15,7 @@
 
 import { iceSummary } from "./ice-diagnosis.js";
 import { inboundPackets, stalled, watchInbound } from "./media-watch.js";
+import { cameraEncodings } from "./simulcast.js";
 
 const KINDS = ["audio", "video"];
 // How often the inbound media is looked at (media-watch.js): a stall shows within STALL_MS + this.
@@ -46,8 +47,10 @@ export class CallSession extends EventTarget {
   #watch = null;
   #watchTimer = null;
 
-  constructor({ signaling, localStream, iceServers, mode, role, iceTransportPolicy }) {
+  constructor({ signaling, localStream, iceServers, mode, role, iceTransportPolicy, simulcast }) {
     super();
+    /** Group rooms: the camera goes to the node as up to three encodings (simulcast.js). */
+    this.simulcast = Boolean(simulcast);
     this.#signaling = signaling;
     this.#localStream = localStream;
     this.#iceServers = Array.isArray(iceServers) ? iceServers : [];
@@ -188,7 +191,11 @@ export class CallSession extends EventTarget {
       const track = stream?.getTracks().find((t) => t.kind === kind) ?? null;
       if (this.mode === "sfu") {
         // The contract: the browser's offer to the node is sendrecv audio + video.
-        pc.addTransceiver(track ?? kind, { direction: "sendrecv", streams: stream ? [stream] : [] });
+        const init = { direction: "sendrecv", streams: stream ? [stream] : [] };
+        const height = track?.getSettings().height ?? 0;
+        const encodings = this.simulcast && kind === "video" ? cameraEncodings(height) : null;
+        if (encodings) init.sendEncodings = encodings;
+        pc.addTransceiver(track ?? kind, init);
       } else if (track) {
         // addTrack, not addTransceiver: only addTrack's transceivers can be reused by an
         // incoming offer's m-lines (JSEP RFC 8829 §5.10), which the p2p answerer relies on.

@@ -143,6 +143,7 @@ export class GroupRoom {
       iceServers: ack.iceServers,
       mode: "sfu",
       role: "offerer",
+      simulcast: true,
     });
     session.addEventListener("connection", (e) => this.#onPeerState(session, e.detail.state));
     session.addEventListener("ice", (e) => this.#onIceState(session, e.detail.state));

@@ -37,6 +37,19 @@ What the forwarder does, per packet and per subscriber (see :mod:`.subscription`
   estimate of their downlink (:meth:`Forwarder.on_subscriber_estimate`) or, for subscribers
   without transport feedback, their REMB (:class:`~.remb.RembAggregator`).
 
+Layers: a simulcast track (``TrackConfig.rids``) arrives as one RTP stream per encoding, each a
+:class:`~.layer.Layer` with its own input stage, NACKs, keyframe requests and sender reports; a
+track without simulcast is one layer. Each subscription takes one layer at a time, on one
+outgoing SSRC. :meth:`Forwarder.select_layer` moves it to another *at that layer's next
+keyframe* (requested, throttled): until then it keeps the layer it has, so the picture never
+stops, and nothing of the new layer reaches it before the keyframe's first packet. The switch
+is seamless for the decoder (:meth:`.Subscription.switch_source`): the sequence numbers
+continue without a gap, the timestamps continue on the old layer's timeline (mapped through both
+layers' sender reports, else by elapsed time, never backwards), and VP8 PictureID/TL0PICIDX
+continue (:class:`~liveloop_sfu.media.codecs.vp8.PictureIdRewriter`). The idea is mediasoup's
+``SimulcastConsumer`` (switch on the target's keyframe, timestamps from sender reports), in our
+own form.
+
 Every packet not sent is counted under a :class:`~.drops.DropReason`, in :attr:`Forwarder.drops`
 and in the subscriber's :attr:`~.subscription.Subscription.drops`.
 """
@@ -48,9 +61,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from liveloop_sfu.media.codecs.keyframes import KeyframeDetector, keyframe_detector
+from liveloop_sfu.media.codecs.vp8 import keyframe_size
 from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
-from liveloop_sfu.media.core.nack_generator import NackGenerator
+from liveloop_sfu.media.core.layer import (
+    Layer,
+    largest_layer,
+    recording_layer,
+    report_blocks,
+    switch_layer,
+)
 from liveloop_sfu.media.core.remb import RembAggregator
 from liveloop_sfu.media.core.rtp import (
     Fir,
@@ -58,6 +78,7 @@ from liveloop_sfu.media.core.rtp import (
     Pli,
     ReceiverReport,
     Remb,
+    ReportBlock,
     RtcpPacket,
     RtpParseError,
     RtpView,
@@ -68,7 +89,7 @@ from liveloop_sfu.media.core.rtp import (
     rtx_unwrap,
 )
 from liveloop_sfu.media.core.sent_packets import TransportSequence
-from liveloop_sfu.media.core.seq import add16, wrap16
+from liveloop_sfu.media.core.seq import add16
 from liveloop_sfu.media.core.subscription import SubscriberConfig, SubscriberStats, Subscription
 
 __all__ = [
@@ -114,7 +135,9 @@ class TrackConfig:
     ``codecs`` maps the publisher's media payload types to codec names (``{96: "VP8"}``); RTX
     payload types go in ``rtx_payload_types`` (rtx pt -> media pt, from ``apt``). ``ssrc`` is the
     publisher's media SSRC, or ``None`` to latch the first one seen. ``feedback_ssrc`` is the sender
-    SSRC the node writes in the RTCP it sends upstream (PLI, NACK, REMB).
+    SSRC the node writes in the RTCP it sends upstream (PLI, NACK, REMB). ``rids``: the simulcast
+    layers (RFC 8851 rids, two or more, video), whose SSRCs :meth:`Forwarder.learn_layer` learns
+    from the packets; ``ssrc`` is then unused.
     """
 
     kind: Literal["audio", "video"]
@@ -124,6 +147,7 @@ class TrackConfig:
     header_extensions: Mapping[int, str] = field(default_factory=dict)
     rtx_payload_types: Mapping[int, int] = field(default_factory=dict)
     feedback_ssrc: int = 1
+    rids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,29 +190,30 @@ class Forwarder:
         # Set when a call may have made get_timer() earlier (a loss seen, a keyframe requested);
         # the owner re-arms its timer then and clears it, instead of asking get_timer() per packet.
         self.timer_changed = False
-        self._ssrc = track.ssrc
         self._detectors: dict[int, KeyframeDetector | None] = {
             pt: keyframe_detector(name) if track.kind == "video" else None
             for pt, name in track.codecs.items()
         }
         self._subs: dict[str, Subscription] = {}
-        self._sub_list: list[Subscription] = []
-        # Input stage: extended (unwrapped) sequence numbers and a ring of recently seen ones.
-        self._max_ext = -1
-        self._shift = 0  # added to input seqs after a publisher restarted its sequence
-        self._probation = -1  # RFC 3550 A.1: a far-off seq, confirmed if the next one follows it
-        self._window = settings.reorder_window
-        self._seen = [-1] * settings.reorder_window
-        self._keyframes = KeyframeRequestManager(
-            settings.keyframe_min_interval,
-            settings.keyframe_retry_interval,
-            settings.keyframe_max_attempts,
+        # One Layer per incoming stream: the track, or each of its simulcast layers.
+        self.simulcast = track.kind == "video" and len(track.rids) > 1
+        if self.simulcast:
+            self.layers = [
+                Layer(i, rid, None, settings, simulcast=True, clock_rate=track.clock_rate)
+                for i, rid in enumerate(track.rids)
+            ]
+        else:
+            self.layers = [Layer(0, "", track.ssrc, settings, simulcast=False)]
+        self._main = self.layers[0]
+        self._by_ssrc: dict[int, Layer] = {}
+        self._by_rtx_ssrc: dict[int, Layer] = {}
+        self._recorded: Layer | None = None  # the layer a recording takes (see records())
+        self._vp8_pts = frozenset(
+            pt for pt, name in track.codecs.items() if self.simulcast and name.lower() == "vp8"
         )
-        self._nacks = NackGenerator() if settings.generate_nacks else None
         self._remb = RembAggregator(
             settings.remb_expiry, settings.remb_min_interval, settings.remb_refresh_interval
         )
-        self._publisher_sr: tuple[float, int] | None = None  # (now at arrival, publisher RTP ts)
 
     # --- subscribers ---------------------------------------------------------------------------
 
@@ -203,6 +228,7 @@ class Forwarder:
         *,
         transport_seq: TransportSequence | None = None,
         continue_from: Subscription | None = None,
+        layer: int = -1,
     ) -> list[Action]:
         """Start forwarding to a subscriber. Video waits for a keyframe, which this requests (the
         returned PLI) unless ``config.egress_ready`` is false: then :meth:`egress_ready` asks.
@@ -211,7 +237,8 @@ class Forwarder:
         (share one between all subscriptions on a transport); a private one is made if omitted.
         ``continue_from`` is a subscription returned by another forwarder's
         :meth:`remove_subscriber`: the subscriber's output stream (same SSRC) then continues
-        seamlessly from it (see :meth:`Subscription.continue_from`).
+        seamlessly from it (see :meth:`Subscription.continue_from`). ``layer``: the simulcast
+        layer to start on (index in ``TrackConfig.rids``); -1 takes the largest one seen.
         """
         if config.subscriber_id in self._subs:
             raise ValueError(f"subscriber {config.subscriber_id!r} already added")
@@ -222,15 +249,18 @@ class Forwarder:
             self.settings,
             gated=self.track.kind == "video",
             transport_seq=transport_seq,
+            vp8_payload_types=self._vp8_pts,
         )
         if continue_from is not None:
             sub.continue_from(continue_from)
-        if self._publisher_sr is not None:
-            sub.sender_report_state.on_publisher_sr(*self._publisher_sr)
+        start = self.layers[layer] if 0 <= layer < len(self.layers) else largest_layer(self.layers)
+        sub.layer = start.index
+        if start.publisher_sr is not None:
+            sub.sender_report_state.on_publisher_sr(*start.publisher_sr)
         self._subs[config.subscriber_id] = sub
-        self._sub_list.append(sub)
+        start.subs.append(sub)
         if sub.gated and config.egress_ready:
-            return self._request_keyframe(now)
+            return self._request_keyframe(now, start)
         return []
 
     def remove_subscriber(self, subscriber_id: str) -> Subscription | None:
@@ -238,7 +268,8 @@ class Forwarder:
         which another forwarder's :meth:`add_subscriber` may continue."""
         sub = self._subs.pop(subscriber_id, None)
         if sub is not None:
-            self._sub_list.remove(sub)
+            self._cancel_switch(sub)
+            self.layers[sub.layer].subs.remove(sub)
             self._remb.remove(subscriber_id)
         return sub
 
@@ -253,7 +284,7 @@ class Forwarder:
         sub.egress_ready = True
         if self.track.kind == "video":
             sub.gated = True
-            return self._request_keyframe(now)
+            return self._request_keyframes_for(now, sub)
         return []
 
     def set_paused(self, now: float, subscriber_id: str, paused: bool) -> list[Action]:
@@ -266,8 +297,78 @@ class Forwarder:
         if not paused and self.track.kind == "video":
             sub.gated = True
             if sub.egress_ready:
-                return self._request_keyframe(now)
+                return self._request_keyframes_for(now, sub)
         return []
+
+    # --- simulcast layers ----------------------------------------------------------------------
+
+    def learn_layer(self, rid: str, ssrc: int, rtx: bool) -> bool:
+        """The publisher sends layer ``rid`` (its RTX stream if ``rtx``) on ``ssrc``, as the
+        packet's RID (or repaired-RID) extension says (RFC 8852 §3). False, and nothing learnt,
+        when the track has no such layer or that layer already has another SSRC."""
+        layer = next((x for x in self.layers if self.simulcast and x.rid == rid), None)
+        if layer is None:
+            return False
+        known = layer.rtx_ssrc if rtx else layer.ssrc
+        if known is not None:
+            return known == ssrc
+        if ssrc in self._by_ssrc or ssrc in self._by_rtx_ssrc:
+            return False
+        if rtx:
+            layer.rtx_ssrc = ssrc
+            self._by_rtx_ssrc[ssrc] = layer
+        else:
+            layer.ssrc = ssrc
+            self._by_ssrc[ssrc] = layer
+        return True
+
+    def layer_of(self, subscriber_id: str) -> tuple[int, int]:
+        """``(layer forwarded now, layer being switched to or -1)`` of a subscriber."""
+        sub = self._subs[subscriber_id]
+        return sub.layer, sub.target_layer
+
+    def select_layer(self, now: float, subscriber_id: str, index: int) -> list[Action]:
+        """Move a subscriber to layer ``index`` at that layer's next keyframe (requested now,
+        throttled); until then it keeps receiving the layer it has. Selecting the current layer
+        cancels a pending switch."""
+        sub = self._subs[subscriber_id]
+        if not 0 <= index < len(self.layers):
+            raise ValueError(f"no layer {index} (the track has {len(self.layers)})")
+        if index == sub.target_layer:
+            return []
+        self._cancel_switch(sub)
+        if index == sub.layer:
+            return []
+        target = self.layers[index]
+        target.joining.append(sub)
+        sub.target_layer = index
+        return self._request_keyframe(now, target) if sub.egress_ready else []
+
+    def records(self, ssrc: int) -> bool:
+        """Does a recording of a simulcast track take the packets of ``ssrc`` (a layer's media or
+        RTX SSRC)? A file holds one stream, so the recorder gets one layer, the largest, for
+        the whole track: chosen once every layer the publisher sends (two at least) has shown a
+        keyframe, nothing before. Without simulcast, every packet."""
+        if not self.simulcast:
+            return True
+        layer = self._recorded
+        if layer is None:
+            layer = self._recorded = recording_layer(self.layers)
+            if layer is None:
+                return False
+        return ssrc == layer.ssrc or ssrc == layer.rtx_ssrc
+
+    def _cancel_switch(self, sub: Subscription) -> None:
+        if sub.target_layer >= 0:
+            self.layers[sub.target_layer].joining.remove(sub)
+            sub.target_layer = -1
+
+    def _admit(self, now: float, layer: Layer, view: RtpView) -> None:
+        """``view`` begins a keyframe of ``layer``: the subscriptions waiting for it switch now,
+        before the packet is forwarded, so it is the first they get of this layer."""
+        for sub in layer.joining:
+            switch_layer(sub, self.layers[sub.layer], layer, now, view.ts, self.track.clock_rate)
+        layer.joining.clear()
 
     # --- media from the publisher (hot path) ---------------------------------------------------
 
@@ -279,17 +380,31 @@ class Forwarder:
         except RtpParseError:
             self.drops.add(DropReason.MALFORMED)
             return []
-        return self._forward(now, view, elements)
+        layer = self._main
+        if view.ssrc != layer.ssrc:
+            if layer.ssrc is None and not self.simulcast:
+                layer.ssrc = view.ssrc  # latch the first SSRC seen
+            else:
+                found = self._by_ssrc.get(view.ssrc)
+                if found is None:
+                    self.drops.add(DropReason.WRONG_SSRC)
+                    return []
+                layer = found
+        reception = layer.reception
+        if reception is not None:  # a simulcast layer's (see Layer)
+            reception.on_packet(now, view.ssrc, view.seq, view.ts)
+        return self._forward(now, layer, view, elements)
 
     def on_rtx(self, now: float, data: bytes) -> list[OutPacket]:
         """One RTX packet (RFC 4588) from the publisher: unwrapped, then as :meth:`on_rtp`."""
         try:
             view = RtpView(data)
             apt = self.track.rtx_payload_types.get(view.pt)
-            if apt is None or self._ssrc is None:
+            layer = self._by_rtx_ssrc.get(view.ssrc) if self.simulcast else self._main
+            if apt is None or layer is None or layer.ssrc is None:
                 self.drops.add(DropReason.UNKNOWN_PAYLOAD_TYPE)
                 return []
-            original = rtx_unwrap(view, apt, self._ssrc)
+            original = rtx_unwrap(view, apt, layer.ssrc)
             if original is None:
                 self.drops.add(DropReason.PADDING_ONLY)
                 return []
@@ -298,85 +413,46 @@ class Forwarder:
         except RtpParseError:
             self.drops.add(DropReason.MALFORMED)
             return []
-        return self._forward(now, view, elements)
+        return self._forward(now, layer, view, elements)
 
     def _forward(
-        self, now: float, view: RtpView, elements: list[tuple[int, int, int]] | None
+        self, now: float, layer: Layer, view: RtpView, elements: list[tuple[int, int, int]] | None
     ) -> list[OutPacket]:
-        ext = self._accept(view)
+        self.packets_in += 1
+        ext = layer.accept(view, self.drops)
         if ext < 0:
             return []
-        if self._nacks is not None and self._nacks.on_packet(now, ext):
+        nacks = layer.nacks
+        if nacks is not None and nacks.on_packet(now, ext):
             self.timer_changed = True
         if view.payload_start == view.payload_end:
-            return self._drop_for_all(ext, DropReason.PADDING_ONLY)
+            self.drops.add(DropReason.PADDING_ONLY)
+            layer.drop_for_all(ext, DropReason.PADDING_ONLY)
+            return []
         if view.pt not in self._detectors:
-            return self._drop_for_all(ext, DropReason.UNKNOWN_PAYLOAD_TYPE)
+            self.drops.add(DropReason.UNKNOWN_PAYLOAD_TYPE)
+            layer.drop_for_all(ext, DropReason.UNKNOWN_PAYLOAD_TYPE)
+            return []
         detector = self._detectors[view.pt]
         keyframe = detector is None or detector(view.data, view.payload_start, view.payload_end)
         if keyframe and detector is not None:
-            self._keyframes.on_keyframe(now)
+            layer.keyframes.on_keyframe(now)
+            if layer.joining:
+                self._admit(now, layer, view)
+        stats = layer.stats
+        if stats is not None:
+            stats.on_packet(now, view.ts, len(view.data))
+            if keyframe:
+                width, height = keyframe_size(view.data, view.payload_start, view.payload_end)
+                stats.on_keyframe(now, width, height)
         out: list[OutPacket] = []
-        for sub in self._sub_list:
+        for sub in layer.subs:
             packet = sub.forward(now, view, ext, keyframe, elements)
             if packet is not None:
                 out.append((sub.subscriber_id, packet))
             else:
                 self.drops.add(sub.last_drop)
         return out
-
-    def _accept(self, view: RtpView) -> int:
-        """Input stage: SSRC check, sequence unwrap, duplicate and reorder-window filter.
-        Returns the extended sequence number, or -1 when the packet is dropped."""
-        if self._ssrc is None:
-            self._ssrc = view.ssrc
-        elif view.ssrc != self._ssrc:
-            self.drops.add(DropReason.WRONG_SSRC)
-            return -1
-        self.packets_in += 1
-        seq = (view.seq + self._shift) & 0xFFFF  # = add16(view.seq, self._shift), inlined
-        if self._max_ext < 0:
-            # One cycle up, so packets sent just before the first one to arrive (reordered
-            # across the 16-bit wrap, e.g. a keyframe at 65535 behind a packet at 0) still get a
-            # non-negative extended number instead of being dropped as too old.
-            ext = seq + 0x10000
-        else:
-            # Unwrap relative to the newest: the nearest extended value with these low 16 bits.
-            # = extend16(self._max_ext, seq), inlined: this runs per packet.
-            ext = self._max_ext + (((seq - self._max_ext + 0x8000) & 0xFFFF) - 0x8000)
-            if ext <= self._max_ext - self._window or ext < 0:
-                ext = self._far_off(view.seq)
-                if ext < 0:
-                    self.drops.add(DropReason.TOO_OLD)
-                    return -1
-        slot = ext % self._window
-        if self._seen[slot] == ext:
-            self.drops.add(DropReason.DUPLICATE)
-            return -1
-        self._seen[slot] = ext
-        if ext > self._max_ext:
-            self._max_ext = ext
-        return ext
-
-    def _far_off(self, seq: int) -> int:
-        """A sequence number far outside the window: RFC 3550 A.1 treats two consecutive ones as
-        a restarted sequence (a publisher that reset its encoder keeps its SSRC). Then input is
-        re-based so the new sequence continues the old one and subscribers see no jump."""
-        if seq != self._probation:
-            self._probation = add16(seq, 1)
-            return -1
-        self._probation = -1
-        # The previous far-off packet (seq - 1) was dropped: it becomes the missing max_ext + 1.
-        self._shift = wrap16(self._max_ext + 2 - seq)
-        if self._nacks is not None:
-            self._nacks.reset()
-        return self._max_ext + 2
-
-    def _drop_for_all(self, ext: int, reason: DropReason) -> list[OutPacket]:
-        self.drops.add(reason)
-        for sub in self._sub_list:
-            sub.skip(ext, reason)
-        return []
 
     # --- RTCP ----------------------------------------------------------------------------------
 
@@ -398,11 +474,11 @@ class Forwarder:
                     )
             elif isinstance(packet, Pli):
                 if packet.media_ssrc == sub.ssrc and sub.count_keyframe_request(None):
-                    actions.extend(self._request_keyframe(now))
+                    actions.extend(self._request_keyframes_for(now, sub))
             elif isinstance(packet, Fir):
                 for ssrc, command_seq in packet.entries:
                     if ssrc == sub.ssrc and sub.count_keyframe_request(command_seq):
-                        actions.extend(self._request_keyframe(now))
+                        actions.extend(self._request_keyframes_for(now, sub))
             elif isinstance(packet, Remb):
                 if sub.ssrc in packet.ssrcs:
                     actions.extend(self._on_remb(now, subscriber_id, packet.bitrate))
@@ -414,34 +490,68 @@ class Forwarder:
 
     def on_publisher_rtcp(self, now: float, packets: Iterable[RtcpPacket]) -> None:
         """RTCP from the publisher: its sender reports give the NTP<->RTP mapping the node's own
-        sender reports are derived from (see :class:`~.sender_report.SenderReportState`)."""
+        sender reports are derived from (see :class:`~.sender_report.SenderReportState`), and,
+        per simulcast layer, the mapping between the layers' timestamps at a switch."""
         for packet in packets:
-            if isinstance(packet, SenderReport) and packet.ssrc == self._ssrc:
-                self._publisher_sr = (now, packet.rtp_ts)
-                for sub in self._sub_list:
-                    sub.sender_report_state.on_publisher_sr(now, packet.rtp_ts)
+            if not isinstance(packet, SenderReport):
+                continue
+            layer = self._main if packet.ssrc == self._main.ssrc else None
+            if layer is None:
+                layer = self._by_ssrc.get(packet.ssrc)
+            if layer is None:
+                continue
+            layer.publisher_sr = (now, packet.rtp_ts)
+            layer.publisher_ntp = (packet.ntp / 4294967296.0, packet.rtp_ts)
+            if layer.reception is not None:
+                layer.reception.on_sender_report(now, packet.ssrc, packet.ntp)
+            for sub in layer.subs:
+                sub.sender_report_state.on_publisher_sr(now, packet.rtp_ts)
+
+    def layer_report_blocks(self, now: float) -> list[ReportBlock]:
+        """A simulcast track's receiver report blocks, one per layer heard from (RFC 3550
+        §6.4.2: one block per source); [] without simulcast (the session reports that stream)."""
+        return report_blocks(self.layers, now)
 
     def publisher_ready(self, now: float) -> list[Action]:
         """The publisher's DTLS/SRTP is up: a keyframe request made before (a subscriber linked
         while the publisher was still connecting) was lost; repeat a pending one now."""
-        if self.track.kind != "video" or not self._keyframes.upstream_ready(now):
+        if self.track.kind != "video":
             return []
-        self.timer_changed = True
-        return [self._pli()]
+        actions: list[Action] = []
+        for layer in self.layers:
+            # A simulcast layer not heard from yet cannot be asked (no SSRC); a plain track's
+            # PLI goes out as it always did.
+            askable = layer.ssrc is not None or not self.simulcast
+            if askable and layer.keyframes.upstream_ready(now):
+                self.timer_changed = True
+                actions.append(self._pli(layer))
+        return actions
 
     def request_keyframe(self, now: float) -> list[Action]:
         """Someone beside the subscribers (the recorder) needs a keyframe: merged with every other
-        request into one throttled, retried PLI (see :class:`KeyframeRequestManager`)."""
-        return self._request_keyframe(now)
+        request into one throttled, retried PLI (see :class:`KeyframeRequestManager`); of every
+        layer of a simulcast track."""
+        actions: list[Action] = []
+        for layer in self.layers:
+            actions += self._request_keyframe(now, layer)
+        return actions
 
-    def _request_keyframe(self, now: float) -> list[Action]:
-        if self.track.kind != "video" or not self._keyframes.request(now):
+    def _request_keyframes_for(self, now: float, sub: Subscription) -> list[Action]:
+        """A keyframe of the layer the subscriber gets, and of the one it is switching to."""
+        actions = self._request_keyframe(now, self.layers[sub.layer])
+        if sub.target_layer >= 0:
+            actions += self._request_keyframe(now, self.layers[sub.target_layer])
+        return actions
+
+    def _request_keyframe(self, now: float, layer: Layer) -> list[Action]:
+        if self.track.kind != "video" or not layer.keyframes.request(now):
             return []
         self.timer_changed = True  # the retry is due keyframe_retry_interval from now
-        return [self._pli()]
+        # A layer whose SSRC is not known yet cannot be asked: its retry will, once it is.
+        return [self._pli(layer)] if layer.ssrc is not None or not self.simulcast else []
 
-    def _pli(self) -> SendToPublisher:
-        return SendToPublisher(build_pli(self.track.feedback_ssrc, self._ssrc or 0), "pli")
+    def _pli(self, layer: Layer) -> SendToPublisher:
+        return SendToPublisher(build_pli(self.track.feedback_ssrc, layer.ssrc or 0), "pli")
 
     def on_subscriber_estimate(
         self, now: float, subscriber_id: str, bitrate: int | None
@@ -462,31 +572,41 @@ class Forwarder:
         return self._send_remb(self._remb.update(now, subscriber_id, bitrate))
 
     def _send_remb(self, value: int | None) -> list[Action]:
-        if value is None or self._ssrc is None:
+        # A simulcast publisher is not capped by its subscribers: each gets the layer that fits
+        # it, and the publisher's own estimate (transport-cc) sizes what it sends.
+        ssrc = self._main.ssrc
+        if value is None or ssrc is None or self.simulcast:
             return []
-        return [SendToPublisher(build_remb(self.track.feedback_ssrc, value, [self._ssrc]), "remb")]
+        return [SendToPublisher(build_remb(self.track.feedback_ssrc, value, [ssrc]), "remb")]
 
     # --- timers and reports --------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must run next (keyframe retries, upstream NACKs) or None."""
-        timers = [self._keyframes.get_timer()]
-        if self._nacks is not None:
-            timers.append(self._nacks.get_timer())
-        due = [t for t in timers if t is not None]
-        return min(due) if due else None
+        due: float | None = None
+        for layer in self.layers:
+            timers = [layer.keyframes.get_timer()]
+            if layer.nacks is not None:
+                timers.append(layer.nacks.get_timer())
+            for timer in timers:
+                if timer is not None and (due is None or timer < due):
+                    due = timer
+        return due
 
     def handle_timer(self, now: float) -> list[Action]:
         """Run what is due at ``now``; calling it early is harmless."""
         actions: list[Action] = []
-        if self._keyframes.handle_timer(now) and self.track.kind == "video":
-            actions.append(self._pli())
-        if self._nacks is not None and self._ssrc is not None:
-            seqs = self._nacks.handle_timer(now)
-            if seqs:
-                publisher_seqs = [add16(s, -self._shift) for s in seqs]
-                packet = build_nack(self.track.feedback_ssrc, self._ssrc, publisher_seqs)
-                actions.append(SendToPublisher(packet, "nack"))
+        for layer in self.layers:
+            ssrc = layer.ssrc
+            due = layer.keyframes.handle_timer(now) and self.track.kind == "video"
+            if due and (ssrc is not None or not self.simulcast):
+                actions.append(self._pli(layer))
+            if layer.nacks is not None and ssrc is not None:
+                seqs = layer.nacks.handle_timer(now)
+                if seqs:
+                    publisher_seqs = [add16(s, -layer.shift) for s in seqs]
+                    packet = build_nack(self.track.feedback_ssrc, ssrc, publisher_seqs)
+                    actions.append(SendToPublisher(packet, "nack"))
         return actions
 
     def sender_report(self, now: float, wallclock: float, subscriber_id: str) -> bytes | None:
@@ -496,4 +616,5 @@ class Forwarder:
 
     @property
     def keyframe_requests(self) -> KeyframeRequestManager:
-        return self._keyframes
+        """The keyframe requests of the track's (first) stream."""
+        return self._main.keyframes

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from liveloop_sfu.media.codecs.vp8 import PictureIdRewriter
 from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.history import RetransmissionHistory
 from liveloop_sfu.media.core.rewriter import ExtensionPlan, SeqRewriter, TransportSequence
@@ -24,7 +25,7 @@ from liveloop_sfu.media.core.rtp import (
     rtx_wrap,
 )
 from liveloop_sfu.media.core.sender_report import SenderReportState
-from liveloop_sfu.media.core.seq import add16
+from liveloop_sfu.media.core.seq import add16, gt32
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.core.forwarder import ForwarderSettings
@@ -104,7 +105,10 @@ class Subscription:
         *,
         gated: bool,
         transport_seq: TransportSequence | None,
+        vp8_payload_types: frozenset[int] = frozenset(),
     ) -> None:
+        """``vp8_payload_types``: a simulcast track's VP8 payload types, whose PictureID and
+        TL0PICIDX are rewritten to stay continuous across layer switches (none otherwise)."""
         self.config = config
         self.subscriber_id = config.subscriber_id
         self.ssrc = config.ssrc
@@ -135,6 +139,11 @@ class Subscription:
         self._rtx_seq = random.getrandbits(16)
         self._last_fir_seq: int | None = None
         self._continue_ts: tuple[int, float] | None = None  # (last output ts, when sent)
+        # Simulcast (the forwarder's "layers"): the layer forwarded now, the one it switches to.
+        self.layer = 0
+        self.target_layer = -1
+        self._vp8_pts = vp8_payload_types
+        self._vp8 = PictureIdRewriter() if vp8_payload_types else None
 
     def continue_from(self, previous: Subscription) -> None:
         """Take over the output stream of ``previous`` (same subscriber, same SSRC, another
@@ -153,6 +162,29 @@ class Subscription:
         self.sender_report_state.forget_publisher()
         self.stats = previous.stats
         self._rtx_seq = previous._rtx_seq
+
+    def switch_source(self, now: float, ts: int, ts_delta: int | None) -> None:
+        """The next packet, of timestamp ``ts``, begins a keyframe of another simulcast layer of
+        the same track (see :class:`~.forwarder.Forwarder`, "layers"); make it continue this
+        output stream seamlessly: its sequence number follows the last one sent, with no gap;
+        its timestamp is the old layer's timeline (``ts_delta`` maps the new layer's timestamps
+        onto the old one's, from sender reports) or, without a mapping or if the mapping would
+        not move forward, the last timestamp sent plus the time elapsed since (at least one
+        tick: timestamps never go back); VP8 picture numbers follow the last ones sent."""
+        self._seq.restart(self._seq.next_output)
+        if self._vp8 is not None:
+            self._vp8.switch()
+        last = self.sender_report_state.last_sent
+        if last is None:
+            return  # nothing sent yet: the stream simply starts with this layer
+        last_ts, last_now = last
+        candidate = -1
+        if ts_delta is not None:
+            candidate = (ts + self._ts_offset + ts_delta) & 0xFFFFFFFF
+        if candidate < 0 or not gt32(candidate, last_ts):
+            candidate = last_ts + max(1, round((now - last_now) * self._clock_rate))
+        self._initial_ts = candidate & 0xFFFFFFFF
+        self._continue_ts = None
 
     # --- hot path ------------------------------------------------------------------------------
 
@@ -216,6 +248,11 @@ class Subscription:
         if ext_block:
             b0 |= 0x10
         header = _HEADER.pack(b0, (view.marker << 7) | out_pt, out_seq, out_ts, self.ssrc)
+        if self._vp8 is not None and view.pt in self._vp8_pts:
+            descriptor = self._vp8.rewrite(data, view.payload_start, view.payload_end)
+            if descriptor:
+                rest = mv[view.payload_start + len(descriptor) : view.payload_end]
+                return b"".join((header, mv[12 : view.csrc_end], ext_block, descriptor, rest))
         return b"".join(
             (header, mv[12 : view.csrc_end], ext_block, mv[view.payload_start : view.payload_end])
         )

@@ -165,11 +165,18 @@ class FeedbackRelay:
             if not participant.connected:
                 continue
             for publication in list(participant.publications.values()):
-                block = publication.reception.report_block(now)
-                if block is not None:
+                forwarder = publication.forwarder
+                if forwarder.simulcast:  # one block per layer (core/layer.py)
+                    blocks = forwarder.layer_report_blocks(now)
+                else:
+                    block = publication.reception.report_block(now)
+                    blocks = [] if block is None else [block]
+                if blocks:
                     self._counters["rtcp-out-rr"] += 1
                     if self.quality is not None:
-                        track = publication.forwarder.track
-                        loss, jitter = block.fraction_lost / 256, block.jitter / track.clock_rate
-                        self.quality(QualitySample("ingress", track.kind, loss, jitter))
-                    await participant.peer.send(build_rr(publication.line.local_ssrc, [block]))
+                        track = forwarder.track
+                        for block in blocks:
+                            loss = block.fraction_lost / 256
+                            jitter = block.jitter / track.clock_rate
+                            self.quality(QualitySample("ingress", track.kind, loss, jitter))
+                    await participant.peer.send(build_rr(publication.line.local_ssrc, blocks))

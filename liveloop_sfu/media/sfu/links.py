@@ -22,7 +22,14 @@ from liveloop_sfu.media.core.bandwidth_estimator import SubscriberEstimator
 from liveloop_sfu.media.core.drops import DropCounters
 from liveloop_sfu.media.core.forwarder import Action, Forwarder
 from liveloop_sfu.media.core.reception import ReceptionStats
-from liveloop_sfu.media.core.rewriter import AUDIO_LEVEL_URI, TransportSequence
+from liveloop_sfu.media.core.rewriter import (
+    AUDIO_LEVEL_URI,
+    MID_URI,
+    REPAIRED_RID_URI,
+    RID_URI,
+    TransportSequence,
+)
+from liveloop_sfu.media.core.simulcast import read_rid
 from liveloop_sfu.media.core.subscription import Subscription
 from liveloop_sfu.media.core.transport_feedback import TransportFeedbackBuilder
 from liveloop_sfu.media.sfu.slots import OfferedTrack, TrackRef, placeholder_tracks
@@ -58,6 +65,7 @@ def same_track(old: MediaLine, new: MediaLine) -> bool:
     return (
         track_config(old) == track_config(new)
         and old.remote_rtx_ssrc == new.remote_rtx_ssrc
+        and old.rids == new.rids
         and track_id(old) == track_id(new)
     )
 
@@ -147,7 +155,8 @@ def tracks_of(publisher: MediaParticipant) -> list[OfferedTrack]:
 
 def learn_ssrc(publisher: MediaParticipant, data: bytes) -> tuple[Publication, bool] | None:
     """A browser that did not announce its SSRCs (no a=ssrc): match by payload type, once per
-    m-line, so a peer spraying random SSRCs cannot grow the table."""
+    m-line, so a peer spraying random SSRCs cannot grow the table. A simulcast m-line's layers
+    are matched by their RID (see :func:`learn_layer`)."""
     pt = data[1] & 0x7F
     for publication in publisher.publications.values():
         line = publication.line
@@ -155,6 +164,11 @@ def learn_ssrc(publisher: MediaParticipant, data: bytes) -> tuple[Publication, b
             rtx = pt == codec.rtx_payload_type
             if pt != codec.payload_type and not rtx:
                 continue
+            if line.rids:
+                route = learn_layer(publisher, publication, data, rtx)
+                if route is not None:
+                    return route
+                break  # not one of this m-line's layers; perhaps another m-line's
             announced = line.remote_rtx_ssrc if rtx else line.remote_ssrc
             if announced is not None or any(
                 route == (publication, rtx) for route in publisher.ssrc_routes.values()
@@ -164,6 +178,29 @@ def learn_ssrc(publisher: MediaParticipant, data: bytes) -> tuple[Publication, b
             publisher.ssrc_routes[int.from_bytes(data[8:12], "big")] = route
             return route
     return None
+
+
+def learn_layer(
+    publisher: MediaParticipant, publication: Publication, data: bytes, rtx: bool
+) -> tuple[Publication, bool] | None:
+    """An unknown SSRC on a simulcast m-line: the layer its RID extension names (RFC 8852 §3.1;
+    repaired-RID, §3.2, for an RTX stream), if its MID extension (when present) names this
+    m-line. Each layer is learnt once (its media and its RTX SSRC), so the table stays bounded
+    whatever a peer sends; a packet without a known rid stays unroutable (libwebrtc sends the
+    extensions on every packet until a receiver report acknowledges the SSRC)."""
+    line = publication.line
+    rid = read_rid(data, line.extension_id(REPAIRED_RID_URI if rtx else RID_URI) or 0)
+    if not rid or rid not in line.rids:
+        return None
+    mid = read_rid(data, line.extension_id(MID_URI) or 0)
+    if mid and mid != line.mid:
+        return None
+    ssrc = int.from_bytes(data[8:12], "big")
+    if not publication.forwarder.learn_layer(rid, ssrc, rtx):
+        return None
+    route = (publication, rtx)
+    publisher.ssrc_routes[ssrc] = route
+    return route
 
 
 class LinkTable:

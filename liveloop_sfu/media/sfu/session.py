@@ -60,6 +60,7 @@ from liveloop_sfu.media.sfu.links import (
 )
 from liveloop_sfu.media.sfu.peers import PeerLifecycle
 from liveloop_sfu.media.sfu.renegotiation import Renegotiation
+from liveloop_sfu.media.sfu.simulcast_allocator import LayerAllocator
 from liveloop_sfu.media.sfu.slots import OfferedTrack
 from liveloop_sfu.media.sfu.speaker_announcer import SpeakerAnnouncer
 from liveloop_sfu.media.sfu.state import SessionState
@@ -108,6 +109,8 @@ class SfuSession:
         self._renegotiation = Renegotiation(state, emit, group=group)
         detector = ActiveSpeakerDetector() if group else None
         self._speakers = SpeakerAnnouncer(state, detector, emit)
+        # Simulcast videos: each subscriber's layers from its downlink estimate, every ~100 ms.
+        self._layers = LayerAllocator(state, lambda: detector.speaker if detector else None)
         # The per-packet path (compiled, dispatch/rtp_path.py), on this session's own records.
         self._rtp_path = RtpPath(
             participants, counters, learn_ssrc, self._speakers.on_audio_level, self._rearm
@@ -325,6 +328,7 @@ class SfuSession:
             if timer is not None and timer <= now:
                 self._actions.send(publication, publication.forwarder.handle_timer(now))
         self._transport_cc.send_due(now)
+        self._layers.run(now)
         await self._feedback.send_reports(now)
         await self._peers.check_deadlines(now)
 
@@ -334,6 +338,9 @@ class SfuSession:
         transport_cc = self._transport_cc.deadline()
         if transport_cc is not None:
             deadlines.append(transport_cc)
+        layers = self._layers.deadline()
+        if layers is not None:
+            deadlines.append(layers)
         for publication in self._table.publications():
             timer = publication.forwarder.get_timer()
             if timer is not None:

@@ -67,6 +67,9 @@ class MediaLine:
     cname: str
     # The browser's track id on this m-line (its offer's a=msid), if it sends one.
     remote_track_id: str | None = None
+    # The simulcast layers the browser sends on it (RFC 8851 rids, as answered), () without
+    # simulcast. Their SSRCs are learnt from each packet's RID extension (sfu/links.py).
+    rids: tuple[str, ...] = ()
 
     def extension_id(self, uri: str) -> int | None:
         return next((ext_id for u, ext_id in self.extensions if u == uri), None)
@@ -87,6 +90,7 @@ def track_config(line: MediaLine) -> TrackConfig:
             if c.rtx_payload_type is not None
         },
         feedback_ssrc=line.local_ssrc,
+        rids=line.rids if line.kind == "video" else (),
     )
 
 

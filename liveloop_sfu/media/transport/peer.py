@@ -62,12 +62,17 @@ from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from liveloop_sfu.errors import InvalidPayload
-from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
+from liveloop_sfu.media.core.rewriter import REPAIRED_RID_URI, RID_URI, TRANSPORT_CC_URI
 from liveloop_sfu.media.core.transport_feedback import TransportFeedbackBuilder
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
 from liveloop_sfu.media.transport.ice_gathering import drained_socket, install_gatherer, raw_socket
 from liveloop_sfu.media.transport.negotiated import Codec, MediaLine
+from liveloop_sfu.media.transport.simulcast import (
+    SimulcastOffer,
+    answer_simulcast,
+    read_simulcast,
+)
 from liveloop_sfu.media.transport.srtp.packet_io import PacketHandler, PeerIo, SocketReader
 
 logger = logging.getLogger(__name__)
@@ -172,6 +177,7 @@ class NodePeer:
             raise InvalidPayload("the connection to the node is closed")
         offer = _parse_offer(offer_sdp)
         _check_offer(offer)
+        simulcast = read_simulcast(offer_sdp)
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         except (ValueError, LookupError, OperationError, InvalidStateError) as exc:
@@ -180,17 +186,20 @@ class NodePeer:
         # now, before any await, so no encoder/decoder can start.
         self._install_hooks(plan, {m.rtp.muxId: m.direction for m in offer.media})
         self._accept_transport_cc(offer)
+        simulcast = self._accept_simulcast(offer, simulcast)
         try:
             answer = await self._pc.createAnswer()
             await self._pc.setLocalDescription(answer)
         except InvalidStateError as exc:  # closed while gathering
             raise InvalidPayload("the connection to the node is closed") from exc
         self._hook_sockets()  # gathering (in setLocalDescription) has opened them
-        self.media = self._read_media()
+        self.media = self._read_media(simulcast)
         for candidate in self._pending_candidates:
             await self._add_candidate(candidate)
         self._pending_candidates.clear()
-        return str(self._pc.localDescription.sdp)
+        # aiortc applied its own answer (it knows nothing of simulcast); the browser gets it with
+        # the receive side of the simulcast it offered (media/transport/simulcast.py).
+        return answer_simulcast(str(self._pc.localDescription.sdp), simulcast)
 
     async def add_candidate(self, init: Mapping[str, Any] | None) -> None:
         """A trickled RTCIceCandidateInit from the browser (``None`` or an empty candidate string
@@ -280,6 +289,37 @@ class NodePeer:
             if remote is not None:
                 _accept_transport_cc(transceiver, remote)
 
+    def _accept_simulcast(
+        self, offer: aiortc_sdp.SessionDescription, simulcast: Mapping[str, SimulcastOffer]
+    ) -> dict[str, SimulcastOffer]:
+        """Answer simulcast (RFC 8853) on the m-lines that offer it with the RID header
+        extension (RFC 8852 §3.1), which the node needs to tell the layers apart: that extension
+        and repaired-RID (§3.2, RTX of a layer) join the transceiver's negotiated extensions, with
+        the browser's ids, on this connection only (as transport-cc, above). An m-line offering
+        simulcast without RID gets an answer without simulcast: the browser then sends one
+        encoding. Returns the m-lines answered with simulcast."""
+        remote_by_mid = {m.rtp.muxId: m for m in offer.media}
+        answered: dict[str, SimulcastOffer] = {}
+        for transceiver in self._pc.getTransceivers():
+            mid = str(transceiver.mid)
+            remote = remote_by_mid.get(mid)
+            wanted = simulcast.get(mid)
+            if remote is None or wanted is None or transceiver.kind != "video":
+                continue
+            offered = {e.uri: e.id for e in remote.rtp.headerExtensions}
+            if RID_URI not in offered:
+                continue
+            extensions: list[RTCRtpHeaderExtensionParameters] = transceiver._headerExtensions
+            have = {e.uri for e in extensions}
+            added = [
+                RTCRtpHeaderExtensionParameters(id=offered[uri], uri=uri)
+                for uri in (RID_URI, REPAIRED_RID_URI)
+                if uri in offered and uri not in have
+            ]
+            transceiver._headerExtensions = [*extensions, *added]
+            answered[mid] = wanted
+        return answered
+
     def _hook_transport(self, transport: RTCDtlsTransport) -> None:
         self._transport = transport
 
@@ -350,7 +390,7 @@ class NodePeer:
             candidate.sdpMLineIndex = 0  # one BUNDLE transport: the first m-line carries it
         await self._pc.addIceCandidate(candidate)
 
-    def _read_media(self) -> tuple[MediaLine, ...]:
+    def _read_media(self, simulcast: Mapping[str, SimulcastOffer]) -> tuple[MediaLine, ...]:
         remote = aiortc_sdp.SessionDescription.parse(self._pc.remoteDescription.sdp)
         local = aiortc_sdp.SessionDescription.parse(self._pc.localDescription.sdp)
         remote_by_mid = {m.rtp.muxId: m for m in remote.media}
@@ -360,7 +400,10 @@ class NodePeer:
             remote_m = remote_by_mid.get(transceiver.mid or "")
             if remote_m is None or transceiver.currentDirection is None:
                 continue
-            ssrc, rtx_ssrc = _remote_ssrcs(remote_m)
+            layers = simulcast.get(str(transceiver.mid))
+            # A simulcast m-line's SSRCs are learnt from the packets' RID (the offer does not say
+            # which SSRC carries which rid), so none is taken from the offer.
+            ssrc, rtx_ssrc = _remote_ssrcs(remote_m) if layers is None else (None, None)
             direction = transceiver.currentDirection
             lines.append(
                 MediaLine(
@@ -376,6 +419,7 @@ class NodePeer:
                     local_ssrc=transceiver.sender._ssrc,
                     local_rtx_ssrc=transceiver.sender._rtx_ssrc,
                     cname=cname,
+                    rids=() if layers is None else layers.rids,
                 )
             )
         return tuple(lines)

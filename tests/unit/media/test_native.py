@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[3]
 # arithmetic, now with the one unwrapper, RFC 3550 A.1) and "rtp_common" (parse error, NTP);
 # and "keyframes" in one compiled module per codec, "vp8", "vp9", "h264" (their detectors, and
 # VP8's payload descriptor), with "keyframes" left as the per-codec dispatch.
+# Issue 15 (simulcast) adds "layer" (one incoming stream of a track, the forwarder's input stage
+# moved there) and "simulcast" (RID reading, per-layer statistics).
 TODAYS_COMPILED = {
     "aimd", "bandwidth_estimator", "delay_based", "sent_packets", "transport_feedback",
+    "layer", "simulcast",
     "drops", "forwarder", "h264", "header_counter", "history", "keyframe_requests", "keyframes",
     "media_sender", "nack_generator", "packet_io", "pump", "reception", "remb", "rewriter", "rtcp",
     "rtp", "rtp_common", "rtp_path", "sender_report", "seq", "subscription", "vp8", "vp9",

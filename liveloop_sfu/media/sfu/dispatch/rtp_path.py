@@ -66,7 +66,8 @@ class RtpPath:
         publication, rtx = route
         forwarder: Forwarder = publication.forwarder
         recorder = self.recorder
-        if recorder is not None:
+        if recorder is not None and (not forwarder.simulcast or forwarder.records(ssrc)):
+            # A simulcast track is recorded from one layer (Forwarder.records).
             recorder.on_rtp(
                 publisher.sid,
                 publisher.participant_id,

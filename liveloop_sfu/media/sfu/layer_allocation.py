@@ -1,0 +1,78 @@
+"""Which simulcast layer each of one subscriber's videos gets: the rule, pure.
+
+The subscriber's downlink estimate (:mod:`.bandwidth`) is the budget for all the simulcast
+videos it receives together (mediasoup's ``DistributeAvailableOutgoingBitrate`` idea, in our own
+form):
+
+1. every video first gets its smallest layer that is being sent, in priority order (the active
+   speaker first, then the others), as long as the budget allows; a video the budget cannot
+   even give its smallest layer still gets it (dropping temporal layers below that is not done
+   yet): a frozen tile is worse than a late one;
+2. what is left raises the videos one layer at a time, again in priority order, each as high as
+   the rest of the budget lets it.
+
+Hysteresis, so that a layer does not flap on a noisy estimate (Galène's ``adjustLayer`` keeps a
+layer until the rate is clearly off): keeping the layer a video has costs its bit rate, but
+moving *above* it costs :data:`UPGRADE_MARGIN` times the target's bit rate. Without an estimate
+(``None``: the subscriber's path has shown no congestion) every video gets its largest layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["UPGRADE_MARGIN", "VideoLayers", "allocate"]
+
+UPGRADE_MARGIN = 1.3
+
+
+@dataclass(frozen=True, slots=True)
+class VideoLayers:
+    """One simulcast video a subscriber receives.
+
+    - ``bitrates``: each layer's bit rate now (by layer index; 0: not being sent);
+    - ``order``: the layer indices from the smallest picture to the largest;
+    - ``current``: the layer it gets (or is switching to);
+    - ``priority``: 0 goes first (the active speaker), larger after.
+    """
+
+    bitrates: tuple[int, ...]
+    order: tuple[int, ...]
+    current: int
+    priority: int = 1
+
+
+def allocate(budget: int | None, videos: Sequence[VideoLayers]) -> list[int]:
+    """The layer index for each of ``videos`` (same order); a video with no layer being sent
+    keeps its current one."""
+    ladders = [[i for i in video.order if video.bitrates[i] > 0] for video in videos]
+    chosen = [
+        ladder[-1] if ladder else video.current
+        for video, ladder in zip(videos, ladders, strict=True)
+    ]
+    if budget is None:
+        return chosen
+    ranked = sorted(range(len(videos)), key=lambda k: videos[k].priority)
+    steps = [0] * len(videos)  # position in each ladder
+    left = budget
+    for k in ranked:
+        if ladders[k]:
+            left -= _charge(videos[k], ladders[k], 0)
+    for k in ranked:
+        ladder = ladders[k]
+        while steps[k] + 1 < len(ladder):
+            cost = _charge(videos[k], ladder, steps[k] + 1) - _charge(videos[k], ladder, steps[k])
+            if cost > left:
+                break
+            left -= cost
+            steps[k] += 1
+    return [ladder[steps[k]] if ladder else chosen[k] for k, ladder in enumerate(ladders)]
+
+
+def _charge(video: VideoLayers, ladder: list[int], step: int) -> int:
+    """What giving ``video`` the layer ``ladder[step]`` takes from the budget: its bit rate, with
+    the margin when that is above the layer the video has."""
+    rate = video.bitrates[ladder[step]]
+    current = ladder.index(video.current) if video.current in ladder else -1
+    return rate if step <= current else round(rate * UPGRADE_MARGIN)

@@ -1,0 +1,100 @@
+"""Every ~100 ms, each subscriber's simulcast videos get the layers that fit its downlink.
+
+The glue between the subscriber's bandwidth estimate (:mod:`.bandwidth`), the layers each
+forwarder measures (:class:`~liveloop_sfu.media.core.simulcast.LayerStats`) and the rule
+(:func:`.layer_allocation.allocate`): for every subscriber that receives at least one simulcast
+video, the videos' layer bit rates and current layers go in, and a layer that changes becomes a
+:meth:`~liveloop_sfu.media.core.forwarder.Forwarder.select_layer` (switched at the target's
+keyframe, which it requests). The active speaker's video comes first. Interpreted: it runs ten
+times a second, not per packet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from liveloop_sfu.media.core.forwarder import Forwarder
+from liveloop_sfu.media.sfu.bandwidth import AUDIO_RESERVE_BPS
+from liveloop_sfu.media.sfu.layer_allocation import VideoLayers, allocate
+from liveloop_sfu.media.sfu.links import MediaParticipant, Publication
+from liveloop_sfu.media.sfu.state import SessionState
+
+__all__ = ["ALLOCATION_INTERVAL", "LayerAllocator"]
+
+ALLOCATION_INTERVAL = 0.1
+# A track's layers start one after the other (browsers ramp their encodings up with their own
+# estimate): its subscribers keep the layer they have until it has been heard for this long,
+# instead of being moved off a layer that merely has not started yet, and back.
+WARM_UP = 1.0
+
+
+class LayerAllocator:
+    """Runs :func:`.layer_allocation.allocate` for each subscriber, at most every
+    :data:`ALLOCATION_INTERVAL`. ``speaker`` gives the active speaker's participant id."""
+
+    def __init__(self, state: SessionState, speaker: Callable[[], str | None]) -> None:
+        self._participants = state.participants
+        self._table = state.table
+        self._actions = state.actions
+        self._counters = state.counters
+        self._speaker = speaker
+        self.next_run = 0.0
+
+    def deadline(self) -> float | None:
+        """When :meth:`run` is due; ``None`` while nobody publishes simulcast (a session without
+        it, every 1:1 call, is not woken for it)."""
+        if any(p.forwarder.simulcast for p in self._table.publications()):
+            return self.next_run
+        return None
+
+    def run(self, now: float) -> None:
+        if now < self.next_run:
+            return
+        self.next_run = now + ALLOCATION_INTERVAL
+        speaker = self._speaker()
+        for subscriber in list(self._participants.values()):
+            self._allocate(now, subscriber, speaker)
+
+    def _allocate(self, now: float, subscriber: MediaParticipant, speaker: str | None) -> None:
+        feeding = self._table.feeding(subscriber.sid)
+        simulcast = [p for p in feeding if p.forwarder.simulcast and _warm(now, p.forwarder)]
+        if not simulcast:
+            return
+        estimate = subscriber.estimator.estimate if subscriber.estimator is not None else None
+        budget = None
+        if estimate is not None:
+            audios = sum(1 for p in feeding if p.line.kind == "audio")
+            budget = max(0, estimate - audios * AUDIO_RESERVE_BPS)
+        videos = [self._video(now, p, subscriber.sid, speaker) for p in simulcast]
+        for publication, video, layer in zip(
+            simulcast, videos, allocate(budget, videos), strict=True
+        ):
+            if layer != video.current:
+                actions = publication.forwarder.select_layer(now, subscriber.sid, layer)
+                self._counters["simulcast-layer-switches"] += 1
+                self._actions.send(publication, actions)
+
+    def _video(
+        self, now: float, publication: Publication, sid: str, speaker: str | None
+    ) -> VideoLayers:
+        forwarder: Forwarder = publication.forwarder
+        layer, target = forwarder.layer_of(sid)
+        bitrates: list[int] = []
+        ranks: list[tuple[int, int]] = []
+        for x in forwarder.layers:
+            stats = x.stats
+            bitrates.append(stats.current_bitrate(now) if stats is not None else 0)
+            ranks.append(stats.rank() if stats is not None else (0, 0))
+        order = tuple(sorted(range(len(ranks)), key=lambda i: ranks[i]))
+        owner = self._participants.get(publication.owner)
+        first = owner is not None and owner.participant_id == speaker
+        return VideoLayers(
+            tuple(bitrates), order, target if target >= 0 else layer, 0 if first else 1
+        )
+
+
+def _warm(now: float, forwarder: Forwarder) -> bool:
+    """Has the track been heard for :data:`WARM_UP`?"""
+    starts = [x.stats.first_packet for x in forwarder.layers if x.stats is not None]
+    heard = [t for t in starts if t >= 0]
+    return bool(heard) and now - min(heard) >= WARM_UP

@@ -1,0 +1,40 @@
+"""The per-subscriber layer rule: a budget shared by priority, with hysteresis."""
+
+from __future__ import annotations
+
+from liveloop_sfu.media.sfu.layer_allocation import UPGRADE_MARGIN, VideoLayers, allocate
+
+# Three layers, listed by the browser from the largest (as Firefox does): index 2 is the smallest.
+RATES = (1_500_000, 500_000, 150_000)
+ORDER = (2, 1, 0)
+
+
+def video(current: int = 2, priority: int = 1, rates: tuple[int, ...] = RATES) -> VideoLayers:
+    return VideoLayers(rates, ORDER, current, priority)
+
+
+def test_no_estimate_gives_every_video_its_largest_layer_being_sent() -> None:
+    assert allocate(None, [video(), video(rates=(0, 500_000, 150_000))]) == [0, 1]
+
+
+def test_a_small_budget_still_gives_each_video_its_smallest_layer() -> None:
+    assert allocate(100_000, [video(current=0), video(current=0)]) == [2, 2]
+
+
+def test_the_budget_goes_to_the_first_in_priority_then_to_the_others() -> None:
+    # Both have the smallest layer (150k each); the speaker (listed second) rises to the top,
+    # with the margin (1.5M * 1.3 instead of its 150k); the 40k left do not lift the other.
+    budget = 150_000 + round(1_500_000 * UPGRADE_MARGIN) + 40_000
+    assert allocate(budget, [video(), video(priority=0)]) == [2, 0]
+    assert allocate(budget + 500_000 * 2, [video(), video(priority=0)]) == [1, 0]
+
+
+def test_keeping_a_layer_costs_its_rate_but_rising_needs_the_margin() -> None:
+    budget = 1_500_000  # exactly the top layer's rate
+    assert allocate(budget, [video(current=0)]) == [0]  # has it: keeps it
+    assert allocate(budget, [video(current=1)]) == [1]  # does not have it: not enough to rise
+    assert allocate(round(1_500_000 * UPGRADE_MARGIN), [video(current=1)]) == [0]
+
+
+def test_a_video_with_no_layer_being_sent_keeps_its_layer() -> None:
+    assert allocate(10_000_000, [video(current=1, rates=(0, 0, 0))]) == [1]
