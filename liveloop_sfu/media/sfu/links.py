@@ -93,6 +93,11 @@ class MediaParticipant:
     held: bool = False
     publications: dict[str, Publication] = field(default_factory=dict)  # by mid
     ssrc_routes: dict[int, tuple[Publication, bool]] = field(default_factory=dict)  # (pub, rtx)
+    # The simulcast layers learnt on each m-line, {mid: {rid: (SSRC, RTX SSRC)}}, kept when its
+    # publication is rebuilt (an ICE restart, a renegotiation): the browser keeps its SSRCs but
+    # sends the RID extensions only until a receiver report acknowledged them, so the new
+    # publication could not learn them again (a restarted publisher's video froze for everyone).
+    layer_ssrcs: dict[str, dict[str, tuple[int | None, int | None]]] = field(default_factory=dict)
     slots: dict[str, TrackRef] = field(default_factory=dict)  # own mid -> track it carries
     # Output streams of slots whose track was unlinked: a new track on the same slot (same SSRC)
     # continues them, so the browser sees one stream without a sequence jump.
@@ -180,6 +185,20 @@ def learn_ssrc(publisher: MediaParticipant, data: bytes) -> tuple[Publication, b
     return None
 
 
+def _remember_layers(participant: MediaParticipant, publication: Publication) -> None:
+    """Keep what the publication learnt of its simulcast layers (see ``layer_ssrcs``)."""
+    forwarder = publication.forwarder
+    if not forwarder.simulcast:
+        return
+    remembered = participant.layer_ssrcs.setdefault(publication.line.mid, {})
+    for layer in forwarder.layers:
+        ssrc, rtx_ssrc = remembered.get(layer.rid, (None, None))
+        remembered[layer.rid] = (
+            layer.ssrc if layer.ssrc is not None else ssrc,
+            layer.rtx_ssrc if layer.rtx_ssrc is not None else rtx_ssrc,
+        )
+
+
 def learn_layer(
     publisher: MediaParticipant, publication: Publication, data: bytes, rtx: bool
 ) -> tuple[Publication, bool] | None:
@@ -260,8 +279,13 @@ class LinkTable:
             participant.ssrc_routes[line.remote_ssrc] = (publication, False)
         if line.remote_rtx_ssrc is not None:
             participant.ssrc_routes[line.remote_rtx_ssrc] = (publication, True)
+        for rid, (ssrc, rtx_ssrc) in participant.layer_ssrcs.get(line.mid, {}).items():
+            for known, rtx in ((ssrc, False), (rtx_ssrc, True)):
+                if known is not None and publication.forwarder.learn_layer(rid, known, rtx):
+                    participant.ssrc_routes[known] = (publication, rtx)
 
     def _drop_publication(self, participant: MediaParticipant, publication: Publication) -> None:
+        _remember_layers(participant, publication)
         for link in [link for link in self.links if link.publisher == participant.sid]:
             if link.publisher_mid == publication.line.mid:
                 self.unlink(link)
@@ -357,6 +381,7 @@ class LinkTable:
         publishes afresh); the output streams stay in ``retired`` to be continued."""
         self.unlink_participant(participant.sid)
         for publication in participant.publications.values():
+            _remember_layers(participant, publication)
             self.retire(publication.forwarder)
         participant.publications.clear()
         participant.ssrc_routes.clear()

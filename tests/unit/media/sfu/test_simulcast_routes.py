@@ -8,7 +8,7 @@ from liveloop_sfu.media.core.reception import ReceptionStats
 from liveloop_sfu.media.core.rewriter import MID_URI, REPAIRED_RID_URI, RID_URI
 from liveloop_sfu.media.core.rtp import build_rtp
 from liveloop_sfu.media.settings import MediaSettings
-from liveloop_sfu.media.sfu.links import MediaParticipant, Publication, learn_ssrc
+from liveloop_sfu.media.sfu.links import LinkTable, MediaParticipant, Publication, learn_ssrc
 from liveloop_sfu.media.transport.negotiated import Codec, MediaLine, track_config
 from liveloop_sfu.media.transport.peer import NodePeer
 
@@ -71,3 +71,21 @@ def test_unknown_rids_and_repeated_layers_stay_unroutable() -> None:
     for ssrc in range(0x100, 0x200):
         assert learn_ssrc(participant, packet(ssrc, b"1", b"q")) is None
     assert len(participant.ssrc_routes) == 1
+
+
+def test_a_rebuilt_publication_keeps_the_layers_learnt_before() -> None:
+    """An ICE restart rebuilds the publications; the browser keeps its SSRCs but no longer
+    stamps the RID extensions (acknowledged by receiver reports), so they must carry over."""
+    camera = line("1", ("q", "h"))
+    participant = MediaParticipant("sid", "pid", NodePeer(MediaSettings(), "test"))
+    participant.peer.media = (camera,)
+    table = LinkTable({"sid": participant}, lambda publication, actions: None, audio_levels=False)
+    table.publish(participant)
+    learn_ssrc(participant, packet(0x10, b"1", b"h"))
+    learn_ssrc(participant, packet(0x11, b"1", b"h", rtx=True))
+    table.unpublish(participant)  # as an ICE restart does
+    table.publish(participant)
+    cam = participant.publications["1"]
+    assert participant.ssrc_routes == {0x10: (cam, False), 0x11: (cam, True)}
+    assert (cam.forwarder.layers[1].ssrc, cam.forwarder.layers[1].rtx_ssrc) == (0x10, 0x11)
+    assert cam.forwarder.layers[0].ssrc is None  # never learnt, still to be learnt by RID
