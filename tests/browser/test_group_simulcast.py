@@ -11,7 +11,7 @@ import pytest
 
 from tests.browser.conftest import OpenClient
 from tests.browser.pages import MEDIA_TIMEOUT_MS, ClientPage
-from tests.browser.test_group import assert_tiles_decode, create_room, join_room, room_state
+from tests.browser.test_group import room_of_two
 from tests.nodes import NodeFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,15 +46,7 @@ async def test_a_member_sends_two_layers_and_the_other_gets_the_largest(
     node_factory: NodeFactory, open_client: OpenClient
 ) -> None:
     node = node_factory("--mode", "sfu")
-    alice = await open_client(node.url + "/", "Alice")
-    link = await create_room(alice)
-    await alice.page.goto(link)
-    bob = await open_client(link, "Bob")
-    for client in (alice, bob):
-        await join_room(client)
-        assert await room_state(client) == "in-room"
-    await assert_tiles_decode(alice, {"Bob"})
-    await assert_tiles_decode(bob, {"Alice"})
+    alice, bob, _ = await room_of_two(node.url, open_client)
 
     # Both encodings are sent (the answer accepted them: Chromium drops what is not answered).
     await alice.page.wait_for_function(
