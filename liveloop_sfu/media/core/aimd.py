@@ -11,9 +11,10 @@ The shape of draft-ietf-rmcat-gcc-02 §5.5. The detector's signal drives a three
   link capacity estimate (or none is known yet), additively (about one packet per response
   time) near it, where the last overuse happened.
 
-The rate never goes above :data:`MAX_OVER_ACKED` (1.5) × the acknowledged throughput plus
+The rate never *increases* above :data:`MAX_OVER_ACKED` (1.5) × the acknowledged throughput plus
 :data:`ACKED_MARGIN_BPS`: an estimate far above what the sender actually sends has never been
-tested by the path. Time is an argument (µs of the receiver's clock), nothing here reads a clock.
+tested by the path. The cap never lowers it, though: a sender using less than it may is no sign
+of congestion. Time is an argument (µs of the receiver's clock), nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class AimdRateControl:
         if self._last_change_us < 0:
             self._last_change_us = now_us
         elapsed_us = min(max(now_us - self._last_change_us, 0), 1_000_000)
+        before = self.rate
         if signal == OVERUSE:
             since = now_us - self._last_decrease_us
             if (
@@ -88,7 +90,13 @@ class AimdRateControl:
             self.state = "increase"
             self._increase(elapsed_us)
         if acked_bps > 0:
-            self.rate = min(self.rate, MAX_OVER_ACKED * acked_bps + ACKED_MARGIN_BPS)
+            # The cap stops an increase; it never lowers the rate (as libwebrtc's throughput
+            # limit): a publisher's encoder undershooting its target (a noisy picture at a low
+            # rate skips frames) would drag the estimate down with it, the target lower, and the
+            # encoder lower still (lab: 360 -> 150 kbit/s on a 500 kbit/s link, 20 s to recover).
+            limit = MAX_OVER_ACKED * acked_bps + ACKED_MARGIN_BPS
+            if self.rate > limit and self.rate > before:
+                self.rate = max(before, limit)
         self.rate = max(MIN_RATE_BPS, min(self.rate, MAX_RATE_BPS))
         self._last_change_us = now_us
         return self.rate

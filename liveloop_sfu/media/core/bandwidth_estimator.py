@@ -211,9 +211,10 @@ class LossBasedControl:
                 self._decrease(now, self.rate, acked_bps)
                 return True
         elif self.rate is not None:
+            before = self.rate
             self.rate *= 1.08 ** max(elapsed, 0.0)
-            if acked_bps > 0:
-                self.rate = min(self.rate, 1.5 * acked_bps + 10_000)
+            if acked_bps > 0:  # stops the increase, never lowers (see aimd.py)
+                self.rate = max(before, min(self.rate, 1.5 * acked_bps + 10_000))
         return high
 
     def _decrease(self, now: float, base: float, acked_bps: float) -> None:

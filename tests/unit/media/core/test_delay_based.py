@@ -87,6 +87,10 @@ def test_aimd_decreases_under_acked_and_grows_about_8_percent_a_second() -> None
     assert 1.03 * rate < aimd.rate < 1.12 * rate
 
 
-def test_aimd_never_exceeds_one_and_a_half_times_acked() -> None:
-    aimd = AimdRateControl(5_000_000)
-    assert aimd.update(NORMAL, 1_000_000, 0) == 1.5 * 1_000_000 + 10_000
+def test_aimd_increases_stop_at_one_and_a_half_times_acked_and_never_lower_the_rate() -> None:
+    aimd = AimdRateControl(700_000)
+    assert aimd.update(NORMAL, 500_000, 0) == 700_000
+    assert aimd.update(NORMAL, 500_000, 1_000_000) == 700_000 * 1.08  # under 760 kbit/s
+    assert aimd.update(NORMAL, 500_000, 2_000_000) == 1.5 * 500_000 + 10_000  # stopped there
+    # A sender using far less than it may (an undershooting encoder) lowers nothing.
+    assert aimd.update(NORMAL, 100_000, 3_000_000) == 1.5 * 500_000 + 10_000
