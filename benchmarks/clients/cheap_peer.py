@@ -304,15 +304,31 @@ class CheapPeer:
         if not self.pc.getTransceivers():  # receive-only (fan-out audience)
             self.pc.addTransceiver("audio", direction="recvonly")
             self.pc.addTransceiver("video", direction="recvonly")
+        self._hook()
+        self._prefer_codec()
+        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def answer(self, offer: str) -> str:
+        """Answer a server's offer (Janus VideoRoom offers its subscribers their feeds): the
+        receive side as after :meth:`accept_answer`; what the server sends is in its offer."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        self._hook()
+        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._learn(offer)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._start_when_connected())
+        return str(self.pc.localDescription.sdp)
+
+    def _hook(self) -> None:
+        """No aiortc media tasks: this peer sends and receives through the compiled path."""
         for transceiver in self.pc.getTransceivers():
             if id(transceiver) not in self._hooked:
                 self._hooked.add(id(transceiver))
                 override(transceiver.sender, "send", _noop_start)
                 override(transceiver.receiver, "receive", _noop_start)
-        self._prefer_codec()
-        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return str(self.pc.localDescription.sdp)
 
     async def accept_answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))

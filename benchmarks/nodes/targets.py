@@ -147,14 +147,16 @@ class NodeProbe:
             sample = self.sample()
             if sample is not None:
                 self.samples.append(sample)
-            if self.target.pid is None:
+            # Remote: its counters; our own nodes: also what their admission measures.
+            if self.target.pid is None or self.target.client_target == "liveloop":
                 status = self.api_status()
                 if status is not None:
                     self.status.append(status)
             self._stop.wait(self.interval)
 
     def api_status(self) -> dict[str, Any] | None:
-        """``/api/status`` of a remote node (sockets, rooms, forwarded streams), timestamped."""
+        """``/api/status`` of a node (sockets, rooms, forwarded streams, admission: whether it
+        refuses new calls and its self-measurement), timestamped."""
         try:
             with urllib.request.urlopen(f"{self.target.url}/api/status", timeout=2) as response:
                 body = json.loads(response.read())
