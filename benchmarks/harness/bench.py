@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -90,6 +91,9 @@ class BenchConfig:
     client: str = "cheap"
     # --url's Prometheus /metrics when the node serves it elsewhere (its --metrics-listen).
     metrics_url: str | None = None
+    # More flags for the nodes the harness starts (e.g. admission off, to see where quality
+    # drops without it).
+    node_flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -146,7 +150,7 @@ def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[s
     label = f"{kind}-{scenario.kind}-{scenario.clients}"
     logs = config.out / "logs" / label
     logs.mkdir(parents=True, exist_ok=True)
-    target = start_target(kind, logs, config.url, config.metrics_url)
+    target = start_target(kind, logs, config.url, config.metrics_url, config.node_flags)
     procs: list[LoadProc] = []
     probe = NodeProbe(target)
     try:
@@ -335,6 +339,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
             "url": config.url,
             "processes": config.processes,
             "client": config.client,
+            "node_flags": list(config.node_flags),
             "decoded_streams": config.decode,
             "capacity_steps": list(config.capacity),
         },
@@ -419,6 +424,12 @@ def _argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--targets", default="sfu,relay,p2p,janus", help=f"subset of {','.join(TARGETS)}"
     )
+    parser.add_argument(
+        "--node-flags",
+        default="",
+        help="more flags for the nodes the harness starts (not Janus), e.g. "
+        "'--admission-cpu 0 --admission-lag-ms 0' (admission by the stream cap alone)",
+    )
     parser.add_argument("--scenario", choices=SCENARIOS, default="steady")
     parser.add_argument("--clients", type=int, default=4, help="synthetic users")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per run")
@@ -500,6 +511,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         decode=max(0, args.decode),
         spec=spec,
         capacity=capacity,
+        node_flags=tuple(shlex.split(args.node_flags)),
         out=args.out,
         cache_dir=args.cache_dir,
         charts=not args.no_charts,
