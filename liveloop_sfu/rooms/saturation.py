@@ -15,7 +15,10 @@ Two readings per window (about a second each), both of the node itself:
 * **CPU**: the event loop thread's CPU time over the window's wall time (it can use one core at
   most), and the whole process's against the cores it may run on (the headroom left).
 
-A window is *hot* when the lag or either CPU share is at or above its limit, *cool* when all are
+A window is *hot* when the lag or either CPU share is at or above its limit — the lag only while
+the loop thread itself uses at least :attr:`Limits.lag_min_cpu` of a core: a nearly idle node
+whose timer fires late is starved by other work on the machine (a shared CI host), which one
+more call would hardly worsen and refusing it would not cure — and *cool* when all are
 well below (the lag under half its limit, the CPU shares 15 points under theirs). The node starts
 refusing after ``enter_after`` hot windows in a row and takes calls again after ``leave_after``
 cool ones in a row: one slow second (a garbage collection, a burst of signaling) refuses nobody,
@@ -46,6 +49,7 @@ class Limits:
 
     lag_s: float = 0.05  # p95 lateness of the loop's timer
     cpu: float = 0.9  # share of one core (the loop thread) or of the cores available (process)
+    lag_min_cpu: float = 0.25  # the loop thread's share of a core below which lag is not ours
     enter_after: int = 3  # hot windows in a row before refusing
     leave_after: int = 5  # cool windows in a row before taking calls again
 
@@ -77,7 +81,11 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 def hot_reason(window: Window, limits: Limits) -> str | None:
     """Which limit this window reached (lag first: it is what calls feel), or None."""
-    if limits.lag_s > 0 and window.lag_p95_s >= limits.lag_s:
+    if (
+        limits.lag_s > 0
+        and window.lag_p95_s >= limits.lag_s
+        and window.loop_cpu >= limits.lag_min_cpu
+    ):
         return LAG
     if limits.cpu > 0 and max(window.loop_cpu, window.process_cpu) >= limits.cpu:
         return CPU

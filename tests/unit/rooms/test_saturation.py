@@ -45,6 +45,15 @@ def test_a_single_slow_window_refuses_nobody() -> None:
     assert feed(saturation, LAGGING, BUSY, QUIET, LAGGING, BUSY) == [None] * 5
 
 
+def test_lag_of_a_nearly_idle_loop_is_other_work_not_ours() -> None:
+    starved = Window(lag_p95_s=0.2, lag_max_s=0.5, loop_cpu=0.05, process_cpu=0.03)
+    saturation = Saturation(LIMITS)
+    assert feed(saturation, starved, starved, starved, starved) == [None] * 4
+    # It does not count as cool either: a node refusing stays so while starved.
+    feed(saturation, LAGGING, LAGGING, LAGGING)
+    assert feed(saturation, *[starved] * 6) == [LAG] * 6
+
+
 def test_cpu_of_the_loop_thread_or_of_the_process_is_a_reason() -> None:
     saturation = Saturation(LIMITS)
     feed(saturation, BUSY, BUSY, BUSY)
