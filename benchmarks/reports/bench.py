@@ -253,9 +253,9 @@ def bottleneck(
     refused: int = 0,
 ) -> str:
     """Who limited the run: nobody, the node's admission (it refused users and kept the calls it
-    took healthy), the node (one event loop near a full core), the clients (the larger share of
-    a machine near its limit), or other work on a shared machine (runnable processes well above
-    the cores while neither of ours is at its limit)."""
+    took healthy), the node (near a full core, or most of a full machine), the clients (the
+    larger share of a machine near its limit), or other work on a shared machine (runnable
+    processes well above the cores while neither of ours is at its limit)."""
     node, clients = node_cpu_pct or 0.0, clients_cpu_pct or 0.0
     if healthy and refused:
         return (
@@ -266,8 +266,12 @@ def bottleneck(
         return "none (the node kept up)"
     if node + clients >= 85.0 * cores and clients > node:
         return "the clients (the machine is full and the clients use most of it)"
+    if node >= 85.0 and node + clients >= 85.0 * cores:
+        # A node of several threads (Janus) can use more than one core: it is its load that
+        # filled the machine.
+        return "the node (the machine is full and the node uses most of it)"
     if node >= 85.0:
-        return "the node (one event loop near a full core)"
+        return "the node (near a full core: one event loop, or its busiest thread)"
     if node + clients >= 85.0 * cores:
         return "the machine (node and clients together)"
     if load_average > 1.5 * cores:

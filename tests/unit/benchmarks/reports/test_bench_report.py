@@ -148,9 +148,10 @@ def test_p2p_forwards_nothing() -> None:
     [
         (True, 90.0, 100.0, "none"),
         (False, 60.0, 120.0, "the clients"),
-        (False, 95.0, 20.0, "the node"),
+        (False, 95.0, 20.0, "the node (near a full core"),
         (False, 80.0, 60.0, "unclear"),
-        (False, 100.0, 80.0, "the node"),
+        (False, 100.0, 80.0, "the node (the machine is full"),
+        (False, 137.0, 48.0, "the node (the machine is full"),
         (False, 84.0, 90.0, "the clients"),
     ],
 )
