@@ -304,6 +304,10 @@ class CheapPeer:
                 transceiver.setCodecPreferences(codecs)
 
     # --- negotiation (aiortc) -----------------------------------------------------------------
+    def receive_pairs(self) -> int:
+        """Receive-only audio + video pairs offered so far."""
+        return sum(1 for t in self.pc.getTransceivers() if t.direction == "recvonly") // 2
+
     def ensure_receivers(self, others: int) -> None:
         """One receive-only audio + video pair per other participant of a group room."""
         have = sum(1 for t in self.pc.getTransceivers() if t.direction == "recvonly") // 2

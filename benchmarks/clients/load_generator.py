@@ -270,8 +270,13 @@ class LoadProcess:
             ack = await wire.call("join-room", {"roomId": user.room, "userName": user.name})
             record = CallRecord(user.name, "group", "sfu", time.monotonic() - started)
             self.matched += 1
+            # A receive pair per other member who publishes (the plan says who: in fan-out,
+            # only the room's first member), never more than have joined.
+            senders = sum(
+                1 for u in self.users if u.unit == user.unit and u.publish and u is not user
+            )
             others = len(ack.get("participants", []))
-            peer.ensure_receivers(others)
+            peer.ensure_receivers(min(others, senders))
             await negotiate(wire, peer)
             peer.window_open = True
             while self.remaining() > 0:
@@ -282,7 +287,9 @@ class LoadProcess:
                     break
                 if event == "participant-joined":
                     others += 1
-                peer.ensure_receivers(others)
+                    if min(others, senders) <= peer.receive_pairs():
+                        continue  # a member who only receives: nothing new to receive
+                peer.ensure_receivers(min(others, senders))
                 await negotiate(wire, peer)
             record.ended = "end"
             record.rtt_ms = await rtt_ms(peer)

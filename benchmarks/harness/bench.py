@@ -587,7 +587,7 @@ def _admission_line(summary: TargetSummary, admission: dict[str, Any]) -> str:
     return (
         f"{state}; self-measured lag p95 up to {admission['lag_p95_ms_max']:.0f} ms, loop CPU "
         f"up to {100 * admission['loop_cpu_max']:.0f} %, at most "
-        f"{admission['forwarded_streams_max']} forwarded tracks"
+        f"{admission['forwarded_streams_max']} streams counted against the cap"
     )
 
 
