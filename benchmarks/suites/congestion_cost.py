@@ -30,10 +30,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.suites.forwarder_core import _packets, _subscriber, _track
-from liveloop_sfu.media.core.forwarder import Forwarder, SubscriberConfig
+from benchmarks.suites.forwarder_core import _packets, measure
+from liveloop_sfu.media.core.forwarder import SubscriberConfig
 from liveloop_sfu.media.core.rewriter import ABS_SEND_TIME_URI, MID_URI
-from liveloop_sfu.media.core.sent_packets import TransportSequence
 from liveloop_sfu.media.core.transport_feedback import (
     TransportFeedbackBuilder,
     read_transport_sequence,
@@ -87,26 +86,6 @@ def _without_tcc(config: SubscriberConfig) -> SubscriberConfig:
     return dataclasses.replace(config, header_extensions={MID_URI: 1, ABS_SEND_TIME_URI: 5})
 
 
-def _egress_pass(packets: list[bytes], tcc: bool) -> float:
-    """CPU µs per packet forwarded to one subscriber."""
-    forwarder = Forwarder(_track("video"))
-    config = _subscriber("video", 0)
-    forwarder.add_subscriber(
-        0.0, config if tcc else _without_tcc(config), transport_seq=TransportSequence()
-    )
-    on_rtp = forwarder.on_rtp
-    now = 0.0
-    sent = 0
-    began = time.process_time()
-    for data in packets:
-        now += 0.001
-        sent += len(on_rtp(now, data))
-    used = time.process_time() - began
-    if sent != len(packets):
-        raise RuntimeError(f"forwarded {sent} of {len(packets)} packets")
-    return used * 1e6 / len(packets)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.suites.congestion_cost")
     parser.add_argument("--packets", type=int, default=20000)
@@ -118,8 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("ingress", "plain read", lambda: _socket_pass(packets, False, False)),
         ("ingress", "+ record", lambda: _socket_pass(packets, False, True)),
         ("ingress", "+ record + kernel time", lambda: _socket_pass(packets, True, True)),
-        ("egress", "no transport-cc", lambda: _egress_pass(packets, False)),
-        ("egress", "+ stamp and record", lambda: _egress_pass(packets, True)),
+        ("egress", "no transport-cc", lambda: measure("video", 1, packets, _without_tcc)),
+        ("egress", "+ stamp and record", lambda: measure("video", 1, packets)),
     ]
     best = {name: float("inf") for _, name, _ in cases}
     for _ in range(max(1, args.repeat)):  # interleaved, so drift hits every case alike
