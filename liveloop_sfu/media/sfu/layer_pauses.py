@@ -1,9 +1,10 @@
 """Which simulcast layers a publisher may stop sending: the rule, pure.
 
-A layer that no subscriber has been given for :data:`PAUSE_AFTER` seconds is paused at the
-publisher (its encoding set ``active = false``, which stops its encoder: the CPU and uplink it
-took are saved), and resumed as soon as the allocation gives it to someone again (LiveKit calls
-this dynacast; mediasoup leaves it to the application). Two layers are never paused:
+A layer that no subscriber has wanted for :data:`PAUSE_AFTER` seconds (given it, or asked for
+it: :mod:`.simulcast_allocator` says which) is paused at the publisher (its encoding set
+``active = false``, which stops its encoder: the CPU and uplink it took are saved), and resumed
+as soon as someone wants it again (LiveKit calls this dynacast; mediasoup leaves it to the
+application). Two layers are never paused:
 
 - the smallest one heard: it keeps the track alive (a newcomer's first picture comes at once,
   and the allocation always has a layer to fall back on), and costs little;

@@ -9,10 +9,13 @@ keyframe, which it requests). The active speaker's video comes first. Interprete
 times a second, not per packet.
 
 What each subscriber asked (:mod:`.video_requests`) caps its videos' layers, and a video it
-asked ``off`` is left out (its subscription is paused). The layers given to someone, and the
-top layer of a recorded track (a recording is always at full resolution), are reported to
-:mod:`.encoding_pauses`, which pauses the others at the publisher; a paused layer counts at the
-bit rate it had (:meth:`~.layer_pauses.TrackPauses.bitrate`), so it can be chosen and resumed.
+asked ``off`` is left out (its subscription is paused). The layers wanted — given to someone,
+or the largest someone's request allows (its estimate may not, for now), and the top layer of a
+recorded track (a recording is always at full resolution) — are reported to
+:mod:`.encoding_pauses`, which pauses the others at the publisher (as LiveKit's dynacast: a
+layer stops when nobody asks for it, never because a downlink is short); a paused layer counts
+at the bit rate it had (:meth:`~.layer_pauses.TrackPauses.bitrate`), so it can be chosen and
+resumed.
 """
 
 from __future__ import annotations
@@ -118,7 +121,9 @@ class LayerAllocator:
         for publication, video, layer in zip(
             simulcast, videos, allocate(budget, videos), strict=True
         ):
-            wanted.setdefault(id(publication), set()).add(layer)
+            # Wanted: the layer it gets, and the largest its request allows — a downlink that
+            # is short for a while pauses nothing (the layer is back as soon as it fits).
+            wanted.setdefault(id(publication), set()).update((layer, allocate(None, [video])[0]))
             if layer != video.current:
                 actions = publication.forwarder.select_layer(now, subscriber.sid, layer)
                 self._counters["simulcast-layer-switches"] += 1

@@ -24,6 +24,8 @@ from liveloop_sfu.media.sfu.simulcast_allocator import ALLOCATION_INTERVAL, Laye
 from liveloop_sfu.media.sfu.state import SessionState
 from liveloop_sfu.media.sfu.video_requests import OFF, VideoRequests
 from liveloop_sfu.media.transport.peer import NodePeer
+from tests.unit.media.core.bwe_link import Link as SimulatedLink
+from tests.unit.media.core.bwe_link import simulate
 from tests.unit.media.core.simulcast_publisher import VP8, Layer, learn_all, publisher, track
 from tests.unit.media.sfu.test_simulcast_routes import line
 
@@ -44,6 +46,7 @@ class Room:
         owner = MediaParticipant("p", "alice", NodePeer(MediaSettings(), "p"))
         viewer = MediaParticipant("s", "bob", NodePeer(MediaSettings(), "s"))
         participants.update(p=owner, s=viewer)
+        self.participants = participants
         self.forwarder = Forwarder(track())
         owner.publications["1"] = Publication(
             "p", line("1", ("q", "h", "f")), self.forwarder, ReceptionStats(90000)
@@ -145,3 +148,14 @@ def test_requests_about_tracks_one_is_not_sent_are_refused() -> None:
         room.requests.set(0.0, "p", "alice", TRACK, 100)  # one's own track is not sent to one
     with pytest.raises(NotInRoom):
         room.requests.set(0.0, "x", "alice", TRACK, 100)
+
+
+def test_a_downlink_short_for_now_pauses_nothing() -> None:
+    room = Room()
+    room.run(1.2)
+    # bob's estimate only fits q now; his tile still asks for the top.
+    _, estimator = simulate(SimulatedLink(250_000), 10.0)
+    room.participants["s"].estimator = estimator
+    room.run(1.2 + PAUSE_AFTER * 2)
+    assert room.forwarder.layer_of("s")[0] == Q
+    assert room.paused_rids() == [["h"]]  # f is what his tile asks for: kept running
