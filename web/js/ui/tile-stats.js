@@ -39,9 +39,10 @@ async function inbound(pc, track) {
 async function outbound(pc, track) {
   const sender = pc.getSenders().find((s) => s.track === track);
   if (!sender) return [];
-  const active = new Map(
-    (sender.getParameters().encodings ?? []).map((e) => [e.rid ?? "", e.active !== false]),
-  );
+  // The encodings as the client listed them: smallest first (simulcast.js).
+  const encodings = sender.getParameters().encodings ?? [];
+  const active = new Map(encodings.map((e) => [e.rid ?? "", e.active !== false]));
+  const rank = new Map(encodings.map((e, i) => [e.rid ?? "", i]));
   const report = await sender.getStats();
   const layers = [];
   report.forEach((r) => {
@@ -56,7 +57,7 @@ async function outbound(pc, track) {
       bytes: r.bytesSent ?? 0,
     });
   });
-  return layers.sort((a, b) => a.width - b.width);
+  return layers.sort((a, b) => (rank.get(a.rid) ?? 0) - (rank.get(b.rid) ?? 0));
 }
 
 /**
