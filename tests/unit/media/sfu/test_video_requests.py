@@ -19,7 +19,13 @@ from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.actions import ActionSender
 from liveloop_sfu.media.sfu.encoding_pauses import EncodingPauses
 from liveloop_sfu.media.sfu.layer_pauses import PAUSE_AFTER
-from liveloop_sfu.media.sfu.links import Link, LinkTable, MediaParticipant, Publication
+from liveloop_sfu.media.sfu.links import (
+    Link,
+    LinkTable,
+    MediaParticipant,
+    Publication,
+    start_layer,
+)
 from liveloop_sfu.media.sfu.simulcast_allocator import ALLOCATION_INTERVAL, LayerAllocator
 from liveloop_sfu.media.sfu.state import SessionState
 from liveloop_sfu.media.sfu.video_requests import OFF, VideoRequests
@@ -159,3 +165,12 @@ def test_a_downlink_short_for_now_pauses_nothing() -> None:
     room.run(1.2 + PAUSE_AFTER * 2)
     assert room.forwarder.layer_of("s")[0] == Q
     assert room.paused_rids() == [["h"]]  # f is what his tile asks for: kept running
+
+
+def test_a_newcomer_starts_on_the_largest_layer_being_sent() -> None:
+    room = Room()
+    room.run(1.2)
+    assert start_layer(room.forwarder, room.now) == F
+    room.run(room.now + 3.0, sending=("q", "h"))  # f paused at the publisher: silent
+    assert start_layer(room.forwarder, room.now) == H
+    assert start_layer(Forwarder(track()), 0.0) == -1  # nothing heard yet: the forwarder's pick
