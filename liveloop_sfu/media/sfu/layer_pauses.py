@@ -18,21 +18,26 @@ had while it was sent — also for :data:`RESUME_GRACE` after a resume, until it
 
 from __future__ import annotations
 
-__all__ = ["PAUSE_AFTER", "RESUME_GRACE", "TrackPauses"]
+__all__ = ["PAUSE_AFTER", "RESUME_GRACE", "WATCH_GAP", "TrackPauses"]
 
 # Long enough that a subscriber moving between layers (a tile resized, an estimate dipping)
 # does not pause and resume the publisher's encoder each time; short enough to save its CPU soon.
 PAUSE_AFTER = 3.0
 # A resumed encoding's first packets take a signaling round trip and an encoder start.
 RESUME_GRACE = 3.0
+# Updates further apart than this (the allocation runs every 100 ms) mean nobody watched in
+# between — the publisher was silent (its path died, an ICE restart) or the node's process was
+# stopped: the time since a layer was last wanted starts again rather than counting the gap.
+WATCH_GAP = 1.0
 
 
 class TrackPauses:
     """The paused layers of one simulcast track (by layer index)."""
 
-    __slots__ = ("last_wanted", "paused", "remembered", "resumed_at")
+    __slots__ = ("last_update", "last_wanted", "paused", "remembered", "resumed_at")
 
     def __init__(self, layers: int, now: float) -> None:
+        self.last_update = now
         self.last_wanted = [now] * layers
         self.paused = [False] * layers
         self.remembered = [0] * layers  # each layer's bit rate while it was last sent
@@ -53,6 +58,9 @@ class TrackPauses:
         """The layers given to someone now (``wanted``) and the smallest heard (``keep``, never
         paused); True when the paused set changed (the publisher must be told)."""
         changed = False
+        if now - self.last_update > WATCH_GAP:
+            self.last_wanted = [now] * len(self.last_wanted)
+        self.last_update = now
         for index in range(len(self.paused)):
             if index in wanted or index == keep:
                 self.last_wanted[index] = now

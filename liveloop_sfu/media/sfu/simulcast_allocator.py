@@ -87,8 +87,8 @@ class LayerAllocator:
         recording = self._recording()
         for publication in self._table.publications():
             forwarder = publication.forwarder
-            if not forwarder.simulcast or not _warm(now, forwarder):
-                continue
+            if not forwarder.simulcast or not _warm(now, forwarder) or not _heard(now, forwarder):
+                continue  # a silent publisher (its path died, restarting) is not judged
             layers = wanted.get(id(publication), set())
             if recording:
                 layers.add(self._video(now, publication, "", None).order[-1])
@@ -157,6 +157,11 @@ class LayerAllocator:
             tuple(heights),
             self._requests.max_height(sid, publication) if sid else None,
         )
+
+
+def _heard(now: float, forwarder: Forwarder) -> bool:
+    """Is any layer of the track being sent now?"""
+    return any(x.stats is not None and x.stats.active(now) for x in forwarder.layers)
 
 
 def _warm(now: float, forwarder: Forwarder) -> bool:
