@@ -1,7 +1,9 @@
 // Adaptive stream (docs/protocol.md `set-video-quality`): the node forwards each remote video no
 // larger than its tile shows it, and nothing to a hidden page. Every watched <video> reports its
 // rendered height (ResizeObserver, in device pixels); a hidden page (`visibilitychange`) or a
-// tile not laid out asks `off` for its videos. Requests are deduplicated (heights are rounded up
+// tile that was shown and is laid out no more asks `off` for its videos (a tile not laid out
+// yet asks nothing: the node's default is "as large as the downlink allows", and an early `off`
+// would only delay its first picture). Requests are deduplicated (heights are rounded up
 // to a step, so a tile resized by a few pixels sends nothing) and throttled per video: at most
 // one every MIN_SPACING_MS, the latest value winning.
 
@@ -44,7 +46,8 @@ export class VideoQuality {
     if (before) this.unwatch(video);
     if (!remote) return;
     const { participantId, trackId } = remote;
-    this.#tiles.set(video, { key, participantId, trackId, cssHeight: video.clientHeight });
+    const cssHeight = video.clientHeight;
+    this.#tiles.set(video, { key, participantId, trackId, cssHeight, shown: cssHeight > 0 });
     this.#observer.observe(video);
     this.#schedule(key);
   }
@@ -73,6 +76,7 @@ export class VideoQuality {
     const tile = this.#tiles.get(video);
     if (!tile) return;
     tile.cssHeight = cssHeight;
+    tile.shown ||= cssHeight > 0;
     this.#schedule(tile.key);
   }
 
@@ -81,8 +85,9 @@ export class VideoQuality {
     const hidden = this.#doc.visibilityState === "hidden";
     const pixelRatio = window.devicePixelRatio || 1;
     let best = "off";
-    for (const tile of this.#tiles.values()) {
-      if (tile.key !== key) continue;
+    const tiles = [...this.#tiles.values()].filter((tile) => tile.key === key);
+    if (!hidden && !tiles.some((tile) => tile.shown)) return null; // nothing to ask yet
+    for (const tile of tiles) {
       const value = wantedHeight(tile.cssHeight, { hidden, pixelRatio });
       if (value !== "off" && (best === "off" || value > best)) best = value;
     }
@@ -109,7 +114,7 @@ export class VideoQuality {
     const tile = [...this.#tiles.values()].find((t) => t.key === key);
     if (!tile) return;
     const value = this.#wanted(key);
-    if (this.#sent.get(key) === value) return;
+    if (value === null || this.#sent.get(key) === value) return;
     this.#sent.set(key, value);
     this.#lastAt.set(key, performance.now());
     const payload = { participantId: tile.participantId, trackId: tile.trackId };
