@@ -51,6 +51,7 @@ from liveloop_sfu.rooms.safety import (
     ReportStore,
     SafetyService,
 )
+from liveloop_sfu.rooms.self_measure import SelfMeasure, admission_limits
 from liveloop_sfu.rooms.service import IceServersFor, RoomService, SfuFactory
 from liveloop_sfu.rooms.turn import TurnCredentials
 from liveloop_sfu.signal.client_keys import ClientKeys
@@ -299,6 +300,8 @@ def create_app(
         cluster=cluster,
         recordings=recordings,
         ice_servers_for=ice_servers_for(settings.media, settings.turn),
+        # A p2p node forwards nothing: the stream cap (0 streams) is all it needs.
+        load=SelfMeasure(admission_limits(settings.rooms)) if media is not None else None,
     )
     groups = GroupRooms(
         settings.rooms, rooms, emit, _tracked(group_media_factory(settings, emit), metrics)
@@ -430,6 +433,8 @@ def _add_lifecycle(
                     "no --client-key-secret: the other nodes will not honour this node's "
                     "client keys; set one secret on every node"
                 )
+        if node.rooms.load is not None:
+            node.rooms.load.start()
         recordings.start_background()
         if handoff.enabled:
             await handoff.start()
@@ -442,6 +447,8 @@ def _add_lifecycle(
             await handoff.close()
 
     async def on_cleanup(app: web.Application) -> None:
+        if node.rooms.load is not None:
+            node.rooms.load.close()
         if metrics_listener is not None:
             await metrics_listener.close()
         if node.close_shared is not None:

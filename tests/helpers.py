@@ -7,13 +7,17 @@ import re
 import time
 import urllib.request
 from collections.abc import Callable
-
-from tests.nodes import Node
+from typing import Protocol
 
 _SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$")
 
 
-def scrape(node: Node) -> dict[str, float]:
+class _HasUrl(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+def scrape(node: _HasUrl) -> dict[str, float]:
     """``/metrics`` as {"name{labels}": value}."""
     with urllib.request.urlopen(node.url + "/metrics", timeout=5) as response:
         assert response.headers["Content-Type"].startswith("text/plain")

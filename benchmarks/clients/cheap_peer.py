@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -57,6 +58,7 @@ from benchmarks.clients.native.pump import MediaPump, run_all
 from benchmarks.media.cache import OPUS_SAMPLE_RATE, MediaCache
 from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
 from benchmarks.reports.stats import StreamSnapshot
+from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
 from liveloop_sfu.media.core.rtp import (
     Fir,
     Nack,
@@ -85,6 +87,10 @@ TICK = 0.02  # seconds between two runs of the timer: one Opus packet, 0.6 of a 
 VIDEO_MAX_PAYLOAD = 1300 - 4
 REPORT_INTERVAL = 1.0  # RTCP reports, as browsers send them about once a second
 PLI_INTERVAL = 1.0  # at most one PLI per second per stream
+# Transport-wide feedback about what the node sends, as Chromium sends it (about every 50-100 ms;
+# draft-holmer-rmcat-transport-wide-cc-extensions-01 leaves the interval to the receiver).
+FEEDBACK_INTERVAL = 0.1
+TRANSPORT_CC_ID = 5  # free in aiortc's offers (mid 1, audio level 2, abs-send-time 3)
 SAMPLE_EVERY = 64  # authenticate and decrypt one packet in this many
 FRAME_EVERY = 16  # and every packet of one video frame in this many (content and latency)
 CONNECT_TIMEOUT = 20.0
@@ -259,6 +265,11 @@ class CheapPeer:
         self.drop_every = 0  # tests: publishers leave out every Nth packet (a lossy link)
         self.forget_dropped = False  # tests: and cannot retransmit them
         self.batch_frames = True  # a frame's packets in one system call (UDP GSO) where it works
+        # Offer transport-wide congestion control as browsers do (the node then stamps what it
+        # sends us and expects our transport feedback; we send no stamps of our own).
+        self.transport_cc = True
+        self.transport_cc_id = 0  # the extension's id as the node answered it (0: not answered)
+        self.sent_feedback = 0
         self.io: PeerIo | None = None
         self.receiver: MediaReceiver | None = None
         self.pump: MediaPump | None = None
@@ -293,6 +304,10 @@ class CheapPeer:
                 transceiver.setCodecPreferences(codecs)
 
     # --- negotiation (aiortc) -----------------------------------------------------------------
+    def receive_pairs(self) -> int:
+        """Receive-only audio + video pairs offered so far."""
+        return sum(1 for t in self.pc.getTransceivers() if t.direction == "recvonly") // 2
+
     def ensure_receivers(self, others: int) -> None:
         """One receive-only audio + video pair per other participant of a group room."""
         have = sum(1 for t in self.pc.getTransceivers() if t.direction == "recvonly") // 2
@@ -304,15 +319,32 @@ class CheapPeer:
         if not self.pc.getTransceivers():  # receive-only (fan-out audience)
             self.pc.addTransceiver("audio", direction="recvonly")
             self.pc.addTransceiver("video", direction="recvonly")
+        self._hook()
+        self._prefer_codec()
+        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        sdp = str(self.pc.localDescription.sdp)
+        return offer_transport_cc(sdp) if self.transport_cc else sdp
+
+    async def answer(self, offer: str) -> str:
+        """Answer a server's offer (Janus VideoRoom offers its subscribers their feeds): the
+        receive side as after :meth:`accept_answer`; what the server sends is in its offer."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        self._hook()
+        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._learn(offer)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._start_when_connected())
+        return str(self.pc.localDescription.sdp)
+
+    def _hook(self) -> None:
+        """No aiortc media tasks: this peer sends and receives through the compiled path."""
         for transceiver in self.pc.getTransceivers():
             if id(transceiver) not in self._hooked:
                 self._hooked.add(id(transceiver))
                 override(transceiver.sender, "send", _noop_start)
                 override(transceiver.receiver, "receive", _noop_start)
-        self._prefer_codec()
-        restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return str(self.pc.localDescription.sdp)
 
     async def accept_answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
@@ -321,8 +353,12 @@ class CheapPeer:
             self._task = asyncio.get_running_loop().create_task(self._start_when_connected())
 
     def _learn(self, sdp: str) -> None:
-        """Payload types, clock rates and RTX SSRCs of what the node sends (its answer)."""
+        """Payload types, clock rates and RTX SSRCs of what the node sends (its answer), and
+        whether it answered transport-cc."""
         for media in aiortc_sdp.SessionDescription.parse(sdp).media:
+            for extension in media.rtp.headerExtensions:
+                if extension.uri == TRANSPORT_CC_URI and self.transport_cc:
+                    self.transport_cc_id = extension.id
             for codec in media.rtp.codecs:
                 if codec.payloadType is None:
                     continue
@@ -337,6 +373,7 @@ class CheapPeer:
             self._configure(self.receiver)
 
     def _configure(self, receiver: MediaReceiver) -> None:
+        receiver.transport_cc_id = self.transport_cc_id
         receiver.kinds.update(self._kinds)
         receiver.clock_rates.update(self._clock_rates)
         receiver.codecs.update(self._codecs)
@@ -459,6 +496,17 @@ class CheapPeer:
         if now >= pump.next_report:
             pump.next_report = now + REPORT_INTERVAL
             self._send_reports(now, wallclock)
+        if now >= pump.next_feedback and receiver.feedback.pending:
+            pump.next_feedback = now + FEEDBACK_INTERVAL
+            self._send_feedback(now)
+
+    def _send_feedback(self, now: float) -> None:
+        """Transport feedback (RTPFB FMT 15) for every packet since the last one."""
+        assert self.receiver is not None
+        media_ssrc = next(iter(self.receiver.streams), 0)
+        for packet in self.receiver.feedback.build(int(now * 1e6), self.rtcp_ssrc, media_ssrc):
+            self._send(packet)
+            self.sent_feedback += 1
 
     def _send(self, packet: bytes) -> None:
         if self.io is not None:
@@ -603,3 +651,19 @@ def _locate(pair: Any) -> tuple[Any, Any, Any]:
     """Where ``PeerIo`` sends: our raw socket, asyncio's datagram transport, the node."""
     protocol = pair.protocol
     return raw_socket(protocol), protocol.transport, pair.remote_addr
+
+
+def offer_transport_cc(sdp: str) -> str:
+    """An aiortc offer as a browser makes it for transport-wide congestion control
+    (draft-holmer-rmcat-transport-wide-cc-extensions-01): the transport-wide sequence number
+    extension on every m-line and ``a=rtcp-fb:<pt> transport-cc`` on every codec but RTX
+    (aiortc 1.16 offers neither)."""
+    out = []
+    for line in sdp.splitlines():
+        out.append(line)
+        if line.startswith("a=mid:"):
+            out.append(f"a=extmap:{TRANSPORT_CC_ID} {TRANSPORT_CC_URI}")
+        rtpmap = re.match(r"a=rtpmap:(\d+) (\S+)/", line)
+        if rtpmap and rtpmap.group(2).lower() != "rtx":
+            out.append(f"a=rtcp-fb:{rtpmap.group(1)} transport-cc")
+    return "\r\n".join(out) + "\r\n"

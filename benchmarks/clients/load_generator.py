@@ -98,15 +98,14 @@ class LoadProcess:
         self.records: list[CallRecord] = []
         self.errors: list[str] = []
         self.peers: dict[str, LoadPeer] = {}  # user name -> current receiving peer
-        self.publishers: dict[str, BenchPeer] = {}  # user name -> publishing peer
+        self.publishers: dict[str, LoadPeer] = {}  # user name -> publishing peer (Janus)
         self.closed = Totals()
         self.matched = 0
         self.rooms: dict[str, asyncio.Event] = {}
         self.feeds: dict[str, dict[str, int]] = {}  # room -> user -> Janus feed id
         self.http: aiohttp.ClientSession | None = None
-        # Janus's subscribers answer the node's offers, which the cheap peer does not do.
         self.client = str(plan.get("client", "aiortc"))
-        self.cheap = self.client == "cheap" and plan["target"] != "janus"
+        self.cheap = self.client == "cheap"
         self.media: PacketizedMedia | None = packetized(cache) if self.cheap else None
         self.ticker = Ticker()
 
@@ -271,8 +270,13 @@ class LoadProcess:
             ack = await wire.call("join-room", {"roomId": user.room, "userName": user.name})
             record = CallRecord(user.name, "group", "sfu", time.monotonic() - started)
             self.matched += 1
+            # A receive pair per other member who publishes (the plan says who: in fan-out,
+            # only the room's first member), never more than have joined.
+            senders = sum(
+                1 for u in self.users if u.unit == user.unit and u.publish and u is not user
+            )
             others = len(ack.get("participants", []))
-            peer.ensure_receivers(others)
+            peer.ensure_receivers(min(others, senders))
             await negotiate(wire, peer)
             peer.window_open = True
             while self.remaining() > 0:
@@ -283,7 +287,9 @@ class LoadProcess:
                     break
                 if event == "participant-joined":
                     others += 1
-                peer.ensure_receivers(others)
+                    if min(others, senders) <= peer.receive_pairs():
+                        continue  # a member who only receives: nothing new to receive
+                peer.ensure_receivers(min(others, senders))
                 await negotiate(wire, peer)
             record.ended = "end"
             record.rtt_ms = await rtt_ms(peer)
@@ -328,7 +334,7 @@ class LoadProcess:
                 if self.remaining() <= 0:
                     return
                 await asyncio.sleep(0.05)
-            peer = self._aiortc_peer(publish=False)
+            peer = self._peer(publish=False)
             self.peers[user.name] = peer
             if len(others) == 1 and others[0] in self.publishers:
                 peer.partner_sent_at = self.publishers[others[0]].video.sent_at
@@ -355,7 +361,7 @@ class LoadProcess:
     ) -> None:
         """Publish ``name``'s cached media into the VideoRoom; its feed id goes to ``self.feeds``
         so that the room's subscribers find it."""
-        publisher = self._aiortc_peer(receive=False)
+        publisher = self._peer(receive=False)
         self.publishers[name] = publisher
         offer = await publisher.create_offer()
         jsep = {"type": "offer", "sdp": offer, "trickle": False}

@@ -245,6 +245,10 @@ class BenchPeer:
         self._hook_transports()
         return str(self.pc.localDescription.sdp)
 
+    def receive_pairs(self) -> int:
+        """Receive-only audio + video pairs offered so far."""
+        return sum(1 for t in self.pc.getTransceivers() if t.direction == "recvonly") // 2
+
     def ensure_receivers(self, others: int) -> None:
         """One receive-only audio + video m-line pair per other participant of a group room
         (the node only answers, so the offer must hold an m-line for each stream it sends)."""

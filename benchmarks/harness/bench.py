@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -57,6 +58,7 @@ from benchmarks.nodes.targets import (
 )
 from benchmarks.reports.bench import (
     TargetSummary,
+    admission_summary,
     knee,
     node_cpu,
     node_series,
@@ -89,6 +91,9 @@ class BenchConfig:
     client: str = "cheap"
     # --url's Prometheus /metrics when the node serves it elsewhere (its --metrics-listen).
     metrics_url: str | None = None
+    # More flags for the nodes the harness starts (e.g. admission off, to see where quality
+    # drops without it).
+    node_flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -145,7 +150,7 @@ def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[s
     label = f"{kind}-{scenario.kind}-{scenario.clients}"
     logs = config.out / "logs" / label
     logs.mkdir(parents=True, exist_ok=True)
-    target = start_target(kind, logs, config.url, config.metrics_url)
+    target = start_target(kind, logs, config.url, config.metrics_url, config.node_flags)
     procs: list[LoadProc] = []
     probe = NodeProbe(target)
     try:
@@ -182,9 +187,10 @@ def _start(procs: list[LoadProc]) -> float:
 
 
 def client_for(config: BenchConfig, target_kind: str) -> str:
-    """The client kind a target's run uses: the cheap one only offers (the node's wire
-    protocol), so p2p calls (one side answers) and Janus (which offers) use the aiortc one."""
-    return "aiortc" if target_kind in ("p2p", "janus") else config.client
+    """The client kind a target's run uses: p2p calls (one side answers the other's offer,
+    which the cheap peer's fixed sending does not follow) use the aiortc one; Janus (which
+    offers its subscribers) gets the cheap peer's answer."""
+    return "aiortc" if target_kind == "p2p" else config.client
 
 
 def _plan_json(
@@ -293,6 +299,8 @@ def _summarize(
         streams=expected_streams(scenario),
         records=records,
         errors=len(errors) + missing,
+        refused=sum(1 for e in errors if "capacity" in e),
+        stranded=sum(1 for e in errors if "no call was set up" in e),
         intervals=intervals,
         window=window,
         node_cpu_pct=node_cpu(probe.samples, start_at + window[0], start_at + window[1]),
@@ -311,6 +319,7 @@ def _summarize(
         "node": node_series(probe.samples, start_at),
         "node_source": probe.source if probe.samples else "none",
         "api_status": probe.status,
+        "admission": admission_summary(probe.status, start_at),
         "load_average_at_end": os.getloadavg(),
         "records": records,
         "errors": errors[:50]
@@ -330,6 +339,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
             "url": config.url,
             "processes": config.processes,
             "client": config.client,
+            "node_flags": list(config.node_flags),
             "decoded_streams": config.decode,
             "capacity_steps": list(config.capacity),
         },
@@ -362,8 +372,8 @@ def run(config: BenchConfig) -> dict[str, Any]:
                 continue
             summaries[kind].append(outcome["summary"])
             result["runs"].append({**outcome, "summary": outcome["summary"].to_json()})
-            if config.capacity and not outcome["summary"].healthy:
-                active.remove(kind)  # its knee is behind us
+            if config.capacity and (not outcome["summary"].healthy or outcome["summary"].refused):
+                active.remove(kind)  # its knee is behind us (or it said it is full)
     if config.capacity:
         result["knees"] = [knee(kind, mine).to_json() for kind, mine in summaries.items()]
     result["ratios"] = ratios(result)
@@ -413,6 +423,12 @@ def _argument_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--targets", default="sfu,relay,p2p,janus", help=f"subset of {','.join(TARGETS)}"
+    )
+    parser.add_argument(
+        "--node-flags",
+        default="",
+        help="more flags for the nodes the harness starts (not Janus), e.g. "
+        "'--admission-cpu 0 --admission-lag-ms 0' (admission by the stream cap alone)",
     )
     parser.add_argument("--scenario", choices=SCENARIOS, default="steady")
     parser.add_argument("--clients", type=int, default=4, help="synthetic users")
@@ -495,6 +511,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         decode=max(0, args.decode),
         spec=spec,
         capacity=capacity,
+        node_flags=tuple(shlex.split(args.node_flags)),
         out=args.out,
         cache_dir=args.cache_dir,
         charts=not args.no_charts,
@@ -531,8 +548,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_coordinated(config, role)
     summaries = [TargetSummary(**run_json["summary"]) for run_json in result["runs"]]
     print(table(summaries))
-    for summary in summaries:
+    for summary, run_json in zip(summaries, result["runs"], strict=True):
         print(f"{summary.target} ({summary.clients} clients): bottleneck: {summary.bottleneck}")
+        admission = run_json.get("admission")
+        if admission and admission.get("lag_p95_ms_max") is not None:
+            print(f"  admission: {_admission_line(summary, admission)}")
     for knee_json in result["knees"]:
         print(_knee_line(knee_json))
     fleet_cli.print_workers(result)
@@ -556,13 +576,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if result["runs"] and not fleet_cli.any_dead(result) else 1
 
 
+def _admission_line(summary: TargetSummary, admission: dict[str, Any]) -> str:
+    refusing = admission["refusing_samples"]
+    state = (
+        f"refused {summary.refused} user(s); refusing from {admission['first_refusal_s']} s for "
+        + ", ".join(f"{n} s ({reason})" for reason, n in refusing.items())
+        if refusing
+        else "took every call"
+    )
+    return (
+        f"{state}; self-measured lag p95 up to {admission['lag_p95_ms_max']:.0f} ms, loop CPU "
+        f"up to {100 * admission['loop_cpu_max']:.0f} %, at most "
+        f"{admission['forwarded_streams_max']} streams counted against the cap"
+    )
+
+
 def _knee_line(knee_json: dict[str, Any]) -> str:
     fit = knee_json.get("cpu_pct_per_stream")
     slope = f"{fit['slope']:.2f} % of a core per stream" if fit else "no slope (one step)"
     per_core = knee_json.get("streams_per_core")
+    stopped = {
+        "quality": "first unhealthy at",
+        "admission": f"the node refused {knee_json.get('refused', 0)} user(s) at",
+    }.get(str(knee_json.get("stopped_by")), "stopped at")
+    at_knee = ""
+    if knee_json.get("knee_streams_per_core"):
+        at_knee = (
+            f"; at the knee {knee_json['knee_node_cpu_pct']:.0f} % CPU: "
+            f"{knee_json['knee_streams_per_core']:.0f} streams and "
+            f"{knee_json['knee_packets_per_s_per_core']:.0f} packets/s per core"
+        )
     return (
         f"capacity {knee_json['target']}: healthy up to {knee_json['healthy_clients']} clients "
-        f"({knee_json['healthy_streams']} streams), first unhealthy at "
+        f"({knee_json['healthy_streams']} streams), {stopped} "
         f"{knee_json['first_unhealthy_clients'] or 'none reached'}; {slope}"
         + (f", ≈ {per_core:.0f} streams per core" if per_core else "")
+        + at_knee
     )

@@ -57,6 +57,8 @@ LOAD_TEST_LIMITS = (
     "--rate-churn", "1000/1000", "--rate-signaling", "10000/10000",
     "--rate-chat", "1000/1000", "--rate-other", "1000/1000",
     "--rate-connect", "100000/100000",
+    # Fan-out rooms of up to 64 (benchmarks/harness/scenarios.py FANOUT_ROOM_MAX).
+    "--max-room-participants", "64",
 )  # fmt: skip
 
 

@@ -9,7 +9,9 @@ Scenarios (``--scenario``):
   (``--call-min``..``--call-max`` seconds) and presses Next (``stop-call`` + ``request-room``).
 * ``group``: rooms of ``--room-size`` participants (``join-room``), everybody publishes and
   receives everybody else.
-* ``fanout``: one room; its first participant publishes, everybody else only receives.
+* ``fanout``: rooms of one publisher and many receivers: one room, or rooms of at most
+  :data:`FANOUT_ROOM_MAX` when there are more clients (the node's largest room); each room's
+  first participant publishes, everybody else only receives.
 
 Users start spread evenly over ``--ramp-up`` seconds (both ends of a 1:1 call at once). A pair
 (steady, churn) or a room (group, fanout) stays in one client process, so a call's two ends share
@@ -25,6 +27,9 @@ SCENARIOS = ("steady", "churn", "group", "fanout")
 MAX_CLIENTS = 400
 MAX_DURATION = 3600.0
 MAX_CALLS_PER_USER = 1000
+# The largest fan-out room (``--max-room-participants`` accepts up to 64; the bench's own nodes
+# are started with it): more clients make more rooms, as evenly filled as possible.
+FANOUT_ROOM_MAX = 64
 
 
 class ScenarioError(ValueError):
@@ -84,11 +89,13 @@ def call_lengths(rng: random.Random, duration: float, low: float, high: float) -
 
 
 def groups_for(config: ScenarioConfig) -> list[int]:
-    """Sizes of the units that must share a process: pairs, rooms, or the one fan-out room."""
+    """Sizes of the units that must share a process: pairs, rooms, or the fan-out rooms."""
     if config.kind in ("steady", "churn"):
         return [2] * (config.clients // 2)
     if config.kind == "fanout":
-        return [config.clients]
+        rooms = -(-config.clients // FANOUT_ROOM_MAX)
+        size, extra = divmod(config.clients, rooms)
+        return [size + 1] * extra + [size] * (rooms - extra)
     full, rest = divmod(config.clients, config.room_size)
     return [config.room_size] * full + ([rest] if rest >= 2 else [])
 
@@ -132,8 +139,8 @@ def by_process(users: list[UserPlan]) -> dict[int, list[UserPlan]]:
 
 def expected_streams(config: ScenarioConfig) -> int:
     """Streams the node forwards once everybody is in (a stream = one publisher's media to one
-    subscriber): pairs forward 2, a room of n forwards n(n-1), fan-out n-1."""
+    subscriber): pairs forward 2, a room of n forwards n(n-1), a fan-out room n-1."""
     sizes = groups_for(config)
     if config.kind == "fanout":
-        return sizes[0] - 1
+        return sum(n - 1 for n in sizes)
     return sum(n * (n - 1) for n in sizes)

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,13 @@ def source_address(url: str) -> str:
 
 
 def start_target(
-    kind: str, log_dir: Path, url: str | None = None, metrics_url: str | None = None
+    kind: str,
+    log_dir: Path,
+    url: str | None = None,
+    metrics_url: str | None = None,
+    node_flags: Sequence[str] = (),
 ) -> Target:
+    """Start (or, for ``remote``, name) one target; ``node_flags`` go to our own nodes."""
     if kind == "remote":
         if url is None:
             raise ValueError("a remote target needs a URL")
@@ -97,7 +103,7 @@ def start_target(
             raise
         return Target(kind, janus.url, janus.pid, janus.client_address, "janus", True, janus)
     node_kind = "relay" if kind == "relay" else "sfu"
-    node = Node(node_kind, log, mode="p2p" if kind == "p2p" else "sfu")
+    node = Node(node_kind, log, mode="p2p" if kind == "p2p" else "sfu", extra=node_flags)
     try:
         node.wait_healthy()
     except BaseException:
@@ -147,14 +153,16 @@ class NodeProbe:
             sample = self.sample()
             if sample is not None:
                 self.samples.append(sample)
-            if self.target.pid is None:
+            # Remote: its counters; our own nodes: also what their admission measures.
+            if self.target.pid is None or self.target.client_target == "liveloop":
                 status = self.api_status()
                 if status is not None:
                     self.status.append(status)
             self._stop.wait(self.interval)
 
     def api_status(self) -> dict[str, Any] | None:
-        """``/api/status`` of a remote node (sockets, rooms, forwarded streams), timestamped."""
+        """``/api/status`` of a node (sockets, rooms, forwarded streams, admission: whether it
+        refuses new calls and its self-measurement), timestamped."""
         try:
             with urllib.request.urlopen(f"{self.target.url}/api/status", timeout=2) as response:
                 body = json.loads(response.read())

@@ -127,6 +127,10 @@ class TargetSummary:
     healthy: bool
     bottleneck: str
     node_idle_cpu_pct: float | None = None  # before the clients started: the fixed cost
+    # Users the node refused with ``capacity`` (its admission), and users left without a call
+    # because their partner was refused; neither counts against the quality of the others.
+    refused: int = 0
+    stranded: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,6 +193,8 @@ def summarize_target(
     forwards: bool,
     load_average: float = 0.0,
     node_idle_cpu_pct: float | None = None,
+    refused: int = 0,
+    stranded: int = 0,
 ) -> TargetSummary:
     """One target's figures; ``window`` is the steady window in seconds since the start."""
     delivery = _delivery(records, intervals, window)
@@ -196,7 +202,10 @@ def summarize_target(
     # One-second intervals jitter with the clients' tick timing (25 then 35 fps): health is
     # judged on the window's mean and on the median call, not on the worst second.
     fps_ok = min(delivery.fps_mean, delivery.fps_median) >= HEALTHY_FPS_FRACTION * published_fps
-    healthy = fps_ok and loss <= HEALTHY_LOSS_PCT and errors == 0
+    # Calls the node refused (and their partners, left alone) are its admission at work, not
+    # a failure of the calls it took: health is the quality of those.
+    stranded = stranded if refused else 0
+    healthy = fps_ok and loss <= HEALTHY_LOSS_PCT and errors - refused - stranded == 0
     us = None
     if forwards and node_cpu_pct is not None and packets_per_s > 0:
         us = node_cpu_pct * 1e4 / packets_per_s
@@ -225,11 +234,13 @@ def summarize_target(
         streams_per_core=per_core,
         healthy=healthy,
         bottleneck=(
-            bottleneck(healthy, node_cpu_pct, clients_cpu_pct, cores, load_average)
+            bottleneck(healthy, node_cpu_pct, clients_cpu_pct, cores, load_average, refused)
             if records or not errors
             else "none measured: no call was set up (see the errors)"
         ),
         node_idle_cpu_pct=node_idle_cpu_pct,
+        refused=refused,
+        stranded=stranded,
     )
 
 
@@ -239,17 +250,28 @@ def bottleneck(
     clients_cpu_pct: float | None,
     cores: int,
     load_average: float = 0.0,
+    refused: int = 0,
 ) -> str:
-    """Who limited the run: nobody, the node (one event loop near a full core), the clients (the
+    """Who limited the run: nobody, the node's admission (it refused users and kept the calls it
+    took healthy), the node (near a full core, or most of a full machine), the clients (the
     larger share of a machine near its limit), or other work on a shared machine (runnable
     processes well above the cores while neither of ours is at its limit)."""
     node, clients = node_cpu_pct or 0.0, clients_cpu_pct or 0.0
+    if healthy and refused:
+        return (
+            f"the node's admission ({refused} user(s) refused with capacity; the calls it took "
+            "kept their quality)"
+        )
     if healthy:
         return "none (the node kept up)"
     if node + clients >= 85.0 * cores and clients > node:
         return "the clients (the machine is full and the clients use most of it)"
+    if node >= 85.0 and node + clients >= 85.0 * cores:
+        # A node of several threads (Janus) can use more than one core: it is its load that
+        # filled the machine.
+        return "the node (the machine is full and the node uses most of it)"
     if node >= 85.0:
-        return "the node (one event loop near a full core)"
+        return "the node (near a full core: one event loop, or its busiest thread)"
     if node + clients >= 85.0 * cores:
         return "the machine (node and clients together)"
     if load_average > 1.5 * cores:
@@ -268,6 +290,15 @@ class Knee:
     cpu_pct_per_stream: LineFit | None
     us_per_packet: LineFit | None
     streams_per_core: float | None
+    # What ended the climb: "quality" (a step unhealthy), "admission" (the node refused users
+    # while the calls it took stayed healthy), or None (every step passed).
+    stopped_by: str | None = None
+    refused: int = 0  # users refused at the step that stopped it
+    # At the knee step itself (whole node, fixed costs in): streams and forwarded packets per
+    # second per core of node CPU.
+    knee_streams_per_core: float | None = None
+    knee_packets_per_s_per_core: float | None = None
+    knee_node_cpu_pct: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -284,14 +315,15 @@ class Knee:
 
 
 def knee(target: str, steps: Sequence[TargetSummary]) -> Knee:
-    """Steps in ramp order; the knee is the last healthy step before the first unhealthy one.
+    """Steps in ramp order; the knee is the last healthy step before the first one that is
+    unhealthy or where the node refused users (its admission said it was full).
     Slopes (CPU per stream, µs per packet) are fitted over the healthy steps and the idle node,
     and only when there are at least two healthy steps (one step and the idle node would make a
     line through two points that says little)."""
     healthy: list[TargetSummary] = []
     first_bad = None
     for step in steps:
-        if not step.healthy:
+        if not step.healthy or step.refused:
             first_bad = step
             break
         healthy.append(step)
@@ -308,6 +340,10 @@ def knee(target: str, steps: Sequence[TargetSummary]) -> Knee:
     per_packet = fit_line(packets, [c * 1e4 for c in cpu])
     per_core = 100.0 / per_stream.slope if per_stream and per_stream.slope > 0 else None
     last = healthy[-1] if healthy else None
+    stopped_by = None
+    if first_bad is not None:
+        stopped_by = "quality" if not first_bad.healthy else "admission"
+    cores_busy = (last.node_cpu_pct or 0.0) / 100.0 if last else 0.0
     return Knee(
         target=target,
         healthy_clients=last.clients if last else None,
@@ -316,6 +352,13 @@ def knee(target: str, steps: Sequence[TargetSummary]) -> Knee:
         cpu_pct_per_stream=per_stream,
         us_per_packet=per_packet,
         streams_per_core=per_core,
+        stopped_by=stopped_by,
+        refused=first_bad.refused if first_bad else 0,
+        knee_streams_per_core=last.streams / cores_busy if last and cores_busy else None,
+        knee_packets_per_s_per_core=last.packets_per_s / cores_busy
+        if last and cores_busy
+        else None,
+        knee_node_cpu_pct=last.node_cpu_pct if last else None,
     )
 
 
@@ -345,3 +388,33 @@ def table(summaries: Sequence[TargetSummary]) -> str:
             f"{_num(s.clients_cpu_pct):>13}" + ("" if s.healthy else "  UNHEALTHY")
         )
     return "\n".join(lines)
+
+
+def admission_summary(status: Sequence[dict[str, Any]], start_at: float) -> dict[str, Any] | None:
+    """What a node's admission did over a run, from its ``/api/status`` samples (``t`` on the
+    harness's clock): seconds (samples) refusing by reason, when it first refused, and the
+    highest self-measured lag and loop CPU. None when the node reports no admission."""
+    samples = [s for s in status if isinstance(s.get("admission"), dict)]
+    if not samples:
+        return None
+    refusing: dict[str, int] = {}
+    first = None
+    lags, cpus = [], []
+    for sample in samples:
+        admission = sample["admission"]
+        reason = admission.get("refusing")
+        if reason:
+            refusing[reason] = refusing.get(reason, 0) + 1
+            if first is None:
+                first = round(float(sample["t"]) - start_at, 1)
+        if "eventLoopLagP95Ms" in admission:
+            lags.append(float(admission["eventLoopLagP95Ms"]))
+            cpus.append(float(admission["loopCpu"]))
+    return {
+        "samples": len(samples),
+        "refusing_samples": refusing,
+        "first_refusal_s": first,
+        "lag_p95_ms_max": max(lags) if lags else None,
+        "loop_cpu_max": max(cpus) if cpus else None,
+        "forwarded_streams_max": max(int(s.get("forwardedStreams", 0)) for s in samples),
+    }

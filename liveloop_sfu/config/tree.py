@@ -124,11 +124,27 @@ class RoomSettings:
         parse.choice(MODES),
     )
     max_forwarded_streams: int = setting(
-        200,
+        1000,
         "--max-forwarded-streams",
-        "capacity of the node in forwarded streams; in auto mode calls beyond it go p2p where "
-        "p2p is allowed (see --allow-direct-p2p), else they are refused (default {default})",
+        "the operator's cap on forwarded streams; below it the node's own measurement "
+        "(--admission-lag-ms, --admission-cpu) decides. In auto mode calls beyond either go "
+        "p2p where p2p is allowed (see --allow-direct-p2p), else they are refused "
+        "(default {default})",
         parse.integer(0, 1_000_000),
+    )
+    admission_lag_ms: int = setting(
+        50,
+        "--admission-lag-ms",
+        "event-loop lag (95th percentile over a second) at which the node counts as saturated "
+        "and takes no new call; 0: lag never refuses (default {default})",
+        parse.integer(0, 60_000),
+    )
+    admission_cpu: int = setting(
+        90,
+        "--admission-cpu",
+        "percent of a core the event loop's thread (or of the cores available, the process) "
+        "may use before the node takes no new call; 0: CPU never refuses (default {default})",
+        parse.integer(0, 100),
     )
     # Group rooms: participants per room, and private rooms (join only with a signed token).
     max_room_participants: int = setting(

@@ -45,6 +45,7 @@ from prometheus_client.registry import Collector
 
 from liveloop_sfu.media.session import Emit, QualitySample, QualitySink
 from liveloop_sfu.rooms.handoff import RecordingHandOff
+from liveloop_sfu.rooms.saturation import REASONS as SATURATION_REASONS
 from liveloop_sfu.rooms.service import RoomService
 
 __all__ = ["CONTENT_TYPE", "CallQuality", "NodeMetrics", "Refusals", "SessionMetrics"]
@@ -107,6 +108,7 @@ _KEYFRAME_REASONS = (
 )  # fmt: skip
 # Session values that are gauges (a level now), not totals: never folded into retired totals.
 _SESSION_GAUGES = ("forwarded-streams", "simulcast-paused-layers")
+ADMISSION_REASONS = ("streams", *SATURATION_REASONS)
 # Outcomes of the recording hand-off (rooms/handoff.py), each exposed from the start at 0.
 _WEBHOOK_OUTCOMES = ("delivered", "retry", "gave-up")
 _COMMAND_OUTCOMES = ("ok", "failed", "timeout", "error")
@@ -410,7 +412,46 @@ def _gauges(status: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "liveloop_asyncio_tasks", "asyncio tasks of the node's event loop", len(asyncio.all_tasks())
     )
+    yield from _admission(status["admission"], rooms)
     peers = sum(len(room.members) for room in rooms.active_rooms() if room.mode == "sfu")
     yield GaugeMetricFamily(
         "liveloop_peer_connections", "browsers with a peer connection to the node", peers
     )
+
+
+def _admission(admission: Mapping[str, Any], rooms: RoomService) -> Iterator[Metric]:
+    """Whether new calls are refused and why, the readings that decide it (rooms/saturation.py)
+    and the refusals so far."""
+    refusing = GaugeMetricFamily(
+        "liveloop_admission_refusing",
+        "1 while new calls are refused with capacity, by reason (streams: the operator's cap; "
+        "event-loop-lag, cpu: the node's self-measurement)",
+        labels=["reason"],
+    )
+    for reason in ADMISSION_REASONS:
+        refusing.add_metric([reason], 1 if admission["refusing"] == reason else 0)
+    yield refusing
+    refused = CounterMetricFamily(
+        "liveloop_capacity_refusals",
+        "calls and room joins refused with capacity, by reason",
+        labels=["reason"],
+    )
+    for reason in ADMISSION_REASONS:
+        refused.add_metric([reason], rooms.capacity_refusals.get(reason, 0))
+    yield refused
+    if "eventLoopLagP95Ms" in admission:
+        yield GaugeMetricFamily(
+            "liveloop_event_loop_lag_seconds",
+            "how late the node's periodic timer fired, 95th percentile over the last second",
+            admission["eventLoopLagP95Ms"] / 1000,
+        )
+        yield GaugeMetricFamily(
+            "liveloop_event_loop_cpu_ratio",
+            "CPU seconds per second of the event loop's thread over the last second (max 1)",
+            admission["loopCpu"],
+        )
+        yield GaugeMetricFamily(
+            "liveloop_process_cpu_ratio",
+            "CPU seconds per second of the process over the cores it may use, last second",
+            admission["processCpu"],
+        )

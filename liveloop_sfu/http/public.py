@@ -101,12 +101,14 @@ class HttpApi:
             reasons.append("draining")
         if not await self._matchmaker.healthy():
             reasons.append("matchmaker-unavailable")
-        if self._settings.mode == "sfu" and (
-            self._rooms.forwarded_streams() + 4 > self._settings.max_forwarded_streams
-        ):
+        body: dict[str, object] = {}
+        # A full node in auto mode still takes calls (as p2p, where allowed): ready.
+        capacity = self._rooms.capacity_reason() if self._settings.mode == "sfu" else None
+        if capacity is not None:
             reasons.append("capacity")
+            body["capacity"] = capacity  # streams, event-loop-lag or cpu
         status = 503 if reasons else 200
-        return web.json_response({"ready": not reasons, "reasons": reasons}, status=status)
+        return web.json_response({"ready": not reasons, "reasons": reasons, **body}, status=status)
 
     async def status(self, request: web.Request) -> web.Response:
         body = await self._rooms.status()

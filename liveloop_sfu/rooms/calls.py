@@ -57,8 +57,11 @@ class Calls:
         clock: Callable[[], float],
         recordings: RecordingHooks | None = None,
         ice_servers_for: IceServersFor | None = None,
+        saturated: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._settings = settings
+        # Why the node's self-measurement refuses new calls now, or None (rooms/saturation.py).
+        self._saturated = saturated
         self._table = table
         self._nodes = nodes
         self._emit = emit
@@ -70,10 +73,16 @@ class Calls:
         self.policy = P2pPolicy.from_settings(settings)
 
     def at_capacity(self, extra_streams: int = 4) -> bool:
-        """Whether ``extra_streams`` more forwarded streams would exceed the node's budget."""
-        return (
-            self._table.forwarded_streams() + extra_streams > self._settings.max_forwarded_streams
-        )
+        """Whether a new call of ``extra_streams`` forwarded streams is refused here now."""
+        return self.capacity_reason(extra_streams) is not None
+
+    def capacity_reason(self, extra_streams: int = 4) -> str | None:
+        """Why a new call of ``extra_streams`` forwarded streams is refused here now: ``streams``
+        (the operator's cap, ``--max-forwarded-streams``), or what the node measures of itself
+        (``event-loop-lag``, ``cpu``: rooms/saturation.py); None when it is taken."""
+        if self._table.forwarded_streams() + extra_streams > self._settings.max_forwarded_streams:
+            return "streams"
+        return self._saturated()
 
     async def open(self, first: Participant, second: Participant, room_id: str) -> Room:
         """The room of a match: both members in, media ready, both told ``match-done``."""

@@ -376,8 +376,8 @@ class GroupRooms:
             )
         screens = len(room.screen_shares) if room is not None else 0
         extra = _STREAMS_PER_PAIR * max(len(others), 1) + screens
-        if self._settings.mode != "p2p" and self._rooms.at_capacity(extra):
-            raise Capacity("the node is at capacity; try again in a moment")
+        if self._settings.mode != "p2p":
+            self._rooms.refuse_if_full(extra)
 
     async def _open(self, room_id: str) -> Room:
         assert self._media_factory is not None  # join() checked

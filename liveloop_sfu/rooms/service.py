@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,6 +44,7 @@ from liveloop_sfu.rooms.commands import RequestRoom
 from liveloop_sfu.rooms.cross_node import CrossNodeRooms
 from liveloop_sfu.rooms.pairing import Pairing
 from liveloop_sfu.rooms.records import Participant, RecordingHooks, Room
+from liveloop_sfu.rooms.self_measure import SelfMeasure
 from liveloop_sfu.rooms.table import RoomTable
 
 # SfuFactory and IceServersFor are declared with the calls that use them; app.py wires them here.
@@ -60,6 +62,7 @@ class RoomService:
         cluster: Cluster | None = None,
         recordings: RecordingHooks | None = None,
         ice_servers_for: IceServersFor | None = None,
+        load: SelfMeasure | None = None,
     ) -> None:
         if settings.mode != "p2p" and sfu_factory is None:
             raise ValueError(f"mode {settings.mode!r} needs an sfu media factory")
@@ -68,6 +71,11 @@ class RoomService:
         self._emit = emit
         self._clock = clock
         self._recordings = recordings
+        # The node's self-measurement (app.py starts it on the node's loop); None: the stream
+        # cap alone decides (unit tests, the p2p mode's media-less node).
+        self.load = load
+        # Calls and joins refused with ``capacity``, by reason (``liveloop_capacity_refusals``).
+        self.capacity_refusals: Counter[str] = Counter()
         self.table = RoomTable()
         self._bookkeeping = Bookkeeping(matchmaker, clock)
         self.nodes = CrossNodeRooms(
@@ -83,6 +91,7 @@ class RoomService:
             clock,
             recordings=recordings,
             ice_servers_for=ice_servers_for,
+            saturated=(lambda: load.refusing) if load is not None else (lambda: None),
         )
         self._pairing = Pairing(matchmaker, self.table, self.nodes, self._calls.open, clock)
 
@@ -121,8 +130,8 @@ class RoomService:
         participant.mode = request.mode if auto and p2p_allowed else None
         if self.table.draining:
             raise Capacity("the node is shutting down; reconnect to be matched on another node")
-        if not p2p_allowed and self.at_capacity():
-            raise Capacity("the node is at capacity; try again in a moment")
+        if not p2p_allowed:
+            self.refuse_if_full()
         # Waiting before the match is asked for: another node may claim this user as soon as the
         # queue holds it, possibly before this coroutine resumes.
         participant.waiting = True
@@ -194,7 +203,21 @@ class RoomService:
             "activeRooms": by_mode,
             "groupRooms": sum(1 for room in rooms if room.group),
             "forwardedStreams": self.forwarded_streams(),
+            "admission": self._admission(),
         }
+
+    def _admission(self) -> dict[str, Any]:
+        """What decides new calls now: the cap, and the self-measurement's latest window."""
+        body: dict[str, Any] = {
+            "refusing": self.capacity_reason(),
+            "maxForwardedStreams": self._settings.max_forwarded_streams,
+        }
+        reading = self.load.reading if self.load is not None else None
+        if reading is not None:
+            body["eventLoopLagP95Ms"] = round(reading.lag_p95_s * 1000, 1)
+            body["loopCpu"] = round(reading.loop_cpu, 3)
+            body["processCpu"] = round(reading.process_cpu, 3)
+        return body
 
     def forwarded_streams(self) -> int:
         return self.table.forwarded_streams()
@@ -214,6 +237,19 @@ class RoomService:
     # ---- for the group-room use cases (groups.py) and cross-node requests ------------------
     def at_capacity(self, extra_streams: int = 4) -> bool:
         return self._calls.at_capacity(extra_streams)
+
+    def capacity_reason(self, extra_streams: int = 4) -> str | None:
+        return self._calls.capacity_reason(extra_streams)
+
+    def refuse_if_full(self, extra_streams: int = 4) -> None:
+        """Raise ``capacity`` (counted by reason) when a new call of ``extra_streams`` forwarded
+        streams is not taken here now."""
+        reason = self._calls.capacity_reason(extra_streams)
+        if reason is None:
+            return
+        self.capacity_refusals[reason] += 1
+        why = "its stream cap" if reason == "streams" else f"saturated: {reason}"
+        raise Capacity(f"the node is at capacity ({why}); try again in a moment")
 
     async def leave_everything(self, participant: Participant, reason: str) -> None:
         """Leave the queue and the current room (of either kind)."""

@@ -69,7 +69,10 @@ async def start_node() -> AsyncIterator[StartNode]:
     async def start(base: Settings | None = None, **overrides: Any) -> InProcessNode:
         """``base``: the other subtrees (admin token, network...); ``overrides``: room settings
         (mode ``sfu`` unless given)."""
-        rooms = dataclasses.replace(RoomSettings(mode="sfu"), **overrides)
+        # The node shares this loop with the test's own clients, so its self-measurement
+        # (rooms/self_measure.py) would measure them: off unless a test turns it on.
+        admission_off = {"admission_lag_ms": 0, "admission_cpu": 0}
+        rooms = dataclasses.replace(RoomSettings(mode="sfu"), **{**admission_off, **overrides})
         settings = dataclasses.replace(base or Settings(), rooms=rooms)
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)

@@ -1,8 +1,9 @@
 """The cheap peers' timer, compiled: everything a tick does for every peer of a process that
 needs no Python — send the frames that are due, drain each socket — in one call
 (:func:`run_all`), which returns only the peers that have something for Python to handle
-(RTCP in, sampled frames, NACKs, reports due). So the interpreter runs once per tick for the
-whole process, plus once per such event, never once per packet or per peer.
+(RTCP in, sampled frames, NACKs, reports or transport feedback due). So the interpreter runs
+once per tick for the whole process, plus once per such event, never once per packet or per
+peer.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class MediaPump:
         self.next_video = 0.0
         self.next_audio = 0.0
         self.next_report = 0.0
+        self.next_feedback = 0.0  # transport-wide feedback (when negotiated)
         self.late = 0  # times a sender fell more than LATE_RESET behind and skipped ahead
         self.sent_at = sent_at  # cached frame number -> wall clock of its last sending
 
@@ -74,6 +76,7 @@ class MediaPump:
             or len(receiver.frames) > 0
             or receiver.gaps
             or now >= self.next_report
+            or (now >= self.next_feedback and receiver.feedback.pending)
         )
 
     def _send_video(self, sender: StreamSender, now: float, wallclock: float) -> None:

@@ -106,6 +106,14 @@ async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_
     assert peers[0].sent_nacks >= 1 and peers[0].sent_plis >= 1
     assert metrics["liveloop_rtcp_nacks_received_total"] >= peers[0].sent_nacks
     assert metrics["liveloop_rtcp_plis_received_total"] >= peers[0].sent_plis
+    # They offered transport-cc as browsers do: the node stamped what it sent them, and their
+    # transport feedback (about 10 a second each) reached it.
+    assert all(p.transport_cc_id > 0 for p in peers)
+    assert all(p.receiver is not None and p.receiver.feedback_recorded > 500 for p in peers)
+    assert all(p.sent_feedback >= 5 * CALL_SECONDS for p in peers)
+    assert metrics["liveloop_transport_feedback_received_total"] >= sum(
+        p.sent_feedback for p in peers
+    ) - 2 * len(peers)  # the last ones may still be on their way at the scrape
     # ...and NACKs the gaps upstream itself; the first publisher answers with RTX.
     assert metrics["liveloop_nacks_sent_total"] >= 1
     assert peers[0].answered_nacks >= 1

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiortc.codecs import CODECS, HEADER_EXTENSIONS
 
+from benchmarks.clients.cheap_peer import TRANSPORT_CC_ID, offer_transport_cc
 from benchmarks.media.synthetic import SyntheticPeer
 from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
 from liveloop_sfu.media.core.rtcp import parse_rtcp
@@ -27,22 +28,8 @@ from tests.integration.in_process import Room
 
 pytestmark = pytest.mark.slow
 
-TCC_ID = 5  # free in aiortc's offers (mid 1, audio level 2, abs-send-time 3)
+TCC_ID = TRANSPORT_CC_ID
 UNROUTED_SSRC = 0x7CC0FFEE  # announced nowhere: recorded for feedback, then dropped unroutable
-
-
-def offer_transport_cc(sdp: str) -> str:
-    """The offer as a browser makes it: the transport-wide sequence number extension on every
-    m-line and ``a=rtcp-fb:<pt> transport-cc`` on every codec but RTX."""
-    out = []
-    for line in sdp.splitlines():
-        out.append(line)
-        if line.startswith("a=mid:"):
-            out.append(f"a=extmap:{TCC_ID} {TRANSPORT_CC_URI}")
-        rtpmap = re.match(r"a=rtpmap:(\d+) (\S+)/", line)
-        if rtpmap and rtpmap.group(2).lower() != "rtx":
-            out.append(f"a=rtcp-fb:{rtpmap.group(1)} transport-cc")
-    return "\r\n".join(out) + "\r\n"
 
 
 def capture(transport: Any, rtcp: list[bytes], rtp: list[bytes]) -> None:

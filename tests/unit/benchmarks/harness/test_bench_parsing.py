@@ -225,11 +225,11 @@ def test_ratios_from_single_runs_and_without_janus() -> None:
     assert ratios(result)["us_per_packet"] == {"sfu": 150.0}
 
 
-def test_client_kind_defaults_to_cheap_except_where_a_client_must_answer() -> None:
+def test_client_kind_defaults_to_cheap_except_p2p() -> None:
     cheap = parse_args(["--targets", "sfu,p2p,janus"])
     assert cheap.client == "cheap"
     assert [client_for(cheap, kind) for kind in ("sfu", "remote", "relay", "p2p", "janus")] == [
-        "cheap", "cheap", "cheap", "aiortc", "aiortc",
+        "cheap", "cheap", "cheap", "aiortc", "cheap",
     ]  # fmt: skip
     assert client_for(parse_args(["--client", "aiortc"]), "sfu") == "aiortc"
     with pytest.raises(SystemExit):

@@ -27,6 +27,9 @@ from benchmarks.harness.scenarios import (
         (ScenarioConfig("group", clients=9, room_size=4), [4, 4], 24),  # a room of 1: none
         (ScenarioConfig("group", clients=10, room_size=4), [4, 4, 2], 26),
         (ScenarioConfig("fanout", clients=5), [5], 4),
+        (ScenarioConfig("fanout", clients=64), [64], 63),
+        # Beyond the largest room: rooms as even as possible, one publisher each.
+        (ScenarioConfig("fanout", clients=130), [44, 43, 43], 127),
     ],
 )
 def test_units_and_streams(config: ScenarioConfig, sizes: list[int], streams: int) -> None:

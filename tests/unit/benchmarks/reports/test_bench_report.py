@@ -9,6 +9,7 @@ import pytest
 from benchmarks.reports.bench import (
     Interval,
     TargetSummary,
+    admission_summary,
     bottleneck,
     knee,
     node_cpu,
@@ -147,9 +148,10 @@ def test_p2p_forwards_nothing() -> None:
     [
         (True, 90.0, 100.0, "none"),
         (False, 60.0, 120.0, "the clients"),
-        (False, 95.0, 20.0, "the node"),
+        (False, 95.0, 20.0, "the node (near a full core"),
         (False, 80.0, 60.0, "unclear"),
-        (False, 100.0, 80.0, "the node"),
+        (False, 100.0, 80.0, "the node (the machine is full"),
+        (False, 137.0, 48.0, "the node (the machine is full"),
         (False, 84.0, 90.0, "the clients"),
     ],
 )
@@ -223,3 +225,61 @@ def test_knee_anchors_the_fit_with_the_idle_node() -> None:
     assert result.cpu_pct_per_stream.slope == pytest.approx(2.0)
     assert result.cpu_pct_per_stream.intercept == pytest.approx(1.0)
     assert result.cpu_pct_per_stream.points == 4
+
+
+def test_users_refused_by_admission_are_not_a_quality_failure() -> None:
+    good = [_record(300, 10.0, 1000, 1000)]
+    # Two refused with capacity, one left without a partner by a refusal: the calls the node
+    # took are healthy, and the bottleneck line says the node's admission stopped the rest.
+    summary = _summary(good, errors=3, refused=2, stranded=1)
+    assert summary.healthy and (summary.refused, summary.stranded) == (2, 1)
+    assert summary.bottleneck.startswith("the node's admission (2 user(s) refused")
+    # Without a refusal, a user left without a call is a failure as before.
+    assert not _summary(good, errors=1, stranded=1).healthy
+    # And a refusal does not excuse other errors or poor quality.
+    assert not _summary(good, errors=3, refused=2).healthy
+    assert not _summary([_record(200, 10.0, 1000, 1000)], errors=2, refused=2).healthy
+
+
+def test_knee_stops_where_admission_refused_and_reports_per_core_figures() -> None:
+    def step(clients: int, cpu: float, refused: int = 0) -> TargetSummary:
+        steady = [Interval(float(t), 30.0, 0.0, 170.0 * clients, 2) for t in range(11)]
+        return _summary(
+            [_record(300, 10.0, 1000, 1000)],
+            cpu=cpu,
+            clients=clients,
+            streams=clients,
+            intervals=steady,
+            errors=refused,
+            refused=refused,
+        )
+
+    result = knee("sfu", [step(64, 32.0), step(128, 64.0), step(192, 90.0, refused=20)])
+    assert (result.healthy_clients, result.first_unhealthy_clients) == (128, 192)
+    assert (result.stopped_by, result.refused) == ("admission", 20)
+    assert result.knee_node_cpu_pct == 64.0
+    assert result.knee_streams_per_core == pytest.approx(200.0)  # 128 streams on 0.64 core
+    assert result.knee_packets_per_s_per_core == pytest.approx(170.0 * 128 / 0.64)
+    unhealthy = _summary([_record(100, 10.0, 1000, 1000)], clients=256, streams=256)
+    assert knee("sfu", [step(64, 32.0), unhealthy]).stopped_by == "quality"
+    assert knee("sfu", [step(64, 32.0)]).stopped_by is None
+
+
+def test_admission_summary_from_status_samples() -> None:
+    def sample(t: float, refusing: str | None, lag: float, cpu: float) -> dict[str, Any]:
+        admission = {"refusing": refusing, "eventLoopLagP95Ms": lag, "loopCpu": cpu}
+        return {"t": t, "forwardedStreams": int(cpu * 100), "admission": admission}
+
+    samples = [
+        sample(101.0, None, 2.0, 0.3),
+        sample(102.0, "cpu", 20.0, 0.93),
+        sample(103.0, "event-loop-lag", 80.0, 0.9),
+        sample(104.0, "cpu", 30.0, 0.95),
+    ]
+    summary = admission_summary(samples, start_at=100.0)
+    assert summary is not None
+    assert summary["refusing_samples"] == {"cpu": 2, "event-loop-lag": 1}
+    assert summary["first_refusal_s"] == 2.0
+    assert (summary["lag_p95_ms_max"], summary["loop_cpu_max"]) == (80.0, 0.95)
+    assert summary["forwarded_streams_max"] == 95
+    assert admission_summary([{"t": 1.0, "forwardedStreams": 0}], 0.0) is None
