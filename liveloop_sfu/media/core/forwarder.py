@@ -50,6 +50,14 @@ continue (:class:`~liveloop_sfu.media.codecs.vp8.PictureIdRewriter`). The idea i
 ``SimulcastConsumer`` (switch on the target's keyframe, timestamps from sender reports), in our
 own form.
 
+Temporal layers: libwebrtc sends each VP8 simulcast encoding in temporal layers (three by
+default; the TID in each packet's payload descriptor, RFC 7741 §4.2). When even a video's
+smallest layer does not fit a subscriber, :meth:`Forwarder.select_temporal` limits the TIDs it
+gets: the frames of higher layers are dropped where a frame begins (lowered at once, raised at a
+layer-sync frame), their sequence numbers and PictureIDs closed up, so the decoder sees one
+stream at a lower frame rate. :class:`~.simulcast.LayerStats` measures each temporal layer's
+share of the bit rate for the allocation.
+
 Every packet not sent is counted under a :class:`~.drops.DropReason`, in :attr:`Forwarder.drops`
 and in the subscriber's :attr:`~.subscription.Subscription.drops`.
 """
@@ -61,7 +69,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from liveloop_sfu.media.codecs.keyframes import KeyframeDetector, keyframe_detector
-from liveloop_sfu.media.codecs.vp8 import keyframe_size
+from liveloop_sfu.media.codecs.vp8 import keyframe_size, temporal_layer
 from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
 from liveloop_sfu.media.core.layer import (
@@ -90,7 +98,12 @@ from liveloop_sfu.media.core.rtp import (
 )
 from liveloop_sfu.media.core.sent_packets import TransportSequence
 from liveloop_sfu.media.core.seq import add16
-from liveloop_sfu.media.core.subscription import SubscriberConfig, SubscriberStats, Subscription
+from liveloop_sfu.media.core.subscription import (
+    ALL_TEMPORAL_LAYERS,
+    SubscriberConfig,
+    SubscriberStats,
+    Subscription,
+)
 
 __all__ = [
     "Action",
@@ -344,6 +357,19 @@ class Forwarder:
         sub.target_layer = index
         return self._request_keyframe(now, target) if sub.egress_ready else []
 
+    def select_temporal(self, subscriber_id: str, highest: int) -> None:
+        """Forward a subscriber the temporal layers up to TID ``highest`` (0: the base layer
+        only; :data:`~.subscription.ALL_TEMPORAL_LAYERS`: all), from the next frame where the
+        change is decodable (see "temporal layers" above)."""
+        if not 0 <= highest <= ALL_TEMPORAL_LAYERS:
+            raise ValueError(f"no temporal layer {highest}")
+        self._subs[subscriber_id].temporal_target = highest
+
+    def temporal_of(self, subscriber_id: str) -> tuple[int, int]:
+        """``(highest TID forwarded now, highest wanted)`` of a subscriber."""
+        sub = self._subs[subscriber_id]
+        return sub.temporal, sub.temporal_target
+
     def records(self, ssrc: int) -> bool:
         """Does a recording of a simulcast track take the packets of ``ssrc`` (a layer's media or
         RTX SSRC)? A file holds one stream, so the recorder gets one layer, the largest, for
@@ -439,15 +465,18 @@ class Forwarder:
             layer.keyframes.on_keyframe(now)
             if layer.joining:
                 self._admit(now, layer, view)
+        tid = -1
+        if view.pt in self._vp8_pts:
+            tid = temporal_layer(view.data, view.payload_start, view.payload_end)
         stats = layer.stats
         if stats is not None:
-            stats.on_packet(now, view.ts, len(view.data))
+            stats.on_packet(now, view.ts, len(view.data), tid)
             if keyframe:
                 width, height = keyframe_size(view.data, view.payload_start, view.payload_end)
                 stats.on_keyframe(now, width, height)
         out: list[OutPacket] = []
         for sub in layer.subs:
-            packet = sub.forward(now, view, ext, keyframe, elements)
+            packet = sub.forward(now, view, ext, keyframe, elements, tid)
             if packet is not None:
                 out.append((sub.subscriber_id, packet))
             else:

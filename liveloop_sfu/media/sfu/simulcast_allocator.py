@@ -5,7 +5,9 @@ forwarder measures (:class:`~liveloop_sfu.media.core.simulcast.LayerStats`) and 
 (:func:`.layer_allocation.allocate`): for every subscriber that receives at least one simulcast
 video, the videos' layer bit rates and current layers go in, and a layer that changes becomes a
 :meth:`~liveloop_sfu.media.core.forwarder.Forwarder.select_layer` (switched at the target's
-keyframe, which it requests). The active speaker's video comes first. Interpreted: it runs ten
+keyframe, which it requests). The active speaker's video comes first. When even the smallest
+layers overrun the estimate, temporal layers are dropped (:mod:`.temporal_allocation`,
+:meth:`~liveloop_sfu.media.core.forwarder.Forwarder.select_temporal`). Interpreted: it runs ten
 times a second, not per packet.
 """
 
@@ -14,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from liveloop_sfu.media.core.forwarder import Forwarder
+from liveloop_sfu.media.core.simulcast import TEMPORAL_LAYERS
 from liveloop_sfu.media.sfu.bandwidth import AUDIO_RESERVE_BPS
 from liveloop_sfu.media.sfu.layer_allocation import VideoLayers, allocate
 from liveloop_sfu.media.sfu.links import MediaParticipant, Publication
 from liveloop_sfu.media.sfu.state import SessionState
+from liveloop_sfu.media.sfu.temporal_allocation import TemporalLayers, temporal_limits
 
 __all__ = ["ALLOCATION_INTERVAL", "LayerAllocator"]
 
@@ -66,13 +70,14 @@ class LayerAllocator:
             audios = sum(1 for p in feeding if p.line.kind == "audio")
             budget = max(0, estimate - audios * AUDIO_RESERVE_BPS)
         videos = [self._video(now, p, subscriber.sid, speaker) for p in simulcast]
-        for publication, video, layer in zip(
-            simulcast, videos, allocate(budget, videos), strict=True
-        ):
+        chosen = allocate(budget, videos)
+        for publication, video, layer in zip(simulcast, videos, chosen, strict=True):
             if layer != video.current:
                 actions = publication.forwarder.select_layer(now, subscriber.sid, layer)
                 self._counters["simulcast-layer-switches"] += 1
                 self._actions.send(publication, actions)
+        forwarders = [p.forwarder for p in simulcast]
+        _limit_temporal(subscriber.sid, budget, forwarders, videos, chosen)
 
     def _video(
         self, now: float, publication: Publication, sid: str, speaker: str | None
@@ -91,6 +96,24 @@ class LayerAllocator:
         return VideoLayers(
             tuple(bitrates), order, target if target >= 0 else layer, 0 if first else 1
         )
+
+
+def _limit_temporal(
+    sid: str,
+    budget: int | None,
+    forwarders: list[Forwarder],
+    videos: list[VideoLayers],
+    chosen: list[int],
+) -> None:
+    """The temporal layers each video's chosen layer keeps (:mod:`.temporal_allocation`): all
+    of them unless even the smallest layers overrun the budget."""
+    ladders: list[TemporalLayers] = []
+    for forwarder, video, layer in zip(forwarders, videos, chosen, strict=True):
+        stats = forwarder.layers[layer].stats
+        rates = tuple(stats.temporal_bitrate(t) for t in range(TEMPORAL_LAYERS)) if stats else (0,)
+        ladders.append(TemporalLayers(rates, forwarder.temporal_of(sid)[1], video.priority))
+    for forwarder, highest in zip(forwarders, temporal_limits(budget, ladders), strict=True):
+        forwarder.select_temporal(sid, highest)
 
 
 def _warm(now: float, forwarder: Forwarder) -> bool:
