@@ -340,21 +340,33 @@ class Forwarder:
         sub = self._subs[subscriber_id]
         return sub.layer, sub.target_layer
 
-    def select_layer(self, now: float, subscriber_id: str, index: int) -> list[Action]:
+    def select_layer(
+        self, now: float, subscriber_id: str, index: int, *, hold: bool = False
+    ) -> list[Action]:
         """Move a subscriber to layer ``index`` at that layer's next keyframe (requested now,
-        throttled); until then it keeps receiving the layer it has. Selecting the current layer
+        throttled); until then it keeps receiving the layer it has, or, with ``hold``, nothing
+        (its downlink cannot carry the layer it has: what that layer sends would be lost and
+        would only delay the new layer's keyframe behind it). Selecting the current layer
         cancels a pending switch."""
         sub = self._subs[subscriber_id]
         if not 0 <= index < len(self.layers):
             raise ValueError(f"no layer {index} (the track has {len(self.layers)})")
         if index == sub.target_layer:
+            sub.holding = sub.holding or hold
             return []
+        # Once frames of the current layer were held back, the decoder cannot take it up again
+        # before its next keyframe.
+        held = sub.holding
         self._cancel_switch(sub)
         if index == sub.layer:
-            return []
+            if not held:
+                return []
+            sub.resume_at_keyframe()
+            return self._request_keyframe(now, self.layers[index]) if sub.egress_ready else []
         target = self.layers[index]
         target.joining.append(sub)
         sub.target_layer = index
+        sub.holding = hold or held
         return self._request_keyframe(now, target) if sub.egress_ready else []
 
     def select_temporal(self, subscriber_id: str, highest: int) -> None:
@@ -385,6 +397,7 @@ class Forwarder:
         return ssrc == layer.ssrc or ssrc == layer.rtx_ssrc
 
     def _cancel_switch(self, sub: Subscription) -> None:
+        sub.holding = False
         if sub.target_layer >= 0:
             self.layers[sub.target_layer].joining.remove(sub)
             sub.target_layer = -1

@@ -123,6 +123,9 @@ class Subscription:
         self.ssrc = config.ssrc
         self.gated = gated
         self.paused = False
+        # Waiting for another simulcast layer's keyframe with nothing of the current one sent
+        # (Forwarder.select_layer's ``hold``); cleared by the switch.
+        self.holding = False
         self.egress_ready = config.egress_ready
         self.drops = DropCounters()
         self.last_drop = DropReason.MALFORMED
@@ -185,6 +188,7 @@ class Subscription:
         not move forward, the last timestamp sent plus the time elapsed since (at least one
         tick: timestamps never go back); VP8 picture numbers follow the last ones sent."""
         self._seq.restart(self._seq.next_output)
+        self.holding = False
         if self._vp8 is not None:
             self._vp8.switch()
         last = self.sender_report_state.last_sent
@@ -198,6 +202,13 @@ class Subscription:
             candidate = last_ts + max(1, round((now - last_now) * self._clock_rate))
         self._initial_ts = candidate & 0xFFFFFFFF
         self._continue_ts = None
+
+    def resume_at_keyframe(self) -> None:
+        """Frames of the current layer were held back (a switch that was cancelled): take it up
+        again at its next keyframe, its VP8 picture numbers following the last ones sent."""
+        self.gated = True
+        if self._vp8 is not None:
+            self._vp8.switch()
 
     # --- hot path ------------------------------------------------------------------------------
 
@@ -213,7 +224,7 @@ class Subscription:
         """The rewritten packet for this subscriber, or ``None`` (reason in :attr:`last_drop`,
         already counted in :attr:`drops`). ``tid``: the packet's temporal layer (VP8 TID of a
         simulcast track), -1 when it has none (never dropped for its layer)."""
-        if self.paused or not self.egress_ready or (self.gated and not keyframe):
+        if self.paused or self.holding or not self.egress_ready or (self.gated and not keyframe):
             self.skip(ext, self._blocked_reason())
             return None
         if tid > 0 and not self._temporal_allows(view, tid, keyframe):
@@ -300,6 +311,8 @@ class Subscription:
     def _blocked_reason(self) -> DropReason:
         if self.paused:
             return DropReason.SUBSCRIBER_PAUSED
+        if self.holding:
+            return DropReason.LAYER_TOO_LARGE
         if not self.egress_ready:
             return DropReason.EGRESS_NOT_READY
         return DropReason.WAITING_FOR_KEYFRAME

@@ -3,7 +3,8 @@ layer does not fit"): a subscriber limited to lower VP8 temporal layers (RFC 774
 one decodable stream at a lower frame rate: no gap in sequence numbers, PictureIDs one after the
 other, TL0PICIDX continuous, no frame cut in two, and a higher layer resumed only where it is
 decodable (a keyframe, or a layer-sync frame). Exact cases on libwebrtc's three-layer pattern,
-then a property over random limits, spatial switches and interleavings."""
+then a property over random limits, spatial switches (some holding the current layer back:
+test_layer_hold.py) and interleavings."""
 
 from __future__ import annotations
 
@@ -111,7 +112,15 @@ def assert_one_decodable_stream(call: Call) -> None:
     for i, o in enumerate(out):
         if i == 0 or out[i - 1].rid != o.rid:
             assert o.key, (i, o)
-        if o.tid > 0 and not o.sync and (i == 0 or out[i - 1].source != o.source):
+        first_packet = i == 0 or out[i - 1].source != o.source
+        if first_packet and o.tid == 0 and not o.key:
+            # A base frame references the base frame before it (of its layer).
+            for earlier in range(o.source - 1, -1, -1):
+                rid, tid, _, _, _ = call.frames[earlier]
+                if rid == o.rid and tid == 0:
+                    assert earlier in forwarded, (o, earlier)
+                    break
+        if o.tid > 0 and not o.sync and first_packet:
             for earlier in range(o.source - 1, -1, -1):
                 rid, tid, _, key, _ = call.frames[earlier]
                 if rid != o.rid:
@@ -195,7 +204,7 @@ STEP = st.one_of(
         st.sampled_from([True, False, False, False, False]),
         st.integers(1, 3),
     ),
-    st.tuples(st.just("select"), st.integers(0, 2), st.just(False), st.just(0)),
+    st.tuples(st.just("select"), st.integers(0, 2), st.booleans(), st.just(0)),
     st.tuples(st.just("temporal"), st.sampled_from([0, 1, 2, 3]), st.just(False), st.just(0)),
 )
 
@@ -209,7 +218,8 @@ def test_any_limits_and_switches_leave_one_decodable_stream(
     call.frame("qhf"[start], key=True)
     for kind, arg, key, packets in steps:
         if kind == "select":
-            call.forwarder.select_layer(call.now, "bob", int(arg))  # type: ignore[call-overload]
+            layer = int(arg)  # type: ignore[call-overload]
+            call.forwarder.select_layer(call.now, "bob", layer, hold=key)
         elif kind == "temporal":
             call.forwarder.select_temporal("bob", int(arg))  # type: ignore[call-overload]
         else:
