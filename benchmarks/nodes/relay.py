@@ -162,6 +162,16 @@ class RelaySession:
         """The baseline watches no media timing."""
         return None
 
+    def set_video_quality(
+        self, sid: str, participant_id: str, track_id: str, max_height: int
+    ) -> None:
+        """The baseline re-encodes one stream per subscriber: it has no layers to choose."""
+        raise InvalidPayload("this node's media has no per-subscriber layers")
+
+    def video_layers(self, sid: str) -> list[dict[str, Any]]:
+        """See :meth:`set_video_quality`."""
+        raise InvalidPayload("this node's media has no per-subscriber layers")
+
     async def remove_participant(self, sid: str) -> None:
         peer = self._peers.pop(sid, None)
         if peer is None:

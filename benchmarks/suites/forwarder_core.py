@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from liveloop_sfu.media.core.forwarder import Forwarder, SubscriberConfig, TrackConfig
@@ -91,11 +91,17 @@ def _packets(kind: str, count: int) -> list[bytes]:
     return out
 
 
-def measure(kind: str, subscribers: int, packets: list[bytes]) -> float:
-    """CPU µs per input packet for one pass over ``packets``."""
+def measure(
+    kind: str,
+    subscribers: int,
+    packets: list[bytes],
+    configure: Callable[[SubscriberConfig], SubscriberConfig] = lambda config: config,
+) -> float:
+    """CPU µs per input packet for one pass over ``packets`` (``configure`` may change what
+    each subscriber negotiated)."""
     forwarder = Forwarder(_track(kind))
     for index in range(subscribers):
-        forwarder.add_subscriber(0.0, _subscriber(kind, index))
+        forwarder.add_subscriber(0.0, configure(_subscriber(kind, index)))
     on_rtp = forwarder.on_rtp
     now = 0.0
     sent = 0

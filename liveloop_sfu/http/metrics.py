@@ -65,7 +65,6 @@ _QUALITY_LABELS = ("direction", "kind")
 _SFU_COUNTERS = {
     "forwarded-packets": ("liveloop_forwarded_packets", "RTP packets forwarded to subscribers"),
     "forwarded-bytes": ("liveloop_forwarded_bytes", "RTP bytes forwarded to subscribers"),
-    "rtcp-out-pli": ("liveloop_keyframe_requests", "PLIs sent to publishers (merged, throttled)"),
     "rtcp-out-nack": ("liveloop_nacks_sent", "NACKs sent to publishers for lost packets"),
     "rtcp-in": ("liveloop_rtcp_received", "RTCP compound packets received from participants"),
     "rtcp-in-sr": ("liveloop_rtcp_sender_reports_received", "sender reports from publishers"),
@@ -99,6 +98,15 @@ _SFU_COUNTERS = {
     ),
 }
 _DROP_PREFIX = "drop:"
+# PLIs sent to publishers, by why they were asked (SendToPublisher.reason), each exposed at 0
+# from the start.
+_KEYFRAME_PREFIX = "keyframe-request:"
+_KEYFRAME_REASONS = (
+    "new-subscriber", "subscriber", "layer-switch", "resume", "recorder", "publisher-ready",
+    "retry",
+)  # fmt: skip
+# Session values that are gauges (a level now), not totals: never folded into retired totals.
+_SESSION_GAUGES = ("forwarded-streams", "simulcast-paused-layers")
 # Outcomes of the recording hand-off (rooms/handoff.py), each exposed from the start at 0.
 _WEBHOOK_OUTCOMES = ("delivered", "retry", "gave-up")
 _COMMAND_OUTCOMES = ("ok", "failed", "timeout", "error")
@@ -205,6 +213,7 @@ class NodeMetrics:
         self._requested: dict[str, float] = {}  # sid -> request-room time
         self._matched: dict[str, float] = {}  # sid -> match-done time (until its answer)
         self._status: dict[str, Any] = {}
+        self.session_gauges: Counter[str] = Counter()  # of the live sessions, at the last scrape
         # Garbage datagrams refused on the media sockets (GuardedStunProtocol.dropped); set by
         # app.py only on nodes that load aiortc, so a p2p node never imports it.
         self.refused_datagrams: Callable[[], int] = lambda: 0
@@ -278,11 +287,12 @@ class NodeMetrics:
                 keep.append(session)
                 totals.update(counters)
             else:
-                counters.pop("forwarded-streams", None)  # a gauge, not a total
+                for gauge in _SESSION_GAUGES:
+                    counters.pop(gauge, None)
                 self._retired.update(counters)
                 totals.update(counters)
         self._sessions = keep
-        totals.pop("forwarded-streams", None)
+        self.session_gauges = Counter({gauge: totals.pop(gauge, 0) for gauge in _SESSION_GAUGES})
         return totals
 
     def _observe_estimates(self, session: SessionMetrics) -> None:
@@ -305,6 +315,12 @@ class _NodeCollector(Collector):
         totals = self._metrics.media_totals()
         for key, (name, text) in _SFU_COUNTERS.items():
             yield CounterMetricFamily(name, text, value=totals.get(key, 0))
+        yield _keyframe_requests(totals)
+        yield GaugeMetricFamily(
+            "liveloop_simulcast_paused_layers",
+            "simulcast layers paused at their publishers because no subscriber is given them",
+            self._metrics.session_gauges.get("simulcast-paused-layers", 0),
+        )
         drops = CounterMetricFamily(
             "liveloop_dropped_packets", "packets not forwarded, by reason", labels=["reason"]
         )
@@ -330,6 +346,19 @@ class _NodeCollector(Collector):
         )
         if self._metrics.handoff is not None:
             yield from _handoff(self._metrics.handoff)
+
+
+def _keyframe_requests(totals: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(
+        "liveloop_keyframe_requests",
+        "PLIs sent to publishers (merged, throttled), by why they were asked",
+        labels=["reason"],
+    )
+    reasons = set(_KEYFRAME_REASONS)
+    reasons.update(k[len(_KEYFRAME_PREFIX) :] for k in totals if k.startswith(_KEYFRAME_PREFIX))
+    for reason in sorted(reasons):
+        family.add_metric([reason], totals.get(_KEYFRAME_PREFIX + reason, 0))
+    return family
 
 
 def _handoff(handoff: RecordingHandOff) -> Iterator[Metric]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from liveloop_sfu.errors import NotInRoom
+from liveloop_sfu.errors import InvalidPayload, NotInRoom
 from liveloop_sfu.media.session import Emit
 from liveloop_sfu.modes import CallMode
 
@@ -49,6 +49,16 @@ class P2PSession:
     def last_heard(self, sid: str) -> float | None:
         """The media never passes the node."""
         return None
+
+    def set_video_quality(
+        self, sid: str, participant_id: str, track_id: str, max_height: int
+    ) -> None:
+        """The browsers' own business: the node forwards nothing here."""
+        raise InvalidPayload("the media of this call does not pass the node")
+
+    def video_layers(self, sid: str) -> list[dict[str, Any]]:
+        """The browsers' own business: the node forwards nothing here."""
+        raise InvalidPayload("the media of this call does not pass the node")
 
     async def remove_participant(self, sid: str) -> None:
         if sid in self._members:

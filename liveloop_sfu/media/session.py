@@ -62,6 +62,18 @@ class MediaSession(Protocol):
         """When (``time.monotonic()``) the node last received media or RTCP from ``sid``; None
         when its media does not pass the node (p2p) or never arrived."""
 
+    def set_video_quality(
+        self, sid: str, participant_id: str, track_id: str, max_height: int
+    ) -> None:
+        """``sid`` shows participant ``participant_id``'s video ``track_id`` at most
+        ``max_height`` pixels high (0: not at all); the media forwards it no more than that.
+        Raises :class:`~liveloop_sfu.errors.InvalidPayload` for a track it does not receive."""
+
+    def video_layers(self, sid: str) -> list[dict[str, Any]]:
+        """What ``sid`` receives of each video: ``{participantId, trackId, rid, off}`` — the
+        simulcast layer forwarded now (``rid``; "" for a video sent as one encoding) and
+        whether it asked the video ``off``."""
+
     async def remove_participant(self, sid: str) -> None:
         """Release everything the participant holds (peer connection, tasks, forwarding state)."""
 

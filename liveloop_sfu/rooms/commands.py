@@ -26,6 +26,9 @@ ROOM_ID_MAX = 64
 ROOM_NAME_MAX = 64
 ROOM_TOKEN_MAX = 256
 TRACK_ID_MAX = 128
+PARTICIPANT_ID_MAX = 64
+# The tallest picture a subscriber may ask for (8K); anything taller is a mistake, not a screen.
+VIDEO_HEIGHT_MAX = 4320
 REPORT_TEXT_MAX = 280
 # Why a user reports a partner (``report-partner``); the web client offers the same list.
 REPORT_REASONS = ("harassment", "nudity", "hate", "spam", "underage", "violence", "other")
@@ -66,6 +69,24 @@ class MediaState:
     audio: bool
     video: bool
     screen_track_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoQuality:
+    """What a subscriber shows of one remote video (``set-video-quality``): at most
+    ``max_height`` pixels of picture height, or nothing at all (``max_height`` 0: ``off``)."""
+
+    participant_id: str
+    track_id: str
+    max_height: int  # 0: off
+
+    def to_wire(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"participantId": self.participant_id, "trackId": self.track_id}
+        if self.max_height:
+            body["maxHeight"] = self.max_height
+        else:
+            body["off"] = True
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +180,33 @@ def parse_media_state(payload: Any) -> MediaState:
             f"screenTrackId must be null or an msid track id (1–{TRACK_ID_MAX} characters)"
         )
     return MediaState(audio=audio, video=video, screen_track_id=screen)
+
+
+def parse_video_quality(payload: Any) -> VideoQuality:
+    """``{participantId, trackId, maxHeight}`` or ``{participantId, trackId, off: true}``."""
+    body = json_object(payload)
+    participant_id, track_id = body.get("participantId"), body.get("trackId")
+    if not isinstance(participant_id, str) or not 1 <= len(participant_id) <= PARTICIPANT_ID_MAX:
+        raise InvalidPayload(f"participantId must be a string of 1–{PARTICIPANT_ID_MAX} characters")
+    if (
+        not isinstance(track_id, str)
+        or not 1 <= len(track_id) <= TRACK_ID_MAX
+        or not _TRACK_ID.match(track_id)
+    ):
+        raise InvalidPayload(f"trackId must be an msid track id (1–{TRACK_ID_MAX} characters)")
+    off, height = body.get("off"), body.get("maxHeight")
+    if off is not None and off is not True:
+        raise InvalidPayload("off must be true when present")
+    if (off is True) == (height is not None):
+        raise InvalidPayload("give exactly one of maxHeight and off")
+    if off is True:
+        return VideoQuality(participant_id, track_id, 0)
+    # bool is an int in Python: true/false are not heights.
+    if not isinstance(height, int) or isinstance(height, bool):
+        raise InvalidPayload("maxHeight must be an integer number of pixels")
+    if not 1 <= height <= VIDEO_HEIGHT_MAX:
+        raise InvalidPayload(f"maxHeight must be 1–{VIDEO_HEIGHT_MAX}")
+    return VideoQuality(participant_id, track_id, height)
 
 
 def parse_create_room(payload: Any) -> CreateRoom:

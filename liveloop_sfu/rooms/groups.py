@@ -1,6 +1,7 @@
 """Group rooms: named rooms of up to ``--max-room-participants`` people, all through the node.
 
-The use cases behind ``join-room``, ``leave-room``, ``media-state`` and ``POST /api/rooms``. They
+The use cases behind ``join-room``, ``leave-room``, ``media-state``, ``set-video-quality`` and
+``POST /api/rooms``. They
 share the node's :class:`~liveloop_sfu.rooms.table.RoomTable` of participants and rooms with the
 1:1 calls of :class:`~liveloop_sfu.rooms.service.RoomService`, so a
 participant is in at most one room of either kind: joining a group room first leaves the queue
@@ -18,9 +19,10 @@ With ``--require-room-token`` a room is joined only with a token signed for its 
 Several nodes: a room is pinned to one node, the first to claim it
 (:meth:`~liveloop_sfu.cluster.base.Cluster.claim_room`; released when it closes, taken over when its
 node died). A participant whose socket is on another node joins as a *guest* of that node, as
-the partner of a 1:1 call does (:mod:`liveloop_sfu.rooms.cross_node`): its ``join-room`` and
-``media-state`` are ``group`` requests, its offer, candidates, chat and leaving ``signal``
-requests, and the room's events reach it through the socket.io manager.
+the partner of a 1:1 call does (:mod:`liveloop_sfu.rooms.cross_node`): its ``join-room``,
+``media-state``, ``set-video-quality`` and ``get-video-layers`` are ``group`` requests, its
+offer, candidates, chat and leaving ``signal`` requests, and the room's events reach it
+through the socket.io manager.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from liveloop_sfu.errors import (
     InvalidPayload,
     LiveLoopError,
     MatchmakerUnavailable,
+    NotInRoom,
     RoomFull,
     Unauthorized,
 )
@@ -49,8 +52,10 @@ from liveloop_sfu.rooms.commands import (
     CreateRoom,
     JoinRoom,
     MediaState,
+    VideoQuality,
     parse_join_room,
     parse_media_state,
+    parse_video_quality,
 )
 from liveloop_sfu.rooms.records import Participant, Room
 from liveloop_sfu.rooms.service import RoomService
@@ -148,6 +153,40 @@ class GroupRooms:
         await self._nodes.forward(sid, "media-state", _state_wire(state), kind="group")
         return {"ok": True}
 
+    async def set_video_quality(self, sid: str, request: VideoQuality) -> dict[str, Any]:
+        """What the participant shows of another's video (tile size, page visibility): the
+        room's media forwards it no more than that (:meth:`SfuSession.set_video_quality`)."""
+        participant = self._table.require(sid)
+        if participant.host is not None and participant.remote_group:
+            await self._nodes.forward(sid, "set-video-quality", request.to_wire(), kind="group")
+            return {"ok": True}
+        return self._apply_video_quality(participant, request)
+
+    async def video_layers(self, sid: str) -> dict[str, Any]:
+        """Which layer of each video the participant receives (the tiles' stats toggle)."""
+        participant = self._table.require(sid)
+        if participant.host is not None and participant.remote_group:
+            reply = await self._nodes.forward(sid, "get-video-layers", {}, kind="group")
+            return {"ok": True, "layers": (reply or {}).get("layers", [])}
+        return self._local_video_layers(participant)
+
+    def _local_video_layers(self, participant: Participant) -> dict[str, Any]:
+        room = self._table.room(participant.room_id or "")
+        if room is None or not room.group:
+            raise NotInRoom("get-video-layers is for group rooms; join one first")
+        return {"ok": True, "layers": room.media.video_layers(participant.sid)}
+
+    def _apply_video_quality(
+        self, participant: Participant, request: VideoQuality
+    ) -> dict[str, Any]:
+        room = self._table.room(participant.room_id or "")
+        if room is None or not room.group:
+            raise NotInRoom("set-video-quality is for group rooms; join one first")
+        room.media.set_video_quality(
+            participant.sid, request.participant_id, request.track_id, request.max_height
+        )
+        return {"ok": True}
+
     # ---- requests from other nodes (``group``, see cross_node.py) -----------------------------
     async def handle_remote(self, sender: str, request: dict[str, Any]) -> dict[str, Any]:
         sid, action = str(request.get("sid")), request.get("action")
@@ -163,6 +202,12 @@ class GroupRooms:
         if action == "media-state":
             guest = self._table.guest(sender, sid, request.get("roomId"))
             return await self._share_media_state(guest, parse_media_state(data))
+        if action == "get-video-layers":
+            guest = self._table.guest(sender, sid, request.get("roomId"))
+            return self._local_video_layers(guest)
+        if action == "set-video-quality":
+            guest = self._table.guest(sender, sid, request.get("roomId"))
+            return self._apply_video_quality(guest, parse_video_quality(data))
         raise InvalidPayload(f"unknown group action {action!r}")
 
     async def _join_guest(self, sender: str, sid: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -103,6 +103,8 @@ class SignalHandlers:
             "join-room": self._join_room,
             "leave-room": self._leave_room,
             "media-state": self._media_state,
+            "set-video-quality": self._video_quality,
+            "get-video-layers": self._video_layers,
             "report-partner": self._report_partner,
             "skip-partner": self._skip_partner,
             "resume": self._resume,
@@ -281,6 +283,14 @@ class SignalHandlers:
 
     async def _media_state(self, sid: str, payload: Any) -> Ack:
         return await self._group_rooms().media_state(sid, messages.parse_media_state(payload))
+
+    async def _video_quality(self, sid: str, payload: Any) -> Ack:
+        request = messages.parse_video_quality(payload)
+        return await self._group_rooms().set_video_quality(sid, request)
+
+    async def _video_layers(self, sid: str, payload: Any) -> Ack:
+        messages.parse_empty(payload)
+        return await self._group_rooms().video_layers(sid)
 
     # ---- safety among strangers -----------------------------------------------------------
     def _safety_service(self) -> SafetyService:

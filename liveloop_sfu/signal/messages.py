@@ -22,6 +22,7 @@ from liveloop_sfu.rooms.commands import (
     MediaState,
     ReportPartner,
     RequestRoom,
+    VideoQuality,
     json_object,
     parse_create_room,
     parse_join_room,
@@ -29,6 +30,7 @@ from liveloop_sfu.rooms.commands import (
     parse_report_partner,
     parse_request_room,
     parse_room_id,
+    parse_video_quality,
 )
 
 # The commands' parsers are this module's too: every client event's parser is named here.
@@ -42,6 +44,7 @@ __all__ = [
     "ReportPartner",
     "RequestRoom",
     "SessionDescription",
+    "VideoQuality",
     "parse_candidate",
     "parse_chat",
     "parse_create_room",
@@ -53,6 +56,7 @@ __all__ = [
     "parse_resume",
     "parse_room_id",
     "parse_sdp",
+    "parse_video_quality",
 ]
 
 CHAT_MAX = 1000

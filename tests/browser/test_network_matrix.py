@@ -269,19 +269,7 @@ class Unreachable(AssertionError):
     """The node offered browsers candidate addresses that are not its lab addresses."""
 
 
-# Cells known to fail, with why (xfail, strict, for that reason only). Empty since a node on
-# 0.0.0.0 without media flags offers its real addresses (issue 16 item 3).
-EXPECTED_TO_FAIL: dict[str, str] = {}
-
-
-def _param(cell: Cell) -> Any:
-    reason = EXPECTED_TO_FAIL.get(cell.id)
-    # raises=: the cell must fail for the reason given, not for any other.
-    marks = [pytest.mark.xfail(strict=True, reason=reason, raises=Unreachable)] if reason else []
-    return pytest.param(cell, id=cell.id, marks=marks)
-
-
-@pytest.mark.parametrize("cell", [_param(cell) for cell in CELLS])
+@pytest.mark.parametrize("cell", CELLS, ids=[cell.id for cell in CELLS])
 async def test_call_connects_and_shows_video(outcomes: dict[str, Outcome], cell: Cell) -> None:
     outcome = outcomes[cell.id]
     if cell.mode == "sfu":  # the node offers only addresses the browsers can reach

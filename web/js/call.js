@@ -46,6 +46,7 @@ export class CallSession extends EventTarget {
   // The inbound media of the current connection (media-watch.js) and its sampling timer.
   #watch = null;
   #watchTimer = null;
+  #layerChange = Promise.resolve(); // set-video-layers changes, one after the other
 
   constructor({ signaling, localStream, iceServers, mode, role, iceTransportPolicy, simulcast }) {
     super();
@@ -222,6 +223,33 @@ export class CallSession extends EventTarget {
         pc.addTransceiver(kind, { direction: "recvonly" });
       }
     }
+  }
+
+  /**
+   * `set-video-layers` from the node: pause the simulcast encodings it names on the m-line
+   * `mid` (`active = false` stops their encoders) and resume the others. One change at a
+   * time: each reads the parameters the previous one set.
+   */
+  setPausedLayers(payload) {
+    const mid = String(payload?.mid ?? "");
+    const paused = Array.isArray(payload?.paused) ? payload.paused.map(String) : [];
+    this.#layerChange = this.#layerChange.then(async () => {
+      const pc = this.pc;
+      if (!pc || this.#closed) return;
+      const transceiver = pc.getTransceivers().find((t) => t.mid === mid && !t.stopped);
+      const sender = transceiver?.sender;
+      if (!sender?.track) return;
+      const params = sender.getParameters();
+      let changed = false;
+      for (const encoding of params.encodings ?? []) {
+        const active = !(encoding.rid && paused.includes(encoding.rid));
+        if (encoding.active !== active) {
+          encoding.active = active;
+          changed = true;
+        }
+      }
+      if (changed) await sender.setParameters(params);
+    }).catch((err) => console.warn("set-video-layers", err));
   }
 
   /** Publish a screen track on its own sendonly m-line; its id is the msid track id. */

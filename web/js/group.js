@@ -6,6 +6,7 @@ import { ROOM_TEXT, iceFailureText, mediaStatePatch } from "./connection-text.js
 import { classifyIceFailure } from "./ice-diagnosis.js";
 import { createRoomLink, roomLink } from "./room-links.js";
 import { sizeCamera } from "./simulcast.js";
+import { VideoQuality } from "./video-quality.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
 // ICE `disconnected` this long is a dead path, not a blip: restart ICE (docs/protocol.md "Network
@@ -60,12 +61,17 @@ export class GroupRoom {
   // The socket dropped while in the room: the node let us leave, so join again once it is back.
   #rejoinOnReconnect = false;
   #joinTicket = 0; // the latest join(): an older one's late answer is not ours any more
+  #layers = null; // the last get-video-layers: {at, request}
 
   constructor({ store, signaling, router, localMedia, target }) {
     this.store = store;
     this.signaling = signaling;
     this.router = router;
     this.localMedia = localMedia; // the camera, microphone and screen (LocalMedia)
+    // What each remote tile shows, told to the node (`set-video-quality`, video-quality.js).
+    this.quality = new VideoQuality({
+      send: (payload) => this.signaling.requestInRoom("set-video-quality", payload),
+    });
     if (target) {
       const link = roomLink(window.location.origin, target.roomId, target.token);
       store.update("room", { roomId: target.roomId, token: target.token, link });
@@ -79,6 +85,36 @@ export class GroupRoom {
 
   get hasTarget() {
     return Boolean(this.store.get().room.roomId);
+  }
+
+  /** Whose video (`{participantId, trackId}`, the owner's msid) `stream` shows, or null. */
+  remoteVideoOf(stream) {
+    const track = stream?.getVideoTracks()[0];
+    const found = track && this.#remoteTracks.find((t) => t.track === track);
+    return found ? { participantId: found.participantId, trackId: found.trackId } : null;
+  }
+
+  /**
+   * The simulcast layer the node forwards of `remote`'s video ("q", "h", "f", "one" for a
+   * single encoding, "off"), for the tiles' stats. One `get-video-layers` a second at most,
+   * shared by every tile whose stats are open.
+   */
+  async videoLayerOf(remote) {
+    if (!remote) return "—";
+    if (!this.#layers || performance.now() - this.#layers.at > 900) {
+      const request = this.signaling.requestInRoom("get-video-layers").then(
+        (ack) => (Array.isArray(ack?.layers) ? ack.layers : []),
+        () => [],
+      );
+      this.#layers = { at: performance.now(), request };
+    }
+    const layers = await this.#layers.request;
+    const found = layers.find(
+      (l) => l?.participantId === remote.participantId && l?.trackId === remote.trackId,
+    );
+    if (!found) return "—";
+    if (found.off) return "off";
+    return typeof found.rid === "string" && found.rid ? found.rid : "one";
   }
 
   /** The camera (with audio) and screen streams shown in a participant's tiles. */
@@ -176,6 +212,7 @@ export class GroupRoom {
 
   #reset(status) {
     this.#remoteTracks = [];
+    this.quality.reset();
     this.#streams = new Map();
     this.#screenIds = new Set();
     this.#sentState = "";
@@ -396,6 +433,8 @@ export class GroupRoom {
     s.on("negotiation-call-answer", (p) => this.#session?.handleDescription(p?.sdp));
     s.on("send-new-ice-candidates", (p) => this.#session?.handleCandidate(p?.candidate));
     s.on("renegotiate", () => this.#session?.makeOffer());
+    // Nobody is given these layers of our camera: stop encoding them (docs/protocol.md).
+    s.on("set-video-layers", (p) => this.#session?.setPausedLayers(p));
     s.on("participant-joined", (p) => this.#onParticipantJoined(p));
     s.on("participant-left", (p) => this.#onParticipantLeft(p));
     s.on("participant-updated", (p) => this.#onParticipantUpdated(p));

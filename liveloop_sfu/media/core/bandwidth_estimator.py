@@ -232,7 +232,7 @@ class SubscriberEstimator:
 
     __slots__ = (
         "_aimd",
-        "_congestion_acked",
+        "_congestion_level",
         "_detector",
         "_episode_floor",
         "_feedback_delivered",
@@ -265,7 +265,7 @@ class SubscriberEstimator:
         self._feedback_loss = 0.0  # loss fraction in the latest feedback
         self._feedback_delivered = 0.0  # bit/s its received packets arrived at (0: unknown)
         self.congested = False  # the path has shown congestion: a cap until it clearly lifts
-        self._congestion_acked = 0.0  # bit/s the last congestion left (estimate or throughput)
+        self._congestion_level = 0.0  # bit/s the last congestion left (estimate or throughput)
         self.signal = NORMAL  # the delay-based detector's latest state
         self.feedbacks = 0
 
@@ -350,7 +350,7 @@ class SubscriberEstimator:
                 if self._feedback_loss > 0:
                     base = min(base, self.sent_rate.bps * (1.0 - self._feedback_loss))
                 self._episode_floor = EPISODE_FLOOR * base
-            self._congestion_acked = acked
+            self._congestion_level = acked
             self._last_congestion = now
         if not self.congested:
             if not congestion:
@@ -367,15 +367,15 @@ class SubscriberEstimator:
             # whose encoder undershoots its new target (a noisy picture at a low rate skips
             # frames) delivers far less for a while, and doubling *that* lifted the cap two
             # seconds into a limit that was still there (lab: a 5 s freeze after the overshoot).
-            self._congestion_acked = max(acked, estimate)
+            self._congestion_level = max(acked, estimate)
         if congestion or (estimate is not None and self.sent_rate.bps < PROBED_RATIO * estimate):
             self._quiet_since = now
         if not congestion and (
             now - self._quiet_since >= QUIET_UNCAP_S
             or (
                 estimate is not None
-                and self._congestion_acked > 0
-                and estimate >= UNCAP_FACTOR * self._congestion_acked
+                and self._congestion_level > 0
+                and estimate >= UNCAP_FACTOR * self._congestion_level
             )
         ):
             self.congested = False

@@ -132,10 +132,14 @@ class SendToSubscriber:
 
 @dataclass(frozen=True, slots=True)
 class SendToPublisher:
-    """Send an RTCP packet upstream to the publisher of this track."""
+    """Send an RTCP packet upstream to the publisher of this track. A PLI says why it was
+    asked (``reason``, counted in metrics): ``new-subscriber``, ``subscriber`` (its PLI or FIR),
+    ``layer-switch``, ``resume`` (a paused subscription), ``recorder``, ``publisher-ready``
+    or ``retry``."""
 
     packet: bytes
     kind: Literal["pli", "nack", "remb"]
+    reason: str = field(default="", compare=False)  # what is sent is the same whatever the why
 
 
 Action = SendToSubscriber | SendToPublisher
@@ -273,7 +277,7 @@ class Forwarder:
         self._subs[config.subscriber_id] = sub
         start.subs.append(sub)
         if sub.gated and config.egress_ready:
-            return self._request_keyframe(now, start)
+            return self._request_keyframe(now, start, "new-subscriber")
         return []
 
     def remove_subscriber(self, subscriber_id: str) -> Subscription | None:
@@ -297,7 +301,7 @@ class Forwarder:
         sub.egress_ready = True
         if self.track.kind == "video":
             sub.gated = True
-            return self._request_keyframes_for(now, sub)
+            return self._request_keyframes_for(now, sub, "new-subscriber")
         return []
 
     def set_paused(self, now: float, subscriber_id: str, paused: bool) -> list[Action]:
@@ -310,7 +314,7 @@ class Forwarder:
         if not paused and self.track.kind == "video":
             sub.gated = True
             if sub.egress_ready:
-                return self._request_keyframes_for(now, sub)
+                return self._request_keyframes_for(now, sub, "resume")
         return []
 
     # --- simulcast layers ----------------------------------------------------------------------
@@ -362,12 +366,13 @@ class Forwarder:
             if not held:
                 return []
             sub.resume_at_keyframe()
-            return self._request_keyframe(now, self.layers[index]) if sub.egress_ready else []
+            layer = self.layers[index]
+            return self._request_keyframe(now, layer, "layer-switch") if sub.egress_ready else []
         target = self.layers[index]
         target.joining.append(sub)
         sub.target_layer = index
         sub.holding = hold or held
-        return self._request_keyframe(now, target) if sub.egress_ready else []
+        return self._request_keyframe(now, target, "layer-switch") if sub.egress_ready else []
 
     def select_temporal(self, subscriber_id: str, highest: int) -> None:
         """Forward a subscriber the temporal layers up to TID ``highest`` (0: the base layer
@@ -516,11 +521,11 @@ class Forwarder:
                     )
             elif isinstance(packet, Pli):
                 if packet.media_ssrc == sub.ssrc and sub.count_keyframe_request(None):
-                    actions.extend(self._request_keyframes_for(now, sub))
+                    actions.extend(self._request_keyframes_for(now, sub, "subscriber"))
             elif isinstance(packet, Fir):
                 for ssrc, command_seq in packet.entries:
                     if ssrc == sub.ssrc and sub.count_keyframe_request(command_seq):
-                        actions.extend(self._request_keyframes_for(now, sub))
+                        actions.extend(self._request_keyframes_for(now, sub, "subscriber"))
             elif isinstance(packet, Remb):
                 if sub.ssrc in packet.ssrcs:
                     actions.extend(self._on_remb(now, subscriber_id, packet.bitrate))
@@ -566,7 +571,7 @@ class Forwarder:
             askable = layer.ssrc is not None or not self.simulcast
             if askable and layer.keyframes.upstream_ready(now):
                 self.timer_changed = True
-                actions.append(self._pli(layer))
+                actions.append(self._pli(layer, "publisher-ready"))
         return actions
 
     def request_keyframe(self, now: float) -> list[Action]:
@@ -575,25 +580,26 @@ class Forwarder:
         layer of a simulcast track."""
         actions: list[Action] = []
         for layer in self.layers:
-            actions += self._request_keyframe(now, layer)
+            actions += self._request_keyframe(now, layer, "recorder")
         return actions
 
-    def _request_keyframes_for(self, now: float, sub: Subscription) -> list[Action]:
+    def _request_keyframes_for(self, now: float, sub: Subscription, reason: str) -> list[Action]:
         """A keyframe of the layer the subscriber gets, and of the one it is switching to."""
-        actions = self._request_keyframe(now, self.layers[sub.layer])
+        actions = self._request_keyframe(now, self.layers[sub.layer], reason)
         if sub.target_layer >= 0:
-            actions += self._request_keyframe(now, self.layers[sub.target_layer])
+            actions += self._request_keyframe(now, self.layers[sub.target_layer], reason)
         return actions
 
-    def _request_keyframe(self, now: float, layer: Layer) -> list[Action]:
+    def _request_keyframe(self, now: float, layer: Layer, reason: str) -> list[Action]:
         if self.track.kind != "video" or not layer.keyframes.request(now):
             return []
         self.timer_changed = True  # the retry is due keyframe_retry_interval from now
         # A layer whose SSRC is not known yet cannot be asked: its retry will, once it is.
-        return [self._pli(layer)] if layer.ssrc is not None or not self.simulcast else []
+        return [self._pli(layer, reason)] if layer.ssrc is not None or not self.simulcast else []
 
-    def _pli(self, layer: Layer) -> SendToPublisher:
-        return SendToPublisher(build_pli(self.track.feedback_ssrc, layer.ssrc or 0), "pli")
+    def _pli(self, layer: Layer, reason: str) -> SendToPublisher:
+        packet = build_pli(self.track.feedback_ssrc, layer.ssrc or 0)
+        return SendToPublisher(packet, "pli", reason)
 
     def on_subscriber_estimate(
         self, now: float, subscriber_id: str, bitrate: int | None
@@ -642,7 +648,7 @@ class Forwarder:
             ssrc = layer.ssrc
             due = layer.keyframes.handle_timer(now) and self.track.kind == "video"
             if due and (ssrc is not None or not self.simulcast):
-                actions.append(self._pli(layer))
+                actions.append(self._pli(layer, "retry"))
             if layer.nacks is not None and ssrc is not None:
                 seqs = layer.nacks.handle_timer(now)
                 if seqs:

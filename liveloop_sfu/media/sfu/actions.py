@@ -47,6 +47,8 @@ class ActionSender:
             if isinstance(action, SendToPublisher):
                 target = self._participants.get(publication.owner)
                 self._counters[f"rtcp-out-{action.kind}"] += 1
+                if action.reason:
+                    self._counters[f"keyframe-request:{action.reason}"] += 1
             else:
                 target = self._participants.get(action.subscriber_id)
                 self._counters["retransmitted"] += 1

@@ -11,6 +11,11 @@ form):
 2. what is left raises the videos one layer at a time, again in priority order, each as high as
    the rest of the budget lets it.
 
+What the subscriber asked (``set-video-quality``, :mod:`.video_requests`) caps each video's
+ladder first: with ``max_height`` it climbs no higher than the smallest layer at least that
+tall (a 200-pixel tile gets the 270-line layer, not the 540 one, nor the blurry 135 one);
+layers whose height is not known yet (no keyframe seen) are not capped.
+
 Hysteresis, so that a layer does not flap on a noisy estimate (Galène's ``adjustLayer`` keeps a
 layer until the rate is clearly off): keeping the layer a video has costs its bit rate, but
 moving *above* it costs :data:`UPGRADE_MARGIN` times the target's bit rate. Without an estimate
@@ -34,19 +39,23 @@ class VideoLayers:
     - ``bitrates``: each layer's bit rate now (by layer index; 0: not being sent);
     - ``order``: the layer indices from the smallest picture to the largest;
     - ``current``: the layer it gets (or is switching to);
-    - ``priority``: 0 goes first (the active speaker), larger after.
+    - ``priority``: 0 goes first (the active speaker), larger after;
+    - ``heights``: each layer's picture height (by layer index; 0: unknown), and
+      ``max_height``: the tallest picture the subscriber shows of it (``None``: no request).
     """
 
     bitrates: tuple[int, ...]
     order: tuple[int, ...]
     current: int
     priority: int = 1
+    heights: tuple[int, ...] = ()
+    max_height: int | None = None
 
 
 def allocate(budget: int | None, videos: Sequence[VideoLayers]) -> list[int]:
     """The layer index for each of ``videos`` (same order); a video with no layer being sent
     keeps its current one."""
-    ladders = [[i for i in video.order if video.bitrates[i] > 0] for video in videos]
+    ladders = [_ladder(video) for video in videos]
     chosen = [
         ladder[-1] if ladder else video.current
         for video, ladder in zip(videos, ladders, strict=True)
@@ -68,6 +77,20 @@ def allocate(budget: int | None, videos: Sequence[VideoLayers]) -> list[int]:
             left -= cost
             steps[k] += 1
     return [ladder[steps[k]] if ladder else chosen[k] for k, ladder in enumerate(ladders)]
+
+
+def _ladder(video: VideoLayers) -> list[int]:
+    """The layers ``video`` may get, smallest first: those being sent, up to the smallest that
+    is at least ``max_height`` tall."""
+    ladder: list[int] = []
+    for i in video.order:
+        if video.bitrates[i] <= 0:
+            continue
+        ladder.append(i)
+        height = video.heights[i] if i < len(video.heights) else 0
+        if video.max_height is not None and height >= video.max_height:
+            break
+    return ladder
 
 
 def _charge(video: VideoLayers, ladder: list[int], step: int) -> int:

@@ -185,6 +185,17 @@ def learn_ssrc(publisher: MediaParticipant, data: bytes) -> tuple[Publication, b
     return None
 
 
+def start_layer(forwarder: Forwarder, now: float) -> int:
+    """The simulcast layer a new subscription starts on: the largest being sent now, so that a
+    newcomer's first picture does not wait for a layer paused at the publisher
+    (:mod:`.encoding_pauses`) to resume; -1 (the forwarder's own choice, the largest seen)
+    when none is being sent or the track has no layers."""
+    sending = [x for x in forwarder.layers if x.stats is not None and x.stats.active(now)]
+    if not sending:
+        return -1
+    return max(sending, key=lambda x: x.stats.rank() if x.stats is not None else (0, 0)).index
+
+
 def _remember_layers(participant: MediaParticipant, publication: Publication) -> None:
     """Keep what the publication learnt of its simulcast layers (see ``layer_ssrcs``)."""
     forwarder = publication.forwarder
@@ -355,7 +366,11 @@ class LinkTable:
         self.links.add(link)
         # Video waits for a keyframe (and asks the publisher for one) in add_subscriber.
         actions = publication.forwarder.add_subscriber(
-            now, config, transport_seq=subscriber.egress_sequence, continue_from=previous
+            now,
+            config,
+            transport_seq=subscriber.egress_sequence,
+            continue_from=previous,
+            layer=start_layer(publication.forwarder, now),
         )
         self._execute(publication, actions)
 

@@ -49,6 +49,7 @@ from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.actions import ActionSender
 from liveloop_sfu.media.sfu.active_speaker import ActiveSpeakerDetector
 from liveloop_sfu.media.sfu.dispatch.rtp_path import RtpPath
+from liveloop_sfu.media.sfu.encoding_pauses import EncodingPauses
 from liveloop_sfu.media.sfu.feedback import FeedbackRelay
 from liveloop_sfu.media.sfu.ice_restart import is_ice_restart
 from liveloop_sfu.media.sfu.links import (
@@ -65,6 +66,7 @@ from liveloop_sfu.media.sfu.slots import OfferedTrack
 from liveloop_sfu.media.sfu.speaker_announcer import SpeakerAnnouncer
 from liveloop_sfu.media.sfu.state import SessionState
 from liveloop_sfu.media.sfu.transport_cc import TransportCcFeedback
+from liveloop_sfu.media.sfu.video_requests import VideoRequests
 from liveloop_sfu.modes import CallMode
 
 if TYPE_CHECKING:
@@ -109,8 +111,18 @@ class SfuSession:
         self._renegotiation = Renegotiation(state, emit, group=group)
         detector = ActiveSpeakerDetector() if group else None
         self._speakers = SpeakerAnnouncer(state, detector, emit)
+        # What each subscriber asked to be sent (set-video-quality), and the simulcast layers
+        # paused at their publishers because nobody is given them (set-video-layers).
+        self._requests = VideoRequests(state)
+        self._pauses = EncodingPauses(state, emit)
         # Simulcast videos: each subscriber's layers from its downlink estimate, every ~100 ms.
-        self._layers = LayerAllocator(state, lambda: detector.speaker if detector else None)
+        self._layers = LayerAllocator(
+            state,
+            lambda: detector.speaker if detector else None,
+            self._requests,
+            self._pauses,
+            recording=lambda: self._feedback.recorder is not None,
+        )
         # The per-packet path (compiled, dispatch/rtp_path.py), on this session's own records.
         self._rtp_path = RtpPath(
             participants, counters, learn_ssrc, self._speakers.on_audio_level, self._rearm
@@ -168,6 +180,7 @@ class SfuSession:
         now = time.monotonic()
         self._table.unlink_stale(participant)
         self._table.link_all(now, answered=participant)
+        self._requests.apply(now)  # a new link starts unpaused: a video asked off stays off
         self._wake.set()
         await self._emit(sid, "negotiation-call-answer", {"sdp": {"type": "answer", "sdp": answer}})
         if self.group and published:
@@ -201,6 +214,16 @@ class SfuSession:
             participant.last_heard if participant is not None and participant.last_heard else None
         )
 
+    def set_video_quality(
+        self, sid: str, participant_id: str, track_id: str, max_height: int
+    ) -> None:
+        self._requests.set(time.monotonic(), sid, participant_id, track_id, max_height)
+        self._wake.set()  # the allocation takes it into account at its next run
+
+    def video_layers(self, sid: str) -> list[dict[str, Any]]:
+        self._member(sid)
+        return self._requests.layers(sid)
+
     async def remove_participant(self, sid: str) -> None:
         participant = self._participants.get(sid)
         if participant is None:
@@ -210,6 +233,7 @@ class SfuSession:
         self._table.unlink_participant(sid)
         del self._participants[sid]
         self._feedback.bandwidth.forget(sid)
+        self._requests.forget(sid)
         for publication in participant.publications.values():
             self._table.retire(publication.forwarder)
         self._speakers.remove(participant.participant_id)
@@ -263,11 +287,13 @@ class SfuSession:
 
     def metrics(self) -> dict[str, int]:
         """Flat counters for /metrics and /api/status: ``forwarded-packets``, ``forwarded-bytes``,
-        ``rtcp-out-<kind>``, ``retransmitted``, ``failures``... plus ``drop:<reason>`` for every
-        dropped packet, ``forwarded-streams`` and ``srtp-errors``."""
+        ``rtcp-out-<kind>``, ``keyframe-request:<reason>``, ``retransmitted``, ``failures``... plus
+        ``drop:<reason>`` for every dropped packet, ``srtp-errors``, and two gauges:
+        ``forwarded-streams`` and ``simulcast-paused-layers``."""
         out = dict(self.counters)
         out.update({f"drop:{reason}": count for reason, count in self.drops.as_labels().items()})
         out["forwarded-streams"] = self.forwarded_streams
+        out["simulcast-paused-layers"] = self._pauses.count
         # Datagrams that looked like SRTP but failed authentication (forged, replayed, garbage).
         out["srtp-errors"] = sum(p.peer.srtp_errors for p in self._participants.values())
         return out
@@ -310,7 +336,8 @@ class SfuSession:
             delay = self._next_deadline(now)
             self._armed = now + delay
             self._wake.clear()
-            if self._peers.events or self._actions.pending or self._speakers.pending:
+            busy = self._actions.pending or self._speakers.pending or self._pauses.pending
+            if self._peers.events or busy:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
@@ -319,6 +346,7 @@ class SfuSession:
         await self._peers.handle_events(now)
         self._renegotiation.start_due(now)
         await self._speakers.announce()
+        await self._pauses.announce()
         for publication, actions in self._actions.take():
             if self._closed:
                 return

@@ -9,6 +9,15 @@ keyframe, which it requests). The active speaker's video comes first. When even 
 layers overrun the estimate, temporal layers are dropped (:mod:`.temporal_allocation`,
 :meth:`~liveloop_sfu.media.core.forwarder.Forwarder.select_temporal`). Interpreted: it runs ten
 times a second, not per packet.
+
+What each subscriber asked (:mod:`.video_requests`) caps its videos' layers, and a video it
+asked ``off`` is left out (its subscription is paused). The layers wanted — given to someone,
+or the largest someone's request allows (its estimate may not, for now), and the top layer of a
+recorded track (a recording is always at full resolution) — are reported to
+:mod:`.encoding_pauses`, which pauses the others at the publisher (as LiveKit's dynacast: a
+layer stops when nobody asks for it, never because a downlink is short); a paused layer counts
+at the bit rate it had (:meth:`~.layer_pauses.TrackPauses.bitrate`), so it can be chosen and
+resumed.
 """
 
 from __future__ import annotations
@@ -18,10 +27,12 @@ from collections.abc import Callable
 from liveloop_sfu.media.core.forwarder import Forwarder
 from liveloop_sfu.media.core.simulcast import TEMPORAL_LAYERS
 from liveloop_sfu.media.sfu.bandwidth import AUDIO_RESERVE_BPS
+from liveloop_sfu.media.sfu.encoding_pauses import EncodingPauses
 from liveloop_sfu.media.sfu.layer_allocation import VideoLayers, allocate
 from liveloop_sfu.media.sfu.links import MediaParticipant, Publication
 from liveloop_sfu.media.sfu.state import SessionState
 from liveloop_sfu.media.sfu.temporal_allocation import TemporalLayers, temporal_limits
+from liveloop_sfu.media.sfu.video_requests import OFF, VideoRequests
 
 __all__ = ["ALLOCATION_INTERVAL", "LayerAllocator"]
 
@@ -36,12 +47,25 @@ class LayerAllocator:
     """Runs :func:`.layer_allocation.allocate` for each subscriber, at most every
     :data:`ALLOCATION_INTERVAL`. ``speaker`` gives the active speaker's participant id."""
 
-    def __init__(self, state: SessionState, speaker: Callable[[], str | None]) -> None:
+    def __init__(
+        self,
+        state: SessionState,
+        speaker: Callable[[], str | None],
+        requests: VideoRequests | None = None,
+        pauses: EncodingPauses | None = None,
+        recording: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """``requests``: what subscribers asked (none by default); ``pauses``: where unused
+        layers are reported (``None``: layers are never paused); ``recording``: is the room
+        being recorded (its tracks' top layers are always wanted)."""
         self._participants = state.participants
         self._table = state.table
         self._actions = state.actions
         self._counters = state.counters
         self._speaker = speaker
+        self._requests = requests if requests is not None else VideoRequests(state)
+        self._pauses = pauses
+        self._recording = recording
         self.next_run = 0.0
 
     def deadline(self) -> float | None:
@@ -56,12 +80,40 @@ class LayerAllocator:
             return
         self.next_run = now + ALLOCATION_INTERVAL
         speaker = self._speaker()
+        wanted: dict[int, set[int]] = {}  # id(publication) -> layers given to someone
         for subscriber in list(self._participants.values()):
-            self._allocate(now, subscriber, speaker)
+            self._allocate(now, subscriber, speaker, wanted)
+        self._update_pauses(now, wanted)
 
-    def _allocate(self, now: float, subscriber: MediaParticipant, speaker: str | None) -> None:
+    def _update_pauses(self, now: float, wanted: dict[int, set[int]]) -> None:
+        if self._pauses is None:
+            return
+        recording = self._recording()
+        for publication in self._table.publications():
+            forwarder = publication.forwarder
+            if not forwarder.simulcast or not _warm(now, forwarder) or not _heard(now, forwarder):
+                continue  # a silent publisher (its path died, restarting) is not judged
+            layers = wanted.get(id(publication), set())
+            if recording:
+                layers.add(self._video(now, publication, "", None).order[-1])
+            self._pauses.update(now, publication, layers)
+        self._pauses.prune()
+
+    def _allocate(
+        self,
+        now: float,
+        subscriber: MediaParticipant,
+        speaker: str | None,
+        wanted: dict[int, set[int]],
+    ) -> None:
         feeding = self._table.feeding(subscriber.sid)
-        simulcast = [p for p in feeding if p.forwarder.simulcast and _warm(now, p.forwarder)]
+        simulcast = [
+            p
+            for p in feeding
+            if p.forwarder.simulcast
+            and _warm(now, p.forwarder)
+            and self._requests.max_height(subscriber.sid, p) != OFF
+        ]
         if not simulcast:
             return
         estimate = subscriber.estimator.estimate if subscriber.estimator is not None else None
@@ -72,6 +124,9 @@ class LayerAllocator:
         videos = [self._video(now, p, subscriber.sid, speaker) for p in simulcast]
         chosen = allocate(budget, videos)
         for publication, video, layer in zip(simulcast, videos, chosen, strict=True):
+            # Wanted: the layer it gets, and the largest its request allows — a downlink that
+            # is short for a while pauses nothing (the layer is back as soon as it fits).
+            wanted.setdefault(id(publication), set()).update((layer, allocate(None, [video])[0]))
             if layer != video.current:
                 hold = _beyond_budget(budget, video, publication.forwarder.layer_of(subscriber.sid))
                 actions = publication.forwarder.select_layer(now, subscriber.sid, layer, hold=hold)
@@ -84,18 +139,29 @@ class LayerAllocator:
         self, now: float, publication: Publication, sid: str, speaker: str | None
     ) -> VideoLayers:
         forwarder: Forwarder = publication.forwarder
-        layer, target = forwarder.layer_of(sid)
+        layer, target = forwarder.layer_of(sid) if sid else (0, -1)
+        pauses = self._pauses.of(now, publication) if self._pauses is not None else None
         bitrates: list[int] = []
         ranks: list[tuple[int, int]] = []
+        heights: list[int] = []
         for x in forwarder.layers:
             stats = x.stats
-            bitrates.append(stats.current_bitrate(now) if stats is not None else 0)
+            measured = stats.current_bitrate(now) if stats is not None else 0
+            bitrates.append(
+                pauses.bitrate(now, x.index, measured) if pauses is not None else measured
+            )
             ranks.append(stats.rank() if stats is not None else (0, 0))
+            heights.append(stats.height if stats is not None else 0)
         order = tuple(sorted(range(len(ranks)), key=lambda i: ranks[i]))
         owner = self._participants.get(publication.owner)
         first = owner is not None and owner.participant_id == speaker
         return VideoLayers(
-            tuple(bitrates), order, target if target >= 0 else layer, 0 if first else 1
+            tuple(bitrates),
+            order,
+            target if target >= 0 else layer,
+            0 if first else 1,
+            tuple(heights),
+            self._requests.max_height(sid, publication) if sid else None,
         )
 
 
@@ -123,6 +189,11 @@ def _limit_temporal(
         ladders.append(TemporalLayers(rates, forwarder.temporal_of(sid)[1], video.priority))
     for forwarder, highest in zip(forwarders, temporal_limits(budget, ladders), strict=True):
         forwarder.select_temporal(sid, highest)
+
+
+def _heard(now: float, forwarder: Forwarder) -> bool:
+    """Is any layer of the track being sent now?"""
+    return any(x.stats is not None and x.stats.active(now) for x in forwarder.layers)
 
 
 def _warm(now: float, forwarder: Forwarder) -> bool:

@@ -64,8 +64,10 @@ async def test_metrics_agree_with_status_and_logs_are_json_without_secrets(
         assert (
             metrics["liveloop_forwarded_bytes_total"] > metrics["liveloop_forwarded_packets_total"]
         )
-        # New subscribers wait for a keyframe: requested, and the wait counted as a drop reason.
-        assert metrics["liveloop_keyframe_requests_total"] >= 1
+        # New subscribers wait for a keyframe: requested (counted by why), and the wait counted
+        # as a drop reason.
+        assert metrics['liveloop_keyframe_requests_total{reason="new-subscriber"}'] >= 1
+        assert metrics["liveloop_simulcast_paused_layers"] == 0
         assert "liveloop_nacks_sent_total" in metrics and "liveloop_rtx_sent_total" in metrics
         assert metrics["liveloop_match_latency_seconds_count"] == 2
         assert metrics["liveloop_call_setup_seconds_count"] == 2

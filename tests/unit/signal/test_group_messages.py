@@ -88,3 +88,51 @@ def test_create_room_accepts(payload: Any, expected: str | None) -> None:
 def test_create_room_refuses(payload: Any) -> None:
     with pytest.raises(InvalidPayload):
         m.parse_create_room(payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (
+            {"participantId": "a1b2", "trackId": "9a93-x", "maxHeight": 180},
+            m.VideoQuality("a1b2", "9a93-x", 180),
+        ),
+        ({"participantId": "a1b2", "trackId": "t", "off": True}, m.VideoQuality("a1b2", "t", 0)),
+        (
+            {"participantId": "p", "trackId": "t", "maxHeight": 4320, "extra": 1},
+            m.VideoQuality("p", "t", 4320),
+        ),
+    ],
+)
+def test_set_video_quality_accepts(payload: Any, expected: m.VideoQuality) -> None:
+    parsed = m.parse_video_quality(payload)
+    assert parsed == expected
+    assert m.parse_video_quality(parsed.to_wire()) == parsed  # what another node is sent
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        (None, "participantId"),
+        ("off", "JSON object"),
+        ({"trackId": "t", "maxHeight": 1}, "participantId"),
+        ({"participantId": "", "trackId": "t", "maxHeight": 1}, "participantId"),
+        ({"participantId": "p" * 65, "trackId": "t", "maxHeight": 1}, "participantId"),
+        ({"participantId": "p", "maxHeight": 1}, "trackId"),
+        ({"participantId": "p", "trackId": "a b", "maxHeight": 1}, "trackId"),
+        ({"participantId": "p", "trackId": "t" * 129, "maxHeight": 1}, "trackId"),
+        ({"participantId": "p", "trackId": "t"}, "exactly one"),
+        ({"participantId": "p", "trackId": "t", "maxHeight": 90, "off": True}, "exactly one"),
+        ({"participantId": "p", "trackId": "t", "off": False}, "off must be true"),
+        ({"participantId": "p", "trackId": "t", "off": "yes"}, "off must be true"),
+        ({"participantId": "p", "trackId": "t", "maxHeight": True}, "integer"),
+        ({"participantId": "p", "trackId": "t", "maxHeight": 180.5}, "integer"),
+        ({"participantId": "p", "trackId": "t", "maxHeight": "180"}, "integer"),
+        ({"participantId": "p", "trackId": "t", "maxHeight": 0}, "1–4320"),
+        ({"participantId": "p", "trackId": "t", "maxHeight": -5}, "1–4320"),
+        ({"participantId": "p", "trackId": "t", "maxHeight": 10**20}, "1–4320"),
+    ],
+)
+def test_set_video_quality_refuses(payload: Any, fragment: str) -> None:
+    with pytest.raises(InvalidPayload, match=fragment):
+        m.parse_video_quality(payload)

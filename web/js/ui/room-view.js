@@ -3,6 +3,7 @@
 import { copyLink } from "../room-links.js";
 import { byId, renderOnChange, setText, showStream } from "./dom.js";
 import { mountMediaSwitches } from "./media-switches.js";
+import { mountTileStats } from "./tile-stats.js";
 
 function statusText(room) {
   const others = room.participants.length;
@@ -125,20 +126,42 @@ function updateTile(tile, { name, audio, video, speaking, stream, muted, onMuted
   showStream(videoEl, stream, { onMutedFallback });
 }
 
-/** Keeps `container`'s children equal to `items` (by key), creating and removing tiles. */
-function syncTiles(container, items, render) {
+/**
+ * Keeps `container`'s children equal to `items` (by key), creating and removing tiles. Remote
+ * videos are watched (`group.quality`: the node sends each no larger than its tile shows it),
+ * and every tile has a stats toggle (tile-stats.js).
+ */
+function syncTiles(container, items, render, { group }) {
   const existing = new Map([...container.children].map((el) => [el.dataset.key, el]));
   items.forEach((item, index) => {
     let tile = existing.get(item.key);
     existing.delete(item.key);
-    if (!tile) tile = createTile(item.key);
+    if (!tile) {
+      tile = createTile(item.key);
+      const video = tile.querySelector("video");
+      mountTileStats(tile, () => {
+        const stream = video.srcObject;
+        const track = stream?.getVideoTracks()[0] ?? null;
+        const self = item.key === "self" || item.key === "screen-self";
+        const remote = self ? null : group.remoteVideoOf(stream);
+        const pc = group.session?.pc ?? null;
+        return { pc, track, self, layerOf: () => group.videoLayerOf(remote) };
+      });
+    }
     const here = container.children[index] ?? null;
     if (here !== tile) container.insertBefore(tile, here);
     render(tile, item);
+    const video = tile.querySelector("video");
+    const own = item.key === "self" || item.key === "screen-self";
+    group.quality.watch(video, own ? null : group.remoteVideoOf(item.stream));
   });
   for (const stale of existing.values()) {
     const video = stale.querySelector("video");
-    if (video) video.srcObject = null;
+    if (video) {
+      group.quality.unwatch(video);
+      video.srcObject = null;
+    }
+    stale.stopStats?.();
     stale.remove();
   }
 }
@@ -186,14 +209,14 @@ export function mountRoomView({ store, localMedia, group }) {
       tile.classList.toggle("self", item.key === "self");
       tile.querySelector("video").classList.toggle("self", item.key === "self");
       updateTile(tile, item);
-    });
+    }, { group });
     const screens = screenTiles(state, group, localMedia, people);
     el.spotlight.hidden = screens.length === 0;
     el.spotlight.dataset.count = String(screens.length);
     syncTiles(el.spotlight, screens, (tile, item) => {
       tile.classList.add("screen");
       updateTile(tile, item);
-    });
+    }, { group });
   };
   // Every change while the room is on screen (tiles follow participants, media and speaker).
   renderOnChange(store, (s) => s, (state) => {

@@ -38,3 +38,33 @@ def test_keeping_a_layer_costs_its_rate_but_rising_needs_the_margin() -> None:
 
 def test_a_video_with_no_layer_being_sent_keeps_its_layer() -> None:
     assert allocate(10_000_000, [video(current=1, rates=(0, 0, 0))]) == [1]
+
+
+# Heights of the three layers above (index 0 the largest).
+HEIGHTS = (540, 270, 135)
+
+
+def asked(
+    max_height: int | None, current: int = 2, heights: tuple[int, ...] = HEIGHTS
+) -> VideoLayers:
+    return VideoLayers(RATES, ORDER, current, 1, heights, max_height)
+
+
+def test_a_request_caps_the_layer_at_the_smallest_at_least_that_tall() -> None:
+    assert allocate(None, [asked(200)]) == [1]  # 270 covers a 200-pixel tile
+    assert allocate(None, [asked(270)]) == [1]
+    assert allocate(None, [asked(271)]) == [0]
+    assert allocate(None, [asked(90)]) == [2]  # smaller than every layer: the smallest
+    assert allocate(None, [asked(None)]) == [0]  # nothing asked: everything allowed
+
+
+def test_the_estimate_still_decides_below_the_cap() -> None:
+    assert allocate(200_000, [asked(1080)]) == [2]
+    # What the cap leaves of the budget goes to the next video.
+    budget = 150_000 * 2 + round(500_000 * UPGRADE_MARGIN) * 2
+    assert allocate(budget, [asked(200), video(priority=2)]) == [1, 1]
+
+
+def test_layers_of_unknown_height_are_not_capped() -> None:
+    assert allocate(None, [asked(100, heights=(0, 0, 0))]) == [0]
+    assert allocate(None, [asked(100, heights=())]) == [0]
