@@ -14,17 +14,20 @@ from pathlib import Path
 import pytest
 
 
-def detailed_camera(folder: Path) -> Path:
-    """Writes three seconds of the detailed, noisy picture as a y4m file in ``folder``."""
+def detailed_camera(
+    folder: Path, width: int = 640, height: int = 480, fps: int = 30, noise: int = 30
+) -> Path:
+    """Writes three seconds of the detailed, noisy picture as a y4m file in ``folder``
+    (``noise``: ffmpeg's noise strength; less is cheaper to encode)."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         pytest.fail("ffmpeg is needed to make the test camera (Debian package ffmpeg)")
-    path = folder / "detailed-640x480.y4m"
+    path = folder / f"detailed-{width}x{height}-{fps}-{noise}.y4m"
     subprocess.run(
         [
             ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi",
-            "-i", "testsrc2=size=640x480:rate=30",
-            "-vf", "noise=alls=30:allf=t+u", "-t", "3", "-pix_fmt", "yuv420p", str(path),
+            "-i", f"testsrc2=size={width}x{height}:rate={fps}",
+            "-vf", f"noise=alls={noise}:allf=t+u", "-t", "3", "-pix_fmt", "yuv420p", str(path),
         ],
         check=True,
         timeout=120,

@@ -1,10 +1,13 @@
 """Simulcast in a group room, real Chromium through a real node: the camera goes out as two
 encodings (the fake camera is 640x480: Chromium sends two layers below 960x540), both reach
 the node, which learns them by RID and forwards the other member the largest while its
-downlink shows no congestion; the picture decodes."""
+downlink shows no congestion; the picture decodes. A recording of the room is at the largest
+layer's size."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +15,9 @@ import pytest
 from tests.browser.conftest import OpenClient
 from tests.browser.pages import MEDIA_TIMEOUT_MS, ClientPage
 from tests.browser.test_group import room_of_two
+from tests.integration.recording.test_recording_node import TOKEN, admin_json
 from tests.nodes import NodeFactory
+from tests.recording_files import ffprobe, streams_by_type
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -62,3 +67,31 @@ async def test_a_member_sends_two_layers_and_the_other_gets_the_largest(
     await bob.page.wait_for_function(
         f"({INBOUND_WIDTH_JS})().then((w) => w === 640)", timeout=MEDIA_TIMEOUT_MS
     )
+
+
+async def test_a_recorded_simulcast_room_is_at_the_top_resolution(
+    node_factory: NodeFactory, open_client: OpenClient, tmp_path: Path
+) -> None:
+    """The recorder takes the largest layer of a simulcast camera (issue 15): the file of a
+    member who sends 320 and 640 pixels wide is 640 wide, by ffprobe."""
+    folder = tmp_path / "recordings"
+    node = node_factory("--mode", "sfu", "--admin-token", TOKEN, "--recordings-dir", str(folder))
+    alice, _, _ = await room_of_two(node.url, open_client)
+    await alice.page.wait_for_function(
+        f"({OUTBOUND_JS})().then((l) => l.filter((x) => x.bytes > 0).length === 2)",
+        timeout=MEDIA_TIMEOUT_MS,
+    )
+    widths = sorted(layer["width"] for layer in await outbound(alice))
+    room_id = await alice.page.evaluate("window.liveloop.state.room.roomId")
+    path = f"/api/admin/rooms/{room_id}/recording"
+    started = await admin_json(node, "POST", path, {"action": "start"})
+    await asyncio.sleep(5)  # a few seconds of pictures from both, from their first keyframes
+    await admin_json(node, "POST", path, {"action": "stop"})
+    recording = folder / started["recordingId"]
+    files = sorted(recording.glob("*.webm"))
+    assert len(files) == 2, list(recording.iterdir())
+    for file in files:
+        video = streams_by_type(ffprobe(file))["video"]
+        assert video["codec_name"] == "vp8", video
+        assert (video["width"], video["height"]) == (widths[-1], 480), (widths, video)
+        assert int(video["nb_read_frames"]) >= 2 * 15, video  # seconds of it, not one picture

@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.browser.pages import MEDIA_TIMEOUT_MS, ClientPage
+from tests.browser.test_group import assert_tiles_decode, create_room, join_room, room_state
 from tests.nodes import NodeFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -129,6 +130,68 @@ async def test_sfu_call_forwards_h264_between_two_chromium_pages(
                 after,
             )
             assert after["inbound"]["frameWidth"] > 0, after
+    finally:
+        errors = alice.errors + bob.errors
+        await alice.close()
+        await bob.close()
+    assert not errors, errors
+
+
+# Per video encoding a page sends, and per remote video it decodes: codec, rid, size, bytes.
+SIMULCAST_CODECS_JS = """
+async () => {
+  const stats = await window.liveloop.pc.getStats();
+  const codec = (r) => (r.codecId && stats.get(r.codecId) ? stats.get(r.codecId).mimeType : null);
+  const out = { sent: [], received: [] };
+  stats.forEach((r) => {
+    if (r.kind !== "video") return;
+    if (r.type === "outbound-rtp") {
+      out.sent.push({ rid: r.rid ?? "", codec: codec(r), width: r.frameWidth ?? 0,
+                      bytes: r.bytesSent ?? 0 });
+    } else if (r.type === "inbound-rtp" && (r.framesDecoded ?? 0) > 0) {
+      out.received.push({ codec: codec(r), width: r.frameWidth ?? 0,
+                          frames: r.framesDecoded ?? 0 });
+    }
+  });
+  return out;
+}
+"""
+
+
+async def test_group_room_h264_simulcast_reaches_the_other_member(
+    node_factory: NodeFactory, browser: Browser
+) -> None:
+    """H.264 simulcast in a group room (issue 15): Chromium sends every layer in H.264
+    (OpenH264 behind libwebrtc's simulcast adapter), the node learns them by RID like VP8's,
+    gates on H.264 IDR keyframes and ranks the layers by bit rate (an H.264 keyframe's size is
+    not read), and the other member decodes the largest layer in H.264."""
+    node = node_factory("--mode", "sfu")
+    alice = await open_h264_client(browser, node.url + "/", "Alice")
+    link = await create_room(alice)
+    await alice.page.goto(link)
+    bob = await open_h264_client(browser, link, "Bob")
+    try:
+        for client in (alice, bob):
+            await join_room(client)
+            assert await room_state(client) == "in-room"
+        await asyncio.gather(
+            assert_tiles_decode(alice, {"Bob"}), assert_tiles_decode(bob, {"Alice"})
+        )
+        await alice.page.wait_for_function(
+            f"({SIMULCAST_CODECS_JS})().then((s) => s.sent.filter((x) => x.bytes > 0).length >= 2)",
+            timeout=MEDIA_TIMEOUT_MS,
+        )
+        sent = (await alice.page.evaluate(SIMULCAST_CODECS_JS))["sent"]
+        assert len({x["rid"] for x in sent}) >= 2 and all(x["rid"] for x in sent), sent
+        assert {x["codec"] for x in sent} == {"video/H264"}, sent
+        largest = max(x["width"] for x in sent)
+        # Bob decodes H.264 at the largest layer's width (loopback: no congestion, no limit).
+        await bob.page.wait_for_function(
+            f"({SIMULCAST_CODECS_JS})().then((s) => s.received.some((x) => x.width === {largest}))",
+            timeout=MEDIA_TIMEOUT_MS,
+        )
+        received = (await bob.page.evaluate(SIMULCAST_CODECS_JS))["received"]
+        assert [x["codec"] for x in received] == ["video/H264"], received
     finally:
         errors = alice.errors + bob.errors
         await alice.close()

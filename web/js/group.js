@@ -5,6 +5,7 @@ import { CallSession } from "./call.js";
 import { ROOM_TEXT, iceFailureText, mediaStatePatch } from "./connection-text.js";
 import { classifyIceFailure } from "./ice-diagnosis.js";
 import { createRoomLink, roomLink } from "./room-links.js";
+import { sizeCamera } from "./simulcast.js";
 import { VideoQuality } from "./video-quality.js";
 
 const LIVE = new Set(["joining", "connecting", "in-room"]);
@@ -140,6 +141,7 @@ export class GroupRoom {
     const ticket = ++this.#joinTicket;
     this.#reset("joining");
     this.router.go("/room");
+    await sizeCamera(stream, true); // before the session reads its height (simulcast.js)
     const { roomId, token } = this.store.get().room;
     const payload = { roomId, userName: this.store.get().profile.userName };
     if (token) payload.token = token;
@@ -199,6 +201,7 @@ export class GroupRoom {
     const wasLive = LIVE.has(this.store.get().room.status);
     this.#endSession();
     this.#reset("idle");
+    sizeCamera(this.localMedia.stream, false);
     if (navigate && this.router.path !== "/studio") this.router.go("/studio");
     if (wasLive) await this.#sendLeave();
   }

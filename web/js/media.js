@@ -2,7 +2,7 @@
 // snapshots, and their errors in plain words. local-media.js holds the page's streams.
 import { USER_IMAGE_MAX_BYTES } from "./limits.js";
 
-const VIDEO_DEFAULTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
+export const VIDEO_DEFAULTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
 
 export class MediaAccessError extends Error {
   constructor(readable, cause) {

@@ -20,12 +20,16 @@ keyframe gate (:mod:`.keyframes`) and the recorder's depacketizer
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 __all__ = [
     "PictureIdRewriter",
     "descriptor_size",
     "is_vp8_keyframe",
     "keyframe_size",
+    "layer_sync",
     "starts_frame",
+    "temporal_layer",
 ]
 
 
@@ -74,6 +78,38 @@ def is_vp8_keyframe(data: bytes, start: int, end: int) -> bool:
     return data[start + size] & 0x01 == 0
 
 
+def temporal_layer(data: bytes, start: int, end: int) -> int:
+    """The TID (RFC 7741 §4.2: the temporal layer, 0 the base) of the packet whose payload is
+    ``data[start:end]``, or -1 when its descriptor has no TID (T=0) or is malformed. libwebrtc
+    sends every VP8 simulcast encoding with temporal layers (three by default), a TID in every
+    packet's descriptor."""
+    if end - start < 2 or not data[start] & 0x80:
+        return -1
+    x = data[start + 1]
+    if not x & 0x20:  # T: TID present
+        return -1
+    i = start + 2
+    if x & 0x80:  # I: PictureID, 7 or 15 bits
+        if i >= end:
+            return -1
+        i += 2 if data[i] & 0x80 else 1
+    if x & 0x40:  # L: TL0PICIDX
+        i += 1
+    if i >= end:
+        return -1
+    return data[i] >> 6
+
+
+def layer_sync(data: bytes, start: int, end: int) -> bool:
+    """The descriptor's Y bit (RFC 7741 §4.2, "layer sync"): this frame depends only on frames of
+    the base temporal layer, so a receiver that got none of its own layer's earlier frames can
+    decode it, the point where a forwarder may start forwarding a higher temporal layer."""
+    size = descriptor_size(data, start, end)
+    if size < 3 or not data[start] & 0x80 or not data[start + 1] & 0x20:
+        return False
+    return bool(data[start + size - 1] & 0x20)
+
+
 def keyframe_size(data: bytes, start: int, end: int) -> tuple[int, int]:
     """``(width, height)`` of the keyframe that the packet ``data[start:end]`` begins (the
     payload, descriptor included), ``(0, 0)`` when it begins none or is too short: RFC 6386
@@ -91,24 +127,58 @@ def keyframe_size(data: bytes, start: int, end: int) -> tuple[int, int]:
 
 class PictureIdRewriter:
     """Keeps one outgoing VP8 stream's PictureID and TL0PICIDX (RFC 7741 §4.2) continuous when
-    its source changes: each simulcast layer numbers its pictures on its own, and a decoder that
-    sees the numbers jump at a layer switch takes the new pictures for a loss, or for pictures
-    of another temporal structure. After :meth:`switch`, the next packet (the new layer's
-    keyframe) is given the picture after the last one sent and the next TL0 index; every later
-    packet of that layer keeps the same offsets. The 7- or 15-bit PictureID keeps its width."""
+    its source changes or the node drops pictures.
 
-    __slots__ = ("_last_pid", "_last_tl0", "_pid_offset", "_resync", "_tl0_offset")
+    - A source change (:meth:`switch`): each simulcast layer numbers its pictures on its own, and
+      a decoder that sees the numbers jump at a layer switch takes the new pictures for a loss,
+      or for pictures of another temporal structure. The next packet (the new layer's keyframe)
+      is given the picture after the last one and the next TL0 index.
+    - A dropped picture (:meth:`drop`, a temporal layer the subscriber does not get): the
+      pictures after it are renumbered down, so the decoder sees no missing picture to wait
+      for (mediasoup's ``PictureIdManager`` does the same with its sequence manager). Only
+      pictures above the base layer are dropped, so TL0PICIDX needs no such renumbering.
+
+    PictureIDs are unwrapped into ever-growing numbers (as the forwarder does with sequence
+    numbers), so a late packet (a retransmission from the publisher) gets the number its picture
+    had, whatever was dropped since. A stream keeps its PictureID width (7 or 15 bits; libwebrtc
+    always sends 15)."""
+
+    __slots__ = (
+        "_base",
+        "_dropped",
+        "_last_tl0",
+        "_max_ext",
+        "_next_out",
+        "_resync",
+        "_tl0_offset",
+    )
 
     def __init__(self) -> None:
-        self._pid_offset = 0
+        self._base = 0  # output = extended input + base - drops before it
+        self._dropped: list[int] = []  # sorted extended PictureIDs dropped
+        self._max_ext = -1  # newest extended input PictureID handled, -1 before any
+        self._next_out = -1  # the output PictureID the next new picture gets, -1 before any
         self._tl0_offset = 0
-        self._last_pid = -1
         self._last_tl0 = -1
         self._resync = False
 
     def switch(self) -> None:
         """The next packet comes from another source (and begins a keyframe)."""
         self._resync = True
+
+    def drop(self, data: bytes, start: int, end: int) -> None:
+        """The packet whose payload is ``data[start:end]`` is not forwarded, nor is the rest of
+        its picture: the pictures after it take its number. A late packet (older than the newest
+        handled) cannot be closed, as with sequence numbers: its picture keeps its number."""
+        size = descriptor_size(data, start, end)
+        if size < 3 or not data[start] & 0x80 or not data[start + 1] & 0x80 or self._resync:
+            return
+        ext = self._extend(data, start + 2)
+        if ext > self._max_ext >= 0:
+            self._next_out = self._output(ext)  # the number it would have had
+            self._dropped.append(ext)
+            self._max_ext = ext
+            self._fold()
 
     def rewrite(self, data: bytes, start: int, end: int) -> bytes:
         """The payload descriptor of ``data[start:end]`` with the rewritten PictureID and
@@ -131,20 +201,14 @@ class PictureIdRewriter:
             return b""
         out = bytearray(data[start : start + size])
         if pid_at >= 0:
+            new_pid = self._picture(data, pid_at)
             at = pid_at - start
-            pid = data[pid_at] & 0x7F
             if long_pid:
-                pid = (pid << 8) | data[pid_at + 1]
-            if self._resync and self._last_pid >= 0:
-                self._pid_offset = self._last_pid + 1 - pid
-            if long_pid:
-                new_pid = (pid + self._pid_offset) & 0x7FFF
+                new_pid &= 0x7FFF
                 out[at] = 0x80 | (new_pid >> 8)
                 out[at + 1] = new_pid & 0xFF
             else:
-                new_pid = (pid + self._pid_offset) & 0x7F
-                out[at] = new_pid
-            self._last_pid = new_pid
+                out[at] = new_pid & 0x7F
         if tl0_at >= 0:
             tl0 = data[tl0_at]
             if self._resync and self._last_tl0 >= 0:
@@ -154,3 +218,52 @@ class PictureIdRewriter:
             self._last_tl0 = new_tl0
         self._resync = False
         return bytes(out)
+
+    def _picture(self, data: bytes, at: int) -> int:
+        """The output PictureID (not yet masked to its width) of the PictureID at ``at``."""
+        if self._resync or self._max_ext < 0:
+            # A new source: its numbers start over, the first one continuing the output.
+            self._max_ext = -1
+            self._dropped.clear()
+            ext = self._extend(data, at)
+            self._max_ext = ext
+            self._base = (self._next_out - ext) if self._next_out >= 0 else -_modulus(data, at)
+        else:
+            ext = self._extend(data, at)
+            if ext > self._max_ext:
+                self._max_ext = ext
+                self._fold()
+        out = self._output(ext)
+        if ext == self._max_ext:
+            self._next_out = out + 1
+        return out
+
+    def _output(self, ext: int) -> int:
+        return ext + self._base - bisect_left(self._dropped, ext)
+
+    def _extend(self, data: bytes, at: int) -> int:
+        """The PictureID at ``at`` unwrapped: the nearest number with its low bits to the newest
+        handled; the first one is taken one cycle up, so a slightly older late packet stays
+        non-negative."""
+        modulus = _modulus(data, at)
+        pid = ((data[at] & 0x7F) << 8 | data[at + 1]) if modulus == 0x8000 else data[at] & 0x7F
+        newest = self._max_ext
+        if newest < 0:
+            return pid + modulus
+        half = modulus >> 1
+        return newest + ((pid - newest + half) % modulus) - half
+
+    def _fold(self) -> None:
+        k = bisect_right(self._dropped, self._max_ext - _DROP_WINDOW)
+        if k:
+            del self._dropped[:k]
+            self._base -= k
+
+
+# Drops further back than this many pictures are folded into the base (bounds the list).
+_DROP_WINDOW = 256
+
+
+def _modulus(data: bytes, at: int) -> int:
+    """2^15 for a 15-bit PictureID (its M bit set), 2^7 for a 7-bit one."""
+    return 0x8000 if data[at] & 0x80 else 0x80

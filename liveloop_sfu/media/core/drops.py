@@ -34,6 +34,12 @@ class DropReason(StrEnum):
     """The subscription is paused (muted on the node)."""
     EGRESS_NOT_READY = "egress-not-ready"
     """The subscriber's DTLS/SRTP is not up yet: anything sent would be lost."""
+    LAYER_TOO_LARGE = "layer-too-large"
+    """A simulcast layer far above what the subscriber's downlink carries, held back while the
+    smaller layer it switches to sends its keyframe; subscribers get no sequence-number gap."""
+    TEMPORAL_LAYER = "temporal-layer"
+    """A temporal layer above what the subscriber's downlink takes (a simulcast video whose
+    smallest layer does not fit); subscribers get no sequence-number gap for it."""
 
 
 class DropCounters(dict[DropReason, int]):

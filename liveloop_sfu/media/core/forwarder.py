@@ -50,6 +50,14 @@ continue (:class:`~liveloop_sfu.media.codecs.vp8.PictureIdRewriter`). The idea i
 ``SimulcastConsumer`` (switch on the target's keyframe, timestamps from sender reports), in our
 own form.
 
+Temporal layers: libwebrtc sends each VP8 simulcast encoding in temporal layers (three by
+default; the TID in each packet's payload descriptor, RFC 7741 §4.2). When even a video's
+smallest layer does not fit a subscriber, :meth:`Forwarder.select_temporal` limits the TIDs it
+gets: the frames of higher layers are dropped where a frame begins (lowered at once, raised at a
+layer-sync frame), their sequence numbers and PictureIDs closed up, so the decoder sees one
+stream at a lower frame rate. :class:`~.simulcast.LayerStats` measures each temporal layer's
+share of the bit rate for the allocation.
+
 Every packet not sent is counted under a :class:`~.drops.DropReason`, in :attr:`Forwarder.drops`
 and in the subscriber's :attr:`~.subscription.Subscription.drops`.
 """
@@ -61,7 +69,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from liveloop_sfu.media.codecs.keyframes import KeyframeDetector, keyframe_detector
-from liveloop_sfu.media.codecs.vp8 import keyframe_size
+from liveloop_sfu.media.codecs.vp8 import keyframe_size, temporal_layer
 from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.keyframe_requests import KeyframeRequestManager
 from liveloop_sfu.media.core.layer import (
@@ -90,7 +98,12 @@ from liveloop_sfu.media.core.rtp import (
 )
 from liveloop_sfu.media.core.sent_packets import TransportSequence
 from liveloop_sfu.media.core.seq import add16
-from liveloop_sfu.media.core.subscription import SubscriberConfig, SubscriberStats, Subscription
+from liveloop_sfu.media.core.subscription import (
+    ALL_TEMPORAL_LAYERS,
+    SubscriberConfig,
+    SubscriberStats,
+    Subscription,
+)
 
 __all__ = [
     "Action",
@@ -331,22 +344,48 @@ class Forwarder:
         sub = self._subs[subscriber_id]
         return sub.layer, sub.target_layer
 
-    def select_layer(self, now: float, subscriber_id: str, index: int) -> list[Action]:
+    def select_layer(
+        self, now: float, subscriber_id: str, index: int, *, hold: bool = False
+    ) -> list[Action]:
         """Move a subscriber to layer ``index`` at that layer's next keyframe (requested now,
-        throttled); until then it keeps receiving the layer it has. Selecting the current layer
+        throttled); until then it keeps receiving the layer it has, or, with ``hold``, nothing
+        (its downlink cannot carry the layer it has: what that layer sends would be lost and
+        would only delay the new layer's keyframe behind it). Selecting the current layer
         cancels a pending switch."""
         sub = self._subs[subscriber_id]
         if not 0 <= index < len(self.layers):
             raise ValueError(f"no layer {index} (the track has {len(self.layers)})")
         if index == sub.target_layer:
+            sub.holding = sub.holding or hold
             return []
+        # Once frames of the current layer were held back, the decoder cannot take it up again
+        # before its next keyframe.
+        held = sub.holding
         self._cancel_switch(sub)
         if index == sub.layer:
-            return []
+            if not held:
+                return []
+            sub.resume_at_keyframe()
+            layer = self.layers[index]
+            return self._request_keyframe(now, layer, "layer-switch") if sub.egress_ready else []
         target = self.layers[index]
         target.joining.append(sub)
         sub.target_layer = index
+        sub.holding = hold or held
         return self._request_keyframe(now, target, "layer-switch") if sub.egress_ready else []
+
+    def select_temporal(self, subscriber_id: str, highest: int) -> None:
+        """Forward a subscriber the temporal layers up to TID ``highest`` (0: the base layer
+        only; :data:`~.subscription.ALL_TEMPORAL_LAYERS`: all), from the next frame where the
+        change is decodable (see "temporal layers" above)."""
+        if not 0 <= highest <= ALL_TEMPORAL_LAYERS:
+            raise ValueError(f"no temporal layer {highest}")
+        self._subs[subscriber_id].temporal_target = highest
+
+    def temporal_of(self, subscriber_id: str) -> tuple[int, int]:
+        """``(highest TID forwarded now, highest wanted)`` of a subscriber."""
+        sub = self._subs[subscriber_id]
+        return sub.temporal, sub.temporal_target
 
     def records(self, ssrc: int) -> bool:
         """Does a recording of a simulcast track take the packets of ``ssrc`` (a layer's media or
@@ -363,6 +402,7 @@ class Forwarder:
         return ssrc == layer.ssrc or ssrc == layer.rtx_ssrc
 
     def _cancel_switch(self, sub: Subscription) -> None:
+        sub.holding = False
         if sub.target_layer >= 0:
             self.layers[sub.target_layer].joining.remove(sub)
             sub.target_layer = -1
@@ -443,15 +483,18 @@ class Forwarder:
             layer.keyframes.on_keyframe(now)
             if layer.joining:
                 self._admit(now, layer, view)
+        tid = -1
+        if view.pt in self._vp8_pts:
+            tid = temporal_layer(view.data, view.payload_start, view.payload_end)
         stats = layer.stats
         if stats is not None:
-            stats.on_packet(now, view.ts, len(view.data))
+            stats.on_packet(now, view.ts, len(view.data), tid)
             if keyframe:
                 width, height = keyframe_size(view.data, view.payload_start, view.payload_end)
                 stats.on_keyframe(now, width, height)
         out: list[OutPacket] = []
         for sub in layer.subs:
-            packet = sub.forward(now, view, ext, keyframe, elements)
+            packet = sub.forward(now, view, ext, keyframe, elements, tid)
             if packet is not None:
                 out.append((sub.subscriber_id, packet))
             else:

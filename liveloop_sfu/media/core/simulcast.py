@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from liveloop_sfu.media.core.rtp import RtpParseError, RtpView
 
-__all__ = ["LayerStats", "read_rid"]
+__all__ = ["TEMPORAL_LAYERS", "LayerStats", "read_rid"]
 
 # The rates are measured over windows of this length; a layer silent for STALE_AFTER is
 # reported at zero (its encoding was paused, or the publisher's uplink dropped it).
 RATE_WINDOW = 1.0
+TEMPORAL_LAYERS = 4  # RFC 7741 §4.2: the TID has 2 bits
 STALE_AFTER = 2.0
 FIRST_ESTIMATE = 0.2
 
@@ -54,12 +55,14 @@ class LayerStats:
         "_frames",
         "_last_packet",
         "_last_ts",
+        "_tid_bytes",
         "_window_start",
         "bitrate",
         "first_packet",
         "frame_rate",
         "height",
         "keyframe_at",
+        "temporal_bitrates",
         "width",
     )
 
@@ -75,18 +78,26 @@ class LayerStats:
         self._frames = 0
         self._last_ts = -1
         self._last_packet = -1.0
+        # Bit rate of each temporal layer (TID 0..3) over the last complete window; a packet
+        # without a TID counts as the base layer.
+        self.temporal_bitrates = [0] * TEMPORAL_LAYERS
+        self._tid_bytes = [0] * TEMPORAL_LAYERS
 
-    def on_packet(self, now: float, ts: int, size: int) -> None:
-        """A packet of this layer (``size``: its RTP bytes); a new RTP timestamp is a new frame."""
+    def on_packet(self, now: float, ts: int, size: int, tid: int = -1) -> None:
+        """A packet of this layer (``size``: its RTP bytes, ``tid``: its temporal layer or -1);
+        a new RTP timestamp is a new frame."""
         if self._window_start < 0:
             self._window_start = self.first_packet = now
         elif now - self._window_start >= RATE_WINDOW:
             elapsed = now - self._window_start
             self.bitrate = int(self._bytes * 8 / elapsed)
             self.frame_rate = self._frames / elapsed
+            self.temporal_bitrates = [int(b * 8 / elapsed) for b in self._tid_bytes]
             self._window_start = now
             self._bytes = self._frames = 0
+            self._tid_bytes = [0] * TEMPORAL_LAYERS
         self._bytes += size
+        self._tid_bytes[tid if tid > 0 else 0] += size
         if ts != self._last_ts:
             self._last_ts = ts
             self._frames += 1
@@ -111,6 +122,11 @@ class LayerStats:
         if self.bitrate == 0 and now - self._window_start >= FIRST_ESTIMATE:
             return int(self._bytes * 8 / (now - self._window_start))
         return self.bitrate
+
+    def temporal_bitrate(self, highest: int) -> int:
+        """What the layer takes with its temporal layers up to TID ``highest``, in the last
+        complete window."""
+        return sum(self.temporal_bitrates[: highest + 1])
 
     def rank(self) -> tuple[int, int]:
         """Orders layers from the smallest to the largest: by keyframe picture area, then by bit

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from liveloop_sfu.media.codecs.vp8 import PictureIdRewriter
+from liveloop_sfu.media.codecs.vp8 import PictureIdRewriter, layer_sync, starts_frame
 from liveloop_sfu.media.core.drops import DropCounters, DropReason
 from liveloop_sfu.media.core.history import RetransmissionHistory
 from liveloop_sfu.media.core.rewriter import ExtensionPlan, SeqRewriter, TransportSequence
@@ -30,7 +30,16 @@ from liveloop_sfu.media.core.seq import add16, gt32
 if TYPE_CHECKING:
     from liveloop_sfu.media.core.forwarder import ForwarderSettings
 
-__all__ = ["SOURCE_SWITCH_SEQ_GAP", "SubscriberConfig", "SubscriberStats", "Subscription"]
+__all__ = [
+    "ALL_TEMPORAL_LAYERS",
+    "SOURCE_SWITCH_SEQ_GAP",
+    "SubscriberConfig",
+    "SubscriberStats",
+    "Subscription",
+]
+
+# A temporal-layer limit above any TID (RFC 7741 §4.2: 2 bits): every temporal layer is sent.
+ALL_TEMPORAL_LAYERS = 3
 
 _HEADER = struct.Struct("!BBHII")
 
@@ -114,6 +123,9 @@ class Subscription:
         self.ssrc = config.ssrc
         self.gated = gated
         self.paused = False
+        # Waiting for another simulcast layer's keyframe with nothing of the current one sent
+        # (Forwarder.select_layer's ``hold``); cleared by the switch.
+        self.holding = False
         self.egress_ready = config.egress_ready
         self.drops = DropCounters()
         self.last_drop = DropReason.MALFORMED
@@ -144,6 +156,10 @@ class Subscription:
         self.target_layer = -1
         self._vp8_pts = vp8_payload_types
         self._vp8 = PictureIdRewriter() if vp8_payload_types else None
+        # Temporal layers (the forwarder's "temporal layers"): the highest TID wanted, and the
+        # highest forwarded now (it follows the target at frame boundaries, see _temporal_allows).
+        self.temporal_target = ALL_TEMPORAL_LAYERS
+        self.temporal = ALL_TEMPORAL_LAYERS
 
     def continue_from(self, previous: Subscription) -> None:
         """Take over the output stream of ``previous`` (same subscriber, same SSRC, another
@@ -172,6 +188,7 @@ class Subscription:
         not move forward, the last timestamp sent plus the time elapsed since (at least one
         tick: timestamps never go back); VP8 picture numbers follow the last ones sent."""
         self._seq.restart(self._seq.next_output)
+        self.holding = False
         if self._vp8 is not None:
             self._vp8.switch()
         last = self.sender_report_state.last_sent
@@ -186,6 +203,13 @@ class Subscription:
         self._initial_ts = candidate & 0xFFFFFFFF
         self._continue_ts = None
 
+    def resume_at_keyframe(self) -> None:
+        """Frames of the current layer were held back (a switch that was cancelled): take it up
+        again at its next keyframe, its VP8 picture numbers following the last ones sent."""
+        self.gated = True
+        if self._vp8 is not None:
+            self._vp8.switch()
+
     # --- hot path ------------------------------------------------------------------------------
 
     def forward(
@@ -195,11 +219,20 @@ class Subscription:
         ext: int,
         keyframe: bool,
         elements: list[tuple[int, int, int]] | None,
+        tid: int = -1,
     ) -> bytes | None:
         """The rewritten packet for this subscriber, or ``None`` (reason in :attr:`last_drop`,
-        already counted in :attr:`drops`)."""
-        if self.paused or not self.egress_ready or (self.gated and not keyframe):
+        already counted in :attr:`drops`). ``tid``: the packet's temporal layer (VP8 TID of a
+        simulcast track), -1 when it has none (never dropped for its layer)."""
+        if self.paused or self.holding or not self.egress_ready or (self.gated and not keyframe):
             self.skip(ext, self._blocked_reason())
+            return None
+        if tid > 0 and not self._temporal_allows(view, tid, keyframe):
+            # Gap-free for the decoder: the sequence numbers and the PictureIDs after this
+            # picture close up over it.
+            self.skip(ext, DropReason.TEMPORAL_LAYER)
+            if self._vp8 is not None:
+                self._vp8.drop(view.data, view.payload_start, view.payload_end)
             return None
         out_pt = self._pt_map.get(view.pt)
         if out_pt is None:
@@ -257,9 +290,29 @@ class Subscription:
             (header, mv[12 : view.csrc_end], ext_block, mv[view.payload_start : view.payload_end])
         )
 
+    def _temporal_allows(self, view: RtpView, tid: int, keyframe: bool) -> bool:
+        """Is a packet of temporal layer ``tid`` (> 0) forwarded? The limit changes only where a
+        frame begins, so no frame is cut: down at once (a lower layer never references a higher
+        one); up at a keyframe, or one layer at a time at a frame with the layer-sync bit (RFC
+        7741 §4.2 Y: it references only the base layer, which the subscriber has), as mediasoup's
+        VP8 handling does."""
+        current = self.temporal
+        target = self.temporal_target
+        if current != target:
+            data = view.data
+            start = view.payload_start
+            if keyframe or starts_frame(data[start]):
+                if keyframe or target < current:
+                    self.temporal = current = target
+                elif current < tid <= target and layer_sync(data, start, view.payload_end):
+                    self.temporal = current = tid
+        return tid <= current
+
     def _blocked_reason(self) -> DropReason:
         if self.paused:
             return DropReason.SUBSCRIBER_PAUSED
+        if self.holding:
+            return DropReason.LAYER_TOO_LARGE
         if not self.egress_ready:
             return DropReason.EGRESS_NOT_READY
         return DropReason.WAITING_FOR_KEYFRAME

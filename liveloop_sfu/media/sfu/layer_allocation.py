@@ -6,8 +6,8 @@ form):
 
 1. every video first gets its smallest layer that is being sent, in priority order (the active
    speaker first, then the others), as long as the budget allows; a video the budget cannot
-   even give its smallest layer still gets it (dropping temporal layers below that is not done
-   yet): a frozen tile is worse than a late one;
+   even give its smallest layer still gets it, at a lower frame rate (:mod:`.temporal_allocation`
+   drops temporal layers): a frozen tile is worse than a slow one;
 2. what is left raises the videos one layer at a time, again in priority order, each as high as
    the rest of the budget lets it.
 

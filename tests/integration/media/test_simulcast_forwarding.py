@@ -143,11 +143,13 @@ async def test_layers_are_learnt_and_a_low_estimate_switches_to_the_smallest(roo
     assert set(tags()) == {"f"}
 
     # Bob's downlink turns out to be ~400 kbit/s: the allocation moves him to q, asking Alice
-    # for q's keyframe; f goes on until q's keyframe comes, then only q.
+    # for q's keyframe; f (1.4 Mbit/s: more than his whole budget) is held back until q's
+    # keyframe comes, then only q goes.
     _, estimator = simulate(Link(400_000), 10.0)
     room.session._participants["B"].estimator = estimator
     await frames(10, hold=frozenset("q"))
     assert forwarder.layer_of("B") == (2, 0)
+    assert forwarder.subscriber("B").holding
     assert layers["q"].ssrc in {p.media_ssrc for p in plis()}
     await frames(15)  # q answers the PLI with a keyframe
     await asyncio.sleep(0.2)

@@ -15,6 +15,7 @@ VP8, RTX = 96, 97
 RIDS = ("q", "h", "f")
 SIZES = {"q": (240, 136), "h": (480, 270), "f": (960, 540)}
 FEEDBACK = 0x5EED
+TEMPORAL_PATTERN = (0, 2, 1, 2)
 
 
 def track() -> TrackConfig:
@@ -30,8 +31,16 @@ def track() -> TrackConfig:
     )
 
 
-def vp8_payload(picture_id: int, tl0: int, key: bool, start: bool, size: tuple[int, int]) -> bytes:
-    """RFC 7741 descriptor with X, I (15-bit PictureID), L (TL0PICIDX), T (TID 0), then the VP8
+def vp8_payload(
+    picture_id: int,
+    tl0: int,
+    key: bool,
+    start: bool,
+    size: tuple[int, int],
+    tid: int = 0,
+    sync: bool = False,
+) -> bytes:
+    """RFC 7741 descriptor with X, I (15-bit PictureID), L (TL0PICIDX), T (TID, Y), then the VP8
     frame tag (RFC 6386 §9.1) and, for a keyframe, its start code and picture size."""
     descriptor = bytes(
         [
@@ -40,7 +49,7 @@ def vp8_payload(picture_id: int, tl0: int, key: bool, start: bool, size: tuple[i
             0x80 | (picture_id >> 8),
             picture_id & 0xFF,
             tl0 & 0xFF,
-            0x00,  # TID 0
+            (tid << 6) | (0x20 if sync else 0),  # TID, Y
         ]
     )
     if not start:
@@ -66,15 +75,31 @@ class Layer:
     mid_id: int = MID_ID
     mid: bytes = b"1"
     rid_id: int = RID_ID
+    # The TIDs of successive frames from a keyframe on: (0,) without temporal layers;
+    # TEMPORAL_PATTERN is libwebrtc's three-layer VP8 pattern.
+    tids: tuple[int, ...] = (0,)
+    position: int = 0
+    last_tid: int = 0
 
     def frame(self, key: bool, packets: int = 2, fill: int = 0) -> list[bytes]:
         """One frame (3000 ticks, 30 fps) of ``packets`` packets, each ``fill`` bytes longer."""
         self.ts = (self.ts + 3000) & 0xFFFFFFFF
         self.picture_id = (self.picture_id + 1) & 0x7FFF
-        self.tl0 = (self.tl0 + 1) & 0xFF
+        if key:
+            self.position = 0
+        tid = self.tids[self.position % len(self.tids)]
+        self.position += 1
+        # Y (layer sync): the frame references only the base layer (libwebrtc: a TID 1 frame,
+        # and the TID 2 frame right after a base frame).
+        sync = tid == 1 or (tid == 2 and self.last_tid == 0)
+        self.last_tid = tid
+        if tid == 0:
+            self.tl0 = (self.tl0 + 1) & 0xFF
         out = []
         for i in range(packets):
-            payload = vp8_payload(self.picture_id, self.tl0, key, i == 0, SIZES[self.rid])
+            payload = vp8_payload(
+                self.picture_id, self.tl0, key, i == 0, SIZES[self.rid], tid, sync
+            )
             payload += bytes(fill) + self.rid.encode()  # the last byte: the layer it came from
             out.append(
                 build_rtp(
