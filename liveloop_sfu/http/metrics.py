@@ -439,19 +439,22 @@ def _admission(admission: Mapping[str, Any], rooms: RoomService) -> Iterator[Met
     for reason in ADMISSION_REASONS:
         refused.add_metric([reason], rooms.capacity_refusals.get(reason, 0))
     yield refused
-    if "eventLoopLagP95Ms" in admission:
-        yield GaugeMetricFamily(
-            "liveloop_event_loop_lag_seconds",
-            "how late the node's periodic timer fired, 95th percentile over the last second",
-            admission["eventLoopLagP95Ms"] / 1000,
-        )
-        yield GaugeMetricFamily(
-            "liveloop_event_loop_cpu_ratio",
-            "CPU seconds per second of the event loop's thread over the last second (max 1)",
-            admission["loopCpu"],
-        )
-        yield GaugeMetricFamily(
-            "liveloop_process_cpu_ratio",
-            "CPU seconds per second of the process over the cores it may use, last second",
-            admission["processCpu"],
-        )
+    # Always exported, NaN until the first second has been measured (or when the
+    # self-measurement is off): a scrape right after start still finds every metric.
+    measured = "eventLoopLagP95Ms" in admission
+    nan = float("nan")
+    yield GaugeMetricFamily(
+        "liveloop_event_loop_lag_seconds",
+        "how late the node's periodic timer fired, 95th percentile over the last second",
+        admission["eventLoopLagP95Ms"] / 1000 if measured else nan,
+    )
+    yield GaugeMetricFamily(
+        "liveloop_event_loop_cpu_ratio",
+        "CPU seconds per second of the event loop's thread over the last second (max 1)",
+        admission["loopCpu"] if measured else nan,
+    )
+    yield GaugeMetricFamily(
+        "liveloop_process_cpu_ratio",
+        "CPU seconds per second of the process over the cores it may use, last second",
+        admission["processCpu"] if measured else nan,
+    )
