@@ -11,11 +11,13 @@ video from ``getStats`` and the node's ``bandwidth-estimate`` events both pages 
   fit, and once it has (from :data:`SETTLE_S` after the cut) without a freeze longer than a
   second; lifted, it comes back to 0.9 x what Bob received in the 20 s before the limit, within
   20 s. The cut itself (1.7 Mbit/s into a 500 kbit/s link with a 100 ms drop-tail queue) still
-  freezes Bob's picture for 1-3.5 s while the first second's losses are repaired by a keyframe;
-  the table prints it. Peer to peer (Chrome's own congestion control end to end) froze 2.1 s
-  at the same cut in the lab and had not recovered 20 s after the limit was lifted
-  (docs/networks.md has both tables). Issue 14 asks for no freeze over a second there too:
-  not reached yet.
+  freezes Bob's picture for 1-3.5 s, and the table shows why: told to go down ~4x, Alice's own
+  encoder sends 0-4 frames a second for 2-5 s (with no packet lost on her side), and what the
+  first second lost waits for a keyframe that costs seconds of the lower rate. Peer to peer
+  (Chrome's own congestion control end to end) froze 2.1 s at the same cut in the lab and had
+  not recovered 20 s after the limit was lifted; pacing, pushback, an early keyframe, temporal
+  layers thinned by the node and a gliding target were tried at the node and did not end it
+  (docs/networks.md has the tables). Issue 14 asks for no freeze over a second there too.
 - **A publisher on a poor uplink** (Alice's uplink shaped to 600 kbit/s): her own estimate,
   fed by the node's transport feedback, settles between 450 and 700 kbit/s and Bob sees no freeze
   longer than a second. Feedback that claimed every packet arrived would let her estimate run
