@@ -23,8 +23,13 @@ over from aiortc:
 One :class:`Ticker` per process runs every :data:`TICK` seconds and drives all its peers in one
 call into compiled code (:func:`~benchmarks.clients.native.pump.run_all`: frames due, sockets
 drained); Python runs once per tick for the whole process, and for a peer only when it has RTCP,
-a sampled frame, NACKs or reports to handle — whatever the packet rate. This client offers no
-transport-cc (aiortc does not), so the node does not negotiate transport-wide feedback with it.
+a sampled frame, NACKs or reports to handle — whatever the packet rate.
+
+Transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-extensions-01), which
+aiortc does not offer, is offered as a browser offers it (:func:`offer_transport_cc`): the
+publishers stamp a transport-wide sequence number on every packet they send (the node records
+their arrivals and sends them transport feedback), and the receivers send transport feedback
+about what the node sends them, with each packet's kernel receive time.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from aiortc.rtcdtlstransport import State as DtlsState
 from benchmarks.clients.native.header_counter import MediaReceiver
 from benchmarks.clients.native.media_sender import (
     StreamSender,
+    TransportSequence,
     annexb_reference,
     packetize,
     packetize_h264,
@@ -60,6 +66,7 @@ from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
 from benchmarks.reports.stats import StreamSnapshot
 from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
 from liveloop_sfu.media.core.rtp import (
+    ONE_BYTE_PROFILE,
     Fir,
     Nack,
     Pli,
@@ -76,6 +83,7 @@ from liveloop_sfu.media.core.rtp import (
     rtx_wrap,
 )
 from liveloop_sfu.media.core.rtp_common import ntp_from_unix, ntp_middle32
+from liveloop_sfu.media.core.transport_feedback import TransportFeedback
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
 from liveloop_sfu.media.transport.ice_gathering import raw_socket, restrict_gathering
@@ -270,6 +278,10 @@ class CheapPeer:
         self.transport_cc = True
         self.transport_cc_id = 0  # the extension's id as the node answered it (0: not answered)
         self.sent_feedback = 0
+        self.received_feedback = 0  # transport feedback from the node about what we send
+        # The transport-wide sequence numbers of what we send (when the node answered the
+        # extension): one counter for every stream of the peer connection.
+        self.transport_seq = TransportSequence(random.getrandbits(16))
         self.io: PeerIo | None = None
         self.receiver: MediaReceiver | None = None
         self.pump: MediaPump | None = None
@@ -448,11 +460,12 @@ class CheapPeer:
             mid_id = next(
                 (e.id for e in transceiver._headerExtensions if e.uri.endswith("sdes:mid")), None
             )
-            extensions = b""
+            elements: list[tuple[int, bytes]] = []
+            if self.transport_cc_id:
+                elements.append((self.transport_cc_id, b"\0\0"))  # first: at a fixed place
             if mid_id is not None:
-                profile, block = build_extension_block([(mid_id, str(transceiver.mid).encode())])
-                extensions = profile.to_bytes(2, "big") + (len(block) // 4).to_bytes(2, "big")
-                extensions += block
+                elements.append((mid_id, str(transceiver.mid).encode()))
+            extensions, transport_at = _extension_block(elements, bool(self.transport_cc_id))
             sender = StreamSender(
                 io,
                 codec.payloadType,
@@ -461,6 +474,8 @@ class CheapPeer:
                 vp8=codec.mimeType.lower() == "video/vp8",
                 seq=random.getrandbits(16),
                 marker=kind == "video",
+                transport=self.transport_seq,
+                transport_at=transport_at,
             )
             sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
             if self.batch_frames:
@@ -574,6 +589,10 @@ class CheapPeer:
                         self.rtt = [*self.rtt[-RTT_KEPT:], rtt]
         elif isinstance(packet, Nack):
             self._retransmit(packet)
+        elif isinstance(packet, TransportFeedback):
+            # A browser's congestion controller reads these; a load client sends its cached
+            # bitrate whatever they say, and only counts them.
+            self.received_feedback += 1
         elif isinstance(packet, Pli):
             if self._video_ssrc() == packet.media_ssrc:
                 self.video.request_keyframe()
@@ -598,7 +617,7 @@ class CheapPeer:
                 if rtx is not None:
                     self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
                     packet = rtx_wrap(RtpView(packet), rtx[0], rtx[1], self._rtx_seq)
-                self._send(packet)
+                self._send(sender.restamp(packet))
                 self.answered_nacks += 1
 
     def _check_frames(self) -> None:
@@ -645,6 +664,19 @@ def _follows(previous: int, index: int, loop: int) -> bool:
     the :data:`BACKWARDS` before it, is out of order; any other is a step forward (a keyframe
     request makes the publisher skip ahead to the next keyframe, never back)."""
     return 0 < (index - previous) % loop <= loop - BACKWARDS
+
+
+def _extension_block(elements: list[tuple[int, bytes]], transport: bool) -> tuple[bytes, int]:
+    """The whole header-extension block of a stream's packets (RFC 8285: profile, length,
+    elements) and where in it the first element's value starts when ``transport`` (the
+    transport-wide sequence number, rewritten per packet), else -1."""
+    profile, block = build_extension_block(elements)
+    if not block:
+        return b"", -1
+    head = profile.to_bytes(2, "big") + (len(block) // 4).to_bytes(2, "big")
+    # One-byte form: an element's header is one byte (RFC 8285 §4.2), two-byte form two (§4.3).
+    at = len(head) + (1 if profile == ONE_BYTE_PROFILE else 2)
+    return head + block, at if transport else -1
 
 
 def _locate(pair: Any) -> tuple[Any, Any, Any]:

@@ -15,10 +15,12 @@ feedback a browser would send — and, when the node negotiated transport-wide c
 (draft-holmer-rmcat-transport-wide-cc-extensions-01), the arrival of every packet by its
 transport-wide sequence number, for the transport feedback (RTPFB FMT 15) a browser sends about
 what it receives; the node's own builder (:class:`TransportFeedbackBuilder`) makes the packets.
-The arrival time is the drain's (the client's 20 ms tick), not the kernel's per packet: coarser
-than a browser's, which the node's delay-based estimator sees as jitter within a tick.
-:meth:`MediaReceiver.drain` reads every datagram waiting on the
-socket; the client calls it from a timer, so no Python runs per packet. STUN and DTLS datagrams
+The arrival time of each packet is the kernel's (``SO_TIMESTAMPNS``, read with the datagram by
+``recvmmsg``: :mod:`.datagrams`), as a browser's is, not the client's 20 ms tick, which the
+node's delay-based estimator would see as jitter that is not there; the receiver reports' jitter
+(RFC 3550 §6.4.1) is computed from the same times. :meth:`MediaReceiver.drain` reads every
+datagram waiting on the socket, many per system call; the client calls it from a timer, so no
+Python runs per packet. STUN and DTLS datagrams
 (RFC 7983 §7) are handed on to aioice unchanged.
 """
 
@@ -32,6 +34,7 @@ from typing import Any
 
 from pylibsrtp import Error as SrtpError
 
+from benchmarks.clients.native.datagrams import DatagramBatch, available
 from liveloop_sfu.media.codecs.vp8 import descriptor_size, starts_frame
 from liveloop_sfu.media.core.nack_generator import NackGenerator
 from liveloop_sfu.media.core.reception import ReceptionStats
@@ -93,8 +96,9 @@ class StreamCount:
     def expected(self) -> int:
         return self.highest - self.first + 1 if self.first >= 0 else 0
 
-    def add(self, now: float, seq: int, ts: int, size: int) -> bool:
-        """A media packet; True when it revealed a sequence gap (NACKs may be due)."""
+    def add(self, now: float, arrival: float, seq: int, ts: int, size: int) -> bool:
+        """A media packet that arrived at ``arrival`` (for the jitter), read at ``now``; True
+        when it revealed a sequence gap (NACKs may be due)."""
         ext = self._seq.unwrap(seq)
         if self.first < 0:
             self.first = ext
@@ -102,7 +106,7 @@ class StreamCount:
             self.highest = ext
         self.packets += 1
         self.octets += size
-        self.reception.on_packet(now, self.ssrc, seq, ts)
+        self.reception.on_packet(arrival, self.ssrc, seq, ts)
         return self.nacks.on_packet(now, ext)
 
     def repair(self, now: float, seq: int) -> None:
@@ -130,10 +134,11 @@ class MediaReceiver:
         *,
         sample_every: int,
         frame_every: int,
+        batch: bool = True,
     ) -> None:
         """``session``: aiortc's receiving ``pylibsrtp.Session``; ``stun_path``: aioice's
         ``datagram_received`` of the socket's protocol; ``sample_every`` / ``frame_every``: 0
-        turns that sampling off."""
+        turns that sampling off; ``batch``: read with ``recvmmsg`` where there is one."""
         self._sock = sock
         self._rx = SrtpContext(session)
         self._stun_path = stun_path
@@ -159,11 +164,37 @@ class MediaReceiver:
         self.feedback = TransportFeedbackBuilder()
         self.feedback_recorded = 0  # packets with a transport-wide sequence number
         self._buf = bytearray(DATAGRAM_MAX)
+        self._batch: DatagramBatch | None = DatagramBatch(sock) if batch and available() else None
 
     def drain(self, now: float, wallclock: float, limit: int) -> int:
-        """Read and handle every datagram already queued on the socket (at most ``limit``).
-        Into one reused buffer, without the sender's address: a counted packet allocates
-        nothing; only what is decrypted or handed on is copied out."""
+        """Read and handle every datagram already queued on the socket (at most ``limit``,
+        rounded up to a whole batch). Into buffers allocated once, without the sender's address:
+        a counted packet allocates nothing; only what is decrypted or handed on is copied out.
+        With ``recvmmsg`` (:class:`DatagramBatch`), many datagrams per system call, each with
+        the kernel's receive time."""
+        batch = self._batch
+        if batch is None:
+            return self._drain_each(now, wallclock, limit)
+        offset = wallclock - now  # kernel times are CLOCK_REALTIME; ours monotonic
+        buffers = batch.buffers
+        count = 0
+        while count < limit:
+            read = batch.read()
+            for i in range(read):
+                stamp = batch.arrival_ns(i)
+                size = batch.size(i)
+                if size >= 0:
+                    arrival = stamp * 1e-9 - offset if stamp else now
+                    self._handle(buffers[i], size, now, wallclock, arrival)
+            count += read
+            if read < batch.slots:  # drained: no read that only finds the socket empty
+                break
+        self.datagrams += count
+        return count
+
+    def _drain_each(self, now: float, wallclock: float, limit: int) -> int:
+        """:meth:`drain` one ``recv_into`` per datagram (no ``recvmmsg`` here): arrivals are
+        the tick's ``now``."""
         sock = self._sock
         buf = self._buf
         count = 0
@@ -173,11 +204,14 @@ class MediaReceiver:
             except OSError:  # drained (EAGAIN), or an error the next read reports
                 break
             count += 1
-            self._handle(buf, size, now, wallclock)
+            self._handle(buf, size, now, wallclock, now)
         self.datagrams += count
         return count
 
-    def _handle(self, data: bytearray, size: int, now: float, wallclock: float) -> None:
+    def _handle(
+        self, data: bytearray, size: int, now: float, wallclock: float, arrival: float
+    ) -> None:
+        """One datagram; ``arrival`` is when it arrived on ``now``'s (monotonic) clock."""
         # RFC 7983 §7: 128..191 is RTP/RTCP; STUN and DTLS go to aioice. After ICE completed,
         # everything on this socket comes from the node, so its address is the nominated
         # pair's remote one (not read per datagram: recvfrom would allocate two tuples).
@@ -194,7 +228,7 @@ class MediaReceiver:
             # A copy (the node's reader takes bytes): about 0.1 µs, only with transport-cc.
             transport_seq = read_transport_sequence(bytes(data[:size]), self.transport_cc_id)
             if transport_seq >= 0:
-                self.feedback.record(transport_seq, int(now * 1e6))
+                self.feedback.record(transport_seq, int(arrival * 1e6))
                 self.feedback_recorded += 1
         pt = second & 0x7F
         seq = data[2] << 8 | data[3]
@@ -217,7 +251,7 @@ class MediaReceiver:
             # of the rollover counter from the last one: authenticate the very first, and the
             # sample's gaps stay far below 2^15, so no sampled packet is ever misnumbered.
             clear = self._decrypt(bytes(data[:size]), False)
-        if stream.add(now, seq, ts, size):
+        if stream.add(now, arrival, seq, ts, size):
             self.gaps = True
         marker = second > 127
         first = seq == stream.next_start  # follows the last frame's marker packet
@@ -230,7 +264,7 @@ class MediaReceiver:
                     self.first_video_at = now
         sampled = stream.kind == "video" and self.frame_every > 0
         if sampled and self._sample_frame(
-            stream, data, size, clear, seq, ts, marker, first, wallclock
+            stream, data, size, clear, seq, ts, marker, first, wallclock + arrival - now
         ):
             return
         if clear is None and self.sample_every > 0 and stream.packets % self.sample_every == 0:
@@ -296,8 +330,9 @@ class MediaReceiver:
         return SampledFrame(stream.ssrc, ts, data, complete, arrival)
 
     def _arrival(self, wallclock: float) -> float:
-        """The kernel's receive time of the datagram just read, else ``wallclock``."""
-        if self.stamps:
+        """The kernel's receive time of the datagram just read, else ``wallclock`` (which is
+        that time already when it came with the datagram, from ``recvmmsg``)."""
+        if self.stamps and self._batch is None:
             try:
                 raw = fcntl.ioctl(self._sock.fileno(), SIOCGSTAMP, bytes(_TIMEVAL.size))
                 seconds, micros = _TIMEVAL.unpack(raw)

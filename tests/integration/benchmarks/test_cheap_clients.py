@@ -120,6 +120,12 @@ async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_
     assert metrics["liveloop_transport_feedback_received_total"] >= sum(
         p.sent_feedback for p in peers
     ) - 2 * len(peers)  # the last ones may still be on their way at the scrape
+    # As publishers they stamp transport-wide numbers on what they send, retransmissions too, as
+    # browsers do: the node records the arrivals and sends each of them transport feedback.
+    assert all(p.received_feedback >= 5 * CALL_SECONDS for p in peers)
+    assert metrics["liveloop_transport_feedback_sent_total"] >= sum(
+        p.received_feedback for p in peers
+    )
     # ...and NACKs the gaps upstream itself; the first publisher answers with RTX.
     assert metrics["liveloop_nacks_sent_total"] >= 1
     assert peers[0].answered_nacks >= 1
