@@ -64,7 +64,7 @@ from benchmarks.clients.native.pump import MediaPump, run_all
 from benchmarks.media.cache import OPUS_SAMPLE_RATE, MediaCache
 from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
 from benchmarks.reports.stats import StreamSnapshot
-from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
+from liveloop_sfu.media.core.rewriter import REPAIRED_RID_URI, RID_URI, TRANSPORT_CC_URI
 from liveloop_sfu.media.core.rtp import (
     ONE_BYTE_PROFILE,
     Fir,
@@ -116,23 +116,47 @@ class PacketizedMedia:
     audio: list[list[bytes]]
     index_of: dict[bytes, int]  # a cached frame's bytes -> its number (painted in its picture)
     codec: str = "vp8"  # vp8: chunks get a VP8 descriptor; h264: RFC 6184 payloads already
+    # Simulcast (--simulcast): the smaller encodings' frames as chunks, smallest first, and the
+    # RIDs of every encoding, ``video``'s last. Empty: no simulcast.
+    layers: tuple[list[list[bytes]], ...] = ()
+    rids: tuple[str, ...] = ()
+    layer_of: dict[bytes, int] = field(default_factory=dict)  # a frame's bytes -> its encoding
+
+
+SIMULCAST_RIDS = ("q", "h", "f")  # quarter, half, full: as browsers' examples name them
 
 
 def packetized(cache: MediaCache) -> PacketizedMedia:
-    if cache.spec.codec == "h264":
-        video = [packetize_h264(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video]
-        # What the receiver rebuilds from the payloads (start codes made uniform).
-        reference = [annexb_reference(frame.data) for frame in cache.video]
-    else:
-        video = [packetize(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video]
-        reference = [frame.data for frame in cache.video]
+    h264 = cache.spec.codec == "h264"
+    encodings = [*cache.layers, cache.video]  # smallest first
+    chunks: list[list[list[bytes]]] = []
+    index_of: dict[bytes, int] = {}
+    layer_of: dict[bytes, int] = {}
+    for layer, frames in enumerate(encodings):
+        if h264:
+            chunks.append([packetize_h264(frame.data, VIDEO_MAX_PAYLOAD) for frame in frames])
+            # What the receiver rebuilds from the payloads (start codes made uniform).
+            reference = [annexb_reference(frame.data) for frame in frames]
+        else:
+            chunks.append([packetize(frame.data, VIDEO_MAX_PAYLOAD) for frame in frames])
+            reference = [frame.data for frame in frames]
+        for index, data in enumerate(reference):
+            index_of[data] = index
+            layer_of[data] = layer
+    # A keyframe request makes every encoding jump to the next frame that is a keyframe in all
+    # of them (frame 0 is one in each): one schedule for all.
+    keyframes = [all(frames[i].keyframe for frames in encodings) for i in range(len(cache.video))]
+    simulcast = len(encodings) > 1
     return PacketizedMedia(
         fps=cache.spec.fps,
-        video=video,
-        keyframes=[frame.keyframe for frame in cache.video],
+        video=chunks[-1],
+        keyframes=keyframes,
         audio=[[packet] for packet in cache.audio],
-        index_of={data: index for index, data in enumerate(reference)},
+        index_of=index_of,
         codec=cache.spec.codec,
+        layers=tuple(chunks[:-1]),
+        rids=SIMULCAST_RIDS[-len(encodings) :] if simulcast else (),
+        layer_of=layer_of if simulcast else {},
     )
 
 
@@ -164,6 +188,7 @@ class CheapReceiveLog:
     out_of_order: int = 0  # sampled frames whose number went backwards
     late: int = 0  # sampled frames older (by RTP timestamp) than one checked before
     last_ts: int = -1  # RTP timestamp of the last sampled frame checked in order
+    layers: dict[str, int] = field(default_factory=dict)  # simulcast: sampled frames by RID
 
     @property
     def first_video_at(self) -> float | None:
@@ -279,6 +304,7 @@ class CheapPeer:
         self.transport_cc_id = 0  # the extension's id as the node answered it (0: not answered)
         self.sent_feedback = 0
         self.received_feedback = 0  # transport feedback from the node about what we send
+        self.answer_sdp = ""
         # The transport-wide sequence numbers of what we send (when the node answered the
         # extension): one counter for every stream of the peer connection.
         self.transport_seq = TransportSequence(random.getrandbits(16))
@@ -286,6 +312,7 @@ class CheapPeer:
         self.receiver: MediaReceiver | None = None
         self.pump: MediaPump | None = None
         self.senders: dict[str, StreamSender] = {}  # "video" / "audio"
+        self.layer_senders: list[StreamSender] = []  # simulcast: the smaller video encodings
         self.rtx: dict[str, tuple[int, int]] = {}  # kind -> (RTX payload type, RTX SSRC)
         self.rtt: list[float] = []  # seconds, from the node's reports about our streams
         self.sent_nacks = self.sent_plis = self.sent_reports = self.answered_nacks = 0
@@ -336,6 +363,8 @@ class CheapPeer:
         restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
         await self.pc.setLocalDescription(await self.pc.createOffer())
         sdp = str(self.pc.localDescription.sdp)
+        if self.publish and self.media.rids:
+            sdp = offer_simulcast(sdp, self.media.rids)
         return offer_transport_cc(sdp) if self.transport_cc else sdp
 
     async def answer(self, offer: str) -> str:
@@ -359,6 +388,7 @@ class CheapPeer:
                 override(transceiver.receiver, "receive", _noop_start)
 
     async def accept_answer(self, sdp: str) -> None:
+        self.answer_sdp = sdp  # as the node wrote it (aiortc's copy drops a=rid, a=simulcast)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         self._learn(sdp)
         if self._task is None:
@@ -444,6 +474,8 @@ class CheapPeer:
             self._make_senders(io)
             pump.video_sender = self.senders.get("video")
             pump.audio_sender = self.senders.get("audio")
+            pump.layer_senders = self.layer_senders
+            pump.layer_video = list(media.layers)
         return pump
 
     def _make_senders(self, io: PeerIo) -> None:
@@ -465,24 +497,20 @@ class CheapPeer:
                 elements.append((self.transport_cc_id, b"\0\0"))  # first: at a fixed place
             if mid_id is not None:
                 elements.append((mid_id, str(transceiver.mid).encode()))
-            extensions, transport_at = _extension_block(elements, bool(self.transport_cc_id))
-            sender = StreamSender(
-                io,
-                codec.payloadType,
-                transceiver.sender._ssrc,
-                extensions,
-                vp8=codec.mimeType.lower() == "video/vp8",
-                seq=random.getrandbits(16),
-                marker=kind == "video",
-                transport=self.transport_seq,
-                transport_at=transport_at,
-            )
-            sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
-            if self.batch_frames:
-                sock, datagrams, addr = _locate(io.nominated[1])
-                srtp = SrtpContext(io.transport._tx_srtp)
-                sender.batch_through(srtp, sock, datagrams, addr, DtlsState.CONNECTED)
-            self.senders[kind] = sender
+            rids = self.media.rids if kind == "video" else ()
+            for layer, rid in enumerate(rids):
+                # Each encoding its own SSRC, told apart by its RID (RFC 8852), as browsers
+                # announce no SSRC for them; the last one is "video".
+                sender = self._sender(
+                    io, kind, codec, random.getrandbits(32), [*elements, (RID_ID, rid.encode())]
+                )
+                if layer < len(rids) - 1:
+                    self.layer_senders.append(sender)
+                else:
+                    self.senders[kind] = sender
+            if rids:
+                continue  # no RTX: a NACKed packet of an encoding is sent again as it was
+            self.senders[kind] = self._sender(io, kind, codec, transceiver.sender._ssrc, elements)
             rtx = next(
                 (
                     c
@@ -494,6 +522,32 @@ class CheapPeer:
             )
             if rtx is not None and rtx.payloadType is not None:
                 self.rtx[kind] = (rtx.payloadType, transceiver.sender._rtx_ssrc)
+
+    def _sender(
+        self, io: PeerIo, kind: str, codec: Any, ssrc: int, elements: list[tuple[int, bytes]]
+    ) -> StreamSender:
+        extensions, transport_at = _extension_block(elements, bool(self.transport_cc_id))
+        sender = StreamSender(
+            io,
+            codec.payloadType,
+            ssrc,
+            extensions,
+            vp8=codec.mimeType.lower() == "video/vp8",
+            seq=random.getrandbits(16),
+            marker=kind == "video",
+            transport=self.transport_seq,
+            transport_at=transport_at,
+        )
+        sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
+        if self.batch_frames:
+            sock, datagrams, addr = _locate(io.nominated[1])
+            srtp = SrtpContext(io.transport._tx_srtp)
+            sender.batch_through(srtp, sock, datagrams, addr, DtlsState.CONNECTED)
+        return sender
+
+    def _all_senders(self) -> list[tuple[str, StreamSender]]:
+        """(kind, sender) of every stream sent, simulcast encodings included."""
+        return [*self.senders.items(), *(("video", s) for s in self.layer_senders)]
 
     # --- what the pump flags -----------------------------------------------------------------
     def attend(self, now: float, wallclock: float) -> None:
@@ -550,7 +604,7 @@ class CheapPeer:
                 stream.jitter = block.jitter
                 blocks.append(block)
         ntp = ntp_from_unix(wallclock)
-        for kind, sender in self.senders.items():
+        for kind, sender in self._all_senders():
             assert self.pump is not None
             rate = VIDEO_CLOCK_RATE if kind == "video" else OPUS_SAMPLE_RATE
             since = now - (self.pump.next_video if kind == "video" else self.pump.next_audio)
@@ -579,7 +633,7 @@ class CheapPeer:
             if stream is not None:
                 stream.reception.on_sender_report(now, packet.ssrc, packet.ntp)
         if isinstance(packet, SenderReport | ReceiverReport):
-            ours = {s.ssrc for s in self.senders.values()}
+            ours = {s.ssrc for _, s in self._all_senders()}
             for block in packet.reports:
                 if block.ssrc in ours and block.lsr:
                     # RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s.
@@ -594,19 +648,18 @@ class CheapPeer:
             # bitrate whatever they say, and only counts them.
             self.received_feedback += 1
         elif isinstance(packet, Pli):
-            if self._video_ssrc() == packet.media_ssrc:
+            if packet.media_ssrc in self._video_ssrcs():
                 self.video.request_keyframe()
         elif isinstance(packet, Fir) and any(
-            ssrc == self._video_ssrc() for ssrc, _ in packet.entries
+            ssrc in self._video_ssrcs() for ssrc, _ in packet.entries
         ):
             self.video.request_keyframe()
 
-    def _video_ssrc(self) -> int | None:
-        sender = self.senders.get("video")
-        return sender.ssrc if sender is not None else None
+    def _video_ssrcs(self) -> set[int]:
+        return {sender.ssrc for kind, sender in self._all_senders() if kind == "video"}
 
     def _retransmit(self, nack: Nack) -> None:
-        for kind, sender in self.senders.items():
+        for kind, sender in self._all_senders():
             if sender.ssrc != nack.media_ssrc:
                 continue
             rtx = self.rtx.get(kind)
@@ -633,6 +686,9 @@ class CheapPeer:
                 log.unreadable += 1
                 continue
             log.decoded += 1
+            if self.media.rids:
+                rid = self.media.rids[self.media.layer_of[frame.data]]
+                log.layers[rid] = log.layers.get(rid, 0) + 1
             if log.last_ts >= 0 and (frame.ts - log.last_ts) & 0xFFFFFFFF >= 0x80000000:
                 # An older frame than the last one checked: a retransmission completed it
                 # late (a one-packet frame is whole in its repair). Its content is checked,
@@ -683,6 +739,35 @@ def _locate(pair: Any) -> tuple[Any, Any, Any]:
     """Where ``PeerIo`` sends: our raw socket, asyncio's datagram transport, the node."""
     protocol = pair.protocol
     return raw_socket(protocol), protocol.transport, pair.remote_addr
+
+
+RID_ID, REPAIRED_RID_ID = 10, 11  # free in aiortc's offers, as TRANSPORT_CC_ID
+
+
+def offer_simulcast(sdp: str, rids: tuple[str, ...]) -> str:
+    """An aiortc offer as a browser makes it for simulcast (RFC 8853 ``a=simulcast``, RFC 8851
+    ``a=rid``, the RID header extensions of RFC 8852) on its sending video m-line, whose SSRCs
+    it then does not announce (Chromium and Safari do not: the node learns them from the RIDs);
+    aiortc 1.16 offers no simulcast."""
+    out: list[str] = []
+    sending_video = done = False
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            sending_video = line.startswith("m=video") and not done
+        if sending_video and line.startswith(("a=ssrc:", "a=ssrc-group:")):
+            continue
+        if line in ("a=recvonly", "a=inactive"):
+            sending_video = False  # a receive-only pair of a group room (before its a=mid)
+        out.append(line)
+        if sending_video and line.startswith("a=mid:"):
+            done = True
+            out += [
+                f"a=extmap:{RID_ID} {RID_URI}",
+                f"a=extmap:{REPAIRED_RID_ID} {REPAIRED_RID_URI}",
+                *(f"a=rid:{rid} send" for rid in rids),
+                f"a=simulcast:send {';'.join(rids)}",
+            ]
+    return "\r\n".join(out) + "\r\n"
 
 
 def offer_transport_cc(sdp: str) -> str:

@@ -38,6 +38,10 @@ class MediaPump:
         self.receiver = receiver
         self.video_sender: StreamSender | None = None
         self.audio_sender: StreamSender | None = None
+        # Simulcast: the smaller encodings' senders and frames, sent with the same timestamps
+        # and frame numbers as ``video_sender``'s (each cached frame i shows counter i).
+        self.layer_senders: list[StreamSender] = []
+        self.layer_video: list[list[list[bytes]]] = []
         self.sending = True
         self._video = video
         self._keyframes = keyframes
@@ -86,7 +90,10 @@ class MediaPump:
         count = len(self._video)
         while self.next_video <= now:
             index = self.index
-            sender.send_frame(self._video[index], self.frames * self._ts_step, self.frames)
+            ts = self.frames * self._ts_step
+            for layer, layer_sender in enumerate(self.layer_senders):
+                layer_sender.send_frame(self.layer_video[layer][index], ts, self.frames)
+            sender.send_frame(self._video[index], ts, self.frames)
             self.sent_at[index] = wallclock
             self.index = (index + 1) % count
             self.frames += 1
