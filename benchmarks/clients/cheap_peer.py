@@ -303,7 +303,6 @@ class CheapPeer:
         self.transport_cc = True
         self.transport_cc_id = 0  # the extension's id as the node answered it (0: not answered)
         self.sent_feedback = 0
-        self.received_feedback = 0  # transport feedback from the node about what we send
         self.answer_sdp = ""
         # The transport-wide sequence numbers of what we send (when the node answered the
         # extension): one counter for every stream of the peer connection.
@@ -644,9 +643,10 @@ class CheapPeer:
         elif isinstance(packet, Nack):
             self._retransmit(packet)
         elif isinstance(packet, TransportFeedback):
-            # A browser's congestion controller reads these; a load client sends its cached
+            # In a compound with other RTCP (alone, the receiver counted it already): a
+            # browser's congestion controller reads these; a load client sends its cached
             # bitrate whatever they say, and only counts them.
-            self.received_feedback += 1
+            self.receiver.transport_feedback += 1
         elif isinstance(packet, Pli):
             if packet.media_ssrc in self._video_ssrcs():
                 self.video.request_keyframe()
@@ -702,6 +702,11 @@ class CheapPeer:
             sent = self.partner_sent_at.get(index)
             if self.window_open and sent is not None and frame.arrival >= sent:
                 log.latencies.append(frame.arrival - sent)
+
+    @property
+    def received_feedback(self) -> int:
+        """Transport feedback from the node about what we send."""
+        return self.receiver.transport_feedback if self.receiver is not None else 0
 
     def rtt_ms(self) -> float | None:
         return 1000 * max(self.rtt) if self.rtt else None

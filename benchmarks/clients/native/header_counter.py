@@ -163,6 +163,7 @@ class MediaReceiver:
         self.transport_cc_id = 0
         self.feedback = TransportFeedbackBuilder()
         self.feedback_recorded = 0  # packets with a transport-wide sequence number
+        self.transport_feedback = 0  # transport feedback packets the node sent us
         self._buf = bytearray(DATAGRAM_MAX)
         self._batch: DatagramBatch | None = DatagramBatch(sock) if batch and available() else None
 
@@ -221,7 +222,14 @@ class MediaReceiver:
         second = data[1]
         if 191 < second < 209:  # RTCP (RFC 5761 §4)
             rtcp = self._decrypt(bytes(data[:size]), True)
-            if rtcp is not None:
+            if rtcp is None:
+                return
+            if _transport_feedback_alone(rtcp):
+                # The node's transport feedback about what we send, about 20 a second per
+                # publisher: counted here, not handed to Python to parse (a load client sends
+                # its cached bitrate whatever the feedback says; a browser's estimator reads it).
+                self.transport_feedback += 1
+            else:
                 self.rtcp.append(rtcp)
             return
         if self.transport_cc_id:  # every RTP packet counts, retransmissions too (draft §3)
@@ -382,6 +390,17 @@ class MediaReceiver:
                 pending = True
         self.gaps = pending
         return out
+
+
+def _transport_feedback_alone(rtcp: bytes) -> bool:
+    """One RTCP transport-wide feedback packet (RTPFB, PT 205, FMT 15; draft-holmer-rmcat-
+    transport-wide-cc-extensions-01 §3.1) and nothing else in the compound."""
+    return (
+        len(rtcp) >= 8
+        and rtcp[1] == 205
+        and rtcp[0] & 0x1F == 15
+        and 4 * ((rtcp[2] << 8 | rtcp[3]) + 1) == len(rtcp)
+    )
 
 
 def _payload_start(packet: bytes) -> int:
