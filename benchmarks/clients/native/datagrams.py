@@ -15,7 +15,7 @@ with the read.
 
 The C structures are laid out by hand in ``bytearray``s (LP64 Linux: ``struct mmsghdr`` is 64
 bytes, ``struct iovec`` 16, one ``SCM_TIMESTAMPNS`` control message 32) and read back through
-``memoryview`` casts: no ctypes object per datagram. :func:`available` says whether this
+``struct``: no ctypes object per datagram. :func:`available` says whether this
 machine has it (Linux, 64-bit); the receiver falls back to ``recv_into`` otherwise.
 """
 
@@ -24,21 +24,28 @@ from __future__ import annotations
 import ctypes
 import socket
 import struct
-from typing import Any
+from typing import Any, Final
 
-SLOTS = 64  # datagrams per call
-SLOT_BYTES = 2048  # per datagram: media packets are MTU-sized; a longer datagram is truncated
-SO_TIMESTAMPNS = 35  # asm-generic/socket.h; SCM_TIMESTAMPNS has the same number
-MSG_DONTWAIT = 0x40
-MSG_TRUNC = 0x20
-_ENTRY_WORDS = 8  # struct mmsghdr in 8-byte words
-_CONTROL_BYTES = 32  # CMSG_SPACE(sizeof(struct timespec))
-_CONTROL_WORDS = 4
+SLOTS: Final = 64  # datagrams per call
+SLOT_BYTES: Final = 2048  # per datagram: media packets are MTU-sized; longer ones are truncated
+SO_TIMESTAMPNS: Final = 35  # asm-generic/socket.h; SCM_TIMESTAMPNS has the same number
+MSG_DONTWAIT: Final = 0x40
+MSG_TRUNC: Final = 0x20
+_ENTRY_WORDS: Final = 8  # struct mmsghdr in 8-byte words
+_CONTROL_BYTES: Final = 32  # CMSG_SPACE(sizeof(struct timespec))
 # Word offsets in an mmsghdr: msg_name 0, msg_namelen 1, msg_iov 2, msg_iovlen 3, msg_control 4,
 # msg_controllen 5, msg_flags 6, msg_len 7 (the 32-bit fields padded to 8 bytes).
-_IOV, _IOVLEN, _CONTROL, _CONTROLLEN, _FLAGS, _LEN = 2, 3, 4, 5, 6, 7
-_LOW32 = 0xFFFFFFFF
-_CMSG_KIND = socket.SOL_SOCKET | SO_TIMESTAMPNS << 32  # cmsg_level, cmsg_type in one word
+_IOV: Final = 2
+_IOVLEN: Final = 3
+_CONTROL: Final = 4
+_CONTROLLEN_WORD: Final = 5
+_CMSG_KIND: Final = socket.SOL_SOCKET | SO_TIMESTAMPNS << 32  # cmsg_level, cmsg_type in one word
+_ENTRY_BYTES: Final = 64
+# What the kernel writes back into an mmsghdr: msg_controllen (at byte 40), msg_flags, msg_len.
+_ENTRY_TAIL = struct.Struct("<Qi4xI4x")
+_CONTROLLEN = struct.Struct("<Q")
+# The one control message: cmsg_len, cmsg_level | cmsg_type << 32, then struct timespec.
+_STAMP = struct.Struct("<QQqq")
 
 
 def _recvmmsg() -> Any:
@@ -105,9 +112,14 @@ class DatagramBatch:
             entries[base + _IOV] = iovecs_at + 16 * i
             entries[base + _IOVLEN] = 1
             entries[base + _CONTROL] = controls_at + _CONTROL_BYTES * i
-            entries[base + _CONTROLLEN] = _CONTROL_BYTES
-        self._words = entries
-        self._stamps = memoryview(self._controls).cast("q")
+            entries[base + _CONTROLLEN_WORD] = _CONTROL_BYTES
+        entries.release()
+        iovecs.release()
+        self._stamp = 0
+        # Module globals are dictionary look-ups in compiled code; attributes are not.
+        self._recvmmsg: Any = _RECVMMSG
+        self._tail: Any = _ENTRY_TAIL
+        self._cmsg: Any = _STAMP
 
     def _pin(self, buffer: bytearray) -> int:
         address, anchor = _address(buffer)
@@ -117,28 +129,30 @@ class DatagramBatch:
     def read(self) -> int:
         """Datagrams read into :attr:`buffers` (0: none queued, or the socket reported an
         error, which the next read gets past as ``recv`` would)."""
-        count: int = _RECVMMSG(self._fd, self._entries_at, self.slots, MSG_DONTWAIT, None)
+        count: int = self._recvmmsg(self._fd, self._entries_at, self.slots, MSG_DONTWAIT, None)
         return count if count > 0 else 0
 
     def size(self, i: int) -> int:
-        """Bytes of datagram ``i`` of the last read; -1 if it was longer than a slot."""
-        words = self._words
-        base = i * _ENTRY_WORDS
-        if words[base + _FLAGS] & MSG_TRUNC:
+        """Bytes of datagram ``i`` of the last read; -1 if it was longer than a slot. Reads the
+        kernel's receive time of it too, for :meth:`arrival_ns` (call it before that)."""
+        used, flags, length = self._tail.unpack_from(self._entries, i * _ENTRY_BYTES + 40)
+        if used == _CONTROL_BYTES:
+            size, kind, seconds, nanoseconds = self._cmsg.unpack_from(
+                self._controls, i * _CONTROL_BYTES
+            )
+            stamped = size == _CONTROL_BYTES and kind == _CMSG_KIND
+            self._stamp = seconds * 1_000_000_000 + nanoseconds if stamped else 0
+        else:
+            # None came with it (the kernel wrote back that no control data was used): give
+            # the slot its whole control buffer again for the next read.
+            self._stamp = 0
+            _CONTROLLEN.pack_into(self._entries, i * _ENTRY_BYTES + 40, _CONTROL_BYTES)
+        if flags & MSG_TRUNC:
             self.truncated += 1
             return -1
-        return int(words[base + _LEN] & _LOW32)
+        return int(length)
 
-    def arrival_ns(self, i: int) -> int:
-        """The kernel's receive time of datagram ``i`` (CLOCK_REALTIME, ns); 0 if it came
-        without one. Makes the slot's control buffer whole again for the next read (the kernel
-        writes back how much of it was used)."""
-        words = self._words
-        base = i * _ENTRY_WORDS
-        used = words[base + _CONTROLLEN]
-        words[base + _CONTROLLEN] = _CONTROL_BYTES
-        stamps = self._stamps
-        at = i * _CONTROL_WORDS
-        if used < _CONTROL_BYTES or stamps[at] != _CONTROL_BYTES or stamps[at + 1] != _CMSG_KIND:
-            return 0
-        return int(stamps[at + 2]) * 1_000_000_000 + int(stamps[at + 3])
+    def arrival_ns(self) -> int:
+        """The kernel's receive time (CLOCK_REALTIME, ns) of the datagram :meth:`size` was last
+        asked about; 0 if it came without one."""
+        return self._stamp

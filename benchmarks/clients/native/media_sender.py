@@ -22,7 +22,7 @@ publisher transport feedback.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Final
 
 from pylibsrtp import Error as SrtpError
 
@@ -32,13 +32,13 @@ _HEADER = struct.Struct("!BBHII")
 # X=1 (extended control bits follow), S on a frame's first packet; then I=1 (PictureID
 # present); then M=1 and a 15-bit PictureID, as libwebrtc sends it (RFC 7741 §4.2).
 _VP8_DESCRIPTOR = struct.Struct("!BBH")
-_VP8_FIRST = 0x90
-_VP8_NEXT = 0x80
-HISTORY = 1024  # packets kept for retransmission (a power of two); ~6 s of 1 Mbps video
-RTP_HEADER = 12
-SOL_UDP = 17
-UDP_SEGMENT = 103  # linux/udp.h; not in Python's socket module
-GSO_MAX_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS
+_VP8_FIRST: Final = 0x90
+_VP8_NEXT: Final = 0x80
+HISTORY: Final = 1024  # packets kept for retransmission (a power of two); ~6 s of 1 Mbps video
+RTP_HEADER: Final = 12
+SOL_UDP: Final = 17
+UDP_SEGMENT: Final = 103  # linux/udp.h; not in Python's socket module
+GSO_MAX_SEGMENTS: Final = 64  # the kernel's UDP_MAX_SEGMENTS
 
 
 def packetize(frame: bytes, max_payload: int) -> list[bytes]:
@@ -53,7 +53,7 @@ def packetize(frame: bytes, max_payload: int) -> list[bytes]:
     return [frame[i : i + size] for i in range(0, len(frame), size)]
 
 
-FU_A = 28  # RFC 6184 §5.8 fragmentation unit
+FU_A: Final = 28  # RFC 6184 §5.8 fragmentation unit
 _START = b"\x00\x00\x01"
 
 
@@ -110,12 +110,14 @@ class TransportSequence:
 
     def __init__(self, start: int = 0) -> None:
         self.value = start & 0xFFFF
+        self._u16: Any = _U16  # an attribute: a module global is a dictionary look-up
 
     def take(self) -> bytes:
         """The next number, as the extension's two bytes."""
         value = self.value
         self.value = (value + 1) & 0xFFFF
-        return _U16.pack(value)
+        result: bytes = self._u16.pack(value)
+        return result
 
 
 class StreamSender:
@@ -152,6 +154,9 @@ class StreamSender:
         self.drop_every = 0  # tests: leave out every Nth packet, as a lossy link would
         self.forget_dropped = False  # tests: and keep no copy (lost for good, NACKs in vain)
         self._extensions = extensions
+        # Attributes, not module globals (a dictionary look-up each in compiled code).
+        self._header: Any = _HEADER
+        self._descriptor: Any = _VP8_DESCRIPTOR
         self._transport = transport if transport_at >= 0 else None
         self._transport_at = transport_at
         self._ext_head = extensions[:transport_at] if transport_at >= 0 else extensions
@@ -229,12 +234,12 @@ class StreamSender:
             seq = self.seq
             self.seq = (seq + 1) & 0xFFFF
             second = self.pt | (0x80 if self.marker and index == last else 0)
-            header = _HEADER.pack(self._b0, second, seq, ts, self.ssrc)
+            header = self._header.pack(self._b0, second, seq, ts, self.ssrc)
             if transport is not None:
                 extensions = b"".join((self._ext_head, transport.take(), self._ext_tail))
             if self.vp8:
                 first = _VP8_FIRST if index == 0 else _VP8_NEXT
-                descriptor = _VP8_DESCRIPTOR.pack(first, 0x80, 0x8000 | (picture_id & 0x7FFF))
+                descriptor = self._descriptor.pack(first, 0x80, 0x8000 | (picture_id & 0x7FFF))
                 packet = b"".join((header, extensions, descriptor, chunk))
             else:
                 packet = b"".join((header, extensions, chunk))

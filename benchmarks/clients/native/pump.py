@@ -8,16 +8,16 @@ peer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from benchmarks.clients.native.header_counter import MediaReceiver
 from benchmarks.clients.native.media_sender import StreamSender
 
-DRAIN_LIMIT = 4096  # datagrams per socket per tick (a bound, never reached at sane rates)
-LATE_RESET = 1.0  # seconds behind schedule after which a sender skips ahead, not bursts
-OPUS_FRAME = 960  # samples per 20 ms Opus packet at 48 kHz
-OPUS_INTERVAL = 0.02
-VIDEO_CLOCK_RATE = 90000
+DRAIN_LIMIT: Final = 4096  # datagrams per socket per tick (a bound, never reached at sane rates)
+LATE_RESET: Final = 1.0  # seconds behind schedule after which a sender skips ahead, not bursts
+OPUS_FRAME: Final = 960  # samples per 20 ms Opus packet at 48 kHz
+OPUS_INTERVAL: Final = 0.02
+VIDEO_CLOCK_RATE: Final = 90000
 
 
 class MediaPump:
