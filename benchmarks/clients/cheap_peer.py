@@ -64,6 +64,7 @@ from benchmarks.clients.native.pump import MediaPump, run_all
 from benchmarks.media.cache import OPUS_SAMPLE_RATE, MediaCache
 from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
 from benchmarks.reports.stats import StreamSnapshot
+from liveloop_sfu.client import WireClient
 from liveloop_sfu.media.core.rewriter import REPAIRED_RID_URI, RID_URI, TRANSPORT_CC_URI
 from liveloop_sfu.media.core.rtp import (
     ONE_BYTE_PROFILE,
@@ -312,6 +313,7 @@ class CheapPeer:
         self.pump: MediaPump | None = None
         self.senders: dict[str, StreamSender] = {}  # "video" / "audio"
         self.layer_senders: list[StreamSender] = []  # simulcast: the smaller video encodings
+        self.paused_rids: set[str] = set()  # encodings paused at the node's request
         self.rtx: dict[str, tuple[int, int]] = {}  # kind -> (RTX payload type, RTX SSRC)
         self.rtt: list[float] = []  # seconds, from the node's reports about our streams
         self.sent_nacks = self.sent_plis = self.sent_reports = self.answered_nacks = 0
@@ -475,6 +477,7 @@ class CheapPeer:
             pump.audio_sender = self.senders.get("audio")
             pump.layer_senders = self.layer_senders
             pump.layer_video = list(media.layers)
+            self.pause_encodings(self.paused_rids)  # asked before the senders existed
         return pump
 
     def _make_senders(self, io: PeerIo) -> None:
@@ -543,6 +546,26 @@ class CheapPeer:
             srtp = SrtpContext(io.transport._tx_srtp)
             sender.batch_through(srtp, sock, datagrams, addr, DtlsState.CONNECTED)
         return sender
+
+    def follow_layers(self, wire: WireClient) -> None:
+        """Pause and resume the simulcast encodings as the node asks (``set-video-layers``:
+        ``{mid, trackId, paused: [rid, ...]}``, the whole paused set each time), as the browser
+        client does with each encoding's ``active``."""
+
+        async def on_layers(payload: Any = None) -> None:
+            paused = payload.get("paused") if isinstance(payload, dict) else None
+            if isinstance(paused, list):
+                self.pause_encodings({str(rid) for rid in paused})
+
+        wire.sio.on("set-video-layers", on_layers)
+
+    def pause_encodings(self, paused: set[str]) -> None:
+        """Exactly the encodings named by RID paused, the others sent."""
+        video = self.senders.get("video")
+        encodings = [*self.layer_senders, *([video] if video is not None else [])]
+        for rid, sender in zip(self.media.rids, encodings, strict=False):
+            sender.paused = rid in paused
+        self.paused_rids = {r for r in self.media.rids if r in paused}
 
     def _all_senders(self) -> list[tuple[str, StreamSender]]:
         """(kind, sender) of every stream sent, simulcast encodings included."""

@@ -150,6 +150,9 @@ class StreamSender:
         self.packets = 0  # RTP packets numbered (RFC 3550 SR sender's packet count)
         self.octets = 0  # payload octets numbered (SR sender's octet count)
         self.sent = 0  # packets the transport took
+        # A simulcast encoding the node asked to pause (set-video-layers): its frames are
+        # skipped, as a browser's encoder with ``active = false`` stops.
+        self.paused = False
         self.last_ts = 0
         self.drop_every = 0  # tests: leave out every Nth packet, as a lossy link would
         self.forget_dropped = False  # tests: and keep no copy (lost for good, NACKs in vain)

@@ -92,8 +92,10 @@ class MediaPump:
             index = self.index
             ts = self.frames * self._ts_step
             for layer, layer_sender in enumerate(self.layer_senders):
-                layer_sender.send_frame(self.layer_video[layer][index], ts, self.frames)
-            sender.send_frame(self._video[index], ts, self.frames)
+                if not layer_sender.paused:
+                    layer_sender.send_frame(self.layer_video[layer][index], ts, self.frames)
+            if not sender.paused:
+                sender.send_frame(self._video[index], ts, self.frames)
             self.sent_at[index] = wallclock
             self.index = (index + 1) % count
             self.frames += 1
