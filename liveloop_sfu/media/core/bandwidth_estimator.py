@@ -281,6 +281,25 @@ class SubscriberEstimator:
         return int(rate)
 
     @property
+    def last_congestion(self) -> float:
+        """When the path last showed congestion (the node's clock; 0: never)."""
+        return self._last_congestion
+
+    def raise_to(self, now: float, bps: int) -> None:
+        """A probe (media/core/probe_cluster.py) delivered ``bps`` without congestion: both
+        halves take it at once (the delay-based and loss-based rates only ever grow from it
+        here). Lifting the cap follows the same rule as a rate that grew by itself: at
+        :data:`UNCAP_FACTOR` x what the last congestion left."""
+        if not self.congested:
+            return
+        self._aimd.raise_to(bps)
+        if self._loss.rate is not None and self._loss.rate < bps:
+            self._loss.rate = float(bps)
+        if self._congestion_level > 0 and bps >= UNCAP_FACTOR * self._congestion_level:
+            self.congested = False
+            self._loss.rate = None
+
+    @property
     def loss_fraction(self) -> float:
         return self._loss.fraction
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["UPGRADE_MARGIN", "VideoLayers", "allocate"]
+__all__ = ["UPGRADE_MARGIN", "VideoLayers", "allocate", "upgrade_need"]
 
 UPGRADE_MARGIN = 1.3
 
@@ -77,6 +77,33 @@ def allocate(budget: int | None, videos: Sequence[VideoLayers]) -> list[int]:
             left -= cost
             steps[k] += 1
     return [ladder[steps[k]] if ladder else chosen[k] for k, ladder in enumerate(ladders)]
+
+
+def upgrade_need(budget: int | None, videos: Sequence[VideoLayers]) -> int | None:
+    """The smallest budget at which :func:`allocate` gives some video a larger layer than it
+    gives with ``budget``; ``None`` when nothing is held below what it may have (no limit, or
+    every video on its largest layer). What a bandwidth probe aims at (media/sfu/probes.py):
+    the next step up, never more."""
+    if budget is None:
+        return None
+    ladders = [_ladder(video) for video in videos]
+    ranked = sorted(range(len(videos)), key=lambda k: videos[k].priority)
+    left = budget
+    for k in ranked:
+        if ladders[k]:
+            left -= _charge(videos[k], ladders[k], 0)
+    extras: list[int] = []
+    for k in ranked:
+        ladder = ladders[k]
+        step = 0
+        while step + 1 < len(ladder):
+            cost = _charge(videos[k], ladder, step + 1) - _charge(videos[k], ladder, step)
+            if cost > left:
+                extras.append(cost - left)
+                break
+            left -= cost
+            step += 1
+    return budget + min(extras) if extras else None
 
 
 def _ladder(video: VideoLayers) -> list[int]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from liveloop_sfu.media.core.subscription import ALL_TEMPORAL_LAYERS
 from liveloop_sfu.media.sfu.layer_allocation import UPGRADE_MARGIN
 
-__all__ = ["TemporalLayers", "temporal_limits"]
+__all__ = ["TemporalLayers", "temporal_limits", "temporal_need"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,27 @@ def temporal_limits(budget: int | None, videos: Sequence[TemporalLayers]) -> lis
     return [
         ALL_TEMPORAL_LAYERS if step >= top else step for step, top in zip(steps, tops, strict=True)
     ]
+
+
+def temporal_need(budget: int | None, videos: Sequence[TemporalLayers]) -> int | None:
+    """The smallest budget at which :func:`temporal_limits` gives some video one temporal layer
+    more than with ``budget``; ``None`` when every video gets all it sends (or no limit)."""
+    if budget is None:
+        return None
+    tops = [_top(video.rates) for video in videos]
+    left = budget - sum(_charge(video, 0) for video in videos)
+    extras: list[int] = []
+    for k in sorted(range(len(videos)), key=lambda k: videos[k].priority):
+        video = videos[k]
+        step = 0
+        while step < tops[k]:
+            cost = _charge(video, step + 1) - _charge(video, step)
+            if cost > left:
+                extras.append(cost - left)
+                break
+            left -= cost
+            step += 1
+    return budget + min(extras) if extras else None
 
 
 def _top(rates: tuple[int, ...]) -> int:
