@@ -27,6 +27,7 @@ import itertools
 import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,10 @@ MIN_REFERENCE_FPS = 12.0
 #   three runs, not within 20 s in two others (the estimate still at 620 kbit/s).
 NOT_MET = "issue 15 floors not met yet (see NOT_MET in the test)"
 # The node's counters the table ends with.
-WATCHED = ("simulcast", "temporal-layer", "keyframe_requests", "plis_received", "probe")
+WATCHED = (
+    "simulcast", "temporal-layer", "keyframe_requests", "plis_received", "nacks_received",
+    "rtx_sent", "probe",
+)  # fmt: skip
 
 # Per page: each remote video received (by the sender's tile name) and each layer sent.
 ROOM_STATS_JS = """
@@ -116,6 +120,7 @@ class Sample:
     t: float
     videos: dict[str, dict[str, Video]]  # receiver -> sender -> video
     downlinks: dict[str, float | None]  # receiver -> the node's estimate of its downlink
+    probes: str = ""  # the node's bandwidth probes so far: "passed/all"
 
     def kbps(self, receiver: str) -> float:
         return sum(v.kbps for v in self.videos[receiver].values())
@@ -130,6 +135,8 @@ class Room:
     start: float = 0.0
     samples: list[Sample] = field(default_factory=list)
     marks: dict[int, str] = field(default_factory=dict)  # sample index -> event
+    # Reads the node's /metrics (in its namespace): the probe counters of each second.
+    node_metrics: Callable[[], Awaitable[dict[str, float]]] | None = None
     _last: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def stats(self) -> dict[str, dict[str, Any]]:
@@ -188,16 +195,24 @@ class Room:
                 )
         self._last = stats
         downlinks = {r: stats[r]["downlink"] for r in stats}
-        sample = Sample(time.monotonic() - self.start, videos, downlinks)
+        probes = ""
+        if self.node_metrics is not None:
+            metrics = await self.node_metrics()
+            passed = metrics.get('liveloop_bandwidth_probe_results_total{result="ok"}', 0)
+            started = metrics.get("liveloop_bandwidth_probes_total", 0)
+            probes = f"{passed:.0f}/{started:.0f}"
+        sample = Sample(time.monotonic() - self.start, videos, downlinks, probes)
         self.samples.append(sample)
         return sample
 
     def table(self) -> str:
         """Per second and receiver: kbit/s received (both videos), each video's decoded width and
         frames in that second (videos in the order of their senders' names), and the node's
-        estimate of the receiver's downlink in kbit/s ("-": no limit)."""
+        estimate of the receiver's downlink in kbit/s ("-": no limit); then the node's bandwidth
+        probes so far (passed/started)."""
         names = list(self.members)
         head = "   t    " + "".join(f"{n + ' kbps':>11}  widths   fps    est  " for n in names)
+        head += " probes"
         rows = [f"load average {os.getloadavg()[0]:.1f}", head]
         previous: Sample | None = None
         for i, s in enumerate(self.samples):
@@ -213,7 +228,9 @@ class Room:
                 downlink = s.downlinks.get(n)
                 estimate = "   -" if downlink is None else f"{downlink / 1000:4.0f}"
                 cells.append(f"{kbps:11.0f}  {widths:<8} {fps:<6} {estimate} ")
-            rows.append(f"{s.t:4.0f} s " + " ".join(cells) + f"  {self.marks.get(i, '')}")
+            rows.append(
+                f"{s.t:4.0f} s " + " ".join(cells) + f" {s.probes:>6}  {self.marks.get(i, '')}"
+            )
             previous = s
         return "\n".join(rows)
 
@@ -261,7 +278,13 @@ async def test_a_member_on_a_poor_downlink_lowers_nobody_else(
     for client in members.values():
         await join_room(client)
         assert await room_state(client) == "in-room"
-    room = Room(members)
+    netns = node.node.netns
+    assert netns is not None
+
+    async def node_metrics() -> dict[str, float]:
+        return await asyncio.to_thread(call_in, netns, lambda: scrape(node.node))
+
+    room = Room(members, node_metrics=node_metrics)
     try:
         await room.wait_for_top_layers()
         room.mark("reference")
@@ -281,9 +304,7 @@ async def test_a_member_on_a_poor_downlink_lowers_nobody_else(
         modes = {x["mode"] for x in (await room.stats())["Alice"]["sent"]}
     except CpuLimited as exc:
         pytest.fail(f"INVALID RUN (a publisher is CPU-limited): {exc}\n{room.table()}")
-    netns = node.node.netns
-    assert netns is not None
-    metrics = await asyncio.to_thread(call_in, netns, lambda: scrape(node.node))
+    metrics = await node_metrics()
     # A machine too loaded to decode makes the numbers meaningless too: every video decodes at
     # 80 % of the camera's 15 fps or more over the reference, or the run is invalid.
     decoded = {

@@ -25,7 +25,7 @@ from liveloop_sfu.media.core.rtp import (
     rtx_wrap,
 )
 from liveloop_sfu.media.core.sender_report import SenderReportState
-from liveloop_sfu.media.core.seq import add16, gt32
+from liveloop_sfu.media.core.seq import add16, diff16, gt32
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.core.forwarder import ForwarderSettings
@@ -61,6 +61,10 @@ _PADDING = bytes(PADDING_SIZE - 1) + bytes([PADDING_SIZE])
 # - less than RFC 3550 A.1's MAX_DROPOUT (3000): still "in order, with permissible gap", the
 #   same source, no probation that would throw the keyframe's first packets away.
 SOURCE_SWITCH_SEQ_GAP = 2000
+
+# How long (output packets) after a layer switch NACKs are checked against it: far more than a
+# NACK's life (the history keeps ~1 s), far less than half the 16-bit space.
+STALE_NACK_WINDOW = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ class SubscriberStats:
     nack_misses: int = 0
     nack_throttled: int = 0
     resend_over_budget: int = 0  # NACKed packets not resent: the transport's resend budget
+    nack_stale: int = 0  # NACKed packets not resent: before a layer switch, nothing decodes them
     keyframe_requests: int = 0
     rtt: float | None = None
 
@@ -154,6 +159,9 @@ class Subscription:
         self.sender_report_state = SenderReportState(clock_rate)
         self._clock_rate = clock_rate
         self._rtx_seq = random.getrandbits(16)
+        # The output sequence number of the first packet after the last simulcast layer switch
+        # (-1: none recent): NACKs for packets before it are not answered (see retransmit).
+        self._resend_floor = -1
         # Probe padding goes on the RTX stream (see padding()): any of its payload types will do.
         rtx_pts = sorted(config.rtx_payload_types.values())
         self._padding_pt = rtx_pts[0] if rtx_pts and config.rtx_ssrc is not None else -1
@@ -196,6 +204,7 @@ class Subscription:
         not move forward, the last timestamp sent plus the time elapsed since (at least one
         tick: timestamps never go back); VP8 picture numbers follow the last ones sent."""
         self._seq.restart(self._seq.next_output)
+        self._resend_floor = self._seq.next_output
         self.holding = False
         if self._vp8 is not None:
             self._vp8.switch()
@@ -342,8 +351,18 @@ class Subscription:
         rtx_ssrc = self.config.rtx_ssrc
         rtx_pts = self.config.rtx_payload_types
         stats = self.stats
+        floor = self._resend_floor
+        if floor >= 0 and diff16(self._seq.next_output, floor) > STALE_NACK_WINDOW:
+            floor = self._resend_floor = -1  # long past: every NACK is about the new layer
         for seq in seqs:
             stats.nacked += 1
+            if self.holding or (floor >= 0 and diff16(seq, floor) < 0):
+                # The old layer's packets: after a switch (or while held back for one) the
+                # decoder starts again at the new layer's keyframe and never needs them. On a
+                # downlink that just became too narrow (why layers switch down) they are many,
+                # and resending them would crowd out that keyframe (lab: a 3.7 s freeze).
+                stats.nack_stale += 1
+                continue
             packet = self.history.lookup(now, seq)
             if packet is None:
                 if self.history.last_miss_throttled:

@@ -80,30 +80,22 @@ def allocate(budget: int | None, videos: Sequence[VideoLayers]) -> list[int]:
 
 
 def upgrade_need(budget: int | None, videos: Sequence[VideoLayers]) -> int | None:
-    """The smallest budget at which :func:`allocate` gives some video a larger layer than it
-    gives with ``budget``; ``None`` when nothing is held below what it may have (no limit, or
-    every video on its largest layer). What a bandwidth probe aims at (media/sfu/probes.py):
-    the next step up, never more."""
+    """The budget at which :func:`allocate` gives every video the largest layer it may have
+    (what the subscriber asked, the layers being sent), or ``None`` when ``budget`` already does
+    (or there is no limit). What a bandwidth probe aims at (media/sfu/probes.py, in steps): the
+    upgrades held back, never more. Each video's largest layer costs its charge (its rate, with
+    the margin when above the layer it has): the greedy rule of :func:`allocate` then reaches
+    every top, whatever the order."""
     if budget is None:
         return None
     ladders = [_ladder(video) for video in videos]
-    ranked = sorted(range(len(videos)), key=lambda k: videos[k].priority)
-    left = budget
-    for k in ranked:
-        if ladders[k]:
-            left -= _charge(videos[k], ladders[k], 0)
-    extras: list[int] = []
-    for k in ranked:
-        ladder = ladders[k]
-        step = 0
-        while step + 1 < len(ladder):
-            cost = _charge(videos[k], ladder, step + 1) - _charge(videos[k], ladder, step)
-            if cost > left:
-                extras.append(cost - left)
-                break
-            left -= cost
-            step += 1
-    return budget + min(extras) if extras else None
+    if allocate(budget, videos) == allocate(None, videos):
+        return None
+    return sum(
+        _charge(video, ladder, len(ladder) - 1)
+        for video, ladder in zip(videos, ladders, strict=True)
+        if ladder
+    )
 
 
 def _ladder(video: VideoLayers) -> list[int]:

@@ -3,18 +3,21 @@
 A subscriber whose allocation is held below what it asked for (:func:`.layer_allocation.
 upgrade_need`, :func:`.temporal_allocation.temporal_need`) receives less than its estimate
 allows, and an estimate that only grows while it is used cannot learn that the link has grown
-(media/core/bandwidth_estimator.py). A probe (media/sfu/probes.py) tests the next step instead:
+(media/core/bandwidth_estimator.py). A probe (media/sfu/probes.py) tests the way up instead:
 mediasoup's probation, LiveKit's probe controller and libwebrtc's ``ProbeController`` do the same,
 each in its own way. Ours:
 
 - only while the estimate is a limit and something is held back by it (``need`` above the
   estimate): a subscriber that gets everything, every 1:1 call, is never probed;
-- at the next step's need with a :data:`NEED_MARGIN`, but never above :data:`MAX_STEP` x the
-  estimate (a poor link is not flooded with a top layer's rate; a good one gets there in a few
-  steps, as libwebrtc's exponential probing);
+- at what the upgrades held back need, with a :data:`NEED_MARGIN`, but never above
+  :data:`MAX_STEP` x the estimate: a poor link is not flooded with a top layer's rate, and a
+  good one gets there in a few steps, as libwebrtc's exponential probing (aiming at the next
+  layer only, one temporal layer at a time, took a subscriber from 240x135 at 4 fps to the top
+  in eight probes: over 15 s in the lab);
 - not within :data:`AFTER_CONGESTION` of the path's last congestion (a queue still draining
   would only be filled again);
-- after a probe that came through, the next may follow after :data:`AFTER_SUCCESS`; after one
+- after a probe that came through, the next (from the raised estimate) may follow after
+  :data:`AFTER_SUCCESS`; after one
   that did not, after :data:`FIRST_BACKOFF`, doubling each time up to :data:`MAX_BACKOFF`
   (2 s, 4 s, 8 s, 8 s...): a 0.3 s probe every 8 s is under 4 % of the time.
 """
@@ -34,7 +37,7 @@ __all__ = [
 NEED_MARGIN = 1.1
 MAX_STEP = 1.5
 AFTER_CONGESTION = 3.0
-AFTER_SUCCESS = 1.0
+AFTER_SUCCESS = 0.5
 FIRST_BACKOFF = 2.0
 MAX_BACKOFF = 8.0
 
@@ -53,8 +56,8 @@ class ProbeSchedule:
         self, now: float, estimate: int | None, need: int | None, last_congestion: float
     ) -> int | None:
         """The rate (bit/s, media and padding together) to probe at now, or ``None``.
-        ``estimate``: the subscriber's (``None``: no limit); ``need``: the estimate its next
-        step up needs (``None``: nothing held back)."""
+        ``estimate``: the subscriber's (``None``: no limit); ``need``: the estimate everything
+        it asked for needs (``None``: nothing held back)."""
         if self.running or estimate is None or need is None or need <= estimate:
             return None
         if now < self.next_at or now - last_congestion < AFTER_CONGESTION:

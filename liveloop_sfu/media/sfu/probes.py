@@ -1,4 +1,4 @@
-"""Bandwidth probes: padding that tests whether a subscriber's downlink takes the next layer.
+"""Bandwidth probes: padding that tests whether a subscriber's downlink takes larger layers.
 
 Why they exist: in a group room the layer allocation (:mod:`.simulcast_allocator`) keeps a
 subscriber on a poor link at the layers its estimate allows, so the node sends it *less* than
@@ -7,8 +7,8 @@ cannot learn that the link has grown: the subscriber stays low long after its li
 (lab: over 20 s). In a 1:1 call the publisher's own ramp is the probe; here nothing is.
 
 So, as mediasoup, LiveKit and libwebrtc do (each in its own way): when the allocation holds a
-subscriber below what it asked for, :meth:`BandwidthProbes.want` is told the estimate the next
-step needs, :class:`.probe_schedule.ProbeSchedule` decides whether and at what rate to probe,
+subscriber below what it asked for, :meth:`BandwidthProbes.want` is told the estimate all it
+asked for needs, :class:`.probe_schedule.ProbeSchedule` decides whether and at what rate to probe,
 and for :data:`DURATION` the node adds padding-only RTX packets
 (:meth:`~liveloop_sfu.media.core.subscription.Subscription.padding`, compiled) to what it sends
 that subscriber, paced every :data:`PACE` so that media and padding together go at the target
@@ -16,7 +16,7 @@ that subscriber, paced every :data:`PACE` so that media and padding together go 
 cluster (:class:`~liveloop_sfu.media.core.probe_cluster.ProbeCluster`) says whether it came
 through without congestion: then the estimate rises to the rate measured at once
 (:meth:`~liveloop_sfu.media.core.bandwidth_estimator.SubscriberEstimator.raise_to`) and the next
-allocation takes the step; if not, nothing moves up and the next probe waits longer.
+allocation takes the steps it now allows; if not, nothing moves up and the next probe waits longer.
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ class BandwidthProbes:
         self._probing: dict[str, _Probing] = {}  # by subscriber sid
 
     def want(self, now: float, subscriber: MediaParticipant, need: int | None) -> None:
-        """The allocation holds ``subscriber`` back: its next step up needs an estimate of
-        ``need`` bit/s (``None``: nothing is held back). Starts a probe if one is due."""
+        """The allocation holds ``subscriber`` back: everything it asked for needs an
+        estimate of ``need`` bit/s (``None``: nothing is held back). Starts a probe if one is
+        due."""
         estimator = subscriber.estimator
         if estimator is None or need is None:
             return

@@ -20,9 +20,10 @@ at the bit rate it had (:meth:`~.layer_pauses.TrackPauses.bitrate`), so it can b
 resumed.
 
 A subscriber held below what it asked for by its estimate is probed (:mod:`.probes`): the
-allocation tells it the estimate the next step up needs (:func:`.layer_allocation.upgrade_need`,
-:func:`.temporal_allocation.temporal_need`), and a probe that comes through raises the estimate
-so that the next run takes the step.
+allocation tells it the estimate everything it asked for needs
+(:func:`.layer_allocation.upgrade_need`, :func:`.temporal_allocation.temporal_need`), and a
+probe that comes through raises the estimate so that the next run takes the steps it now
+allows.
 """
 
 from __future__ import annotations
@@ -148,14 +149,13 @@ class LayerAllocator:
         forwarders = [p.forwarder for p in simulcast]
         ladders = _limit_temporal(subscriber.sid, budget, forwarders, videos, chosen)
         if self._probes is not None and budget is not None:
-            needs = [
-                need
-                for need in (upgrade_need(budget, videos), temporal_need(budget, ladders))
-                if need is not None
-            ]
-            # In the estimate's terms: the audio is set aside from it first (see above).
-            wanted_estimate = min(needs) + audios * AUDIO_RESERVE_BPS if needs else None
-            self._probes.want(now, subscriber, wanted_estimate)
+            # What every layer asked needs (the temporal layers come with the largest spatial
+            # ones), in the estimate's terms: the audio is set aside from it first (see above).
+            need = upgrade_need(budget, videos)
+            if need is None:
+                need = temporal_need(budget, ladders)
+            goal = need + audios * AUDIO_RESERVE_BPS if need is not None else None
+            self._probes.want(now, subscriber, goal)
 
     def _video(
         self, now: float, publication: Publication, sid: str, speaker: str | None

@@ -63,24 +63,13 @@ def temporal_limits(budget: int | None, videos: Sequence[TemporalLayers]) -> lis
 
 
 def temporal_need(budget: int | None, videos: Sequence[TemporalLayers]) -> int | None:
-    """The smallest budget at which :func:`temporal_limits` gives some video one temporal layer
-    more than with ``budget``; ``None`` when every video gets all it sends (or no limit)."""
+    """The budget at which :func:`temporal_limits` gives every video all its temporal layers,
+    or ``None`` when ``budget`` already does (or there is no limit)."""
     if budget is None:
         return None
-    tops = [_top(video.rates) for video in videos]
-    left = budget - sum(_charge(video, 0) for video in videos)
-    extras: list[int] = []
-    for k in sorted(range(len(videos)), key=lambda k: videos[k].priority):
-        video = videos[k]
-        step = 0
-        while step < tops[k]:
-            cost = _charge(video, step + 1) - _charge(video, step)
-            if cost > left:
-                extras.append(cost - left)
-                break
-            left -= cost
-            step += 1
-    return budget + min(extras) if extras else None
+    if all(limit == ALL_TEMPORAL_LAYERS for limit in temporal_limits(budget, videos)):
+        return None
+    return sum(_charge(video, _top(video.rates)) for video in videos)
 
 
 def _top(rates: tuple[int, ...]) -> int:

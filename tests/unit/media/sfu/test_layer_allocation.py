@@ -88,32 +88,33 @@ def test_no_need_without_a_limit_or_when_everything_is_on_top() -> None:
     assert upgrade_need(600_000, [asked(270, current=1)]) is None
 
 
-def test_the_need_is_the_smallest_budget_that_lifts_one_video_a_step() -> None:
+def test_the_need_is_the_budget_that_gives_every_video_its_largest_layer() -> None:
     videos = [video(current=2), video(current=2, priority=0)]
     need = upgrade_need(350_000, videos)
-    # Both on 150k; the speaker's next step (500k) costs 500k * margin - 150k more.
-    assert need == 2 * 150_000 + round(500_000 * UPGRADE_MARGIN) - 150_000
-    assert allocate(need, videos) != allocate(350_000, videos)
-    assert allocate(need - 1, videos) == allocate(350_000, videos)
+    # Both on 150k; each top (1.5M) costs its rate with the margin.
+    assert need == 2 * round(1_500_000 * UPGRADE_MARGIN)
+    assert allocate(need, videos) == [0, 0]
+    assert allocate(need - 1, videos) != [0, 0]
 
 
 @given(
     budget=st.integers(0, 5_000_000),
     currents=st.lists(st.sampled_from([0, 1, 2]), min_size=1, max_size=4),
     speaker=st.integers(0, 3),
+    max_height=st.sampled_from([None, 135, 270, 540]),
 )
-def test_upgrade_need_is_exactly_where_the_allocation_rises(
-    budget: int, currents: list[int], speaker: int
+def test_upgrade_need_is_exactly_where_everything_asked_is_given(
+    budget: int, currents: list[int], speaker: int, max_height: int | None
 ) -> None:
-    videos = [video(current=c, priority=0 if k == speaker else 1) for k, c in enumerate(currents)]
-    now = allocate(budget, videos)
+    videos = [
+        VideoLayers(RATES, ORDER, c, 0 if k == speaker else 1, HEIGHTS, max_height)
+        for k, c in enumerate(currents)
+    ]
     need = upgrade_need(budget, videos)
     top = allocate(None, videos)
     if need is None:
-        assert now == top
+        assert allocate(budget, videos) == top
         return
     assert need > budget
-    higher = allocate(need, videos)
-    # Some video rises (a lower index is a larger layer here); just under the need, none does.
-    assert any(ORDER.index(h) > ORDER.index(n) for h, n in zip(higher, now, strict=True))
-    assert allocate(need - 1, videos) == now
+    assert allocate(need, videos) == top
+    assert allocate(need - 1, videos) != top
