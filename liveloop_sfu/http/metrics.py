@@ -91,6 +91,14 @@ _SFU_COUNTERS = {
         "liveloop_simulcast_layer_switches",
         "simulcast layer changes decided for a subscriber (made at the target layer's keyframe)",
     ),
+    "probe-clusters": (
+        "liveloop_bandwidth_probes",
+        "padding probes of subscriber downlinks held below the layers they asked for",
+    ),
+    "probe-padding-packets": (
+        "liveloop_probe_padding_packets",
+        "padding-only RTX packets sent to subscribers by bandwidth probes",
+    ),
     "failures": ("liveloop_media_failures", "browsers whose media connection to the node failed"),
     "send-failed": ("liveloop_send_failures", "packets the transport refused to send"),
     "ice-restarts": (
@@ -105,6 +113,11 @@ _KEYFRAME_PREFIX = "keyframe-request:"
 _KEYFRAME_REASONS = (
     "new-subscriber", "subscriber", "layer-switch", "resume", "recorder", "publisher-ready",
     "retry",
+)  # fmt: skip
+# Bandwidth probes' results (media/core/probe_cluster.py), each exposed at 0 from the start.
+_PROBE_PREFIX = "probe-result:"
+_PROBE_RESULTS = (
+    "ok", "delay", "saturated", "loss", "unreported", "too-few", "too-short", "invalid",
 )  # fmt: skip
 # Session values that are gauges (a level now), not totals: never folded into retired totals.
 _SESSION_GAUGES = ("forwarded-streams", "simulcast-paused-layers")
@@ -318,6 +331,7 @@ class _NodeCollector(Collector):
         for key, (name, text) in _SFU_COUNTERS.items():
             yield CounterMetricFamily(name, text, value=totals.get(key, 0))
         yield _keyframe_requests(totals)
+        yield _probe_results(totals)
         yield GaugeMetricFamily(
             "liveloop_simulcast_paused_layers",
             "simulcast layers paused at their publishers because no subscriber is given them",
@@ -360,6 +374,19 @@ def _keyframe_requests(totals: Mapping[str, int]) -> Metric:
     reasons.update(k[len(_KEYFRAME_PREFIX) :] for k in totals if k.startswith(_KEYFRAME_PREFIX))
     for reason in sorted(reasons):
         family.add_metric([reason], totals.get(_KEYFRAME_PREFIX + reason, 0))
+    return family
+
+
+def _probe_results(totals: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(
+        "liveloop_bandwidth_probe_results",
+        "bandwidth probes by result: ok raised the subscriber's estimate, the others did not",
+        labels=["result"],
+    )
+    results = set(_PROBE_RESULTS)
+    results.update(k[len(_PROBE_PREFIX) :] for k in totals if k.startswith(_PROBE_PREFIX))
+    for result in sorted(results):
+        family.add_metric([result], totals.get(_PROBE_PREFIX + result, 0))
     return family
 
 

@@ -70,6 +70,16 @@ class AimdRateControl:
     def reset_to(self, bps: float) -> None:
         self.rate = max(MIN_RATE_BPS, min(bps, MAX_RATE_BPS))
 
+    def raise_to(self, bps: float) -> None:
+        """A probe showed the path takes ``bps`` (media/core/probe_cluster.py): the rate jumps
+        there at once (never down), and a capacity learnt under it is forgotten (the link
+        changed)."""
+        if bps <= self.rate:
+            return
+        self.rate = min(float(bps), MAX_RATE_BPS)
+        if self._capacity_mean >= 0 and self.rate / 1000.0 > self._capacity_mean:
+            self._capacity_mean = -1.0
+
     def update(self, signal: int, acked_bps: float, now_us: int) -> float:
         """Apply the detector's signal at ``now_us``; returns the new rate."""
         if self._last_change_us < 0:

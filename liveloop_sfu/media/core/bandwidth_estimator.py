@@ -26,8 +26,20 @@ the queue grows or packets drop, the estimator sees it within a few feedback int
 then on caps the publisher at 0.85 x what actually got through, recovering multiplicatively
 (additively near the measured capacity). The price is one overshoot on a poor downlink (a burst
 of delay or loss of about one round of detection), which a slow start would avoid for poor links
-and pay on every good one. The node sends no padding probes of its own: padding costs the
-subscriber's downlink, and recovery is driven by the publisher's real media.
+and pay on every good one. In a 1:1 call the node sends no padding probes of its own: padding
+costs the subscriber's downlink, and recovery is driven by the publisher's real media.
+
+**Group rooms' subscribers are probed** (media/sfu/probes.py). With simulcast the estimate
+chooses the layers a subscriber gets (media/sfu/simulcast_allocator.py), so a subscriber held on
+a small layer receives *less* than its estimate: its traffic is application-limited, the
+publisher's ramp no longer reaches it, and an estimate that grows only while it is used (8 % per
+second; the cap lifts only while :data:`PROBED_RATIO` of it is sent) stays low long after the
+link grew (lab: 150-370 kbit/s sent on a 400 kbit/s link, over 20 s back to the top layer once
+the limit went). When the allocation holds a subscriber back, the node sends it a short cluster
+of padding towards the rate its held-back layers need (at most 1.5 x the estimate); if the
+cluster came through without congestion (media/core/probe_cluster.py),
+:meth:`SubscriberEstimator.raise_to` takes the estimate there at once. Nothing is probed
+while nothing is held back (every 1:1 call: the product decision above stands).
 
 What counts as congestion, and when the cap goes away again:
 
@@ -279,6 +291,25 @@ class SubscriberEstimator:
         if loss_rate is not None:
             rate = min(rate, loss_rate)
         return int(rate)
+
+    @property
+    def last_congestion(self) -> float:
+        """When the path last showed congestion (the node's clock; 0: never)."""
+        return self._last_congestion
+
+    def raise_to(self, now: float, bps: int) -> None:
+        """A probe (media/core/probe_cluster.py) delivered ``bps`` without congestion: both
+        halves take it at once (the delay-based and loss-based rates only ever grow from it
+        here). Lifting the cap follows the same rule as a rate that grew by itself: at
+        :data:`UNCAP_FACTOR` x what the last congestion left."""
+        if not self.congested:
+            return
+        self._aimd.raise_to(bps)
+        if self._loss.rate is not None and self._loss.rate < bps:
+            self._loss.rate = float(bps)
+        if self._congestion_level > 0 and bps >= UNCAP_FACTOR * self._congestion_level:
+            self.congested = False
+            self._loss.rate = None
 
     @property
     def loss_fraction(self) -> float:

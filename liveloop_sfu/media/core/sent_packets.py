@@ -115,6 +115,21 @@ class TransportSequence:
         i = seq & self._mask
         return self._sizes[i] if self._seqs[i] == seq else 0
 
+    def bytes_since(self, seq: int) -> int:
+        """Bytes of every packet numbered from ``seq`` up to the last one numbered (a probe
+        cluster's pacing, :mod:`liveloop_sfu.media.sfu.probes`: what the transport carried since
+        the cluster began, media and padding); numbers no longer in the ring count nothing."""
+        count = (self.value - seq) & 0xFFFF
+        if count > self._mask + 1:
+            count = self._mask + 1
+        total = 0
+        for k in range(count):
+            s = (seq + k) & 0xFFFF
+            i = s & self._mask
+            if self._seqs[i] == s:
+                total += self._sizes[i]
+        return total
+
     def report(self, seq: int, received: bool) -> int:
         """Feedback says ``seq`` arrived (or not): returns what earlier feedback said of it
         (:data:`NOT_REPORTED`, :data:`REPORTED_LOST`, :data:`REPORTED_RECEIVED`) or

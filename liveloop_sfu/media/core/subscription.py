@@ -25,7 +25,7 @@ from liveloop_sfu.media.core.rtp import (
     rtx_wrap,
 )
 from liveloop_sfu.media.core.sender_report import SenderReportState
-from liveloop_sfu.media.core.seq import add16, gt32
+from liveloop_sfu.media.core.seq import add16, diff16, gt32
 
 if TYPE_CHECKING:
     from liveloop_sfu.media.core.forwarder import ForwarderSettings
@@ -43,6 +43,11 @@ ALL_TEMPORAL_LAYERS = 3
 
 _HEADER = struct.Struct("!BBHII")
 
+# A padding-only packet's padding (RFC 3550 §5.1: the last octet counts the padding octets,
+# itself included; at most 255). One constant, shared by every probe packet.
+PADDING_SIZE = 255
+_PADDING = bytes(PADDING_SIZE - 1) + bytes([PADDING_SIZE])
+
 # A continued stream (another source on the same SSRC, see Subscription.continue_from) skips this
 # many sequence numbers. The node cannot know which of the previous source's last packets the
 # receiver took: some are lost, some arrive after the browser applied an answer that stopped that
@@ -56,6 +61,10 @@ _HEADER = struct.Struct("!BBHII")
 # - less than RFC 3550 A.1's MAX_DROPOUT (3000): still "in order, with permissible gap", the
 #   same source, no probation that would throw the keyframe's first packets away.
 SOURCE_SWITCH_SEQ_GAP = 2000
+
+# How long (output packets) after a layer switch NACKs are checked against it: far more than a
+# NACK's life (the history keeps ~1 s), far less than half the 16-bit space.
+STALE_NACK_WINDOW = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,7 @@ class SubscriberStats:
     nack_misses: int = 0
     nack_throttled: int = 0
     resend_over_budget: int = 0  # NACKed packets not resent: the transport's resend budget
+    nack_stale: int = 0  # NACKed packets not resent: before a layer switch, nothing decodes them
     keyframe_requests: int = 0
     rtt: float | None = None
 
@@ -149,6 +159,12 @@ class Subscription:
         self.sender_report_state = SenderReportState(clock_rate)
         self._clock_rate = clock_rate
         self._rtx_seq = random.getrandbits(16)
+        # The output sequence number of the first packet after the last simulcast layer switch
+        # (-1: none recent): NACKs for packets before it are not answered (see retransmit).
+        self._resend_floor = -1
+        # Probe padding goes on the RTX stream (see padding()): any of its payload types will do.
+        rtx_pts = sorted(config.rtx_payload_types.values())
+        self._padding_pt = rtx_pts[0] if rtx_pts and config.rtx_ssrc is not None else -1
         self._last_fir_seq: int | None = None
         self._continue_ts: tuple[int, float] | None = None  # (last output ts, when sent)
         # Simulcast (the forwarder's "layers"): the layer forwarded now, the one it switches to.
@@ -188,6 +204,7 @@ class Subscription:
         not move forward, the last timestamp sent plus the time elapsed since (at least one
         tick: timestamps never go back); VP8 picture numbers follow the last ones sent."""
         self._seq.restart(self._seq.next_output)
+        self._resend_floor = self._seq.next_output
         self.holding = False
         if self._vp8 is not None:
             self._vp8.switch()
@@ -334,8 +351,18 @@ class Subscription:
         rtx_ssrc = self.config.rtx_ssrc
         rtx_pts = self.config.rtx_payload_types
         stats = self.stats
+        floor = self._resend_floor
+        if floor >= 0 and diff16(self._seq.next_output, floor) > STALE_NACK_WINDOW:
+            floor = self._resend_floor = -1  # long past: every NACK is about the new layer
         for seq in seqs:
             stats.nacked += 1
+            if self.holding or (floor >= 0 and diff16(seq, floor) < 0):
+                # The old layer's packets: after a switch (or while held back for one) the
+                # decoder starts again at the new layer's keyframe and never needs them. On a
+                # downlink that just became too narrow (why layers switch down) they are many,
+                # and resending them would crowd out that keyframe (lab: a 3.7 s freeze).
+                stats.nack_stale += 1
+                continue
             packet = self.history.lookup(now, seq)
             if packet is None:
                 if self.history.last_miss_throttled:
@@ -358,6 +385,42 @@ class Subscription:
                     continue
                 packet = self._renumber(now, packet)
             stats.retransmitted += 1
+            out.append(packet)
+        return out
+
+    @property
+    def can_pad(self) -> bool:
+        """Can :meth:`padding` make probe packets for this subscriber (RTX negotiated, and the
+        transport-wide number stamped, without which the feedback would not cover them)?"""
+        return self._padding_pt >= 0 and self._stamps_transport_seq
+
+    def padding(self, now: float, count: int) -> list[bytes]:
+        """``count`` padding-only packets on this subscription's RTX stream, for a bandwidth
+        probe (media/sfu/probes.py); none when :attr:`can_pad` is false.
+
+        RFC 4588 §4 RTX packets with an empty payload and RFC 3550 §5.1 padding, as libwebrtc
+        pads its own probes: on RTX, because a browser ignores them there (an RTX packet without
+        an OSN carries nothing to restore) while still counting them in its transport feedback,
+        which it does only for a stream it knows (an unknown SSRC fails demultiplexing and is
+        dropped before the bandwidth estimator sees it); never on the media stream, whose
+        sequence numbers the decoder follows. Each packet takes the next transport-wide number
+        and is recorded in the transport's ring like any other, with the RTX sequence and
+        the timestamp of the last media sent."""
+        if self._padding_pt < 0 or not self._stamps_transport_seq:
+            return []
+        rtx_ssrc = self.config.rtx_ssrc
+        if rtx_ssrc is None:  # pragma: no cover - _padding_pt says it is there
+            return []
+        last = self.sender_report_state.last_sent
+        ts = last[0] if last is not None else self._initial_ts
+        out: list[bytes] = []
+        for _ in range(count):
+            ext_block = self._plan.block(now, b"", None, self._transport_seq)
+            b0 = 0xA0 | (0x10 if ext_block else 0)
+            header = _HEADER.pack(b0, self._padding_pt, self._rtx_seq, ts, rtx_ssrc)
+            self._rtx_seq = add16(self._rtx_seq, 1)
+            packet = b"".join((header, ext_block, _PADDING))
+            self._transport_seq.record_last(now, len(packet))
             out.append(packet)
         return out
 

@@ -32,6 +32,7 @@ from liveloop_sfu.media.core.transport_feedback import TransportFeedback
 from liveloop_sfu.media.session import Emit, QualitySample, QualitySink
 from liveloop_sfu.media.sfu.bandwidth import SubscriberBandwidth
 from liveloop_sfu.media.sfu.links import MediaParticipant, Publication
+from liveloop_sfu.media.sfu.probes import BandwidthProbes
 from liveloop_sfu.media.sfu.state import SessionState
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class FeedbackRelay:
         self._emit = emit
         self.recorder: RecorderTap | None = None  # recording hook (media/recording/recorder.py)
         self.quality: QualitySink | None = None  # call-quality metrics (http/metrics.py)
+        self.probes: BandwidthProbes | None = None  # bandwidth probes (media/sfu/probes.py)
         self.next_reports = 0.0  # when the next sender and receiver reports are due (monotonic)
 
     def on_rtcp(self, sender: MediaParticipant, data: bytes, now: float) -> None:
@@ -72,6 +74,8 @@ class FeedbackRelay:
                 # About what the node sent this browser (media/transport/peer.py negotiates it):
                 # its downlink estimate, and the targets of the publishers it receives.
                 self._counters["rtcp-in-transport-feedback"] += 1
+                if self.probes is not None:  # a probe's result first: the estimate uses it
+                    self.probes.on_feedback(sender, now, packet.base_sequence, packet.arrivals)
                 self.bandwidth.on_feedback(sender, now, packet.base_sequence, packet.arrivals)
         if self.recorder is not None:
             self.recorder.on_rtcp(sender.sid, packets, now)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["UPGRADE_MARGIN", "VideoLayers", "allocate"]
+__all__ = ["UPGRADE_MARGIN", "VideoLayers", "allocate", "upgrade_need"]
 
 UPGRADE_MARGIN = 1.3
 
@@ -77,6 +77,25 @@ def allocate(budget: int | None, videos: Sequence[VideoLayers]) -> list[int]:
             left -= cost
             steps[k] += 1
     return [ladder[steps[k]] if ladder else chosen[k] for k, ladder in enumerate(ladders)]
+
+
+def upgrade_need(budget: int | None, videos: Sequence[VideoLayers]) -> int | None:
+    """The budget at which :func:`allocate` gives every video the largest layer it may have
+    (what the subscriber asked, the layers being sent), or ``None`` when ``budget`` already does
+    (or there is no limit). What a bandwidth probe aims at (media/sfu/probes.py, in steps): the
+    upgrades held back, never more. Each video's largest layer costs its charge (its rate, with
+    the margin when above the layer it has): the greedy rule of :func:`allocate` then reaches
+    every top, whatever the order."""
+    if budget is None:
+        return None
+    ladders = [_ladder(video) for video in videos]
+    if allocate(budget, videos) == allocate(None, videos):
+        return None
+    return sum(
+        _charge(video, ladder, len(ladder) - 1)
+        for video, ladder in zip(videos, ladders, strict=True)
+        if ladder
+    )
 
 
 def _ladder(video: VideoLayers) -> list[int]:

@@ -60,6 +60,7 @@ from liveloop_sfu.media.sfu.links import (
     tracks_of,
 )
 from liveloop_sfu.media.sfu.peers import PeerLifecycle
+from liveloop_sfu.media.sfu.probes import BandwidthProbes
 from liveloop_sfu.media.sfu.renegotiation import Renegotiation
 from liveloop_sfu.media.sfu.simulcast_allocator import LayerAllocator
 from liveloop_sfu.media.sfu.slots import OfferedTrack
@@ -115,6 +116,9 @@ class SfuSession:
         # paused at their publishers because nobody is given them (set-video-layers).
         self._requests = VideoRequests(state)
         self._pauses = EncodingPauses(state, emit)
+        # Subscribers held below what they asked for: padding probes of their downlinks.
+        self._probes = BandwidthProbes(state)
+        self._feedback.probes = self._probes
         # Simulcast videos: each subscriber's layers from its downlink estimate, every ~100 ms.
         self._layers = LayerAllocator(
             state,
@@ -122,6 +126,7 @@ class SfuSession:
             self._requests,
             self._pauses,
             recording=lambda: self._feedback.recorder is not None,
+            probes=self._probes,
         )
         # The per-packet path (compiled, dispatch/rtp_path.py), on this session's own records.
         self._rtp_path = RtpPath(
@@ -233,6 +238,7 @@ class SfuSession:
         self._table.unlink_participant(sid)
         del self._participants[sid]
         self._feedback.bandwidth.forget(sid)
+        self._probes.forget(sid)
         self._requests.forget(sid)
         for publication in participant.publications.values():
             self._table.retire(publication.forwarder)
@@ -357,6 +363,7 @@ class SfuSession:
                 self._actions.send(publication, publication.forwarder.handle_timer(now))
         self._transport_cc.send_due(now)
         self._layers.run(now)
+        self._probes.run(now)
         await self._feedback.send_reports(now)
         await self._peers.check_deadlines(now)
 
@@ -369,6 +376,9 @@ class SfuSession:
         layers = self._layers.deadline()
         if layers is not None:
             deadlines.append(layers)
+        probes = self._probes.deadline()
+        if probes is not None:
+            deadlines.append(probes)
         for publication in self._table.publications():
             timer = publication.forwarder.get_timer()
             if timer is not None:

@@ -18,6 +18,12 @@ recorded track (a recording is always at full resolution) — are reported to
 layer stops when nobody asks for it, never because a downlink is short); a paused layer counts
 at the bit rate it had (:meth:`~.layer_pauses.TrackPauses.bitrate`), so it can be chosen and
 resumed.
+
+A subscriber held below what it asked for by its estimate is probed (:mod:`.probes`): the
+allocation tells it the estimate everything it asked for needs
+(:func:`.layer_allocation.upgrade_need`, :func:`.temporal_allocation.temporal_need`), and a
+probe that comes through raises the estimate so that the next run takes the steps it now
+allows.
 """
 
 from __future__ import annotations
@@ -28,10 +34,15 @@ from liveloop_sfu.media.core.forwarder import Forwarder
 from liveloop_sfu.media.core.simulcast import TEMPORAL_LAYERS
 from liveloop_sfu.media.sfu.bandwidth import AUDIO_RESERVE_BPS
 from liveloop_sfu.media.sfu.encoding_pauses import EncodingPauses
-from liveloop_sfu.media.sfu.layer_allocation import VideoLayers, allocate
+from liveloop_sfu.media.sfu.layer_allocation import VideoLayers, allocate, upgrade_need
 from liveloop_sfu.media.sfu.links import MediaParticipant, Publication
+from liveloop_sfu.media.sfu.probes import BandwidthProbes
 from liveloop_sfu.media.sfu.state import SessionState
-from liveloop_sfu.media.sfu.temporal_allocation import TemporalLayers, temporal_limits
+from liveloop_sfu.media.sfu.temporal_allocation import (
+    TemporalLayers,
+    temporal_limits,
+    temporal_need,
+)
 from liveloop_sfu.media.sfu.video_requests import OFF, VideoRequests
 
 __all__ = ["ALLOCATION_INTERVAL", "LayerAllocator"]
@@ -54,10 +65,12 @@ class LayerAllocator:
         requests: VideoRequests | None = None,
         pauses: EncodingPauses | None = None,
         recording: Callable[[], bool] = lambda: False,
+        probes: BandwidthProbes | None = None,
     ) -> None:
         """``requests``: what subscribers asked (none by default); ``pauses``: where unused
         layers are reported (``None``: layers are never paused); ``recording``: is the room
-        being recorded (its tracks' top layers are always wanted)."""
+        being recorded (its tracks' top layers are always wanted); ``probes``: where the
+        subscribers held back are reported (``None``: never probed)."""
         self._participants = state.participants
         self._table = state.table
         self._actions = state.actions
@@ -66,6 +79,7 @@ class LayerAllocator:
         self._requests = requests if requests is not None else VideoRequests(state)
         self._pauses = pauses
         self._recording = recording
+        self._probes = probes
         self.next_run = 0.0
 
     def deadline(self) -> float | None:
@@ -118,8 +132,8 @@ class LayerAllocator:
             return
         estimate = subscriber.estimator.estimate if subscriber.estimator is not None else None
         budget = None
+        audios = sum(1 for p in feeding if p.line.kind == "audio")
         if estimate is not None:
-            audios = sum(1 for p in feeding if p.line.kind == "audio")
             budget = max(0, estimate - audios * AUDIO_RESERVE_BPS)
         videos = [self._video(now, p, subscriber.sid, speaker) for p in simulcast]
         chosen = allocate(budget, videos)
@@ -133,7 +147,15 @@ class LayerAllocator:
                 self._counters["simulcast-layer-switches"] += 1
                 self._actions.send(publication, actions)
         forwarders = [p.forwarder for p in simulcast]
-        _limit_temporal(subscriber.sid, budget, forwarders, videos, chosen)
+        ladders = _limit_temporal(subscriber.sid, budget, forwarders, videos, chosen)
+        if self._probes is not None and budget is not None:
+            # What every layer asked needs (the temporal layers come with the largest spatial
+            # ones), in the estimate's terms: the audio is set aside from it first (see above).
+            need = upgrade_need(budget, videos)
+            if need is None:
+                need = temporal_need(budget, ladders)
+            goal = need + audios * AUDIO_RESERVE_BPS if need is not None else None
+            self._probes.want(now, subscriber, goal)
 
     def _video(
         self, now: float, publication: Publication, sid: str, speaker: str | None
@@ -179,9 +201,9 @@ def _limit_temporal(
     forwarders: list[Forwarder],
     videos: list[VideoLayers],
     chosen: list[int],
-) -> None:
+) -> list[TemporalLayers]:
     """The temporal layers each video's chosen layer keeps (:mod:`.temporal_allocation`): all
-    of them unless even the smallest layers overrun the budget."""
+    of them unless even the smallest layers overrun the budget. Returns the ladders used."""
     ladders: list[TemporalLayers] = []
     for forwarder, video, layer in zip(forwarders, videos, chosen, strict=True):
         stats = forwarder.layers[layer].stats
@@ -189,6 +211,7 @@ def _limit_temporal(
         ladders.append(TemporalLayers(rates, forwarder.temporal_of(sid)[1], video.priority))
     for forwarder, highest in zip(forwarders, temporal_limits(budget, ladders), strict=True):
         forwarder.select_temporal(sid, highest)
+    return ladders
 
 
 def _heard(now: float, forwarder: Forwarder) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from liveloop_sfu.media.core.subscription import ALL_TEMPORAL_LAYERS
 from liveloop_sfu.media.sfu.layer_allocation import UPGRADE_MARGIN
 
-__all__ = ["TemporalLayers", "temporal_limits"]
+__all__ = ["TemporalLayers", "temporal_limits", "temporal_need"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,16 @@ def temporal_limits(budget: int | None, videos: Sequence[TemporalLayers]) -> lis
     return [
         ALL_TEMPORAL_LAYERS if step >= top else step for step, top in zip(steps, tops, strict=True)
     ]
+
+
+def temporal_need(budget: int | None, videos: Sequence[TemporalLayers]) -> int | None:
+    """The budget at which :func:`temporal_limits` gives every video all its temporal layers,
+    or ``None`` when ``budget`` already does (or there is no limit)."""
+    if budget is None:
+        return None
+    if all(limit == ALL_TEMPORAL_LAYERS for limit in temporal_limits(budget, videos)):
+        return None
+    return sum(_charge(video, _top(video.rates)) for video in videos)
 
 
 def _top(rates: tuple[int, ...]) -> int:

@@ -22,9 +22,11 @@ ROOT = Path(__file__).resolve().parents[3]
 # and "keyframes" in one compiled module per codec, "vp8", "vp9", "h264" (their detectors, and
 # VP8's payload descriptor), with "keyframes" left as the per-codec dispatch.
 # Issue 15 (simulcast) adds "layer" (one incoming stream of a track, the forwarder's input stage
-# moved there) and "simulcast" (RID reading, per-layer statistics).
+# moved there) and "simulcast" (RID reading, per-layer statistics); its bandwidth probes add
+# "probe_cluster" (a probe's send and receive rate from transport feedback).
 TODAYS_COMPILED = {
-    "aimd", "bandwidth_estimator", "delay_based", "sent_packets", "transport_feedback",
+    "aimd", "bandwidth_estimator", "delay_based", "probe_cluster", "sent_packets",
+    "transport_feedback",
     "layer", "simulcast",
     "drops", "forwarder", "h264", "header_counter", "history", "keyframe_requests", "keyframes",
     "media_sender", "nack_generator", "packet_io", "pump", "reception", "remb", "rewriter", "rtcp",

@@ -176,3 +176,29 @@ def test_garbage_feedback_never_raises(feedbacks: list[tuple[int, list[int]]]) -
         estimator.on_feedback(1.0 + n * 0.1, base, arrivals)
         estimate = estimator.estimate
         assert estimate is None or estimate >= MIN_RATE_BPS
+
+
+# --- a probe's result (media/sfu/probes.py, media/core/probe_cluster.py) ---
+
+
+def test_a_clean_probe_raises_a_capped_estimate_at_once_and_never_lowers_it() -> None:
+    _, estimator = simulate(Link(400_000), 10.0)
+    before = estimator.estimate
+    assert before is not None and before < 450_000
+    estimator.raise_to(10.0, before + 150_000)
+    assert estimator.estimate == before + 150_000
+    estimator.raise_to(10.0, 100_000)  # less than it has: nothing moves
+    assert estimator.estimate == before + 150_000
+
+
+def test_a_probe_that_doubles_the_last_congestion_lifts_the_cap() -> None:
+    _, estimator = simulate(Link(400_000), 10.0)
+    estimator.raise_to(10.0, 2_000_000)
+    assert estimator.estimate is None
+
+
+def test_a_probe_result_means_nothing_to_an_uncapped_estimate() -> None:
+    _, estimator = simulate(Link(None), 5.0)
+    assert estimator.estimate is None
+    estimator.raise_to(5.0, 300_000)
+    assert estimator.estimate is None

@@ -7,8 +7,10 @@ from __future__ import annotations
 import itertools
 
 from liveloop_sfu.media.core.drops import DropReason
+from liveloop_sfu.media.core.forwarder import SendToSubscriber
+from liveloop_sfu.media.core.rtcp import Nack
 from liveloop_sfu.media.core.seq import diff16
-from tests.unit.media.core.test_temporal_layers import Call
+from tests.unit.media.core.test_temporal_layers import OUT_SSRC, Call
 
 
 def test_a_held_layer_stops_at_once_and_the_switch_continues_the_stream() -> None:
@@ -42,3 +44,25 @@ def test_cancelling_a_held_switch_resumes_the_current_layer_at_its_keyframe() ->
     assert all(o.rid == "f" for o in call.out)
     assert all(diff16(b.seq, a.seq) == 1 for a, b in itertools.pairwise(call.out))
     assert call.forwarder.layer_of("bob") == (2, -1)
+
+
+def nack(call: Call, *seqs: int) -> list[bytes]:
+    actions = call.forwarder.on_subscriber_rtcp(call.now, "bob", [Nack(1, OUT_SSRC, seqs)])
+    return [a.packet for a in actions if isinstance(a, SendToSubscriber)]
+
+
+def test_nacks_for_the_old_layer_are_not_answered_once_it_is_held_or_switched() -> None:
+    call = Call(layer=2)
+    call.frame("f", key=True)
+    call.frame("f")
+    old = [o.seq for o in call.out]
+    assert len(nack(call, old[-1])) == 1  # before any switch: resent
+    call.forwarder.select_layer(call.now, "bob", 0, hold=True)
+    assert nack(call, *old) == []  # held back for q: f's packets will never be decoded
+    call.frame("q", key=True)
+    call.frame("q")
+    new = [o.seq for o in call.out[len(old) :]]
+    assert nack(call, *old) == []  # q began at its keyframe: f's packets are stale
+    assert len(nack(call, *new)) == len(new)  # q's are resent
+    stats = call.forwarder.subscriber("bob").stats
+    assert stats.nack_stale == 2 * len(old)

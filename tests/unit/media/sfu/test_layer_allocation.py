@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from liveloop_sfu.media.sfu.layer_allocation import UPGRADE_MARGIN, VideoLayers, allocate
+from hypothesis import given
+from hypothesis import strategies as st
+
+from liveloop_sfu.media.sfu.layer_allocation import (
+    UPGRADE_MARGIN,
+    VideoLayers,
+    allocate,
+    upgrade_need,
+)
 
 # Three layers, listed by the browser from the largest (as Firefox does): index 2 is the smallest.
 RATES = (1_500_000, 500_000, 150_000)
@@ -68,3 +76,45 @@ def test_the_estimate_still_decides_below_the_cap() -> None:
 def test_layers_of_unknown_height_are_not_capped() -> None:
     assert allocate(None, [asked(100, heights=(0, 0, 0))]) == [0]
     assert allocate(None, [asked(100, heights=())]) == [0]
+
+
+# --- upgrade_need: what a bandwidth probe aims at (media/sfu/probes.py) ---
+
+
+def test_no_need_without_a_limit_or_when_everything_is_on_top() -> None:
+    assert upgrade_need(None, [video()]) is None
+    assert upgrade_need(10_000_000, [video(current=0)]) is None
+    # A request caps the ladder: a 270-line tile on the 270 layer is not held back.
+    assert upgrade_need(600_000, [asked(270, current=1)]) is None
+
+
+def test_the_need_is_the_budget_that_gives_every_video_its_largest_layer() -> None:
+    videos = [video(current=2), video(current=2, priority=0)]
+    need = upgrade_need(350_000, videos)
+    # Both on 150k; each top (1.5M) costs its rate with the margin.
+    assert need == 2 * round(1_500_000 * UPGRADE_MARGIN)
+    assert allocate(need, videos) == [0, 0]
+    assert allocate(need - 1, videos) != [0, 0]
+
+
+@given(
+    budget=st.integers(0, 5_000_000),
+    currents=st.lists(st.sampled_from([0, 1, 2]), min_size=1, max_size=4),
+    speaker=st.integers(0, 3),
+    max_height=st.sampled_from([None, 135, 270, 540]),
+)
+def test_upgrade_need_is_exactly_where_everything_asked_is_given(
+    budget: int, currents: list[int], speaker: int, max_height: int | None
+) -> None:
+    videos = [
+        VideoLayers(RATES, ORDER, c, 0 if k == speaker else 1, HEIGHTS, max_height)
+        for k, c in enumerate(currents)
+    ]
+    need = upgrade_need(budget, videos)
+    top = allocate(None, videos)
+    if need is None:
+        assert allocate(budget, videos) == top
+        return
+    assert need > budget
+    assert allocate(need, videos) == top
+    assert allocate(need - 1, videos) != top
