@@ -28,9 +28,10 @@ TODAYS_COMPILED = {
     "aimd", "bandwidth_estimator", "delay_based", "probe_cluster", "sent_packets",
     "transport_feedback",
     "layer", "simulcast",
-    "drops", "forwarder", "h264", "header_counter", "history", "keyframe_requests", "keyframes",
-    "media_sender", "nack_generator", "packet_io", "pump", "reception", "remb", "rewriter", "rtcp",
-    "rtp", "rtp_common", "rtp_path", "sender_report", "seq", "subscription", "vp8", "vp9",
+    "datagrams", "drops", "forwarder", "h264", "header_counter", "history", "keyframe_requests",
+    "keyframes", "media_sender", "nack_generator", "packet_io", "pump", "reception", "remb",
+    "rewriter", "rtcp", "rtp", "rtp_common", "rtp_path", "sender_report", "seq", "subscription",
+    "vp8", "vp9",
 }  # fmt: skip
 
 
