@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -143,3 +144,5 @@ class ChromiumProcess:
                         os.kill(pid, signal.SIGKILL)
         finally:
             self._log.close()
+            # A fresh profile per run: nothing in it is worth keeping beside the report.
+            shutil.rmtree(self.profile, ignore_errors=True)

@@ -139,7 +139,12 @@ class BrowserPanel:
         )
         endpoint = self.chromium.wait_ready()
         self._thread.start()
-        self._run(self._open(endpoint), OPEN_TIMEOUT)
+        try:
+            self._run(self._open(endpoint), OPEN_TIMEOUT)
+        except (OSError, RuntimeError, TimeoutError):
+            raise
+        except Exception as exc:  # Playwright's own errors: the run reports this target failed
+            raise RuntimeError(f"the browsers' pages did not open: {_short(exc)}") from exc
 
     async def _open(self, endpoint: str) -> None:
         from playwright.async_api import async_playwright
@@ -220,7 +225,8 @@ class BrowserPanel:
                 window,
                 float(self.spec.fps),
                 setup_ms=user.setup_ms,
-                errors=[e for e in (self.errors.get(user.name),) if e] + user.errors[:5],
+                errors=[e for e in (self.errors.get(user.name),) if e]
+                + [f"page error: {e}" for e in user.errors[:3]],
             ).to_json()
             for user in self.users
         ]

@@ -52,7 +52,7 @@ class BrowserSummary:
     seconds: float  # the window's length for this browser
     healthy: bool
     problems: tuple[str, ...]
-    errors: tuple[str, ...] = ()  # uncaught page errors, or why it never joined
+    errors: tuple[str, ...] = ()  # why it never joined, its call's end, uncaught page errors
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,10 +71,11 @@ def window_samples(
     samples: Sequence[Mapping[str, Any]], window: tuple[float, float]
 ) -> list[Mapping[str, Any]]:
     """The samples of the window, from the first one with a decoded frame (a browser that joined
-    late is judged on what it saw once its video started, not on its start-up)."""
-    inside = [s for s in samples if window[0] <= s["t"] <= window[1] and s.get("stats")]
+    late is judged on what it saw once its video started, not on its start-up). Later samples
+    without stats stay: the page had no connection any more."""
+    inside = [s for s in samples if window[0] <= s["t"] <= window[1]]
     for index, sample in enumerate(inside):
-        if _decoding(sample):
+        if sample.get("stats") and _decoding(sample):
             return inside[index:]
     return []
 
@@ -163,7 +164,12 @@ def summarize_browser(
 ) -> BrowserSummary:
     """One browser's figures over ``window`` (seconds since the run's start) and its verdict
     against ``published_fps`` (what its partner or its room's publisher sends)."""
-    mine = window_samples(samples, window)
+    started = window_samples(samples, window)
+    # A page whose connection went away (the call ended, the page broke) is judged on what it
+    # saw until then, and the end itself is a problem.
+    ended = next((s["t"] for s in started if not s.get("stats")), None)
+    mine = [s for s in started if s.get("stats")]
+    errors = [*errors, f"its call ended at {ended:.0f} s"] if ended is not None else errors
     seconds = mine[-1]["t"] - mine[0]["t"] if len(mine) >= 2 else 0.0
     if seconds <= 0:
         empty = _Streams(0, 0, 0.0, 0.0, 0, 0.0, 0.0, 0, 0)
@@ -250,9 +256,10 @@ def verdict(
     published_fps: float,
     errors: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Why a person in this browser would call the call bad (empty: it was fine)."""
+    """Why a person in this browser would call the call bad (empty: it was fine); ``errors``
+    (it never joined, its call ended, the page threw) are problems as they are."""
     if frames <= 0 or width <= 0:
-        return ("no video decoded", *errors[:1])
+        return ("no video decoded", *errors[:3])
     problems = []
     floor = FPS_FRACTION * published_fps
     if fps < floor:
@@ -261,8 +268,7 @@ def verdict(
         problems.append(f"froze {freeze_s:.1f} s in {freezes} freeze(s) (at most {FREEZE_MAX_S:g})")
     if loss_pct > LOSS_MAX_PCT:
         problems.append(f"{loss_pct:.1f} % packets lost (at most {LOSS_MAX_PCT:g})")
-    if errors:
-        problems.append(f"page error: {errors[0]}")
+    problems.extend(errors[:3])
     return tuple(problems)
 
 

@@ -138,7 +138,16 @@ def test_verdict_table() -> None:
     assert verdict(**{**ok, "freeze_s": 1.2, "freezes": 2}) == (
         "froze 1.2 s in 2 freeze(s) (at most 1)",
     )
-    assert verdict(**ok, errors=["TypeError: x"]) == ("page error: TypeError: x",)
+    assert verdict(**ok, errors=["page error: TypeError: x"]) == ("page error: TypeError: x",)
+
+
+def test_a_call_that_ended_in_the_window_is_unhealthy() -> None:
+    samples = _samples()
+    for sample in samples[12:]:
+        sample["stats"] = None  # the page's RTCPeerConnection is gone
+    summary = summarize_browser("b0", "1:1 with b1", samples, (5.0, 19.0), 30.0)
+    assert summary.seconds == 6.0 and summary.fps == pytest.approx(30.0)
+    assert summary.problems == ("its call ended at 12 s",) and not summary.healthy
 
 
 def test_chromium_cpu_over_its_whole_tree() -> None:
