@@ -51,6 +51,7 @@ async () => {
         rid: r.rid ?? null,
         qualityLimitationReason: r.qualityLimitationReason ?? "none",
         frameWidth: r.frameWidth ?? 0,
+        framesEncoded: r.framesEncoded ?? 0,
       });
     }
     if (r.type === "transport" && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;

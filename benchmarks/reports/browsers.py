@@ -3,13 +3,14 @@ turned into one summary per browser and a verdict a person would agree with. Pur
 clocks.
 
 A **sample** is ``{"t": seconds since the run's start, "stats": ... | None}``, where ``stats`` is
-what :data:`benchmarks.browsers.users.STATS_JS` returns from the page's ``RTCPeerConnection``:
-``inbound`` (one entry per received video stream: W3C webrtc-stats ``inbound-rtp`` counters such
-as ``framesDecoded``, ``bytesReceived``, ``freezeCount``, ``totalFreezesDuration``), ``outbound``
-(the page's own video: ``qualityLimitationReason`` per encoding) and ``rtt`` (seconds, the
-selected candidate pair). Counters are cumulative, so every figure is a difference between the
-first and the last sample of the browser's window: the run's steady window, from its first
-decoded frame when that came later.
+what :data:`benchmarks.browsers.users.STATS_JS` returns from the page's ``RTCPeerConnection``
+(None once it has none): ``inbound`` (one entry per received video stream: W3C webrtc-stats
+``inbound-rtp`` counters such as ``framesDecoded``, ``bytesReceived``, ``freezeCount``,
+``totalFreezesDuration``), ``outbound`` (the page's own video: ``framesEncoded`` and
+``qualityLimitationReason`` per encoding) and ``rtt`` (seconds, the selected candidate pair).
+Counters are cumulative, so every figure is a difference between the first and the last sample
+of the browser's window: the run's steady window, from its first decoded frame when that came
+later.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class BrowserSummary:
     loss_pct: float
     rtt_ms: float | None  # median of the samples
     limited_s: dict[str, int]  # its own sending: seconds per qualityLimitationReason (not none)
+    # Its own camera's frames encoded per second (its best encoding): what its partner could
+    # get at most, which tells a slow sender on a loaded machine from the node.
+    sent_fps: float | None
     seconds: float  # the window's length for this browser
     healthy: bool
     problems: tuple[str, ...]
@@ -105,6 +109,19 @@ def _limited(samples: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         for reason in sorted(reasons - {"none"}):
             counts[reason] = counts.get(reason, 0) + 1
     return counts
+
+
+def _sent_fps(first: Mapping[str, Any], last: Mapping[str, Any], seconds: float) -> float | None:
+    """Frames encoded per second by the page's best encoding (by rid; one without a rid is the
+    only one)."""
+
+    def encoded(sample: Mapping[str, Any]) -> dict[str, float]:
+        outbound = (sample.get("stats") or {}).get("outbound", [])
+        return {str(o.get("rid")): float(o.get("framesEncoded", 0) or 0) for o in outbound}
+
+    before, after = encoded(first), encoded(last)
+    rates = [(n - before.get(rid, 0.0)) / seconds for rid, n in after.items()]
+    return max(rates) if rates else None
 
 
 def _median(values: Sequence[float]) -> float | None:
@@ -173,7 +190,7 @@ def summarize_browser(
     seconds = mine[-1]["t"] - mine[0]["t"] if len(mine) >= 2 else 0.0
     if seconds <= 0:
         empty = _Streams(0, 0, 0.0, 0.0, 0, 0.0, 0.0, 0, 0)
-        return _judged(name, joined, setup_ms, empty, None, None, None, {}, 0.0, errors, 0.0)
+        return _judged(name, joined, setup_ms, empty, None, None, None, {}, None, 0.0, errors, 0.0)
     streams = _streams(mine[0], mine[-1], seconds)
     per_second = [f for stream in _inbound(mine[-1]) for f in _stream_fps(mine, stream)]
     jitters = [
@@ -192,6 +209,7 @@ def summarize_browser(
         max(jitters) if jitters else None,
         _median(rtts),
         _limited(mine),
+        _sent_fps(mine[0], mine[-1], seconds),
         seconds,
         errors,
         published_fps,
@@ -207,6 +225,7 @@ def _judged(
     jitter_ms: float | None,
     rtt_ms: float | None,
     limited_s: dict[str, int],
+    sent_fps: float | None,
     seconds: float,
     errors: Sequence[str],
     published_fps: float,
@@ -238,6 +257,7 @@ def _judged(
         loss_pct=streams.loss_pct,
         rtt_ms=rtt_ms,
         limited_s=limited_s,
+        sent_fps=sent_fps,
         seconds=seconds,
         healthy=not problems,
         problems=problems,
@@ -287,7 +307,7 @@ def browser_table(runs: Sequence[tuple[str, int, Sequence[Mapping[str, Any]]]]) 
     header = (
         f"{'target':<7}{'clients':>8}  {'browser':<10}{'joined':<22}{'setup ms':>9}"
         f"{'fps':>6}{'min 1s':>7}{'picture':>10}{'kbit/s':>8}{'freezes':>8}{'frozen s':>9}"
-        f"{'jitter ms':>10}{'loss%':>7}{'rtt ms':>7}  {'limited (s)':<14}verdict"
+        f"{'jitter ms':>10}{'loss%':>7}{'rtt ms':>7}{'sent fps':>9}  {'limited (s)':<14}verdict"
     )
     lines = [header, "-" * len(header)]
     for target, clients, browsers in runs:
@@ -298,7 +318,8 @@ def browser_table(runs: Sequence[tuple[str, int, Sequence[Mapping[str, Any]]]]) 
                 f"{_num(b['setup_ms'], 0):>9}{b['fps']:>6.1f}{_num(b['fps_min_1s']):>7}"
                 f"{str(b['width']) + 'x' + str(b['height']):>10}{b['kbps']:>8.0f}"
                 f"{b['freezes']:>8}{b['freeze_s']:>9.2f}{_num(b['jitter_ms']):>10}"
-                f"{b['loss_pct']:>7.2f}{_num(b['rtt_ms'], 0):>7}  {limited:<14}"
+                f"{b['loss_pct']:>7.2f}{_num(b['rtt_ms'], 0):>7}{_num(b['sent_fps']):>9}"
+                f"  {limited:<14}"
                 + ("ok" if b["healthy"] else "UNHEALTHY: " + "; ".join(b["problems"]))
             )
     return "\n".join(lines)

@@ -56,7 +56,10 @@ def _samples(seconds: int = 20, limited: str = "none", **stream: Any) -> list[di
             "t": float(t),
             "stats": {
                 "inbound": [_stream(float(t), **stream)],
-                "outbound": [{"rid": None, "qualityLimitationReason": limited, "frameWidth": 640}],
+                "outbound": [
+                    {"rid": "f", "qualityLimitationReason": limited, "framesEncoded": 30 * t},
+                    {"rid": "h", "qualityLimitationReason": limited, "framesEncoded": 15 * t},
+                ],
                 "rtt": 0.002,
             },
         }
@@ -75,6 +78,7 @@ def test_a_smooth_call() -> None:
     assert summary.freezes == 0 and summary.freeze_s == 0.0 and summary.loss_pct == 0.0
     assert summary.jitter_ms == pytest.approx(4.0) and summary.rtt_ms == pytest.approx(2.0)
     assert summary.setup_ms == 850.0 and summary.limited_s == {}
+    assert summary.sent_fps == pytest.approx(30.0)  # its best encoding
 
 
 def test_a_freeze_longer_than_a_second_is_unhealthy_and_named() -> None:
