@@ -47,7 +47,7 @@ BROWSER_TARGETS = ("sfu", "remote")
 ONE_TO_ONE = ("steady", "churn")
 MAX_BROWSERS = 8
 OPEN_TIMEOUT = 120.0  # launching Chromium and loading N pages on a loaded 2-core machine
-JOIN_TIMEOUT = 90.0
+JOIN_TIMEOUT = 75.0  # per pair of pages (each step waits at most 30 s)
 CAMERA_NOISE = 0
 SAMPLE_EVERY = 1.0
 
@@ -159,7 +159,7 @@ class BrowserPanel:
     def join_calls(self) -> None:
         """1:1: the pages call each other two by two, before the load starts."""
         if self.scenario in ONE_TO_ONE:
-            self._run(self._pairs(), JOIN_TIMEOUT)
+            self._run(self._pairs(), JOIN_TIMEOUT * max(1, self.count // 2))
 
     async def _pairs(self) -> None:
         for first, second in zip(self.users[::2], self.users[1::2], strict=True):
@@ -200,8 +200,9 @@ class BrowserPanel:
             before = readings
             self.cpu.append((now - self._start_at, total))
             await asyncio.gather(*(u.sample(now - self._start_at) for u in self.users))
-            next_at += SAMPLE_EVERY
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            # A late round (a busy machine) does not make the next ones come in a burst.
+            next_at = max(next_at + SAMPLE_EVERY, time.monotonic() + SAMPLE_EVERY / 2)
+            await asyncio.sleep(next_at - time.monotonic())
 
     async def _join_rooms(self, join_at: float, rooms: list[str]) -> None:
         await asyncio.sleep(max(0.0, join_at - time.monotonic()))
@@ -241,6 +242,8 @@ class BrowserPanel:
                     self._run(self._close(), 20.0)
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(timeout=10)
+            if not self._thread.is_alive() and not self._loop.is_closed():
+                self._loop.close()
         finally:
             if self.chromium is not None:
                 self.chromium.stop()
