@@ -23,8 +23,13 @@ over from aiortc:
 One :class:`Ticker` per process runs every :data:`TICK` seconds and drives all its peers in one
 call into compiled code (:func:`~benchmarks.clients.native.pump.run_all`: frames due, sockets
 drained); Python runs once per tick for the whole process, and for a peer only when it has RTCP,
-a sampled frame, NACKs or reports to handle — whatever the packet rate. This client offers no
-transport-cc (aiortc does not), so the node does not negotiate transport-wide feedback with it.
+a sampled frame, NACKs or reports to handle — whatever the packet rate.
+
+Transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-extensions-01), which
+aiortc does not offer, is offered as a browser offers it (:func:`offer_transport_cc`): the
+publishers stamp a transport-wide sequence number on every packet they send (the node records
+their arrivals and sends them transport feedback), and the receivers send transport feedback
+about what the node sends them, with each packet's kernel receive time.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from aiortc.rtcdtlstransport import State as DtlsState
 from benchmarks.clients.native.header_counter import MediaReceiver
 from benchmarks.clients.native.media_sender import (
     StreamSender,
+    TransportSequence,
     annexb_reference,
     packetize,
     packetize_h264,
@@ -58,8 +64,10 @@ from benchmarks.clients.native.pump import MediaPump, run_all
 from benchmarks.media.cache import OPUS_SAMPLE_RATE, MediaCache
 from benchmarks.media.synthetic import VIDEO_CLOCK_RATE
 from benchmarks.reports.stats import StreamSnapshot
-from liveloop_sfu.media.core.rewriter import TRANSPORT_CC_URI
+from liveloop_sfu.client import WireClient
+from liveloop_sfu.media.core.rewriter import REPAIRED_RID_URI, RID_URI, TRANSPORT_CC_URI
 from liveloop_sfu.media.core.rtp import (
+    ONE_BYTE_PROFILE,
     Fir,
     Nack,
     Pli,
@@ -76,6 +84,7 @@ from liveloop_sfu.media.core.rtp import (
     rtx_wrap,
 )
 from liveloop_sfu.media.core.rtp_common import ntp_from_unix, ntp_middle32
+from liveloop_sfu.media.core.transport_feedback import TransportFeedback
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.hooks import override
 from liveloop_sfu.media.transport.ice_gathering import raw_socket, restrict_gathering
@@ -108,23 +117,47 @@ class PacketizedMedia:
     audio: list[list[bytes]]
     index_of: dict[bytes, int]  # a cached frame's bytes -> its number (painted in its picture)
     codec: str = "vp8"  # vp8: chunks get a VP8 descriptor; h264: RFC 6184 payloads already
+    # Simulcast (--simulcast): the smaller encodings' frames as chunks, smallest first, and the
+    # RIDs of every encoding, ``video``'s last. Empty: no simulcast.
+    layers: tuple[list[list[bytes]], ...] = ()
+    rids: tuple[str, ...] = ()
+    layer_of: dict[bytes, int] = field(default_factory=dict)  # a frame's bytes -> its encoding
+
+
+SIMULCAST_RIDS = ("q", "h", "f")  # quarter, half, full: as browsers' examples name them
 
 
 def packetized(cache: MediaCache) -> PacketizedMedia:
-    if cache.spec.codec == "h264":
-        video = [packetize_h264(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video]
-        # What the receiver rebuilds from the payloads (start codes made uniform).
-        reference = [annexb_reference(frame.data) for frame in cache.video]
-    else:
-        video = [packetize(frame.data, VIDEO_MAX_PAYLOAD) for frame in cache.video]
-        reference = [frame.data for frame in cache.video]
+    h264 = cache.spec.codec == "h264"
+    encodings = [*cache.layers, cache.video]  # smallest first
+    chunks: list[list[list[bytes]]] = []
+    index_of: dict[bytes, int] = {}
+    layer_of: dict[bytes, int] = {}
+    for layer, frames in enumerate(encodings):
+        if h264:
+            chunks.append([packetize_h264(frame.data, VIDEO_MAX_PAYLOAD) for frame in frames])
+            # What the receiver rebuilds from the payloads (start codes made uniform).
+            reference = [annexb_reference(frame.data) for frame in frames]
+        else:
+            chunks.append([packetize(frame.data, VIDEO_MAX_PAYLOAD) for frame in frames])
+            reference = [frame.data for frame in frames]
+        for index, data in enumerate(reference):
+            index_of[data] = index
+            layer_of[data] = layer
+    # A keyframe request makes every encoding jump to the next frame that is a keyframe in all
+    # of them (frame 0 is one in each): one schedule for all.
+    keyframes = [all(frames[i].keyframe for frames in encodings) for i in range(len(cache.video))]
+    simulcast = len(encodings) > 1
     return PacketizedMedia(
         fps=cache.spec.fps,
-        video=video,
-        keyframes=[frame.keyframe for frame in cache.video],
+        video=chunks[-1],
+        keyframes=keyframes,
         audio=[[packet] for packet in cache.audio],
-        index_of={data: index for index, data in enumerate(reference)},
+        index_of=index_of,
         codec=cache.spec.codec,
+        layers=tuple(chunks[:-1]),
+        rids=SIMULCAST_RIDS[-len(encodings) :] if simulcast else (),
+        layer_of=layer_of if simulcast else {},
     )
 
 
@@ -156,6 +189,7 @@ class CheapReceiveLog:
     out_of_order: int = 0  # sampled frames whose number went backwards
     late: int = 0  # sampled frames older (by RTP timestamp) than one checked before
     last_ts: int = -1  # RTP timestamp of the last sampled frame checked in order
+    layers: dict[str, int] = field(default_factory=dict)  # simulcast: sampled frames by RID
 
     @property
     def first_video_at(self) -> float | None:
@@ -270,10 +304,16 @@ class CheapPeer:
         self.transport_cc = True
         self.transport_cc_id = 0  # the extension's id as the node answered it (0: not answered)
         self.sent_feedback = 0
+        self.answer_sdp = ""
+        # The transport-wide sequence numbers of what we send (when the node answered the
+        # extension): one counter for every stream of the peer connection.
+        self.transport_seq = TransportSequence(random.getrandbits(16))
         self.io: PeerIo | None = None
         self.receiver: MediaReceiver | None = None
         self.pump: MediaPump | None = None
         self.senders: dict[str, StreamSender] = {}  # "video" / "audio"
+        self.layer_senders: list[StreamSender] = []  # simulcast: the smaller video encodings
+        self.paused_rids: set[str] = set()  # encodings paused at the node's request
         self.rtx: dict[str, tuple[int, int]] = {}  # kind -> (RTX payload type, RTX SSRC)
         self.rtt: list[float] = []  # seconds, from the node's reports about our streams
         self.sent_nacks = self.sent_plis = self.sent_reports = self.answered_nacks = 0
@@ -324,6 +364,8 @@ class CheapPeer:
         restrict_gathering(self.pc, MediaSettings(host_addresses=(self.host_address,)))
         await self.pc.setLocalDescription(await self.pc.createOffer())
         sdp = str(self.pc.localDescription.sdp)
+        if self.publish and self.media.rids:
+            sdp = offer_simulcast(sdp, self.media.rids)
         return offer_transport_cc(sdp) if self.transport_cc else sdp
 
     async def answer(self, offer: str) -> str:
@@ -347,6 +389,7 @@ class CheapPeer:
                 override(transceiver.receiver, "receive", _noop_start)
 
     async def accept_answer(self, sdp: str) -> None:
+        self.answer_sdp = sdp  # as the node wrote it (aiortc's copy drops a=rid, a=simulcast)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         self._learn(sdp)
         if self._task is None:
@@ -432,6 +475,9 @@ class CheapPeer:
             self._make_senders(io)
             pump.video_sender = self.senders.get("video")
             pump.audio_sender = self.senders.get("audio")
+            pump.layer_senders = self.layer_senders
+            pump.layer_video = list(media.layers)
+            self.pause_encodings(self.paused_rids)  # asked before the senders existed
         return pump
 
     def _make_senders(self, io: PeerIo) -> None:
@@ -448,26 +494,25 @@ class CheapPeer:
             mid_id = next(
                 (e.id for e in transceiver._headerExtensions if e.uri.endswith("sdes:mid")), None
             )
-            extensions = b""
+            elements: list[tuple[int, bytes]] = []
+            if self.transport_cc_id:
+                elements.append((self.transport_cc_id, b"\0\0"))  # first: at a fixed place
             if mid_id is not None:
-                profile, block = build_extension_block([(mid_id, str(transceiver.mid).encode())])
-                extensions = profile.to_bytes(2, "big") + (len(block) // 4).to_bytes(2, "big")
-                extensions += block
-            sender = StreamSender(
-                io,
-                codec.payloadType,
-                transceiver.sender._ssrc,
-                extensions,
-                vp8=codec.mimeType.lower() == "video/vp8",
-                seq=random.getrandbits(16),
-                marker=kind == "video",
-            )
-            sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
-            if self.batch_frames:
-                sock, datagrams, addr = _locate(io.nominated[1])
-                srtp = SrtpContext(io.transport._tx_srtp)
-                sender.batch_through(srtp, sock, datagrams, addr, DtlsState.CONNECTED)
-            self.senders[kind] = sender
+                elements.append((mid_id, str(transceiver.mid).encode()))
+            rids = self.media.rids if kind == "video" else ()
+            for layer, rid in enumerate(rids):
+                # Each encoding its own SSRC, told apart by its RID (RFC 8852), as browsers
+                # announce no SSRC for them; the last one is "video".
+                sender = self._sender(
+                    io, kind, codec, random.getrandbits(32), [*elements, (RID_ID, rid.encode())]
+                )
+                if layer < len(rids) - 1:
+                    self.layer_senders.append(sender)
+                else:
+                    self.senders[kind] = sender
+            if rids:
+                continue  # no RTX: a NACKed packet of an encoding is sent again as it was
+            self.senders[kind] = self._sender(io, kind, codec, transceiver.sender._ssrc, elements)
             rtx = next(
                 (
                     c
@@ -479,6 +524,52 @@ class CheapPeer:
             )
             if rtx is not None and rtx.payloadType is not None:
                 self.rtx[kind] = (rtx.payloadType, transceiver.sender._rtx_ssrc)
+
+    def _sender(
+        self, io: PeerIo, kind: str, codec: Any, ssrc: int, elements: list[tuple[int, bytes]]
+    ) -> StreamSender:
+        extensions, transport_at = _extension_block(elements, bool(self.transport_cc_id))
+        sender = StreamSender(
+            io,
+            codec.payloadType,
+            ssrc,
+            extensions,
+            vp8=codec.mimeType.lower() == "video/vp8",
+            seq=random.getrandbits(16),
+            marker=kind == "video",
+            transport=self.transport_seq,
+            transport_at=transport_at,
+        )
+        sender.drop_every, sender.forget_dropped = self.drop_every, self.forget_dropped
+        if self.batch_frames:
+            sock, datagrams, addr = _locate(io.nominated[1])
+            srtp = SrtpContext(io.transport._tx_srtp)
+            sender.batch_through(srtp, sock, datagrams, addr, DtlsState.CONNECTED)
+        return sender
+
+    def follow_layers(self, wire: WireClient) -> None:
+        """Pause and resume the simulcast encodings as the node asks (``set-video-layers``:
+        ``{mid, trackId, paused: [rid, ...]}``, the whole paused set each time), as the browser
+        client does with each encoding's ``active``."""
+
+        async def on_layers(payload: Any = None) -> None:
+            paused = payload.get("paused") if isinstance(payload, dict) else None
+            if isinstance(paused, list):
+                self.pause_encodings({str(rid) for rid in paused})
+
+        wire.sio.on("set-video-layers", on_layers)
+
+    def pause_encodings(self, paused: set[str]) -> None:
+        """Exactly the encodings named by RID paused, the others sent."""
+        video = self.senders.get("video")
+        encodings = [*self.layer_senders, *([video] if video is not None else [])]
+        for rid, sender in zip(self.media.rids, encodings, strict=False):
+            sender.paused = rid in paused
+        self.paused_rids = {r for r in self.media.rids if r in paused}
+
+    def _all_senders(self) -> list[tuple[str, StreamSender]]:
+        """(kind, sender) of every stream sent, simulcast encodings included."""
+        return [*self.senders.items(), *(("video", s) for s in self.layer_senders)]
 
     # --- what the pump flags -----------------------------------------------------------------
     def attend(self, now: float, wallclock: float) -> None:
@@ -535,7 +626,7 @@ class CheapPeer:
                 stream.jitter = block.jitter
                 blocks.append(block)
         ntp = ntp_from_unix(wallclock)
-        for kind, sender in self.senders.items():
+        for kind, sender in self._all_senders():
             assert self.pump is not None
             rate = VIDEO_CLOCK_RATE if kind == "video" else OPUS_SAMPLE_RATE
             since = now - (self.pump.next_video if kind == "video" else self.pump.next_audio)
@@ -564,7 +655,7 @@ class CheapPeer:
             if stream is not None:
                 stream.reception.on_sender_report(now, packet.ssrc, packet.ntp)
         if isinstance(packet, SenderReport | ReceiverReport):
-            ours = {s.ssrc for s in self.senders.values()}
+            ours = {s.ssrc for _, s in self._all_senders()}
             for block in packet.reports:
                 if block.ssrc in ours and block.lsr:
                     # RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s.
@@ -574,20 +665,24 @@ class CheapPeer:
                         self.rtt = [*self.rtt[-RTT_KEPT:], rtt]
         elif isinstance(packet, Nack):
             self._retransmit(packet)
+        elif isinstance(packet, TransportFeedback):
+            # In a compound with other RTCP (alone, the receiver counted it already): a
+            # browser's congestion controller reads these; a load client sends its cached
+            # bitrate whatever they say, and only counts them.
+            self.receiver.transport_feedback += 1
         elif isinstance(packet, Pli):
-            if self._video_ssrc() == packet.media_ssrc:
+            if packet.media_ssrc in self._video_ssrcs():
                 self.video.request_keyframe()
         elif isinstance(packet, Fir) and any(
-            ssrc == self._video_ssrc() for ssrc, _ in packet.entries
+            ssrc in self._video_ssrcs() for ssrc, _ in packet.entries
         ):
             self.video.request_keyframe()
 
-    def _video_ssrc(self) -> int | None:
-        sender = self.senders.get("video")
-        return sender.ssrc if sender is not None else None
+    def _video_ssrcs(self) -> set[int]:
+        return {sender.ssrc for kind, sender in self._all_senders() if kind == "video"}
 
     def _retransmit(self, nack: Nack) -> None:
-        for kind, sender in self.senders.items():
+        for kind, sender in self._all_senders():
             if sender.ssrc != nack.media_ssrc:
                 continue
             rtx = self.rtx.get(kind)
@@ -598,7 +693,7 @@ class CheapPeer:
                 if rtx is not None:
                     self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
                     packet = rtx_wrap(RtpView(packet), rtx[0], rtx[1], self._rtx_seq)
-                self._send(packet)
+                self._send(sender.restamp(packet))
                 self.answered_nacks += 1
 
     def _check_frames(self) -> None:
@@ -614,6 +709,9 @@ class CheapPeer:
                 log.unreadable += 1
                 continue
             log.decoded += 1
+            if self.media.rids:
+                rid = self.media.rids[self.media.layer_of[frame.data]]
+                log.layers[rid] = log.layers.get(rid, 0) + 1
             if log.last_ts >= 0 and (frame.ts - log.last_ts) & 0xFFFFFFFF >= 0x80000000:
                 # An older frame than the last one checked: a retransmission completed it
                 # late (a one-packet frame is whole in its repair). Its content is checked,
@@ -627,6 +725,11 @@ class CheapPeer:
             sent = self.partner_sent_at.get(index)
             if self.window_open and sent is not None and frame.arrival >= sent:
                 log.latencies.append(frame.arrival - sent)
+
+    @property
+    def received_feedback(self) -> int:
+        """Transport feedback from the node about what we send."""
+        return self.receiver.transport_feedback if self.receiver is not None else 0
 
     def rtt_ms(self) -> float | None:
         return 1000 * max(self.rtt) if self.rtt else None
@@ -647,10 +750,52 @@ def _follows(previous: int, index: int, loop: int) -> bool:
     return 0 < (index - previous) % loop <= loop - BACKWARDS
 
 
+def _extension_block(elements: list[tuple[int, bytes]], transport: bool) -> tuple[bytes, int]:
+    """The whole header-extension block of a stream's packets (RFC 8285: profile, length,
+    elements) and where in it the first element's value starts when ``transport`` (the
+    transport-wide sequence number, rewritten per packet), else -1."""
+    profile, block = build_extension_block(elements)
+    if not block:
+        return b"", -1
+    head = profile.to_bytes(2, "big") + (len(block) // 4).to_bytes(2, "big")
+    # One-byte form: an element's header is one byte (RFC 8285 §4.2), two-byte form two (§4.3).
+    at = len(head) + (1 if profile == ONE_BYTE_PROFILE else 2)
+    return head + block, at if transport else -1
+
+
 def _locate(pair: Any) -> tuple[Any, Any, Any]:
     """Where ``PeerIo`` sends: our raw socket, asyncio's datagram transport, the node."""
     protocol = pair.protocol
     return raw_socket(protocol), protocol.transport, pair.remote_addr
+
+
+RID_ID, REPAIRED_RID_ID = 10, 11  # free in aiortc's offers, as TRANSPORT_CC_ID
+
+
+def offer_simulcast(sdp: str, rids: tuple[str, ...]) -> str:
+    """An aiortc offer as a browser makes it for simulcast (RFC 8853 ``a=simulcast``, RFC 8851
+    ``a=rid``, the RID header extensions of RFC 8852) on its sending video m-line, whose SSRCs
+    it then does not announce (Chromium and Safari do not: the node learns them from the RIDs);
+    aiortc 1.16 offers no simulcast."""
+    out: list[str] = []
+    sending_video = done = False
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            sending_video = line.startswith("m=video") and not done
+        if sending_video and line.startswith(("a=ssrc:", "a=ssrc-group:")):
+            continue
+        if line in ("a=recvonly", "a=inactive"):
+            sending_video = False  # a receive-only pair of a group room (before its a=mid)
+        out.append(line)
+        if sending_video and line.startswith("a=mid:"):
+            done = True
+            out += [
+                f"a=extmap:{RID_ID} {RID_URI}",
+                f"a=extmap:{REPAIRED_RID_ID} {REPAIRED_RID_URI}",
+                *(f"a=rid:{rid} send" for rid in rids),
+                f"a=simulcast:send {';'.join(rids)}",
+            ]
+    return "\r\n".join(out) + "\r\n"
 
 
 def offer_transport_cc(sdp: str) -> str:

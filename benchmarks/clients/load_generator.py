@@ -127,6 +127,12 @@ class LoadProcess:
             )
         return self._aiortc_peer(publish, receive)
 
+    @staticmethod
+    def _follow_layers(wire: WireClient, peer: LoadPeer) -> None:
+        """A cheap simulcast publisher pauses the encodings the node says nobody is given."""
+        if isinstance(peer, CheapPeer) and peer.publish and peer.media.rids:
+            peer.follow_layers(wire)
+
     def _aiortc_peer(self, publish: bool = True, receive: bool = True) -> BenchPeer:
         return BenchPeer(
             self.cache,
@@ -214,6 +220,7 @@ class LoadProcess:
         self.matched += 1
         record = CallRecord(user.name, "1:1", str(match.get("mode")), time.monotonic() - started)
         peer = self._peer()
+        self._follow_layers(wire, peer)
         self.peers[user.name] = peer
         partner_name = str(match.get("peer", {}).get("userName"))
         try:
@@ -264,6 +271,7 @@ class LoadProcess:
         wire = WireClient(self.plan["url"], timeout=STEP_TIMEOUT)
         await wire.connect()
         peer = self._peer(publish=user.publish)
+        self._follow_layers(wire, peer)
         self.peers[user.name] = peer
         started = time.monotonic()
         try:

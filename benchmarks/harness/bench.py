@@ -51,7 +51,13 @@ from benchmarks.harness.scenarios import (
     expected_streams,
     plan,
 )
-from benchmarks.media.cache import DEFAULT_CACHE_ROOT, VIDEO_CODECS, MediaSpec, load_or_build
+from benchmarks.media.cache import (
+    DEFAULT_CACHE_ROOT,
+    VIDEO_CODECS,
+    MediaSpec,
+    layer_specs,
+    load_or_build,
+)
 from benchmarks.nodes.targets import (
     SUPPORTED,
     TARGETS,
@@ -484,6 +490,13 @@ def _argument_parser() -> argparse.ArgumentParser:
         default="vp8",
         help="publishers' video codec (h264: constrained baseline; cheap clients, sfu or --url)",
     )
+    parser.add_argument(
+        "--simulcast",
+        type=int,
+        default=1,
+        help="publishers' video encodings (2-3: simulcast, each half the size of the next; "
+        "cheap clients, sfu or --url)",
+    )
     parser.add_argument("--decode", type=int, default=1, help="receivers that decode (sample)")
     parser.add_argument(
         "--browsers",
@@ -535,6 +548,8 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
     # The aiortc clients, the relay, p2p and Janus runs send the cached VP8 only.
     if args.codec != "vp8" and (args.client != "cheap" or set(targets) - {"sfu", "remote"}):
         parser.error(f"--codec {args.codec} needs --client cheap and --targets sfu (or --url)")
+    if args.simulcast != 1 and (args.client != "cheap" or set(targets) - {"sfu", "remote"}):
+        parser.error("--simulcast needs --client cheap and --targets sfu (or --url)")
     why = browsers_problem(args.browsers, targets, args.scenario, bool(args.worker or args.workers))
     if why is not None:
         parser.error(why)
@@ -545,7 +560,12 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         video_kbps=args.bitrate,
         keyframe_interval=2 * args.fps,
         codec=args.codec,
+        simulcast=args.simulcast,
     )
+    try:
+        layer_specs(spec)
+    except ValueError as exc:
+        parser.error(f"--simulcast: {exc}")
     return BenchConfig(
         scenario=scenario,
         targets=targets,

@@ -19,7 +19,7 @@ import math
 import os
 import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
@@ -59,6 +59,9 @@ class MediaSpec:
     keyframe_interval: int = 60  # frames
     audio_kbps: int = 32
     codec: str = "vp8"  # vp8 | h264 (constrained baseline, as browsers offer it first)
+    # Simulcast encodings (1: none): the others are this one at half, quarter... the size and a
+    # quarter, a sixteenth... the bitrate, each cached on its own (:func:`layer_specs`).
+    simulcast: int = 1
 
     @property
     def frames(self) -> int:
@@ -82,6 +85,9 @@ class MediaCache:
     spec: MediaSpec
     video: tuple[EncodedFrame, ...]  # frame i shows counter i
     audio: tuple[bytes, ...]  # 20 ms Opus packets
+    # With spec.simulcast > 1: the smaller encodings, smallest first (frame i shows counter i
+    # in each); ``video`` is the largest.
+    layers: tuple[tuple[EncodedFrame, ...], ...] = ()
 
     @property
     def video_kbps(self) -> float:
@@ -97,8 +103,39 @@ class MediaCache:
         return 0
 
 
+MAX_SIMULCAST = 3  # layers, as browsers send at most (Chromium: 3 from 960x540 up)
+MIN_LAYER_BITRATE = 50  # kbps
+
+
+def layer_specs(spec: MediaSpec) -> list[MediaSpec]:
+    """The simulcast encodings of ``spec``, smallest first, the last ``spec`` itself: each one
+    half the width and height of the next and a quarter of its bitrate (about the pixels'
+    share, as Chromium scales its layers by 4, 2, 1)."""
+    if not 1 <= spec.simulcast <= MAX_SIMULCAST:
+        raise ValueError(f"simulcast: 1..{MAX_SIMULCAST} layers")
+    layers = []
+    for level in range(spec.simulcast - 1, -1, -1):
+        scale = 1 << level
+        width, height = spec.width // scale, spec.height // scale
+        if width % 2 or height % 2 or width < 64 or height < 48:
+            raise ValueError(f"{spec.width}x{spec.height} is too small for {spec.simulcast} layers")
+        kbps = max(MIN_LAYER_BITRATE, spec.video_kbps >> (2 * level))
+        layers.append(replace(spec, width=width, height=height, video_kbps=kbps, simulcast=1))
+    layers[-1] = spec
+    return layers
+
+
 def load_or_build(spec: MediaSpec, root: Path = DEFAULT_CACHE_ROOT) -> MediaCache:
-    """The cached media for ``spec``, encoding (and verifying) it first if it is not there."""
+    """The cached media for ``spec``, encoding (and verifying) it first if it is not there; with
+    simulcast, each smaller encoding too (cached on its own: a layer is a stream of its own)."""
+    cache = _load_or_build_one(replace(spec, simulcast=1), root)
+    if spec.simulcast == 1:
+        return cache
+    smaller = [_load_or_build_one(s, root).video for s in layer_specs(spec)[:-1]]
+    return replace(cache, spec=spec, layers=tuple(smaller))
+
+
+def _load_or_build_one(spec: MediaSpec, root: Path) -> MediaCache:
     folder = root / spec.key()
     meta = folder / "meta.json"
     if meta.exists():

@@ -34,7 +34,7 @@ from aiortc.contrib.media import MediaRelay
 from liveloop_sfu.__main__ import main as node_main
 from liveloop_sfu.config import Settings
 from liveloop_sfu.errors import InvalidPayload, NotInRoom
-from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession
+from liveloop_sfu.media.session import Emit, MediaFailure, MediaSession, UnwatchedMedia
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.transport.ice_gathering import restrict_gathering
 from liveloop_sfu.modes import CallMode
@@ -83,10 +83,12 @@ class _RelayPeer:
     outgoing: dict[str, RelayedTrack] = field(default_factory=dict)  # by kind
 
 
-class RelaySession:
+class RelaySession(UnwatchedMedia):
     """:class:`~liveloop_sfu.media.session.MediaSession` of one call on the relay baseline."""
 
     mode: CallMode = "sfu"
+    # It re-encodes one stream per subscriber: no layers to choose.
+    NO_LAYERS = "this node's media has no per-subscriber layers"
 
     def __init__(
         self, room_id: str, settings: MediaSettings, emit: Emit, on_failure: MediaFailure
@@ -146,31 +148,6 @@ class RelaySession:
         parsed = aiortc_sdp.candidate_from_sdp(text.removeprefix("candidate:"))
         parsed.sdpMLineIndex = 0
         await peer.pc.addIceCandidate(parsed)
-
-    def hold(self, sid: str) -> None:
-        """The baseline watches no media timeouts: nothing to hold (benchmark clients never
-        resume)."""
-
-    def release(self, sid: str) -> None:
-        """See :meth:`hold`."""
-
-    def media_lost(self, sid: str) -> bool:
-        """The baseline reports no media failure."""
-        return False
-
-    def last_heard(self, sid: str) -> float | None:
-        """The baseline watches no media timing."""
-        return None
-
-    def set_video_quality(
-        self, sid: str, participant_id: str, track_id: str, max_height: int
-    ) -> None:
-        """The baseline re-encodes one stream per subscriber: it has no layers to choose."""
-        raise InvalidPayload("this node's media has no per-subscriber layers")
-
-    def video_layers(self, sid: str) -> list[dict[str, Any]]:
-        """See :meth:`set_video_quality`."""
-        raise InvalidPayload("this node's media has no per-subscriber layers")
 
     async def remove_participant(self, sid: str) -> None:
         peer = self._peers.pop(sid, None)

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from liveloop_sfu.errors import InvalidPayload, NotInRoom
-from liveloop_sfu.media.session import Emit
+from liveloop_sfu.errors import NotInRoom
+from liveloop_sfu.media.session import Emit, UnwatchedMedia
 from liveloop_sfu.modes import CallMode
 
 
-class P2PSession:
+class P2PSession(UnwatchedMedia):
+    """The browsers restart ICE between themselves, through the relay: the node watches nothing
+    of their media (:class:`~.session.UnwatchedMedia`)."""
+
     mode: CallMode = "p2p"
 
     def __init__(self, emit: Emit) -> None:
@@ -34,31 +37,6 @@ class P2PSession:
 
     async def on_candidate(self, sid: str, candidate: Mapping[str, Any] | None) -> None:
         await self._relay(sid, "send-new-ice-candidates", {"candidate": candidate})
-
-    def hold(self, sid: str) -> None:
-        """Nothing to hold: the node does not watch media that never passes through it (the
-        browsers restart ICE between themselves, through the relay)."""
-
-    def release(self, sid: str) -> None:
-        """See :meth:`hold`."""
-
-    def media_lost(self, sid: str) -> bool:
-        """Never: the node sees no media here, so reports no failure."""
-        return False
-
-    def last_heard(self, sid: str) -> float | None:
-        """The media never passes the node."""
-        return None
-
-    def set_video_quality(
-        self, sid: str, participant_id: str, track_id: str, max_height: int
-    ) -> None:
-        """The browsers' own business: the node forwards nothing here."""
-        raise InvalidPayload("the media of this call does not pass the node")
-
-    def video_layers(self, sid: str) -> list[dict[str, Any]]:
-        """The browsers' own business: the node forwards nothing here."""
-        raise InvalidPayload("the media of this call does not pass the node")
 
     async def remove_participant(self, sid: str) -> None:
         if sid in self._members:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from liveloop_sfu.errors import InvalidPayload
 from liveloop_sfu.modes import CallMode
 
 # (sid, event, payload): deliver one socket.io event to one client. Provided by the signal layer.
@@ -101,3 +102,34 @@ class QualitySample:
 
 # Receives every QualitySample of a session (the node's metrics, http/metrics.py).
 QualitySink = Callable[[QualitySample], None]
+
+
+class UnwatchedMedia:
+    """The part of :class:`MediaSession` for media the node does not watch, forward or lay out
+    per subscriber (p2p: it never passes the node; the benchmarks' re-encoding relay baseline):
+    nothing to hold for a resume, never lost, never heard, no layers to choose.
+    ``NO_LAYERS`` says why to a client that asks for them."""
+
+    NO_LAYERS = "the media of this call does not pass the node"
+
+    def hold(self, sid: str) -> None:
+        """Nothing to hold: no media timeout is watched."""
+
+    def release(self, sid: str) -> None:
+        """See :meth:`hold`."""
+
+    def media_lost(self, sid: str) -> bool:
+        """Never: no media failure is watched."""
+        return False
+
+    def last_heard(self, sid: str) -> float | None:
+        """No media timing is watched."""
+        return None
+
+    def set_video_quality(
+        self, sid: str, participant_id: str, track_id: str, max_height: int
+    ) -> None:
+        raise InvalidPayload(self.NO_LAYERS)
+
+    def video_layers(self, sid: str) -> list[dict[str, Any]]:
+        raise InvalidPayload(self.NO_LAYERS)

@@ -15,10 +15,12 @@ feedback a browser would send — and, when the node negotiated transport-wide c
 (draft-holmer-rmcat-transport-wide-cc-extensions-01), the arrival of every packet by its
 transport-wide sequence number, for the transport feedback (RTPFB FMT 15) a browser sends about
 what it receives; the node's own builder (:class:`TransportFeedbackBuilder`) makes the packets.
-The arrival time is the drain's (the client's 20 ms tick), not the kernel's per packet: coarser
-than a browser's, which the node's delay-based estimator sees as jitter within a tick.
-:meth:`MediaReceiver.drain` reads every datagram waiting on the
-socket; the client calls it from a timer, so no Python runs per packet. STUN and DTLS datagrams
+The arrival time of each packet is the kernel's (``SO_TIMESTAMPNS``, read with the datagram by
+``recvmmsg``: :mod:`.datagrams`), as a browser's is, not the client's 20 ms tick, which the
+node's delay-based estimator would see as jitter that is not there; the receiver reports' jitter
+(RFC 3550 §6.4.1) is computed from the same times. :meth:`MediaReceiver.drain` reads every
+datagram waiting on the socket, many per system call; the client calls it from a timer, so no
+Python runs per packet. STUN and DTLS datagrams
 (RFC 7983 §7) are handed on to aioice unchanged.
 """
 
@@ -32,6 +34,7 @@ from typing import Any
 
 from pylibsrtp import Error as SrtpError
 
+from benchmarks.clients.native.datagrams import DatagramBatch, available
 from liveloop_sfu.media.codecs.vp8 import descriptor_size, starts_frame
 from liveloop_sfu.media.core.nack_generator import NackGenerator
 from liveloop_sfu.media.core.reception import ReceptionStats
@@ -93,8 +96,9 @@ class StreamCount:
     def expected(self) -> int:
         return self.highest - self.first + 1 if self.first >= 0 else 0
 
-    def add(self, now: float, seq: int, ts: int, size: int) -> bool:
-        """A media packet; True when it revealed a sequence gap (NACKs may be due)."""
+    def add(self, now: float, arrival: float, seq: int, ts: int, size: int) -> bool:
+        """A media packet that arrived at ``arrival`` (for the jitter), read at ``now``; True
+        when it revealed a sequence gap (NACKs may be due)."""
         ext = self._seq.unwrap(seq)
         if self.first < 0:
             self.first = ext
@@ -102,7 +106,7 @@ class StreamCount:
             self.highest = ext
         self.packets += 1
         self.octets += size
-        self.reception.on_packet(now, self.ssrc, seq, ts)
+        self.reception.on_packet(arrival, self.ssrc, seq, ts)
         return self.nacks.on_packet(now, ext)
 
     def repair(self, now: float, seq: int) -> None:
@@ -130,10 +134,11 @@ class MediaReceiver:
         *,
         sample_every: int,
         frame_every: int,
+        batch: bool = True,
     ) -> None:
         """``session``: aiortc's receiving ``pylibsrtp.Session``; ``stun_path``: aioice's
         ``datagram_received`` of the socket's protocol; ``sample_every`` / ``frame_every``: 0
-        turns that sampling off."""
+        turns that sampling off; ``batch``: read with ``recvmmsg`` where there is one."""
         self._sock = sock
         self._rx = SrtpContext(session)
         self._stun_path = stun_path
@@ -158,12 +163,39 @@ class MediaReceiver:
         self.transport_cc_id = 0
         self.feedback = TransportFeedbackBuilder()
         self.feedback_recorded = 0  # packets with a transport-wide sequence number
+        self.transport_feedback = 0  # transport feedback packets the node sent us
         self._buf = bytearray(DATAGRAM_MAX)
+        self._batch: DatagramBatch | None = DatagramBatch(sock) if batch and available() else None
 
     def drain(self, now: float, wallclock: float, limit: int) -> int:
-        """Read and handle every datagram already queued on the socket (at most ``limit``).
-        Into one reused buffer, without the sender's address: a counted packet allocates
-        nothing; only what is decrypted or handed on is copied out."""
+        """Read and handle every datagram already queued on the socket (at most ``limit``,
+        rounded up to a whole batch). Into buffers allocated once, without the sender's address:
+        a counted packet allocates nothing; only what is decrypted or handed on is copied out.
+        With ``recvmmsg`` (:class:`DatagramBatch`), many datagrams per system call, each with
+        the kernel's receive time."""
+        batch = self._batch
+        if batch is None:
+            return self._drain_each(now, wallclock, limit)
+        offset = wallclock - now  # kernel times are CLOCK_REALTIME; ours monotonic
+        buffers = batch.buffers
+        count = 0
+        while count < limit:
+            read = batch.read()
+            for i in range(read):
+                size = batch.size(i)
+                stamp = batch.arrival_ns()
+                if size >= 0:
+                    arrival = stamp * 1e-9 - offset if stamp else now
+                    self._handle(buffers[i], size, now, wallclock, arrival)
+            count += read
+            if read < batch.slots:  # drained: no read that only finds the socket empty
+                break
+        self.datagrams += count
+        return count
+
+    def _drain_each(self, now: float, wallclock: float, limit: int) -> int:
+        """:meth:`drain` one ``recv_into`` per datagram (no ``recvmmsg`` here): arrivals are
+        the tick's ``now``."""
         sock = self._sock
         buf = self._buf
         count = 0
@@ -173,11 +205,14 @@ class MediaReceiver:
             except OSError:  # drained (EAGAIN), or an error the next read reports
                 break
             count += 1
-            self._handle(buf, size, now, wallclock)
+            self._handle(buf, size, now, wallclock, now)
         self.datagrams += count
         return count
 
-    def _handle(self, data: bytearray, size: int, now: float, wallclock: float) -> None:
+    def _handle(
+        self, data: bytearray, size: int, now: float, wallclock: float, arrival: float
+    ) -> None:
+        """One datagram; ``arrival`` is when it arrived on ``now``'s (monotonic) clock."""
         # RFC 7983 §7: 128..191 is RTP/RTCP; STUN and DTLS go to aioice. After ICE completed,
         # everything on this socket comes from the node, so its address is the nominated
         # pair's remote one (not read per datagram: recvfrom would allocate two tuples).
@@ -187,14 +222,26 @@ class MediaReceiver:
         second = data[1]
         if 191 < second < 209:  # RTCP (RFC 5761 §4)
             rtcp = self._decrypt(bytes(data[:size]), True)
-            if rtcp is not None:
+            if rtcp is None:
+                return
+            if _transport_feedback_alone(rtcp):
+                # The node's transport feedback about what we send, about 20 a second per
+                # publisher: counted here, not handed to Python to parse (a load client sends
+                # its cached bitrate whatever the feedback says; a browser's estimator reads it).
+                self.transport_feedback += 1
+            else:
                 self.rtcp.append(rtcp)
             return
         if self.transport_cc_id:  # every RTP packet counts, retransmissions too (draft §3)
-            # A copy (the node's reader takes bytes): about 0.1 µs, only with transport-cc.
-            transport_seq = read_transport_sequence(bytes(data[:size]), self.transport_cc_id)
+            # A copy of the header, up to the end of its extensions (the node's reader takes
+            # bytes, and needs no more): a few dozen bytes, not the packet.
+            end = 12 + 4 * (data[0] & 0x0F)
+            if data[0] & 0x10 and end + 4 <= size:
+                end += 4 + 4 * (data[end + 2] << 8 | data[end + 3])
+            header = bytes(data[: min(end, size)])
+            transport_seq = read_transport_sequence(header, self.transport_cc_id)
             if transport_seq >= 0:
-                self.feedback.record(transport_seq, int(now * 1e6))
+                self.feedback.record(transport_seq, int(arrival * 1e6))
                 self.feedback_recorded += 1
         pt = second & 0x7F
         seq = data[2] << 8 | data[3]
@@ -217,7 +264,7 @@ class MediaReceiver:
             # of the rollover counter from the last one: authenticate the very first, and the
             # sample's gaps stay far below 2^15, so no sampled packet is ever misnumbered.
             clear = self._decrypt(bytes(data[:size]), False)
-        if stream.add(now, seq, ts, size):
+        if stream.add(now, arrival, seq, ts, size):
             self.gaps = True
         marker = second > 127
         first = seq == stream.next_start  # follows the last frame's marker packet
@@ -230,7 +277,7 @@ class MediaReceiver:
                     self.first_video_at = now
         sampled = stream.kind == "video" and self.frame_every > 0
         if sampled and self._sample_frame(
-            stream, data, size, clear, seq, ts, marker, first, wallclock
+            stream, data, size, clear, seq, ts, marker, first, wallclock + arrival - now
         ):
             return
         if clear is None and self.sample_every > 0 and stream.packets % self.sample_every == 0:
@@ -296,8 +343,9 @@ class MediaReceiver:
         return SampledFrame(stream.ssrc, ts, data, complete, arrival)
 
     def _arrival(self, wallclock: float) -> float:
-        """The kernel's receive time of the datagram just read, else ``wallclock``."""
-        if self.stamps:
+        """The kernel's receive time of the datagram just read, else ``wallclock`` (which is
+        that time already when it came with the datagram, from ``recvmmsg``)."""
+        if self.stamps and self._batch is None:
             try:
                 raw = fcntl.ioctl(self._sock.fileno(), SIOCGSTAMP, bytes(_TIMEVAL.size))
                 seconds, micros = _TIMEVAL.unpack(raw)
@@ -347,6 +395,17 @@ class MediaReceiver:
                 pending = True
         self.gaps = pending
         return out
+
+
+def _transport_feedback_alone(rtcp: bytes) -> bool:
+    """One RTCP transport-wide feedback packet (RTPFB, PT 205, FMT 15; draft-holmer-rmcat-
+    transport-wide-cc-extensions-01 §3.1) and nothing else in the compound."""
+    return (
+        len(rtcp) >= 8
+        and rtcp[1] == 205
+        and rtcp[0] & 0x1F == 15
+        and 4 * ((rtcp[2] << 8 | rtcp[3]) + 1) == len(rtcp)
+    )
 
 
 def _payload_start(packet: bytes) -> int:

@@ -11,12 +11,18 @@ gives, so the node sees no difference. :meth:`StreamSender.batch_through` turns 
 
 A browser answers the node's NACKs with retransmissions (RFC 4588), so the last
 :data:`HISTORY` packets are kept for :meth:`StreamSender.packet`.
+
+Where the node negotiated transport-wide congestion control
+(draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), every packet of the peer connection,
+audio, video and retransmissions alike, carries the next number of one
+:class:`TransportSequence`, as a browser's do, so the node records their arrivals and sends the
+publisher transport feedback.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Final
 
 from pylibsrtp import Error as SrtpError
 
@@ -26,13 +32,13 @@ _HEADER = struct.Struct("!BBHII")
 # X=1 (extended control bits follow), S on a frame's first packet; then I=1 (PictureID
 # present); then M=1 and a 15-bit PictureID, as libwebrtc sends it (RFC 7741 §4.2).
 _VP8_DESCRIPTOR = struct.Struct("!BBH")
-_VP8_FIRST = 0x90
-_VP8_NEXT = 0x80
-HISTORY = 1024  # packets kept for retransmission (a power of two); ~6 s of 1 Mbps video
-RTP_HEADER = 12
-SOL_UDP = 17
-UDP_SEGMENT = 103  # linux/udp.h; not in Python's socket module
-GSO_MAX_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS
+_VP8_FIRST: Final = 0x90
+_VP8_NEXT: Final = 0x80
+HISTORY: Final = 1024  # packets kept for retransmission (a power of two); ~6 s of 1 Mbps video
+RTP_HEADER: Final = 12
+SOL_UDP: Final = 17
+UDP_SEGMENT: Final = 103  # linux/udp.h; not in Python's socket module
+GSO_MAX_SEGMENTS: Final = 64  # the kernel's UDP_MAX_SEGMENTS
 
 
 def packetize(frame: bytes, max_payload: int) -> list[bytes]:
@@ -47,7 +53,7 @@ def packetize(frame: bytes, max_payload: int) -> list[bytes]:
     return [frame[i : i + size] for i in range(0, len(frame), size)]
 
 
-FU_A = 28  # RFC 6184 §5.8 fragmentation unit
+FU_A: Final = 28  # RFC 6184 §5.8 fragmentation unit
 _START = b"\x00\x00\x01"
 
 
@@ -95,6 +101,25 @@ def annexb_reference(frame: bytes) -> bytes:
     return b"".join(b"\x00" + _START + nal for nal in annexb_nals(frame))
 
 
+_U16 = struct.Struct("!H")
+
+
+class TransportSequence:
+    """The transport-wide sequence numbers of one peer connection (16 bits, draft §2): one
+    counter for every RTP packet it sends."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.value = start & 0xFFFF
+        self._u16: Any = _U16  # an attribute: a module global is a dictionary look-up
+
+    def take(self) -> bytes:
+        """The next number, as the extension's two bytes."""
+        value = self.value
+        self.value = (value + 1) & 0xFFFF
+        result: bytes = self._u16.pack(value)
+        return result
+
+
 class StreamSender:
     """One outgoing RTP stream (SSRC) of a cheap publisher."""
 
@@ -108,11 +133,14 @@ class StreamSender:
         vp8: bool,
         seq: int,
         marker: bool | None = None,
+        transport: TransportSequence | None = None,
+        transport_at: int = -1,
     ) -> None:
         """``extensions``: the whole RTP header-extension block (profile, length, elements;
-        RFC 8285), or empty. ``vp8``: write the VP8 payload descriptor before each chunk (other
-        codecs' chunks are whole payloads already); ``marker``: set the marker bit on a frame's
-        last packet, as video does (default: ``vp8``)."""
+        RFC 8285), or empty; with ``transport``, the two bytes at ``transport_at`` in it are
+        each packet's transport-wide sequence number. ``vp8``: write the VP8 payload descriptor
+        before each chunk (other codecs' chunks are whole payloads already); ``marker``: set the
+        marker bit on a frame's last packet, as video does (default: ``vp8``)."""
         self.io = io
         self.pt = pt
         self.ssrc = ssrc
@@ -122,10 +150,20 @@ class StreamSender:
         self.packets = 0  # RTP packets numbered (RFC 3550 SR sender's packet count)
         self.octets = 0  # payload octets numbered (SR sender's octet count)
         self.sent = 0  # packets the transport took
+        # A simulcast encoding the node asked to pause (set-video-layers): its frames are
+        # skipped, as a browser's encoder with ``active = false`` stops.
+        self.paused = False
         self.last_ts = 0
         self.drop_every = 0  # tests: leave out every Nth packet, as a lossy link would
         self.forget_dropped = False  # tests: and keep no copy (lost for good, NACKs in vain)
         self._extensions = extensions
+        # Attributes, not module globals (a dictionary look-up each in compiled code).
+        self._header: Any = _HEADER
+        self._descriptor: Any = _VP8_DESCRIPTOR
+        self._transport = transport if transport_at >= 0 else None
+        self._transport_at = transport_at
+        self._ext_head = extensions[:transport_at] if transport_at >= 0 else extensions
+        self._ext_tail = extensions[transport_at + 2 :] if transport_at >= 0 else b""
         self._b0 = 0x90 if extensions else 0x80
         self._history: list[bytes] = [b""] * HISTORY
         # One-call frames (batch_through): the SRTP session, raw socket and node address.
@@ -193,17 +231,21 @@ class StreamSender:
         sent = 0
         overhead = RTP_HEADER + len(self._extensions)
         batch: list[bytes] | None = [] if self._gso_srtp is not None and last > 0 else None
+        transport = self._transport
+        extensions = self._extensions
         for index, chunk in enumerate(chunks):
             seq = self.seq
             self.seq = (seq + 1) & 0xFFFF
             second = self.pt | (0x80 if self.marker and index == last else 0)
-            header = _HEADER.pack(self._b0, second, seq, ts, self.ssrc)
+            header = self._header.pack(self._b0, second, seq, ts, self.ssrc)
+            if transport is not None:
+                extensions = b"".join((self._ext_head, transport.take(), self._ext_tail))
             if self.vp8:
                 first = _VP8_FIRST if index == 0 else _VP8_NEXT
-                descriptor = _VP8_DESCRIPTOR.pack(first, 0x80, 0x8000 | (picture_id & 0x7FFF))
-                packet = b"".join((header, self._extensions, descriptor, chunk))
+                descriptor = self._descriptor.pack(first, 0x80, 0x8000 | (picture_id & 0x7FFF))
+                packet = b"".join((header, extensions, descriptor, chunk))
             else:
-                packet = b"".join((header, self._extensions, chunk))
+                packet = b"".join((header, extensions, chunk))
             self.packets += 1
             self.octets += len(packet) - overhead
             dropped = self.drop_every > 0 and self.packets % self.drop_every == 0
@@ -225,6 +267,16 @@ class StreamSender:
         self.sent += sent
         self.last_ts = ts
         return sent
+
+    def restamp(self, packet: bytes) -> bytes:
+        """``packet`` (one of this stream's, or its RFC 4588 retransmission, whose header
+        extensions are the original's) with the next transport-wide sequence number: every
+        packet sent counts, retransmissions too (draft §2)."""
+        transport = self._transport
+        if transport is None:
+            return packet
+        at = RTP_HEADER + self._transport_at
+        return b"".join((packet[:at], transport.take(), packet[at + 2 :]))
 
     def packet(self, seq: int) -> bytes | None:
         """The packet numbered ``seq`` if it is still kept."""

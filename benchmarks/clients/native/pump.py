@@ -8,16 +8,16 @@ peer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from benchmarks.clients.native.header_counter import MediaReceiver
 from benchmarks.clients.native.media_sender import StreamSender
 
-DRAIN_LIMIT = 4096  # datagrams per socket per tick (a bound, never reached at sane rates)
-LATE_RESET = 1.0  # seconds behind schedule after which a sender skips ahead, not bursts
-OPUS_FRAME = 960  # samples per 20 ms Opus packet at 48 kHz
-OPUS_INTERVAL = 0.02
-VIDEO_CLOCK_RATE = 90000
+DRAIN_LIMIT: Final = 4096  # datagrams per socket per tick (a bound, never reached at sane rates)
+LATE_RESET: Final = 1.0  # seconds behind schedule after which a sender skips ahead, not bursts
+OPUS_FRAME: Final = 960  # samples per 20 ms Opus packet at 48 kHz
+OPUS_INTERVAL: Final = 0.02
+VIDEO_CLOCK_RATE: Final = 90000
 
 
 class MediaPump:
@@ -38,6 +38,10 @@ class MediaPump:
         self.receiver = receiver
         self.video_sender: StreamSender | None = None
         self.audio_sender: StreamSender | None = None
+        # Simulcast: the smaller encodings' senders and frames, sent with the same timestamps
+        # and frame numbers as ``video_sender``'s (each cached frame i shows counter i).
+        self.layer_senders: list[StreamSender] = []
+        self.layer_video: list[list[list[bytes]]] = []
         self.sending = True
         self._video = video
         self._keyframes = keyframes
@@ -86,7 +90,12 @@ class MediaPump:
         count = len(self._video)
         while self.next_video <= now:
             index = self.index
-            sender.send_frame(self._video[index], self.frames * self._ts_step, self.frames)
+            ts = self.frames * self._ts_step
+            for layer, layer_sender in enumerate(self.layer_senders):
+                if not layer_sender.paused:
+                    layer_sender.send_frame(self.layer_video[layer][index], ts, self.frames)
+            if not sender.paused:
+                sender.send_frame(self._video[index], ts, self.frames)
             self.sent_at[index] = wallclock
             self.index = (index + 1) % count
             self.frames += 1

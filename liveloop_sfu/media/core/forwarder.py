@@ -68,6 +68,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from liveloop_sfu.media.codecs.h264 import keyframe_size as h264_keyframe_size
 from liveloop_sfu.media.codecs.keyframes import KeyframeDetector, keyframe_detector
 from liveloop_sfu.media.codecs.vp8 import keyframe_size, temporal_layer
 from liveloop_sfu.media.core.drops import DropCounters, DropReason
@@ -227,6 +228,9 @@ class Forwarder:
         self._recorded: Layer | None = None  # the layer a recording takes (see records())
         self._vp8_pts = frozenset(
             pt for pt, name in track.codecs.items() if self.simulcast and name.lower() == "vp8"
+        )
+        self._h264_pts = frozenset(
+            pt for pt, name in track.codecs.items() if name.lower() == "h264"
         )
         self._remb = RembAggregator(
             settings.remb_expiry, settings.remb_min_interval, settings.remb_refresh_interval
@@ -490,7 +494,11 @@ class Forwarder:
         if stats is not None:
             stats.on_packet(now, view.ts, len(view.data), tid)
             if keyframe:
-                width, height = keyframe_size(view.data, view.payload_start, view.payload_end)
+                start, end = view.payload_start, view.payload_end
+                if view.pt in self._h264_pts:
+                    width, height = h264_keyframe_size(view.data, start, end)
+                else:
+                    width, height = keyframe_size(view.data, start, end)
                 stats.on_keyframe(now, width, height)
         out: list[OutPacket] = []
         for sub in layer.subs:

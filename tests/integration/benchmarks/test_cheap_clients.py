@@ -33,6 +33,13 @@ CALL_SECONDS = 5.0
 DROP_EVERY = (97, 89)
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One media cache for the module's tests: the simulcast test's largest encoding is the
+    first test's media, encoded once."""
+    return tmp_path_factory.mktemp("cache")
+
+
 async def _call(node: Node, peers: list[CheapPeer]) -> list[WireClient]:
     wires = [WireClient(node.url, timeout=20) for _ in peers]
     for index, wire in enumerate(wires):
@@ -66,9 +73,9 @@ async def _close(peers: list[CheapPeer], ticker: Ticker, wires: list[WireClient]
             await wire.close()
 
 
-async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_path: Path) -> None:
+async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, cache: Path) -> None:
     node = node_factory("--mode", "sfu", *LOAD_TEST_LIMITS)
-    media = packetized(load_or_build(SPEC, tmp_path / "cache"))
+    media = packetized(load_or_build(SPEC, cache))
     ticker = Ticker()
     peers = [CheapPeer(media, ticker, decode=True, frame_every=4) for _ in range(2)]
     peers[0].drop_every, peers[1].drop_every = DROP_EVERY
@@ -120,17 +127,23 @@ async def test_cheap_clients_call_through_a_node(node_factory: NodeFactory, tmp_
     assert metrics["liveloop_transport_feedback_received_total"] >= sum(
         p.sent_feedback for p in peers
     ) - 2 * len(peers)  # the last ones may still be on their way at the scrape
+    # As publishers they stamp transport-wide numbers on what they send, retransmissions too, as
+    # browsers do: the node records the arrivals and sends each of them transport feedback.
+    assert all(p.received_feedback >= 5 * CALL_SECONDS for p in peers)
+    assert metrics["liveloop_transport_feedback_sent_total"] >= sum(
+        p.received_feedback for p in peers
+    )
     # ...and NACKs the gaps upstream itself; the first publisher answers with RTX.
     assert metrics["liveloop_nacks_sent_total"] >= 1
     assert peers[0].answered_nacks >= 1
 
 
-async def test_cheap_clients_publish_h264(node_factory: NodeFactory, tmp_path: Path) -> None:
+async def test_cheap_clients_publish_h264(node_factory: NodeFactory, cache: Path) -> None:
     # --codec h264: the clients offer only H.264, send RFC 6184 payloads (single NAL units and
     # FU-A fragments), and the sampled frames rebuilt from them are the cached access units.
     node = node_factory("--mode", "sfu", *LOAD_TEST_LIMITS)
     spec = replace(SPEC, codec="h264")
-    media = packetized(load_or_build(spec, tmp_path / "cache"))
+    media = packetized(load_or_build(spec, cache))
     ticker = Ticker()
     peers = [CheapPeer(media, ticker, decode=True, frame_every=4) for _ in range(2)]
     wires: list[WireClient] = []
@@ -150,3 +163,52 @@ async def test_cheap_clients_publish_h264(node_factory: NodeFactory, tmp_path: P
         assert log.unreadable == 0 and log.out_of_order == 0
         assert peer.receiver is not None and peer.receiver.srtp_errors == 0
         assert not peer.senders["video"].vp8 and peer.senders["video"].marker
+
+
+async def test_cheap_clients_publish_simulcast(node_factory: NodeFactory, cache: Path) -> None:
+    # --simulcast 3: each publisher offers three encodings (a=rid, a=simulcast, no SSRCs) and
+    # sends each with its RID; the node answers them, forwards each subscriber one stream, and
+    # pauses an encoding nobody is given (its gauge in /metrics).
+    node = node_factory("--mode", "sfu", *LOAD_TEST_LIMITS)
+    media = packetized(load_or_build(replace(SPEC, simulcast=3), cache))
+    assert media.rids == ("q", "h", "f") and len(media.layers) == 2
+    ticker = Ticker()
+    peers = [CheapPeer(media, ticker, decode=True, frame_every=4) for _ in range(2)]
+    wires: list[WireClient] = []
+    try:
+        wires = await _call(node, peers)
+        for peer, wire in zip(peers, wires, strict=True):
+            peer.follow_layers(wire)  # set-video-layers, as the load generator does
+        await until(lambda: all(p.received.decoded >= 10 for p in peers), 30, "sampled frames")
+        await until(
+            lambda: scrape(node)["liveloop_simulcast_paused_layers"] >= 2, 20, "paused layers"
+        )
+        # The publishers stop sending what the node paused (set-video-layers), the rest goes on.
+        await until(lambda: all(p.paused_rids for p in peers), 10, "encodings paused")
+        before = [[s.sent for s in [*p.layer_senders, p.senders["video"]]] for p in peers]
+        await asyncio.sleep(0.5)
+        for peer, sent in zip(peers, before, strict=True):
+            senders = [*peer.layer_senders, peer.senders["video"]]
+            for rid, sender, count in zip(media.rids, senders, sent, strict=True):
+                assert (sender.sent == count) == (rid in peer.paused_rids), (rid, peer.paused_rids)
+        received, metrics = await _stop_and_count(node, peers)
+        forwarded = metrics["liveloop_forwarded_packets_total"]
+        answers = [p.answer_sdp for p in peers]
+    finally:
+        await _close(peers, ticker, wires)
+    for sdp in answers:
+        video = sdp[sdp.index("m=video") :]
+        assert "a=simulcast:recv q;h;f" in video and "a=rid:q recv" in video
+    assert forwarded > 300 and abs(received - forwarded) <= 0.02 * forwarded
+    for peer in peers:
+        senders = [*peer.layer_senders, peer.senders["video"]]
+        assert len({s.ssrc for s in senders}) == 3 and all(s.sent > 30 for s in senders)
+        log = peer.received
+        # One video stream of the three reaches each subscriber, whichever encoding the node
+        # gives it; its sampled frames are that encoding's cached frames, in order.
+        assert log.video_streams() == 1
+        assert log.unreadable == 0 and log.out_of_order == 0
+        assert sum(log.layers.values()) == log.decoded and set(log.layers) <= set(media.rids)
+    # Of the 3 encodings per publisher, at most 2 are given (the one its subscriber gets and
+    # the smallest, never paused): the node paused at least one of each.
+    assert metrics["liveloop_simulcast_paused_layers"] >= 2

@@ -1,6 +1,7 @@
 """Two real node processes sharing one Redis, one group room: its participants' sockets are on
 both nodes, yet they meet in one room (pinned to the node that opened it) and each decodes the
-others' painted frame counters, on the tiles the node labelled with their owners."""
+others' painted frame counters, on the tiles the node labelled with their owners; a guest's
+``set-video-quality`` reaches the room's node."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from tests.helpers import scrape
 from tests.integration.groups.member import Member
+from tests.integration.groups.video_off import asks_off_and_back
 from tests.nodes import NodeFactory, get_json
 from tests.redis_server import RedisServer
 
@@ -58,6 +60,9 @@ async def test_three_participants_on_two_nodes_share_one_room(
                     assert all(owner.first_frame <= c < owner.first_frame + 10_000
                                for c in log.counters)  # fmt: skip
             assert member.peer.audio_frames > 0
+
+        # A guest's quality requests go through node 2 to the room's node, which applies them.
+        await asks_off_and_back(cy, ana, bo)
 
         # Chat from a guest reaches the room's node's member and the other guest.
         await bo.wire.call("newMessage", {"message": "hello from node 2"})

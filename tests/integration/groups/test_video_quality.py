@@ -6,14 +6,13 @@ a clear error and change nothing."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from liveloop_sfu.client import WireError
 from tests.integration.in_process import StartNode
 
 from .member import Member
+from .video_off import asks_off_and_back
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +30,6 @@ async def test_a_video_asked_off_stops_and_comes_back_from_a_keyframe(
             await member.join("quality")
         await cy.frames_from({ana.participant_id: 0, bo.participant_id: 0}, 10, timeout=40)
         wire = cy.wire
-        # The node lists the videos it sends cy: ana's track id is the msid it labelled it with.
         layers = (await wire.call("get-video-layers", {}))["layers"]
         (ana_track,) = [x["trackId"] for x in layers if x["participantId"] == ana.participant_id]
         assert {x["participantId"] for x in layers} == {ana.participant_id, bo.participant_id}
@@ -46,42 +44,7 @@ async def test_a_video_asked_off_stops_and_comes_back_from_a_keyframe(
             with pytest.raises(WireError, match="invalid-payload"):
                 await wire.call("set-video-quality", bad)
 
-        assert await wire.call(
-            "set-video-quality",
-            {
-                "participantId": ana.participant_id,
-                "trackId": ana_track,
-                "off": True,
-            },
-        ) == {"ok": True}
-        layers = (await wire.call("get-video-layers", {}))["layers"]
-        by_owner = {entry["participantId"]: entry for entry in layers}
-        assert by_owner[ana.participant_id] == {
-            "participantId": ana.participant_id,
-            "trackId": ana_track,
-            "rid": "",
-            "off": True,
-        }
-        assert by_owner[bo.participant_id]["off"] is False
-
-        await asyncio.sleep(1.0)  # what was in flight
-        ana_log, bo_log = cy.video_from(ana.participant_id), cy.video_from(bo.participant_id)
-        assert ana_log is not None and bo_log is not None
-        ana_before, bo_before = len(ana_log.frames), len(bo_log.frames)
-        await asyncio.sleep(2.0)
-        assert len(ana_log.frames) == ana_before  # nothing of ana's video
-        assert len(bo_log.frames) > bo_before + 10  # bo's goes on: 15 fps
-
-        await wire.call(
-            "set-video-quality",
-            {
-                "participantId": ana.participant_id,
-                "trackId": ana_track,
-                "maxHeight": 120,
-            },
-        )
-        await cy.frames_from({ana.participant_id: 0}, ana_before + 10, timeout=20)
-        assert ana_log.in_order(), ana_log.counters[-20:]
+        await asks_off_and_back(cy, ana, bo)
     finally:
         for member in members:
             await member.close()

@@ -5,6 +5,7 @@ and hands STUN to aioice's path."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from pylibsrtp import Policy, Session
 from benchmarks.clients.native.header_counter import MediaReceiver
 from benchmarks.clients.native.media_sender import packetize
 from liveloop_sfu.media.core.rtp import build_rtp
+from liveloop_sfu.media.core.transport_feedback import DELTA_TICK_US, parse_transport_feedback
 
 KEY = bytes(range(30))  # AES_CM_128_HMAC_SHA1_80: 16 bytes of key, 14 of salt
 SSRC = 0x11223344
@@ -107,3 +109,36 @@ def test_gap_is_nacked_and_forgery_is_caught(link: tuple[socket.socket, socket.s
     assert receiver.gaps
     assert receiver.due_nacks(0.001) == []  # NACKs wait a moment for reordering
     assert receiver.due_nacks(0.05) == [(SSRC, [101])]
+
+
+def test_transport_feedback_carries_each_packets_kernel_arrival(
+    link: tuple[socket.socket, socket.socket],
+) -> None:
+    # Two packets read by one drain, sent 30 ms apart: their transport-wide feedback gives each
+    # its own arrival (the kernel's, read with the datagram), not the drain's one time.
+    sending, receiving = link
+    tx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    receiver = _receiver(receiving, [], frame_every=0)
+    receiver.transport_cc_id = 5
+    for number in range(2):
+        packet = build_rtp(
+            pt=VP8,
+            seq=number,
+            ts=0,
+            ssrc=SSRC,
+            payload=bytes(100),
+            extensions=[(5, bytes([0, number]))],
+        )
+        sending.send(tx.protect(packet))
+        time.sleep(0.03)
+    now = time.monotonic()
+    assert receiver.drain(now, time.time(), 100) == 2
+    (packet,) = receiver.feedback.build(int(now * 1e6), 1, SSRC)
+    arrivals = parse_transport_feedback(packet).arrivals
+    assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 30_000 - 2 * DELTA_TICK_US
+    assert all(arrival <= now * 1e6 for arrival in arrivals)  # before the drain read them
+    # The receiver reports' jitter comes from the same arrivals (RFC 3550 §6.4.1): 30 ms between
+    # two packets of one timestamp.
+    (stream,) = receiver.streams.values()
+    block = stream.reception.report_block(now)
+    assert block is not None and block.jitter > 0

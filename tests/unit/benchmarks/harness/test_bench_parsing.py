@@ -3,6 +3,7 @@ jitter, the Janus configuration and API bodies, the progress line, the command l
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from benchmarks.clients.janus import JanusError, create_room_body, plugin_data, subscribe_body
 from benchmarks.harness.bench import _plan_json, client_for, parse_args, ratios
 from benchmarks.harness.progress import render
-from benchmarks.media.cache import MediaSpec
+from benchmarks.media.cache import MediaSpec, layer_specs
 from benchmarks.nodes.janus import janus_config, netns_commands, netns_for
 from benchmarks.nodes.targets import Target
 from benchmarks.reports.stats import JitterEstimator, prometheus_value, rss_bytes, summarize_values
@@ -167,6 +168,16 @@ def test_publisher_options_reach_the_cheap_clients_plan() -> None:
     assert MediaSpec(**plan["spec"]) == MediaSpec(
         width=320, height=240, fps=30, video_kbps=300, keyframe_interval=60, codec="h264"
     )
+    simulcast = parse_args([*argv, "--simulcast", "3", "--scenario", "fanout"])
+    assert MediaSpec(**_plan_json(simulcast, simulcast.scenario, target, [], 0)["spec"]) == (
+        replace(config.spec, simulcast=3)
+    )
+    # Smallest first, each half the size and a quarter of the bitrate of the next.
+    assert [(s.width, s.height, s.video_kbps) for s in layer_specs(simulcast.spec)] == [
+        (80, 60, 50),
+        (160, 120, 75),
+        (320, 240, 300),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -182,6 +193,10 @@ def test_publisher_options_reach_the_cheap_clients_plan() -> None:
         ["--codec", "vp9"],
         ["--targets", "sfu", "--codec", "h264", "--client", "aiortc"],
         ["--targets", "sfu,janus", "--codec", "h264"],
+        ["--targets", "sfu", "--simulcast", "2", "--client", "aiortc"],
+        ["--targets", "sfu,janus", "--simulcast", "2"],
+        ["--targets", "sfu", "--simulcast", "4"],
+        ["--targets", "sfu", "--simulcast", "3", "--resolution", "160x128"],
     ],
 )
 def test_command_line_errors(argv: list[str]) -> None:

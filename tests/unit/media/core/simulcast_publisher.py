@@ -1,11 +1,13 @@
 """A simulcast publisher for the core's tests: three VP8 layers as libwebrtc sends them, each
 with its own SSRC, sequence numbers, timestamp base and PictureID/TL0PICIDX counters, and the
-RID (RFC 8852) and MID header extensions on every packet."""
+RID (RFC 8852) and MID header extensions on every packet; and what a subscriber got of them, as
+the tests read it (:func:`parse`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from liveloop_sfu.media.codecs.vp8 import is_vp8_keyframe
 from liveloop_sfu.media.core.forwarder import Forwarder, TrackConfig
 from liveloop_sfu.media.core.rewriter import MID_URI, REPAIRED_RID_URI, RID_URI
 from liveloop_sfu.media.core.rtp import RtpView, build_rtp, rtx_wrap
@@ -143,3 +145,37 @@ def learn_all(forwarder: Forwarder, layers: dict[str, Layer]) -> None:
     for layer in layers.values():
         assert forwarder.learn_layer(layer.rid, layer.ssrc, rtx=False)
         assert forwarder.learn_layer(layer.rid, layer.rtx_ssrc, rtx=True)
+
+
+@dataclass(frozen=True)
+class Out:
+    """One packet a subscriber got: its header, the layer it came from (the payload's last byte,
+    see :meth:`Layer.frame`), and its VP8 descriptor's fields."""
+
+    seq: int
+    ts: int
+    ssrc: int
+    rid: str
+    key: bool
+    picture_id: int
+    tl0: int
+    tid: int
+    sync: bool
+    source: int  # which frame sent (numbered by the test) the packet belongs to
+
+
+def parse(packet: bytes, source: int = 0) -> Out:
+    view = RtpView(packet)
+    data, start, end = view.data, view.payload_start, view.payload_end
+    return Out(
+        view.seq,
+        view.ts,
+        view.ssrc,
+        chr(data[end - 1]),
+        is_vp8_keyframe(data, start, end),
+        ((data[start + 2] & 0x7F) << 8) | data[start + 3],
+        data[start + 4],
+        data[start + 5] >> 6,
+        bool(data[start + 5] & 0x20),
+        source,
+    )

@@ -2,7 +2,8 @@
 are learnt by RID like VP8's, a switch waits for an IDR of the target layer (RFC 6184: a STAP-A
 with SPS, PPS and the IDR slice, as libwebrtc packs them; an FU-A start of an IDR), the stream
 continues without a sequence gap and with the payload untouched (no VP8 descriptor to rewrite),
-and no temporal drops (H.264 packets carry no TID)."""
+each layer's picture size is read from its SPS, and no temporal drops (H.264 packets carry no
+TID)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from liveloop_sfu.media.core.forwarder import Forwarder, SubscriberConfig, Track
 from liveloop_sfu.media.core.rewriter import MID_URI, REPAIRED_RID_URI, RID_URI
 from liveloop_sfu.media.core.rtp import RtpView, build_rtp
 from liveloop_sfu.media.core.seq import diff16
+from tests.unit.media.codecs.test_h264_sps import SPS
 
 H264 = 102
 MID_ID, RID_ID, RRID_ID = 4, 10, 11
@@ -29,9 +31,15 @@ def track() -> TrackConfig:
     )
 
 
-def stap_a_idr() -> bytes:
-    """RFC 6184 §5.7.1: STAP-A (type 24) holding SPS (7), PPS (8) and an IDR slice (5)."""
-    units = [bytes([0x67, 0x42, 0xC0, 0x1F]), bytes([0x68, 0xCE, 0x3C]), bytes([0x65, 0x88, 0x84])]
+# Each layer's SPS (libx264's, tests/unit/media/codecs/test_h264_sps.py): its picture size.
+LAYER_SPS = {"l": SPS[(320, 180)], "h": SPS[(640, 480)]}
+
+
+def stap_a_idr(rid: str) -> bytes:
+    """RFC 6184 §5.7.1: STAP-A (type 24) holding the layer's SPS (7), PPS (8) and an IDR slice
+    (5)."""
+    sps = bytes.fromhex(LAYER_SPS[rid])
+    units = [sps, bytes([0x68, 0xCE, 0x3C]), bytes([0x65, 0x88, 0x84])]
     return bytes([0x78]) + b"".join(len(u).to_bytes(2, "big") + u for u in units)
 
 
@@ -46,7 +54,7 @@ class Stream:
 
     def frame(self, key: bool) -> list[bytes]:
         self.ts = (self.ts + 3000) & 0xFFFFFFFF
-        payloads = [stap_a_idr(), fu_a(True, 5), fu_a(False, 5)] if key else [fu_a(True, 1)]
+        payloads = [stap_a_idr(self.rid), fu_a(True, 5), fu_a(False, 5)] if key else [fu_a(True, 1)]
         out = []
         for i, payload in enumerate(payloads):
             out.append(
@@ -96,5 +104,8 @@ def test_an_h264_switch_waits_for_the_idr_and_leaves_one_stream() -> None:
     assert all(diff16(b.seq, a.seq) == 1 for a, b in itertools.pairwise(views))
     assert all(v.ssrc == 0x7777 and v.pt == 100 for v in views)
     # The payload goes out as it came (no descriptor to rewrite); the switch starts on the IDR.
-    assert views[5].payload[:-1] == stap_a_idr()
+    assert views[5].payload[:-1] == stap_a_idr("h")
+    # Each layer's size, from the SPS its IDR came with: what set-video-quality's maxHeight caps.
+    sizes = [(x.stats.width, x.stats.height) for x in forwarder.layers if x.stats is not None]
+    assert sizes == [(320, 180), (640, 480)]
     assert forwarder.temporal_of("bob")[0] == 3  # nothing to drop by temporal layer

@@ -6,12 +6,10 @@ random interleavings of three layers and random switches."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveloop_sfu.media.codecs.vp8 import is_vp8_keyframe
 from liveloop_sfu.media.core.forwarder import (
     Forwarder,
     SendToPublisher,
@@ -22,38 +20,14 @@ from liveloop_sfu.media.core.rtp import Pli, RtpView, SenderReport, parse_rtcp
 from liveloop_sfu.media.core.seq import diff16, diff32
 from tests.unit.media.core.simulcast_publisher import (
     VP8,
+    Out,
     learn_all,
+    parse,
     publisher,
     track,
 )
 
 OUT_SSRC = 0x7777
-
-
-@dataclass(frozen=True)
-class Out:
-    seq: int
-    ts: int
-    ssrc: int
-    rid: str
-    key: bool
-    picture_id: int
-    tl0: int
-
-
-def parse(packet: bytes) -> Out:
-    view = RtpView(packet)
-    data, start, end = view.data, view.payload_start, view.payload_end
-    picture_id = ((data[start + 2] & 0x7F) << 8) | data[start + 3]
-    return Out(
-        view.seq,
-        view.ts,
-        view.ssrc,
-        chr(data[end - 1]),
-        is_vp8_keyframe(data, start, end),
-        picture_id,
-        data[start + 4],
-    )
 
 
 def setup(layer: int = 0) -> tuple[Forwarder, dict]:  # type: ignore[type-arg]

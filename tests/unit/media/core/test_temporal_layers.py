@@ -9,12 +9,10 @@ test_layer_hold.py) and interleavings."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveloop_sfu.media.codecs.vp8 import is_vp8_keyframe
 from liveloop_sfu.media.core.drops import DropReason
 from liveloop_sfu.media.core.forwarder import Forwarder, SubscriberConfig
 from liveloop_sfu.media.core.rtp import RtpView
@@ -24,43 +22,14 @@ from tests.unit.media.core.simulcast_publisher import (
     TEMPORAL_PATTERN,
     VP8,
     Layer,
+    Out,
     learn_all,
+    parse,
     publisher,
     track,
 )
 
 OUT_SSRC = 0x7777
-
-
-@dataclass(frozen=True)
-class Out:
-    seq: int
-    ts: int
-    ssrc: int
-    rid: str
-    key: bool
-    picture_id: int
-    tl0: int
-    tid: int
-    sync: bool
-    source: int  # which frame sent (in order, over all layers) this packet belongs to
-
-
-def parse(packet: bytes, source: int) -> Out:
-    view = RtpView(packet)
-    data, start, end = view.data, view.payload_start, view.payload_end
-    return Out(
-        view.seq,
-        view.ts,
-        view.ssrc,
-        chr(data[end - 1]),
-        is_vp8_keyframe(data, start, end),
-        ((data[start + 2] & 0x7F) << 8) | data[start + 3],
-        data[start + 4],
-        data[start + 5] >> 6,
-        bool(data[start + 5] & 0x20),
-        source,
-    )
 
 
 class Call:
