@@ -5,6 +5,7 @@
     liveloop-sfu bench --targets sfu,janus --capacity 2,4,8,12
     liveloop-sfu bench --url https://sfu.example.org --scenario group --clients 12
     liveloop-sfu bench --targets sfu --clients 32 --client aiortc      # the aiortc clients
+    liveloop-sfu bench --targets sfu --clients 32 --browsers 2   # + 2 real Chromium pages
     liveloop-sfu bench compare before/bench.json after/bench.json --fail-if us_per_packet>10
     liveloop-sfu bench --worker --redis-url redis://R:6379/0   # one of several load machines
     liveloop-sfu bench --workers 2 --redis-url redis://R:6379/0 --url https://sfu.example.org
@@ -16,8 +17,10 @@ synthetic clients spread over several processes (:mod:`benchmarks.clients.load_g
 compiled code per packet) or ``--client aiortc`` (every packet through aiortc, for fidelity
 checks; p2p and Janus always use these),
 samples the node's CPU and memory, and prints a progress line, then a summary table; it writes JSON
-and PNG charts to ``--out``. Every process it starts is stopped by its PID. With ``--workers N``
-it coordinates N ``--worker`` machines instead (:mod:`benchmarks.harness.coordinator`).
+and PNG charts to ``--out``. ``--browsers N`` adds N real Chromium pages of the service as people
+who report what they see (:mod:`benchmarks.harness.browsers`). Every process it starts is stopped
+by its PID. With ``--workers N`` it coordinates N ``--worker`` machines instead
+(:mod:`benchmarks.harness.coordinator`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.clients.load_generator import CLIENT_KINDS
+from benchmarks.harness.browsers import BrowserPanel, browsers_problem
 from benchmarks.harness.processes import TICKS_PER_SECOND, process_ticks, stop_process
 from benchmarks.harness.progress import Progress, render
 from benchmarks.harness.scenarios import (
@@ -72,6 +76,7 @@ from benchmarks.reports.bench import (
     table,
     timeline,
 )
+from benchmarks.reports.browsers import browser_table
 from benchmarks.reports.csv_rows import bench_rows, to_csv
 from benchmarks.suites.forwarding import machine
 
@@ -100,6 +105,8 @@ class BenchConfig:
     # More flags for the nodes the harness starts (e.g. admission off, to see where quality
     # drops without it).
     node_flags: tuple[str, ...] = ()
+    # Real Chromium pages that join each run as people (benchmarks/harness/browsers.py).
+    browsers: int = 0
 
 
 @dataclass
@@ -159,6 +166,12 @@ def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[s
     target = start_target(kind, logs, config.url, config.metrics_url, config.node_flags)
     procs: list[LoadProc] = []
     probe = NodeProbe(target)
+    panel = None
+    if config.browsers:
+        panel = BrowserPanel(
+            config.browsers, target.url, scenario.kind, config.spec, logs, config.cache_dir
+        )
+    browsers: tuple[list[dict[str, Any]], float | None] | None = None
     try:
         users = plan(scenario, config.processes)
         probe.start()  # from now on: the idle node until the clients start, then under load
@@ -166,16 +179,29 @@ def run_once(config: BenchConfig, scenario: ScenarioConfig, kind: str) -> dict[s
             plan_path = logs / f"plan-{index}.json"
             plan_path.write_text(json.dumps(_plan_json(config, scenario, target, mine, index)))
             procs.append(_spawn(plan_path, logs / f"clients-{index}.log"))
+        idle_end = None
+        if panel is not None:  # while the client processes start
+            panel.open()
+            idle_end = time.monotonic()  # 1:1 pages call before the load: the node is not idle
+            panel.join_calls()
         start_at = _start(procs)
+        if panel is not None:
+            panel.start(start_at, scenario.ramp_up, sorted({u.room for u in users if u.room}))
         clients_cpu = _drive(config, scenario, target, procs, probe, start_at, len(users), label)
+        if panel is not None:
+            browsers = panel.results(_window(scenario))
     finally:
         for proc in procs:
             stop_process(proc.process)
             proc.reader.join(timeout=5)
             proc.log.close()
+        if panel is not None:
+            panel.stop()
         probe.stop()
         target.stop()
-    return _summarize(config, scenario, target, procs, probe, start_at, clients_cpu)
+    return _summarize(
+        config, scenario, target, procs, probe, start_at, clients_cpu, browsers, idle_end
+    )
 
 
 def _start(procs: list[LoadProc]) -> float:
@@ -291,6 +317,8 @@ def _summarize(
     probe: NodeProbe,
     start_at: float,
     clients_cpu: float | None,
+    browsers: tuple[list[dict[str, Any]], float | None] | None = None,
+    idle_end: float | None = None,
 ) -> dict[str, Any]:
     window = _window(scenario)
     records = [r for p in procs if p.result for r in p.result["records"]]
@@ -311,12 +339,14 @@ def _summarize(
         window=window,
         node_cpu_pct=node_cpu(probe.samples, start_at + window[0], start_at + window[1]),
         node_rss_mb_max=max(rss) / 1e6 if rss else None,
-        node_idle_cpu_pct=node_cpu(probe.samples, 0.0, start_at),
+        node_idle_cpu_pct=node_cpu(probe.samples, 0.0, idle_end or start_at),
         clients_cpu_pct=clients_cpu,
         cores=os.cpu_count() or 1,
         published_fps=float(config.spec.fps),
         forwards=target.forwards,
         load_average=os.getloadavg()[0],
+        browsers=browsers[0] if browsers else (),
+        browsers_cpu_pct=browsers[1] if browsers else None,
     )
     return {
         "summary": summary,
@@ -348,6 +378,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
             "node_flags": list(config.node_flags),
             "decoded_streams": config.decode,
             "capacity_steps": list(config.capacity),
+            "browsers": config.browsers,
         },
         "runs": [],
         "skipped": {},
@@ -468,6 +499,15 @@ def _argument_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--decode", type=int, default=1, help="receivers that decode (sample)")
     parser.add_argument(
+        "--browsers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N real headless Chromium pages (/usr/bin/chromium) join each run as people and "
+        "report what they see (1:1: they call each other in pairs; rooms: they join the rooms); "
+        "--targets sfu or --url",
+    )
+    parser.add_argument(
         "--capacity", default="", help="capacity search: client counts, e.g. 2,4,8,16"
     )
     parser.add_argument("--seed", type=int, default=1)
@@ -510,6 +550,9 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         parser.error(f"--codec {args.codec} needs --client cheap and --targets sfu (or --url)")
     if args.simulcast != 1 and (args.client != "cheap" or set(targets) - {"sfu", "remote"}):
         parser.error("--simulcast needs --client cheap and --targets sfu (or --url)")
+    why = browsers_problem(args.browsers, targets, args.scenario, bool(args.worker or args.workers))
+    if why is not None:
+        parser.error(why)
     spec = MediaSpec(
         width=width,
         height=height,
@@ -537,6 +580,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
         charts=not args.no_charts,
         client=args.client,
         metrics_url=args.metrics_url,
+        browsers=args.browsers,
     )
 
 
@@ -568,6 +612,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_coordinated(config, role)
     summaries = [TargetSummary(**run_json["summary"]) for run_json in result["runs"]]
     print(table(summaries))
+    browser_runs = [(s.target, s.clients, s.browsers) for s in summaries if s.browsers]
+    if browser_runs:
+        cpu = ", ".join(
+            "-" if s.browsers_cpu_pct is None else f"{s.browsers_cpu_pct:.0f} %"
+            for s in summaries
+            if s.browsers
+        )
+        print(f"\nreal Chromium pages (Chromium's CPU, all pages, % of a core: {cpu}):")
+        print(browser_table(browser_runs))
     for summary, run_json in zip(summaries, result["runs"], strict=True):
         print(f"{summary.target} ({summary.clients} clients): bottleneck: {summary.bottleneck}")
         admission = run_json.get("admission")

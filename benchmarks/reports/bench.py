@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmarks.reports.browsers import browsers_line
 from benchmarks.reports.stats import LineFit, fit_line, summarize_values
 
 HEALTHY_LOSS_PCT = 1.0
@@ -131,6 +132,10 @@ class TargetSummary:
     # because their partner was refused; neither counts against the quality of the others.
     refused: int = 0
     stranded: int = 0
+    # ``--browsers``: what each real Chromium page saw (benchmarks/reports/browsers.py
+    # BrowserSummary as JSON), and Chromium's CPU over the steady window, % of one core.
+    browsers: tuple[dict[str, Any], ...] = ()
+    browsers_cpu_pct: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +200,8 @@ def summarize_target(
     node_idle_cpu_pct: float | None = None,
     refused: int = 0,
     stranded: int = 0,
+    browsers: Sequence[dict[str, Any]] = (),
+    browsers_cpu_pct: float | None = None,
 ) -> TargetSummary:
     """One target's figures; ``window`` is the steady window in seconds since the start."""
     delivery = _delivery(records, intervals, window)
@@ -206,6 +213,8 @@ def summarize_target(
     # a failure of the calls it took: health is the quality of those.
     stranded = stranded if refused else 0
     healthy = fps_ok and loss <= HEALTHY_LOSS_PCT and errors - refused - stranded == 0
+    # What a person in a real page saw counts as much as what the cheap receivers counted.
+    healthy = healthy and all(b["healthy"] for b in browsers)
     us = None
     if forwards and node_cpu_pct is not None and packets_per_s > 0:
         us = node_cpu_pct * 1e4 / packets_per_s
@@ -233,15 +242,32 @@ def summarize_target(
         us_per_packet=us,
         streams_per_core=per_core,
         healthy=healthy,
-        bottleneck=(
-            bottleneck(healthy, node_cpu_pct, clients_cpu_pct, cores, load_average, refused)
+        bottleneck=_with_browsers(
+            bottleneck(
+                healthy,
+                node_cpu_pct,
+                clients_cpu_pct,
+                cores,
+                load_average,
+                refused,
+                browsers_cpu_pct,
+            )
             if records or not errors
-            else "none measured: no call was set up (see the errors)"
+            else "none measured: no call was set up (see the errors)",
+            browsers,
         ),
         node_idle_cpu_pct=node_idle_cpu_pct,
         refused=refused,
         stranded=stranded,
+        browsers=tuple(browsers),
+        browsers_cpu_pct=browsers_cpu_pct,
     )
+
+
+def _with_browsers(line: str, browsers: Sequence[dict[str, Any]]) -> str:
+    """The bottleneck line, and which real page was unhealthy and why."""
+    bad = browsers_line(browsers)
+    return f"{line}; {bad}" if bad else line
 
 
 def bottleneck(
@@ -251,12 +277,16 @@ def bottleneck(
     cores: int,
     load_average: float = 0.0,
     refused: int = 0,
+    browsers_cpu_pct: float | None = None,
 ) -> str:
     """Who limited the run: nobody, the node's admission (it refused users and kept the calls it
     took healthy), the node (near a full core, or most of a full machine), the clients (the
-    larger share of a machine near its limit), or other work on a shared machine (runnable
-    processes well above the cores while neither of ours is at its limit)."""
-    node, clients = node_cpu_pct or 0.0, clients_cpu_pct or 0.0
+    larger share of a machine near its limit), the real Chromium pages (``--browsers``: the
+    largest share of a full machine), or other work on a shared machine (runnable processes
+    well above the cores while none of ours is at its limit)."""
+    node, browsers = node_cpu_pct or 0.0, browsers_cpu_pct or 0.0
+    # The pages' Chromium loads the machine from the clients' side.
+    clients = (clients_cpu_pct or 0.0) + browsers
     if healthy and refused:
         return (
             f"the node's admission ({refused} user(s) refused with capacity; the calls it took "
@@ -265,6 +295,8 @@ def bottleneck(
     if healthy:
         return "none (the node kept up)"
     if node + clients >= 85.0 * cores and clients > node:
+        if browsers > clients - browsers:
+            return "the browsers (the machine is full and Chromium uses most of it)"
         return "the clients (the machine is full and the clients use most of it)"
     if node >= 85.0 and node + clients >= 85.0 * cores:
         # A node of several threads (Janus) can use more than one core: it is its load that

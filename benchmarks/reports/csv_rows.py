@@ -42,5 +42,12 @@ def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
 
 
 def bench_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The summaries of a ``liveloop-sfu bench`` result (``bench.json``), one per run."""
-    return [dict(run["summary"]) for run in result.get("runs", [])]
+    """The summaries of a ``liveloop-sfu bench`` result (``bench.json``), one per run; each real
+    Chromium page of a run (``--browsers``) in columns of its own: ``browser0_fps``, ..."""
+    rows = []
+    for run in result.get("runs", []):
+        row = dict(run["summary"])
+        for index, browser in enumerate(row.pop("browsers", None) or ()):
+            row[f"browser{index}"] = browser
+        rows.append(row)
+    return rows

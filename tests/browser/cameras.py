@@ -3,15 +3,17 @@
 :func:`detailed_camera` is what bandwidth tests need: fine detail and per-frame noise at 640x480,
 30 fps, so the encoder wants well over a megabit per second and its rate is set by the bandwidth
 estimate, not by the picture (Chromium's built-in pattern needs a few hundred kbit/s at most).
+The file is made by :func:`benchmarks.browsers.camera.y4m_camera`, which the bench's
+``--browsers`` use too.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from benchmarks.browsers.camera import CameraError, y4m_camera
 
 
 def detailed_camera(
@@ -19,17 +21,7 @@ def detailed_camera(
 ) -> Path:
     """Writes three seconds of the detailed, noisy picture as a y4m file in ``folder``
     (``noise``: ffmpeg's noise strength; less is cheaper to encode)."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        pytest.fail("ffmpeg is needed to make the test camera (Debian package ffmpeg)")
-    path = folder / f"detailed-{width}x{height}-{fps}-{noise}.y4m"
-    subprocess.run(
-        [
-            ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi",
-            "-i", f"testsrc2=size={width}x{height}:rate={fps}",
-            "-vf", f"noise=alls={noise}:allf=t+u", "-t", "3", "-pix_fmt", "yuv420p", str(path),
-        ],
-        check=True,
-        timeout=120,
-    )  # fmt: skip
-    return path
+    try:
+        return y4m_camera(folder, width, height, fps, noise)
+    except CameraError as exc:
+        pytest.fail(str(exc))

@@ -1,8 +1,9 @@
 """Real headless Chromium driving the real client: launch flags and a page object for tests.
 
-The flags are DESIGN.md's "Chromium in tests" list. Every page gets its own browser context, which
-is a fresh profile (no shared cookies, storage or permissions). Nothing is downloaded: Playwright
-drives the Debian ``/usr/bin/chromium``.
+The flags are DESIGN.md's "Chromium in tests" list (benchmarks/browsers/chromium.py, shared
+with the bench's browsers). Every page gets its own browser context, which is a fresh profile
+(no shared cookies, storage or permissions). Nothing is downloaded: Playwright drives the Debian
+``/usr/bin/chromium``.
 """
 
 from __future__ import annotations
@@ -15,19 +16,10 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS: tuple[str, ...] = (
-    "--headless=new",
-    "--no-sandbox",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-)
+# One list of flags for the tests' Chromium and the bench's (`liveloop-sfu bench --browsers`).
+from benchmarks.browsers.chromium import CHROMIUM as CHROMIUM
+from benchmarks.browsers.chromium import CHROMIUM_ARGS as CHROMIUM_ARGS
+
 FAKE_UI = "--use-fake-ui-for-media-stream"
 # The same browser, but every camera/microphone permission prompt is answered "deny".
 DENYING_ARGS: tuple[str, ...] = (

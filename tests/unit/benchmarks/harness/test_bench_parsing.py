@@ -249,3 +249,26 @@ def test_client_kind_defaults_to_cheap_except_p2p() -> None:
     assert client_for(parse_args(["--client", "aiortc"]), "sfu") == "aiortc"
     with pytest.raises(SystemExit):
         parse_args(["--client", "browser"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--targets", "sfu,janus", "--browsers", "2"], "--targets sfu or --url"),
+        (["--targets", "sfu", "--browsers", "3"], "even in 1:1"),
+        (["--targets", "sfu", "--browsers", "9"], "within 1..8"),
+    ],
+)
+def test_browsers_are_refused_where_they_cannot_run(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert error in capsys.readouterr().err
+
+
+def test_browsers_with_our_node_or_a_url() -> None:
+    assert parse_args(["--targets", "sfu", "--browsers", "2"]).browsers == 2
+    rooms = parse_args(["--url", "http://10.0.0.5:8080", "--scenario", "fanout", "--browsers", "1"])
+    assert rooms.browsers == 1 and rooms.targets == ("remote",)
+    assert parse_args(["--targets", "sfu"]).browsers == 0
