@@ -172,7 +172,11 @@ async def measure_call(node_url: str, mode: str, browser: Any) -> Ramp:
         for second in range(SECONDS + 1):
             await asyncio.sleep(max(0.0, start + second - time.monotonic()))
             mine, theirs = await asyncio.gather(video_stats(alice), video_stats(bob))
-            sent, received = mine["sent"], theirs["received"] or {"t": 0, "bytes": 0, "width": 0}
+            sent = mine["sent"]
+            # Bob may list no inbound video yet when Alice's starts (through the node the first
+            # packets take a little longer): he has received nothing by then, at this moment
+            # (both pages' stats times are the same machine's clock).
+            received = theirs["received"] or {"t": sent["t"], "bytes": 0, "width": 0}
             ramp.sent.append((sent["t"], sent["bytes"], sent["width"]))
             ramp.received.append((received["t"], received["bytes"], received["width"]))
             ramp.streams = max(ramp.streams, received.get("streams", 0))
