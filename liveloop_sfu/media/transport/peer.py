@@ -478,10 +478,16 @@ def _check_offer(offer: aiortc_sdp.SessionDescription) -> None:
     """What the node needs from an offer before aiortc touches it: media, all of it in exactly
     one BUNDLE group (RFC 9143), so every stream of a peer shares one ICE/DTLS transport, with
     its ICE credentials (RFC 8839 §5.4) and DTLS fingerprint (RFC 8842 §5). Browsers always offer
-    that; anything else would leave aiortc with transceivers that have no transport."""
+    that; anything else would leave aiortc with transceivers that have no transport. The node
+    carries audio and video only: any other m-line (a data channel's ``application``, or a kind
+    that is not one, which aiortc would take for a data channel it never set up and fail on
+    while answering) is refused."""
     media = [m for m in offer.media if m.kind in ("audio", "video")]
     if not media:
         raise InvalidPayload("unusable SDP offer: no audio or video section")
+    other = next((m.kind for m in offer.media if m.kind not in ("audio", "video")), None)
+    if other is not None:
+        raise InvalidPayload(f"unusable SDP offer: the node carries audio and video, not {other!r}")
     mids = [m.rtp.muxId for m in offer.media]
     if not all(mids) or len(set(mids)) != len(mids):
         raise InvalidPayload("unusable SDP offer: every m-line needs its own a=mid")

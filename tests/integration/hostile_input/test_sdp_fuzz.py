@@ -117,6 +117,10 @@ def test_mutated_offers_are_answered_or_refused_cleanly(
         OFFER.replace("a=ice-ufrag", "a=x-ice-ufrag"),
         OFFER.replace("VP8/90000", "VP8/ninety"),
         OFFER[: len(OFFER) // 2],
+        # Found by the fuzz test: an m-line whose kind is not one (aiortc took it for a data
+        # channel and failed while answering).
+        OFFER.replace("m=video", "m=m=video"),
+        OFFER.replace("m=video", "m=application"),
     ],
 )
 def test_known_bad_offers_get_invalid_payload(sdp: str) -> None:
