@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
@@ -365,28 +365,42 @@ class _NodeCollector(Collector):
 
 
 def _keyframe_requests(totals: Mapping[str, int]) -> Metric:
-    family = CounterMetricFamily(
+    return _by_label(
+        totals,
         "liveloop_keyframe_requests",
         "PLIs sent to publishers (merged, throttled), by why they were asked",
-        labels=["reason"],
+        "reason",
+        _KEYFRAME_PREFIX,
+        _KEYFRAME_REASONS,
     )
-    reasons = set(_KEYFRAME_REASONS)
-    reasons.update(k[len(_KEYFRAME_PREFIX) :] for k in totals if k.startswith(_KEYFRAME_PREFIX))
-    for reason in sorted(reasons):
-        family.add_metric([reason], totals.get(_KEYFRAME_PREFIX + reason, 0))
-    return family
 
 
 def _probe_results(totals: Mapping[str, int]) -> Metric:
-    family = CounterMetricFamily(
+    return _by_label(
+        totals,
         "liveloop_bandwidth_probe_results",
         "bandwidth probes by result: ok raised the subscriber's estimate, the others did not",
-        labels=["result"],
+        "result",
+        _PROBE_PREFIX,
+        _PROBE_RESULTS,
     )
-    results = set(_PROBE_RESULTS)
-    results.update(k[len(_PROBE_PREFIX) :] for k in totals if k.startswith(_PROBE_PREFIX))
-    for result in sorted(results):
-        family.add_metric([result], totals.get(_PROBE_PREFIX + result, 0))
+
+
+def _by_label(
+    totals: Mapping[str, int],
+    name: str,
+    documentation: str,
+    label: str,
+    prefix: str,
+    known: Iterable[str],
+) -> Metric:
+    """A counter of the session totals ``<prefix><value>``, one series per value: the ``known``
+    ones always (0 until counted), and any other that was counted."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    values = set(known)
+    values.update(k[len(prefix) :] for k in totals if k.startswith(prefix))
+    for value in sorted(values):
+        family.add_metric([value], totals.get(prefix + value, 0))
     return family
 
 
