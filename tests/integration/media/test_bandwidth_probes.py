@@ -27,14 +27,12 @@ from liveloop_sfu.media.sfu.probe_schedule import FIRST_BACKOFF
 from liveloop_sfu.media.sfu.probes import DURATION, RESULT_TIMEOUT
 from tests.integration.in_process import Room
 from tests.integration.media.test_simulcast_forwarding import (
-    MID_ID,
-    RID_ID,
     SHAPE,
     capture,
     offer_simulcast,
+    offered_publisher,
 )
 from tests.unit.media.core.bwe_link import Link, simulate
-from tests.unit.media.core.simulcast_publisher import publisher
 
 pytestmark = pytest.mark.slow
 
@@ -65,14 +63,7 @@ async def test_a_subscriber_held_low_is_probed_with_padding_and_one_on_top_is_no
     bob_rtp: list[bytes] = []
     capture(bob.pc.getTransceivers()[0].receiver.transport, bob_rtcp, bob_rtp)
     send = alice.pc.getTransceivers()[0].receiver.transport._send_rtp
-    layers = publisher()
-    for layer in layers.values():
-        layer.pt, layer.mid_id, layer.mid, layer.rid_id = (
-            int(vp8[1]),
-            MID_ID,
-            mid[1].encode(),
-            RID_ID,
-        )
+    layers = offered_publisher(int(vp8[1]), mid[1])
 
     async def frames(count: int) -> None:
         """``count`` frames of every layer at 30 fps, each layer's first a keyframe, and a

@@ -25,7 +25,7 @@ from liveloop_sfu.media.core.rtp import Pli, ReceiverReport, RtpView, is_rtcp
 from liveloop_sfu.media.core.seq import diff16, diff32
 from tests.integration.in_process import Room
 from tests.unit.media.core.bwe_link import Link, simulate
-from tests.unit.media.core.simulcast_publisher import publisher
+from tests.unit.media.core.simulcast_publisher import Layer, publisher
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +53,15 @@ def offer_simulcast(sdp: str) -> str:
                 "a=simulcast:send q;h;f",
             ]
     return "\r\n".join(out) + "\r\n"
+
+
+def offered_publisher(vp8_pt: int, mid: str) -> dict[str, Layer]:
+    """The three layers, sent with the payload type and mid Alice's offer gave the video and
+    the extension ids :func:`offer_simulcast` added."""
+    layers = publisher()
+    for layer in layers.values():
+        layer.pt, layer.mid_id, layer.mid, layer.rid_id = vp8_pt, MID_ID, mid.encode(), RID_ID
+    return layers
 
 
 def capture(transport: Any, rtcp: list[bytes], rtp: list[bytes] | None) -> None:
@@ -102,14 +111,7 @@ async def test_layers_are_learnt_and_a_low_estimate_switches_to_the_smallest(roo
     capture(bob.pc.getTransceivers()[0].receiver.transport, bob_rtcp, bob_rtp)
     send = alice.pc.getTransceivers()[0].receiver.transport._send_rtp
 
-    layers = publisher()
-    for layer in layers.values():
-        layer.pt, layer.mid_id, layer.mid, layer.rid_id = (
-            int(vp8[1]),
-            MID_ID,
-            mid[1].encode(),
-            RID_ID,
-        )
+    layers = offered_publisher(int(vp8[1]), mid[1])
 
     answered: dict[int, int] = {}  # PLIs per SSRC already answered with a keyframe
     started: set[str] = set()  # layers that sent their first frame (a keyframe)
