@@ -104,7 +104,8 @@ DELIVERED_RATIO = 0.9
 # throughput collapses with it, and decreases aimed under that collapse would cascade.
 # The throughput at the start is an over-estimate of the bottleneck (its half-second window still
 # holds traffic from before the queue overflowed), hence the low factor, and a feedback that
-# reports loss bounds it by the send rate less that loss.
+# reports loss bounds it by the send rate less that loss (at the start, or later in the episode:
+# the first signal of a cut behind a queue is delay alone, with no loss reported yet).
 EPISODE_GAP_S = 2.0
 EPISODE_FLOOR = 0.35
 ACKED_WINDOW_US = 500_000
@@ -230,12 +231,17 @@ class LossBasedControl:
         return high
 
     def _decrease(self, now: float, base: float, acked_bps: float) -> None:
-        """Down by half the loss fraction, but not under 0.85 x what got through: the loss
-        says the path is full, the throughput says how much it holds (a drop-tail queue
+        """Down by half the loss fraction, but not under 0.85 x what got through, nor far above
+        it: the loss says the path is full, the throughput says how much it holds (a drop-tail queue
         overflowing while the publisher adapts would otherwise cut the rate again and again)."""
         self._last_decrease = now
         self.counts_from_us = int(now * 1_000_000.0)
         rate = base * (1.0 - 0.5 * self.fraction)
+        if acked_bps > 0:
+            # Nor above what would lose LOSS_HIGH of it if the path delivers what got through:
+            # halving the loss fraction from a rate far above the path (a cut, 70 % lost) takes
+            # seconds of steps, all of them lost traffic.
+            rate = min(rate, acked_bps / (1.0 - LOSS_HIGH))
         self.rate = max(min(max(rate, BETA * acked_bps), base), MIN_RATE_BPS)
 
 
@@ -376,11 +382,17 @@ class SubscriberEstimator:
             signal = NORMAL  # everything sent got through: jitter, not a queue
         congestion = signal == OVERUSE or loss_high
         if congestion:
+            base = acked
+            if self._feedback_loss > 0:
+                base = min(base, self.sent_rate.bps * (1.0 - self._feedback_loss))
             if not self.congested or now - self._last_congestion >= EPISODE_GAP_S:
-                base = acked
-                if self._feedback_loss > 0:
-                    base = min(base, self.sent_rate.bps * (1.0 - self._feedback_loss))
                 self._episode_floor = EPISODE_FLOOR * base
+            elif self._feedback_loss > LOSS_HIGH:
+                # A floor taken from delay alone (a browser reports a loss only once a later
+                # packet arrived: behind a queue, the first feedback after a cut shows none) is
+                # the throughput from before the cut; high loss within the episode says what
+                # the path delivers now, and the floor must not hold the estimate above it.
+                self._episode_floor = min(self._episode_floor, EPISODE_FLOOR * base)
             self._congestion_level = acked
             self._last_congestion = now
         if not self.congested:

@@ -66,11 +66,14 @@ def simulate(
     max_bps: float = 2_000_000,
     seed: int = 1,
     fill: Callable[[float], float] = lambda t: 1.0,
+    late_losses: bool = False,
 ) -> tuple[Run, SubscriberEstimator]:
     """The sender sends ``min(estimate or max_bps, max_bps)`` as 30 frames/s, each frame one burst
     of <= MTU-byte packets; feedback every 100 ms reports every number since the previous one.
     ``fill(t)``: the share of that rate an encoder actually produces at ``t`` (1: all of it;
-    less: an encoder undershooting its target after it dropped)."""
+    less: an encoder undershooting its target after it dropped). ``late_losses``: a lost packet
+    is reported only once a later one has arrived, as a browser's receiver does (it cannot know
+    before): behind a queue, the first feedback after a cut shows only delay."""
     rng = random.Random(seed)
     sent = TransportSequence(rng.randrange(65536))
     estimator = SubscriberEstimator(sent)
@@ -93,7 +96,7 @@ def simulate(
         frame += 1
         t = frame / FPS
         if t >= next_feedback:
-            _feedback(estimator, pending, t, link.reorder, rng)
+            _feedback(estimator, pending, t, link.reorder, rng, late_losses)
             next_feedback += FEEDBACK_INTERVAL
             run.times.append(t)
             run.estimates.append(estimator.estimate)
@@ -107,6 +110,7 @@ def _feedback(
     now: float,
     reorder: float,
     rng: random.Random,
+    late_losses: bool = False,
 ) -> None:
     """Report what has arrived by ``now``; packets still in flight wait for the next one (the
     receiver reports a contiguous range starting at the oldest unreported number)."""
@@ -116,6 +120,9 @@ def _feedback(
         if arrival is not None and arrival > now:
             break
         ready += 1
+    if late_losses:  # losses after the last packet that arrived are not known yet
+        while ready > 0 and pending[ready - 1][1] is None:
+            ready -= 1
     if ready == 0:
         return
     batch = pending[:ready]

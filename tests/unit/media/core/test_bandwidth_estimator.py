@@ -87,6 +87,18 @@ def test_a_cut_is_met_with_one_decrease_to_what_the_link_delivers() -> None:
     assert min(_capped(_window(run, 10, 14))) >= 0.35 * 500_000
 
 
+def test_a_cut_first_seen_as_delay_still_comes_down_to_the_link() -> None:
+    """A browser reports a packet lost only once a later one arrived, so behind a queue the
+    first feedback after a cut (2.9 Mbit/s into 400 kbit/s, the lab's group-room cut) shows only
+    delay, and the episode's floor was taken from the throughput before the cut (0.35 x 2.9
+    Mbit/s): the losses that followed could not bring the estimate under it (lab: a subscriber
+    held at 1 Mbit/s on a 400 kbit/s link, losing 40 % for the whole limit)."""
+    link = Link(None, schedule=[(10.0, 400_000)], queue_s=0.1)
+    run, _ = simulate(link, 16, max_bps=2_900_000, late_losses=True)
+    settled = _capped(_window(run, 12, 16))
+    assert settled and max(settled) <= 1.2 * 400_000, settled
+
+
 def test_an_encoder_using_half_its_allowance_does_not_lift_the_cap() -> None:
     """No congestion while the publisher sends far less than it may says nothing about the
     link: the cap stays (lifted, the next ramp would overshoot the 500 kbit/s link again)."""
