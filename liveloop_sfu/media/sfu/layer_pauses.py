@@ -13,7 +13,8 @@ application). Two layers are never paused:
 
 A paused layer sends nothing, so its measured bit rate falls to zero; the allocation must still
 see it as available (after a resume), so :meth:`TrackPauses.bitrate` answers with the rate it
-had while it was sent — also for :data:`RESUME_GRACE` after a resume, until it is heard again.
+had while it was sent — also for :data:`RESUME_GRACE` after a resume, while its encoder ramps up
+again.
 """
 
 from __future__ import annotations
@@ -41,17 +42,21 @@ class TrackPauses:
         self.last_wanted = [now] * layers
         self.paused = [False] * layers
         self.remembered = [0] * layers  # each layer's bit rate while it was last sent
-        self.resumed_at = [-1.0] * layers
+        self.resumed_at = [float("-inf")] * layers  # never resumed
 
     def bitrate(self, now: float, index: int, measured: int) -> int:
-        """The bit rate the allocation counts for a layer: what it sends, or, paused (or just
-        resumed and not heard yet), what it sent before."""
-        if measured > 0:
+        """The bit rate the allocation counts for a layer: what it sends, or, paused (or
+        resumed less than :data:`RESUME_GRACE` ago), at least what it sent before. A resumed
+        encoder starts low and ramps up: counted at its first second's rate, a layer that
+        will soon send 200 kbit/s looked like 30 (lab: a subscriber cut to 400 kbit/s was
+        moved onto two just-resumed middle layers, and froze 1.3 s before they overflowed it)."""
+        resuming = now - self.resumed_at[index] < RESUME_GRACE
+        if measured > 0 and not resuming:
             if not self.paused[index]:
                 self.remembered[index] = measured
             return measured
-        if self.paused[index] or now - self.resumed_at[index] < RESUME_GRACE:
-            return self.remembered[index]
+        if self.paused[index] or resuming:
+            return max(measured, self.remembered[index])
         return 0
 
     def update(self, now: float, wanted: set[int], keep: int | None) -> bool:

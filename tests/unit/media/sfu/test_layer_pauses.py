@@ -78,3 +78,16 @@ def test_a_gap_in_watching_is_not_counted_as_unwanted_time() -> None:
     assert not watch(pauses, later, later + PAUSE_AFTER - STEP, {Q, F}, keep=Q)
     assert pauses.update(later + PAUSE_AFTER, {Q, F}, keep=Q)
     assert pauses.paused == [False, True, False]
+
+
+def test_a_resumed_layer_counts_at_its_old_rate_while_its_encoder_ramps_up() -> None:
+    pauses = TrackPauses(3, now=0.0)
+    heard(pauses, 0.0)
+    assert watch(pauses, 0.0, PAUSE_AFTER, {Q, F}, keep=Q)  # h paused
+    resumed = PAUSE_AFTER + 1.0
+    assert pauses.update(resumed, {Q, H, F}, keep=Q)
+    # Its first packets come at a fraction of its rate: still counted at what it sent before.
+    assert pauses.bitrate(resumed + 0.5, H, 30_000) == RATES[H]
+    # Once past the grace, what it sends is what counts, and is remembered.
+    assert pauses.bitrate(resumed + RESUME_GRACE, H, 450_000) == 450_000
+    assert pauses.bitrate(resumed + RESUME_GRACE + 0.1, H, 0) == 0
