@@ -36,7 +36,7 @@ publisher's ramp no longer reaches it, and an estimate that grows only while it 
 second; the cap lifts only while :data:`PROBED_RATIO` of it is sent) stays low long after the
 link grew (lab: 150-370 kbit/s sent on a 400 kbit/s link, over 20 s back to the top layer once
 the limit went). When the allocation holds a subscriber back, the node sends it a short cluster
-of padding towards the rate its held-back layers need (at most 1.5 x the estimate); if the
+of padding towards the rate its held-back layers need (at most 1.25 x the estimate); if the
 cluster came through without congestion (media/core/probe_cluster.py),
 :meth:`SubscriberEstimator.raise_to` takes the estimate there at once. Nothing is probed
 while nothing is held back (every 1:1 call: the product decision above stands).
@@ -113,8 +113,11 @@ ACKED_WINDOW_US = 500_000
 # arrived back to back from a full queue, so their bytes over their arrival span are the link's
 # rate, where the half-second window still holds the traffic from before the queue overflowed
 # (a 1.7 Mbit/s call cut to 500 kbit/s measured ~1.3 Mbit/s there, and came down in three steps
-# over two seconds while the picture froze). Measured over at least this many packets and span.
-DELIVERED_MIN_PACKETS = 5
+# over two seconds while the picture froze). Measured over at least this many packets and span:
+# three, as a 400 kbit/s link passes only 3-4 full-size packets between two feedbacks (with five,
+# a group room cut from 2.9 Mbit/s to 400 kbit/s came down to 2 Mbit/s first, then 1.3, and
+# the layers followed each step).
+DELIVERED_MIN_PACKETS = 3
 DELIVERED_MIN_SPAN_US = 20_000
 ACKED_MAX_PACKETS = 8192
 MAX_FEEDBACK_PACKETS = 4096  # more numbers than the ring holds cannot be ours
