@@ -19,6 +19,7 @@ publishers' targets and the subscribers' estimates for the ``/metrics`` histogra
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from liveloop_sfu.media.core.bandwidth_estimator import SubscriberEstimator
@@ -61,6 +62,9 @@ class SubscriberBandwidth:
         self._counters = state.counters
         self.samples: deque[Sample] = deque(maxlen=MAX_SAMPLES)
         self._reported: dict[str, dict[str, Any]] = {}  # sid -> last bandwidth-estimate sent
+        # Told when a subscriber's estimate falls (the layer allocation runs at once, not at
+        # its next 100 ms turn: a downlink that was just cut is overflowing meanwhile).
+        self.on_fall: Callable[[], None] = lambda: None
 
     def on_feedback(
         self, subscriber: MediaParticipant, now: float, base_sequence: int, arrivals: list[int]
@@ -69,8 +73,11 @@ class SubscriberBandwidth:
         estimator = subscriber.estimator
         if estimator is None:
             estimator = subscriber.estimator = SubscriberEstimator(subscriber.egress_sequence)
+        before = estimator.estimate
         estimator.on_feedback(now, base_sequence, arrivals)
         estimate = estimator.estimate
+        if estimate is not None and (before is None or estimate < before):
+            self.on_fall()
         subscriber.egress_sequence.resend_rate = (
             0 if estimate is None else int(estimate * RESEND_SHARE)
         )

@@ -128,6 +128,7 @@ class SfuSession:
             recording=lambda: self._feedback.recorder is not None,
             probes=self._probes,
         )
+        self._feedback.bandwidth.on_fall = self._layers.run_soon
         # The per-packet path (compiled, dispatch/rtp_path.py), on this session's own records.
         self._rtp_path = RtpPath(
             participants, counters, learn_ssrc, self._speakers.on_audio_level, self._rearm

@@ -26,7 +26,7 @@ CALM = NOW - AFTER_CONGESTION - 1  # the last congestion, long enough ago
         (None, 800_000, CALM, None),  # no limit: nothing to probe (every 1:1 call)
         (400_000, None, CALM, None),  # nothing held back
         (400_000, 400_000, CALM, None),  # the need fits already
-        (400_000, 500_000, CALM, round(500_000 * NEED_MARGIN)),  # the next step, with margin
+        (400_000, 450_000, CALM, round(450_000 * NEED_MARGIN)),  # the next step, with margin
         (400_000, 3_000_000, CALM, round(400_000 * MAX_STEP)),  # never far above the estimate
         (400_000, 500_000, NOW - 1.0, None),  # a queue just overflowed: wait
     ],
