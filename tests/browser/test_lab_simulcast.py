@@ -255,6 +255,18 @@ def longest_freeze(samples: list[Sample], receiver: str) -> float:
     return longest
 
 
+def freezes(samples: list[Sample], receiver: str) -> list[str]:
+    """Each freeze that ended at ``receiver`` (webrtc-stats' freezeCount going up): the second
+    it was seen in, the sender, and the duration added (for the table: when each freeze came)."""
+    seen = []
+    for before, after in itertools.pairwise(samples):
+        for sender, video in sorted(after.videos[receiver].items()):
+            prior = before.videos[receiver].get(sender)
+            if prior is not None and video.freezes > prior.freezes:
+                seen.append(f"{after.t:.0f} s from {sender}: {video.frozen - prior.frozen:.2f} s")
+    return seen
+
+
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return detailed_camera(tmp_path_factory.mktemp("camera"), 960, 540, 15, noise=0)
@@ -327,6 +339,7 @@ async def test_a_member_on_a_poor_downlink_lowers_nobody_else(
             f"{r}: {before[r]:.0f} kbit/s before the limit, {during[r]:.0f} during" for r in members
         )
         + f"\nCarol: longest freeze {carol_freeze:.2f} s, top layer again after {back} s"
+        + f"\nCarol's freezes: {freezes([reference[-1], *limited, *lifted], 'Carol')}"
     )
     print(table)
     for other in ("Alice", "Bob"):
