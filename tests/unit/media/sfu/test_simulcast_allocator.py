@@ -11,7 +11,7 @@ from liveloop_sfu.media.core.reception import ReceptionStats
 from liveloop_sfu.media.settings import MediaSettings
 from liveloop_sfu.media.sfu.actions import ActionSender
 from liveloop_sfu.media.sfu.links import Link, LinkTable, MediaParticipant, Publication
-from liveloop_sfu.media.sfu.simulcast_allocator import LayerAllocator
+from liveloop_sfu.media.sfu.simulcast_allocator import VIDEO_HEADROOM, LayerAllocator
 from liveloop_sfu.media.sfu.state import SessionState
 from liveloop_sfu.media.transport.peer import NodePeer
 from tests.unit.media.core.bwe_link import Link as SimulatedLink
@@ -95,3 +95,31 @@ def test_a_track_heard_for_less_than_a_second_keeps_its_layers() -> None:
     allocator.run(0.5)
     assert forwarder.layer_of("s") == (1, -1)  # no decision yet: the layers are starting
     assert COUNTERS["simulcast-layer-switches"] == 0
+
+
+def test_a_falling_estimate_is_allocated_at_once_not_at_the_next_turn() -> None:
+    allocator, forwarder, viewer = session()
+    publish(forwarder, 1.2)
+    allocator.run(1.2)
+    assert forwarder.layer_of("s") == (1, 2)
+    _, viewer.estimator = simulate(SimulatedLink(400_000), 10.0)
+    allocator.run_soon()  # what SubscriberBandwidth.on_fall calls
+    assert allocator.deadline() == 0.0
+    allocator.run(1.25)  # 50 ms after the last run: due all the same
+    assert forwarder.layer_of("s") == (1, 0)
+
+
+def test_the_layers_keep_a_headroom_under_the_estimate() -> None:
+    """Whatever the estimate settles at on a link between h's rate and twice it, the layer
+    given takes at most VIDEO_HEADROOM of it (the smallest layer aside, which is always given)."""
+    for rate in (600_000, 700_000, 800_000, 1_000_000):
+        allocator, forwarder, viewer = session()
+        publish(forwarder, 1.2)
+        _, viewer.estimator = simulate(SimulatedLink(rate), 10.0)
+        estimate = viewer.estimator.estimate
+        assert estimate is not None
+        allocator.run(1.3)
+        layer, target = forwarder.layer_of("s")
+        given = forwarder.layers[target if target >= 0 else layer].stats
+        assert given is not None
+        assert given.bitrate <= VIDEO_HEADROOM * estimate or given is forwarder.layers[0].stats
