@@ -39,7 +39,11 @@ the limit went). When the allocation holds a subscriber back, the node sends it 
 of padding towards the rate its held-back layers need (at most 1.25 x the estimate); if the
 cluster came through without congestion (media/core/probe_cluster.py),
 :meth:`SubscriberEstimator.raise_to` takes the estimate there at once. Nothing is probed
-while nothing is held back (every 1:1 call: the product decision above stands).
+while nothing is held back (every 1:1 call: the product decision above stands). Once a path is
+probed (:attr:`SubscriberEstimator.grows_by_probes`), its estimate no longer grows by itself
+while the node sends under :data:`PROBED_RATIO` of it (application-limited, as libwebrtc's
+``AlrDetector`` holds its estimate): grown to 1.5 x what got through, it passed the link, the
+layers given filled it, and probes aimed above it overflowed it.
 
 What counts as congestion, and when the cap goes away again:
 
@@ -61,6 +65,7 @@ from liveloop_sfu.media.core.aimd import BETA, MIN_RATE_BPS, AimdRateControl
 from liveloop_sfu.media.core.delay_based import (
     NORMAL,
     OVERUSE,
+    UNDERUSE,
     OveruseDetector,
     SendGroups,
     Trendline,
@@ -201,9 +206,10 @@ class LossBasedControl:
         self._expected += expected
         self._lost += lost
 
-    def update(self, now: float, acked_bps: float) -> bool:
+    def update(self, now: float, acked_bps: float, grow: bool = True) -> bool:
         """Evaluate once enough packets were reported; True when loss was high or lasted
-        (congestion)."""
+        (congestion). ``grow``: low loss may raise the rate (not while application-limited on
+        a probed path)."""
         if self._expected < LOSS_MIN_PACKETS:
             return False
         self.fraction = min(max(self._lost / self._expected, 0.0), 1.0)
@@ -226,7 +232,7 @@ class LossBasedControl:
             ):
                 self._decrease(now, self.rate, acked_bps)
                 return True
-        elif self.rate is not None:
+        elif self.rate is not None and grow:
             before = self.rate
             self.rate *= 1.08 ** max(elapsed, 0.0)
             if acked_bps > 0:  # stops the increase, never lowers (see aimd.py)
@@ -267,6 +273,7 @@ class SubscriberEstimator:
         "acked",
         "congested",
         "feedbacks",
+        "grows_by_probes",
         "sent_rate",
         "signal",
     )
@@ -289,6 +296,9 @@ class SubscriberEstimator:
         self._congestion_level = 0.0  # bit/s the last congestion left (estimate or throughput)
         self.signal = NORMAL  # the delay-based detector's latest state
         self.feedbacks = 0
+        # Set once the node probes this path (media/sfu/probes.py): from then on the estimate
+        # does not grow while the node sends under PROBED_RATIO of it (see _apply).
+        self.grows_by_probes = False
 
     @property
     def estimate(self) -> int | None:
@@ -380,7 +390,18 @@ class SubscriberEstimator:
         acked = self.acked.bps
         if self._feedback_loss > LOSS_HIGH and self._feedback_delivered > 0:
             acked = min(acked, self._feedback_delivered)
-        loss_high = self._loss.update(now, acked)
+        # Application-limited on a probed path: what the node sends says nothing about the rest
+        # of the estimate, so it holds, and probes are its way up (libwebrtc holds its estimate
+        # in its application-limited region too, and probes from there). Grown by itself, 8 %
+        # a second up to 1.5 x what got through, it passed a 400 kbit/s link while the node sent
+        # 270 (lab: the layers given to it and a probe aimed at 1.25 x it overflowed the link).
+        before = self.estimate
+        held = (
+            self.grows_by_probes
+            and before is not None
+            and self.sent_rate.bps < PROBED_RATIO * before
+        )
+        loss_high = self._loss.update(now, acked, grow=not held)
         if signal == OVERUSE and acked >= DELIVERED_RATIO * self.sent_rate.bps:
             signal = NORMAL  # everything sent got through: jitter, not a queue
         congestion = signal == OVERUSE or loss_high
@@ -405,7 +426,7 @@ class SubscriberEstimator:
             # Start the delay-based rate where the path stands; the decrease below takes it
             # to 0.85 x acknowledged (a loss-only start keeps it there, the loss half decides).
             self._aimd.reset_to(acked if acked > 0 else 300_000)
-        self._aimd.update(signal, acked, int(now * 1_000_000.0))
+        self._aimd.update(UNDERUSE if held and signal == NORMAL else signal, acked, int(now * 1e6))
         self._hold_floor()
         estimate = self.estimate
         if congestion and estimate is not None:

@@ -71,6 +71,7 @@ class BandwidthProbes:
         estimator = subscriber.estimator
         if estimator is None or need is None:
             return
+        estimator.grows_by_probes = True  # probes are this path's way up from now on
         probing = self._probing.get(subscriber.sid)
         if probing is None or probing.estimator is not estimator:
             # A new connection (ICE restart) has a new estimator: probing starts afresh.

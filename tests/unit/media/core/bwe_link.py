@@ -67,16 +67,19 @@ def simulate(
     seed: int = 1,
     fill: Callable[[float], float] = lambda t: 1.0,
     late_losses: bool = False,
+    probed: bool = False,
 ) -> tuple[Run, SubscriberEstimator]:
     """The sender sends ``min(estimate or max_bps, max_bps)`` as 30 frames/s, each frame one burst
     of <= MTU-byte packets; feedback every 100 ms reports every number since the previous one.
     ``fill(t)``: the share of that rate an encoder actually produces at ``t`` (1: all of it;
     less: an encoder undershooting its target after it dropped). ``late_losses``: a lost packet
     is reported only once a later one has arrived, as a browser's receiver does (it cannot know
-    before): behind a queue, the first feedback after a cut shows only delay."""
+    before): behind a queue, the first feedback after a cut shows only delay. ``probed``: the
+    node probes this path (a group room's subscriber held back), so it grows by probes."""
     rng = random.Random(seed)
     sent = TransportSequence(rng.randrange(65536))
     estimator = SubscriberEstimator(sent)
+    estimator.grows_by_probes = probed
     run = Run()
     pending: list[tuple[int, float | None]] = []  # (seq, arrival) awaiting feedback
     next_feedback = FEEDBACK_INTERVAL

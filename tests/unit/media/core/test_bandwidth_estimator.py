@@ -201,6 +201,29 @@ def test_garbage_feedback_never_raises(feedbacks: list[tuple[int, list[int]]]) -
 # --- a probe's result (media/sfu/probes.py, media/core/probe_cluster.py) ---
 
 
+def test_a_probed_path_does_not_grow_while_the_node_sends_less_than_it_may() -> None:
+    """A group room's subscriber held on small layers (here: 60 % of what it may have, from
+    12 s on) says nothing about the rest of its estimate: unprobed, the estimate grows by
+    itself to 1.5 x what got through (past the 500 kbit/s link); probed, it holds, and only a
+    probe that came through raises it."""
+
+    def half_used(t: float) -> float:
+        return 0.6 if t >= 12 else 1.0
+
+    link = Link(500_000, queue_s=0.1)
+    grown, _ = simulate(link, 30, max_bps=1_700_000, fill=half_used)
+    held, estimator = simulate(
+        Link(500_000, queue_s=0.1), 30, max_bps=1_700_000, fill=half_used, probed=True
+    )
+    assert max(_capped(_window(grown, 25, 30))) > 500_000
+    at_12 = _capped(_window(held, 12, 13))
+    assert at_12 and max(_capped(_window(held, 13, 30))) <= max(at_12) * 1.05
+    before = estimator.estimate
+    assert before is not None
+    estimator.raise_to(30.0, before + 100_000)
+    assert estimator.estimate == before + 100_000
+
+
 def test_a_clean_probe_raises_a_capped_estimate_at_once_and_never_lowers_it() -> None:
     _, estimator = simulate(Link(400_000), 10.0)
     before = estimator.estimate
