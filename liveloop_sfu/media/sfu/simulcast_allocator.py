@@ -91,8 +91,9 @@ class LayerAllocator:
         self._wake = state.wake
 
     def run_soon(self) -> None:
-        """A subscriber's estimate fell: allocate at the session task's next turn."""
-        if self.next_run > 0.0:
+        """A subscriber's estimate fell: allocate at the session task's next turn (a session
+        without simulcast, every 1:1 call, has nothing to allocate and is not woken)."""
+        if self.next_run > 0.0 and self.deadline() is not None:
             self.next_run = 0.0
             self._wake()
 
