@@ -349,13 +349,20 @@ class Forwarder:
         return sub.layer, sub.target_layer
 
     def select_layer(
-        self, now: float, subscriber_id: str, index: int, *, hold: bool = False
+        self,
+        now: float,
+        subscriber_id: str,
+        index: int,
+        *,
+        hold: bool = False,
+        keyframe: bool = True,
     ) -> list[Action]:
         """Move a subscriber to layer ``index`` at that layer's next keyframe (requested now,
-        throttled); until then it keeps receiving the layer it has, or, with ``hold``, nothing
-        (its downlink cannot carry the layer it has: what that layer sends would be lost and
-        would only delay the new layer's keyframe behind it). Selecting the current layer
-        cancels a pending switch."""
+        throttled, unless ``keyframe`` is false: then the caller asks for it later with
+        :meth:`request_switch_keyframe`); until then it keeps receiving the layer it has, or,
+        with ``hold``, nothing (its downlink cannot carry the layer it has: what that layer sends
+        would be lost and would only delay the new layer's keyframe behind it). Selecting the
+        current layer cancels a pending switch."""
         sub = self._subs[subscriber_id]
         if not 0 <= index < len(self.layers):
             raise ValueError(f"no layer {index} (the track has {len(self.layers)})")
@@ -376,7 +383,17 @@ class Forwarder:
         target.joining.append(sub)
         sub.target_layer = index
         sub.holding = hold or held
-        return self._request_keyframe(now, target, "layer-switch") if sub.egress_ready else []
+        if not keyframe or not sub.egress_ready:
+            return []
+        return self._request_keyframe(now, target, "layer-switch")
+
+    def request_switch_keyframe(self, now: float, subscriber_id: str) -> list[Action]:
+        """The keyframe a subscriber's pending switch waits for (see :meth:`select_layer`'s
+        ``keyframe``); nothing if it has no switch pending (any more)."""
+        sub = self._subs.get(subscriber_id)
+        if sub is None or sub.target_layer < 0 or not sub.egress_ready:
+            return []
+        return self._request_keyframe(now, self.layers[sub.target_layer], "layer-switch")
 
     def select_temporal(self, subscriber_id: str, highest: int) -> None:
         """Forward a subscriber the temporal layers up to TID ``highest`` (0: the base layer

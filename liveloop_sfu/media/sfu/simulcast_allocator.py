@@ -19,6 +19,12 @@ layer stops when nobody asks for it, never because a downlink is short); a pause
 at the bit rate it had (:meth:`~.layer_pauses.TrackPauses.bitrate`), so it can be chosen and
 resumed.
 
+When a subscriber's downlink suddenly cannot carry its layers (each held back,
+``select_layer(hold=True)``), the smaller layers' keyframes are asked for one per run, the active
+speaker's first, not all at once: a keyframe is a burst many times a frame's size, and two at
+once overran a 400 kbit/s link's queue in the lab (the second lost packets and waited for their
+retransmission: 0.8-1.0 s frozen, against 0.4-0.6 s for the first).
+
 A subscriber held below what it asked for by its estimate is probed (:mod:`.probes`): the
 allocation tells it the estimate everything it asked for needs
 (:func:`.layer_allocation.upgrade_need`, :func:`.temporal_allocation.temporal_need`), and a
@@ -59,6 +65,9 @@ WARM_UP = 1.0
 # lost packets and froze a 4 fps picture for 0.6-0.9 s. libwebrtc's rate control backs off to
 # 0.85 x what got through for the same reason.
 VIDEO_HEADROOM = 0.85
+# Between the keyframe requests of one subscriber's held-back switches (see the docstring): a
+# 400 kbit/s link drains a 5 KB keyframe from a 100 ms queue in about this long.
+KEYFRAME_SPACING = 0.1
 
 
 class LayerAllocator:
@@ -89,6 +98,10 @@ class LayerAllocator:
         self._probes = probes
         self.next_run = 0.0
         self._wake = state.wake
+        # Per subscriber: the held-back switches whose keyframe is still to be asked for, in
+        # order (see the module's docstring), and when the last one was asked.
+        self._keyframes_due: dict[str, list[Publication]] = {}
+        self._keyframe_asked: dict[str, float] = {}
 
     def run_soon(self) -> None:
         """A subscriber's estimate fell: allocate at the session task's next turn (a session
@@ -110,8 +123,14 @@ class LayerAllocator:
         self.next_run = now + ALLOCATION_INTERVAL
         speaker = self._speaker()
         wanted: dict[int, set[int]] = {}  # id(publication) -> layers given to someone
+        for sid in [sid for sid in self._keyframes_due if sid not in self._participants]:
+            del self._keyframes_due[sid]
+            self._keyframe_asked.pop(sid, None)
         for subscriber in list(self._participants.values()):
             self._allocate(now, subscriber, speaker, wanted)
+        for sid, due in self._keyframes_due.items():
+            if due:  # the next held-back keyframe is asked for on time, not at the next turn
+                self.next_run = min(self.next_run, self._keyframe_asked[sid] + KEYFRAME_SPACING)
         self._update_pauses(now, wanted)
 
     def _update_pauses(self, now: float, wanted: dict[int, set[int]]) -> None:
@@ -143,6 +162,10 @@ class LayerAllocator:
             and _warm(now, p.forwarder)
             and self._requests.max_height(subscriber.sid, p) != OFF
         ]
+        due = self._keyframes_due.setdefault(subscriber.sid, [])
+        spaced = now - self._keyframe_asked.get(subscriber.sid, float("-inf")) >= KEYFRAME_SPACING
+        if spaced and self._ask_next_keyframe(now, subscriber.sid, due):
+            spaced = False
         if not simulcast:
             return
         estimate = subscriber.estimator.estimate if subscriber.estimator is not None else None
@@ -152,13 +175,24 @@ class LayerAllocator:
             budget = max(0, int(estimate * VIDEO_HEADROOM) - audios * AUDIO_RESERVE_BPS)
         videos = [self._video(now, p, subscriber.sid, speaker) for p in simulcast]
         chosen = allocate(budget, videos)
-        for publication, video, layer in zip(simulcast, videos, chosen, strict=True):
+        # The active speaker's switch first: its keyframe is the one asked for at once.
+        for k in sorted(range(len(videos)), key=lambda k: videos[k].priority):
+            publication, video, layer = simulcast[k], videos[k], chosen[k]
+            forwarder = publication.forwarder
             # Wanted: the layer it gets, and the largest its request allows — a downlink that
             # is short for a while pauses nothing (the layer is back as soon as it fits).
             wanted.setdefault(id(publication), set()).update((layer, allocate(None, [video])[0]))
             if layer != video.current:
-                hold = _beyond_budget(budget, video, publication.forwarder.layer_of(subscriber.sid))
-                actions = publication.forwarder.select_layer(now, subscriber.sid, layer, hold=hold)
+                hold = _beyond_budget(budget, video, forwarder.layer_of(subscriber.sid))
+                at_once = not hold or (spaced and not due)
+                actions = forwarder.select_layer(
+                    now, subscriber.sid, layer, hold=hold, keyframe=at_once
+                )
+                if hold and at_once:
+                    spaced = False
+                    self._keyframe_asked[subscriber.sid] = now
+                elif hold:
+                    due.append(publication)
                 self._counters["simulcast-layer-switches"] += 1
                 self._actions.send(publication, actions)
         forwarders = [p.forwarder for p in simulcast]
@@ -173,6 +207,18 @@ class LayerAllocator:
             if need is not None:
                 goal = int((need + audios * AUDIO_RESERVE_BPS) / VIDEO_HEADROOM)
             self._probes.want(now, subscriber, goal)
+
+    def _ask_next_keyframe(self, now: float, sid: str, due: list[Publication]) -> bool:
+        """Ask for the next keyframe a held-back switch of ``sid`` still waits for (one whose
+        switch was cancelled or completed since is passed over); True if one was asked."""
+        while due:
+            publication = due.pop(0)
+            actions = publication.forwarder.request_switch_keyframe(now, sid)
+            if actions:
+                self._actions.send(publication, actions)
+                self._keyframe_asked[sid] = now
+                return True
+        return False
 
     def _video(
         self, now: float, publication: Publication, sid: str, speaker: str | None
