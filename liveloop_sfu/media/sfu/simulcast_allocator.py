@@ -185,7 +185,7 @@ class LayerAllocator:
             wanted.setdefault(id(publication), set()).update((layer, allocate(None, [video])[0]))
             if layer != video.current:
                 hold = _beyond_budget(budget, video, forwarder.layer_of(subscriber.sid))
-                at_once = not hold or (spaced and not due)
+                at_once = not hold or spaced  # spaced: nothing is due (asked above)
                 actions = forwarder.select_layer(
                     now, subscriber.sid, layer, hold=hold, keyframe=at_once
                 )

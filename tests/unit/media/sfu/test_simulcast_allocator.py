@@ -68,11 +68,7 @@ FORWARDERS: list[Forwarder] = []
 def publish(forwarder: Forwarder, seconds: float) -> None:
     layers = publisher()
     learn_all(forwarder, layers)
-    for frame in range(int(seconds * 30)):
-        for rid, layer in layers.items():
-            packets, fill = SHAPE[rid]
-            for packet in layer.frame(key=frame == 0, packets=packets, fill=fill):
-                forwarder.on_rtp(frame / 30, packet)
+    play(forwarder, layers, 0.0, int(seconds * 30))
 
 
 def test_no_congestion_the_largest_layer_then_what_fits_the_estimate() -> None:
