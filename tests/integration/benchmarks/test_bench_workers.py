@@ -83,13 +83,17 @@ async def test_two_workers_one_killed_mid_run(lab: Lab, tmp_path: Path) -> None:
                         "--ramp-up", "1", *MEDIA_FLAGS, "--worker-timeout", "3",
                         "--no-charts", "--out", str(out))  # fmt: skip
 
-    # Kill w2 once both of its users are in a call and receiving (its progress line says so).
+    # Kill w2 once all four users are in a call and receiving: both workers' progress lines say
+    # so, then two more of each worker's once-a-second ticks reach the coordinator, so that its
+    # timeline samples the four together before w2 dies. (Killing w2 as soon as its own two
+    # were receiving once raced w1, and the timeline never showed four.)
     deadline = time.monotonic() + 120
-    w2_log = tmp_path / "w2.log"
-    while not RUNNING.search(w2_log.read_text(errors="replace")):
+    logs = [tmp_path / f"{name}.log" for name in workers]
+    while not all(RUNNING.search(log.read_text(errors="replace")) for log in logs):
         assert time.monotonic() < deadline, (tmp_path / "coordinator.log").read_text()
         assert coordinator.poll() is None, (tmp_path / "coordinator.log").read_text()
         await asyncio.sleep(0.2)
+    await asyncio.sleep(2.5)
     os.kill(workers["w2"].pid, signal.SIGKILL)
 
     # The coordinator finishes the run with w1 and exits by itself: 1, a worker died.
