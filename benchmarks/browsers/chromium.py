@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.harness.processes import dies_with_parent
 from benchmarks.reports.stats import cpu_ticks
 
 CHROMIUM = "/usr/bin/chromium"
@@ -94,7 +95,7 @@ class ChromiumProcess:
         ]
         # Its own session: a Ctrl-C in the terminal reaches the harness, which stops it by PID.
         self.process = subprocess.Popen(
-            command,
+            dies_with_parent(command),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -19,7 +19,8 @@ checks; p2p and Janus always use these),
 samples the node's CPU and memory, and prints a progress line, then a summary table; it writes JSON
 and PNG charts to ``--out``. ``--browsers N`` adds N real Chromium pages of the service as people
 who report what they see (:mod:`benchmarks.harness.browsers`). Every process it starts is stopped
-by its PID. With ``--workers N`` it coordinates N ``--worker`` machines instead
+by its PID, and gets SIGTERM if the harness is killed (``dies_with_parent``). With
+``--workers N`` it coordinates N ``--worker`` machines instead
 (:mod:`benchmarks.harness.coordinator`).
 """
 
@@ -41,7 +42,12 @@ from typing import IO, Any
 
 from benchmarks.clients.load_generator import CLIENT_KINDS
 from benchmarks.harness.browsers import BrowserPanel, browsers_problem
-from benchmarks.harness.processes import TICKS_PER_SECOND, process_ticks, stop_process
+from benchmarks.harness.processes import (
+    TICKS_PER_SECOND,
+    dies_with_parent,
+    process_ticks,
+    stop_process,
+)
 from benchmarks.harness.progress import Progress, render
 from benchmarks.harness.scenarios import (
     SCENARIOS,
@@ -122,7 +128,9 @@ class LoadProc:
 def _spawn(plan_path: Path, log_path: Path) -> LoadProc:
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.clients.load_generator", str(plan_path)],
+        dies_with_parent(
+            [sys.executable, "-m", "benchmarks.clients.load_generator", str(plan_path)]
+        ),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=log,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,23 @@ from benchmarks.reports.stats import cpu_ticks
 
 TICKS_PER_SECOND = float(os.sysconf("SC_CLK_TCK"))
 NODE_MODULES = {"sfu": "liveloop_sfu", "relay": "benchmarks.nodes.relay"}
+
+
+# util-linux's setpriv(1) (Debian: essential) sets prctl(2) PR_SET_PDEATHSIG, then execs the
+# command in place (same PID): the child gets SIGTERM when the harness dies, even by SIGKILL,
+# which no cleanup code of ours survives, so a killed harness leaves no node, client or browser
+# loading the machine. (Popen's preexec_fn could call prctl itself, but it is unsafe in a
+# process with threads, and the harness runs reader threads.) The signal follows the death of
+# the *thread* that started the child: every caller starts them from the harness's main thread.
+SETPRIV = shutil.which("setpriv")
+
+
+def dies_with_parent(command: Sequence[str]) -> list[str]:
+    """``command`` run so that it gets SIGTERM if the process starting it dies (unchanged
+    where there is no ``setpriv``)."""
+    if SETPRIV is None:
+        return list(command)
+    return [SETPRIV, "--pdeathsig", "TERM", "--", *command]
 
 
 def process_ticks(pid: int) -> int:
@@ -84,7 +102,10 @@ class Node:
             *LOAD_TEST_LIMITS, *STOP_FAST, *extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            dies_with_parent(command),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -120,7 +141,7 @@ class CommandedChild:
         self.name = name
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            list(command),
+            dies_with_parent(command),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

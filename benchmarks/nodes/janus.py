@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.harness.processes import stop_process
+from benchmarks.harness.processes import dies_with_parent, stop_process
 
 JANUS_BINARY = "janus"
 LIB_DIRS = (Path("/usr/lib/x86_64-linux-gnu/janus"), Path("/usr/lib/aarch64-linux-gnu/janus"))
@@ -203,7 +203,7 @@ class JanusNode:
                 "-i", self.ns.ns_ip,
             ]  # fmt: skip
             self.process = subprocess.Popen(
-                command,
+                dies_with_parent(command),
                 cwd=self._dir,
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
