@@ -41,6 +41,9 @@ JANUS_BINARY = "janus"
 LIB_DIRS = (Path("/usr/lib/x86_64-linux-gnu/janus"), Path("/usr/lib/aarch64-linux-gnu/janus"))
 HTTP_PORT = 8088
 SUBNET_PREFIX = "10.213"
+NETNS_PREFIX = "llbench-"
+NETNS_DIR = Path("/run/netns")  # ip-netns(8): one file per named namespace, made with it
+STALE_AFTER = 60.0  # seconds: far longer than a namespace stays empty while it is set up
 UNUSED_PLUGINS = (
     "audiobridge", "duktape", "echotest", "lua", "nosip", "recordplay", "sip", "streaming",
     "textroom", "videocall", "voicemail",
@@ -68,12 +71,41 @@ def netns_for(pid: int, serial: int) -> Netns:
     slot = (pid * 7 + serial) % 250 + 1
     tag = f"{pid % 100000}{serial % 10}"
     return Netns(
-        name=f"llbench-{tag}",
+        name=f"{NETNS_PREFIX}{tag}",
         host_if=f"llb{tag}h"[:15],
         ns_if=f"llb{tag}n"[:15],
         host_ip=f"{SUBNET_PREFIX}.{slot}.1",
         ns_ip=f"{SUBNET_PREFIX}.{slot}.2",
     )
+
+
+def sweep_stale_namespaces(prefix: str = NETNS_PREFIX, now: float | None = None) -> list[str]:
+    """Delete the namespaces (and so their veth pairs) of harnesses that were killed before they
+    could: named ours, no process left in them (Janus gets SIGTERM when its harness dies,
+    ``dies_with_parent``) and made more than :data:`STALE_AFTER` ago (one being set up by a
+    running harness is empty for a moment). A stale one would hold its name and /30 against a
+    later harness with the same PID. Returns the names deleted."""
+    now = time.time() if now is None else now
+    deleted = []
+    for path in sorted(NETNS_DIR.glob(f"{prefix}*")):
+        try:
+            made = path.stat().st_mtime
+        except OSError:
+            continue
+        if now - made < STALE_AFTER:
+            continue
+        pids = subprocess.run(
+            ["ip", "netns", "pids", path.name], capture_output=True, text=True, timeout=20
+        )
+        if pids.returncode != 0 or pids.stdout.strip():
+            continue
+        if _quiet(["ip", "netns", "del", path.name]):
+            deleted.append(path.name)
+    return deleted
+
+
+def _quiet(command: list[str]) -> bool:
+    return subprocess.run(command, capture_output=True, timeout=20).returncode == 0
 
 
 def netns_commands(ns: Netns) -> list[list[str]]:
@@ -180,6 +212,7 @@ class JanusNode:
         lib = lib_dir()
         if why is not None or lib is None:
             raise RuntimeError(f"cannot run Janus: {why}")
+        sweep_stale_namespaces()
         JanusNode._serial += 1
         self.ns = netns_for(os.getpid(), JanusNode._serial)
         self.url = f"http://{self.ns.ns_ip}:{HTTP_PORT}/janus"
