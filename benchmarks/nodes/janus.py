@@ -104,10 +104,6 @@ def sweep_stale_namespaces(prefix: str = NETNS_PREFIX, now: float | None = None)
     return deleted
 
 
-def _quiet(command: list[str]) -> bool:
-    return subprocess.run(command, capture_output=True, timeout=20).returncode == 0
-
-
 def netns_commands(ns: Netns) -> list[list[str]]:
     """The ``ip`` commands that create ``ns`` (pure: the unit tests read them)."""
     return [
@@ -201,6 +197,11 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, check=True, capture_output=True, timeout=20)
 
 
+def _quiet(command: list[str]) -> bool:
+    """``command`` run for its effect only: whether it succeeded."""
+    return subprocess.run(command, capture_output=True, timeout=20).returncode == 0
+
+
 class JanusNode:
     """Janus in its own namespace; same surface as :class:`benchmarks.harness.processes.Node`."""
 
@@ -283,12 +284,8 @@ class JanusNode:
         finally:
             if self._netns_made:
                 # Deleting the namespace deletes its veth end, and with it the pair.
-                subprocess.run(
-                    ["ip", "netns", "del", self.ns.name], capture_output=True, timeout=20
-                )
-                subprocess.run(
-                    ["ip", "link", "del", self.ns.host_if], capture_output=True, timeout=20
-                )
+                _quiet(["ip", "netns", "del", self.ns.name])
+                _quiet(["ip", "link", "del", self.ns.host_if])
                 self._netns_made = False
             shutil.rmtree(self._dir, ignore_errors=True)
             self._log.close()

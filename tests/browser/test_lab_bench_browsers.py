@@ -7,15 +7,13 @@ page saw. Checks the structure, not the figures (see test_bench_browsers.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks.harness.processes import LOAD_TEST_LIMITS
 from tests.browser.test_bench_browsers import _processes_mentioning
+from tests.integration.benchmarks.test_bench_remote import bench_url_from_another_network
 from tests.lab import Lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -24,19 +22,9 @@ CLIENTS = 4
 
 
 async def test_bench_browsers_join_a_remote_node(lab: Lab, tmp_path: Path) -> None:
-    node = lab.node("--mode", "sfu", *LOAD_TEST_LIMITS)
-    loader = lab.public("loader")
-    out = tmp_path / "out"
-    url = node.url_for(loader).rstrip("/")
-    argv = [sys.executable, "-m", "liveloop_sfu", "bench", "--url", url,
-            "--clients", str(CLIENTS), "--browsers", "2", "--duration", "10", "--ramp-up", "1",
-            "--processes", "1", "--resolution", "320x240", "--bitrate", "300", "--no-charts",
-            "--out", str(out), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
-    with (tmp_path / "bench.log").open("wb") as log:
-        bench = loader.popen(argv, log)
-        code = await asyncio.to_thread(bench.wait, 240)
-    output = (tmp_path / "bench.log").read_text(errors="replace")
-    assert code == 0, output[-3000:]
+    loader, out, output = await bench_url_from_another_network(
+        lab, tmp_path, "--clients", str(CLIENTS), "--browsers", "2", "--duration", "10"
+    )
     assert "real Chromium pages" in output
 
     (run,) = json.loads((out / "bench.json").read_text())["runs"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.harness.processes import LOAD_TEST_LIMITS
-from tests.lab import Lab
+from tests.lab import Lab, Network
 
 pytestmark = pytest.mark.slow
 
@@ -22,20 +22,31 @@ CLIENTS = 4
 DURATION = 12.0
 
 
-async def test_bench_url_loads_a_node_on_another_network(lab: Lab, tmp_path: Path) -> None:
+async def bench_url_from_another_network(
+    lab: Lab, tmp_path: Path, *flags: str
+) -> tuple[Network, Path, str]:
+    """``liveloop-sfu bench --url`` run in a lab network (``loader``) against a node in another,
+    with small media and one client process; ``flags`` add to it. Returns the loader, the
+    ``--out`` folder and what bench printed, once it has exited 0."""
     node = lab.node("--mode", "sfu", *LOAD_TEST_LIMITS)
     loader = lab.public("loader")
     out = tmp_path / "out"
     url = node.url_for(loader).rstrip("/")
-    argv = [sys.executable, "-m", "liveloop_sfu", "bench", "--url", url,
-            "--clients", str(CLIENTS), "--duration", str(DURATION), "--ramp-up", "1",
-            "--processes", "1", "--resolution", "320x240", "--bitrate", "300", "--no-charts",
-            "--out", str(out), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    argv = [sys.executable, "-m", "liveloop_sfu", "bench", "--url", url, *flags,
+            "--ramp-up", "1", "--processes", "1", "--resolution", "320x240", "--bitrate", "300",
+            "--no-charts", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
     with (tmp_path / "bench.log").open("wb") as log:
         bench = loader.popen(argv, log)
         code = await asyncio.to_thread(bench.wait, 240)
     output = (tmp_path / "bench.log").read_text(errors="replace")
     assert code == 0, output[-3000:]
+    return loader, out, output
+
+
+async def test_bench_url_loads_a_node_on_another_network(lab: Lab, tmp_path: Path) -> None:
+    loader, out, _ = await bench_url_from_another_network(
+        lab, tmp_path, "--clients", str(CLIENTS), "--duration", str(DURATION)
+    )
 
     result = json.loads((out / "bench.json").read_text())
     (run,) = result["runs"]
