@@ -28,7 +28,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
@@ -83,6 +83,16 @@ def _native_extensions() -> list[object]:
     if benchmarks:
         groups.append((benchmarks, listing["BENCHMARK_GROUP"]))
     extensions: list[object] = mypycify(node + benchmarks, opt_level="3", separate=groups)
+    if benchmarks:
+        # The load client's packet I/O in C (SRTP protect and send, recvmmsg), beside its
+        # mypyc modules: benchmarks/clients/native/_wire.c says why.
+        extensions.append(
+            Extension(
+                listing["BENCHMARK_WIRE"],
+                [listing["BENCHMARK_WIRE_SOURCE"]],
+                extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror"],
+            )
+        )
     return extensions
 
 

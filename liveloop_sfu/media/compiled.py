@@ -23,3 +23,6 @@ NODE_GROUP = "liveloop_sfu.media._native"
 # unauthenticated headers is something a node must never do).
 BENCHMARK_COMPILED_PACKAGES = ("benchmarks/clients/native",)
 BENCHMARK_GROUP = "benchmarks.clients._native"
+# And one C extension of the load client's (its packet I/O; the client runs without it).
+BENCHMARK_WIRE = "benchmarks.clients.native._wire"
+BENCHMARK_WIRE_SOURCE = "benchmarks/clients/native/_wire.c"

@@ -38,7 +38,9 @@ def native_modules() -> tuple[str, ...]:
     for folder in _folders():
         package = folder.replace("/", ".")
         for info in pkgutil.iter_modules([str(_PACKAGE_ROOT / folder)]):
-            if not info.ispkg:
+            # Only mypyc's, which have a source beside them (not a C extension such as the
+            # load client's _wire, which is C and nothing else).
+            if not info.ispkg and (_PACKAGE_ROOT / folder / f"{info.name}.py").is_file():
                 names.add(f"{package}.{info.name}")
     return tuple(sorted(names))
 

@@ -152,7 +152,7 @@ class DatagramBatch:
             return -1
         return int(length)
 
-    def arrival_ns(self) -> int:
-        """The kernel's receive time (CLOCK_REALTIME, ns) of the datagram :meth:`size` was last
-        asked about; 0 if it came without one."""
+    def arrival_ns(self, i: int) -> int:
+        """The kernel's receive time (CLOCK_REALTIME, ns) of datagram ``i``; 0 if it came
+        without one. Call :meth:`size` for ``i`` first (which reads it)."""
         return self._stamp

@@ -34,6 +34,7 @@ from typing import Any
 
 from pylibsrtp import Error as SrtpError
 
+from benchmarks.clients.native import wire
 from benchmarks.clients.native.datagrams import DatagramBatch, available
 from liveloop_sfu.media.codecs.vp8 import descriptor_size, starts_frame
 from liveloop_sfu.media.core.nack_generator import NackGenerator
@@ -165,7 +166,13 @@ class MediaReceiver:
         self.feedback_recorded = 0  # packets with a transport-wide sequence number
         self.transport_feedback = 0  # transport feedback packets the node sent us
         self._buf = bytearray(DATAGRAM_MAX)
-        self._batch: DatagramBatch | None = DatagramBatch(sock) if batch and available() else None
+        # recvmmsg in C (wire.py) where it was built, else through ctypes (datagrams.py):
+        # the same reads, the same interface.
+        self._batch: Any = None
+        if batch:
+            self._batch = wire.reader(sock)
+            if self._batch is None and available():
+                self._batch = DatagramBatch(sock)
 
     def drain(self, now: float, wallclock: float, limit: int) -> int:
         """Read and handle every datagram already queued on the socket (at most ``limit``,
@@ -183,7 +190,7 @@ class MediaReceiver:
             read = batch.read()
             for i in range(read):
                 size = batch.size(i)
-                stamp = batch.arrival_ns()
+                stamp = batch.arrival_ns(i)
                 if size >= 0:
                     arrival = stamp * 1e-9 - offset if stamp else now
                     self._handle(buffers[i], size, now, wallclock, arrival)

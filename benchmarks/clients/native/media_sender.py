@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from pylibsrtp import Error as SrtpError
 
+from benchmarks.clients.native.wire import WireSender, available
 from liveloop_sfu.media.transport.srtp.packet_io import PeerIo, SrtpContext
 
 _HEADER = struct.Struct("!BBHII")
@@ -172,17 +173,63 @@ class StreamSender:
         self._gso_datagrams: Any = None  # asyncio's transport of the socket, for a fallback
         self._gso_connected: object = None
         self._gso_addr: Any = None
+        self._wire: WireSender | None = None  # the same in C (wire.py), where it was built
         self.batched = 0  # frames sent in one system call
 
     def batch_through(
-        self, srtp: SrtpContext, sock: Any, datagrams: Any, addr: Any, connected: object
+        self,
+        srtp: SrtpContext,
+        sock: Any,
+        datagrams: Any,
+        addr: Any,
+        connected: object,
+        *,
+        native: bool = True,
     ) -> None:
         """Send whole frames with one ``sendmsg`` (UDP GSO) on ``sock`` to ``addr``, protected
         with ``srtp`` (the session ``PeerIo`` protects with), while the DTLS transport's state
-        is ``connected``; turned off by the first refusal."""
+        is ``connected``; GSO is turned off by the first refusal. With ``native`` and the C
+        packet I/O built (:mod:`.wire`), every packet of the stream, audio too, is protected and
+        sent in C; otherwise from here through Python's socket and cffi."""
         self._gso_srtp, self._gso_sock, self._gso_addr = srtp, sock, addr
         self._gso_datagrams = datagrams
         self._gso_connected = connected
+        self._wire = None
+        if native and available():
+            try:
+                self._wire = WireSender(srtp.session, sock, addr)
+            except (OSError, ValueError):  # e.g. a host name, not a numeric address
+                self._wire = None
+
+    def _send_wire(self, wire: WireSender, packets: list[bytes]) -> int:
+        """The packets of one frame protected and sent in C (:meth:`batch_through`); -1 when
+        they cannot go that way (nothing protected, nothing sent)."""
+        transport = self.io.transport
+        # As PeerIo.send: nothing once the transport closed (its socket may be gone).
+        if transport is None or transport._state is not self._gso_connected:
+            return -1
+        if len(packets) > wire.max_packets:
+            return -1
+        gso = self._gso_srtp is not None
+        try:
+            sent = wire.send(packets, gso)
+        except ValueError:  # libsrtp refused a packet: the frame is lost, as PeerIo.send's
+            return 0
+        except OSError:
+            # No GSO here (or the socket failed): this frame is lost, later ones go one by one.
+            self._gso_srtp = None
+            return 0
+        if wire.spill:
+            # A full socket buffer: the rest, protected already, through asyncio's transport,
+            # which queues them in order.
+            spilled, wire.spill = wire.spill, []
+            if not self._gso_datagrams.is_closing():
+                for packet in spilled:
+                    self._gso_datagrams.sendto(packet, self._gso_addr)
+                sent += len(spilled)
+        if gso and len(packets) > 1:
+            self.batched += 1
+        return sent
 
     def _send_batch(self, packets: list[bytes]) -> bool:
         """The packets of one frame in one system call; False (nothing sent, nothing
@@ -230,7 +277,10 @@ class StreamSender:
         ts &= 0xFFFFFFFF
         sent = 0
         overhead = RTP_HEADER + len(self._extensions)
-        batch: list[bytes] | None = [] if self._gso_srtp is not None and last > 0 else None
+        wire = self._wire
+        batch: list[bytes] | None = (
+            [] if wire is not None or (self._gso_srtp is not None and last > 0) else None
+        )
         transport = self._transport
         extensions = self._extensions
         for index, chunk in enumerate(chunks):
@@ -257,8 +307,11 @@ class StreamSender:
                 batch.append(packet)
             elif self.io.send(packet):
                 sent += 1
-        if batch is not None:
-            if self._send_batch(batch):
+        taken = self._send_wire(wire, batch) if wire is not None and batch is not None else -1
+        if taken >= 0:
+            sent = taken
+        elif batch is not None:
+            if len(batch) > 1 and self._send_batch(batch):
                 sent = len(batch)
             else:
                 for packet in batch:

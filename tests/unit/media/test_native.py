@@ -31,7 +31,7 @@ TODAYS_COMPILED = {
     "datagrams", "drops", "forwarder", "h264", "header_counter", "history", "keyframe_requests",
     "keyframes", "media_sender", "nack_generator", "packet_io", "pump", "reception", "remb",
     "rewriter", "rtcp", "rtp", "rtp_common", "rtp_path", "sender_report", "seq", "subscription",
-    "vp8", "vp9",
+    "vp8", "vp9", "wire",
 }  # fmt: skip
 
 

@@ -1,0 +1,412 @@
+/* The cheap load client's packet I/O in C: SRTP-protect a frame's packets and send them, read
+ * a socket's datagrams with their kernel receive times. Why C: with the packets built in
+ * compiled Python (mypyc), what was left per packet was glue, not work: cffi's argument
+ * conversions and buffer copies around libsrtp's srtp_protect, a bytes object per protected
+ * packet, Python's socket.sendmsg parsing its buffers and the node's address again on every
+ * call, and ctypes and struct around recvmmsg. Here each of those is a C call into libsrtp or
+ * the kernel on buffers allocated once (docs/benchmarks.md, "Load clients").
+ *
+ * libsrtp itself is pylibsrtp's (the copy aiortc's DTLS transport keyed): the caller passes the
+ * address of its srtp_protect and of the session's srtp_t, as cffi gives them
+ * (benchmarks/clients/native/wire.py checks the function's C type first). This module links
+ * nothing but libc.
+ *
+ * Everything here is optional: without a C compiler the client uses its Python paths
+ * (media_sender.py, datagrams.py), which send and read the same datagrams, only at more CPU. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* linux/udp.h */
+#endif
+
+#define MAX_PACKETS 64        /* per call: the kernel's UDP_MAX_SEGMENTS */
+#define SLOT 2048             /* bytes per packet slot: an MTU-sized packet and its SRTP trailer */
+#define SRTP_TRAILER 148      /* libsrtp's SRTP_MAX_TRAILER_LEN (tag and MKI), room kept free */
+#define GSO_BYTES 65000       /* one GSO send stays below the 64 KiB of one UDP datagram */
+
+/* libsrtp 2.x: srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr) */
+typedef int (*protect_fn)(void *ctx, void *packet, int *length);
+
+static unsigned char out_slots[MAX_PACKETS][SLOT];
+static int out_sizes[MAX_PACKETS];
+
+/* --- sending ------------------------------------------------------------------------------ */
+
+static int send_one(int fd, const struct sockaddr *to, socklen_t to_len, int at) {
+    ssize_t n = sendto(fd, out_slots[at], (size_t)out_sizes[at], 0, to, to_len);
+    return n < 0 ? -errno : 1;
+}
+
+/* out_slots[first, first + count) in one sendmsg with UDP_SEGMENT (all of one size but the
+ * last, which is no longer): the kernel cuts it into the same datagrams. */
+static int send_gso(int fd, const struct sockaddr *to, socklen_t to_len, int first, int count) {
+    struct iovec iov[MAX_PACKETS];
+    char control[CMSG_SPACE(sizeof(uint16_t))];
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    memset(control, 0, sizeof control);
+    for (int i = 0; i < count; i++) {
+        iov[i].iov_base = out_slots[first + i];
+        iov[i].iov_len = (size_t)out_sizes[first + i];
+    }
+    msg.msg_name = (void *)to;
+    msg.msg_namelen = to_len;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)count;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_UDP;
+    cmsg->cmsg_type = UDP_SEGMENT;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t segment = (uint16_t)out_sizes[first];
+    memcpy(CMSG_DATA(cmsg), &segment, sizeof segment);
+    ssize_t n = sendmsg(fd, &msg, 0);
+    return n < 0 ? -errno : count;
+}
+
+/* protect_and_send(fd, address, ctx, protect, packets, gso, spill) -> int
+ *
+ * SRTP-protects each packet of ``packets`` (a list of bytes) with libsrtp's ``protect`` on the
+ * session ``ctx`` (addresses, as ints) and sends them to ``address`` (from :func:`sockaddr`):
+ * with ``gso``, runs of equal-sized packets in one sendmsg (UDP GSO), else one sendto each.
+ * Returns how many datagrams the kernel took. When the socket buffer is full (EAGAIN), the
+ * protected packets it did not take are appended to ``spill`` as bytes (they cannot be protected
+ * twice) and count as not taken; the caller queues them. Other socket errors raise OSError
+ * after what was sent; an SRTP failure raises ValueError before anything is sent. */
+static PyObject *protect_and_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "protect_and_send takes 7 arguments");
+        return NULL;
+    }
+    int fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred()) return NULL;
+    if (!PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "address must be bytes (from sockaddr)");
+        return NULL;
+    }
+    const struct sockaddr *to = (const struct sockaddr *)PyBytes_AS_STRING(args[1]);
+    socklen_t to_len = (socklen_t)PyBytes_GET_SIZE(args[1]);
+    void *ctx = PyLong_AsVoidPtr(args[2]);
+    if (ctx == NULL && PyErr_Occurred()) return NULL;
+    protect_fn protect = (protect_fn)PyLong_AsVoidPtr(args[3]);
+    if (protect == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "no protect function");
+        return NULL;
+    }
+    PyObject *packets = args[4];
+    if (!PyList_Check(packets)) {
+        PyErr_SetString(PyExc_TypeError, "packets must be a list of bytes");
+        return NULL;
+    }
+    int gso = PyObject_IsTrue(args[5]);
+    if (gso < 0) return NULL;
+    PyObject *spill = args[6];
+    if (!PyList_Check(spill)) {
+        PyErr_SetString(PyExc_TypeError, "spill must be a list");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(packets);
+    if (count > MAX_PACKETS) {
+        PyErr_SetString(PyExc_ValueError, "too many packets for one call");
+        return NULL;
+    }
+    /* Protect all first: an SRTP failure then sends nothing. */
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *packet = PyList_GET_ITEM(packets, i);
+        if (!PyBytes_Check(packet)) {
+            PyErr_SetString(PyExc_TypeError, "packets must be bytes");
+            return NULL;
+        }
+        Py_ssize_t size = PyBytes_GET_SIZE(packet);
+        if (size < 12 || size > SLOT - SRTP_TRAILER) {
+            PyErr_SetString(PyExc_ValueError, "packet is too short or too long for SRTP");
+            return NULL;
+        }
+        memcpy(out_slots[i], PyBytes_AS_STRING(packet), (size_t)size);
+        int length = (int)size;
+        int status = protect(ctx, out_slots[i], &length);
+        if (status != 0) {
+            PyErr_Format(PyExc_ValueError, "libsrtp status %d", status);
+            return NULL;
+        }
+        out_sizes[i] = length;
+    }
+    int sent = 0;
+    int at = 0;
+    int error = 0;
+    while (at < count) {
+        int run = 1;
+        if (gso) {
+            /* The longest run from ``at`` that GSO takes: equal sizes, then at most one shorter
+             * last segment, within one datagram's 64 KiB. */
+            int total = out_sizes[at];
+            while (at + run < count && out_sizes[at + run] <= out_sizes[at] &&
+                   total + out_sizes[at + run] <= GSO_BYTES) {
+                total += out_sizes[at + run];
+                run++;
+                if (out_sizes[at + run - 1] < out_sizes[at]) break;
+            }
+        }
+        int result = run > 1 ? send_gso(fd, to, to_len, at, run) : send_one(fd, to, to_len, at);
+        if (result < 0) {
+            error = -result;
+            break;
+        }
+        sent += result;
+        at += run;
+    }
+    if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
+        for (int i = at; i < count; i++) {
+            PyObject *copy = PyBytes_FromStringAndSize((const char *)out_slots[i], out_sizes[i]);
+            if (copy == NULL) return NULL;
+            int failed = PyList_Append(spill, copy);
+            Py_DECREF(copy);
+            if (failed) return NULL;
+        }
+    } else if (error != 0) {
+        errno = error;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromLong(sent);
+}
+
+/* sockaddr(host, port) -> bytes: a numeric IPv4 or IPv6 address as the kernel's struct
+ * sockaddr_in / sockaddr_in6, built once per peer instead of parsed on every send. */
+static PyObject *make_sockaddr(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *host;
+    int port;
+    if (!PyArg_ParseTuple(args, "si", &host, &port)) return NULL;
+    if (port < 0 || port > 65535) {
+        PyErr_SetString(PyExc_ValueError, "port out of range");
+        return NULL;
+    }
+    struct sockaddr_in v4;
+    memset(&v4, 0, sizeof v4);
+    if (inet_pton(AF_INET, host, &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons((uint16_t)port);
+        return PyBytes_FromStringAndSize((const char *)&v4, sizeof v4);
+    }
+    struct sockaddr_in6 v6;
+    memset(&v6, 0, sizeof v6);
+    if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons((uint16_t)port);
+        return PyBytes_FromStringAndSize((const char *)&v6, sizeof v6);
+    }
+    PyErr_Format(PyExc_ValueError, "not a numeric IP address: %s", host);
+    return NULL;
+}
+
+/* --- receiving ---------------------------------------------------------------------------- */
+
+#define IN_SLOTS 64
+#define IN_CONTROL CMSG_SPACE(sizeof(struct timespec))
+
+/* Reader(fd, buffers): reads many datagrams per recvmmsg into ``buffers`` (bytearrays held
+ * for the reader's life), each with the kernel's receive time (SO_TIMESTAMPNS, which the
+ * caller turns on). */
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    int slots;
+    Py_buffer views[IN_SLOTS];
+    int held;
+    struct mmsghdr entries[IN_SLOTS];
+    struct iovec iovecs[IN_SLOTS];
+    char controls[IN_SLOTS][IN_CONTROL];
+    int sizes[IN_SLOTS];       /* -1: truncated */
+    int64_t stamps[IN_SLOTS];  /* CLOCK_REALTIME ns; 0: none */
+    Py_ssize_t truncated;
+    PyObject *buffers;         /* the list, for the caller's reads of the datagrams */
+} Reader;
+
+static void reader_release(Reader *reader) {
+    for (int i = 0; i < reader->held; i++) PyBuffer_Release(&reader->views[i]);
+    reader->held = 0;
+    Py_CLEAR(reader->buffers);
+}
+
+static int reader_init(Reader *reader, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"fd", "buffers", NULL};
+    int fd;
+    PyObject *buffers;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iO!", names, &fd, &PyList_Type, &buffers))
+        return -1;
+    reader_release(reader);
+    Py_ssize_t count = PyList_GET_SIZE(buffers);
+    if (count < 1 || count > IN_SLOTS) {
+        PyErr_Format(PyExc_ValueError, "between 1 and %d buffers", IN_SLOTS);
+        return -1;
+    }
+    reader->fd = fd;
+    reader->truncated = 0;
+    memset(reader->entries, 0, sizeof reader->entries);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *buffer = PyList_GET_ITEM(buffers, i);
+        if (!PyByteArray_Check(buffer)) {
+            reader_release(reader);
+            PyErr_SetString(PyExc_TypeError, "buffers must be bytearrays");
+            return -1;
+        }
+        /* A held buffer cannot be resized, so its memory stays where recvmmsg writes. */
+        if (PyObject_GetBuffer(buffer, &reader->views[i], PyBUF_WRITABLE) < 0) {
+            reader_release(reader);
+            return -1;
+        }
+        reader->held++;
+        reader->iovecs[i].iov_base = reader->views[i].buf;
+        reader->iovecs[i].iov_len = (size_t)reader->views[i].len;
+        reader->entries[i].msg_hdr.msg_iov = &reader->iovecs[i];
+        reader->entries[i].msg_hdr.msg_iovlen = 1;
+    }
+    reader->slots = (int)count;
+    Py_INCREF(buffers);
+    reader->buffers = buffers;
+    return 0;
+}
+
+static void reader_dealloc(Reader *reader) {
+    reader_release(reader);
+    Py_TYPE(reader)->tp_free((PyObject *)reader);
+}
+
+/* read() -> int: datagrams read (0: none queued, or an error the next read gets past). */
+static PyObject *reader_read(Reader *reader, PyObject *unused) {
+    (void)unused;
+    for (int i = 0; i < reader->slots; i++) {
+        reader->entries[i].msg_hdr.msg_control = reader->controls[i];
+        reader->entries[i].msg_hdr.msg_controllen = IN_CONTROL;
+        reader->entries[i].msg_hdr.msg_flags = 0;
+    }
+    int count = recvmmsg(reader->fd, reader->entries, (unsigned)reader->slots, MSG_DONTWAIT, NULL);
+    if (count <= 0) return PyLong_FromLong(0);
+    for (int i = 0; i < count; i++) {
+        struct msghdr *hdr = &reader->entries[i].msg_hdr;
+        int64_t stamp = 0;
+        for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(hdr); cmsg != NULL;
+             cmsg = CMSG_NXTHDR(hdr, cmsg)) {
+            if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPNS) {
+                struct timespec at;
+                memcpy(&at, CMSG_DATA(cmsg), sizeof at);
+                stamp = (int64_t)at.tv_sec * 1000000000 + at.tv_nsec;
+            }
+        }
+        reader->stamps[i] = stamp;
+        if (hdr->msg_flags & MSG_TRUNC) {
+            reader->truncated++;
+            reader->sizes[i] = -1;
+        } else {
+            reader->sizes[i] = (int)reader->entries[i].msg_len;
+        }
+    }
+    return PyLong_FromLong(count);
+}
+
+static int reader_index(Reader *reader, PyObject *arg) {
+    long i = PyLong_AsLong(arg);
+    if (i == -1 && PyErr_Occurred()) return -1;
+    if (i < 0 || i >= reader->slots) {
+        PyErr_SetString(PyExc_IndexError, "slot out of range");
+        return -1;
+    }
+    return (int)i;
+}
+
+/* size(i) -> int: bytes of datagram i of the last read; -1 if it was longer than its slot. */
+static PyObject *reader_size(Reader *reader, PyObject *arg) {
+    int i = reader_index(reader, arg);
+    return i < 0 ? NULL : PyLong_FromLong(reader->sizes[i]);
+}
+
+/* arrival_ns(i) -> int: its kernel receive time (CLOCK_REALTIME ns); 0 if none came. */
+static PyObject *reader_arrival_ns(Reader *reader, PyObject *arg) {
+    int i = reader_index(reader, arg);
+    return i < 0 ? NULL : PyLong_FromLongLong(reader->stamps[i]);
+}
+
+static PyObject *reader_truncated(Reader *reader, void *closure) {
+    (void)closure;
+    return PyLong_FromSsize_t(reader->truncated);
+}
+
+static PyMethodDef reader_methods[] = {
+    {"read", (PyCFunction)reader_read, METH_NOARGS, "Datagrams read into the buffers."},
+    {"size", (PyCFunction)reader_size, METH_O, "Bytes of datagram i; -1 if truncated."},
+    {"arrival_ns", (PyCFunction)reader_arrival_ns, METH_O, "Kernel receive time of datagram i."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *reader_buffers(Reader *reader, void *closure) {
+    (void)closure;
+    PyObject *buffers = reader->buffers != NULL ? reader->buffers : Py_None;
+    Py_INCREF(buffers);
+    return buffers;
+}
+
+static PyObject *reader_slots(Reader *reader, void *closure) {
+    (void)closure;
+    return PyLong_FromLong(reader->slots);
+}
+
+static PyGetSetDef reader_getset[] = {
+    {"buffers", (getter)reader_buffers, NULL, "The bytearrays datagrams are read into.", NULL},
+    {"slots", (getter)reader_slots, NULL, "Datagrams per read (the buffers' count).", NULL},
+    {"truncated", (getter)reader_truncated, NULL, "Datagrams longer than their slot.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "benchmarks.clients.native._wire.Reader",
+    .tp_basicsize = sizeof(Reader),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "recvmmsg into held bytearrays, with kernel receive times.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)reader_init,
+    .tp_dealloc = (destructor)reader_dealloc,
+    .tp_methods = reader_methods,
+    .tp_getset = reader_getset,
+};
+
+static PyMethodDef module_methods[] = {
+    {"protect_and_send", (PyCFunction)(void (*)(void))protect_and_send, METH_FASTCALL,
+     "SRTP-protect packets with libsrtp and send them (UDP GSO runs where asked)."},
+    {"sockaddr", make_sockaddr, METH_VARARGS, "A numeric address as a struct sockaddr."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_wire", "The cheap load client's packet I/O in C.", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__wire(void) {
+    if (PyType_Ready(&ReaderType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&ReaderType);
+    if (PyModule_AddObject(m, "Reader", (PyObject *)&ReaderType) < 0) {
+        Py_DECREF(&ReaderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "MAX_PACKETS", MAX_PACKETS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

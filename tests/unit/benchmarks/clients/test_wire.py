@@ -1,0 +1,160 @@
+"""The cheap client's packet I/O in C (benchmarks/clients/native/_wire.c, through wire.py), over
+real loopback UDP sockets with real SRTP (pylibsrtp's libsrtp on both ends): what it sends is
+what the Python path sends, datagram for datagram; what it reads is what the kernel queued."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pylibsrtp import Policy, Session
+
+from benchmarks.clients.native import wire
+from benchmarks.clients.native.datagrams import SLOT_BYTES, SLOTS
+from benchmarks.clients.native.media_sender import StreamSender
+from liveloop_sfu.media.core.rtp import build_rtp
+from liveloop_sfu.media.native import compiled
+from liveloop_sfu.media.transport.srtp.packet_io import PeerIo, SrtpContext
+
+KEY = bytes(range(30))  # AES_CM_128_HMAC_SHA1_80: 16 bytes of key, 14 of salt
+CONNECTED = object()  # stands for aiortc's DtlsState.CONNECTED
+
+
+def test_built_wherever_the_rest_is_compiled() -> None:
+    # An install that compiled the packet path (scripts/install.sh) built the C part too: the
+    # tests below must run, not quietly take the Python path.
+    assert wire.available() == compiled()
+
+
+class _DtlsState:
+    """What StreamSender reads of aiortc's DTLS transport: its state."""
+
+    def __init__(self) -> None:
+        self._state = CONNECTED
+
+
+@pytest.fixture
+def link() -> Iterator[tuple[socket.socket, socket.socket]]:
+    assert wire.available(), "the C packet I/O is not built: scripts/install.sh builds it"
+    receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiving.bind(("127.0.0.1", 0))
+    receiving.setblocking(False)
+    sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sending.bind(("127.0.0.1", 0))
+    sending.setblocking(False)
+    yield sending, receiving
+    sending.close()
+    receiving.close()
+
+
+def _datagrams(receiving: socket.socket, count: int) -> list[bytes]:
+    out: list[bytes] = []
+    deadline = time.monotonic() + 2.0
+    while len(out) < count and time.monotonic() < deadline:
+        try:
+            out.append(receiving.recv(4096))
+        except BlockingIOError:
+            time.sleep(0.001)
+    return out
+
+
+def _sender(sending: socket.socket, receiving: socket.socket, *, native: bool) -> StreamSender:
+    io = PeerIo("test", CONNECTED, lambda pair: (None, None, None))
+    io.transport = _DtlsState()
+    sender = StreamSender(io, 96, 0x1234, b"", vp8=True, seq=65533)
+    tx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    sender.batch_through(
+        SrtpContext(tx), sending, None, receiving.getsockname(), CONNECTED, native=native
+    )
+    return sender
+
+
+def test_c_path_sends_what_the_python_path_sends(
+    link: tuple[socket.socket, socket.socket],
+) -> None:
+    sending, receiving = link
+    frames = [[bytes([n]) * 300] * 3 + [bytes([n]) * 120] for n in range(3)]  # GSO-shaped
+    received: dict[bool, list[bytes]] = {}
+    for native in (True, False):
+        sender = _sender(sending, receiving, native=native)
+        assert (sender._wire is not None) == native
+        for number, chunks in enumerate(frames):
+            assert sender.send_frame(chunks, 3000 * number, number) == 4
+        rx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND))
+        # Each frame went in one system call (GSO), and the kernel cut it into its 4 packets,
+        # across the sequence number's wrap.
+        assert sender.batched == 3
+        received[native] = [rx.unprotect(d) for d in _datagrams(receiving, 12)]
+    assert len(received[True]) == 12
+    assert received[True] == received[False]
+    assert [p[2] << 8 | p[3] for p in received[True]][:4] == [65533, 65534, 65535, 0]
+
+
+def test_gso_runs_end_at_a_shorter_packet(link: tuple[socket.socket, socket.socket]) -> None:
+    # GSO: segments of one size, the last one no longer. A shorter packet in the middle ends
+    # a run; the packets after it go on their own; the datagrams come out in order.
+    sending, receiving = link
+    tx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    sender = wire.WireSender(tx, sending, receiving.getsockname())
+    sizes = [200, 200, 120, 200, 200]
+    packets = [
+        build_rtp(pt=96, seq=i, ts=0, ssrc=7, marker=False, payload=bytes([i]) * size)
+        for i, size in enumerate(sizes)
+    ]
+    assert sender.send(packets, True) == 5
+    rx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND))
+    assert [rx.unprotect(d) for d in _datagrams(receiving, 5)] == packets
+    assert sender.spill == []
+
+
+def test_bad_input_is_refused_and_nothing_is_sent(
+    link: tuple[socket.socket, socket.socket],
+) -> None:
+    sending, receiving = link
+    tx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    with pytest.raises(ValueError, match="numeric"):
+        wire.WireSender(tx, sending, ("localhost", 9))
+    sender = wire.WireSender(tx, sending, receiving.getsockname())
+    good = [
+        build_rtp(pt=96, seq=seq, ts=0, ssrc=7, marker=False, payload=b"x" * 10) for seq in range(3)
+    ]
+    for bad in ([good[0], b"short"], [good[1], good[1] + bytes(2000)]):
+        with pytest.raises(ValueError, match="too short or too long"):
+            sender.send(bad, True)
+    # libsrtp protects a packet once (RFC 3711 §3.3.2 replay list, on the sender too): what
+    # was protected before the refusal is lost, not sent twice.
+    with pytest.raises(ValueError, match="libsrtp status"):
+        sender.send([good[0]], True)
+    with pytest.raises(ValueError, match="too many"):
+        sender.send([good[2]] * 65, True)
+    send: Any = sender._send
+    with pytest.raises(TypeError):
+        send(sending.fileno(), b"", 0, 1, "not a list", True, [])
+    assert _datagrams(receiving, 1) == []
+
+
+def test_reader_reads_sizes_truncation_and_kernel_times(
+    link: tuple[socket.socket, socket.socket],
+) -> None:
+    sending, receiving = link
+    reader = wire.reader(receiving)
+    assert reader.slots == SLOTS and len(reader.buffers) == SLOTS
+    assert reader.read() == 0  # nothing queued: no exception, no datagram
+    before = time.time_ns()
+    payloads = [b"a" * 10, b"b" * 1200, b"c" * (SLOT_BYTES + 1), b"d"]
+    for payload in payloads:
+        sending.sendto(payload, receiving.getsockname())
+    time.sleep(0.05)
+    assert reader.read() == 4
+    assert [reader.size(i) for i in range(4)] == [10, 1200, -1, 1]
+    assert reader.truncated == 1
+    assert bytes(reader.buffers[1][:1200]) == payloads[1]
+    stamps = [reader.arrival_ns(i) for i in range(4)]
+    assert all(before <= s <= time.time_ns() for s in stamps) and stamps == sorted(stamps)
+    with pytest.raises(IndexError):
+        reader.size(SLOTS)
+    with pytest.raises(TypeError):
+        wire._WIRE.Reader(receiving.fileno(), [b"not a bytearray"])
