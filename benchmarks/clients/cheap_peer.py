@@ -96,9 +96,6 @@ TICK = 0.02  # seconds between two runs of the timer: one Opus packet, 0.6 of a 
 VIDEO_MAX_PAYLOAD = 1300 - 4
 REPORT_INTERVAL = 1.0  # RTCP reports, as browsers send them about once a second
 PLI_INTERVAL = 1.0  # at most one PLI per second per stream
-# Transport-wide feedback about what the node sends, as Chromium sends it (about every 50-100 ms;
-# draft-holmer-rmcat-transport-wide-cc-extensions-01 leaves the interval to the receiver).
-FEEDBACK_INTERVAL = 0.1
 TRANSPORT_CC_ID = 5  # free in aiortc's offers (mid 1, audio level 2, abs-send-time 3)
 SAMPLE_EVERY = 64  # authenticate and decrypt one packet in this many
 FRAME_EVERY = 16  # and every packet of one video frame in this many (content and latency)
@@ -227,38 +224,44 @@ class CheapReceiveLog:
 
 class Ticker:
     """One timer per process driving every cheap peer's pump; :meth:`CheapPeer.attend` runs
-    only for the peers the pumps flag."""
+    only for the peers the pumps flag. A plain callback the event loop calls at each tick's time
+    (``call_at``), not a task that sleeps: no future, task step or sleep per tick."""
 
     def __init__(self) -> None:
         self.pumps: list[MediaPump] = []
         self.ticks = 0
-        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
 
     def add(self, pump: MediaPump) -> None:
         self.pumps.append(pump)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_soon(self._tick)
 
     def remove(self, pump: MediaPump | None) -> None:
         with contextlib.suppress(ValueError):
             self.pumps.remove(pump)  # type: ignore[arg-type]
 
-    async def _run(self, limit: int = 1 << 40) -> None:
-        for _ in range(limit):
-            if not self.pumps:
-                return
-            now, wallclock = time.monotonic(), time.time()
+    def _tick(self) -> None:
+        self._timer = None
+        if not self.pumps:
+            return
+        loop = asyncio.get_running_loop()
+        now, wallclock = time.monotonic(), time.time()
+        try:
             for pump in run_all(self.pumps, now, wallclock):
                 pump.owner.attend(now, wallclock)
+        finally:
+            # Even after a failure (which the loop's exception handler logs): the other peers'
+            # media goes on. The loop's clock is time.monotonic's.
             self.ticks += 1
-            await asyncio.sleep(max(0.0, TICK - (time.monotonic() - now)))
+            if self.pumps:
+                self._timer = loop.call_at(now + TICK, self._tick)
 
     async def stop(self) -> None:
         self.pumps.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 async def _noop_start(parameters: object) -> None:
@@ -303,7 +306,6 @@ class CheapPeer:
         # sends us and expects our transport feedback; we send no stamps of our own).
         self.transport_cc = True
         self.transport_cc_id = 0  # the extension's id as the node answered it (0: not answered)
-        self.sent_feedback = 0
         self.answer_sdp = ""
         # The transport-wide sequence numbers of what we send (when the node answered the
         # extension): one counter for every stream of the peer connection.
@@ -471,6 +473,7 @@ class CheapPeer:
             self, receiver, media.fps, media.video, media.keyframes, media.audio, self.video.sent_at
         )
         self.pump = self.video.pump = pump
+        pump.io, pump.rtcp_ssrc = io, self.rtcp_ssrc  # it sends the transport feedback
         if self.publish:
             self._make_senders(io)
             pump.video_sender = self.senders.get("video")
@@ -587,17 +590,6 @@ class CheapPeer:
         if now >= pump.next_report:
             pump.next_report = now + REPORT_INTERVAL
             self._send_reports(now, wallclock)
-        if now >= pump.next_feedback and receiver.feedback.pending:
-            pump.next_feedback = now + FEEDBACK_INTERVAL
-            self._send_feedback(now)
-
-    def _send_feedback(self, now: float) -> None:
-        """Transport feedback (RTPFB FMT 15) for every packet since the last one."""
-        assert self.receiver is not None
-        media_ssrc = next(iter(self.receiver.streams), 0)
-        for packet in self.receiver.feedback.build(int(now * 1e6), self.rtcp_ssrc, media_ssrc):
-            self._send(packet)
-            self.sent_feedback += 1
 
     def _send(self, packet: bytes) -> None:
         if self.io is not None:
@@ -725,6 +717,11 @@ class CheapPeer:
             sent = self.partner_sent_at.get(index)
             if self.window_open and sent is not None and frame.arrival >= sent:
                 log.latencies.append(frame.arrival - sent)
+
+    @property
+    def sent_feedback(self) -> int:
+        """Transport feedback packets sent to the node (by the pump)."""
+        return self.pump.sent_feedback if self.pump is not None else 0
 
     @property
     def received_feedback(self) -> int:

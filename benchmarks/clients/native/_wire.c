@@ -76,6 +76,51 @@ static int send_gso(int fd, const struct sockaddr *to, socklen_t to_len, int fir
     return n < 0 ? -errno : count;
 }
 
+/* Sends out_slots[0, count) (protected already) to ``to``: with ``gso``, runs of one size (the
+ * last of a run may be shorter) in one sendmsg each, else one sendto each. Returns how many
+ * datagrams the kernel took, as a Python int; on EAGAIN the rest are appended to ``spill`` as
+ * bytes; another socket error raises OSError (NULL). */
+static PyObject *send_slots(int fd, const struct sockaddr *to, socklen_t to_len, int count, int gso,
+                            PyObject *spill) {
+    int sent = 0;
+    int at = 0;
+    int error = 0;
+    while (at < count) {
+        int run = 1;
+        if (gso) {
+            /* The longest run from ``at`` that GSO takes: equal sizes, then at most one shorter
+             * last segment, within one datagram's 64 KiB. */
+            int total = out_sizes[at];
+            while (at + run < count && out_sizes[at + run] <= out_sizes[at] &&
+                   total + out_sizes[at + run] <= GSO_BYTES) {
+                total += out_sizes[at + run];
+                run++;
+                if (out_sizes[at + run - 1] < out_sizes[at]) break;
+            }
+        }
+        int result = run > 1 ? send_gso(fd, to, to_len, at, run) : send_one(fd, to, to_len, at);
+        if (result < 0) {
+            error = -result;
+            break;
+        }
+        sent += result;
+        at += run;
+    }
+    if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
+        for (int i = at; i < count; i++) {
+            PyObject *copy = PyBytes_FromStringAndSize((const char *)out_slots[i], out_sizes[i]);
+            if (copy == NULL) return NULL;
+            int failed = PyList_Append(spill, copy);
+            Py_DECREF(copy);
+            if (failed) return NULL;
+        }
+    } else if (error != 0) {
+        errno = error;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromLong(sent);
+}
+
 /* protect_and_send(fd, address, ctx, protect, packets, gso, spill) -> int
  *
  * SRTP-protects each packet of ``packets`` (a list of bytes) with libsrtp's ``protect`` on the
@@ -144,43 +189,7 @@ static PyObject *protect_and_send(PyObject *self, PyObject *const *args, Py_ssiz
         }
         out_sizes[i] = length;
     }
-    int sent = 0;
-    int at = 0;
-    int error = 0;
-    while (at < count) {
-        int run = 1;
-        if (gso) {
-            /* The longest run from ``at`` that GSO takes: equal sizes, then at most one shorter
-             * last segment, within one datagram's 64 KiB. */
-            int total = out_sizes[at];
-            while (at + run < count && out_sizes[at + run] <= out_sizes[at] &&
-                   total + out_sizes[at + run] <= GSO_BYTES) {
-                total += out_sizes[at + run];
-                run++;
-                if (out_sizes[at + run - 1] < out_sizes[at]) break;
-            }
-        }
-        int result = run > 1 ? send_gso(fd, to, to_len, at, run) : send_one(fd, to, to_len, at);
-        if (result < 0) {
-            error = -result;
-            break;
-        }
-        sent += result;
-        at += run;
-    }
-    if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
-        for (int i = at; i < count; i++) {
-            PyObject *copy = PyBytes_FromStringAndSize((const char *)out_slots[i], out_sizes[i]);
-            if (copy == NULL) return NULL;
-            int failed = PyList_Append(spill, copy);
-            Py_DECREF(copy);
-            if (failed) return NULL;
-        }
-    } else if (error != 0) {
-        errno = error;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyLong_FromLong(sent);
+    return send_slots(fd, to, to_len, (int)count, gso, spill);
 }
 
 /* sockaddr(host, port) -> bytes: a numeric IPv4 or IPv6 address as the kernel's struct
@@ -211,6 +220,251 @@ static PyObject *make_sockaddr(PyObject *self, PyObject *args) {
     PyErr_Format(PyExc_ValueError, "not a numeric IP address: %s", host);
     return NULL;
 }
+
+/* --- a stream's frames: numbered, kept, protected and sent ----------------------------------- */
+
+#define HISTORY 1024 /* packets kept per stream for retransmission (a power of two) */
+
+/* FrameWriter(fd, address, ctx, protect, b0, pt, marker, vp8, ssrc, ext_head, ext_tail,
+ *             transport): one outgoing RTP stream of a cheap publisher. Per frame,
+ * :meth:`send_frame` writes each packet's RTP header (RFC 3550 §5.1: ``b0`` is its first byte,
+ * ``pt`` the payload type, the marker bit on a frame's last packet with ``marker``), the header
+ * extension block ``ext_head`` + [the transport-wide sequence number, with ``transport``,
+ * draft-holmer-rmcat-transport-wide-cc-extensions-01 §2] + ``ext_tail``, and with ``vp8`` the
+ * VP8 payload descriptor (RFC 7741 §4.2: X, S on the first packet, I, M and a 15-bit
+ * PictureID, as libwebrtc writes it) before each chunk; it keeps the clear packet for
+ * retransmission (:meth:`packet`), SRTP-protects it in place and sends the frame. What
+ * media_sender.StreamSender does in Python, for the same bytes. */
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    PyObject *address; /* bytes: a struct sockaddr */
+    void *ctx;
+    protect_fn protect;
+    int b0, pt, marker, vp8, transport;
+    uint32_t ssrc;
+    PyObject *ext_head, *ext_tail; /* bytes */
+    unsigned char *history[HISTORY];
+    int history_size[HISTORY];
+    int history_room[HISTORY];
+    long long octets; /* payload octets (after the extensions) of the last send_frame */
+} FrameWriter;
+
+static int writer_init(FrameWriter *w, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"fd",  "address", "ctx",      "protect",  "b0",        "pt", "marker",
+                            "vp8", "ssrc",    "ext_head", "ext_tail", "transport", NULL};
+    int fd, b0, pt, marker, vp8, transport;
+    unsigned long long ctx, protect;
+    unsigned long ssrc;
+    PyObject *address, *head, *tail;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iO!KKiippkO!O!p", names, &fd, &PyBytes_Type,
+                                     &address, &ctx, &protect, &b0, &pt, &marker, &vp8, &ssrc,
+                                     &PyBytes_Type, &head, &PyBytes_Type, &tail, &transport))
+        return -1;
+    if (protect == 0 || b0 < 0 || b0 > 255 || pt < 0 || pt > 127 || ssrc > 0xFFFFFFFFUL) {
+        PyErr_SetString(PyExc_ValueError, "bad protect function, first byte, payload type or SSRC");
+        return -1;
+    }
+    if (PyBytes_GET_SIZE(head) + PyBytes_GET_SIZE(tail) + 2 > 512) {
+        PyErr_SetString(PyExc_ValueError, "header extensions too long");
+        return -1;
+    }
+    w->fd = fd;
+    Py_INCREF(address);
+    Py_XSETREF(w->address, address);
+    w->ctx = (void *)(uintptr_t)ctx;
+    w->protect = (protect_fn)(uintptr_t)protect;
+    w->b0 = b0;
+    w->pt = pt;
+    w->marker = marker;
+    w->vp8 = vp8;
+    w->ssrc = (uint32_t)ssrc;
+    Py_INCREF(head);
+    Py_XSETREF(w->ext_head, head);
+    Py_INCREF(tail);
+    Py_XSETREF(w->ext_tail, tail);
+    w->transport = transport;
+    return 0;
+}
+
+static void writer_dealloc(FrameWriter *w) {
+    for (int i = 0; i < HISTORY; i++) PyMem_Free(w->history[i]);
+    Py_XDECREF(w->address);
+    Py_XDECREF(w->ext_head);
+    Py_XDECREF(w->ext_tail);
+    Py_TYPE(w)->tp_free((PyObject *)w);
+}
+
+/* Keeps the clear packet in out_slots[i] as the one numbered ``seq`` (its slot's buffer grows
+ * to the largest packet it held, then is reused: no allocation per packet). */
+static int writer_keep(FrameWriter *w, int i, unsigned seq) {
+    int slot = (int)(seq & (HISTORY - 1));
+    int size = out_sizes[i];
+    if (w->history_room[slot] < size) {
+        unsigned char *grown = PyMem_Realloc(w->history[slot], (size_t)size);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->history[slot] = grown;
+        w->history_room[slot] = size;
+    }
+    memcpy(w->history[slot], out_slots[i], (size_t)size);
+    w->history_size[slot] = size;
+    return 0;
+}
+
+/* send_frame(chunks, seq, ts, picture_id, transport_seq, gso, send, spill) -> int
+ *
+ * The packets of one frame, one per chunk of ``chunks`` (a list of bytes), numbered from
+ * ``seq`` (and ``transport_seq``) on, with timestamp ``ts``: built, kept, and with ``send``
+ * protected and sent (``gso`` and ``spill`` as in protect_and_send); without ``send`` (the
+ * transport is not connected) only numbered and kept, as PeerIo.send leaves them. Returns how
+ * many datagrams the kernel took; :attr:`octets` is then the frame's payload octets. A chunk
+ * too long for a packet raises ValueError before anything is numbered. */
+static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "send_frame takes 8 arguments");
+        return NULL;
+    }
+    PyObject *chunks = args[0];
+    PyObject *spill = args[7];
+    if (!PyList_Check(chunks) || !PyList_Check(spill)) {
+        PyErr_SetString(PyExc_TypeError, "chunks and spill must be lists");
+        return NULL;
+    }
+    unsigned long seq = PyLong_AsUnsignedLongMask(args[1]);
+    unsigned long ts = PyLong_AsUnsignedLongMask(args[2]);
+    unsigned long picture_id = PyLong_AsUnsignedLongMask(args[3]);
+    unsigned long transport_seq = PyLong_AsUnsignedLongMask(args[4]);
+    if (PyErr_Occurred()) return NULL;
+    int gso = PyObject_IsTrue(args[5]);
+    int send = PyObject_IsTrue(args[6]);
+    if (gso < 0 || send < 0) return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(chunks);
+    Py_ssize_t head = PyBytes_GET_SIZE(w->ext_head), tail = PyBytes_GET_SIZE(w->ext_tail);
+    Py_ssize_t extensions = head + tail + (w->transport ? 2 : 0);
+    Py_ssize_t before = 12 + extensions + (w->vp8 ? 4 : 0);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *chunk = PyList_GET_ITEM(chunks, i);
+        if (!PyBytes_Check(chunk)) {
+            PyErr_SetString(PyExc_TypeError, "chunks must be bytes");
+            return NULL;
+        }
+        if (before + PyBytes_GET_SIZE(chunk) > SLOT - SRTP_TRAILER) {
+            PyErr_SetString(PyExc_ValueError, "chunk too long for one packet");
+            return NULL;
+        }
+    }
+    const struct sockaddr *to = (const struct sockaddr *)PyBytes_AS_STRING(w->address);
+    socklen_t to_len = (socklen_t)PyBytes_GET_SIZE(w->address);
+    long sent = 0;
+    long long octets = 0;
+    /* In groups of MAX_PACKETS (one frame may be longer than one GSO send). */
+    for (Py_ssize_t first = 0; first < count; first += MAX_PACKETS) {
+        int group = (int)(count - first < MAX_PACKETS ? count - first : MAX_PACKETS);
+        for (int i = 0; i < group; i++) {
+            Py_ssize_t index = first + i;
+            PyObject *chunk = PyList_GET_ITEM(chunks, index);
+            Py_ssize_t size = PyBytes_GET_SIZE(chunk);
+            unsigned number = (unsigned)((seq + (unsigned long)index) & 0xFFFF);
+            unsigned char *p = out_slots[i];
+            p[0] = (unsigned char)w->b0;
+            p[1] = (unsigned char)(w->pt | (w->marker && index == count - 1 ? 0x80 : 0));
+            p[2] = (unsigned char)(number >> 8);
+            p[3] = (unsigned char)number;
+            p[4] = (unsigned char)(ts >> 24);
+            p[5] = (unsigned char)(ts >> 16);
+            p[6] = (unsigned char)(ts >> 8);
+            p[7] = (unsigned char)ts;
+            p[8] = (unsigned char)(w->ssrc >> 24);
+            p[9] = (unsigned char)(w->ssrc >> 16);
+            p[10] = (unsigned char)(w->ssrc >> 8);
+            p[11] = (unsigned char)w->ssrc;
+            unsigned char *at = p + 12;
+            memcpy(at, PyBytes_AS_STRING(w->ext_head), (size_t)head);
+            at += head;
+            if (w->transport) {
+                unsigned wide = (unsigned)((transport_seq + (unsigned long)index) & 0xFFFF);
+                at[0] = (unsigned char)(wide >> 8);
+                at[1] = (unsigned char)wide;
+                at += 2;
+            }
+            memcpy(at, PyBytes_AS_STRING(w->ext_tail), (size_t)tail);
+            at += tail;
+            if (w->vp8) {
+                at[0] = index == 0 ? 0x90 : 0x80;
+                at[1] = 0x80;
+                at[2] = (unsigned char)(0x80 | ((picture_id >> 8) & 0x7F));
+                at[3] = (unsigned char)picture_id;
+                at += 4;
+            }
+            memcpy(at, PyBytes_AS_STRING(chunk), (size_t)size);
+            at += size;
+            out_sizes[i] = (int)(at - p);
+            octets += (long long)(out_sizes[i] - 12 - extensions);
+            if (writer_keep(w, i, number) < 0) return NULL;
+            if (send) {
+                int length = out_sizes[i];
+                int status = w->protect(w->ctx, p, &length);
+                if (status != 0) {
+                    PyErr_Format(PyExc_ValueError, "libsrtp status %d", status);
+                    return NULL;
+                }
+                out_sizes[i] = length;
+            }
+        }
+        if (send) {
+            PyObject *taken = send_slots(w->fd, to, to_len, group, gso, spill);
+            if (taken == NULL) return NULL;
+            sent += PyLong_AsLong(taken);
+            Py_DECREF(taken);
+        }
+    }
+    w->octets = octets;
+    return PyLong_FromLong(sent);
+}
+
+/* packet(seq) -> bytes | None: the clear packet numbered ``seq``, if it is still kept. */
+static PyObject *writer_packet(FrameWriter *w, PyObject *arg) {
+    unsigned long seq = PyLong_AsUnsignedLongMask(arg);
+    if (PyErr_Occurred()) return NULL;
+    int slot = (int)(seq & (HISTORY - 1));
+    int size = w->history_size[slot];
+    const unsigned char *p = w->history[slot];
+    if (size < 12 || p == NULL || (unsigned long)(p[2] << 8 | p[3]) != (seq & 0xFFFF))
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize((const char *)p, size);
+}
+
+static PyObject *writer_octets(FrameWriter *w, void *closure) {
+    (void)closure;
+    return PyLong_FromLongLong(w->octets);
+}
+
+static PyMethodDef writer_methods[] = {
+    {"send_frame", (PyCFunction)(void (*)(void))writer_send_frame, METH_FASTCALL,
+     "Build, keep, protect and send one frame's packets."},
+    {"packet", (PyCFunction)writer_packet, METH_O, "The kept clear packet numbered seq."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef writer_getset[] = {
+    {"octets", (getter)writer_octets, NULL, "Payload octets of the last frame.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject FrameWriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "benchmarks.clients.native._wire.FrameWriter",
+    .tp_basicsize = sizeof(FrameWriter),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One outgoing RTP stream's frames: built, kept, protected and sent in C.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)writer_init,
+    .tp_dealloc = (destructor)writer_dealloc,
+    .tp_methods = writer_methods,
+    .tp_getset = writer_getset,
+};
 
 /* --- receiving ---------------------------------------------------------------------------- */
 
@@ -395,16 +649,23 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__wire(void) {
-    if (PyType_Ready(&ReaderType) < 0) return NULL;
+    if (PyType_Ready(&ReaderType) < 0 || PyType_Ready(&FrameWriterType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
+    Py_INCREF(&FrameWriterType);
+    if (PyModule_AddObject(m, "FrameWriter", (PyObject *)&FrameWriterType) < 0) {
+        Py_DECREF(&FrameWriterType);
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&ReaderType);
     if (PyModule_AddObject(m, "Reader", (PyObject *)&ReaderType) < 0) {
         Py_DECREF(&ReaderType);
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "MAX_PACKETS", MAX_PACKETS) < 0) {
+    if (PyModule_AddIntConstant(m, "MAX_PACKETS", MAX_PACKETS) < 0 ||
+        PyModule_AddIntConstant(m, "HISTORY", HISTORY) < 0) {
         Py_DECREF(m);
         return NULL;
     }

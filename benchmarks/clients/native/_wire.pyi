@@ -1,6 +1,7 @@
 # The C extension benchmarks/clients/native/_wire.c (its comments document each call).
 
 MAX_PACKETS: int
+HISTORY: int
 
 def protect_and_send(
     fd: int,
@@ -22,3 +23,34 @@ class Reader:
     def read(self) -> int: ...
     def size(self, i: int, /) -> int: ...
     def arrival_ns(self, i: int, /) -> int: ...
+
+class FrameWriter:
+    octets: int
+    def __init__(
+        self,
+        fd: int,
+        address: bytes,
+        ctx: int,
+        protect: int,
+        b0: int,
+        pt: int,
+        marker: bool,
+        vp8: bool,
+        ssrc: int,
+        ext_head: bytes,
+        ext_tail: bytes,
+        transport: bool,
+    ) -> None: ...
+    def send_frame(
+        self,
+        chunks: list[bytes],
+        seq: int,
+        ts: int,
+        picture_id: int,
+        transport_seq: int,
+        gso: bool,
+        send: bool,
+        spill: list[bytes],
+        /,
+    ) -> int: ...
+    def packet(self, seq: int, /) -> bytes | None: ...

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from pylibsrtp import Error as SrtpError
 
-from benchmarks.clients.native.wire import WireSender, available
+from benchmarks.clients.native.wire import WireSender, available, frame_writer
 from liveloop_sfu.media.transport.srtp.packet_io import PeerIo, SrtpContext
 
 _HEADER = struct.Struct("!BBHII")
@@ -174,6 +174,7 @@ class StreamSender:
         self._gso_connected: object = None
         self._gso_addr: Any = None
         self._wire: WireSender | None = None  # the same in C (wire.py), where it was built
+        self._writer: Any = None  # and whole frames built, kept and sent in C (wire.py)
         self.batched = 0  # frames sent in one system call
 
     def batch_through(
@@ -194,12 +195,71 @@ class StreamSender:
         self._gso_srtp, self._gso_sock, self._gso_addr = srtp, sock, addr
         self._gso_datagrams = datagrams
         self._gso_connected = connected
-        self._wire = None
+        self._wire = self._writer = None
         if native and available():
             try:
                 self._wire = WireSender(srtp.session, sock, addr)
             except (OSError, ValueError):  # e.g. a host name, not a numeric address
-                self._wire = None
+                return
+            # Frames built in C too, unless a test drops packets (that stays in Python). The
+            # history is then the writer's (packet()), so this is decided before any packet.
+            if self.drop_every == 0 and self.packets == 0:
+                self._writer = frame_writer(
+                    self._wire,
+                    b0=self._b0,
+                    pt=self.pt,
+                    marker=self.marker,
+                    vp8=self.vp8,
+                    ssrc=self.ssrc,
+                    ext_head=self._ext_head,
+                    ext_tail=self._ext_tail,
+                    transport=self._transport is not None,
+                )
+
+    def _write_frame(self, writer: Any, chunks: list[bytes], ts: int, picture_id: int) -> int:
+        """:meth:`send_frame` in C (:meth:`batch_through`): the same packets, numbers and
+        history; sent only while the transport is connected, as ``PeerIo.send`` does."""
+        transport = self.io.transport
+        connected = transport is not None and transport._state is self._gso_connected
+        count = len(chunks)
+        wide = self._transport
+        first_wide = wide.value if wide is not None else 0
+        gso = self._gso_srtp is not None
+        assert self._wire is not None
+        spill = self._wire.spill
+        sent = 0
+        try:
+            sent = writer.send_frame(
+                chunks, self.seq, ts, picture_id, first_wide, gso, connected, spill
+            )
+        except ValueError:
+            pass  # a chunk too long for a packet, or libsrtp refused: the frame is lost
+        except OSError:
+            # No GSO here (or the socket failed): this frame is lost, later ones go one by one.
+            self._gso_srtp = None
+        self.seq = (self.seq + count) & 0xFFFF
+        if wide is not None:
+            wide.value = (first_wide + count) & 0xFFFF
+        self.packets += count
+        self.octets += writer.octets
+        if spill:
+            sent += self._spill(spill)
+        if gso and count > 1 and connected:
+            self.batched += 1
+        self.sent += sent
+        self.last_ts = ts
+        return sent
+
+    def _spill(self, spill: list[bytes]) -> int:
+        """A full socket buffer: the rest, protected already, through asyncio's transport,
+        which queues them in order."""
+        spilled = list(spill)
+        spill.clear()
+        if self._gso_datagrams.is_closing():
+            return 0
+        for packet in spilled:
+            self._gso_datagrams.sendto(packet, self._gso_addr)
+        return len(spilled)
 
     def _send_wire(self, wire: WireSender, packets: list[bytes]) -> int:
         """The packets of one frame protected and sent in C (:meth:`batch_through`); -1 when
@@ -220,13 +280,7 @@ class StreamSender:
             self._gso_srtp = None
             return 0
         if wire.spill:
-            # A full socket buffer: the rest, protected already, through asyncio's transport,
-            # which queues them in order.
-            spilled, wire.spill = wire.spill, []
-            if not self._gso_datagrams.is_closing():
-                for packet in spilled:
-                    self._gso_datagrams.sendto(packet, self._gso_addr)
-                sent += len(spilled)
+            sent += self._spill(wire.spill)
         if gso and len(packets) > 1:
             self.batched += 1
         return sent
@@ -273,8 +327,11 @@ class StreamSender:
         """The packets of one frame (the marker bit on the last one for video, RFC 7741 §4.1,
         RFC 6184 §5.1; none for audio): numbered, protected and sent. Returns how many the
         transport took."""
-        last = len(chunks) - 1
         ts &= 0xFFFFFFFF
+        writer = self._writer
+        if writer is not None:
+            return self._write_frame(writer, chunks, ts, picture_id)
+        last = len(chunks) - 1
         sent = 0
         overhead = RTP_HEADER + len(self._extensions)
         wire = self._wire
@@ -333,6 +390,9 @@ class StreamSender:
 
     def packet(self, seq: int) -> bytes | None:
         """The packet numbered ``seq`` if it is still kept."""
+        if self._writer is not None:
+            kept: bytes | None = self._writer.packet(seq)
+            return kept
         packet = self._history[seq & (HISTORY - 1)]
         if len(packet) >= RTP_HEADER and (packet[2] << 8 | packet[3]) == seq:
             return packet

@@ -1,7 +1,7 @@
 """The cheap peers' timer, compiled: everything a tick does for every peer of a process that
-needs no Python — send the frames that are due, drain each socket — in one call
-(:func:`run_all`), which returns only the peers that have something for Python to handle
-(RTCP in, sampled frames, NACKs, reports or transport feedback due). So the interpreter runs
+needs no Python — send the frames that are due, drain each socket, send the transport feedback
+that is due — in one call (:func:`run_all`), which returns only the peers that have something
+for Python to handle (RTCP in, sampled frames, NACKs or reports due). So the interpreter runs
 once per tick for the whole process, plus once per such event, never once per packet or per
 peer.
 """
@@ -12,12 +12,16 @@ from typing import Any, Final
 
 from benchmarks.clients.native.header_counter import MediaReceiver
 from benchmarks.clients.native.media_sender import StreamSender
+from liveloop_sfu.media.transport.srtp.packet_io import PeerIo
 
 DRAIN_LIMIT: Final = 4096  # datagrams per socket per tick (a bound, never reached at sane rates)
 LATE_RESET: Final = 1.0  # seconds behind schedule after which a sender skips ahead, not bursts
 OPUS_FRAME: Final = 960  # samples per 20 ms Opus packet at 48 kHz
 OPUS_INTERVAL: Final = 0.02
 VIDEO_CLOCK_RATE: Final = 90000
+# Transport-wide feedback about what the node sends, as Chromium sends it (about every 50-100 ms;
+# draft-holmer-rmcat-transport-wide-cc-extensions-01 leaves the interval to the receiver).
+FEEDBACK_INTERVAL: Final = 0.1
 
 
 class MediaPump:
@@ -55,6 +59,11 @@ class MediaPump:
         self.next_audio = 0.0
         self.next_report = 0.0
         self.next_feedback = 0.0  # transport-wide feedback (when negotiated)
+        # Where the pump sends that feedback itself (set by the peer once DTLS is up): the one
+        # RTCP a receiver sends ten times a second, so it stays in compiled code.
+        self.io: PeerIo | None = None
+        self.rtcp_ssrc = 0
+        self.sent_feedback = 0
         self.late = 0  # times a sender fell more than LATE_RESET behind and skipped ahead
         self.sent_at = sent_at  # cached frame number -> wall clock of its last sending
 
@@ -75,13 +84,26 @@ class MediaPump:
                 self._send_audio(self.audio_sender, now)
         receiver = self.receiver
         receiver.drain(now, wallclock, DRAIN_LIMIT)
+        if now >= self.next_feedback and receiver.feedback.pending and self.io is not None:
+            self._send_feedback(self.io, now)
         return (
             len(receiver.rtcp) > 0
             or len(receiver.frames) > 0
             or receiver.gaps
             or now >= self.next_report
-            or (now >= self.next_feedback and receiver.feedback.pending)
         )
+
+    def _send_feedback(self, io: PeerIo, now: float) -> None:
+        """Transport feedback (RTPFB FMT 15) for every packet recorded since the last one."""
+        self.next_feedback = now + FEEDBACK_INTERVAL
+        receiver = self.receiver
+        media_ssrc = 0
+        for ssrc in receiver.streams:
+            media_ssrc = ssrc
+            break
+        for packet in receiver.feedback.build(int(now * 1e6), self.rtcp_ssrc, media_ssrc):
+            io.send(packet)
+            self.sent_feedback += 1
 
     def _send_video(self, sender: StreamSender, now: float, wallclock: float) -> None:
         if now - self.next_video > LATE_RESET:

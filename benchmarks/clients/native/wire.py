@@ -1,5 +1,6 @@
-"""The cheap client's packet I/O in C (:file:`_wire.c`), where it was built: SRTP protect and
-send (:class:`WireSender`), ``recvmmsg`` with kernel receive times (:func:`reader`).
+"""The cheap client's packet I/O in C (:file:`_wire.c`), where it was built: a stream's frames
+built, kept, SRTP-protected and sent (:func:`frame_writer`), other packets protected and sent
+(:class:`WireSender`), ``recvmmsg`` with kernel receive times (:func:`reader`).
 
 ``pip install -e .`` builds the C extension beside this module's compiled code; without a C
 compiler (or with ``LIVELOOP_PURE=1``) there is none, and ``LIVELOOP_BENCH_WIRE=0`` leaves it
@@ -82,6 +83,38 @@ class WireSender:
             self._fd, self._address, self._ctx, self._protect, packets, gso, self.spill
         )
         return sent
+
+
+def frame_writer(
+    sender: WireSender,
+    *,
+    b0: int,
+    pt: int,
+    marker: bool,
+    vp8: bool,
+    ssrc: int,
+    ext_head: bytes,
+    ext_tail: bytes,
+    transport: bool,
+) -> Any:
+    """A C writer of one RTP stream's frames (``_wire.FrameWriter``: headers, extensions and
+    VP8 descriptors written, packets kept, protected and sent as
+    :class:`~benchmarks.clients.native.media_sender.StreamSender` does in Python) through
+    ``sender``'s session, socket and address."""
+    return _WIRE.FrameWriter(
+        sender._fd,
+        sender._address,
+        sender._ctx,
+        sender._protect,
+        b0,
+        pt,
+        marker,
+        vp8,
+        ssrc,
+        ext_head,
+        ext_tail,
+        transport,
+    )
 
 
 def reader(sock: Any) -> Any:

@@ -4,6 +4,7 @@ what the Python path sends, datagram for datagram; what it reads is what the ker
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -14,8 +15,8 @@ from pylibsrtp import Policy, Session
 
 from benchmarks.clients.native import wire
 from benchmarks.clients.native.datagrams import SLOT_BYTES, SLOTS
-from benchmarks.clients.native.media_sender import StreamSender
-from liveloop_sfu.media.core.rtp import build_rtp
+from benchmarks.clients.native.media_sender import HISTORY, StreamSender, TransportSequence
+from liveloop_sfu.media.core.rtp import build_extension_block, build_rtp
 from liveloop_sfu.media.native import compiled
 from liveloop_sfu.media.transport.srtp.packet_io import PeerIo, SrtpContext
 
@@ -30,10 +31,26 @@ def test_built_wherever_the_rest_is_compiled() -> None:
 
 
 class _DtlsState:
-    """What StreamSender reads of aiortc's DTLS transport: its state."""
+    """What StreamSender and PeerIo read of aiortc's DTLS transport: its state and sending
+    SRTP session."""
 
-    def __init__(self) -> None:
+    def __init__(self, tx: Session | None = None) -> None:
         self._state = CONNECTED
+        self._tx_srtp = tx
+
+
+async def _io(receiving: socket.socket, tx: Session) -> tuple[PeerIo, socket.socket, Any]:
+    """A PeerIo that sends as the node's does (packets one by one, protected with ``tx``) from a
+    new socket under a real asyncio datagram transport (closed by the caller), to
+    ``receiving``."""
+    sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sending.bind(("127.0.0.1", 0))
+    sending.setblocking(False)
+    loop = asyncio.get_running_loop()
+    datagrams, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=sending)
+    io = PeerIo("test", CONNECTED, lambda pair: (sending, datagrams, receiving.getsockname()))
+    io.transport, io.nominated = _DtlsState(tx), {1: object()}
+    return io, sending, datagrams
 
 
 @pytest.fixture
@@ -91,6 +108,46 @@ def test_c_path_sends_what_the_python_path_sends(
     assert len(received[True]) == 12
     assert received[True] == received[False]
     assert [p[2] << 8 | p[3] for p in received[True]][:4] == [65533, 65534, 65535, 0]
+
+
+async def test_c_writer_numbers_keeps_and_stamps_what_python_does(
+    link: tuple[socket.socket, socket.socket],
+) -> None:
+    # A video stream and an audio stream sharing one transport-wide counter (draft §2), with
+    # header extensions around it; a frame of 70 packets (more than one GSO send); then every
+    # kept packet, the counters and the next numbers compared with the Python path's.
+    _, receiving = link
+    _, block = build_extension_block([(5, b"\0\0"), (1, b"0")])
+    extensions = b"\xbe\xde" + (len(block) // 4).to_bytes(2, "big") + block
+    frames = [[b"k" * 500] * 69 + [b"k" * 20], [b"p" * 300, b"p" * 300], [b"q"]]
+    seen: dict[bool, tuple[list[bytes], list[bytes | None], tuple[int, ...]]] = {}
+    for native in (True, False):
+        wide = TransportSequence(0xFFF0)
+        tx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+        io, sending, datagrams = await _io(receiving, tx)
+        streams = [
+            StreamSender(io, 96, 1, extensions, vp8=True, seq=10, transport=wide, transport_at=5),
+            StreamSender(io, 111, 2, extensions, vp8=False, seq=20, transport=wide, transport_at=5),
+        ]
+        for stream in streams:
+            stream.batch_through(
+                SrtpContext(tx), sending, None, receiving.getsockname(), CONNECTED, native=native
+            )
+            assert (stream._writer is not None) == native
+        video, audio = streams
+        sent = [video.send_frame(chunks, 9000 * n, 300 + n) for n, chunks in enumerate(frames)]
+        sent.append(audio.send_frame([b"opus"], 960, 0))
+        assert sent == [70, 2, 1, 1]
+        rx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND))
+        clear = [rx.unprotect(d) for d in _datagrams(receiving, 74)]
+        kept = [video.packet(seq) for seq in range(10, 83)] + [audio.packet(20)]
+        counters = (video.seq, video.packets, video.octets, audio.octets, wide.value)
+        seen[native] = (clear, kept, counters)
+        datagrams.close()
+    assert len(seen[True][0]) == 74
+    assert seen[True] == seen[False]
+    assert all(seen[True][1])
+    assert video.packet(83) is None and HISTORY == wire._WIRE.HISTORY
 
 
 def test_gso_runs_end_at_a_shorter_packet(link: tuple[socket.socket, socket.socket]) -> None:
