@@ -593,6 +593,13 @@ static PyObject *reader_arrival_ns(Reader *reader, PyObject *arg) {
     return i < 0 ? NULL : PyLong_FromLongLong(reader->stamps[i]);
 }
 
+/* arrival(i) -> float: the same in seconds (0.0 if none): a float for the caller's clock
+ * arithmetic, which a nanosecond int would first have to be converted for. */
+static PyObject *reader_arrival(Reader *reader, PyObject *arg) {
+    int i = reader_index(reader, arg);
+    return i < 0 ? NULL : PyFloat_FromDouble((double)reader->stamps[i] * 1e-9);
+}
+
 static PyObject *reader_truncated(Reader *reader, void *closure) {
     (void)closure;
     return PyLong_FromSsize_t(reader->truncated);
@@ -602,6 +609,7 @@ static PyMethodDef reader_methods[] = {
     {"read", (PyCFunction)reader_read, METH_NOARGS, "Datagrams read into the buffers."},
     {"size", (PyCFunction)reader_size, METH_O, "Bytes of datagram i; -1 if truncated."},
     {"arrival_ns", (PyCFunction)reader_arrival_ns, METH_O, "Kernel receive time of datagram i."},
+    {"arrival", (PyCFunction)reader_arrival, METH_O, "The same, in seconds."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -156,3 +156,7 @@ class DatagramBatch:
         """The kernel's receive time (CLOCK_REALTIME, ns) of datagram ``i``; 0 if it came
         without one. Call :meth:`size` for ``i`` first (which reads it)."""
         return self._stamp
+
+    def arrival(self, i: int) -> float:
+        """:meth:`arrival_ns` in seconds (0.0: none)."""
+        return self._stamp * 1e-9

@@ -190,9 +190,9 @@ class MediaReceiver:
             read = batch.read()
             for i in range(read):
                 size = batch.size(i)
-                stamp = batch.arrival_ns(i)
+                stamp: float = batch.arrival(i)
                 if size >= 0:
-                    arrival = stamp * 1e-9 - offset if stamp else now
+                    arrival = stamp - offset if stamp > 0.0 else now
                     self._handle(buffers[i], size, now, wallclock, arrival)
             count += read
             if read < batch.slots:  # drained: no read that only finds the socket empty

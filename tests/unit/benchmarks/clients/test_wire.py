@@ -211,6 +211,7 @@ def test_reader_reads_sizes_truncation_and_kernel_times(
     assert bytes(reader.buffers[1][:1200]) == payloads[1]
     stamps = [reader.arrival_ns(i) for i in range(4)]
     assert all(before <= s <= time.time_ns() for s in stamps) and stamps == sorted(stamps)
+    assert [reader.arrival(i) for i in range(4)] == pytest.approx([s * 1e-9 for s in stamps])
     with pytest.raises(IndexError):
         reader.size(SLOTS)
     with pytest.raises(TypeError):
