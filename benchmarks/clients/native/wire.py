@@ -120,8 +120,8 @@ def frame_writer(
 def reader(sock: Any) -> Any:
     """A C ``recvmmsg`` reader of ``sock`` with the interface of
     :class:`~benchmarks.clients.native.datagrams.DatagramBatch` (``read``, ``size``,
-    ``arrival_ns``, ``arrival``, ``buffers``, ``slots``, ``truncated``), kernel receive times on; None
-    without the C extension."""
+    ``arrival_ns``, ``arrival``, ``buffers``, ``slots``, ``truncated``), kernel receive times
+    on; None without the C extension."""
     if _WIRE is None:
         return None
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
