@@ -327,6 +327,10 @@ static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_TypeError, "send_frame takes 8 arguments");
         return NULL;
     }
+    if (w->address == NULL || w->ext_head == NULL || w->ext_tail == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "FrameWriter was not initialised");
+        return NULL;
+    }
     PyObject *chunks = args[0];
     PyObject *spill = args[7];
     if (!PyList_Check(chunks) || !PyList_Check(spill)) {
@@ -359,7 +363,7 @@ static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssi
     const struct sockaddr *to = (const struct sockaddr *)PyBytes_AS_STRING(w->address);
     socklen_t to_len = (socklen_t)PyBytes_GET_SIZE(w->address);
     long sent = 0;
-    long long octets = 0;
+    w->octets = 0; /* what was built, also of a frame that fails below */
     /* In groups of MAX_PACKETS (one frame may be longer than one GSO send). */
     for (Py_ssize_t first = 0; first < count; first += MAX_PACKETS) {
         int group = (int)(count - first < MAX_PACKETS ? count - first : MAX_PACKETS);
@@ -402,7 +406,7 @@ static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssi
             memcpy(at, PyBytes_AS_STRING(chunk), (size_t)size);
             at += size;
             out_sizes[i] = (int)(at - p);
-            octets += (long long)(out_sizes[i] - 12 - extensions);
+            w->octets += (long long)(out_sizes[i] - 12 - extensions);
             if (writer_keep(w, i, number) < 0) return NULL;
             if (send) {
                 int length = out_sizes[i];
@@ -421,7 +425,6 @@ static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssi
             Py_DECREF(taken);
         }
     }
-    w->octets = octets;
     return PyLong_FromLong(sent);
 }
 
@@ -542,6 +545,10 @@ static void reader_dealloc(Reader *reader) {
 /* read() -> int: datagrams read (0: none queued, or an error the next read gets past). */
 static PyObject *reader_read(Reader *reader, PyObject *unused) {
     (void)unused;
+    if (reader->slots == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "Reader was not initialised");
+        return NULL;
+    }
     for (int i = 0; i < reader->slots; i++) {
         reader->entries[i].msg_hdr.msg_control = reader->controls[i];
         reader->entries[i].msg_hdr.msg_controllen = IN_CONTROL;

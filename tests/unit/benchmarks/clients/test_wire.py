@@ -216,3 +216,10 @@ def test_reader_reads_sizes_truncation_and_kernel_times(
         reader.size(SLOTS)
     with pytest.raises(TypeError):
         wire._WIRE.Reader(receiving.fileno(), [b"not a bytearray"])
+    # Made without __init__ (never by our code): an error, not a crash.
+    with pytest.raises(RuntimeError, match="not initialised"):
+        wire._WIRE.Reader.__new__(wire._WIRE.Reader).read()
+    writer = wire._WIRE.FrameWriter.__new__(wire._WIRE.FrameWriter)
+    with pytest.raises(RuntimeError, match="not initialised"):
+        writer.send_frame([b"x"], 0, 0, 0, 0, True, True, [])
+    assert writer.packet(0) is None
