@@ -1,5 +1,6 @@
-/* The cheap load client's packet I/O in C: SRTP-protect a frame's packets and send them, read
- * a socket's datagrams with their kernel receive times. Why C: with the packets built in
+/* The cheap load client's packet I/O in C: build a frame's RTP packets, keep them for
+ * retransmission, SRTP-protect and send them; read a socket's datagrams with their kernel
+ * receive times. Why C: with the packets built in
  * compiled Python (mypyc), what was left per packet was glue, not work: cffi's argument
  * conversions and buffer copies around libsrtp's srtp_protect, a bytes object per protected
  * packet, Python's socket.sendmsg parsing its buffers and the node's address again on every
@@ -119,77 +120,6 @@ static PyObject *send_slots(int fd, const struct sockaddr *to, socklen_t to_len,
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     return PyLong_FromLong(sent);
-}
-
-/* protect_and_send(fd, address, ctx, protect, packets, gso, spill) -> int
- *
- * SRTP-protects each packet of ``packets`` (a list of bytes) with libsrtp's ``protect`` on the
- * session ``ctx`` (addresses, as ints) and sends them to ``address`` (from :func:`sockaddr`):
- * with ``gso``, runs of equal-sized packets in one sendmsg (UDP GSO), else one sendto each.
- * Returns how many datagrams the kernel took. When the socket buffer is full (EAGAIN), the
- * protected packets it did not take are appended to ``spill`` as bytes (they cannot be protected
- * twice) and count as not taken; the caller queues them. Other socket errors raise OSError
- * after what was sent; an SRTP failure raises ValueError before anything is sent. */
-static PyObject *protect_and_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    (void)self;
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "protect_and_send takes 7 arguments");
-        return NULL;
-    }
-    int fd = PyLong_AsLong(args[0]);
-    if (fd == -1 && PyErr_Occurred()) return NULL;
-    if (!PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "address must be bytes (from sockaddr)");
-        return NULL;
-    }
-    const struct sockaddr *to = (const struct sockaddr *)PyBytes_AS_STRING(args[1]);
-    socklen_t to_len = (socklen_t)PyBytes_GET_SIZE(args[1]);
-    void *ctx = PyLong_AsVoidPtr(args[2]);
-    if (ctx == NULL && PyErr_Occurred()) return NULL;
-    protect_fn protect = (protect_fn)PyLong_AsVoidPtr(args[3]);
-    if (protect == NULL) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "no protect function");
-        return NULL;
-    }
-    PyObject *packets = args[4];
-    if (!PyList_Check(packets)) {
-        PyErr_SetString(PyExc_TypeError, "packets must be a list of bytes");
-        return NULL;
-    }
-    int gso = PyObject_IsTrue(args[5]);
-    if (gso < 0) return NULL;
-    PyObject *spill = args[6];
-    if (!PyList_Check(spill)) {
-        PyErr_SetString(PyExc_TypeError, "spill must be a list");
-        return NULL;
-    }
-    Py_ssize_t count = PyList_GET_SIZE(packets);
-    if (count > MAX_PACKETS) {
-        PyErr_SetString(PyExc_ValueError, "too many packets for one call");
-        return NULL;
-    }
-    /* Protect all first: an SRTP failure then sends nothing. */
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *packet = PyList_GET_ITEM(packets, i);
-        if (!PyBytes_Check(packet)) {
-            PyErr_SetString(PyExc_TypeError, "packets must be bytes");
-            return NULL;
-        }
-        Py_ssize_t size = PyBytes_GET_SIZE(packet);
-        if (size < 12 || size > SLOT - SRTP_TRAILER) {
-            PyErr_SetString(PyExc_ValueError, "packet is too short or too long for SRTP");
-            return NULL;
-        }
-        memcpy(out_slots[i], PyBytes_AS_STRING(packet), (size_t)size);
-        int length = (int)size;
-        int status = protect(ctx, out_slots[i], &length);
-        if (status != 0) {
-            PyErr_Format(PyExc_ValueError, "libsrtp status %d", status);
-            return NULL;
-        }
-        out_sizes[i] = length;
-    }
-    return send_slots(fd, to, to_len, (int)count, gso, spill);
 }
 
 /* sockaddr(host, port) -> bytes: a numeric IPv4 or IPv6 address as the kernel's struct
@@ -314,17 +244,22 @@ static int writer_keep(FrameWriter *w, int i, unsigned seq) {
     return 0;
 }
 
-/* send_frame(chunks, seq, ts, picture_id, transport_seq, gso, send, spill) -> int
+/* send_frame(chunks, seq, ts, picture_id, transport_seq, gso, send, spill, counted, drop_every,
+ *            forget) -> int
  *
  * The packets of one frame, one per chunk of ``chunks`` (a list of bytes), numbered from
  * ``seq`` (and ``transport_seq``) on, with timestamp ``ts``: built, kept, and with ``send``
- * protected and sent (``gso`` and ``spill`` as in protect_and_send); without ``send`` (the
- * transport is not connected) only numbered and kept, as PeerIo.send leaves them. Returns how
+ * protected and sent (with ``gso``, runs of one size in one UDP GSO sendmsg; on EAGAIN the
+ * protected packets the kernel did not take are appended to ``spill`` as bytes, for the
+ * caller to queue: libsrtp protects a packet once); without ``send`` (the
+ * transport is not connected) only numbered and kept, as PeerIo.send leaves them. Tests make
+ * a lossy link: with ``drop_every`` N > 0, the stream's packets whose count (``counted`` before
+ * this frame) is a multiple of N are not sent, and with ``forget`` not kept either. Returns how
  * many datagrams the kernel took; :attr:`octets` is then the frame's payload octets. A chunk
  * too long for a packet raises ValueError before anything is numbered. */
 static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "send_frame takes 8 arguments");
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "send_frame takes 11 arguments");
         return NULL;
     }
     if (w->address == NULL || w->ext_head == NULL || w->ext_tail == NULL) {
@@ -341,7 +276,11 @@ static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssi
     unsigned long ts = PyLong_AsUnsignedLongMask(args[2]);
     unsigned long picture_id = PyLong_AsUnsignedLongMask(args[3]);
     unsigned long transport_seq = PyLong_AsUnsignedLongMask(args[4]);
+    long long counted = PyLong_AsLongLong(args[8]);
+    long long drop_every = PyLong_AsLongLong(args[9]);
     if (PyErr_Occurred()) return NULL;
+    int forget = PyObject_IsTrue(args[10]);
+    if (forget < 0) return NULL;
     int gso = PyObject_IsTrue(args[5]);
     int send = PyObject_IsTrue(args[6]);
     if (gso < 0 || send < 0) return NULL;
@@ -367,8 +306,10 @@ static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssi
     /* In groups of MAX_PACKETS (one frame may be longer than one GSO send). */
     for (Py_ssize_t first = 0; first < count; first += MAX_PACKETS) {
         int group = (int)(count - first < MAX_PACKETS ? count - first : MAX_PACKETS);
-        for (int i = 0; i < group; i++) {
-            Py_ssize_t index = first + i;
+        int i = 0; /* the slot of the next packet to send (a dropped one's is reused) */
+        for (int k = 0; k < group; k++) {
+            Py_ssize_t index = first + k;
+            int dropped = drop_every > 0 && (counted + index + 1) % drop_every == 0;
             PyObject *chunk = PyList_GET_ITEM(chunks, index);
             Py_ssize_t size = PyBytes_GET_SIZE(chunk);
             unsigned number = (unsigned)((seq + (unsigned long)index) & 0xFFFF);
@@ -407,7 +348,8 @@ static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssi
             at += size;
             out_sizes[i] = (int)(at - p);
             w->octets += (long long)(out_sizes[i] - 12 - extensions);
-            if (writer_keep(w, i, number) < 0) return NULL;
+            if (!(dropped && forget) && writer_keep(w, i, number) < 0) return NULL;
+            if (dropped) continue;
             if (send) {
                 int length = out_sizes[i];
                 int status = w->protect(w->ctx, p, &length);
@@ -417,9 +359,10 @@ static PyObject *writer_send_frame(FrameWriter *w, PyObject *const *args, Py_ssi
                 }
                 out_sizes[i] = length;
             }
+            i++;
         }
-        if (send) {
-            PyObject *taken = send_slots(w->fd, to, to_len, group, gso, spill);
+        if (send && i > 0) {
+            PyObject *taken = send_slots(w->fd, to, to_len, i, gso, spill);
             if (taken == NULL) return NULL;
             sent += PyLong_AsLong(taken);
             Py_DECREF(taken);
@@ -652,8 +595,6 @@ static PyTypeObject ReaderType = {
 };
 
 static PyMethodDef module_methods[] = {
-    {"protect_and_send", (PyCFunction)(void (*)(void))protect_and_send, METH_FASTCALL,
-     "SRTP-protect packets with libsrtp and send them (UDP GSO runs where asked)."},
     {"sockaddr", make_sockaddr, METH_VARARGS, "A numeric address as a struct sockaddr."},
     {NULL, NULL, 0, NULL},
 };

@@ -3,16 +3,6 @@
 MAX_PACKETS: int
 HISTORY: int
 
-def protect_and_send(
-    fd: int,
-    address: bytes,
-    ctx: int,
-    protect: int,
-    packets: list[bytes],
-    gso: bool,
-    spill: list[bytes],
-    /,
-) -> int: ...
 def sockaddr(host: str, port: int, /) -> bytes: ...
 
 class Reader:
@@ -52,6 +42,9 @@ class FrameWriter:
         gso: bool,
         send: bool,
         spill: list[bytes],
+        counted: int,
+        drop_every: int,
+        forget: bool,
         /,
     ) -> int: ...
     def packet(self, seq: int, /) -> bytes | None: ...

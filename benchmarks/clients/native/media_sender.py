@@ -173,8 +173,8 @@ class StreamSender:
         self._gso_datagrams: Any = None  # asyncio's transport of the socket, for a fallback
         self._gso_connected: object = None
         self._gso_addr: Any = None
-        self._wire: WireSender | None = None  # the same in C (wire.py), where it was built
-        self._writer: Any = None  # and whole frames built, kept and sent in C (wire.py)
+        self._wire: WireSender | None = None  # where the C frame writer sends (wire.py)
+        self._writer: Any = None  # whole frames built, kept and sent in C, where it was built
         self.batched = 0  # frames sent in one system call
 
     def batch_through(
@@ -190,8 +190,8 @@ class StreamSender:
         """Send whole frames with one ``sendmsg`` (UDP GSO) on ``sock`` to ``addr``, protected
         with ``srtp`` (the session ``PeerIo`` protects with), while the DTLS transport's state
         is ``connected``; GSO is turned off by the first refusal. With ``native`` and the C
-        packet I/O built (:mod:`.wire`), every packet of the stream, audio too, is protected and
-        sent in C; otherwise from here through Python's socket and cffi."""
+        packet I/O built (:mod:`.wire`), every frame of the stream, audio too, is built, kept,
+        protected and sent in C; otherwise from here through Python's socket and cffi."""
         self._gso_srtp, self._gso_sock, self._gso_addr = srtp, sock, addr
         self._gso_datagrams = datagrams
         self._gso_connected = connected
@@ -201,9 +201,10 @@ class StreamSender:
                 self._wire = WireSender(srtp.session, sock, addr)
             except (OSError, ValueError):  # e.g. a host name, not a numeric address
                 return
-            # Frames built in C too, unless a test drops packets (that stays in Python). The
-            # history is then the writer's (packet()), so this is decided before any packet.
-            if self.drop_every == 0 and self.packets == 0:
+            # The writer keeps the history (packet()): only for a stream that sent nothing yet.
+            if self.packets > 0:
+                self._wire = None
+            else:
                 self._writer = frame_writer(
                     self._wire,
                     b0=self._b0,
@@ -230,7 +231,17 @@ class StreamSender:
         sent = 0
         try:
             sent = writer.send_frame(
-                chunks, self.seq, ts, picture_id, first_wide, gso, connected, spill
+                chunks,
+                self.seq,
+                ts,
+                picture_id,
+                first_wide,
+                gso,
+                connected,
+                spill,
+                self.packets,
+                self.drop_every,
+                self.forget_dropped,
             )
         except ValueError:
             pass  # a chunk too long for a packet, or libsrtp refused: the frame is lost
@@ -260,30 +271,6 @@ class StreamSender:
         for packet in spilled:
             self._gso_datagrams.sendto(packet, self._gso_addr)
         return len(spilled)
-
-    def _send_wire(self, wire: WireSender, packets: list[bytes]) -> int:
-        """The packets of one frame protected and sent in C (:meth:`batch_through`); -1 when
-        they cannot go that way (nothing protected, nothing sent)."""
-        transport = self.io.transport
-        # As PeerIo.send: nothing once the transport closed (its socket may be gone).
-        if transport is None or transport._state is not self._gso_connected:
-            return -1
-        if len(packets) > wire.max_packets:
-            return -1
-        gso = self._gso_srtp is not None
-        try:
-            sent = wire.send(packets, gso)
-        except ValueError:  # libsrtp refused a packet: the frame is lost, as PeerIo.send's
-            return 0
-        except OSError:
-            # No GSO here (or the socket failed): this frame is lost, later ones go one by one.
-            self._gso_srtp = None
-            return 0
-        if wire.spill:
-            sent += self._spill(wire.spill)
-        if gso and len(packets) > 1:
-            self.batched += 1
-        return sent
 
     def _send_batch(self, packets: list[bytes]) -> bool:
         """The packets of one frame in one system call; False (nothing sent, nothing
@@ -334,10 +321,7 @@ class StreamSender:
         last = len(chunks) - 1
         sent = 0
         overhead = RTP_HEADER + len(self._extensions)
-        wire = self._wire
-        batch: list[bytes] | None = (
-            [] if wire is not None or (self._gso_srtp is not None and last > 0) else None
-        )
+        batch: list[bytes] | None = [] if self._gso_srtp is not None and last > 0 else None
         transport = self._transport
         extensions = self._extensions
         for index, chunk in enumerate(chunks):
@@ -364,10 +348,7 @@ class StreamSender:
                 batch.append(packet)
             elif self.io.send(packet):
                 sent += 1
-        taken = self._send_wire(wire, batch) if wire is not None and batch is not None else -1
-        if taken >= 0:
-            sent = taken
-        elif batch is not None:
+        if batch is not None:
             if len(batch) > 1 and self._send_batch(batch):
                 sent = len(batch)
             else:

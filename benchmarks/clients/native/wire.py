@@ -1,6 +1,6 @@
 """The cheap client's packet I/O in C (:file:`_wire.c`), where it was built: a stream's frames
-built, kept, SRTP-protected and sent (:func:`frame_writer`), other packets protected and sent
-(:class:`WireSender`), ``recvmmsg`` with kernel receive times (:func:`reader`).
+built, kept, SRTP-protected and sent (:func:`frame_writer`, through a :class:`WireSender`),
+``recvmmsg`` with kernel receive times (:func:`reader`).
 
 ``pip install -e .`` builds the C extension beside this module's compiled code; without a C
 compiler (or with ``LIVELOOP_PURE=1``) there is none, and ``LIVELOOP_BENCH_WIRE=0`` leaves it
@@ -55,9 +55,9 @@ def _protect_address() -> int:
 
 
 class WireSender:
-    """Protects packets with one SRTP session (a ``pylibsrtp.Session``) and sends them from one
-    socket to one address, in C. Raises ``ValueError`` if the address is not numeric, or
-    ``OSError`` if the C extension is not there."""
+    """Where a peer's C frame writers (:func:`frame_writer`) protect and send: one SRTP session
+    (a ``pylibsrtp.Session``), one socket, one address. Raises ``ValueError`` if the address is
+    not numeric, or ``OSError`` if the C extension is not there."""
 
     def __init__(self, session: Any, sock: Any, addr: Any) -> None:
         if not available():
@@ -68,21 +68,9 @@ class WireSender:
         self._protect = _protect_address()
         self._fd: int = sock.fileno()
         self._address: bytes = _WIRE.sockaddr(str(addr[0]), int(addr[1]))
-        self._send: Any = _WIRE.protect_and_send
-        self.max_packets: int = _WIRE.MAX_PACKETS
         # What the kernel did not take for a full socket buffer, protected already: the caller
         # queues it (libsrtp would refuse to protect the same packets twice).
         self.spill: list[bytes] = []
-
-    def send(self, packets: list[bytes], gso: bool) -> int:
-        """Protect and send ``packets`` (at most :attr:`max_packets`); with ``gso``, a frame's
-        packets of one size in one system call. Datagrams the kernel took; raises
-        ``ValueError`` when libsrtp refused a packet (nothing sent) and ``OSError`` for a
-        socket error other than a full buffer."""
-        sent: int = self._send(
-            self._fd, self._address, self._ctx, self._protect, packets, gso, self.spill
-        )
-        return sent
 
 
 def frame_writer(

@@ -16,7 +16,7 @@ from pylibsrtp import Policy, Session
 from benchmarks.clients.native import wire
 from benchmarks.clients.native.datagrams import SLOT_BYTES, SLOTS
 from benchmarks.clients.native.media_sender import HISTORY, StreamSender, TransportSequence
-from liveloop_sfu.media.core.rtp import build_extension_block, build_rtp
+from liveloop_sfu.media.core.rtp import build_extension_block
 from liveloop_sfu.media.native import compiled
 from liveloop_sfu.media.transport.srtp.packet_io import PeerIo, SrtpContext
 
@@ -150,21 +150,51 @@ async def test_c_writer_numbers_keeps_and_stamps_what_python_does(
     assert video.packet(83) is None and HISTORY == wire._WIRE.HISTORY
 
 
+def _writer(sender: wire.WireSender) -> Any:
+    """A C writer of a plain stream: no extensions, no VP8 descriptor, no marker."""
+    return wire.frame_writer(
+        sender, b0=0x80, pt=96, marker=False, vp8=False, ssrc=7, ext_head=b"", ext_tail=b"",
+        transport=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("forget", [False, True])
+def test_c_writer_drops_as_python_does(
+    link: tuple[socket.socket, socket.socket], forget: bool
+) -> None:
+    # A lossy link made by the publisher (tests): every 3rd packet of the stream is not sent,
+    # and with ``forget`` not kept for retransmission either; the same in C as in Python.
+    sending, receiving = link
+    frames = [[bytes([n]) * 300] * 4 for n in range(5)]
+    seen: dict[bool, tuple[list[bytes], list[bytes | None], tuple[int, ...]]] = {}
+    for native in (True, False):
+        sender = _sender(sending, receiving, native=native)
+        sender.drop_every, sender.forget_dropped = 3, forget
+        assert (sender._writer is not None) == native
+        sent = [sender.send_frame(chunks, 3000 * n, n) for n, chunks in enumerate(frames)]
+        rx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND))
+        clear = [rx.unprotect(d) for d in _datagrams(receiving, 14)]
+        kept = [sender.packet((65533 + i) & 0xFFFF) for i in range(20)]
+        seen[native] = (clear, kept, (sender.seq, sender.packets, sender.octets, *sent))
+    assert len(seen[True][0]) == 14  # 20 packets, 6 dropped
+    assert seen[True] == seen[False]
+    assert sum(p is None for p in seen[True][1]) == (6 if forget else 0)
+
+
 def test_gso_runs_end_at_a_shorter_packet(link: tuple[socket.socket, socket.socket]) -> None:
     # GSO: segments of one size, the last one no longer. A shorter packet in the middle ends
     # a run; the packets after it go on their own; the datagrams come out in order.
     sending, receiving = link
     tx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
     sender = wire.WireSender(tx, sending, receiving.getsockname())
-    sizes = [200, 200, 120, 200, 200]
-    packets = [
-        build_rtp(pt=96, seq=i, ts=0, ssrc=7, marker=False, payload=bytes([i]) * size)
-        for i, size in enumerate(sizes)
-    ]
-    assert sender.send(packets, True) == 5
+    writer = _writer(sender)
+    chunks = [bytes([i]) * size for i, size in enumerate([200, 200, 120, 200, 200])]
+    assert writer.send_frame(chunks, 0, 0, 0, 0, True, True, sender.spill, 0, 0, False) == 5
     rx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND))
-    assert [rx.unprotect(d) for d in _datagrams(receiving, 5)] == packets
-    assert sender.spill == []
+    packets = [rx.unprotect(d) for d in _datagrams(receiving, 5)]
+    assert [p[12:] for p in packets] == chunks
+    assert [p[2] << 8 | p[3] for p in packets] == [0, 1, 2, 3, 4]
+    assert sender.spill == [] and writer.octets == sum(len(c) for c in chunks)
 
 
 def test_bad_input_is_refused_and_nothing_is_sent(
@@ -175,22 +205,20 @@ def test_bad_input_is_refused_and_nothing_is_sent(
     with pytest.raises(ValueError, match="numeric"):
         wire.WireSender(tx, sending, ("localhost", 9))
     sender = wire.WireSender(tx, sending, receiving.getsockname())
-    good = [
-        build_rtp(pt=96, seq=seq, ts=0, ssrc=7, marker=False, payload=b"x" * 10) for seq in range(3)
-    ]
-    for bad in ([good[0], b"short"], [good[1], good[1] + bytes(2000)]):
-        with pytest.raises(ValueError, match="too short or too long"):
-            sender.send(bad, True)
-    # libsrtp protects a packet once (RFC 3711 §3.3.2 replay list, on the sender too): what
-    # was protected before the refusal is lost, not sent twice.
-    with pytest.raises(ValueError, match="libsrtp status"):
-        sender.send([good[0]], True)
-    with pytest.raises(ValueError, match="too many"):
-        sender.send([good[2]] * 65, True)
-    send: Any = sender._send
+    writer = _writer(sender)
+    with pytest.raises(ValueError, match="too long"):
+        writer.send_frame([b"x", bytes(2000)], 0, 0, 0, 0, True, True, [], 0, 0, False)
+    assert writer.packet(0) is None  # refused before anything was numbered or kept
     with pytest.raises(TypeError):
-        send(sending.fileno(), b"", 0, 1, "not a list", True, [])
-    assert _datagrams(receiving, 1) == []
+        writer.send_frame("not a list", 0, 0, 0, 0, True, True, [], 0, 0, False)
+    with pytest.raises(TypeError):
+        writer.send_frame([b"x"], 0, 0, 0, 0, True, True, [])
+    assert writer.send_frame([b"x"], 0, 0, 0, 0, True, True, [], 0, 0, False) == 1
+    # libsrtp protects a packet once (RFC 3711 §3.3.2 replay list, on the sender too): a frame
+    # numbered again is refused, not sent twice.
+    with pytest.raises(ValueError, match="libsrtp status"):
+        writer.send_frame([b"x"], 0, 0, 0, 0, True, True, [], 1, 0, False)
+    assert len(_datagrams(receiving, 2)) == 1
 
 
 def test_reader_reads_sizes_truncation_and_kernel_times(
@@ -221,5 +249,5 @@ def test_reader_reads_sizes_truncation_and_kernel_times(
         wire._WIRE.Reader.__new__(wire._WIRE.Reader).read()
     writer = wire._WIRE.FrameWriter.__new__(wire._WIRE.FrameWriter)
     with pytest.raises(RuntimeError, match="not initialised"):
-        writer.send_frame([b"x"], 0, 0, 0, 0, True, True, [])
+        writer.send_frame([b"x"], 0, 0, 0, 0, True, True, [], 0, 0, False)
     assert writer.packet(0) is None
