@@ -221,6 +221,7 @@ class SyntheticPeer:
         self.logs_by_track: dict[str, CounterLog] = {}  # remote track id (msid) -> its log
         self.audio_frames = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: asyncio.Task[None] | None = None
         self._video_tracks = 0
         self.pc.on("track", self._on_track)
 
@@ -304,6 +305,17 @@ class SyntheticPeer:
             self.audio_frames += 1
 
     async def close(self) -> None:
+        """Close once, however many callers ask, and let none of them cancel it.
+
+        aiortc's second close() awaits the first one's future. A caller cancelled there (a
+        test's teardown stopping the task that was closing) cancels that shared future, and
+        every later close() raises CancelledError. So one task closes, and callers wait on it
+        shielded: cancelling a caller leaves the close running."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
