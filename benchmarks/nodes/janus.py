@@ -18,7 +18,9 @@ Binding Janus to the machine's real interface would expose it beyond loopback. I
 * the benchmark clients gather their own ICE candidates on the host end ``10.213.X.1`` (instead of
   127.0.0.1) and talk to Janus's HTTP API at ``http://10.213.X.2:8088/janus``.
 
-:meth:`JanusNode.stop` kills Janus by PID and deletes the namespace, which deletes the veth pair.
+:meth:`JanusNode.stop` kills Janus by PID and deletes the namespace, which deletes the veth pair,
+and the configuration folder. What a harness killed before it could stop leaves behind, the next
+one deletes (:func:`sweep_stale_namespaces`, :func:`sweep_stale_configs`).
 Needs root (or CAP_NET_ADMIN) for ``ip netns``; :func:`janus_available` says whether the package
 is installed and namespaces can be made.
 """
@@ -44,6 +46,7 @@ SUBNET_PREFIX = "10.213"
 NETNS_PREFIX = "llbench-"
 NETNS_DIR = Path("/run/netns")  # ip-netns(8): one file per named namespace, made with it
 STALE_AFTER = 60.0  # seconds: far longer than a namespace stays empty while it is set up
+CONFIG_PREFIX = "liveloop-janus-"  # + the namespace's name + "-" + mkdtemp's random part
 UNUSED_PLUGINS = (
     "audiobridge", "duktape", "echotest", "lua", "nosip", "recordplay", "sip", "streaming",
     "textroom", "videocall", "voicemail",
@@ -101,6 +104,31 @@ def sweep_stale_namespaces(prefix: str = NETNS_PREFIX, now: float | None = None)
             continue
         if _quiet(["ip", "netns", "del", path.name]):
             deleted.append(path.name)
+    return deleted
+
+
+def sweep_stale_configs(
+    prefix: str = NETNS_PREFIX, now: float | None = None, root: Path | None = None
+) -> list[Path]:
+    """Delete the configuration folders of harnesses that were killed before they could: each
+    is named after its namespace (:class:`JanusNode`), and one whose namespace is gone (deleted
+    by its harness's ``stop`` or by :func:`sweep_stale_namespaces`) serves no Janus. Only ours by
+    name, and only older than :data:`STALE_AFTER` (a starting harness makes the folder just
+    after the namespace). Returns the folders deleted."""
+    now = time.time() if now is None else now
+    root = Path(tempfile.gettempdir()) if root is None else root
+    deleted = []
+    for path in sorted(root.glob(f"{CONFIG_PREFIX}{prefix}*-*")):
+        namespace = path.name[len(CONFIG_PREFIX) :].rsplit("-", 1)[0]
+        try:
+            if not path.is_dir() or path.is_symlink() or now - path.stat().st_mtime < STALE_AFTER:
+                continue
+        except OSError:
+            continue
+        if (NETNS_DIR / namespace).exists():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        deleted.append(path)
     return deleted
 
 
@@ -214,11 +242,13 @@ class JanusNode:
         if why is not None or lib is None:
             raise RuntimeError(f"cannot run Janus: {why}")
         sweep_stale_namespaces()
+        sweep_stale_configs()
         JanusNode._serial += 1
         self.ns = netns_for(os.getpid(), JanusNode._serial)
         self.url = f"http://{self.ns.ns_ip}:{HTTP_PORT}/janus"
         self.client_address = self.ns.host_ip
-        self._dir = Path(tempfile.mkdtemp(prefix="liveloop-janus-"))
+        # Named after the namespace, so a later harness can tell when it is stale.
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{CONFIG_PREFIX}{self.ns.name}-"))
         self._log = log_path.open("wb")
         self.process: subprocess.Popen[bytes] | None = None
         self._netns_made = False
