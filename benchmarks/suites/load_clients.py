@@ -4,12 +4,15 @@
 
 For each client count, ``liveloop-sfu bench --targets sfu --scenario steady`` runs once with
 ``--client aiortc`` and once with ``--client cheap`` (alternating, so the noise of a shared
-machine hits both kinds alike), each with a fresh node. It prints, per run, the client
+machine hits both kinds alike), each with a fresh node; ``--repeat N`` makes N such rounds, the
+order of the two kinds swapped every other round. It prints, per run, the client
 processes' CPU (% of one core, over the steady window), streams, the packets per second the
 receivers were sent (both kinds send the same cached media: same packets and bitrate), then CPU
 per stream and per 1000 packets/s, and the ratio
-cheap ÷ aiortc at each count (target ≤ 0.10); the 1-minute load average is printed beside it
-(the lead reruns it in a quiet window). JSON goes to ``--out``/load_clients.json.
+cheap ÷ aiortc at each count (target ≤ 0.10): each round's pair gives one ratio, and the figure
+is the median of the comparable rounds' (a shared machine's load moves one pair's ratio by
+±20 %, the median of several much less); the 1-minute load average is printed beside each run.
+JSON goes to ``--out``/load_clients.json.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -59,29 +63,68 @@ def per_stream(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def schedule(counts: Sequence[int], repeat: int) -> list[tuple[int, int, str]]:
+    """The runs, in order: (clients, round, kind). Each round runs both kinds back to back,
+    swapped every other round, so that neither always runs on the machine the other warmed."""
+    return [
+        (clients, round_, kind)
+        for clients in counts
+        for round_ in range(repeat)
+        for kind in (KINDS if round_ % 2 == 0 else KINDS[::-1])
+    ]
+
+
 def compare(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """cheap ÷ aiortc per client count (CPU per stream and per 1000 packets/s)."""
+    """cheap ÷ aiortc per client count (CPU per stream and per 1000 packets/s): one ratio per
+    round (the two kinds' runs of that round, side by side in time), and their median over the
+    comparable rounds."""
     out = []
     for clients in sorted({r["clients"] for r in rows}):
-        by_kind = {r["client"]: r for r in rows if r["clients"] == clients}
-        old, new = by_kind.get("aiortc"), by_kind.get("cheap")
-        if old is None or new is None:
+        pairs = []
+        for round_ in sorted({r.get("round", 0) for r in rows if r["clients"] == clients}):
+            same = [r for r in rows if r["clients"] == clients and r.get("round", 0) == round_]
+            by_kind = {r["client"]: r for r in same}
+            old, new = by_kind.get("aiortc"), by_kind.get("cheap")
+            if old is None or new is None:
+                continue
+            ratio = {}
+            for key in ("cpu_pct_per_stream", "cpu_pct_per_kpps"):
+                a, b = old[key], new[key]
+                ratio[key] = b / a if a and b is not None else None
+            pps = {"aiortc": old["packets_per_s"], "cheap": new["packets_per_s"]}
+            pairs.append(
+                {
+                    "round": round_,
+                    "packets_per_s": pps,
+                    "cheap_over_aiortc": ratio,
+                    "comparable": comparable_runs(old, new),
+                }
+            )
+        if not pairs:
             continue
-        ratio = {}
-        for key in ("cpu_pct_per_stream", "cpu_pct_per_kpps"):
-            a, b = old[key], new[key]
-            ratio[key] = b / a if a and b is not None else None
-        comparable = comparable_runs(old, new)
+        usable = [p for p in pairs if p["comparable"]]
+        median = {
+            key: _median([p["cheap_over_aiortc"][key] for p in usable])
+            for key in ("cpu_pct_per_stream", "cpu_pct_per_kpps")
+        }
+        per_kpps = median["cpu_pct_per_kpps"]
         out.append(
             {
                 "clients": clients,
-                "packets_per_s": {"aiortc": old["packets_per_s"], "cheap": new["packets_per_s"]},
-                "cheap_over_aiortc": ratio,
-                "comparable": comparable,
-                "meets_target": comparable and (ratio["cpu_pct_per_kpps"] or 1.0) <= TARGET_RATIO,
+                "packets_per_s": pairs[0]["packets_per_s"],
+                "cheap_over_aiortc": median if usable else pairs[0]["cheap_over_aiortc"],
+                "comparable": bool(usable),
+                "rounds": pairs,
+                "comparable_rounds": len(usable),
+                "meets_target": per_kpps is not None and per_kpps <= TARGET_RATIO,
             }
         )
     return out
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def comparable_runs(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -94,13 +137,15 @@ def comparable_runs(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     head = (
-        f"{'client':<7} {'clients':>7} {'streams':>7} {'pkt/s':>7} {'loss%':>6} {'fps':>5} "
+        f"{'client':<7} {'clients':>7} {'round':>5} {'streams':>7} {'pkt/s':>7} {'loss%':>6} "
+        f"{'fps':>5} "
         f"{'clients %CPU':>12} {'%/stream':>9} {'%/kpps':>7} {'node %CPU':>9} {'load':>5}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['client']:<7} {r['clients']:>7} {r['streams']:>7} {r['packets_per_s']:>7.0f} "
+            f"{r['client']:<7} {r['clients']:>7} {r.get('round', 0) + 1:>5} {r['streams']:>7} "
+            f"{r['packets_per_s']:>7.0f} "
             f"{r['loss_pct']:>6.2f} {_f(r['fps'], 5, 1)} {_f(r['clients_cpu_pct'], 12, 1)} "
             f"{_f(r['cpu_pct_per_stream'], 9, 3)} {_f(r['cpu_pct_per_kpps'], 7, 3)} "
             f"{_f(r['node_cpu_pct'], 9, 1)} {r['load_average']:>5.2f}"
@@ -117,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", default="16,32", help="client counts (2 per 1:1 call)")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds per count (the ratio is their median)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-out/load-clients"))
     args = parser.parse_args(argv)
     counts = [int(v) for v in args.clients.split(",") if v.strip()]
@@ -128,23 +176,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = load_or_build(base.spec, base.cache_dir)  # one media file for both kinds
     rows = []
     runs = []
-    for clients in counts:
-        for kind in KINDS:
-            config = replace(base, client=kind)
-            scenario = replace(base.scenario, clients=clients)
-            print(f"{kind} clients, {clients} users ...", file=sys.stderr)
-            run = run_once(config, scenario, "sfu")
-            rows.append(per_stream(run))
-            runs.append({**run, "summary": run["summary"].to_json(), "client": kind})
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    for clients, round_, kind in schedule(counts, args.repeat):
+        config = replace(base, client=kind)
+        scenario = replace(base.scenario, clients=clients)
+        print(f"{kind} clients, {clients} users, round {round_ + 1} ...", file=sys.stderr)
+        run = run_once(config, scenario, "sfu")
+        rows.append({**per_stream(run), "round": round_})
+        runs.append({**run, "summary": run["summary"].to_json(), "client": kind, "round": round_})
     comparison = compare(rows)
     print(table(rows))
     for c in comparison:
         ratio = c["cheap_over_aiortc"]
+        rounds = len(c["rounds"])
+        each = ", ".join(
+            _ratio(p["cheap_over_aiortc"]["cpu_pct_per_kpps"]) + ("" if p["comparable"] else "*")
+            for p in c["rounds"]
+        )
         print(
             f"{c['clients']} clients: cheap ÷ aiortc = {_ratio(ratio['cpu_pct_per_stream'])} per "
             f"stream, {_ratio(ratio['cpu_pct_per_kpps'])} per packet/s (target ≤ {TARGET_RATIO})"
+            + (
+                f"; median of {c['comparable_rounds']} comparable rounds of {rounds}: {each}"
+                if rounds > 1
+                else ""
+            )
             + ("" if c["comparable"] else "; NOT comparable: a kind lost packets or fell behind")
         )
+    if any(len(c["rounds"]) > 1 and c["comparable_rounds"] < len(c["rounds"]) for c in comparison):
+        print("* not comparable (a kind lost packets or fell behind): left out of the median")
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     path = args.out / "load_clients.json"
     result = {
