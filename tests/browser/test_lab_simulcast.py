@@ -18,7 +18,10 @@ decoded picture width (getStats), and every publisher's ``qualityLimitationReaso
 
 A publisher limited by CPU, or receivers that decode the reference at under 12 of the camera's
 15 fps, make the numbers meaningless (this machine has 2 shared cores): the test then fails as
-invalid, with the table.
+invalid, with the table. The three browsers and the node need about the machine's two cores, so
+a slow spell of the shared host starves them for a while; a reference window the receivers could
+not decode is therefore taken again, up to three windows in all, before the run counts as
+invalid. Only the reference is taken again: the limited and lifted phases are verdicts.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ LIFTED_KBPS = 100_000  # far above three members' layers
 MAX_FREEZE_S = 1.0
 PHASE_S = 20
 MIN_REFERENCE_FPS = 12.0
+REFERENCE_WINDOWS = 3  # at most, each PHASE_S long
 # The freeze floor's history (this machine, valid runs only): 2-3 s frozen at the cut before
 # the layer that no longer fits was held back (select_layer ``hold``); 1.6-3.7 s in two runs of
 # five, with probes; then (2026-12-07) four causes found with a per-100 ms trace and removed:
@@ -155,9 +159,11 @@ class Room:
 
     async def wait_for_top_layers(self, seconds: int = 45) -> None:
         """Until every member decodes both others at the top width three seconds in a row (the
-        publishers' own estimates ramp their top layers up), at most ``seconds``."""
-        self.start, self.wall_start = time.monotonic(), time.time()
-        self._last = await self.stats()
+        publishers' own estimates ramp their top layers up), at most ``seconds``. The first call
+        starts the room's clock; later ones go on sampling on it."""
+        if not self.samples:
+            self.start, self.wall_start = time.monotonic(), time.time()
+            self._last = await self.stats()
         for _ in range(seconds):
             await self.run(1)
             last = self.samples[-3:]
@@ -251,6 +257,38 @@ def longest_still(samples: list[Sample], receiver: str) -> float:
     return longest
 
 
+def decode_rates(samples: list[Sample]) -> dict[str, float]:
+    """Frames decoded per second over ``samples``, for each receiver and sender."""
+    first, last = samples[0], samples[-1]
+    return {
+        f"{receiver} from {sender}": (video.frames - first.videos[receiver][sender].frames)
+        / (last.t - first.t)
+        for receiver, videos in last.videos.items()
+        for sender, video in videos.items()
+    }
+
+
+async def take_reference(room: Room) -> list[Sample]:
+    """``PHASE_S`` seconds of the whole room on the top layers, every video decoded at
+    ``MIN_REFERENCE_FPS`` or more (80 % of the camera's 15 fps). A window decoded slower is taken
+    again, after the room is back on the top layers (a starved receiver's late feedback can move
+    it down), up to ``REFERENCE_WINDOWS``; then the run is invalid. The floor stays the same for
+    every window: a room that never decodes at it fails, whatever the cause."""
+    slow: list[dict[str, float]] = []
+    for window in range(REFERENCE_WINDOWS):
+        await room.wait_for_top_layers()
+        room.mark("reference" if window == 0 else f"reference, window {window + 1}")
+        reference = await room.run(PHASE_S)
+        decoded = decode_rates(reference)
+        if min(decoded.values()) >= MIN_REFERENCE_FPS:
+            return reference
+        slow.append({k: round(v, 1) for k, v in decoded.items()})
+    pytest.fail(
+        f"INVALID RUN (the machine cannot decode the reference, {REFERENCE_WINDOWS} windows): "
+        f"fps {slow}\n{room.table()}"
+    )
+
+
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return detailed_camera(tmp_path_factory.mktemp("camera"), 960, 540, 15, noise=0)
@@ -280,9 +318,7 @@ async def test_a_member_on_a_poor_downlink_lowers_nobody_else(
 
     room = Room(members, node_metrics=node_metrics)
     try:
-        await room.wait_for_top_layers()
-        room.mark("reference")
-        reference = await room.run(PHASE_S)
+        reference = await take_reference(room)
         await freeze_watch.start(members["Carol"].page)  # each of Carol's freezes from here
         nets["Carol"].shape(down_kbps=LIMIT_KBPS)
         room.mark(f"Carol limited to {LIMIT_KBPS} kbit/s")
@@ -301,19 +337,6 @@ async def test_a_member_on_a_poor_downlink_lowers_nobody_else(
     except CpuLimited as exc:
         pytest.fail(f"INVALID RUN (a publisher is CPU-limited): {exc}\n{room.table()}")
     metrics = await node_metrics()
-    # A machine too loaded to decode makes the numbers meaningless too: every video decodes at
-    # 80 % of the camera's 15 fps or more over the reference, or the run is invalid.
-    decoded = {
-        f"{r} from {sender}": (video.frames - reference[0].videos[r][sender].frames)
-        / (reference[-1].t - reference[0].t)
-        for r in members
-        for sender, video in reference[-1].videos[r].items()
-    }
-    if min(decoded.values()) < MIN_REFERENCE_FPS:
-        slow = {k: round(v, 1) for k, v in decoded.items()}
-        pytest.fail(
-            f"INVALID RUN (the machine cannot decode the reference): fps {slow}\n{room.table()}"
-        )
     before = {r: statistics.mean(s.kbps(r) for s in reference) for r in members}
     during = {r: statistics.mean(s.kbps(r) for s in limited) for r in members}
     carol_freeze = max(
