@@ -10,8 +10,9 @@ processes' CPU (% of one core, over the steady window), streams, the packets per
 receivers were sent (both kinds send the same cached media: same packets and bitrate), then CPU
 per stream and per 1000 packets/s, and the ratio
 cheap ÷ aiortc at each count (target ≤ 0.10): each round's pair gives one ratio, and the figure
-is the median of the comparable rounds' (a shared machine's load moves one pair's ratio by
-±20 %, the median of several much less); the 1-minute load average is printed beside each run.
+is the median of the comparable rounds' (a shared machine's load moved one pair's ratio by up
+to 15 % between rounds, docs/benchmarks.md; the median of several much less); the 1-minute
+load average is printed beside each run.
 JSON goes to ``--out``/load_clients.json.
 """
 
