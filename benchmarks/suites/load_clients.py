@@ -168,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("bench-out/load-clients"))
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     counts = [int(v) for v in args.clients.split(",") if v.strip()]
     base: BenchConfig = parse_args(
         ["--targets", "sfu", "--scenario", "steady", "--duration", str(args.duration),
@@ -177,8 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = load_or_build(base.spec, base.cache_dir)  # one media file for both kinds
     rows = []
     runs = []
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
     for clients, round_, kind in schedule(counts, args.repeat):
         config = replace(base, client=kind)
         scenario = replace(base.scenario, clients=clients)
